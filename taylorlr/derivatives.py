@@ -1,0 +1,168 @@
+"""Fast sparse differentiation: gradient and Hessian triangle, term by term.
+
+SymPy is the face that users see, but ``sympy.hessian`` differentiates the whole
+expression n^2 times, which is cubic in n for sums like the extended Rosenbrock
+function. Here a sum is split into its terms and each term is differentiated
+only with respect to the variables it contains; the Hessian is the upper
+triangle of the non-zero entries only (a dict), mirrored when a dense matrix is
+asked for. The work is done by SymEngine (SymPy's C++ sibling) when it is
+installed, else by SymPy itself; both give the same expressions.
+
+>>> import sympy
+>>> x, y = sympy.symbols("x y")
+>>> d = sparse_derivatives(x**2 + 3*x*y**2, (x, y))
+>>> [str(g) for g in d.to_sympy_gradient()]
+['2*x + 3*y**2', '6*x*y']
+>>> sorted(d.hessian_upper)
+[(0, 0), (0, 1), (1, 1)]
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sympy
+
+try:  # SymEngine is a declared dependency, but everything works without it
+    import symengine as _symengine
+except ImportError:  # pragma: no cover - exercised by the fallback test via monkeypatch
+    _symengine = None
+
+# SymEngine leaves these derivatives unevaluated (or drops DiracDelta): SymPy handles them
+_NON_SMOOTH = (sympy.Abs, sympy.sign, sympy.Max, sympy.Min, sympy.Heaviside)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The symbolic library that differentiates: ``"symengine"`` or ``"sympy"``."""
+
+    name: str
+
+    @property
+    def module(self) -> Any:
+        return _symengine if self.name == "symengine" else sympy
+
+    def convert(self, expr: Any) -> Any:
+        return self.module.sympify(expr) if self.name == "symengine" else expr
+
+    def diff(self, expr: Any, symbol: Any) -> Any:
+        return self.module.diff(expr, symbol)
+
+    def add(self, parts: list[Any]) -> Any:
+        return self.module.Add(*parts)
+
+    def terms(self, expr: Any) -> tuple[Any, ...]:
+        return tuple(expr.args) if isinstance(expr, self.module.Add) else (expr,)
+
+
+def choose_engine(expr: sympy.Expr, preferred: str = "auto") -> Engine:
+    """SymEngine when installed and able to differentiate ``expr``, else SymPy.
+
+    >>> import sympy
+    >>> choose_engine(sympy.Abs(sympy.Symbol("x"))).name
+    'sympy'
+    """
+    if preferred not in ("auto", "symengine", "sympy"):
+        raise ValueError(f"engine must be 'auto', 'symengine' or 'sympy', got {preferred!r}")
+    if preferred == "sympy" or _symengine is None or expr.has(*_NON_SMOOTH):
+        return Engine("sympy")
+    return Engine("symengine")
+
+
+def to_sympy(expr: Any, symbols: Sequence[sympy.Symbol] = ()) -> sympy.Expr:
+    """Convert an engine expression to SymPy, restoring the given ``symbols``.
+
+    SymEngine keeps no assumptions, so a real symbol comes back plain; the
+    symbols are put back by name.
+    """
+    if isinstance(expr, sympy.Basic):
+        return expr
+    converted = sympy.sympify(expr)
+    by_name = {s.name: s for s in symbols}
+    return converted.xreplace(
+        {s: by_name[s.name] for s in converted.free_symbols if s.name in by_name}
+    )
+
+
+@dataclass(frozen=True)
+class SparseDerivatives:
+    """Engine expressions of f, its gradient and the non-zero Hessian upper triangle.
+
+    Attributes:
+        value: f as an engine expression.
+        variables: the variables as engine symbols, in order.
+        gradient: tuple of n engine expressions.
+        hessian_upper: {(i, j): expression} for i <= j and non-zero entries only.
+    """
+
+    engine: Engine
+    value: Any
+    variables: tuple[Any, ...]
+    gradient: tuple[Any, ...]
+    hessian_upper: dict[tuple[int, int], Any]
+
+    @property
+    def n(self) -> int:
+        return len(self.variables)
+
+    def hessian_entry(self, i: int, j: int) -> Any:
+        """Entry (i, j) of the Hessian, mirrored from the triangle; 0 when absent."""
+        key = (i, j) if i <= j else (j, i)
+        return self.hessian_upper.get(key, 0)
+
+    def hessian_rows(self) -> list[list[Any]]:
+        """The dense Hessian as a list of rows of engine expressions (or 0)."""
+        zero = self.engine.convert(sympy.Integer(0))
+        return [
+            [self.hessian_upper.get((min(i, j), max(i, j)), zero) for j in range(self.n)]
+            for i in range(self.n)
+        ]
+
+    def hvp(self, vector: Sequence[Any]) -> list[Any]:
+        """H v as n expressions in the variables and ``vector``, from the non-zeros only."""
+        rows: list[list[Any]] = [[] for _ in range(self.n)]
+        for (i, j), entry in self.hessian_upper.items():
+            rows[i].append(entry * vector[j])
+            if i != j:
+                rows[j].append(entry * vector[i])
+        return [self.engine.add(parts) for parts in rows]
+
+    def to_sympy_gradient(self, symbols: Sequence[sympy.Symbol] = ()) -> sympy.Matrix:
+        """The gradient as an n x 1 SymPy Matrix (``symbols`` restores assumptions)."""
+        return sympy.Matrix([to_sympy(g, symbols) for g in self.gradient])
+
+    def to_sympy_hessian(self, symbols: Sequence[sympy.Symbol] = ()) -> sympy.Matrix:
+        """The Hessian as a symmetric n x n SymPy Matrix, mirrored from the triangle."""
+        n = self.n
+        entries = {key: to_sympy(v, symbols) for key, v in self.hessian_upper.items()}
+        return sympy.Matrix(
+            n, n, lambda i, j: entries.get((min(i, j), max(i, j)), sympy.Integer(0))
+        )
+
+
+def sparse_derivatives(
+    expr: sympy.Expr, variables: Sequence[sympy.Symbol], engine: str = "auto"
+) -> SparseDerivatives:
+    """Differentiate ``expr`` term by term: gradient and Hessian non-zero triangle."""
+    eng = choose_engine(expr, engine)
+    value = eng.convert(expr)
+    engine_vars = tuple(eng.convert(v) for v in variables)
+    index = {v: i for i, v in enumerate(engine_vars)}
+    parts: dict[int, list[Any]] = defaultdict(list)
+    for term in eng.terms(value):
+        for symbol in term.free_symbols:
+            if symbol in index:
+                parts[index[symbol]].append(eng.diff(term, symbol))
+    gradient = tuple(eng.add(parts[i]) for i in range(len(engine_vars)))
+    hessian: dict[tuple[int, int], Any] = {}
+    for i, entry in enumerate(gradient):
+        for symbol in entry.free_symbols:
+            j = index.get(symbol)
+            if j is not None and j >= i:
+                second = eng.diff(entry, symbol)
+                if second != 0:
+                    hessian[(i, j)] = second
+    return SparseDerivatives(eng, value, engine_vars, gradient, hessian)

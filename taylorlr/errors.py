@@ -1,0 +1,84 @@
+"""Typed errors of taylorlr.
+
+Every error that taylorlr raises on purpose is a :class:`TaylorLRError`; each
+message names what was wrong, the value received and how to fix it.
+
+>>> import taylorlr as tl
+>>> issubclass(tl.ParseError, ValueError) and issubclass(tl.ParseError, tl.TaylorLRError)
+True
+"""
+
+from __future__ import annotations
+
+
+class TaylorLRError(Exception):
+    """Base class of every error that taylorlr raises on purpose."""
+
+
+class ParseError(TaylorLRError, ValueError):
+    """The text of a loss could not be read.
+
+    Attributes:
+        text: the whole input text.
+        column: 0-based offset of the fault in ``text``.
+        reason: the one-line reason, without the caret picture.
+
+    ``str(error)`` renders the reason, the text and a caret under the fault.
+
+    >>> err = ParseError("unexpected ')'", text="x + )", column=4)
+    >>> print(err)
+    unexpected ')' at column 4
+      x + )
+          ^
+    """
+
+    def __init__(self, reason: str, *, text: str, column: int) -> None:
+        self.reason = reason
+        self.text = text
+        self.column = max(0, min(column, len(text)))
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        shown = self.text if len(self.text) <= 200 else self.text[:200] + "..."
+        if self.column > 200:
+            return f"{self.reason} at column {self.column}"
+        first_line = shown.split("\n", 1)[0]
+        return f"{self.reason} at column {self.column}\n  {first_line}\n  {' ' * self.column}^"
+
+    def __reduce__(self):  # keep pickling (multiprocessing, pytest-xdist) working
+        return (_rebuild_parse_error, (self.reason, self.text, self.column))
+
+
+def _rebuild_parse_error(reason: str, text: str, column: int) -> ParseError:
+    return ParseError(reason, text=text, column=column)
+
+
+class LossDefinitionError(TaylorLRError, ValueError):
+    """A loss is ill-defined: no variable, an undeclared symbol, a complex constant, ..."""
+
+
+class OptionError(TaylorLRError, ValueError):
+    """An option or hyperparameter is out of range or unknown."""
+
+
+class PointError(TaylorLRError, ValueError):
+    """A point (``at``) has the wrong names, length, shape or non-finite entries."""
+
+
+class BackendError(TaylorLRError):
+    """An array backend is unknown, or its library (e.g. CuPy) or device is missing."""
+
+
+class MissingDependencyError(TaylorLRError, ImportError):
+    """An optional dependency is needed; the message names the extra to install."""
+
+
+class SingularHessianError(TaylorLRError, ArithmeticError):
+    """The Hessian is singular at the point, so the Newton step cannot be taken.
+
+    The message suggests ``fallback="pinv"`` or ``fallback="damped"``.
+    """
+
+
+class BudgetExceededError(TaylorLRError, TimeoutError):
+    """An exact computation ran out of its time budget."""

@@ -1,0 +1,318 @@
+"""The Loss: an analytic loss, its variables and its exact derivatives.
+
+>>> import taylorlr as tl
+>>> loss = tl.Loss("x**2 + 3*x*y**2")
+>>> loss.variables
+(x, y)
+>>> loss.gradient
+Matrix([
+[2*x + 3*y**2],
+[       6*x*y]])
+>>> loss.hessian
+Matrix([
+[  2, 6*y],
+[6*y, 6*x]])
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+import sympy
+
+from .compile import Compiled, compile_loss
+from .derivatives import SparseDerivatives, sparse_derivatives
+from .errors import LossDefinitionError, OptionError
+from .points import exact_point
+
+#: SymPy function classes a loss may contain (the parser's whitelist, plus what
+#: differentiating them produces).
+ALLOWED_FUNCTION_NAMES = frozenset(
+    {
+        "sin", "cos", "tan", "cot", "sec", "csc", "asin", "acos", "atan", "atan2",
+        "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "exp", "log",
+        "Abs", "sign", "erf", "erfc", "Max", "Min", "Heaviside", "DiracDelta",
+    }
+)  # fmt: skip
+_ALLOWED_ATOMS = (sympy.Symbol, sympy.Number, sympy.NumberSymbol)
+_REDUCTIONS = ("mean", "sum")
+
+
+def natural_key(name: str) -> tuple[Any, ...]:
+    """Sort key that puts ``x2`` before ``x10``.
+
+    >>> sorted(["x10", "x2", "y", "x1"], key=natural_key)
+    ['x1', 'x2', 'x10', 'y']
+    """
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", name) if p)
+
+
+class Loss:
+    """An analytic loss with exact gradient, Hessian, HVP and Taylor polynomials.
+
+    Args:
+        expr: the loss as text (parsed safely, never evaluated) or a SymPy expression.
+        variables: names or Symbols of the variables, in order; by default every
+            free symbol that is not data, in natural order of names.
+        data: names or Symbols of data symbols (minibatch inputs). Compiled
+            functions take them as keyword arrays, samples on the last axis.
+        reduction: how compiled functions combine samples: "mean" or "sum".
+
+    Raises:
+        ParseError: the text could not be read.
+        LossDefinitionError: no variable, an undeclared symbol, a non-real
+            constant, an infinity, or an unsupported function.
+    """
+
+    def __init__(
+        self,
+        expr: str | sympy.Expr,
+        variables: Sequence[str | sympy.Symbol] | None = None,
+        data: Sequence[str | sympy.Symbol] = (),
+        *,
+        reduction: str = "mean",
+    ) -> None:
+        self.expr: sympy.Expr = _as_expression(expr)
+        _check_supported(self.expr)
+        self.data: tuple[sympy.Symbol, ...] = _resolve_symbols(self.expr, data, "data")
+        self.variables: tuple[sympy.Symbol, ...] = _resolve_variables(self.expr, variables, self.data)
+        if reduction not in _REDUCTIONS:
+            raise OptionError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        self.reduction = reduction
+        self._compiled: dict[tuple[Any, ...], Compiled] = {}
+
+    def __repr__(self) -> str:
+        data = f", data={self.names_of(self.data)}" if self.data else ""
+        return f"Loss({str(self.expr)!r}, variables={self.names}{data})"
+
+    @staticmethod
+    def names_of(symbols: Sequence[sympy.Symbol]) -> tuple[str, ...]:
+        return tuple(s.name for s in symbols)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The variable names, in order."""
+        return self.names_of(self.variables)
+
+    @property
+    def n(self) -> int:
+        """The number of variables."""
+        return len(self.variables)
+
+    @cached_property
+    def derivatives(self) -> SparseDerivatives:
+        """Gradient and non-zero Hessian triangle, differentiated term by term."""
+        return sparse_derivatives(self.expr, self.variables)
+
+    @cached_property
+    def gradient(self) -> sympy.Matrix:
+        """The gradient, an n x 1 SymPy Matrix."""
+        return self.derivatives.to_sympy_gradient(self.variables + self.data)
+
+    @cached_property
+    def hessian(self) -> sympy.Matrix:
+        """The Hessian, a symmetric n x n SymPy Matrix (one triangle, mirrored)."""
+        return self.derivatives.to_sympy_hessian(self.variables + self.data)
+
+    @cached_property
+    def is_polynomial(self) -> bool:
+        """Whether the loss is a polynomial in its variables (data may appear anywhere)."""
+        return bool(self.expr.is_polynomial(*self.variables))
+
+    def vector_symbols(self, prefix: str = "v") -> tuple[sympy.Symbol, ...]:
+        """Real symbols ``v_x, v_y, ...`` for a vector paired with the variables."""
+        return tuple(sympy.Symbol(f"{prefix}_{name}", real=True) for name in self.names)
+
+    def hvp(self, vector: Sequence[sympy.Expr] | None = None) -> sympy.Matrix:
+        """H v as n expressions, built from the Hessian's non-zero entries only.
+
+        >>> import taylorlr as tl
+        >>> tl.Loss("x**2*y").hvp()
+        Matrix([
+        [2*v_x*y + 2*v_y*x],
+        [          2*v_x*x]])
+        """
+        v = tuple(vector) if vector is not None else self.vector_symbols()
+        if len(v) != self.n:
+            raise LossDefinitionError(f"the vector has {len(v)} entries, the loss {self.n} variables")
+        h = self.hessian
+        return sympy.Matrix(
+            [sympy.Add(*(h[i, j] * v[j] for j in range(self.n) if h[i, j] != 0)) for i in range(self.n)]
+        )
+
+    def value_at(self, at: Any) -> sympy.Expr:
+        """The exact value of the loss at a point (data symbols stay symbolic)."""
+        return self.expr.xreplace(dict(zip(self.variables, exact_point(at, self.variables), strict=True)))
+
+    def line(self, direction: Sequence[sympy.Expr] | None = None) -> tuple[sympy.Symbol, sympy.Expr]:
+        """g(alpha) = f(w - alpha u): the loss along a line, with its symbol alpha.
+
+        ``direction`` defaults to the symbols ``u_x, u_y, ...``.
+        """
+        alpha = sympy.Symbol("alpha", real=True)
+        u = tuple(direction) if direction is not None else self.vector_symbols("u")
+        shifted = {w: w - alpha * ui for w, ui in zip(self.variables, u, strict=True)}
+        return alpha, self.expr.xreplace(shifted)
+
+    def line_derivatives(self, order: int = 2, direction: Sequence[sympy.Expr] | None = None) -> tuple[sympy.Expr, ...]:
+        """g(0), g'(0), ..., g^(order)(0) for g(alpha) = f(w - alpha u).
+
+        g^(k)(0) = (-1)^k D^k f(w)[u, ..., u]; so g'(0) = -<grad f, u> and
+        g''(0) = u^T H u.
+
+        >>> import taylorlr as tl
+        >>> tl.Loss("x**2 + y**2").line_derivatives(2)
+        (x**2 + y**2, -2*u_x*x - 2*u_y*y, 2*u_x**2 + 2*u_y**2)
+        """
+        _check_order(order)
+        alpha, g = self.line(direction)
+        result = []
+        for _ in range(order + 1):
+            result.append(sympy.expand(g.xreplace({alpha: 0})))
+            g = sympy.diff(g, alpha)
+        return tuple(result)
+
+    def line_polynomial(self, direction: Sequence[sympy.Expr] | None = None) -> tuple[sympy.Expr, ...]:
+        """Coefficients c_0..c_d of g(alpha) = f(w - alpha u) = sum c_k alpha^k (polynomial f only)."""
+        if not self.is_polynomial:
+            raise LossDefinitionError(f"{self.expr} is not a polynomial in {self.names}")
+        alpha, g = self.line(direction)
+        coefficients: list[sympy.Expr] = []
+        for term in sympy.Add.make_args(sympy.expand(g)):
+            power = sympy.degree(term, alpha)
+            coefficients.extend([sympy.Integer(0)] * (power + 1 - len(coefficients)))
+            coefficients[power] += term / alpha**power
+        return tuple(coefficients)
+
+    def taylor(self, at: Any, order: int = 2) -> sympy.Expr:
+        """The Taylor polynomial of the given order at ``at``, expanded in the variables.
+
+        sum over |k| <= order of D^k f(a) (x - a)^k / k!, computed exactly along
+        the ray a + t (x - a).
+
+        >>> import taylorlr as tl
+        >>> tl.Loss("x**3").taylor({"x": 1}, order=2)
+        3*x**2 - 3*x + 1
+        """
+        _check_order(order)
+        a = exact_point(at, self.variables)
+        t = sympy.Dummy("t")
+        ray = {x: ai + t * (x - ai) for x, ai in zip(self.variables, a, strict=True)}
+        g = self.expr.xreplace(ray)
+        terms = []
+        for k in range(order + 1):
+            terms.append(g.xreplace({t: 0}) / sympy.factorial(k))
+            g = sympy.diff(g, t)
+        return sympy.expand(sympy.Add(*terms))
+
+    def compile(self, backend: Any = "numpy", dtype: str = "float64", *, generator: str = "auto") -> Compiled:
+        """Compile value, grad, hess and hvp for a backend (cached per backend and dtype).
+
+        Args:
+            backend: "numpy", "cupy", "array-api-strict" or an array namespace module.
+            dtype: "float64" (default) or "float32".
+            generator: "auto" (SymEngine's LLVM JIT for float64 NumPy when available,
+                else "xp"), "xp" (generated array-namespace code) or "llvm".
+        """
+        key = (backend if isinstance(backend, str) else id(backend), dtype, generator)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = compile_loss(
+                self.derivatives,
+                self.names,
+                self.data,
+                backend=backend,
+                dtype=dtype,
+                generator=generator,
+                reduction=self.reduction,
+            )
+            self._compiled[key] = compiled
+        return compiled
+
+    def critical_points(self, **options: Any) -> Any:
+        """All real critical points, exact where algebra allows (see :mod:`taylorlr.analysis`)."""
+        from .analysis import critical_points
+
+        return critical_points(self, **options)
+
+
+def _check_order(order: int) -> None:
+    if not isinstance(order, int) or isinstance(order, bool) or order < 0:
+        raise OptionError(f"order must be a non-negative integer, got {order!r}")
+    if order > 50:
+        raise OptionError(f"order {order} is too large (at most 50): the expansion would not finish")
+
+
+def _as_expression(expr: Any) -> sympy.Expr:
+    if isinstance(expr, str):
+        from .parse import parse
+
+        return parse(expr)
+    if isinstance(expr, (int, float)) and not isinstance(expr, bool):
+        raise LossDefinitionError(f"the loss {expr!r} is a constant: it has no variable")
+    if not isinstance(expr, sympy.Expr):
+        raise LossDefinitionError(
+            f"a loss must be text or a SymPy expression, got {type(expr).__name__}"
+        )
+    return expr
+
+
+def _check_supported(expr: sympy.Expr) -> None:
+    for node in sympy.preorder_traversal(expr):
+        if node in (sympy.zoo, sympy.oo, -sympy.oo, sympy.nan) or isinstance(node, sympy.core.numbers.Infinity):
+            raise LossDefinitionError(f"the loss contains {node}: infinities and nan are not losses")
+        if node is sympy.I or (isinstance(node, sympy.Number) and not node.is_real):
+            raise LossDefinitionError("the loss contains a non-real constant (I): losses must be real")
+        if isinstance(node, (sympy.Add, sympy.Mul, sympy.Pow)) or isinstance(node, _ALLOWED_ATOMS):
+            continue
+        if isinstance(node, sympy.Function) and type(node).__name__ in ALLOWED_FUNCTION_NAMES:
+            continue
+        name = getattr(node, "func", type(node)).__name__
+        raise LossDefinitionError(
+            f"unsupported {name!r} in the loss; supported functions: {', '.join(sorted(ALLOWED_FUNCTION_NAMES))}"
+        )
+
+
+def _resolve_symbols(expr: sympy.Expr, names: Sequence[str | sympy.Symbol], role: str) -> tuple[sympy.Symbol, ...]:
+    if isinstance(names, str):
+        names = (names,)
+    by_name: dict[str, sympy.Symbol] = {}
+    for symbol in expr.free_symbols:
+        if not isinstance(symbol, sympy.Symbol):
+            raise LossDefinitionError(f"unsupported symbol {symbol!r}")
+        if symbol.name in by_name:
+            raise LossDefinitionError(f"two different symbols share the name {symbol.name!r}")
+        by_name[symbol.name] = symbol
+    result = []
+    for item in names:
+        name = item.name if isinstance(item, sympy.Symbol) else str(item)
+        result.append(by_name.get(name, item if isinstance(item, sympy.Symbol) else sympy.Symbol(name, real=True)))
+    if len({s.name for s in result}) != len(result):
+        raise LossDefinitionError(f"the {role} names {[s.name for s in result]} repeat")
+    return tuple(result)
+
+
+def _resolve_variables(
+    expr: sympy.Expr, variables: Sequence[str | sympy.Symbol] | None, data: tuple[sympy.Symbol, ...]
+) -> tuple[sympy.Symbol, ...]:
+    data_names = {s.name for s in data}
+    free = {s.name: s for s in expr.free_symbols if isinstance(s, sympy.Symbol)}
+    if variables is None:
+        chosen = tuple(free[name] for name in sorted(set(free) - data_names, key=natural_key))
+    else:
+        chosen = _resolve_symbols(expr, variables, "variable")
+        clash = sorted(data_names & {s.name for s in chosen})
+        if clash:
+            raise LossDefinitionError(f"{clash} declared both as variables and as data")
+    if not chosen:
+        raise LossDefinitionError(f"the loss {expr} has no variable: nothing to optimise")
+    undeclared = sorted(set(free) - data_names - {s.name for s in chosen}, key=natural_key)
+    if undeclared:
+        raise LossDefinitionError(
+            f"the symbols {undeclared} are neither variables nor data: "
+            f"add them to variables=... or declare them with data=(...)"
+        )
+    return chosen
