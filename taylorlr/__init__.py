@@ -13,7 +13,7 @@ imported the first time a name that needs them is used.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import (
     BackendError,
@@ -35,15 +35,16 @@ _LAZY = {
     "Compiled": "compile",
     "parse": "parse",
     "resolve_backend": "backends",
-    "newton_step": "newton",
-    "NewtonStep": "newton",
-    "newton": "newton",
+    "newton_step": "newton_steps",
+    "NewtonStep": "newton_steps",
+    "newton": "newton_steps",
     "CriticalPoint": "analysis",
     "run": "engine",
     "Run": "engine",
     "Status": "engine",
     "Safeguards": "rules",
-    "compare": "compare",
+    "compare": "comparison",
+    "Comparison": "comparison",
 }
 
 __all__ = [
@@ -72,8 +73,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
-
-
-if TYPE_CHECKING:
-    from .compile import Compiled
-    from .loss import Loss

@@ -17,6 +17,7 @@ Hessian entry comes back as a filled array, never as a bare scalar (the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,9 +26,9 @@ from typing import Any
 import sympy
 
 from .backends import Backend, resolve_backend
-from .derivatives import SparseDerivatives, _symengine
+from .derivatives import SparseDerivatives
 from .errors import OptionError, PointError
-from .kernels import Kernel, build_kernel
+from .kernels import Kernel, build_kernel, llvm_available
 
 
 @dataclass
@@ -46,6 +47,9 @@ class BatchedFunction:
     dtype: str
     data_names: tuple[str, ...] = ()
     reduction: str = "mean"
+    #: (flat output index, expression index) pairs for sparse outputs such as the
+    #: Hessian (its non-zero triangle, mirrored); None when expression k fills slot k
+    placement: tuple[tuple[int, int], ...] | None = None
 
     def __call__(self, *arrays: Any, data: Mapping[str, Any] | None = None) -> Any:
         xp = self.backend.xp
@@ -66,7 +70,22 @@ class BatchedFunction:
         if sample_axis:
             reduce = xp.mean if self.reduction == "mean" else xp.sum
             stacked = reduce(stacked, axis=-2)
-        return xp.reshape(stacked, batch + self.out_shape)
+        return self._place(xp, stacked, batch)
+
+    def _place(self, xp: Any, stacked: Any, batch: tuple[int, ...]) -> Any:
+        """Put expression k's values where ``placement`` says; zeros elsewhere."""
+        if self.placement is None:
+            return xp.reshape(stacked, batch + self.out_shape)
+        size = math.prod(self.out_shape)
+        if self.backend.name in ("numpy", "cupy"):
+            flat = xp.zeros(batch + (size,), dtype=stacked.dtype)
+            slots, sources = zip(*self.placement, strict=True) if self.placement else ((), ())
+            flat[..., list(slots)] = stacked[..., list(sources)]
+            return xp.reshape(flat, batch + self.out_shape)
+        columns = [xp.zeros(batch, dtype=stacked.dtype)] * size
+        for slot, source in self.placement:
+            columns[slot] = stacked[..., source]
+        return xp.reshape(xp.stack(columns, axis=-1), batch + self.out_shape)
 
     def _as_array(self, array: Any, size: int) -> Any:
         xp = self.backend.xp
@@ -75,21 +94,18 @@ class BatchedFunction:
         except (TypeError, ValueError) as error:
             raise PointError(f"cannot read the point as a float array: {error}") from error
         if result.ndim == 0 or result.shape[-1] != size:
-            raise PointError(
-                f"expected an array of shape (..., {size}), got shape {tuple(result.shape)}"
-            )
+            raise PointError(f"expected an array of shape (..., {size}), got shape {tuple(result.shape)}")
         return result
 
     def _call_llvm(self, arrays: tuple[Any, ...], batch: tuple[int, ...]) -> Any:
         import numpy
 
-        joined = (
-            arrays[0]
-            if len(arrays) == 1
-            else numpy.concatenate([numpy.broadcast_to(a, batch + a.shape[-1:]) for a in arrays], -1)
-        )
+        parts: list[Any] = [numpy.broadcast_to(a, batch + a.shape[-1:]) for a in arrays]
+        joined = arrays[0] if len(arrays) == 1 else numpy.concatenate(parts, -1)
+        if not joined.flags.writeable:  # SymEngine's buffer protocol wants a writable array
+            joined = joined.copy()
         out = self.kernel.call(numpy, [numpy.ascontiguousarray(joined)])
-        return numpy.reshape(out, batch + self.out_shape)
+        return self._place(numpy, numpy.reshape(out, batch + (self.kernel.n_outputs,)), batch)
 
     def _data_arrays(self, data: Mapping[str, Any], dtype: Any) -> list[Any] | None:
         unknown = sorted(set(data) - set(self.data_names))
@@ -131,6 +147,16 @@ def _sample_count(xp: Any, samples: list[Any] | None, batch: tuple[int, ...]) ->
 
 
 GENERATOR_CHOICES = ("auto", "xp", "llvm")
+#: batches of at least this many points use the LLVM kernel under generator="auto"
+LLVM_BATCH = 4096
+#: up to this many variables the Hessian kernel writes every entry (zeros included)
+#: straight into its (..., n, n) output; above it, only the non-zeros are computed
+DENSE_HESSIAN_LIMIT = 32
+
+
+def _batch_size(W: Any) -> int:
+    shape = getattr(W, "shape", None)
+    return math.prod(shape[:-1]) if shape else 1
 
 
 @dataclass
@@ -146,7 +172,7 @@ class Compiled:
         names: the variable names, in order.
         backend: the resolved :class:`~taylorlr.backends.Backend`.
         dtype: ``"float64"`` or ``"float32"``.
-        generator: the code generator used for the NumPy fast path ("xp" or "llvm").
+        generator: "auto", "xp" or "llvm" (see :meth:`_generator_for`).
     """
 
     derivatives: SparseDerivatives
@@ -156,7 +182,7 @@ class Compiled:
     dtype: str
     generator: str
     reduction: str = "mean"
-    _functions: dict[str, BatchedFunction] = field(default_factory=dict, repr=False)
+    _functions: dict[tuple[str, str], BatchedFunction] = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:
@@ -168,38 +194,53 @@ class Compiled:
 
     def value(self, W: Any, **data: Any) -> Any:
         """f at every point: shape (...,)."""
-        return self._function("value")(W, data=data)
+        return self._function("value", W)(W, data=data)
 
     def grad(self, W: Any, **data: Any) -> Any:
         """The gradient at every point: shape (..., n)."""
-        return self._function("grad")(W, data=data)
+        return self._function("grad", W)(W, data=data)
 
     def hess(self, W: Any, **data: Any) -> Any:
         """The (symmetric) Hessian at every point: shape (..., n, n)."""
-        return self._function("hess")(W, data=data)
+        return self._function("hess", W)(W, data=data)
 
     def hvp(self, W: Any, V: Any, **data: Any) -> Any:
         """H(W) V at every point without forming H: shape (..., n)."""
-        return self._function("hvp")(W, V, data=data)
+        return self._function("hvp", W)(W, V, data=data)
+
+    def grad_and_hess(self, W: Any, **data: Any) -> tuple[Any, Any]:
+        """The gradient (..., n) and Hessian (..., n, n) from one kernel, in one pass."""
+        n = self.n
+        both = self._function("grad_and_hess", W)(W, data=data)
+        batch = tuple(both.shape[:-1])
+        return both[..., :n], self.xp.reshape(both[..., n:], batch + (n, n))
 
     def value_and_grad(self, W: Any, **data: Any) -> tuple[Any, Any]:
         """f and its gradient from one kernel (shared subexpressions)."""
-        both = self._function("value_and_grad")(W, data=data)
+        both = self._function("value_and_grad", W)(W, data=data)
         return both[..., 0], both[..., 1:]
 
-    def _function(self, group: str) -> BatchedFunction:
-        function = self._functions.get(group)
+    def _function(self, group: str, W: Any) -> BatchedFunction:
+        generator = self._generator_for(W)
+        function = self._functions.get((group, generator))
         if function is None:
-            function = self._build(group)
-            self._functions[group] = function
+            function = self._build(group, generator)
+            self._functions[(group, generator)] = function
         return function
+
+    def kernel_source(self, group: str) -> str:
+        """The generated source of an output group ("value", "grad", "hess", "hvp"), for inspection."""
+        return self._function(group, ()).kernel.source
 
     @cached_property
     def _vector_symbols(self) -> tuple[Any, ...]:
         return tuple(sympy.Symbol(f"v{i}") for i in range(self.n))
 
-    def _build(self, group: str) -> BatchedFunction:
+    def _build(self, group: str, generator: str) -> BatchedFunction:
         d, n = self.derivatives, self.n
+        placement: tuple[tuple[int, int], ...] | None = None
+        exprs: list[Any]
+        shape: tuple[int, ...]
         variables: tuple[Any, ...] = d.variables
         groups: list[tuple[Any, ...]] = [variables]
         if group == "value":
@@ -209,14 +250,19 @@ class Compiled:
         elif group == "value_and_grad":
             exprs, shape = [d.value, *d.gradient], (n + 1,)
         elif group == "hess":
-            exprs, shape = [e for row in d.hessian_rows() for e in row], (n, n)
+            exprs, placement = self._hessian_layout(first_slot=0, first_source=0)
+            shape = (n, n)
+        elif group == "grad_and_hess":
+            hessian, hessian_placement = self._hessian_layout(first_slot=n, first_source=n)
+            exprs, shape = [*d.gradient, *hessian], (n + n * n,)
+            if hessian_placement is not None:
+                placement = tuple((i, i) for i in range(n)) + hessian_placement
         else:
             vector = tuple(d.engine.convert(s) for s in self._vector_symbols)
             exprs, shape = d.hvp(vector), (n,)
             groups.append(vector)
         if self.data_symbols:
             groups.append(tuple(d.engine.convert(s) for s in self.data_symbols))
-        generator = self._generator_for()
         kernel = build_kernel(exprs, groups, generator=generator)
         return BatchedFunction(
             kernel,
@@ -226,17 +272,41 @@ class Compiled:
             self.dtype,
             tuple(s.name for s in self.data_symbols),
             self.reduction,
+            placement,
         )
 
-    def _generator_for(self) -> str:
+    def _hessian_layout(
+        self, first_slot: int, first_source: int
+    ) -> tuple[list[Any], tuple[tuple[int, int], ...] | None]:
+        """Hessian expressions: all n^2 entries when n is small (no scatter needed),
+        else the non-zero triangle with its (slot, source) placement, mirrored."""
+        d, n = self.derivatives, self.n
+        if n <= DENSE_HESSIAN_LIMIT:
+            return [e for row in d.hessian_rows() for e in row], None
+        keys = sorted(d.hessian_upper)
+        placement = tuple(
+            (first_slot + a * n + b, first_source + k)
+            for k, (i, j) in enumerate(keys)
+            for a, b in {(i, j), (j, i)}
+        )
+        return [d.hessian_upper[k] for k in keys], placement
+
+    def _generator_for(self, W: Any) -> str:
+        """The generator for this call: "auto" tiers like a JIT.
+
+        Small batches run generated ``xp`` code, which builds in milliseconds; a
+        batch of at least ``LLVM_BATCH`` points on float64 NumPy gets SymEngine's
+        LLVM kernel, which costs more to build and runs several times faster.
+        """
         if self.generator != "auto":
             return self.generator
-        llvm_ok = (
-            _symengine is not None
-            and getattr(_symengine, "have_llvm", False)
-            and self.derivatives.engine.name == "symengine"
+        eligible = (
+            self.backend.is_numpy
+            and self.dtype == "float64"
+            and not self.data_symbols
+            and self.derivatives.smooth
         )
-        if llvm_ok and self.backend.is_numpy and self.dtype == "float64" and not self.data_symbols:
+        if eligible and _batch_size(W) >= LLVM_BATCH and llvm_available():
             return "llvm"
         return "xp"
 

@@ -19,6 +19,8 @@ installed, else by SymPy itself; both give the same expressions.
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,10 +28,19 @@ from typing import Any
 
 import sympy
 
-try:  # SymEngine is a declared dependency, but everything works without it
-    import symengine as _symengine
-except ImportError:  # pragma: no cover - exercised by the fallback test via monkeypatch
-    _symengine = None
+
+@functools.cache
+def symengine_module() -> Any:
+    """SymEngine if it is installed, else None (imported on first use: it costs ~70 ms)."""
+    try:
+        import symengine
+    except ImportError:  # pragma: no cover - the fallback is tested by forcing engine="sympy"
+        return None
+    return symengine
+
+
+# below this size SymPy differentiates as fast as the SymEngine round trip costs
+_SMALL_NODES = 400
 
 # SymEngine leaves these derivatives unevaluated (or drops DiracDelta): SymPy handles them
 _NON_SMOOTH = (sympy.Abs, sympy.sign, sympy.Max, sympy.Min, sympy.Heaviside)
@@ -43,7 +54,7 @@ class Engine:
 
     @property
     def module(self) -> Any:
-        return _symengine if self.name == "symengine" else sympy
+        return symengine_module() if self.name == "symengine" else sympy
 
     def convert(self, expr: Any) -> Any:
         return self.module.sympify(expr) if self.name == "symengine" else expr
@@ -67,9 +78,21 @@ def choose_engine(expr: sympy.Expr, preferred: str = "auto") -> Engine:
     """
     if preferred not in ("auto", "symengine", "sympy"):
         raise ValueError(f"engine must be 'auto', 'symengine' or 'sympy', got {preferred!r}")
-    if preferred == "sympy" or _symengine is None or expr.has(*_NON_SMOOTH):
+    if preferred == "sympy" or not is_smooth(expr):
         return Engine("sympy")
-    return Engine("symengine")
+    if preferred == "auto" and _is_small(expr):
+        return Engine("sympy")
+    return Engine("symengine") if symengine_module() is not None else Engine("sympy")
+
+
+def is_smooth(expr: sympy.Expr) -> bool:
+    """False when ``expr`` has a kink SymEngine cannot differentiate (abs, max, sign, ...)."""
+    return not expr.has(*_NON_SMOOTH)
+
+
+def _is_small(expr: sympy.Expr) -> bool:
+    nodes = itertools.islice(sympy.preorder_traversal(expr), _SMALL_NODES)
+    return sum(1 for _ in nodes) < _SMALL_NODES
 
 
 def to_sympy(expr: Any, symbols: Sequence[sympy.Symbol] = ()) -> sympy.Expr:
@@ -82,9 +105,7 @@ def to_sympy(expr: Any, symbols: Sequence[sympy.Symbol] = ()) -> sympy.Expr:
         return expr
     converted = sympy.sympify(expr)
     by_name = {s.name: s for s in symbols}
-    return converted.xreplace(
-        {s: by_name[s.name] for s in converted.free_symbols if s.name in by_name}
-    )
+    return converted.xreplace({s: by_name[s.name] for s in converted.free_symbols if s.name in by_name})
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,7 @@ class SparseDerivatives:
         variables: the variables as engine symbols, in order.
         gradient: tuple of n engine expressions.
         hessian_upper: {(i, j): expression} for i <= j and non-zero entries only.
+        smooth: False when f has kinks (abs, max, ...): only the "xp" generator handles those.
     """
 
     engine: Engine
@@ -103,6 +125,7 @@ class SparseDerivatives:
     variables: tuple[Any, ...]
     gradient: tuple[Any, ...]
     hessian_upper: dict[tuple[int, int], Any]
+    smooth: bool = True
 
     @property
     def n(self) -> int:
@@ -138,9 +161,7 @@ class SparseDerivatives:
         """The Hessian as a symmetric n x n SymPy Matrix, mirrored from the triangle."""
         n = self.n
         entries = {key: to_sympy(v, symbols) for key, v in self.hessian_upper.items()}
-        return sympy.Matrix(
-            n, n, lambda i, j: entries.get((min(i, j), max(i, j)), sympy.Integer(0))
-        )
+        return sympy.Matrix(n, n, lambda i, j: entries.get((min(i, j), max(i, j)), sympy.Integer(0)))
 
 
 def sparse_derivatives(
@@ -165,4 +186,4 @@ def sparse_derivatives(
                 second = eng.diff(entry, symbol)
                 if second != 0:
                     hessian[(i, j)] = second
-    return SparseDerivatives(eng, value, engine_vars, gradient, hessian)
+    return SparseDerivatives(eng, value, engine_vars, gradient, hessian, is_smooth(expr))

@@ -29,7 +29,7 @@ from typing import Any
 
 import sympy
 
-from .derivatives import _symengine
+from .derivatives import symengine_module
 
 GENERATORS = ("xp", "llvm")
 
@@ -45,7 +45,7 @@ def _scalar_or(xp_name: str, scalar: Callable[..., float]) -> Callable[..., Call
         array_fn = getattr(xp, xp_name)
 
         def apply(*args: Any) -> Any:
-            if all(isinstance(a, (int, float)) for a in args):
+            if all(type(a) in (int, float) for a in args):  # not numpy.float64: keep inf on overflow
                 return scalar(*args)
             return array_fn(*args)
 
@@ -56,7 +56,7 @@ def _scalar_or(xp_name: str, scalar: Callable[..., float]) -> Callable[..., Call
 
 def _erf(xp: Any) -> Callable[[Any], Any]:
     def erf(a: Any) -> Any:
-        if isinstance(a, (int, float)):
+        if _is_number(a):
             return math.erf(a)
         if xp.__name__.startswith("cupy"):
             import cupyx.scipy.special as special
@@ -69,7 +69,7 @@ def _erf(xp: Any) -> Callable[[Any], Any]:
 
 def _heaviside(xp: Any) -> Callable[..., Any]:
     def heaviside(a: Any, at_zero: float = 0.5) -> Any:
-        if isinstance(a, (int, float)):
+        if _is_number(a):
             return 1.0 if a > 0 else (at_zero if a == 0 else 0.0)
         return xp.where(a > 0, 1.0, xp.where(a == 0, at_zero, 0.0))
 
@@ -80,7 +80,11 @@ def _max(xp: Any) -> Callable[..., Any]:
     def maximum(*args: Any) -> Any:
         result = args[0]
         for other in args[1:]:
-            result = xp.maximum(xp.asarray(result), other) if not _both_scalar(result, other) else max(result, other)
+            result = (
+                xp.maximum(xp.asarray(result), other)
+                if not _both_scalar(result, other)
+                else max(result, other)
+            )
         return result
 
     return maximum
@@ -90,19 +94,27 @@ def _min(xp: Any) -> Callable[..., Any]:
     def minimum(*args: Any) -> Any:
         result = args[0]
         for other in args[1:]:
-            result = xp.minimum(xp.asarray(result), other) if not _both_scalar(result, other) else min(result, other)
+            result = (
+                xp.minimum(xp.asarray(result), other)
+                if not _both_scalar(result, other)
+                else min(result, other)
+            )
         return result
 
     return minimum
 
 
+def _is_number(a: Any) -> bool:
+    return type(a) in (int, float)
+
+
 def _both_scalar(a: Any, b: Any) -> bool:
-    return isinstance(a, (int, float)) and isinstance(b, (int, float))
+    return _is_number(a) and _is_number(b)
 
 
 def _sign(xp: Any) -> Callable[[Any], Any]:
     def sign(a: Any) -> Any:
-        if isinstance(a, (int, float)):
+        if _is_number(a):
             return float((a > 0) - (a < 0))
         return xp.sign(a)
 
@@ -112,7 +124,7 @@ def _sign(xp: Any) -> Callable[[Any], Any]:
 def _dirac(xp: Any) -> Callable[..., Any]:
     # d|x|/dx = sign(x) differentiates to 2*DiracDelta(x): zero away from the kink
     def dirac(a: Any, *_: Any) -> Any:
-        return 0.0 if isinstance(a, (int, float)) else xp.zeros_like(a)
+        return 0.0 if _is_number(a) else xp.zeros_like(a)
 
     return dirac
 
@@ -146,10 +158,10 @@ _FUNCTIONS: dict[str, Callable[[Any], Callable[..., Any]]] = {
     "DiracDelta": _dirac,
 }
 _EXTRA = {
-    "cot": lambda xp: (lambda a: 1 / _FUNCTIONS["tan"](xp)(a)),
-    "sec": lambda xp: (lambda a: 1 / _FUNCTIONS["cos"](xp)(a)),
-    "csc": lambda xp: (lambda a: 1 / _FUNCTIONS["sin"](xp)(a)),
-    "erfc": lambda xp: (lambda a: 1 - _erf(xp)(a)),
+    "cot": lambda xp: lambda a: 1 / _FUNCTIONS["tan"](xp)(a),
+    "sec": lambda xp: lambda a: 1 / _FUNCTIONS["cos"](xp)(a),
+    "csc": lambda xp: lambda a: 1 / _FUNCTIONS["sin"](xp)(a),
+    "erfc": lambda xp: lambda a: 1 - _erf(xp)(a),
 }
 _FUNCTIONS.update(_EXTRA)
 SUPPORTED_FUNCTIONS = frozenset(_FUNCTIONS)
@@ -178,7 +190,7 @@ class Kernel:
     _function: Callable[..., Any]
     _bound: dict[int, Callable[..., Any]] = field(default_factory=dict, repr=False)
 
-    def call(self, xp: Any, groups: Sequence[Sequence[Any]]) -> tuple[Any, ...]:
+    def call(self, xp: Any, groups: Sequence[Any]) -> tuple[Any, ...]:
         if self.generator == "llvm":
             return self._function(*groups)  # type: ignore[no-any-return]
         function = self._bound.get(id(xp))
@@ -210,7 +222,7 @@ def build_kernel(
         generator: ``"xp"`` (any array namespace) or ``"llvm"`` (SymEngine JIT,
             float64 NumPy only; takes one (..., k) array per group instead).
     """
-    if generator == "llvm":
+    if generator == "llvm" and exprs:  # SymEngine's Lambdify fails on an empty group
         return _llvm_kernel(exprs, arg_groups)
     if generator != "xp":
         raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
@@ -224,19 +236,23 @@ def _safe_names(arg_groups: Sequence[Sequence[Any]]) -> tuple[dict[Any, Any], li
     for g, group in enumerate(arg_groups):
         for i, symbol in enumerate(group):
             name = f"a{g}_{i}"
-            mapping[symbol] = type(symbol)(name) if not isinstance(symbol, sympy.Symbol) else sympy.Symbol(name)
+            mapping[symbol] = (
+                type(symbol)(name) if not isinstance(symbol, sympy.Symbol) else sympy.Symbol(name)
+            )
             names.append(name)
     return mapping, names
 
 
 def _is_symengine(expr: Any) -> bool:
-    return _symengine is not None and isinstance(expr, _symengine.Basic)
+    engine = symengine_module() if type(expr).__module__.startswith("symengine") else None
+    return engine is not None and isinstance(expr, engine.Basic)
 
 
 def _cse(exprs: Sequence[Any]) -> tuple[list[tuple[Any, Any]], list[Any]]:
     if exprs and any(_is_symengine(e) for e in exprs):
-        converted = [_symengine.sympify(e) for e in exprs]
-        replacements, reduced = _symengine.cse(converted)
+        engine = symengine_module()
+        converted = [engine.sympify(e) for e in exprs]
+        replacements, reduced = engine.cse(converted)
         return list(replacements), list(reduced)
     replacements, reduced = sympy.cse(list(exprs), order="none")
     return list(replacements), list(reduced)
@@ -244,7 +260,7 @@ def _cse(exprs: Sequence[Any]) -> tuple[list[tuple[Any, Any]], list[Any]]:
 
 def _xp_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> Kernel:
     mapping, names = _safe_names(arg_groups)
-    renamed = [_rename(e, mapping) for e in exprs]
+    renamed = _rename_all(exprs, mapping)
     replacements, reduced = _cse(renamed)
     lines = [f"def kernel({', '.join(names)}):"]
     lines += [f"    {symbol} = {expr}" for symbol, expr in replacements]
@@ -253,18 +269,26 @@ def _xp_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> Ker
     return Kernel(source, "xp", len(exprs), _function=lambda *a: None)
 
 
-def _rename(expr: Any, mapping: dict[Any, Any]) -> Any:
-    if isinstance(expr, (int, float)):
-        return expr
-    if _is_symengine(expr):
-        return expr.xreplace({_symengine.sympify(k): _symengine.sympify(v) for k, v in mapping.items()})
-    return sympy.sympify(expr).xreplace(mapping)
+def _rename_all(exprs: Sequence[Any], mapping: dict[Any, Any]) -> list[Any]:
+    if any(_is_symengine(e) for e in exprs):
+        engine = symengine_module()
+        # a DictBasic is converted once; a dict would be converted per expression
+        converted = engine.DictBasic({engine.sympify(k): engine.sympify(v) for k, v in mapping.items()})
+        return [engine.sympify(e).xreplace(converted) for e in exprs]
+    return [sympy.sympify(e).xreplace(mapping) for e in exprs]
+
+
+def llvm_available() -> bool:
+    """Whether SymEngine with its LLVM JIT is installed."""
+    engine = symengine_module()
+    return engine is not None and bool(getattr(engine, "have_llvm", False))
 
 
 def _llvm_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> Kernel:
-    if _symengine is None or not getattr(_symengine, "have_llvm", False):
+    if not llvm_available():
         raise ValueError("the 'llvm' generator needs SymEngine built with LLVM")
-    args = [_symengine.sympify(s) for group in arg_groups for s in group]
-    values = [_symengine.sympify(e) for e in exprs]
-    function = _symengine.Lambdify(args, values, cse=True, backend="llvm", real=True)
+    engine = symengine_module()
+    args = [engine.sympify(s) for group in arg_groups for s in group]
+    values = [engine.sympify(e) for e in exprs]
+    function = engine.Lambdify(args, values, cse=True, backend="llvm", real=True)
     return Kernel("<symengine llvm>", "llvm", len(exprs), _function=function)

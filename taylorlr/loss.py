@@ -157,7 +157,9 @@ class Loss:
         shifted = {w: w - alpha * ui for w, ui in zip(self.variables, u, strict=True)}
         return alpha, self.expr.xreplace(shifted)
 
-    def line_derivatives(self, order: int = 2, direction: Sequence[sympy.Expr] | None = None) -> tuple[sympy.Expr, ...]:
+    def line_derivatives(
+        self, order: int = 2, direction: Sequence[sympy.Expr] | None = None
+    ) -> tuple[sympy.Expr, ...]:
         """g(0), g'(0), ..., g^(order)(0) for g(alpha) = f(w - alpha u).
 
         g^(k)(0) = (-1)^k D^k f(w)[u, ..., u]; so g'(0) = -<grad f, u> and
@@ -254,29 +256,48 @@ def _as_expression(expr: Any) -> sympy.Expr:
     if isinstance(expr, (int, float)) and not isinstance(expr, bool):
         raise LossDefinitionError(f"the loss {expr!r} is a constant: it has no variable")
     if not isinstance(expr, sympy.Expr):
-        raise LossDefinitionError(
-            f"a loss must be text or a SymPy expression, got {type(expr).__name__}"
-        )
+        raise LossDefinitionError(f"a loss must be text or a SymPy expression, got {type(expr).__name__}")
     return expr
 
 
+_NOT_FINITE = (
+    sympy.core.numbers.Infinity,
+    sympy.core.numbers.NegativeInfinity,
+    sympy.core.numbers.ComplexInfinity,
+    sympy.core.numbers.NaN,
+)
+
+
 def _check_supported(expr: sympy.Expr) -> None:
+    """Refuse anything but +, *, powers, real numbers, symbols and whitelisted functions."""
+    checked: set[type] = set()
     for node in sympy.preorder_traversal(expr):
-        if node in (sympy.zoo, sympy.oo, -sympy.oo, sympy.nan) or isinstance(node, sympy.core.numbers.Infinity):
-            raise LossDefinitionError(f"the loss contains {node}: infinities and nan are not losses")
-        if node is sympy.I or (isinstance(node, sympy.Number) and not node.is_real):
-            raise LossDefinitionError("the loss contains a non-real constant (I): losses must be real")
-        if isinstance(node, (sympy.Add, sympy.Mul, sympy.Pow)) or isinstance(node, _ALLOWED_ATOMS):
+        kind = type(node)
+        if kind in checked:
             continue
-        if isinstance(node, sympy.Function) and type(node).__name__ in ALLOWED_FUNCTION_NAMES:
-            continue
-        name = getattr(node, "func", type(node)).__name__
-        raise LossDefinitionError(
-            f"unsupported {name!r} in the loss; supported functions: {', '.join(sorted(ALLOWED_FUNCTION_NAMES))}"
-        )
+        _check_node(node)
+        if not isinstance(node, sympy.Number):  # numbers are checked one by one (I, zoo)
+            checked.add(kind)
 
 
-def _resolve_symbols(expr: sympy.Expr, names: Sequence[str | sympy.Symbol], role: str) -> tuple[sympy.Symbol, ...]:
+def _check_node(node: sympy.Basic) -> None:
+    if isinstance(node, _NOT_FINITE):
+        raise LossDefinitionError(f"the loss contains {node}: infinities and nan are not losses")
+    if node is sympy.I or (isinstance(node, sympy.Number) and not node.is_extended_real):
+        raise LossDefinitionError("the loss contains a non-real constant (I): losses must be real")
+    if isinstance(node, (sympy.Add, sympy.Mul, sympy.Pow, *_ALLOWED_ATOMS)):
+        return
+    if isinstance(node, sympy.Function) and type(node).__name__ in ALLOWED_FUNCTION_NAMES:
+        return
+    name = getattr(node, "func", type(node)).__name__
+    raise LossDefinitionError(
+        f"unsupported {name!r} in the loss; supported functions: {', '.join(sorted(ALLOWED_FUNCTION_NAMES))}"
+    )
+
+
+def _resolve_symbols(
+    expr: sympy.Expr, names: Sequence[str | sympy.Symbol], role: str
+) -> tuple[sympy.Symbol, ...]:
     if isinstance(names, str):
         names = (names,)
     by_name: dict[str, sympy.Symbol] = {}
@@ -289,7 +310,9 @@ def _resolve_symbols(expr: sympy.Expr, names: Sequence[str | sympy.Symbol], role
     result = []
     for item in names:
         name = item.name if isinstance(item, sympy.Symbol) else str(item)
-        result.append(by_name.get(name, item if isinstance(item, sympy.Symbol) else sympy.Symbol(name, real=True)))
+        result.append(
+            by_name.get(name, item if isinstance(item, sympy.Symbol) else sympy.Symbol(name, real=True))
+        )
     if len({s.name for s in result}) != len(result):
         raise LossDefinitionError(f"the {role} names {[s.name for s in result]} repeat")
     return tuple(result)

@@ -44,7 +44,9 @@ def ordered_values(at: Any, variables: Sequence[sympy.Symbol]) -> list[Any]:
         raise PointError(f"a point must be a mapping or a sequence of numbers, got the string {at!r}")
     values = list(at) if isinstance(at, Sequence) else _array_values(at)
     if len(values) != len(names):
-        raise PointError(f"the point has {len(values)} coordinates but the loss has {len(names)} variables {names}")
+        raise PointError(
+            f"the point has {len(values)} coordinates but the loss has {len(names)} variables {names}"
+        )
     return values
 
 
@@ -93,7 +95,10 @@ def exact_point(at: Any, variables: Sequence[sympy.Symbol]) -> tuple[sympy.Expr,
 def as_batch(at: Any, variables: Sequence[sympy.Symbol], xp: Any, dtype: Any) -> Any:
     """A point or batch of points as an array of shape (..., n) in namespace ``xp``."""
     if isinstance(at, Mapping) or (isinstance(at, Sequence) and not _is_nested(at)):
-        values = [float(exact_number(v)) if isinstance(v, (str, sympy.Expr)) else v for v in ordered_values(at, variables)]
+        values = [
+            float(exact_number(v)) if isinstance(v, (str, sympy.Expr)) else v
+            for v in ordered_values(at, variables)
+        ]
         return xp.asarray(values, dtype=dtype)
     try:
         array = xp.asarray(at, dtype=dtype)

@@ -1,0 +1,30 @@
+"""Fast start: importing taylorlr (and loading a Loss) imports nothing heavy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ["numpy", "scipy", "sympy", "symengine", "click", "rich", "matplotlib", "cupy", "array_api_strict"]
+
+
+def loaded_after(code: str) -> set[str]:
+    probe = f"import sys, json\n{code}\nprint(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_import_taylorlr_loads_no_heavy_library():
+    assert loaded_after("import taylorlr") == set()
+
+
+def test_symbolic_work_loads_neither_scipy_nor_plotting_nor_gpu():
+    loaded = loaded_after("import taylorlr as tl; tl.Loss('x**2 + 3*x*y**2').hessian")
+    assert "sympy" in loaded
+    assert not loaded & {"scipy", "matplotlib", "cupy", "click", "rich", "numpy"}
+
+
+def test_compiling_loads_numpy_but_not_scipy():
+    loaded = loaded_after("import taylorlr as tl, numpy; tl.Loss('x*y').compile().grad(numpy.ones(2))")
+    assert "numpy" in loaded and not loaded & {"scipy", "matplotlib", "cupy"}
