@@ -1,41 +1,362 @@
 """The ``taylorlr`` command line.
 
 Built on click (small, well kept, already a dependency of much of the
-scientific stack). Exit codes: 0 success, 2 bad input (a parse error with a
-caret under the fault, an unknown option), 3 a mathematical failure the user
-asked to be an error. No traceback reaches a user.
+scientific stack); tables and the progress bar come from rich. Exit codes: 0
+success, 1 an internal error (a bug: please report it), 2 bad input (a parse
+error with a caret under the fault, an unknown option, a bad ``--at``), 3 a
+mathematical failure the user asked to be an error (``--strict``). No traceback
+reaches a user (set ``TAYLORLR_DEBUG=1`` to see one for an internal error).
+
+The CLI must start fast: this module imports only click at import time; SymPy,
+NumPy and rich are imported by the commands that need them.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import os
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .errors import ParseError, TaylorLRError
 
+if TYPE_CHECKING:
+    import sympy
+
+    from .analysis import CriticalPoints
+    from .loss import Loss
+    from .newton_steps import NewtonStep
+
+EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 EXIT_MATH_FAILURE = 3
-
-_SOLVE_EXAMPLE = """
-\b
-Example:
-  taylorlr solve "x**2 + 3*x*y**2"
-  taylorlr solve "x^2 + 3*x*y^2" --json
-  taylorlr solve "(w*x - y)**2" --vars w --data x,y --latex
-"""
+#: set this environment variable to see the traceback of an internal error
+DEBUG_ENV = "TAYLORLR_DEBUG"
+#: half-width of the box around ``--at`` on which ``solve`` bounds the smoothness L
+STEP_SIZE_BOX = 1.0
 
 
-def _split_names(text: str | None) -> tuple[str, ...] | None:
+class StrictFailure(TaylorLRError):
+    """A mathematical failure that ``--strict`` turned into an error (exit 3)."""
+
+    exit_code = EXIT_MATH_FAILURE
+
+
+# reading the user's text ------------------------------------------------------------------------
+
+
+def split_top_level(text: str, separator: str = ",") -> list[tuple[int, str]]:
+    """Split at separators outside parentheses, keeping each piece's offset in ``text``.
+
+    >>> split_top_level("x=1, y=atan2(1, 2)")
+    [(0, 'x=1'), (4, ' y=atan2(1, 2)')]
+    """
+    pieces, depth, start = [], 0, 0
+    for index, character in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        if character == separator and depth == 0:
+            pieces.append((start, text[start:index]))
+            start = index + 1
+    return [*pieces, (start, text[start:])]
+
+
+def parse_number(text: str, *, whole: str | None = None, offset: int = 0) -> sympy.Expr:
+    """An exact number from text, through the safe parser (never ``eval``).
+
+    Args:
+        text: the number, e.g. "1/3", "-2.5", "pi/4", "sqrt(2)".
+        whole, offset: the text the number was cut from and where, so that a
+            :class:`~taylorlr.ParseError` points its caret into the whole text.
+
+    Raises:
+        ParseError: the text is not a number.
+
+    >>> parse_number("0.1 + 1/3")
+    13/30
+    """
+    from .parse import parse
+
+    whole = text if whole is None else whole
+    try:
+        value = parse(text)
+    except ParseError as error:
+        raise ParseError(error.reason, text=whole, column=offset + error.column) from None
+    if value.free_symbols:
+        names = ", ".join(sorted(str(s) for s in value.free_symbols))
+        raise ParseError(f"{text.strip()!r} is not a number (it contains {names})", text=whole, column=offset)
+    return value
+
+
+def parse_point(text: str) -> dict[str, sympy.Expr]:
+    """``--at`` text such as "x=1, y=-1/2" as a mapping of names to exact numbers.
+
+    >>> parse_point("x=1, y=-1/2")
+    {'x': 1, 'y': -1/2}
+    """
+    point: dict[str, sympy.Expr] = {}
+    for start, piece in split_top_level(text):
+        name, equals, value = piece.partition("=")
+        if not equals or not name.strip().isidentifier():
+            raise ParseError(
+                "expected name=value", text=text, column=start + len(piece) - len(piece.lstrip())
+            )
+        if name.strip() in point:
+            raise ParseError(f"{name.strip()!r} is given twice", text=text, column=start)
+        column = start + len(name) + 1 + len(value) - len(value.lstrip())
+        point[name.strip()] = parse_number(value, whole=text, offset=column)
+    return point
+
+
+class _TextParam(click.ParamType):
+    """A click type that reads text with a parser and turns a ParseError into a usage error (exit 2)."""
+
+    def __init__(self, name: str, read: Callable[[str], Any]) -> None:
+        self.name = name
+        self.read = read
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.read(value)
+        except ParseError as error:
+            self.fail(f"{error}", param, ctx)
+
+
+POINT = _TextParam("x=1,y=2", parse_point)
+NUMBER = _TextParam("number", parse_number)
+
+
+class RegistryName(click.ParamType):
+    """A name (or comma-separated names) from a registry of the library, looked up only when used.
+
+    Importing the registries at start-up would slow every command down, ``solve`` included.
+    """
+
+    def __init__(self, module: str, registry: str, *, many: bool = False) -> None:
+        self.module, self.registry, self.many = module, registry, many
+        self.name = registry.lower()
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(getattr(import_module(f"taylorlr.{self.module}"), self.registry))
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        shown = "|".join(self.names())
+        return f"[{shown}],..." if self.many else f"[{shown}]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        chosen = tuple(v.strip() for v in value.split(",")) if self.many else (value,)
+        unknown = [v for v in chosen if v not in self.names()]
+        if unknown:
+            self.fail(f"unknown {unknown[0]!r}: use one of {', '.join(self.names())}", param, ctx)
+        return chosen if self.many else value
+
+
+def split_names(text: str | None) -> tuple[str, ...] | None:
+    """ "x, y" as ("x", "y"); None stays None."""
     if text is None:
         return None
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# output ----------------------------------------------------------------------------------------
+
+
+def emit(payload: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], list[Any]]) -> None:
+    """Print a command's payload: as JSON, or as the text (lines and rich tables) ``render`` makes of it."""
+    from .report import to_json
+
+    if as_json:
+        click.echo(to_json(payload))
+        return
+    for block in render(payload):
+        if isinstance(block, str):
+            click.echo(block)
+        else:
+            _console().print(block)
+
+
+def _console(stderr: bool = False) -> Any:
+    """A rich console on stdout (or stderr); 120 columns wide when it is not a terminal."""
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console.width = 120
+    return console
+
+
+@contextlib.contextmanager
+def progress(total: int, label: str, enabled: bool) -> Iterator[Callable[[], None]]:
+    """A rich progress bar on stderr; yields the function that advances it by one."""
+    if not enabled:
+        yield lambda: None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=_console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)
+
+
+class _Ticking(Sequence[Any]):
+    """A sequence that calls ``tick`` each time iteration moves past an item.
+
+    ``compare`` loops ``for rule in rules for optimizer in optimizers``: wrapping the
+    optimizers makes the progress bar advance once per finished run.
+    """
+
+    def __init__(self, items: Sequence[Any], tick: Callable[[], None]) -> None:
+        self.items, self.tick = tuple(items), tick
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.items[index]
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self.items:
+            yield item
+            self.tick()
+
+
+def save_plot(path: str, function: str, subject: Any, **options: Any) -> None:
+    """Draw ``subject`` with ``taylorlr.plots.<function>`` into ``path`` (matplotlib loads only now)."""
+    from . import plots
+
+    getattr(plots, function)(subject, path, **options)
+    click.echo(f"plot written to {path}", err=True)
+
+
+def _stdout_progress_enabled(as_json: bool) -> bool:
+    return not as_json and sys.stderr.isatty()
+
+
+# error handling ------------------------------------------------------------------------------
+
+
+def _fail(ctx: click.Context, message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    ctx.exit(code)
+
+
+class GuardedGroup(click.Group):
+    """A click group that turns every error into a message and an exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except TaylorLRError as error:
+            _fail(ctx, str(error), getattr(error, "exit_code", EXIT_BAD_INPUT))
+        except RecursionError:
+            _fail(ctx, "the expression is too deeply nested", EXIT_BAD_INPUT)
+        except Exception as error:
+            if os.environ.get(DEBUG_ENV):
+                raise
+            message = (
+                f"internal error: {type(error).__name__}: {error}, please report (rerun with {DEBUG_ENV}=1)"
+            )
+            _fail(ctx, message, EXIT_INTERNAL)
+
+
+# shared options ------------------------------------------------------------------------------
+
+
+def _compose(*decorators: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def apply(function: Any) -> Any:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+def expression_options(at: str | None) -> Callable[[Any], Any]:
+    """EXPRESSION, --vars and (``at`` = "required" or "optional") --at."""
+    decorators = [
+        click.argument("expression"),
+        click.option(
+            "--vars", "variables", help="Variables in order, comma-separated (default: all, natural order)."
+        ),
+    ]
+    if at is not None:
+        decorators.append(
+            click.option(
+                "--at",
+                type=POINT,
+                required=at == "required",
+                help="The point, e.g. x=1,y=-1/2 (exact numbers; pi, sqrt(2) allowed).",
+            )  # fmt: skip
+        )
+    return _compose(*decorators)
+
+
+def output_options(*, latex: bool = False, plot: str | None = None) -> Callable[[Any], Any]:
+    """--json, and where they make sense --latex and --plot FILE."""
+    decorators = [
+        click.option("--json", "as_json", is_flag=True, help="Print one JSON object (schema in docs/cli.md).")
+    ]
+    if latex:
+        decorators.append(
+            click.option("--latex", is_flag=True, help="Also print LaTeX of the symbolic parts.")
+        )
+    if plot:
+        decorators.append(
+            click.option("--plot", type=click.Path(dir_okay=False), help=f"Write {plot} to this PNG file.")
+        )
+    return _compose(*decorators)
+
+
+numeric_options = _compose(
+    click.option(
+        "--backend", type=click.Choice(["numpy", "cupy"]), default="numpy", show_default=True,
+        help="Array library for the numeric parts.",
+    ),
+    click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True),
+)  # fmt: skip
+
+run_options = _compose(
+    click.option("--alpha0", type=float, default=1e-2, show_default=True, help="The first alpha."),
+    click.option("--gamma", type=float, default=1.0, show_default=True, help="Slow adaptation, in (0, 1]."),
+    click.option("--steps", type=int, default=200, show_default=True, help="The step budget."),
+    click.option("--tol", type=float, default=1e-8, show_default=True, help="Gradient norm for 'converged'."),
+    click.option(
+        "--safeguards", type=click.Choice(["default", "none"]), default="default", show_default=True,
+        help="'none' runs the pure formula of the source document.",
+    ),
+)  # fmt: skip
+
+
+def make_loss(expression: str, variables: str | None, data: str | None = None) -> Loss:
+    """The :class:`~taylorlr.Loss` of a command's EXPRESSION, --vars and --data."""
+    from .loss import Loss
+
+    return Loss(expression, variables=split_names(variables), data=split_names(data) or ())
+
+
+def run_settings(
+    alpha0: float, gamma: float, steps: int, tol: float, safeguards: str, backend: str, dtype: str
+) -> dict[str, Any]:
+    """The keyword options of :func:`taylorlr.run` given on the command line."""
+    return {
+        "alpha0": alpha0, "gamma": gamma, "steps": steps, "tol": tol, "safeguards": safeguards,
+        "backend": backend, "dtype": dtype,
+    }  # fmt: skip
+
+
+# the commands ----------------------------------------------------------------------------------
+
+
+@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="taylorlr")
 def cli() -> None:
     """taylorlr: exact second-order knowledge and fast numbers for analytic losses.
@@ -43,50 +364,335 @@ def cli() -> None:
     \b
     Example:
       taylorlr solve "x**2 + 3*x*y**2"
+      (one critical point (0, 0): a degenerate saddle; f is unbounded below)
+      taylorlr solve "x**2 + 3*x*y**2" --at x=1,y=2
+      taylorlr compare "(x - 1)**2 + 4*y**2" --at x=0,y=1
+
+    Exit codes: 0 success, 1 internal error, 2 bad input, 3 failure under --strict.
     """
 
 
+_SOLVE_EXAMPLE = """
+\b
+Example:
+  taylorlr solve "x**2 + 3*x*y**2"
+  taylorlr solve "x^2 + 3*x*y^2" --at x=1,y=2 --json
+  taylorlr solve "(w*x - y)**2" --vars w --data x,y --latex
+"""
+
+
 @cli.command(epilog=_SOLVE_EXAMPLE)
-@click.argument("expression")
-@click.option(
-    "--vars", "variables", help="Variables in order, comma-separated (default: all, natural order)."
-)
+@expression_options(at="optional")
 @click.option("--data", "data", help="Data symbols, comma-separated (minibatch inputs).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (schema in docs/cli.md).")
-@click.option("--latex", is_flag=True, help="Print LaTeX for the symbolic parts.")
-def solve(expression: str, variables: str | None, data: str | None, as_json: bool, latex: bool) -> None:
-    """Differentiate EXPRESSION exactly: variables, gradient and Hessian."""
-    from .loss import Loss
-    from .report import symbolic_latex, symbolic_summary, symbolic_text
+@click.option("--budget", type=float, default=10.0, show_default=True, help="Seconds for the exact solve.")
+@click.option("--strict", is_flag=True, help="Exit 3 when the Hessian at --at is singular.")
+@output_options(latex=True, plot="a contour of f with its critical points")
+@numeric_options
+def solve(
+    expression: str, variables: str | None, at: dict[str, Any] | None, data: str | None, budget: float,
+    strict: bool, as_json: bool, latex: bool, plot: str | None, backend: str, dtype: str,
+) -> None:  # fmt: skip
+    """Analyse EXPRESSION: derivatives, critical points, boundedness and, with --at, a Newton step.
 
-    loss = Loss(expression, variables=_split_names(variables), data=_split_names(data) or ())
-    if as_json:
-        payload = symbolic_summary(loss)
-        if latex:
-            payload["latex"] = symbolic_latex(loss)
-        click.echo(json.dumps(payload, indent=2))
-        return
-    click.echo("\n".join(symbolic_text(loss)))
+    Prints, in order: the variables; gradient; Hessian; the critical points with
+    kind, eigenvalues and whether exact; the degenerate ones and what settled them;
+    whether f is bounded below (with the evidence); and with --at one Newton step
+    from there and the second-order step-size bounds at that point.
+    """
+    from .report import analysis_data, points_latex, solve_lines, symbolic_latex, symbolic_summary
+
+    loss = make_loss(expression, variables, data)
+    analysis = critical_point_analysis(loss, budget)
+    payload = {**symbolic_summary(loss), **analysis_data(analysis, _skipped_reason(loss))}
+    if at is not None:
+        payload.update(local_analysis(loss, at, backend, dtype))
     if latex:
-        click.echo("LaTeX")
-        for name, text in symbolic_latex(loss).items():
-            click.echo(f"  {name}: {text}")
+        payload["latex"] = {**symbolic_latex(loss), "critical_points": points_latex(analysis or [])}
+    emit(payload, as_json, solve_lines)
+    if plot:
+        save_plot(plot, "plot_contour", loss, critical_points=analysis)
+    if strict and at is not None:
+        check_regular([payload["newton"]], None)
 
 
-def _run_guarded(command: Callable[[], Any]) -> None:
-    try:
-        command()
-    except ParseError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
-    except TaylorLRError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(getattr(error, "exit_code", EXIT_BAD_INPUT))
-    except RecursionError:
-        click.echo("error: the expression is too deeply nested", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+def critical_point_analysis(loss: Loss, budget: float) -> CriticalPoints | None:
+    """The critical points of a loss without data symbols (None for a loss with data)."""
+    from .analysis import critical_points
+
+    return None if loss.data else critical_points(loss, budget_s=budget)
+
+
+def _skipped_reason(loss: Loss) -> str:
+    return f"data symbols {', '.join(loss.names_of(loss.data))}: critical points need numbers for them"
+
+
+def local_analysis(loss: Loss, at: dict[str, Any], backend: str, dtype: str) -> dict[str, Any]:
+    """``solve --at``: one Newton step from ``at`` and the step-size bounds there."""
+    from .newton_steps import newton
+    from .report import exact_newton_step, step_size_data
+    from .stepsize import descent_limit, smoothness
+
+    if loss.data:
+        raise click.UsageError("--at needs numbers for every symbol: drop --data, or substitute the data")
+    start = _exact_start(loss, at)
+    step = newton(loss, at, steps=1, backend=backend, dtype=dtype).steps[0]
+    newton_data = step_data(loss, step, exact_newton_step(loss, start), backend, dtype)
+    box = [(float(a) - STEP_SIZE_BOX, float(a) + STEP_SIZE_BOX) for a in start]
+    bounds = step_size_data(
+        descent_limit(loss, at, backend=backend, dtype=dtype),
+        smoothness(loss, box),
+        newton_data["eigenvalues"],
+        sum(g * g for g in newton_data["gradient"]),
+    )
+    return {"newton": newton_data, "step_size": bounds}
+
+
+def _exact_start(loss: Loss, at: dict[str, Any]) -> tuple[sympy.Expr, ...]:
+    from .points import exact_point
+
+    return exact_point(at, loss.variables)
+
+
+def step_data(
+    loss: Loss, step: NewtonStep, exact: dict[str, Any] | None, backend: str, dtype: str
+) -> dict[str, Any]:
+    """One step's JSON-ready data, with f evaluated before and after it."""
+    from .backends import to_numpy
+    from .report import newton_step_data
+
+    value = loss.compile(backend, dtype).value
+    f_before, f_after = (float(to_numpy(value(w))) for w in (step.start, step.point))
+    return newton_step_data(step, f_before, f_after, exact)
+
+
+def check_regular(steps: list[dict[str, Any]], fallback: str | None) -> None:
+    """Under --strict: raise :class:`StrictFailure` if a step met a singular Hessian without a fallback."""
+    singular = next((s for s in steps if s["curvature"] == "singular"), None)
+    if singular is not None and fallback is None:
+        raise StrictFailure(
+            f"the Hessian is singular at {singular['start']} (eigenvalues {singular['eigenvalues']}): "
+            "no Newton step exists (--strict); pass --fallback pinv or --fallback damped to step anyway"
+        )
+
+
+_NEWTON_EXAMPLE = """
+\b
+Example:
+  taylorlr newton "x**2 + 3*x*y**2" --at x=1,y=2
+  taylorlr newton "x**4 - 2*x**2" --at x=2 --steps 10 --method halley
+  taylorlr newton "x**2 + y**4" --at x=0,y=0 --strict      (exit 3: singular Hessian)
+"""
+
+
+@cli.command(epilog=_NEWTON_EXAMPLE)
+@expression_options(at="required")
+@click.option("--steps", type=click.IntRange(min=1), default=1, show_default=True, help="Newton steps.")
+@click.option("--tol", type=float, default=1e-10, show_default=True, help="Stop when ||g|| <= tol.")
+@click.option(
+    "--method", type=click.Choice(["newton", "halley", "chebyshev"]), default="newton", show_default=True
+)
+@click.option("--fallback", type=click.Choice(["pinv", "damped"]), help="Step anyway where H is singular.")
+@click.option("--strict", is_flag=True, help="Exit 3 when a singular Hessian stops a step.")
+@output_options()
+@numeric_options
+def newton(
+    expression: str, variables: str | None, at: dict[str, Any], steps: int, tol: float, method: str,
+    fallback: str | None, strict: bool, as_json: bool, backend: str, dtype: str,
+) -> None:  # fmt: skip
+    """Newton steps from --at: eta, the new point, f before and after, and what H's eigenvalues say."""
+    from .newton_steps import newton as iterate
+    from .report import exact_newton_step, newton_run_data
+
+    loss = make_loss(expression, variables)
+    run = iterate(
+        loss, at, steps=steps, tol=tol, fallback=fallback, method=method, backend=backend, dtype=dtype
+    )
+    exact = exact_newton_step(loss, _exact_start(loss, at)) if method == "newton" else None
+    records = [step_data(loss, s, exact if k == 0 else None, backend, dtype) for k, s in enumerate(run.steps)]
+    payload = {"expression": str(loss.expr), "variables": list(loss.names), **newton_run_data(run, records)}
+    emit(payload, as_json, newton_blocks)
+    if strict:
+        check_regular(records, fallback)
+
+
+def newton_blocks(payload: dict[str, Any]) -> list[Any]:
+    """One step in detail, or a table of the iterations, then the status."""
+    from .report import newton_step_lines, newton_table, point_label, vector_text
+
+    steps = payload["steps"]
+    body = newton_step_lines(steps[0], payload["variables"]) if len(steps) == 1 else [newton_table(payload)]
+    status = (
+        f"status  {payload['status']} after {payload['iterations']} step(s) at "
+        f"{point_label(payload['variables'])} = {vector_text(payload['point'])}"
+    )
+    return [*body, status]
+
+
+_TAYLOR_EXAMPLE = """
+\b
+Example:
+  taylorlr taylor "x**2 + 3*x*y**2" --at x=1,y=2 --order 2
+  taylorlr taylor "exp(x)*cos(y)" --at x=0,y=0 --order 3 --latex
+"""
+
+
+@cli.command(epilog=_TAYLOR_EXAMPLE)
+@expression_options(at="required")
+@click.option("--order", type=click.IntRange(0, 50), default=2, show_default=True, help="Polynomial degree.")
+@output_options(latex=True)
+@numeric_options
+def taylor(
+    expression: str, variables: str | None, at: dict[str, Any], order: int, as_json: bool, latex: bool,
+    backend: str, dtype: str,
+) -> None:  # fmt: skip
+    """The Taylor polynomial of EXPRESSION at --at, exactly (--backend/--dtype change nothing here)."""
+    import sympy
+
+    from .report import taylor_data, taylor_lines
+
+    loss = make_loss(expression, variables)
+    polynomial = loss.taylor(at, order=order)
+    payload = taylor_data(loss, _exact_start(loss, at), order, polynomial)
+    if latex:
+        payload["latex"] = {"taylor": sympy.latex(polynomial)}
+    emit(payload, as_json, taylor_lines)
+
+
+_RUN_EXAMPLE = """
+\b
+Example:
+  taylorlr run "x**2 + 10*y**2" --at x=1,y=1 --optimizer adam --rule retsinas
+  taylorlr run "x**2 + 10*y**2" --at x=1,y=1 --rule exact --gamma 1 --safeguards none --json
+  taylorlr run "(x-1)**2 + 100*(y-x**2)**2" --at x=-1,y=1 --steps 50 --strict   (exit 3 unless converged)
+"""
+
+
+@cli.command("run", epilog=_RUN_EXAMPLE)
+@expression_options(at="required")
+@click.option("--optimizer", type=RegistryName("optimizers", "OPTIMIZERS"), default="gd", show_default=True)
+@click.option("--rule", type=RegistryName("rules", "RULES"), default="exact", show_default=True)
+@run_options
+@click.option("--strict", is_flag=True, help="Exit 3 unless the run converged.")
+@output_options(plot="the loss and alpha against the step")
+@numeric_options
+def run_command(
+    expression: str, variables: str | None, at: dict[str, Any], optimizer: str, rule: str, alpha0: float,
+    gamma: float, steps: int, tol: float, safeguards: str, strict: bool, as_json: bool, plot: str | None,
+    backend: str, dtype: str,
+) -> None:  # fmt: skip
+    """Run an optimizer with an alpha rule from --at, the line-search oracle's alpha beside it."""
+    from .engine import run
+    from .report import run_data, run_lines, run_table
+
+    loss = make_loss(expression, variables)
+    settings = run_settings(alpha0, gamma, steps, tol, safeguards, backend, dtype)
+    result = run(loss, at, optimizer, rule, **settings)
+    payload = run_data(loss, result)
+    emit(payload, as_json, lambda data: [run_table(data), *run_lines(data)])
+    if plot:
+        save_plot(plot, "plot_run", result)
+    if strict and payload["final"]["status"] != "converged":
+        raise StrictFailure(f"the run did not converge (--strict): {payload['final']['message']}")
+
+
+_COMPARE_EXAMPLE = """
+\b
+Example:
+  taylorlr compare "(x - 1)**2 + 4*y**2" --at x=0,y=1
+  taylorlr compare "x**4 + y**2 - x*y" --at x=1,y=1 --rules exact,retsinas --optimizers gd,adam --json
+"""
+
+
+@cli.command(epilog=_COMPARE_EXAMPLE)
+@expression_options(at="required")
+@click.option("--rules", type=RegistryName("rules", "RULES", many=True), help="Default: all seven rules.")
+@click.option(
+    "--optimizers",
+    type=RegistryName("optimizers", "OPTIMIZERS", many=True),
+    help="Default: gd, momentum, adam.",
+)
+@click.option("--tol-x", type=float, default=1e-6, show_default=True, help="Distance that counts as reached.")
+@run_options
+@output_options(plot="a contour of f with the runs' paths")
+@numeric_options
+def compare(
+    expression: str, variables: str | None, at: dict[str, Any], rules: tuple[str, ...] | None,
+    optimizers: tuple[str, ...] | None, tol_x: float, alpha0: float, gamma: float, steps: int, tol: float,
+    safeguards: str, as_json: bool, plot: str | None, backend: str, dtype: str,
+) -> None:  # fmt: skip
+    """Every rule x optimizer from --at against the exact optimum, as a table sorted best first."""
+    from .comparison import DEFAULT_OPTIMIZERS, DEFAULT_RULES
+    from .report import comparison_data, comparison_lines, comparison_table
+
+    loss = make_loss(expression, variables)
+    settings = run_settings(alpha0, gamma, steps, tol, safeguards, backend, dtype)
+    rules, optimizers = rules or DEFAULT_RULES, optimizers or DEFAULT_OPTIMIZERS
+    table = sweep(loss, at, rules, optimizers, tol_x, settings, enabled=_stdout_progress_enabled(as_json))
+    payload = comparison_data(loss, table, {**settings, "rules": list(rules), "optimizers": list(optimizers)})
+    emit(payload, as_json, lambda data: [comparison_table(data), *comparison_lines(data)])
+    if plot:
+        save_plot(plot, "plot_contour", loss, runs=paths(loss, at, rules, optimizers, settings))
+
+
+def sweep(
+    loss: Loss, at: dict[str, Any], rules: Sequence[str], optimizers: Sequence[str], tol_x: float,
+    settings: dict[str, Any], *, enabled: bool,
+) -> Any:  # fmt: skip
+    """:func:`taylorlr.compare` with a progress bar that advances once per run."""
+    from .comparison import compare as compare_all
+
+    with progress(len(rules) * len(optimizers), "runs", enabled) as tick:
+        return compare_all(loss, at, rules, _Ticking(optimizers, tick), tol_x=tol_x, **settings)
+
+
+def paths(
+    loss: Loss, at: dict[str, Any], rules: Sequence[str], optimizers: Sequence[str], settings: dict[str, Any]
+) -> list[Any]:
+    """The runs of a comparison, for its plot (a comparison keeps measurements, not paths)."""
+    from .engine import run
+
+    return [run(loss, at, optimizer, rule, **settings) for rule in rules for optimizer in optimizers]
+
+
+_ONESTEP_EXAMPLE = """
+\b
+Example:
+  taylorlr onestep                       (source 000: f = -w^2 - 2w - 3 from w0 = -4)
+  taylorlr onestep --d 0.1 --plot onestep.png
+  taylorlr onestep --a 1 --b 0 --c 0 --w0 3 --d 1/10 --json
+"""
+
+
+@cli.command(epilog=_ONESTEP_EXAMPLE)
+@click.option("--a", type=NUMBER, default="-1", show_default=True, help="Coefficient of w^2.")
+@click.option("--b", type=NUMBER, default="-2", show_default=True, help="Coefficient of w.")
+@click.option("--c", type=NUMBER, default="-3", show_default=True, help="Constant term.")
+@click.option("--d", type=NUMBER, default="0", show_default=True, help="Coefficient of w^3 (the cubic term).")
+@click.option("--w0", type=NUMBER, default="-4", show_default=True, help="The start point.")
+@output_options(latex=True, plot="f, the tangent parabola at w0 and the step")
+@numeric_options
+def onestep(
+    a: Any, b: Any, c: Any, d: Any, w0: Any, as_json: bool, latex: bool, plot: str | None, backend: str,
+    dtype: str,
+) -> None:  # fmt: skip
+    """Source 000's demonstration: one Newton step on f(w) = d w^3 + a w^2 + b w + c, exactly.
+
+    eta = 1/f''(w0), w1 = w0 - eta f'(w0); on a quadratic (d = 0) w1 is the
+    extremum, and the cubic term makes the step miss it. The computation is exact,
+    so --backend and --dtype change nothing here.
+    """
+    from .onestep import one_step_demo
+    from .report import latex_lines, onestep_latex
+
+    demo = one_step_demo(a=a, b=b, c=c, w0=w0, d=d)
+    payload = demo.to_dict()
+    if latex:
+        payload["latex"] = onestep_latex(demo)
+    emit(payload, as_json, lambda data: [*demo.lines(), *latex_lines(data.get("latex"))])
+    if plot:
+        save_plot(plot, "plot_onestep", demo)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``taylorlr`` console script and ``python -m taylorlr``."""
-    _run_guarded(lambda: cli.main(args=argv, prog_name="taylorlr", standalone_mode=True))
+    cli.main(args=argv, prog_name="taylorlr")

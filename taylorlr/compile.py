@@ -328,4 +328,8 @@ def compile_loss(
         raise OptionError(f"generator must be one of {GENERATOR_CHOICES}, got {generator!r}")
     if generator == "llvm" and not (resolved.is_numpy and dtype == "float64"):
         raise OptionError("generator='llvm' works on float64 NumPy arrays only; use 'xp'")
+    if generator == "llvm" and not (derivatives.smooth and llvm_available()):
+        raise OptionError(
+            "generator='llvm' needs SymEngine with LLVM and a smooth loss (no abs, sign, min, max); use 'xp'"
+        )
     return Compiled(derivatives, names, data_symbols, resolved, dtype, generator, reduction)

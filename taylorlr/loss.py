@@ -32,7 +32,7 @@ from .points import exact_point
 #: differentiating them produces).
 ALLOWED_FUNCTION_NAMES = frozenset(
     {
-        "sin", "cos", "tan", "cot", "sec", "csc", "asin", "acos", "atan", "atan2",
+        "sin", "cos", "tan", "cot", "sec", "csc", "asin", "acos", "atan", "acot", "atan2",
         "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "exp", "log",
         "Abs", "sign", "erf", "erfc", "Max", "Min", "Heaviside", "DiracDelta",
     }
@@ -287,7 +287,7 @@ def _check_node(node: sympy.Basic) -> None:
         raise LossDefinitionError("the loss contains a non-real constant (I): losses must be real")
     if isinstance(node, (sympy.Add, sympy.Mul, sympy.Pow, *_ALLOWED_ATOMS)):
         return
-    if isinstance(node, sympy.Function) and type(node).__name__ in ALLOWED_FUNCTION_NAMES:
+    if isinstance(node, sympy.core.function.Application) and type(node).__name__ in ALLOWED_FUNCTION_NAMES:
         return
     name = getattr(node, "func", type(node)).__name__
     raise LossDefinitionError(

@@ -288,6 +288,7 @@ def parse(text: str) -> sympy.Expr:
     if not isinstance(text, str):
         raise TypeError(f"parse expects a str, got {type(text).__name__}")
     _check_length(text)
+    _check_not_blank(text)
     carets = _TokenScanner(text).scan()
     source = _rewrite(text, carets)
     tree = _syntax_tree(source)
@@ -321,6 +322,9 @@ def _check_length(text: str) -> None:
             text=text,
             column=MAX_LENGTH,
         )
+
+
+def _check_not_blank(text: str) -> None:
     if not text.strip():
         raise ParseError("empty expression", text=text, column=0)
 
@@ -404,16 +408,18 @@ def _line_starts(text: str) -> tuple[int, ...]:
 class _TokenScanner:
     """Checks characters and tokens in reading order, so the leftmost fault is reported.
 
-    The text is tokenized inside the same wrapper that ``ast.parse`` will see;
-    a forbidden character stops the scan as soon as a token reaches it, and
-    nothing passes the scan while one remains.
+    The text is tokenized inside the same wrapper that ``ast.parse`` will see.
+    The tokenizer never sees a forbidden character: only the text before the
+    first one is tokenized (tokenizers of different Python versions fail on
+    them in different ways), and the scan then ends with that character's
+    error, unless a fault came earlier.
     """
 
     def __init__(self, text: str) -> None:
         self._text = text
-        self._wrapped = _wrap(text)
-        self._line_starts = _line_starts(self._wrapped)
         self._forbidden = _first_forbidden_character(text)
+        self._wrapped = _wrap(text if self._forbidden is None else text[: self._forbidden])
+        self._line_starts = _line_starts(self._wrapped)
         self._open_parentheses: list[int] = []
         self._carets: set[int] = set()
         self._previous: tokenize.TokenInfo | None = None
@@ -424,18 +430,19 @@ class _TokenScanner:
             for token in tokenize.generate_tokens(io.StringIO(self._wrapped).readline):
                 self._visit(token)
         except (tokenize.TokenError, SyntaxError):
-            # The tokenizer gives up on unterminated strings; report the cause.
             if self._forbidden is not None:
                 raise self._character_error(self._forbidden) from None
             raise ParseError("cannot read the text", text=self._text, column=len(self._text)) from None
-        if self._forbidden is not None:  # e.g. a backslash, which makes no token of its own
+        if self._forbidden is not None:
             raise self._character_error(self._forbidden)
         return frozenset(self._carets)
 
     def _visit(self, token: tokenize.TokenInfo) -> None:
-        start, end = self._offset(token.start), self._offset(token.end)
         # Offsets here are in the wrapped text, one past those of the text.
-        if self._forbidden is not None and self._forbidden + 1 < max(end, start + 1):
+        start, end = self._offset(token.start), self._offset(token.end)
+        if self._forbidden is not None and end >= self._forbidden + 1:
+            # The token reaches the cut: the forbidden character may have
+            # been part of it, so it is not judged on its own.
             raise self._character_error(self._forbidden)
         if token.type in _IGNORED_TOKENS or _is_blank_error_token(token) or start == 0:
             return  # layout, or the wrapper's own '('
@@ -729,6 +736,8 @@ _BINARY_OPERATOR_REASONS: Mapping[type[ast.operator], str] = MappingProxyType(
     }
 )
 
+_CALL_OPENING = re.compile(r"[ \t\n]*\(")
+
 # Values SymPy uses for undefined or non-real results (1/0, log(0), sqrt(-1)).
 _UNDEFINED = (sympy.zoo, sympy.nan, sympy.oo, sympy.S.NegativeInfinity, sympy.I)
 
@@ -882,7 +891,7 @@ class _Builder:
     def _is_bare(self, function: ast.Name) -> bool:
         # "(f)(x)" parses like "f(x)"; only a name directly followed by "(" is a call.
         end = self._source.offset(function.end_lineno or function.lineno, function.end_col_offset or 0)
-        return self._source.rewritten[end:].lstrip(" \t\n").startswith("(")
+        return _CALL_OPENING.match(self._source.rewritten, end) is not None
 
     def _check_arguments(self, node: ast.Call, name: str, spec: _FunctionSpec) -> None:
         if node.keywords:
@@ -947,7 +956,7 @@ class _Builder:
         # Size first: asking whether a number is real may evaluate it numerically.
         self._check_size(result, node)
         if result.has(*_UNDEFINED) or _is_non_real_number(result):
-            raise self._error(f"{what} is undefined or not real here ({result})", node)
+            raise self._error(f"{what} is undefined or not real here ({_abbreviated(result)})", node)
 
 
 class _Size(NamedTuple):
@@ -1112,6 +1121,11 @@ def _is_root_of_negative(base: sympy.Expr, exponent: sympy.Expr) -> bool:
 
 def _is_non_real_number(result: sympy.Expr) -> bool:
     return bool(result.is_number) and result.is_extended_real is False
+
+
+def _abbreviated(expr: sympy.Basic, limit: int = 60) -> str:
+    shown = str(expr)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
 def _arity_reason(name: str, spec: _FunctionSpec, count: int) -> str:

@@ -203,3 +203,24 @@ def test_extended_rosenbrock_sparse_hessian(n):
     assert len(loss.derivatives.hessian_upper) == 2 * n - 1  # tridiagonal
     f = loss.compile()
     assert np.allclose(f.grad(np.ones(n)), 0) and f.value(np.ones(n)) == 0
+
+
+@pytest.mark.parametrize("name", sorted(__import__("taylorlr.parse", fromlist=["x"]).FUNCTION_ARITIES))
+def test_every_parser_function_compiles_and_matches_sympy(name):
+    from taylorlr.parse import FUNCTION_ARITIES
+
+    fewest = FUNCTION_ARITIES[name][0]
+    loss = tl.Loss(f"{name}({'x, 2' if fewest == 2 else 'x'}) + y**2")
+    # inside each function's real domain
+    points = [(1.3, 0.2), (1.7, -0.1)] if name == "acosh" else [(0.3, 0.2), (0.6, -0.1)]
+    f = loss.compile(generator="xp")
+    grad, hess = f.grad(np.array(points)), f.hess(np.array(points))
+    x = loss.variables[0]
+    for k, point in enumerate(points):
+        assert_matches(grad[k, 0], sympy.diff(loss.expr, x), loss.variables, point, rtol=1e-12)
+        assert_matches(hess[k, 0, 0], sympy.diff(loss.expr, x, 2), loss.variables, point, rtol=1e-12)
+
+
+def test_llvm_generator_refuses_kinks_with_advice():
+    with pytest.raises(tl.OptionError, match="use 'xp'"):
+        tl.Loss("abs(x) + y**2").compile(generator="llvm")
