@@ -71,45 +71,40 @@ def _heaviside(xp: Any) -> Callable[..., Any]:
     def heaviside(a: Any, at_zero: float = 0.5) -> Any:
         if _is_number(a):
             return 1.0 if a > 0 else (at_zero if a == 0 else 0.0)
-        return xp.where(a > 0, 1.0, xp.where(a == 0, at_zero, 0.0))
+        one, zero = xp.ones_like(a), xp.zeros_like(a)
+        return xp.where(a > 0, one, xp.where(a == 0, at_zero * one, zero))
 
     return heaviside
 
 
-def _max(xp: Any) -> Callable[..., Any]:
-    def maximum(*args: Any) -> Any:
-        result = args[0]
-        for other in args[1:]:
-            result = (
-                xp.maximum(xp.asarray(result), other)
-                if not _both_scalar(result, other)
-                else max(result, other)
-            )
-        return result
+def _folded(xp_name: str, scalar: Callable[[Any, Any], Any]) -> Callable[[Any], Callable[..., Any]]:
+    """Max(a, b, c, ...) and Min(...) as pairwise folds, scalar-aware like :func:`_scalar_or`."""
 
-    return maximum
+    def bind(xp: Any) -> Callable[..., Any]:
+        array_fn = getattr(xp, xp_name)
+
+        def fold(*args: Any) -> Any:
+            result = args[0]
+            for other in args[1:]:
+                if _is_number(result) and _is_number(other):
+                    result = scalar(result, other)
+                else:
+                    result = array_fn(_like(xp, result, other), _like(xp, other, result))
+            return result
+
+        return fold
+
+    return bind
 
 
-def _min(xp: Any) -> Callable[..., Any]:
-    def minimum(*args: Any) -> Any:
-        result = args[0]
-        for other in args[1:]:
-            result = (
-                xp.minimum(xp.asarray(result), other)
-                if not _both_scalar(result, other)
-                else min(result, other)
-            )
-        return result
-
-    return minimum
+def _like(xp: Any, value: Any, array: Any) -> Any:
+    """``value`` as an array of ``array``'s dtype when it is a Python number (strict libraries
+    refuse to mix an integer array with a float one)."""
+    return xp.asarray(value, dtype=array.dtype) if _is_number(value) and not _is_number(array) else value
 
 
 def _is_number(a: Any) -> bool:
     return type(a) in (int, float)
-
-
-def _both_scalar(a: Any, b: Any) -> bool:
-    return _is_number(a) and _is_number(b)
 
 
 def _sign(xp: Any) -> Callable[[Any], Any]:
@@ -150,10 +145,10 @@ _FUNCTIONS: dict[str, Callable[[Any], Callable[..., Any]]] = {
     "Abs": _scalar_or("abs", abs),
     "sign": _sign,
     "erf": _erf,
-    "max": _max,
-    "Max": _max,
-    "min": _min,
-    "Min": _min,
+    "max": _folded("maximum", max),
+    "Max": _folded("maximum", max),
+    "min": _folded("minimum", min),
+    "Min": _folded("minimum", min),
     "Heaviside": _heaviside,
     "DiracDelta": _dirac,
 }

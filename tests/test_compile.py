@@ -224,3 +224,15 @@ def test_every_parser_function_compiles_and_matches_sympy(name):
 def test_llvm_generator_refuses_kinks_with_advice():
     with pytest.raises(tl.OptionError, match="use 'xp'"):
         tl.Loss("abs(x) + y**2").compile(generator="llvm")
+
+
+def test_kinks_on_array_api_strict_match_numpy():
+    xps = pytest.importorskip("array_api_strict")
+    loss = tl.Loss("max(0, x) + relu(y) + min(x, y, 1) + abs(x*y)")
+    W = np.array([[0.5, -1.0], [2.0, 3.0], [-1.5, 0.25]])
+    f_np, f_strict = loss.compile("numpy"), loss.compile(xps)
+    for name in ("value", "grad", "hess"):
+        got = np.asarray(getattr(f_strict, name)(xps.asarray(W)))
+        np.testing.assert_allclose(got, getattr(f_np, name)(W), rtol=1e-15)
+    # away from the kinks, the subgradient is the gradient: at (0.5, -1) df/dx = 1 + 0 + sign(xy) y = 2
+    np.testing.assert_allclose(f_np.grad(W[0]), [2.0, 0.5])
