@@ -23,6 +23,7 @@ from typing import Any
 
 import sympy
 
+from .backends import resolve_backend
 from .compile import Compiled, compile_loss
 from .derivatives import SparseDerivatives, sparse_derivatives
 from .errors import LossDefinitionError, OptionError
@@ -219,14 +220,15 @@ class Loss:
             generator: "auto" (SymEngine's LLVM JIT for float64 NumPy when available,
                 else "xp"), "xp" (generated array-namespace code) or "llvm".
         """
-        key = (backend if isinstance(backend, str) else id(backend), dtype, generator)
+        resolved = resolve_backend(backend)
+        key = (resolved.name, dtype, generator)
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = compile_loss(
                 self.derivatives,
                 self.names,
                 self.data,
-                backend=backend,
+                backend=resolved,
                 dtype=dtype,
                 generator=generator,
                 reduction=self.reduction,
