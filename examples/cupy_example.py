@@ -15,11 +15,12 @@ import time
 import numpy as np
 
 import taylorlr as tl
+from taylorlr.backends import Backend
 
 LOSS = "(1 - x)**2 + 100*(y - x**2)**2"
 
 
-def gpu_backend() -> tl.resolve_backend | None:  # type: ignore[valid-type]
+def gpu_backend() -> Backend | None:
     try:
         return tl.resolve_backend("cupy")
     except (tl.MissingDependencyError, tl.BackendError) as error:

@@ -38,12 +38,15 @@ def minibatches(data: dict[str, np.ndarray], size: int) -> Iterator[dict[str, np
 def main() -> None:
     rng = np.random.default_rng(0)
     data = make_data(rng)
-    loss = tl.Loss("(p1*w1 + p2*w2 + p3*w3 - y)**2", variables=("w1", "w2", "w3"), data=("p1", "p2", "p3", "y"))
+    loss = tl.Loss(
+        "(p1*w1 + p2*w2 + p3*w3 - y)**2", variables=("w1", "w2", "w3"), data=("p1", "p2", "p3", "y")
+    )
     phi = np.stack([data["p1"], data["p2"], data["p3"]])
     w_exact = np.linalg.lstsq(phi.T, data["y"], rcond=None)[0]
     full = loss.compile()
     f_exact = float(full.value(w_exact, **data))
-    print(f"exact least squares (numpy.linalg.lstsq): w* = {np.round(w_exact, 6).tolist()}, L(w*) = {f_exact:.6g}")
+    print(f"numpy.linalg.lstsq on all {SAMPLES} samples: w* = {np.round(w_exact, 6).tolist()}")
+    print(f"L(w*) = {f_exact:.6g}")
     print()
     print("| data | rule | gamma | steps | status | last alpha | abs(w - w*) | L(w) - L(w*) on all data |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")

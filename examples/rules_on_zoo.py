@@ -40,7 +40,7 @@ def main() -> None:
                 f"| {row.final_gap:.3g} | {error} | {spent} |"
             )
     seconds = time.perf_counter() - started
-    print(f"{len(PROBLEMS)} problems x {len(RULES)} rules x {len(OPTIMIZERS)} optimizer, {STEPS} steps at most")
+    print(f"{len(PROBLEMS)} problems x {len(RULES)} rules x gd, {STEPS} steps at most")
     print(f"in {seconds:.1f} s (the line-search oracle is recorded at every step, for the alpha error)")
 
 

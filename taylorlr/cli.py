@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from . import __version__
 from .errors import ParseError, TaylorLRError
 
 if TYPE_CHECKING:
@@ -87,7 +88,9 @@ def parse_number(text: str, *, whole: str | None = None, offset: int = 0) -> sym
         raise ParseError(error.reason, text=whole, column=offset + error.column) from None
     if value.free_symbols:
         names = ", ".join(sorted(str(s) for s in value.free_symbols))
-        raise ParseError(f"{text.strip()!r} is not a number (it contains {names})", text=whole, column=offset)
+        raise ParseError(
+            f"{text.strip()!r} is not a number (unknown name {names})", text=whole, column=offset
+        )
     return value
 
 
@@ -170,10 +173,11 @@ def split_names(text: str | None) -> tuple[str, ...] | None:
 
 def emit(payload: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], list[Any]]) -> None:
     """Print a command's payload: as JSON, or as the text (lines and rich tables) ``render`` makes of it."""
-    from .report import to_json
+    from .report import schema_name, to_json
 
     if as_json:
-        click.echo(to_json(payload))
+        command = click.get_current_context().info_name or "taylorlr"
+        click.echo(to_json({"schema": schema_name(command), **payload}))
         return
     for block in render(payload):
         if isinstance(block, str):
@@ -183,12 +187,12 @@ def emit(payload: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any
 
 
 def _console(stderr: bool = False) -> Any:
-    """A rich console on stdout (or stderr); 120 columns wide when it is not a terminal."""
+    """A rich console on stdout (or stderr); wide enough for any table when it is not a terminal."""
     from rich.console import Console
 
     console = Console(stderr=stderr, highlight=False)
     if not console.is_terminal:
-        console.width = 120
+        console.width = 200
     return console
 
 
@@ -235,7 +239,8 @@ def save_plot(path: str, function: str, subject: Any, **options: Any) -> None:
     click.echo(f"plot written to {path}", err=True)
 
 
-def _stdout_progress_enabled(as_json: bool) -> bool:
+def progress_wanted(as_json: bool) -> bool:
+    """A progress bar only for a person watching a terminal, never beside ``--json``."""
     return not as_json and sys.stderr.isatty()
 
 
@@ -253,6 +258,10 @@ class GuardedGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoSuchOption as error:
+            if not error.option_name.startswith("--"):  # most likely a negative EXPRESSION
+                error.message += ' (an EXPRESSION that starts with "-" goes after "--": solve -- "-x**2")'
+            raise
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except TaylorLRError as error:
@@ -262,10 +271,12 @@ class GuardedGroup(click.Group):
         except Exception as error:
             if os.environ.get(DEBUG_ENV):
                 raise
-            message = (
-                f"internal error: {type(error).__name__}: {error}, please report (rerun with {DEBUG_ENV}=1)"
-            )
-            _fail(ctx, message, EXIT_INTERNAL)
+            _fail(ctx, internal_error_message(error), EXIT_INTERNAL)
+
+
+def internal_error_message(error: Exception) -> str:
+    """What a user sees instead of a traceback when taylorlr itself fails."""
+    return f"internal error: {type(error).__name__}: {error}, please report (rerun with {DEBUG_ENV}=1)"
 
 
 # shared options ------------------------------------------------------------------------------
@@ -295,7 +306,7 @@ def expression_options(at: str | None) -> Callable[[Any], Any]:
                 type=POINT,
                 required=at == "required",
                 help="The point, e.g. x=1,y=-1/2 (exact numbers; pi, sqrt(2) allowed).",
-            )  # fmt: skip
+            )
         )
     return _compose(*decorators)
 
@@ -323,6 +334,10 @@ numeric_options = _compose(
     ),
     click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True),
 )  # fmt: skip
+
+fallback_option = click.option(
+    "--fallback", type=click.Choice(["pinv", "damped"]), help="Step anyway where H is singular."
+)
 
 run_options = _compose(
     click.option("--alpha0", type=float, default=1e-2, show_default=True, help="The first alpha."),
@@ -357,7 +372,7 @@ def run_settings(
 
 
 @click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="taylorlr")
+@click.version_option(version=__version__, prog_name="taylorlr")
 def cli() -> None:
     """taylorlr: exact second-order knowledge and fast numbers for analytic losses.
 
@@ -385,13 +400,24 @@ Example:
 @expression_options(at="optional")
 @click.option("--data", "data", help="Data symbols, comma-separated (minibatch inputs).")
 @click.option("--budget", type=float, default=10.0, show_default=True, help="Seconds for the exact solve.")
-@click.option("--strict", is_flag=True, help="Exit 3 when the Hessian at --at is singular.")
+@fallback_option
+@click.option("--strict", is_flag=True, help="Exit 3 when the Hessian at --at is singular (no --fallback).")
 @output_options(latex=True, plot="a contour of f with its critical points")
 @numeric_options
 def solve(
-    expression: str, variables: str | None, at: dict[str, Any] | None, data: str | None, budget: float,
-    strict: bool, as_json: bool, latex: bool, plot: str | None, backend: str, dtype: str,
-) -> None:  # fmt: skip
+    expression: str,
+    variables: str | None,
+    at: dict[str, Any] | None,
+    data: str | None,
+    budget: float,
+    fallback: str | None,
+    strict: bool,
+    as_json: bool,
+    latex: bool,
+    plot: str | None,
+    backend: str,
+    dtype: str,
+) -> None:
     """Analyse EXPRESSION: derivatives, critical points, boundedness and, with --at, a Newton step.
 
     Prints, in order: the variables; gradient; Hessian; the critical points with
@@ -405,14 +431,14 @@ def solve(
     analysis = critical_point_analysis(loss, budget)
     payload = {**symbolic_summary(loss), **analysis_data(analysis, _skipped_reason(loss))}
     if at is not None:
-        payload.update(local_analysis(loss, at, backend, dtype))
+        payload.update(local_analysis(loss, at, fallback, backend, dtype))
     if latex:
         payload["latex"] = {**symbolic_latex(loss), "critical_points": points_latex(analysis or [])}
     emit(payload, as_json, solve_lines)
     if plot:
         save_plot(plot, "plot_contour", loss, critical_points=analysis)
     if strict and at is not None:
-        check_regular([payload["newton"]], None)
+        check_regular([payload["newton"]], fallback)
 
 
 def critical_point_analysis(loss: Loss, budget: float) -> CriticalPoints | None:
@@ -426,7 +452,9 @@ def _skipped_reason(loss: Loss) -> str:
     return f"data symbols {', '.join(loss.names_of(loss.data))}: critical points need numbers for them"
 
 
-def local_analysis(loss: Loss, at: dict[str, Any], backend: str, dtype: str) -> dict[str, Any]:
+def local_analysis(
+    loss: Loss, at: dict[str, Any], fallback: str | None, backend: str, dtype: str
+) -> dict[str, Any]:
     """``solve --at``: one Newton step from ``at`` and the step-size bounds there."""
     from .newton_steps import newton
     from .report import exact_newton_step, step_size_data
@@ -435,7 +463,7 @@ def local_analysis(loss: Loss, at: dict[str, Any], backend: str, dtype: str) -> 
     if loss.data:
         raise click.UsageError("--at needs numbers for every symbol: drop --data, or substitute the data")
     start = _exact_start(loss, at)
-    step = newton(loss, at, steps=1, backend=backend, dtype=dtype).steps[0]
+    step = newton(loss, at, steps=1, fallback=fallback, backend=backend, dtype=dtype).steps[0]
     newton_data = step_data(loss, step, exact_newton_step(loss, start), backend, dtype)
     box = [(float(a) - STEP_SIZE_BOX, float(a) + STEP_SIZE_BOX) for a in start]
     bounds = step_size_data(
@@ -491,14 +519,23 @@ Example:
 @click.option(
     "--method", type=click.Choice(["newton", "halley", "chebyshev"]), default="newton", show_default=True
 )
-@click.option("--fallback", type=click.Choice(["pinv", "damped"]), help="Step anyway where H is singular.")
-@click.option("--strict", is_flag=True, help="Exit 3 when a singular Hessian stops a step.")
+@fallback_option
+@click.option("--strict", is_flag=True, help="Exit 3 when a singular Hessian stops a step (no --fallback).")
 @output_options()
 @numeric_options
 def newton(
-    expression: str, variables: str | None, at: dict[str, Any], steps: int, tol: float, method: str,
-    fallback: str | None, strict: bool, as_json: bool, backend: str, dtype: str,
-) -> None:  # fmt: skip
+    expression: str,
+    variables: str | None,
+    at: dict[str, Any],
+    steps: int,
+    tol: float,
+    method: str,
+    fallback: str | None,
+    strict: bool,
+    as_json: bool,
+    backend: str,
+    dtype: str,
+) -> None:
     """Newton steps from --at: eta, the new point, f before and after, and what H's eigenvalues say."""
     from .newton_steps import newton as iterate
     from .report import exact_newton_step, newton_run_data
@@ -542,9 +579,15 @@ Example:
 @output_options(latex=True)
 @numeric_options
 def taylor(
-    expression: str, variables: str | None, at: dict[str, Any], order: int, as_json: bool, latex: bool,
-    backend: str, dtype: str,
-) -> None:  # fmt: skip
+    expression: str,
+    variables: str | None,
+    at: dict[str, Any],
+    order: int,
+    as_json: bool,
+    latex: bool,
+    backend: str,
+    dtype: str,
+) -> None:
     """The Taylor polynomial of EXPRESSION at --at, exactly (--backend/--dtype change nothing here)."""
     import sympy
 
@@ -576,10 +619,22 @@ Example:
 @output_options(plot="the loss and alpha against the step")
 @numeric_options
 def run_command(
-    expression: str, variables: str | None, at: dict[str, Any], optimizer: str, rule: str, alpha0: float,
-    gamma: float, steps: int, tol: float, safeguards: str, strict: bool, as_json: bool, plot: str | None,
-    backend: str, dtype: str,
-) -> None:  # fmt: skip
+    expression: str,
+    variables: str | None,
+    at: dict[str, Any],
+    optimizer: str,
+    rule: str,
+    alpha0: float,
+    gamma: float,
+    steps: int,
+    tol: float,
+    safeguards: str,
+    strict: bool,
+    as_json: bool,
+    plot: str | None,
+    backend: str,
+    dtype: str,
+) -> None:
     """Run an optimizer with an alpha rule from --at, the line-search oracle's alpha beside it."""
     from .engine import run
     from .report import run_data, run_lines, run_table
@@ -616,10 +671,22 @@ Example:
 @output_options(plot="a contour of f with the runs' paths")
 @numeric_options
 def compare(
-    expression: str, variables: str | None, at: dict[str, Any], rules: tuple[str, ...] | None,
-    optimizers: tuple[str, ...] | None, tol_x: float, alpha0: float, gamma: float, steps: int, tol: float,
-    safeguards: str, as_json: bool, plot: str | None, backend: str, dtype: str,
-) -> None:  # fmt: skip
+    expression: str,
+    variables: str | None,
+    at: dict[str, Any],
+    rules: tuple[str, ...] | None,
+    optimizers: tuple[str, ...] | None,
+    tol_x: float,
+    alpha0: float,
+    gamma: float,
+    steps: int,
+    tol: float,
+    safeguards: str,
+    as_json: bool,
+    plot: str | None,
+    backend: str,
+    dtype: str,
+) -> None:
     """Every rule x optimizer from --at against the exact optimum, as a table sorted best first."""
     from .comparison import DEFAULT_OPTIMIZERS, DEFAULT_RULES
     from .report import comparison_data, comparison_lines, comparison_table
@@ -627,21 +694,28 @@ def compare(
     loss = make_loss(expression, variables)
     settings = run_settings(alpha0, gamma, steps, tol, safeguards, backend, dtype)
     rules, optimizers = rules or DEFAULT_RULES, optimizers or DEFAULT_OPTIMIZERS
-    table = sweep(loss, at, rules, optimizers, tol_x, settings, enabled=_stdout_progress_enabled(as_json))
+    table = sweep(loss, at, rules, optimizers, tol_x, settings, enabled=progress_wanted(as_json))
     payload = comparison_data(loss, table, {**settings, "rules": list(rules), "optimizers": list(optimizers)})
     emit(payload, as_json, lambda data: [comparison_table(data), *comparison_lines(data)])
     if plot:
-        save_plot(plot, "plot_contour", loss, runs=paths(loss, at, rules, optimizers, settings))
+        runs = paths(loss, at, rules, optimizers, settings)
+        save_plot(plot, "plot_contour", loss, critical_points=loss.critical_points(), runs=runs)
 
 
 def sweep(
-    loss: Loss, at: dict[str, Any], rules: Sequence[str], optimizers: Sequence[str], tol_x: float,
-    settings: dict[str, Any], *, enabled: bool,
-) -> Any:  # fmt: skip
+    loss: Loss,
+    at: dict[str, Any],
+    rules: Sequence[str],
+    optimizers: Sequence[str],
+    tol_x: float,
+    settings: dict[str, Any],
+    *,
+    enabled: bool,
+) -> Any:
     """:func:`taylorlr.compare` with a progress bar that advances once per run."""
     from .comparison import compare as compare_all
 
-    with progress(len(rules) * len(optimizers), "runs", enabled) as tick:
+    with progress(len(rules) * len(optimizers), "rule x optimizer runs", enabled) as tick:
         return compare_all(loss, at, rules, _Ticking(optimizers, tick), tol_x=tol_x, **settings)
 
 
@@ -672,9 +746,17 @@ Example:
 @output_options(latex=True, plot="f, the tangent parabola at w0 and the step")
 @numeric_options
 def onestep(
-    a: Any, b: Any, c: Any, d: Any, w0: Any, as_json: bool, latex: bool, plot: str | None, backend: str,
+    a: Any,
+    b: Any,
+    c: Any,
+    d: Any,
+    w0: Any,
+    as_json: bool,
+    latex: bool,
+    plot: str | None,
+    backend: str,
     dtype: str,
-) -> None:  # fmt: skip
+) -> None:
     """Source 000's demonstration: one Newton step on f(w) = d w^3 + a w^2 + b w + c, exactly.
 
     eta = 1/f''(w0), w1 = w0 - eta f'(w0); on a quadratic (d = 0) w1 is the
@@ -695,4 +777,10 @@ def onestep(
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``taylorlr`` console script and ``python -m taylorlr``."""
-    cli.main(args=argv, prog_name="taylorlr")
+    try:
+        cli.main(args=argv, prog_name="taylorlr")
+    except Exception as error:  # outside any command (option callbacks, click itself)
+        if os.environ.get(DEBUG_ENV):
+            raise
+        click.echo(f"error: {internal_error_message(error)}", err=True)
+        sys.exit(EXIT_INTERNAL)

@@ -22,13 +22,17 @@ import contextlib
 import enum
 import math
 import sys
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .backends import resolve_backend, to_numpy
+from .compile import LLVM_BATCH
 from .errors import OptionError
-from .optimizers import Optimizer, resolve_optimizer, select_state
+from .fused import FIRE_FLUSH, StepKernel, build_step_kernel
+from .kernels import llvm_available
+from .optimizers import Optimizer, is_identity, resolve_optimizer, select_state
 from .rules import (
     FIRINGS,
     LineOracle,
@@ -66,6 +70,9 @@ _MESSAGES = {
 _CODES = (None, Status.CONVERGED, Status.MAX_STEPS, Status.DIVERGED, Status.NONFINITE)
 _RUNNING, _CONVERGED, _MAX_STEPS, _DIVERGED, _NONFINITE = range(5)
 COUNTED = ("values", "gradients", "hvps", "line_searches")
+#: batches of at least this many members run the fused step kernel (:mod:`taylorlr.fused`)
+#: where it applies: float64 NumPy, a smooth loss without data, an adaptive or fixed rule
+FUSED_BATCH = LLVM_BATCH
 
 
 @dataclass(frozen=True)
@@ -464,6 +471,9 @@ class _Loop:
         # a single point runs as a batch of one: 0-d arrays turn into NumPy scalars,
         # which some elementwise paths treat as Python numbers
         batch, shape = batch or (1,), batch
+        fused = self._fused_kernel(batch)
+        if fused is not None:
+            return _reshape_batch(self._run_fused(fused, theta0, alpha0, gamma, steps, batch), shape)
         theta = xp.asarray(xp.broadcast_to(theta0, (*batch, theta0.shape[-1])), copy=True)  # writable
         gamma = xp.broadcast_to(gamma, batch)
         alpha0 = xp.broadcast_to(alpha0, batch)
@@ -494,6 +504,127 @@ class _Loop:
                 records[name].append(value)
             records["oracle_alphas"].append(xp.where(active, oracle_alpha, xp.nan))
         return _reshape_batch(self._finish(records, code, stopped_at, steps, batch), shape)
+
+    def _fused_kernel(self, batch: tuple[int, ...]) -> StepKernel | None:
+        """The fused step kernel when it applies (see :mod:`taylorlr.fused`), else None."""
+        compiled = self.compiled
+        eligible = (
+            math.prod(batch) >= FUSED_BATCH
+            and getattr(compiled.backend, "is_numpy", False)
+            and compiled.dtype == "float64"
+            and compiled.generator != "xp"
+            and not compiled.data_symbols
+            and not self.batches.stochastic
+            and compiled.derivatives.smooth
+            and self.rule.kind in ("adaptive", "fixed")
+            and llvm_available()
+        )
+        if not eligible:
+            return None
+        return _cached_step_kernel(
+            compiled, self.rule, self.guards, is_identity(self.optimizer), self.tol, self.divergence
+        )
+
+    def _run_fused(
+        self, step: StepKernel, theta0: Any, alpha0: Any, gamma: Any, steps: int, batch: tuple[int, ...]
+    ) -> dict[str, Any]:
+        """The loop over steps with the fused kernel: NumPy float64, batch flattened to B."""
+        import numpy as np
+
+        size, n = math.prod(batch), theta0.shape[-1]
+        theta = np.array(np.broadcast_to(theta0, (*batch, n)).reshape(size, n))
+        alpha0 = np.broadcast_to(alpha0, batch).reshape(size)
+        everyone = np.ones(size, dtype=bool)
+        self.tally = _Tally(np, everyone)
+        self.evaluate = _Evaluator(self.compiled, self.tally)
+        state, code = self._start(theta, alpha0, everyone)
+        layout, column = step.layout, step.layout.column
+        theta_cols, omega_cols, grad_cols = (layout.block(b) for b in ("theta", "omega", "grad"))
+        current = np.empty((size, layout.width))
+        spare = np.empty_like(current)
+        current[:, theta_cols] = state.theta
+        current[:, omega_cols] = state.omega
+        current[:, grad_cols] = state.grad  # the same columns as omega for gd, where omega is grad
+        for name, value in (
+            ("value", state.value),
+            ("alpha", state.alpha),
+            ("gg", dot(state.grad, state.grad)),
+            ("gamma", np.broadcast_to(gamma, batch).reshape(size)),
+            ("start", state.value),
+            ("code", code),
+            ("stopped", 0.0),
+            ("step", 0.0),
+            ("tries", 0.0),
+            ("fires", 0.0),
+        ):
+            current[:, column(name)] = value
+        points = np.empty((steps + 1, size, n))
+        alphas, losses, grad_norms = (np.empty((steps + 1, size)) for _ in range(3))
+        oracle_alphas = np.full((steps, size), np.nan)
+        points[0], alphas[0], losses[0] = state.theta, state.alpha, state.value
+        grad_norms[0] = _norm(np, state.grad)
+        fires = np.zeros((len(FIRINGS), size), dtype=np.int64)
+        optimizer_state, done = state.optimizer_state, 0
+        for t in range(steps):
+            if not bool((current[:, column("code")] == _RUNNING).any()):
+                break
+            if t and t % FIRE_FLUSH == 0:  # before a base-256 digit can overflow
+                fires += _fire_digits(current[:, column("fires")])
+                current[:, column("fires")] = 0.0
+            if self.record_oracle:
+                running = current[:, column("code")] == _RUNNING
+                found = self._oracle(
+                    current[:, theta_cols],
+                    current[:, omega_cols],
+                    current[:, column("alpha")],
+                    self.batches(t),
+                )
+                oracle_alphas[t] = np.where(running, found, np.nan)
+            step(current, spare)
+            if layout.separate_grad:  # the optimizer's direction, for the members that moved
+                omega_next, new_state = self.optimizer.direction(
+                    spare[:, grad_cols], optimizer_state, spare[:, theta_cols]
+                )
+                moved = spare[:, column("stopped")] == t + 1
+                if bool(moved.all()):
+                    spare[:, omega_cols], optimizer_state = omega_next, new_state
+                else:
+                    spare[:, omega_cols] = np.where(moved[:, None], omega_next, spare[:, omega_cols])
+                    optimizer_state = select_state(moved, new_state, optimizer_state)
+            current, spare = spare, current
+            if n <= 4:  # a strided (B, n) copy with a short inner axis is slower than n column copies
+                for i in range(n):
+                    points[t + 1, :, i] = current[:, theta_cols.start + i]
+            else:
+                points[t + 1] = current[:, theta_cols]
+            alphas[t + 1] = current[:, column("alpha")]
+            losses[t + 1] = current[:, column("value")]
+            grad_norms[t + 1] = current[:, column("gg")]
+            done = t + 1
+        np.sqrt(grad_norms[1 : done + 1], out=grad_norms[1 : done + 1])
+        for record in (points, alphas, losses, grad_norms):
+            record[done + 1 :] = record[done]
+        fires += _fire_digits(current[:, column("fires")])
+        tries = current[:, column("tries")].astype(np.int64)
+        for name, per_step in step.evaluations.items():
+            if per_step:
+                self.tally.counters[name] = tries * per_step
+        for name, counts in zip(FIRINGS, fires, strict=True):
+            self.tally.counters[name] = counts
+        summary = self._summary(
+            current[:, column("code")].astype(np.int64),
+            current[:, column("stopped")].astype(np.int64),
+            steps,
+        )
+        records = {
+            "points": points,
+            "alphas": alphas,
+            "oracle_alphas": oracle_alphas,
+            "losses": losses,
+            "grad_norms": grad_norms,
+            **summary,
+        }
+        return _unflatten_batch(records, batch)
 
     def _start(self, theta: Any, alpha0: Any, everyone: Any) -> tuple[_State, Any]:
         xp = self.xp
@@ -603,8 +734,6 @@ class _Loop:
         import numpy
 
         xp = self.xp
-        stopped_at = xp.where(code == _RUNNING, steps, stopped_at)
-        code = xp.where(code == _RUNNING, _MAX_STEPS, code)
         for name, values in records.items():
             filler = (
                 xp.full(batch, xp.nan, dtype=records["alphas"][0].dtype) if name == "oracle_alphas" else None
@@ -614,12 +743,20 @@ class _Loop:
         stacked = {
             name: to_numpy(xp.stack(v)) if v else numpy.zeros((0, *batch)) for name, v in records.items()
         }
+        return {**stacked, **self._summary(code, stopped_at, steps)}
+
+    def _summary(self, code: Any, stopped_at: Any, steps: int) -> dict[str, Any]:
+        """Status, stopping step and counters, as NumPy (members still running: MAX_STEPS)."""
+        import numpy
+
+        xp = self.xp
+        stopped_at = xp.where(code == _RUNNING, steps, stopped_at)
+        code = xp.where(code == _RUNNING, _MAX_STEPS, code)
         codes = to_numpy(code)
         status = numpy.asarray(_CODES, dtype=object)[codes]
         counts = self.tally.numpy(COUNTED)
         firings = self.tally.numpy(FIRINGS)
         return {
-            **stacked,
             "status": status,
             "stopped_at": to_numpy(stopped_at),
             "counts": Counts(**counts),
@@ -644,6 +781,86 @@ def _reshape_batch(record: dict[str, Any], shape: tuple[int, ...]) -> dict[str, 
     for name, kind in (("counts", Counts), ("safeguard_counts", SafeguardCounts)):
         out[name] = kind(**{f: squeeze(getattr(record[name], f), 0) for f in kind.__dataclass_fields__})
     return out
+
+
+def _unflatten_batch(record: dict[str, Any], batch: tuple[int, ...]) -> dict[str, Any]:
+    """Give a record computed over a flat batch of B members the batch shape ``batch``."""
+    if len(batch) == 1:
+        return record
+
+    def shaped(array: Any, leading: int) -> Any:
+        return array.reshape(array.shape[:leading] + batch + array.shape[leading + 1 :])
+
+    out = {
+        k: shaped(v, 1)
+        for k, v in record.items()
+        if k in ("points", "alphas", "oracle_alphas", "losses", "grad_norms")
+    }
+    out["status"], out["stopped_at"] = shaped(record["status"], 0), shaped(record["stopped_at"], 0)
+    for name, kind in (("counts", Counts), ("safeguard_counts", SafeguardCounts)):
+        out[name] = kind(**{f: shaped(getattr(record[name], f), 0) for f in kind.__dataclass_fields__})
+    return out
+
+
+def _fire_digits(packed: Any) -> Any:
+    """The per-guard counts packed in the ``fires`` column: (len(FIRINGS), B) int64 (or 0)."""
+    import numpy
+
+    if not bool(packed.any()):
+        return 0
+    digits = packed.astype("<i8").view(numpy.uint8).reshape(-1, 8)  # base 256 = one byte per guard
+    return digits[:, : len(FIRINGS)].T.astype(numpy.int64)
+
+
+_STEP_KERNELS: dict[int, dict[Any, StepKernel | None]] = {}
+
+
+def _rule_key(rule: Rule) -> Any:
+    """What makes two rules compile to the same kernel (registry rules are rebuilt per run)."""
+
+    def function_key(function: Any) -> Any:
+        if function is None:
+            return None
+        cells = tuple(cell.cell_contents for cell in function.__closure__ or ())
+        return (function.__code__, cells)
+
+    return (
+        rule.name,
+        rule.kind,
+        rule.needs,
+        function_key(rule.slope),
+        function_key(rule.curvature),
+        tuple(sorted(rule.options.items())),
+    )
+
+
+def _cached_step_kernel(
+    compiled: Any, rule: Rule, guards: Safeguards, identity: bool, tol: float, divergence: float
+) -> StepKernel | None:
+    """The fused kernel for this loss and settings, built once per compiled loss."""
+    try:
+        key = (_rule_key(rule), guards, identity, float(tol), float(divergence))
+        hash(key)
+    except (TypeError, AttributeError):
+        key = None
+    cache = _STEP_KERNELS.get(id(compiled))
+    if cache is None:
+        cache = _STEP_KERNELS[id(compiled)] = {}
+        weakref.finalize(compiled, _STEP_KERNELS.pop, id(compiled), None)
+    if key is not None and key in cache:
+        return cache[key]
+    kernel = build_step_kernel(
+        compiled.derivatives,
+        rule,
+        guards,
+        identity_direction=identity,
+        tol=float(tol),
+        divergence=float(divergence),
+        codes=(_RUNNING, _CONVERGED, _DIVERGED, _NONFINITE),
+    )
+    if key is not None:
+        cache[key] = kernel
+    return kernel
 
 
 def _norm(xp: Any, g: Any) -> Any:

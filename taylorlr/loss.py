@@ -25,7 +25,7 @@ import sympy
 
 from .backends import resolve_backend
 from .compile import Compiled, compile_loss
-from .derivatives import SparseDerivatives, sparse_derivatives
+from .derivatives import SparseDerivatives, sparse_derivatives, to_sympy
 from .errors import LossDefinitionError, OptionError
 from .points import exact_point
 
@@ -128,7 +128,7 @@ class Loss:
         return tuple(sympy.Symbol(f"{prefix}_{name}", real=True) for name in self.names)
 
     def hvp(self, vector: Sequence[sympy.Expr] | None = None) -> sympy.Matrix:
-        """H v as n expressions, built from the Hessian's non-zero entries only.
+        """H v as n expressions, built from the Hessian's non-zero entries only (H is never formed).
 
         >>> import taylorlr as tl
         >>> tl.Loss("x**2*y").hvp()
@@ -139,10 +139,10 @@ class Loss:
         v = tuple(vector) if vector is not None else self.vector_symbols()
         if len(v) != self.n:
             raise LossDefinitionError(f"the vector has {len(v)} entries, the loss {self.n} variables")
-        h = self.hessian
-        return sympy.Matrix(
-            [sympy.Add(*(h[i, j] * v[j] for j in range(self.n) if h[i, j] != 0)) for i in range(self.n)]
-        )
+        d = self.derivatives
+        rows = d.hvp([d.engine.convert(sympy.sympify(e)) for e in v])
+        symbols = (*self.variables, *self.data, *(e for e in v if isinstance(e, sympy.Symbol)))
+        return sympy.Matrix([to_sympy(row, symbols) for row in rows])
 
     def value_at(self, at: Any) -> sympy.Expr:
         """The exact value of the loss at a point (data symbols stay symbolic)."""

@@ -47,7 +47,7 @@ class NewtonStep:
         eigenvalues: H's eigenvalues in ascending order, (..., n).
         condition: max |eigenvalue| / min |eigenvalue| (inf where H is singular), (...,).
         curvature: "minimum", "maximum", "saddle" or "singular" (a str for one point,
-            nested tuples of str for a batch).
+            a NumPy array of str of the batch shape for a batch).
         shift: the Levenberg shift mu added to H (0 where no damping was used), (...,).
         method: "newton", "halley" or "chebyshev".
         fallback: None, "pinv" or "damped".
@@ -107,7 +107,7 @@ class NewtonRun:
         steps: the steps taken, in order.
         point: the last point reached, (..., n).
         status: "converged" (||g|| <= tol), "max_steps" or "singular" (a singular
-            Hessian without fallback stopped it); a str, or nested tuples for a batch.
+            Hessian without fallback stopped it); a str, or a NumPy array of str for a batch.
         iterations: the number of steps taken.
         tol: the gradient-norm tolerance.
     """
@@ -337,19 +337,16 @@ def _curvature(eigenvalues: Any, singular: Any) -> Any:
 
 
 def _labels(first: Any, second: Any, names: tuple[str, str], otherwise: str, maximum: Any = None) -> Any:
-    """Per-member labels from boolean masks (first wins), as a str or nested tuples."""
+    """Per-member labels from boolean masks (first wins): a str for one point, else a
+    NumPy array of str of the batch shape (cheap at 10^5 points, unlike nested tuples)."""
     import numpy
 
-    labels = numpy.full(numpy.shape(first), otherwise, dtype=object)
+    labels = numpy.full(numpy.shape(first), otherwise, dtype="<U9")
     if maximum is not None:
         labels[numpy.asarray(maximum, dtype=bool)] = "maximum"
     labels[numpy.asarray(second, dtype=bool)] = names[1]
     labels[numpy.asarray(first, dtype=bool)] = names[0]
-    return _as_tuples(labels.tolist())
-
-
-def _as_tuples(value: Any) -> Any:
-    return tuple(_as_tuples(v) for v in value) if isinstance(value, list) else value
+    return str(labels) if labels.ndim == 0 else labels
 
 
 # third-order steps -------------------------------------------------------------------------
@@ -397,4 +394,4 @@ def _floats(array: Any) -> Any:
 
 
 def _lists(value: Any) -> Any:
-    return [_lists(v) for v in value] if isinstance(value, tuple) else value
+    return value.tolist() if hasattr(value, "tolist") else value

@@ -117,7 +117,26 @@ def gd() -> Optimizer:
     >>> gd().direction(np.array([1.0, 2.0]), EmptyState(), None)[0].tolist()
     [1.0, 2.0]
     """
-    return Optimizer("gd", lambda params: EmptyState(), lambda g, state, params: (g, state))
+    return Optimizer("gd", _empty_init, _identity_direction)
+
+
+def _empty_init(params: Any) -> EmptyState:
+    return EmptyState()
+
+
+def _identity_direction(g: Any, state: Any, params: Any) -> tuple[Any, Any]:
+    return g, state
+
+
+def is_identity(optimizer: Optimizer) -> bool:
+    """Whether the direction is the gradient itself (``gd``): omega_t = g_t, stateless.
+
+    The engine's fused step uses it to compute omega_{t+1} inside its kernel.
+
+    >>> is_identity(gd()), is_identity(momentum())
+    (True, False)
+    """
+    return optimizer.direction is _identity_direction
 
 
 def momentum(beta: float = 0.9) -> Optimizer:

@@ -4,7 +4,9 @@ matplotlib is optional (the extra ``plot``) and is imported inside each function
 never by ``import taylorlr``. Figures are drawn on a bare
 :class:`matplotlib.figure.Figure`, not through pyplot, so a user's interactive
 backend and open figures are left alone. Each function writes one file (the
-format follows its suffix: .png, .svg, .pdf) and returns its path.
+format follows its suffix: .png, .svg, .pdf) and returns its path; a PNG is
+stored with a 256-colour palette (through Pillow, which matplotlib installs),
+about a third of the size and indistinguishable on screen.
 
 >>> import pathlib, tempfile
 >>> from taylorlr.onestep import one_step_demo
@@ -95,10 +97,10 @@ def _log_if_positive(ax: Any, values: Any) -> None:
 def plot_onestep(demo: Any, path: str | os.PathLike[str]) -> Path:
     """Source 000's picture: f, the second-order model at w0, the Newton step and the true extremum.
 
-    The model q(w) = f(w0) + f'(w0)(w - w0) + f''(w0)(w - w0)^2 / 2 is the parabola
-    tangent to f at w0; one Newton step jumps to its extremum w1 = w0 - f'(w0)/f''(w0).
-    On a quadratic (d = 0) the model is f itself and w1 is the extremum w*; with a
-    cubic term the step lands beside it, and the title gives the miss |w1 - w*|.
+    The model ``q(w) = f(w0) + f'(w0)(w - w0) + f''(w0)(w - w0)^2 / 2`` is the parabola
+    tangent to f at w0; one Newton step jumps to its extremum ``w1 = w0 - f'(w0)/f''(w0)``.
+    On a quadratic (d = 0) the model is f itself and w1 is the extremum ``w*``; with a
+    cubic term the step lands beside it, and the title gives the miss ``|w1 - w*|``.
 
     Args:
         demo: a :class:`~taylorlr.onestep.OneStepDemo`, or a sequence of them drawn
@@ -210,7 +212,7 @@ def plot_contour(
     loss: Any,
     path: str | os.PathLike[str],
     critical_points: Sequence[Any] | None = None,
-    runs: Mapping[str, Any] | None = None,
+    runs: Mapping[str, Any] | Sequence[Any] | None = None,
     *,
     bounds: tuple[tuple[float, float], tuple[float, float]] | None = None,
 ) -> Path:
@@ -226,8 +228,9 @@ def plot_contour(
         path: the file to write.
         critical_points: e.g. ``loss.critical_points()``; anything with ``.point`` and
             ``.kind``. None draws none (they are not computed here).
-        runs: label -> :class:`~taylorlr.Run` or points array (steps+1, ..., 2); one
-            colour per label, each batch member a path.
+        runs: label -> :class:`~taylorlr.Run` or points array (steps+1, ..., 2), or a
+            sequence of Runs (labelled "rule, optimizer"); one colour per run, each
+            batch member a path.
         bounds: ((x_min, x_max), (y_min, y_max)).
 
     Returns:
@@ -250,7 +253,9 @@ def plot_contour(
     points = [(tuple(float(c) for c in p.point), p.kind) for p in critical_points or ()]
     paths = _paths(runs or {})
     box = bounds if bounds is not None else _auto_bounds([p for p, _ in points], paths.values())
-    figure, axes = _figure(size=(7.0, 5.6))
+    entries = len(paths) + len({kind for _, kind in points})
+    columns = 4 if entries <= 8 else 3
+    figure, axes = _figure(size=(7.0, 5.6 + 0.17 * math.ceil(entries / columns)))
     ax = axes[0, 0]
     _draw_levels(figure, ax, loss, box)
     _draw_paths(ax, paths)
@@ -259,7 +264,9 @@ def plot_contour(
     ax.set_ylim(*box[1])
     ax.set(xlabel=loss.names[0], ylabel=loss.names[1], title=_short(f"f = {loss.expr}", 80))
     if points or paths:
-        figure.legend(loc="outside lower center", ncols=4, fontsize=8, frameon=False)
+        figure.legend(
+            loc="outside lower center", ncols=columns, fontsize=8 if entries <= 8 else 7, frameon=False
+        )
     return _save(figure, target)
 
 
@@ -270,8 +277,7 @@ def _two_d_loss(loss: Any) -> Any:
         loss = Loss(loss)
     if getattr(loss, "n", None) != 2:
         raise OptionError(
-            f"plot_contour draws a loss of exactly 2 variables, got {getattr(loss, 'names', loss)}: "
-            "for one variable use plot_onestep or plot_run"
+            f"a contour plot needs a loss of exactly 2 variables, got {getattr(loss, 'names', loss)}"
         )
     if loss.data:
         raise OptionError(
@@ -281,12 +287,22 @@ def _two_d_loss(loss: Any) -> Any:
     return loss
 
 
-def _paths(runs: Mapping[str, Any]) -> dict[str, Any]:
+def _labelled(runs: Mapping[str, Any] | Sequence[Any]) -> list[tuple[str, Any]]:
+    """(label, run) pairs; a Run in a plain sequence is labelled by its rule and optimizer."""
+    if isinstance(runs, Mapping):
+        return [(str(label), item) for label, item in runs.items()]
+    return [
+        (f"{item.rule}, {item.optimizer}" if hasattr(item, "rule") else f"run {i}", item)
+        for i, item in enumerate(runs)
+    ]
+
+
+def _paths(runs: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
     """label -> array (steps+1, members, 2), cut after the last member's last valid point."""
     import numpy
 
     paths = {}
-    for label, item in runs.items():
+    for label, item in _labelled(runs):
         points = numpy.asarray(getattr(item, "points", item), dtype=float)
         if points.ndim < 2 or points.shape[-1] != 2:
             raise OptionError(
@@ -294,7 +310,7 @@ def _paths(runs: Mapping[str, Any]) -> dict[str, Any]:
             )
         stopped = getattr(item, "stopped_at", None)
         end = len(points) if stopped is None else int(numpy.max(stopped)) + 1
-        paths[str(label)] = points[:end].reshape(min(end, len(points)), -1, 2)
+        paths[label] = points[:end].reshape(min(end, len(points)), -1, 2)
     return paths
 
 
@@ -315,8 +331,9 @@ def _auto_bounds(critical: Sequence[tuple[float, ...]], paths: Any) -> Any:
         near = flat[numpy.all(numpy.abs(flat - center) <= reach, axis=1)]
         if near.size:
             low, high = numpy.minimum(low, near.min(axis=0)), numpy.maximum(high, near.max(axis=0))
-    pad = 0.12 * max(float((high - low).max()), 2.0)
-    return tuple((float(lo - pad), float(hi + pad)) for lo, hi in zip(low, high, strict=True))
+    size = max(float((high - low).max()), 3.0)  # a lone point still gets a box of width >= 3
+    center, half = (low + high) / 2, numpy.maximum(high - low, size / 3) / 2 + 0.12 * size
+    return tuple((float(c - h), float(c + h)) for c, h in zip(center, half, strict=True))
 
 
 def _grid_values(loss: Any, box: Any) -> tuple[Any, Any, Any]:
@@ -354,15 +371,29 @@ def _draw_levels(figure: Any, ax: Any, loss: Any, box: Any) -> None:
     X, Y, Z = _grid_values(loss, box)
     levels = _quantile_levels(Z)
     filled = ax.contourf(X, Y, Z, levels=levels, cmap=_light_colormap())
-    ax.contour(X, Y, Z, levels=levels, colors="slategray", linewidths=0.4)
+    ax.contour(X, Y, Z, levels=levels, colors="slategray", linewidths=0.4, negative_linestyles="solid")
     bar = figure.colorbar(filled, ax=ax, spacing="uniform", format="%.3g")
     bar.set_label("f (levels at quantiles of f over the range)")
 
 
+def _colours(count: int) -> list[Any]:
+    """Distinct colours: the default cycle up to 10 runs, tab20 up to 20, then a sampled turbo map."""
+    import numpy
+    from matplotlib import colormaps
+
+    if count <= 10:
+        return [f"C{i}" for i in range(count)]
+    if count <= 20:
+        return [colormaps["tab20"](i) for i in range(count)]
+    return list(colormaps["turbo"](numpy.linspace(0.0, 1.0, count)))
+
+
 def _draw_paths(ax: Any, paths: Mapping[str, Any]) -> None:
+    colours = _colours(len(paths))
     for i, (label, path) in enumerate(paths.items()):
-        colour = f"C{i % 10}"
-        width = 1.2 + 2.4 * (len(paths) - 1 - i) / max(len(paths) - 1, 1)  # wide below, thin on top
+        colour = colours[i]
+        spread = 2.4 if len(paths) <= 5 else 1.2
+        width = 1.2 + spread * (len(paths) - 1 - i) / max(len(paths) - 1, 1)  # wide below, thin on top
         marker = "." if len(path) <= _MARKERS_UP_TO else None
         for member in range(path.shape[1]):
             line = path[:, member]
@@ -373,7 +404,9 @@ def _draw_paths(ax: Any, paths: Mapping[str, Any]) -> None:
 
 
 def _draw_critical_points(ax: Any, points: Sequence[tuple[tuple[float, ...], str]]) -> None:
-    for kind, (marker, colour) in KIND_STYLES.items():
+    kinds = [*KIND_STYLES, *sorted({k for _, k in points} - set(KIND_STYLES))]
+    for kind in kinds:
+        marker, colour = KIND_STYLES.get(kind, KIND_STYLES["inconclusive"])
         chosen = [p for p, k in points if k == kind]
         if chosen:
             xs, ys = zip(*chosen, strict=True)
@@ -387,10 +420,12 @@ def _draw_critical_points(ax: Any, points: Sequence[tuple[tuple[float, ...], str
 def plot_run(run: Any, path: str | os.PathLike[str], *, member: int | None = None) -> Path:
     """A run against the step: the loss, the gradient norm, and alpha beside the oracle's alpha.
 
-    alpha_t is the step length the rule chose for step t; the oracle's alpha*_t is
-    the exact line search along the same direction (``Run.oracle_alphas``), so the
-    gap between the two curves is the rule's error. Log scales where values are
-    positive and span more than a decade; a dotted line marks where the run stopped.
+    ``alpha_t`` is the step length the rule chose for step t; the oracle's ``alpha*_t``
+    is the exact line search along the same direction (``Run.oracle_alphas``). An
+    adaptive rule's ``alpha_{t+1}`` estimates ``alpha*_t``, so where the rule is exact
+    (a quadratic, gamma = 1) the alpha curve is the oracle's shifted right by one step.
+    Log scales where values are positive and span more than a decade; a dotted
+    line marks where the run stopped.
 
     Args:
         run: a :class:`~taylorlr.Run`.
@@ -430,6 +465,7 @@ def plot_run(run: Any, path: str | os.PathLike[str], *, member: int | None = Non
     loss_ax.set_ylabel("loss")
     grad_ax.set_ylabel("gradient norm")
     alpha_ax.set(ylabel="alpha", xlabel="step t")
+    alpha_ax.xaxis.get_major_locator().set_params(integer=True)
     return _save(figure, target)
 
 

@@ -110,6 +110,19 @@ def json_ready(value: Any) -> Any:
     return value
 
 
+#: bumped whenever a key of any command's ``--json`` output changes meaning or goes away
+SCHEMA_VERSION = 1
+
+
+def schema_name(command: str) -> str:
+    """The ``schema`` key of a command's JSON output.
+
+    >>> schema_name("solve")
+    'taylorlr.solve/1'
+    """
+    return f"taylorlr.{command}/{SCHEMA_VERSION}"
+
+
 def to_json(payload: dict[str, Any]) -> str:
     """The one JSON text of a command's payload (indented, strict: no NaN or Infinity)."""
     return json.dumps(json_ready(payload), indent=2, allow_nan=False)
@@ -118,37 +131,47 @@ def to_json(payload: dict[str, Any]) -> str:
 def fmt(value: Any) -> str:
     """A float for people: 6 significant digits; None as "n/a".
 
-    >>> fmt(1 / 3), fmt(None), fmt(float("inf")), fmt(2.0)
-    ('0.333333', 'n/a', 'inf', '2')
+    >>> fmt(1 / 3), fmt(None), fmt(float("inf")), fmt(2.0), fmt(-0.0)
+    ('0.333333', 'n/a', 'inf', '2', '0')
     """
-    return "n/a" if value is None else f"{value:.6g}"
+    return "n/a" if value is None else f"{value + 0.0:.6g}"  # + 0.0 turns -0.0 into 0.0
 
 
 def vector_text(values: Sequence[Any]) -> str:
-    """A vector as "(a, b)": strings as they are, numbers through :func:`fmt`.
+    """A vector as "(a, b)" (a single entry bare): strings as they are, numbers through :func:`fmt`.
 
-    >>> vector_text([0.5, "1/3"])
-    '(0.5, 1/3)'
+    >>> vector_text([0.5, "1/3"]), vector_text([2.0])
+    ('(0.5, 1/3)', '2')
     """
-    return "(" + ", ".join(v if isinstance(v, str) else fmt(v) for v in values) + ")"
+    shown = [v if isinstance(v, str) else fmt(v) for v in values]
+    return shown[0] if len(shown) == 1 else "(" + ", ".join(shown) + ")"
 
 
 def exact_or_float(floats: Sequence[float], exact: Sequence[str] | None) -> str:
-    """A vector shown exactly when its exact form is known, with floats beside irrational entries.
+    """A vector shown exactly when its exact form is known, with floats beside non-integers.
 
-    >>> exact_or_float([0.5, 2.0], ["1/2", "2"]), exact_or_float([0.5], None)
-    ('(1/2, 2)', '(0.5)')
-    >>> exact_or_float([0.7071067811865476], ["sqrt(2)/2"])
-    '(sqrt(2)/2) ≈ (0.707107)'
+    >>> exact_or_float([0.5, 2.0], ["1/2", "2"]), exact_or_float([0.5, 1.0], None)
+    ('(1/2, 2) ≈ (0.5, 2)', '(0.5, 1)')
     """
     if exact is None:
         return vector_text(floats)
     shown = vector_text(list(exact))
-    return shown if all(_is_rational_text(e) for e in exact) else f"{shown} ≈ {vector_text(floats)}"
+    return shown if all(_is_integer_text(e) for e in exact) else f"{shown} ≈ {vector_text(floats)}"
 
 
-def _is_rational_text(text: str) -> bool:
-    return all(part.lstrip("-").isdigit() for part in text.split("/", 1))
+def number_text(value: float | None, exact: str | None = None) -> str:
+    """A number shown exactly when its exact form is known, with its float beside a non-integer.
+
+    >>> number_text(13.0, "13"), number_text(0.7071067811865476, "sqrt(2)/2"), number_text(0.25)
+    ('13', 'sqrt(2)/2 ≈ 0.707107', '0.25')
+    """
+    if exact is None:
+        return fmt(value)
+    return exact if _is_integer_text(exact) else f"{exact} ≈ {fmt(value)}"
+
+
+def _is_integer_text(text: str) -> bool:
+    return text.lstrip("-").isdigit()
 
 
 def point_label(names: Sequence[str]) -> str:
@@ -157,6 +180,10 @@ def point_label(names: Sequence[str]) -> str:
 
 
 # critical points and bounded below (solve) -----------------------------------------------------
+
+
+#: the most critical points (and degenerate points) that the text of ``solve`` lists
+TEXT_POINT_LIMIT = 12
 
 
 def analysis_data(analysis: CriticalPoints | None, skipped: str = "") -> dict[str, Any]:
@@ -178,14 +205,15 @@ def critical_point_lines(payload: dict[str, Any]) -> list[str]:
     elapsed = f", {info['elapsed_s']:.2f} s" if info["status"] != "skipped" else ""
     lines = [f"critical points  [{info['status']}: {info['note']}{elapsed}]"]
     names = point_label(payload["variables"])
-    for p in points:
-        value = p.get("value_exact") or fmt(p["value"])
+    for p in points[:TEXT_POINT_LIMIT]:
+        value = number_text(p["value"], p.get("value_exact"))
         flags = ("exact" if p["exact"] else "numeric") + (", degenerate" if p["degenerate"] else "")
         eigenvalues = ", ".join(fmt(e) for e in p["eigenvalues"])
         lines.append(
             f"  {names} = {exact_or_float(p['point'], p.get('point_exact'))}: {p['kind']}  "
             f"(eigenvalues {eigenvalues}; {flags}; f = {value})"
         )
+    lines += _more(len(points))
     if not points and info["status"] != "skipped":
         lines.append("  none")
     return lines
@@ -197,11 +225,18 @@ def degenerate_lines(payload: dict[str, Any]) -> list[str]:
     if not degenerate:
         return ["degenerate points  none"]
     lines = ["degenerate points  (singular Hessian: the eigenvalues alone do not settle the kind)"]
-    for p in degenerate:
-        lines.append(
-            f"  {exact_or_float(p['point'], p.get('point_exact'))}: {p['kind']}, because {p['reason']}"
-        )
-    return lines
+    names = point_label(payload["variables"])
+    for p in degenerate[:TEXT_POINT_LIMIT]:
+        where = exact_or_float(p["point"], p.get("point_exact"))
+        lines.append(f"  {names} = {where}: {p['kind']}, because {p['reason']}")
+    return lines + _more(len(degenerate))
+
+
+def _more(count: int) -> list[str]:
+    """The line that says how many points the text left out."""
+    if count <= TEXT_POINT_LIMIT:
+        return []
+    return [f"  ... and {count - TEXT_POINT_LIMIT} more (all of them in --json)"]
 
 
 def bounded_below_lines(payload: dict[str, Any]) -> list[str]:
@@ -209,7 +244,7 @@ def bounded_below_lines(payload: dict[str, Any]) -> list[str]:
     evidence = payload["bounded_below"]
     if evidence is None:
         return ["bounded below  not examined"]
-    where = f"f{vector_text(evidence['point'])} = {fmt(evidence['value'])}"
+    where = f"f({', '.join(map(fmt, evidence['point']))}) = {fmt(evidence['value'])}"
     if evidence["verdict"] == "unbounded":
         return [
             "bounded below  NO: f is unbounded below (proved)",
@@ -233,6 +268,22 @@ CURVATURE_VERDICTS = {
     "model, not a minimum",
     "singular": "H is singular: no Newton step exists here (try --fallback pinv or --fallback damped)",
 }
+#: the verdict where H is singular and a fallback took the step anyway
+FALLBACK_VERDICTS = {
+    "pinv": "H is singular: the pseudo-inverse step was taken (no move along H's null space)",
+    "damped": "H is singular: the damped step solved (H + mu I) s = g, mu in 'shift'",
+}
+
+
+def curvature_verdict(curvature: str, fallback: str | None) -> str:
+    """What H's eigenvalues say about where the Newton step heads.
+
+    >>> curvature_verdict("minimum", None)[:26]
+    'H is positive definite: th'
+    """
+    if curvature == "singular" and fallback is not None:
+        return FALLBACK_VERDICTS[fallback]
+    return CURVATURE_VERDICTS[curvature]
 
 
 def exact_newton_step(loss: Loss, at: Sequence[sympy.Expr], limit: int = 12) -> dict[str, Any] | None:
@@ -275,7 +326,7 @@ def newton_step_data(
         **step.to_dict(),
         "f_before": f_before,
         "f_after": f_after,
-        "heads_for": CURVATURE_VERDICTS[step.curvature],
+        "heads_for": curvature_verdict(step.curvature, step.fallback),
         "exact": exact,
     }
 
@@ -284,17 +335,19 @@ def newton_step_lines(data: dict[str, Any], names: Sequence[str]) -> list[str]:
     """One Newton step for people: eta, the new point, f before and after, what the eigenvalues say."""
     exact = data["exact"] or {}
     eta_name = "eta = 1/f''" if len(names) == 1 else "eta = H^-1"
-    eta = exact.get("eta") or data["eta"]
+    eta = _matrix_text(exact.get("eta") or data["eta"])
+    if data["curvature"] == "singular" and data["fallback"] is None:
+        eta = "does not exist (H is singular): no step taken"
     return [
-        f"Newton step ({data['method']}) from {point_label(names)} = "
+        f"{data['method'].capitalize()} step from {point_label(names)} = "
         f"{exact_or_float(data['start'], exact.get('start'))}",
         f"  gradient       {vector_text(data['gradient'])}",
-        f"  eigenvalues    {', '.join(fmt(e) for e in data['eigenvalues'])}  (condition {fmt(data['condition'])})",
-        f"  {eta_name:<14} {_matrix_text(eta)}",
+        f"  eigenvalues    {', '.join(map(fmt, data['eigenvalues']))}  (condition {fmt(data['condition'])})",
+        f"  {eta_name:<14} {eta}",
         f"  step           {exact_or_float(data['step'], exact.get('step'))}",
         f"  new point      {exact_or_float(data['point'], exact.get('point'))}",
-        f"  f before       {exact.get('f_before') or fmt(data['f_before'])}",
-        f"  f after        {exact.get('f_after') or fmt(data['f_after'])}",
+        f"  f before       {number_text(data['f_before'], exact.get('f_before'))}",
+        f"  f after        {number_text(data['f_after'], exact.get('f_after'))}",
         f"  heads for      {data['curvature']}: {data['heads_for']}",
     ]
 
@@ -306,9 +359,8 @@ def _matrix_text(value: Any) -> str:
 
 
 def newton_run_data(run: NewtonRun, steps: list[dict[str, Any]]) -> dict[str, Any]:
-    """Iterated Newton: status, last point and the per-step data of :func:`newton_step_data`."""
-    record = run.to_dict()
-    return {**record, "steps": steps}
+    """Iterated Newton: method, status, last point and the per-step data of :func:`newton_step_data`."""
+    return {"method": steps[0]["method"], "fallback": steps[0]["fallback"], **run.to_dict(), "steps": steps}
 
 
 def newton_table(payload: dict[str, Any]) -> Any:
@@ -366,7 +418,8 @@ def step_size_lines(data: dict[str, Any]) -> list[str]:
     return [
         "step-size bounds there",
         f"  descent limit  {descent} (g'g = {fmt(limit['gTg'])}, g'Hg = {fmt(limit['gHg'])})",
-        f"  curvature      lambda_max(H) = {fmt(data['lambda_max'])}, 1/lambda_max = {fmt(data['inverse_lambda_max'])}",
+        f"  curvature      lambda_max(H) = {fmt(data['lambda_max'])}, "
+        f"1/lambda_max = {fmt(data['inverse_lambda_max'])}",
         f"  smoothness     L = {fmt(smooth['L'])} on {box} ({smooth['method']}, {certified})",
         f"                 eps = 1/L = {fmt(smooth['eps'])} guarantees f(w+) <= f(w) - ||g||^2/(2L) "
         f"= f(w) - {fmt(smooth['guaranteed_decrease'])}",
@@ -504,18 +557,20 @@ def comparison_data(loss: Loss, comparison: Comparison, settings: dict[str, Any]
 
 
 COMPARISON_COLUMNS = (
-    "#", "rule", "optimizer", "status", "steps to tol", "final gap", "distance", "alpha err (mean)",
+    "#", "rule", "optimizer", "status", "steps to tol", "final gap", "distance", "alpha error",
     "evaluations",
 )  # fmt: skip
 
 
 def comparison_table(payload: dict[str, Any]) -> Any:
-    """The sorted comparison as a rich table, best first."""
+    """The sorted comparison as a rich table, best first ("alpha error" is the mean relative error
+    of the alphas used against the line-search oracle's)."""
     from rich.table import Table
 
     table = Table(title="every rule x optimizer against the exact optimum (best first)")
     for column in COMPARISON_COLUMNS:
-        table.add_column(column, justify="left" if column in ("rule", "optimizer", "status") else "right")
+        text = column in ("rule", "optimizer", "status")
+        table.add_column(column, justify="left" if text else "right", no_wrap=True)
     for rank, row in enumerate(payload["rows"], start=1):
         reached = row["iterations_to_tol"]
         table.add_row(

@@ -237,3 +237,156 @@ def test_run_record_shapes_and_json():
     data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
     assert data["rule"] == "retsinas" and len(data["status"]) == 4
     assert len(result.messages()) == 4
+
+
+# ---------------------------------------------------------------------------- the fused step
+
+FUSED_RULES = ("exact", "retsinas", "value-gradient", "three-point", "lagged", "fixed")
+NUMERATORS = ("gradient", "values", "values-as-published")
+
+
+def both_paths(monkeypatch: pytest.MonkeyPatch, loss: tl.Loss, at: object, **options: object):
+    """The same run through the generic NumPy step and through the fused kernel."""
+    from taylorlr import engine
+
+    monkeypatch.setattr(engine, "FUSED_BATCH", 10**12)
+    generic = tl.run(loss, at, **options)
+    monkeypatch.setattr(engine, "FUSED_BATCH", 1)
+    fused = tl.run(loss, at, **options)
+    return generic, fused
+
+
+def assert_same_run(generic: tl.Run, fused: tl.Run, rtol: float = 1e-12) -> None:
+    for name in ("points", "alphas", "losses", "grad_norms", "oracle_alphas"):
+        np.testing.assert_allclose(getattr(fused, name), getattr(generic, name), rtol=rtol, atol=1e-300)
+    assert (fused.status == generic.status).all()
+    np.testing.assert_array_equal(fused.stopped_at, generic.stopped_at)
+    assert fused.counts.to_dict() == generic.counts.to_dict()
+    assert fused.safeguard_counts.to_dict() == generic.safeguard_counts.to_dict()
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "adam"])
+@pytest.mark.parametrize("rule", FUSED_RULES)
+@pytest.mark.parametrize("safeguards", ["default", "none"])
+def test_the_fused_step_equals_the_generic_step_to_rounding(monkeypatch, rule, optimizer, safeguards):
+    loss = loss_of("x**4/4 + x**2 + x*y + 2*y**2 - y")
+    starts = np.random.default_rng(1).uniform(-1.0, 1.0, size=(16, 2))
+    options = {"optimizer": optimizer, "rule": rule, "safeguards": safeguards, "gamma": 0.5}
+    generic, fused = both_paths(monkeypatch, loss, starts, steps=8, alpha0=0.05, **options)
+    # curvature from values cancels f(theta_t) - f(theta+) ~ alpha: a few ulps of f grow by 1/alpha
+    assert_same_run(generic, fused, rtol=1e-8 if rule in ("value-gradient", "three-point") else 1e-11)
+
+
+@pytest.mark.parametrize("rule", FUSED_RULES)
+def test_one_fused_step_equals_one_generic_step_to_a_few_ulps(monkeypatch, rule):
+    loss = loss_of("x**4/4 + x**2 + x*y + 2*y**2 - y")
+    starts = np.random.default_rng(5).uniform(-1.0, 1.0, size=(64, 2))
+    generic, fused = both_paths(monkeypatch, loss, starts, rule=rule, steps=1, alpha0=0.05)
+    assert_same_run(generic, fused, rtol=1e-12)
+
+
+@pytest.mark.parametrize("numerator", NUMERATORS)
+def test_the_fused_three_point_rule_takes_each_numerator(monkeypatch, numerator):
+    loss = loss_of("x**4/4 + x**2 + x*y + 2*y**2 - y")
+    starts = np.random.default_rng(2).uniform(-1.0, 1.0, size=(8, 2))
+    options = {"rule": "three-point", "rule_options": {"numerator": numerator}, "gamma": 0.5}
+    assert_same_run(*both_paths(monkeypatch, loss, starts, steps=6, alpha0=0.05, **options), rtol=1e-8)
+
+
+def test_the_fused_step_stops_and_freezes_members_as_the_generic_step_does(monkeypatch):
+    # converged (a start at the minimiser), NaN from the start, blow-ups and rejected steps
+    loss = loss_of("(1 - x)**2 + 100*(y - x**2)**2")
+    starts = np.concatenate(
+        [[[1.0, 1.0], [np.nan, 0.0], [40.0, -40.0]], np.random.default_rng(3).uniform(-2, 2, (29, 2))]
+    )
+    for safeguards in ("default", "none"):
+        generic, fused = both_paths(
+            monkeypatch,
+            loss,
+            starts,
+            rule="exact",
+            safeguards=safeguards,
+            steps=6,
+            alpha0=1e-3,
+            divergence=1e3,
+        )
+        assert {s.value for s in generic.status} >= {"converged", "nonfinite"}
+        assert_same_run(generic, fused, rtol=1e-10)
+
+
+def test_the_fused_step_keeps_the_batch_shape_of_a_hyperparameter_grid(monkeypatch):
+    loss = loss_of("x**4/4 + x**2 + x*y + 2*y**2 - y")
+    options = {"rule": "retsinas", "alpha0": np.array([[0.01], [0.1], [0.3]]), "gamma": np.array([0.2, 1.0])}
+    generic, fused = both_paths(monkeypatch, loss, [0.5, -0.5], steps=5, **options)
+    assert fused.points.shape == (6, 3, 2, 2) and fused.status.shape == (3, 2)
+    assert_same_run(generic, fused, rtol=1e-11)
+
+
+def test_the_fused_firing_counters_survive_more_steps_than_a_digit_holds(monkeypatch):
+    # alpha_max fires at every one of 300 steps: more than the 255 a base-256 digit holds
+    loss = loss_of("x**2 + y**2")
+    guards = tl.Safeguards(alpha_max=1e-3)
+    generic, fused = both_paths(
+        monkeypatch, loss, [[1.0, 2.0]], rule="exact", steps=300, tol=0.0, safeguards=guards
+    )
+    assert fused.safeguard_counts.alpha_max.tolist() == [300]
+    assert_same_run(generic, fused, rtol=1e-11)
+
+
+def test_the_fused_step_counts_the_rules_stated_cost(monkeypatch):
+    loss = loss_of("x**4/4 + x**2 + x*y + 2*y**2 - y")
+    for rule in FUSED_RULES:
+        generic, fused = both_paths(monkeypatch, loss, [[0.5, -0.5]], rule=rule, steps=7, tol=0.0)
+        assert fused.counts.to_dict() == generic.counts.to_dict()
+        cost = resolve_rule(rule).cost()
+        for name in ("values", "gradients", "hvps"):
+            assert getattr(fused.counts, name).tolist() == [
+                1 + 7 * cost[name] if name != "hvps" else 7 * cost[name]
+            ]
+
+
+def test_the_fused_step_applies_only_where_it_is_exact(monkeypatch):
+    from taylorlr import engine
+
+    monkeypatch.setattr(engine, "FUSED_BATCH", 1)
+    smooth = loss_of("x**4/4 + x**2 + x*y + 2*y**2 - y")
+    rule, guards = resolve_rule("exact"), tl.Safeguards()
+
+    def kernel(loss, rule=rule, dtype="float64", data=None, optimizer="gd", generator="auto"):
+        from taylorlr.optimizers import resolve_optimizer
+
+        loop = engine._Loop(
+            np, loss.compile("numpy", dtype, generator=generator), resolve_optimizer(optimizer), rule, guards,
+            engine._Minibatches(data, 3), None, False, 1e-8, 1e8,
+        )  # fmt: skip
+        return loop._fused_kernel((16,))
+
+    assert kernel(smooth) is not None
+    assert kernel(smooth, optimizer="adam") is not None
+    assert kernel(smooth, dtype="float32") is None
+    assert kernel(smooth, generator="xp") is None
+    assert kernel(smooth, rule=resolve_rule("line-search")) is None
+    assert kernel(loss_of("abs(x) + y**2")) is None
+    assert kernel(smooth, data=[{}] * 4) is None  # the stochastic form
+    strange = tl.rules.Rule(
+        "odd", "adaptive", frozenset({"grad_plus"}), lambda p: np.tanh(p.alpha), lambda p: 1.0
+    )
+    assert kernel(smooth, rule=strange) is None  # not arithmetic: the generic path
+
+
+def test_a_large_batch_takes_the_fused_step():
+    from taylorlr import engine
+
+    loss = loss_of("x**4/4 + x**2 + x*y + 2*y**2 - y")
+    starts = np.random.default_rng(4).uniform(-1, 1, size=(engine.FUSED_BATCH, 2))
+    calls = []
+    original = engine._Loop._run_fused
+
+    def spy(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine._Loop, "_run_fused", spy)
+        result = tl.run(loss, starts, rule="retsinas", steps=3, oracle=False)
+    assert calls and result.points.shape == (4, engine.FUSED_BATCH, 2)

@@ -1,0 +1,304 @@
+"""The fused step: one generated LLVM kernel per (loss, rule, safeguards) for a whole step.
+
+At a batch of 10^5 points the loss's own kernels take about a millisecond, while
+the step's arithmetic done as separate NumPy passes (theta+, the rule's slope and
+curvature, five safeguards, the status, the counters, freezing the stopped members)
+costs several times that. In the common case (float64 NumPy, a smooth loss without
+data symbols, a rule whose estimates are fixed expressions) every one of those is an
+expression in a handful of per-member numbers, so :func:`build_step_kernel` writes
+the whole step as SymEngine expressions and compiles them with ``symengine.Lambdify``
+(LLVM, shared subexpressions) into one pass over the batch.
+
+The state of the batch is one (B, width) float64 array (:class:`Layout`): the kernel
+maps the state at step t to the state at step t+1, so the engine only swaps two
+buffers. Only the base optimizer's direction (when it is not gradient descent's
+identity) stays in NumPy. Counts are kept in the state exactly as the generic path
+counts them: ``tries`` (steps a member was running: each cost the rule's
+evaluations), ``fires`` (safeguard firings, one base-256 digit per guard) and
+``stopped`` (the index of the last valid point).
+
+The formulas are the rule's own :attr:`Rule.slope` and :attr:`Rule.curvature`,
+evaluated on SymEngine symbols instead of arrays, and the safeguards mirror
+:func:`~taylorlr.rules.next_alpha` guard for guard; results agree with the generic
+path to rounding (the kernel may sum or divide in another order, a few ulps).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .derivatives import SparseDerivatives, symengine_module
+from .rules import FIRINGS, Probe, Rule, Safeguards
+
+#: digits of the ``fires`` column: guard k adds FIRE_BASE**k; flushed before a digit can overflow
+FIRE_BASE = 256  # one byte per guard: the engine reads the digits as bytes
+FIRE_FLUSH = FIRE_BASE - 1
+_SCALARS = ("value", "alpha", "gg", "gamma", "start", "code", "stopped", "step", "tries", "fires")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Columns of the (B, width) state array.
+
+    ``theta``, ``omega`` (and ``grad`` when the direction is not the gradient itself)
+    are blocks of n columns; the others are single columns: f(theta), alpha, ||grad||^2,
+    gamma, f(theta_0), the status code, the last valid step, the step index, the
+    running steps and the packed safeguard firings.
+    """
+
+    n: int
+    separate_grad: bool
+
+    def block(self, name: str) -> slice:
+        order = ["theta", "omega"] + (["grad"] if self.separate_grad else [])
+        if name == "grad" and not self.separate_grad:
+            name = "omega"
+        start = order.index(name) * self.n
+        return slice(start, start + self.n)
+
+    def column(self, name: str) -> int:
+        return (3 if self.separate_grad else 2) * self.n + _SCALARS.index(name)
+
+    @property
+    def width(self) -> int:
+        return (3 if self.separate_grad else 2) * self.n + len(_SCALARS)
+
+
+@dataclass(frozen=True)
+class StepKernel:
+    """A compiled step: ``kernel(state, out=next_state)`` over (B, width) arrays.
+
+    Attributes:
+        layout: the columns of the state.
+        evaluations: per running step, the evaluations it stands for
+            ({"values", "gradients", "hvps"}), as the generic path counts them.
+    """
+
+    layout: Layout
+    kernel: Callable[..., Any]
+    evaluations: dict[str, int]
+
+    def __call__(self, state: Any, out: Any) -> Any:
+        return self.kernel(state, out=out)
+
+
+def converged_threshold(tol: float) -> float:
+    """The largest double q with sqrt(q) <= tol: ``sqrt(gg) <= tol`` iff ``gg <= q``.
+
+    >>> q = converged_threshold(1e-8)
+    >>> math.sqrt(q) <= 1e-8 < math.sqrt(math.nextafter(q, math.inf))
+    True
+    """
+    if tol == math.inf:
+        return math.inf
+    q = tol * tol
+    while math.sqrt(q) > tol:
+        q = math.nextafter(q, -math.inf)
+    while math.sqrt(math.nextafter(q, math.inf)) <= tol:
+        q = math.nextafter(q, math.inf)
+    return q
+
+
+def build_step_kernel(
+    derivatives: SparseDerivatives,
+    rule: Rule,
+    guards: Safeguards,
+    *,
+    identity_direction: bool,
+    tol: float,
+    divergence: float,
+    codes: tuple[int, int, int, int],
+) -> StepKernel | None:
+    """The fused kernel for a deterministic step, or None where it does not apply.
+
+    Args:
+        derivatives: the loss's exact derivatives (smooth, no data symbols).
+        rule: an "adaptive" or "fixed" rule; its slope and curvature must be
+            arithmetic on the :class:`~taylorlr.rules.Probe` fields (and ``dot``).
+        guards: the safeguards, applied as :func:`~taylorlr.rules.next_alpha` does.
+        identity_direction: the optimizer's direction is the gradient (``gd``), so
+            omega_{t+1} = grad f(theta+) is known inside the kernel (``lagged``).
+        tol, divergence: the engine's stopping settings.
+        codes: the status codes (running, converged, diverged, nonfinite).
+    """
+    se = symengine_module()
+    if se is None or not getattr(se, "have_llvm", False) or not derivatives.smooth:
+        return None
+    if rule.kind not in ("adaptive", "fixed") or not rule.needs <= {
+        "value_plus",
+        "grad_plus",
+        "hvp_plus",
+        "value_mirror",
+    }:
+        return None
+    try:
+        exprs, layout = _step_expressions(
+            se, derivatives, rule, guards, identity_direction, tol, divergence, codes
+        )
+        symbols = exprs.pop("__symbols__")
+        kernel = se.Lambdify(symbols, exprs["__outputs__"], cse=True, backend="llvm", real=True)
+    except (TypeError, ValueError, AttributeError, RuntimeError, NotImplementedError):
+        return None  # a rule written with something other than arithmetic: the generic path
+    evaluations = {
+        "values": 1 + ("value_mirror" in rule.needs),
+        "gradients": 1,
+        "hvps": int("hvp_plus" in rule.needs),
+    }
+    return StepKernel(layout, kernel, evaluations)
+
+
+def _vector(items: list[Any]) -> Any:
+    import numpy
+
+    out = numpy.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+def _scalar(se: Any, value: Any) -> Any:
+    """A SymEngine expression from what a rule returned (an expression or a 0-d object array)."""
+    if hasattr(value, "shape"):
+        if value.shape != ():
+            raise ValueError("a rule's estimate must be one number per member")
+        value = value.item()
+    return se.sympify(value)
+
+
+def _step_expressions(
+    se: Any,
+    d: SparseDerivatives,
+    rule: Rule,
+    guards: Safeguards,
+    identity: bool,
+    tol: float,
+    divergence: float,
+    codes: tuple[int, int, int, int],
+) -> tuple[dict[str, Any], Layout]:
+    running_code, converged_code, diverged_code, nonfinite_code = (se.Integer(c) for c in codes)
+    n = d.n
+    layout = Layout(n, separate_grad=not identity)
+    symbols = [se.Symbol(f"__taylorlr_state_{j}") for j in range(layout.width)]  # LLVM takes no Dummy
+    if {str(v) for v in d.variables} & {str(s) for s in symbols}:
+        raise ValueError("a variable is named like a state column")
+    theta, omega, grad = (symbols[layout.block(b)] for b in ("theta", "omega", "grad"))
+    col = {name: symbols[layout.column(name)] for name in _SCALARS}
+    alpha, value, gamma, start = col["alpha"], col["value"], col["gamma"], col["start"]
+    real = se.RealDouble
+
+    variables = [se.sympify(v) for v in d.variables]
+
+    def at(points: list[Any]) -> se.DictBasic:
+        return se.DictBasic(dict(zip(variables, points, strict=True)))
+
+    plus = [t - alpha * w for t, w in zip(theta, omega, strict=True)]
+    to_plus = at(plus)
+    f = se.sympify(d.value)
+    value_plus = f.subs(to_plus)
+    grad_plus = [se.sympify(g).subs(to_plus) for g in d.gradient]
+    hvp_plus = None
+    if "hvp_plus" in rule.needs:
+        rows: list[list[Any]] = [[] for _ in range(n)]
+        for (i, j), entry in d.hessian_upper.items():
+            entry = se.sympify(entry)
+            rows[i].append(entry * omega[j])
+            if i != j:
+                rows[j].append(entry * omega[i])
+        hvp_plus = [se.Add(*row).subs(to_plus) if row else se.Integer(0) for row in rows]
+    value_mirror = None
+    if "value_mirror" in rule.needs:
+        value_mirror = f.subs(at([t + alpha * w for t, w in zip(theta, omega, strict=True)]))
+    probe = Probe(
+        alpha=alpha,
+        omega=_vector(list(omega)),
+        value=value,
+        grad=_vector(list(grad)),
+        value_plus=value_plus,
+        grad_plus=_vector(grad_plus),
+        hvp_plus=_vector(hvp_plus) if hvp_plus is not None else None,
+        value_mirror=value_mirror,
+        omega_next=_vector(grad_plus) if identity else None,
+    )
+
+    def indicator(condition: Any) -> Any:
+        return se.Piecewise((se.Integer(1), condition), (se.Integer(0), True))
+
+    def otherwise(condition: Any) -> Any:  # 1 where the condition fails (NaN included)
+        return se.Piecewise((se.Integer(0), condition), (se.Integer(1), True))
+
+    # the rule and its safeguards, as rules.next_alpha applies them
+    fired: dict[str, Any] = {}
+    candidate = alpha
+    rejected = se.Integer(0)
+    if rule.kind == "adaptive":
+        assert rule.slope is not None and rule.curvature is not None
+        curvature = _scalar(se, rule.curvature(probe))
+        slope = _scalar(se, rule.slope(probe))
+        candidate = alpha + gamma * slope / curvature
+        if guards.curvature != "formula":
+            fired["curvature"] = otherwise(curvature > 0)
+            factor = {"grow": guards.grow, "keep": 1.0, "shrink": guards.shrink}[guards.curvature]
+            candidate = se.Piecewise((candidate, curvature > 0), (real(factor) * alpha, True))
+        if guards.rising_loss is not None:
+            scale = se.Abs(start) + se.Abs(value)
+            rises = value_plus - value <= real(guards.rising_loss) * scale
+            fired["rising_loss"] = rejected = otherwise(rises)
+            candidate = se.Piecewise((candidate, rises), (real(guards.shrink) * alpha, True))
+        bounds = [("factor_min", guards.factor_min, alpha), ("factor_max", guards.factor_max, alpha)]
+        bounds += [("alpha_min", guards.alpha_min, None), ("alpha_max", guards.alpha_max, None)]
+        for name, bound, scale_by in bounds:
+            if bound is None:
+                continue
+            limit = real(bound) * scale_by if scale_by is not None else real(bound)
+            hit = candidate < limit if name.endswith("min") else candidate > limit
+            fired[name] = indicator(hit)
+            candidate = se.Piecewise((limit, hit), (candidate, True))
+
+    # the engine's bookkeeping (engine._Loop._step), per member
+    largest = real(sys.float_info.max)
+    gg_plus = se.Add(*[g * g for g in grad_plus])
+    finite = indicator(se.Abs(value_plus) <= largest) * indicator(se.Abs(gg_plus) <= largest)
+    blown = indicator(value_plus - start > real(divergence) * (se.Abs(start) + 1))
+    running = indicator(se.Abs(col["code"] - running_code) < real(0.5))
+    kept = 1 - rejected
+    accept = running * finite * (1 - blown) * kept
+    converged = indicator(gg_plus <= real(converged_threshold(tol)))
+    alpha_ok = indicator(se.Abs(candidate) <= largest)
+    half = real(0.5)
+    code = se.Piecewise(
+        (nonfinite_code, running * kept * (1 - finite) > half),
+        (diverged_code, running * kept * finite * blown > half),
+        (converged_code, accept * converged > half),
+        (nonfinite_code, accept * (1 - converged) * (1 - alpha_ok) > half),
+        (col["code"], True),
+    )
+    counted = running * (rejected + kept * finite * (1 - blown))
+    firings = se.Add(*[fired[name] * FIRE_BASE**k for k, name in enumerate(FIRINGS) if name in fired])
+
+    def keep_unless_accepted(new: Any, old: Any) -> Any:
+        return se.Piecewise((new, accept > half), (old, True))
+
+    outputs: list[Any] = [keep_unless_accepted(p, t) for p, t in zip(plus, theta, strict=True)]
+    if identity:
+        outputs += [keep_unless_accepted(g, w) for g, w in zip(grad_plus, omega, strict=True)]
+    else:  # the engine writes omega_{t+1} from the optimizer
+        outputs += list(omega)
+        outputs += [keep_unless_accepted(g, old) for g, old in zip(grad_plus, grad, strict=True)]
+    new_alpha = se.Piecewise((candidate, accept + running * rejected > half), (alpha, True))
+    scalars = {
+        "value": keep_unless_accepted(value_plus, value),
+        "alpha": new_alpha,
+        "gg": keep_unless_accepted(gg_plus, col["gg"]),
+        "gamma": gamma,
+        "start": start,
+        "code": code,
+        "stopped": keep_unless_accepted(col["step"] + 1, col["stopped"]),
+        "step": col["step"] + 1,
+        "tries": col["tries"] + running,
+        "fires": col["fires"] + counted * firings,
+    }
+    outputs += [scalars[name] for name in _SCALARS]
+    return {"__symbols__": symbols, "__outputs__": outputs}, layout
