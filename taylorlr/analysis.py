@@ -447,13 +447,20 @@ def _classify(loss: Loss, point: _AlgebraicPoint) -> CriticalPoint:
 
 
 def _numeric_eigenvalues(loss: Loss, approximate: Sequence[sympy.Float], zeros: int) -> tuple[float, ...]:
-    """Float eigenvalues of the Hessian, with exactly ``zeros`` of them (the smallest in size) set to 0."""
-    import numpy
+    """Float eigenvalues of the Hessian, with exactly ``zeros`` of them (the smallest in size) set to 0.
 
-    eigenvalues = numpy.linalg.eigvalsh(loss.compile().hess(numpy.array([float(c) for c in approximate])))
-    for index in numpy.argsort(numpy.abs(eigenvalues))[:zeros]:
-        eigenvalues[index] = 0.0
-    return tuple(float(v) for v in eigenvalues)
+    Computed with mpmath (which SymPy already loads) at the high-precision point, so that
+    the exact path needs neither NumPy nor a compiled kernel: ``taylorlr solve`` starts fast.
+    """
+    import mpmath
+
+    at = dict(zip(loss.variables, approximate, strict=True))
+    hessian = loss.hessian.xreplace(at).evalf(_DIGITS)
+    with mpmath.workdps(_DIGITS):
+        values = sorted(float(v) for v in mpmath.eigsy(mpmath.matrix(hessian.tolist()), eigvals_only=True))
+    for index in sorted(range(len(values)), key=lambda i: abs(values[i]))[:zeros]:
+        values[index] = 0.0
+    return tuple(values)
 
 
 def _degenerate_kind(
@@ -652,12 +659,18 @@ def _numeric_points(loss: Loss, box: float, seeds: int) -> list[CriticalPoint]:
 
     rng = numpy.random.default_rng(0)
     starts = rng.uniform(-box, box, size=(seeds, loss.n))
-    run = newton(loss, starts, steps=60, tol=1e-12, fallback="damped")
     compiled = loss.compile()
-    points = numpy.asarray(run.point)
-    residual = numpy.linalg.norm(compiled.grad(points), axis=-1)
-    scale = 1e-8 * (1.0 + numpy.abs(points).max(axis=-1))
-    good = numpy.isfinite(residual) & (residual <= scale)
+    with numpy.errstate(all="ignore"):  # seeds outside the domain (log of a negative) give NaN
+        run = newton(loss, starts, steps=60, tol=1e-12, fallback="damped")
+        points = numpy.asarray(run.point)
+        residual = numpy.linalg.norm(compiled.grad(points), axis=-1)
+        values = numpy.asarray(compiled.value(points))
+    # a critical point has a finite value, a gradient that vanishes on the scale of f, and
+    # lies near the search box: Newton walking off along an asymptote (exp(x) as x -> -inf,
+    # log(x) + 1/x as x -> -inf through NaN) shrinks the gradient without reaching a zero
+    inside = numpy.abs(points).max(axis=-1) <= 2 * box
+    good = numpy.isfinite(values) & numpy.isfinite(residual) & inside
+    good &= residual <= 1e-8 * numpy.maximum(1.0, numpy.abs(numpy.where(good, values, 0.0)))
     return [_numeric_point(compiled, w, r) for w, r in _deduplicate(points[good], residual[good])]
 
 

@@ -45,12 +45,6 @@ def test_plain_solve_does_not_import(solve_modules, module):
     assert module not in solve_modules
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="analysis._numeric_eigenvalues compiles the loss and calls numpy.linalg for the eigenvalues "
-    "of exact critical points (about 0.1 s of the start); with mpmath.eigsy (already loaded by SymPy) "
-    "solve would not need NumPy. Remove this mark when analysis.py makes that change.",
-)
 def test_plain_solve_does_not_import_numpy(solve_modules):
     assert "numpy" not in solve_modules
 
