@@ -209,28 +209,6 @@ def progress(total: int, label: str, enabled: bool) -> Iterator[Callable[[], Non
         yield lambda: bar.advance(task)
 
 
-class _Ticking(Sequence[Any]):
-    """A sequence that calls ``tick`` each time iteration moves past an item.
-
-    ``compare`` loops ``for rule in rules for optimizer in optimizers``: wrapping the
-    optimizers makes the progress bar advance once per finished run.
-    """
-
-    def __init__(self, items: Sequence[Any], tick: Callable[[], None]) -> None:
-        self.items, self.tick = tuple(items), tick
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: Any) -> Any:
-        return self.items[index]
-
-    def __iter__(self) -> Iterator[Any]:
-        for item in self.items:
-            yield item
-            self.tick()
-
-
 def save_plot(path: str, function: str, subject: Any, **options: Any) -> None:
     """Draw ``subject`` with ``taylorlr.plots.<function>`` into ``path`` (matplotlib loads only now)."""
     from . import plots
@@ -698,8 +676,7 @@ def compare(
     payload = comparison_data(loss, table, {**settings, "rules": list(rules), "optimizers": list(optimizers)})
     emit(payload, as_json, lambda data: [comparison_table(data), *comparison_lines(data)])
     if plot:
-        runs = paths(loss, at, rules, optimizers, settings)
-        save_plot(plot, "plot_contour", loss, critical_points=loss.critical_points(), runs=runs)
+        save_plot(plot, "plot_contour", loss, critical_points=loss.critical_points(), runs=list(table.runs))
 
 
 def sweep(
@@ -716,16 +693,9 @@ def sweep(
     from .comparison import compare as compare_all
 
     with progress(len(rules) * len(optimizers), "rule x optimizer runs", enabled) as tick:
-        return compare_all(loss, at, rules, _Ticking(optimizers, tick), tol_x=tol_x, **settings)
-
-
-def paths(
-    loss: Loss, at: dict[str, Any], rules: Sequence[str], optimizers: Sequence[str], settings: dict[str, Any]
-) -> list[Any]:
-    """The runs of a comparison, for its plot (a comparison keeps measurements, not paths)."""
-    from .engine import run
-
-    return [run(loss, at, optimizer, rule, **settings) for rule in rules for optimizer in optimizers]
+        return compare_all(
+            loss, at, rules, optimizers, tol_x=tol_x, progress=lambda done, total: tick(), **settings
+        )
 
 
 _ONESTEP_EXAMPLE = """

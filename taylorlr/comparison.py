@@ -16,8 +16,8 @@ and, step by step, the line-search oracle's alpha for the direction taken.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .backends import to_numpy
@@ -82,6 +82,8 @@ class Comparison:
         reference: where they came from: "critical points (exact)", "critical points
             (numeric)" or "reference solve (Newton from the final points)".
         tol_x: the distance tolerance for ``iterations_to_tol``.
+        runs: the full :class:`~taylorlr.Run` of each pair, in the order they ran
+            (for plots and further study; not part of ``to_dict()``).
     """
 
     rows: tuple[ComparisonRow, ...]
@@ -89,6 +91,7 @@ class Comparison:
     f_star: tuple[float, ...]
     reference: str
     tol_x: float
+    runs: tuple[Run, ...] = field(default=(), repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +119,7 @@ def compare(
     *,
     tol_x: float = 1e-6,
     reference: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
     **run_options: Any,
 ) -> Comparison:
     """Run every rule x optimizer from ``at`` and measure each against the exact optimum.
@@ -128,6 +132,7 @@ def compare(
         tol_x: distance to the nearest minimiser that counts as reached.
         reference: "auto" (critical points when they can be had, else a solve),
             "critical-points" or "solve".
+        progress: called as ``progress(done, total)`` after each run (e.g. to advance a bar).
         **run_options: passed to :func:`~taylorlr.run` (steps, alpha0, gamma, safeguards, ...).
 
     Returns:
@@ -141,7 +146,12 @@ def compare(
         raise OptionError(f"reference must be one of {REFERENCES}, got {reference!r}")
     if "oracle" in run_options:
         raise OptionError("compare always records the oracle; do not pass oracle=")
-    runs = [_run_one(loss, at, rule, optimizer, run_options) for rule in rules for optimizer in optimizers]
+    pairs = [(rule, optimizer) for rule in rules for optimizer in optimizers]
+    runs = []
+    for rule, optimizer in pairs:
+        runs.append(_run_one(loss, at, rule, optimizer, run_options))
+        if progress is not None:
+            progress(len(runs), len(pairs))
     if runs[0].points.ndim != 2:
         raise PointError("compare takes one start point; loop over start points for a batch")
     finals = [r.points[-1] for r in runs]
@@ -149,7 +159,8 @@ def compare(
     compiled = loss.compile()
     f_star = tuple(float(v) for v in to_numpy(compiled.value(_array(minimisers))))
     rows = [_row(r, minimisers, f_star, compiled, tol_x) for r in runs]
-    return Comparison(tuple(sorted(rows, key=ComparisonRow.sort_key)), minimisers, f_star, source, tol_x)
+    ordered = tuple(sorted(rows, key=ComparisonRow.sort_key))
+    return Comparison(ordered, minimisers, f_star, source, tol_x, tuple(runs))
 
 
 def _run_one(loss: Any, at: Any, rule: Any, optimizer: Any, options: dict[str, Any]) -> Run:

@@ -13,7 +13,7 @@ import pytest
 import sympy
 from click.testing import CliRunner, Result
 
-from taylorlr.cli import _Ticking, cli, parse_point
+from taylorlr.cli import cli, parse_point
 from taylorlr.errors import ParseError
 from taylorlr.report import critical_point_lines
 
@@ -279,13 +279,6 @@ def test_compare_table_lists_the_rows_in_the_json_order():
     ]
     assert [(cells[1], cells[2]) for cells in table] == [(r["rule"], r["optimizer"]) for r in rows]
     assert "optimum    (1, 0)" in output
-
-
-def test_ticking_sequence_ticks_once_per_finished_item():
-    ticks: list[int] = []
-    items = _Ticking(["gd", "adam"], lambda: ticks.append(1))
-    seen = [len(ticks) for _ in items]  # ticks seen while each item is being worked on
-    assert seen == [0, 1] and len(ticks) == 2 and len(items) == 2 and items[1] == "adam"
 
 
 # input, errors, help --------------------------------------------------------------------------

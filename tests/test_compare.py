@@ -67,3 +67,18 @@ def test_json_ready(himmelblau_table):
 def test_bad_reference_is_an_option_error():
     with pytest.raises(tl.OptionError, match="reference"):
         tl.compare(tl.Loss("x**2"), [1.0], reference="guess")
+
+
+def test_compare_reports_progress_and_keeps_the_runs():
+    import taylorlr as tl
+
+    ticks: list[tuple[int, int]] = []
+    table = tl.compare(
+        tl.Loss("(x - 1)**2 + 4*y**2"), [0.0, 1.0], rules=("exact", "fixed"), optimizers=("gd", "adam"),
+        steps=30, reference="solve", progress=lambda done, total: ticks.append((done, total)),
+    )  # fmt: skip
+    assert ticks == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert [(r.rule, r.optimizer) for r in table.runs] == [
+        ("exact", "gd"), ("exact", "adam"), ("fixed", "gd"), ("fixed", "adam")
+    ]  # fmt: skip
+    assert all(r.points.shape == (31, 2) for r in table.runs)
