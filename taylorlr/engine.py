@@ -10,7 +10,7 @@ float64 NumPy run each step as one generated kernel (:mod:`taylorlr.fused`, from
 
 >>> import numpy as np, sympy, taylorlr as tl
 >>> x, y = sympy.symbols("x y", real=True)
->>> result = tl.run(tl.Loss(x**2 + 10 * y**2), [1.0, 1.0], rule="exact", steps=50)
+>>> result = tl.run(tl.Loss(x**2 + 10 * y**2), [1.0, 1.0], rule="exact", gamma=1.0, steps=50)
 >>> result.status.item(), np.allclose(result.points[-1], 0, atol=1e-8)
 (<Status.CONVERGED: 'converged'>, True)
 >>> # alpha_{t+1} is the exact line search of step t
@@ -372,7 +372,7 @@ def run(
 
     >>> import sympy, taylorlr as tl
     >>> x = sympy.Symbol("x", real=True)
-    >>> r = tl.run(tl.Loss((x - 3)**2), [0.0], rule="retsinas", alpha0=[0.1, 0.2], steps=5)
+    >>> r = tl.run(tl.Loss((x - 3)**2), [0.0], rule="retsinas", alpha0=[0.1, 0.2], gamma=1.0, steps=5)
     >>> r.points.shape, r.alphas[1].tolist()
     ((6, 2, 1), [0.5, 0.5])
     """

@@ -129,6 +129,7 @@ def test_stochastic_form_uses_one_proxy_loss_for_theta_and_theta_plus():
         [0.0, 0.0],
         "gd",
         "exact",
+        gamma=1.0,
         steps=steps,
         tol=1e-12,
         safeguards="none",
