@@ -237,9 +237,11 @@ class GuardedGroup(click.Group):
         try:
             return super().invoke(ctx)
         except click.exceptions.NoSuchOption as error:
-            if not error.option_name.startswith("--"):  # most likely a negative EXPRESSION
-                error.message += ' (an EXPRESSION that starts with "-" goes after "--": solve -- "-x**2")'
-            raise
+            if error.option_name.startswith("--"):
+                raise
+            # most likely a negative EXPRESSION: say how to pass it
+            hint = ' (an EXPRESSION that starts with "-" goes after "--": solve -- "-x**2")'
+            raise click.UsageError(error.format_message() + hint, error.ctx) from error
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except TaylorLRError as error:
