@@ -391,3 +391,28 @@ def test_a_large_batch_takes_the_fused_step():
         patch.setattr(engine._Loop, "_run_fused", spy)
         result = tl.run(loss, starts, rule="retsinas", steps=3, oracle=False)
     assert calls and result.points.shape == (4, engine.FUSED_BATCH, 2)
+
+
+def assert_same_stops(generic: tl.Run, fused: tl.Run) -> None:
+    """Same records to rounding near zero (the run converges to a minimiser at 0), same stops."""
+    for name in ("points", "alphas", "losses", "grad_norms", "oracle_alphas"):
+        np.testing.assert_allclose(getattr(fused, name), getattr(generic, name), rtol=1e-9, atol=1e-12)
+    assert (fused.status == generic.status).all()
+    np.testing.assert_array_equal(fused.stopped_at, generic.stopped_at)
+    assert fused.counts.to_dict() == generic.counts.to_dict()
+    assert fused.safeguard_counts.to_dict() == generic.safeguard_counts.to_dict()
+
+
+@pytest.mark.parametrize("steps", [1, 2, 5, 9])
+def test_the_fused_loop_stops_at_the_right_step_though_it_asks_every_few_steps(monkeypatch, steps):
+    # everyone converges within a few steps; "anyone running?" is asked every _RUNNING_CHECK steps
+    loss = loss_of("x**2 + 4*y**2")
+    starts = np.random.default_rng(7).uniform(-1.0, 1.0, size=(12, 2))
+    options = {"rule": "exact", "oracle": False, "tol": 1e-3, "alpha0": 0.125}
+    generic, fused = both_paths(monkeypatch, loss, starts, steps=steps, **options)
+    assert_same_stops(generic, fused)
+    if steps == 9:
+        assert {s.value for s in fused.status} == {"converged"} and fused.stopped_at.max() < 8
+    # runs do not leak into each other: a run of another shape, then this one again
+    assert_same_stops(*both_paths(monkeypatch, loss, starts[:5], steps=steps + 1, **options))
+    assert_same_stops(generic, both_paths(monkeypatch, loss, starts, steps=steps, **options)[1])
