@@ -56,18 +56,7 @@ ESTIMATES = {
 
 
 def probe_along(f: tl.Compiled, alphas: np.ndarray) -> rules.Probe:
-    plus = THETA - alphas[:, None] * OMEGA
-    mirror = THETA + alphas[:, None] * OMEGA
-    return rules.Probe(
-        alpha=alphas,
-        omega=OMEGA,
-        value=f.value(THETA),
-        grad=f.grad(THETA),
-        value_plus=f.value(plus),
-        grad_plus=f.grad(plus),
-        hvp_plus=f.hvp(plus, OMEGA),
-        value_mirror=f.value(mirror),
-    )
+    return rules.Probe.along(f, THETA, OMEGA, alphas)
 
 
 def fitted_order(alphas: np.ndarray, errors: np.ndarray) -> float:

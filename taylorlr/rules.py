@@ -74,6 +74,32 @@ class Probe:
     value_mirror: Any = None
     omega_next: Any = None
 
+    @classmethod
+    def along(cls, compiled: Any, theta: Any, omega: Any, alphas: Any) -> Probe:
+        """Everything a rule can read (but omega_next) at theta, for each alpha in ``alphas``.
+
+        For studying a rule's estimates as alpha shrinks: theta+ = theta - alpha omega
+        and the mirror point theta + alpha omega are evaluated for every alpha at once.
+
+        >>> import numpy as np, taylorlr as tl
+        >>> f = tl.Loss("x**2 + y**2").compile()
+        >>> p = Probe.along(f, np.array([1.0, 0.0]), np.array([1.0, 0.0]), np.array([0.5]))
+        >>> p.value_plus.tolist(), p.hvp_plus.tolist()
+        ([0.25], [[2.0, 0.0]])
+        """
+        column = alphas[..., None]
+        plus, mirror = theta - column * omega, theta + column * omega
+        return cls(
+            alpha=alphas,
+            omega=omega,
+            value=compiled.value(theta),
+            grad=compiled.grad(theta),
+            value_plus=compiled.value(plus),
+            grad_plus=compiled.grad(plus),
+            hvp_plus=compiled.hvp(plus, omega),
+            value_mirror=compiled.value(mirror),
+        )
+
 
 Estimate = Callable[[Probe], Any]
 

@@ -105,18 +105,7 @@ def estimate_errors(loss_text: str, estimate: str, rule: rules.Rule, alphas: np.
     """|estimate - exact| at theta+ = theta - alpha omega, for each alpha."""
     f = tl.Loss(loss_text).compile()
     theta, omega = np.array([0.7, -0.4]), np.array([0.6, 0.8])
-    plus = theta - alphas[:, None] * omega
-    mirror = theta + alphas[:, None] * omega
-    probe = rules.Probe(
-        alpha=alphas,
-        omega=omega,
-        value=f.value(theta),
-        grad=f.grad(theta),
-        value_plus=f.value(plus),
-        grad_plus=f.grad(plus),
-        hvp_plus=f.hvp(plus, omega),
-        value_mirror=f.value(mirror),
-    )
+    probe = rules.Probe.along(f, theta, omega, alphas)
     exact = rules.exact()
     truth = (exact.curvature if estimate == "curvature" else exact.slope)(probe)
     approx = (rule.curvature if estimate == "curvature" else rule.slope)(probe)
