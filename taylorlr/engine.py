@@ -26,7 +26,7 @@ import math
 import sys
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .backends import resolve_backend, to_numpy
@@ -77,8 +77,19 @@ COUNTED = ("values", "gradients", "hvps", "line_searches")
 FUSED_BATCH = LLVM_BATCH
 
 
+class _PerMember:
+    """Per-member integer counters (a frozen dataclass of NumPy arrays of the batch shape)."""
+
+    def totals(self) -> dict[str, int]:
+        """Sums over the batch."""
+        return {f.name: int(getattr(self, f.name).sum()) for f in fields(self)}  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
-class Counts:
+class Counts(_PerMember):
     """Evaluations spent per batch member (NumPy int arrays of the batch shape).
 
     The oracle's evaluations (``oracle_alphas``) are a measurement, not part of
@@ -90,16 +101,9 @@ class Counts:
     hvps: Any
     line_searches: Any
 
-    def totals(self) -> dict[str, int]:
-        """Sums over the batch."""
-        return {name: int(getattr(self, name).sum()) for name in COUNTED}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: _jsonable(getattr(self, name)) for name in COUNTED}
-
 
 @dataclass(frozen=True)
-class SafeguardCounts:
+class SafeguardCounts(_PerMember):
     """How many times each safeguard fired, per batch member (see :class:`~taylorlr.Safeguards`)."""
 
     curvature: Any
@@ -108,12 +112,6 @@ class SafeguardCounts:
     factor_max: Any
     alpha_min: Any
     alpha_max: Any
-
-    def totals(self) -> dict[str, int]:
-        return {name: int(getattr(self, name).sum()) for name in FIRINGS}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: _jsonable(getattr(self, name)) for name in FIRINGS}
 
 
 @dataclass(frozen=True)
