@@ -339,7 +339,7 @@ def make_loss(expression: str, variables: str | None, data: str | None = None) -
 
 
 def run_settings(
-    alpha0: float, gamma: float, steps: int, tol: float, safeguards: str, backend: str, dtype: str
+    *, alpha0: float, gamma: float, steps: int, tol: float, safeguards: str, backend: str, dtype: str
 ) -> dict[str, Any]:
     """The keyword options of :func:`taylorlr.run` given on the command line."""
     return {
@@ -604,23 +604,17 @@ def run_command(
     at: dict[str, Any],
     optimizer: str,
     rule: str,
-    alpha0: float,
-    gamma: float,
-    steps: int,
-    tol: float,
-    safeguards: str,
     strict: bool,
     as_json: bool,
     plot: str | None,
-    backend: str,
-    dtype: str,
+    **options: Any,
 ) -> None:
     """Run an optimizer with an alpha rule from --at, the line-search oracle's alpha beside it."""
     from .engine import run
     from .report import run_data, run_lines, run_table
 
     loss = make_loss(expression, variables)
-    settings = run_settings(alpha0, gamma, steps, tol, safeguards, backend, dtype)
+    settings = run_settings(**options)
     result = run(loss, at, optimizer, rule, **settings)
     payload = run_data(loss, result)
     emit(payload, as_json, lambda data: [run_table(data), *run_lines(data)])
@@ -657,22 +651,16 @@ def compare(
     rules: tuple[str, ...] | None,
     optimizers: tuple[str, ...] | None,
     tol_x: float,
-    alpha0: float,
-    gamma: float,
-    steps: int,
-    tol: float,
-    safeguards: str,
     as_json: bool,
     plot: str | None,
-    backend: str,
-    dtype: str,
+    **options: Any,
 ) -> None:
     """Every rule x optimizer from --at against the exact optimum, as a table sorted best first."""
     from .comparison import DEFAULT_OPTIMIZERS, DEFAULT_RULES
     from .report import comparison_data, comparison_lines, comparison_table
 
     loss = make_loss(expression, variables)
-    settings = run_settings(alpha0, gamma, steps, tol, safeguards, backend, dtype)
+    settings = run_settings(**options)
     rules, optimizers = rules or DEFAULT_RULES, optimizers or DEFAULT_OPTIMIZERS
     table = sweep(loss, at, rules, optimizers, tol_x, settings, enabled=progress_wanted(as_json))
     payload = comparison_data(loss, table, {**settings, "rules": list(rules), "optimizers": list(optimizers)})
