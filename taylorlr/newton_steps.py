@@ -19,7 +19,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .backends import to_numpy
-from .errors import OptionError, SingularHessianError
+from .errors import OptionError, PointError, SingularHessianError
 from .points import as_batch
 
 if TYPE_CHECKING:
@@ -46,8 +46,9 @@ class NewtonStep:
         hessian: H at the start, (..., n, n).
         eigenvalues: H's eigenvalues in ascending order, (..., n).
         condition: max |eigenvalue| / min |eigenvalue| (inf where H is singular), (...,).
-        curvature: "minimum", "maximum", "saddle" or "singular" (a str for one point,
-            a NumPy array of str of the batch shape for a batch).
+        curvature: "minimum", "maximum", "saddle", "singular", or "nonfinite" (a batch
+            member whose point, gradient or Hessian is not finite: it takes no step); a str
+            for one point, a NumPy array of str of the batch shape for a batch.
         shift: the Levenberg shift mu added to H (0 where no damping was used), (...,).
         method: "newton", "halley" or "chebyshev".
         fallback: None, "pinv" or "damped".
@@ -65,6 +66,7 @@ class NewtonStep:
     method: str = "newton"
     fallback: str | None = None
     _singular: Any = field(default=None, repr=False, compare=False)
+    _nonfinite: Any = field(default=None, repr=False, compare=False)
 
     @cached_property
     def eta(self) -> Any:
@@ -106,8 +108,9 @@ class NewtonRun:
     Attributes:
         steps: the steps taken, in order.
         point: the last point reached, (..., n).
-        status: "converged" (||g|| <= tol), "max_steps" or "singular" (a singular
-            Hessian without fallback stopped it); a str, or a NumPy array of str for a batch.
+        status: "converged" (||g|| <= tol), "max_steps", "singular" (a singular
+            Hessian without fallback stopped it) or "nonfinite" (the point left f's domain or
+            overflowed); a str, or a NumPy array of str for a batch.
         iterations: the number of steps taken.
         tol: the gradient-norm tolerance.
     """
@@ -205,11 +208,12 @@ def newton_step_on(
     _check_options(fallback, method, rtol, damping)
     xp = compiled.xp
     tol = DEFAULT_RTOL[compiled.dtype] if rtol is None else rtol
-    g, H = compiled.grad(W), compiled.hess(W)
+    g, H, nonfinite = _finite_derivatives(compiled, W, single=raise_singular)
     eigenvalues = xp.linalg.eigvalsh(H)
     largest = xp.max(xp.abs(eigenvalues), axis=-1)
     smallest = xp.min(xp.abs(eigenvalues), axis=-1)
-    singular = smallest <= tol * largest
+    # a non-finite member is treated like a singular one (no step), and labelled apart
+    singular = xp.logical_or(smallest <= tol * largest, nonfinite)
     if raise_singular and fallback is None and bool(singular):
         raise SingularHessianError(
             f"the Hessian is singular at {to_numpy(W).tolist()} "
@@ -226,9 +230,44 @@ def newton_step_on(
     condition = xp.where(singular, xp.full_like(largest, float("inf")), largest / safe_smallest)
     return NewtonStep(
         start=W, point=W - step, step=step, gradient=g, hessian=H, eigenvalues=eigenvalues,
-        condition=condition, curvature=_curvature(eigenvalues, singular), shift=shift,
-        method=method, fallback=fallback, _singular=singular,
+        condition=condition, curvature=_curvature(eigenvalues, singular, nonfinite), shift=shift,
+        method=method, fallback=fallback, _singular=singular, _nonfinite=nonfinite,
     )  # fmt: skip
+
+
+def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[Any, Any, Any]:
+    """g and H at W, with members where f, g or H is not finite masked (g = 0, H = I).
+
+    f is checked too: log(x) + x**2 has a finite gradient and Hessian at x < 0, where
+    f itself is undefined.
+
+    Raises:
+        PointError: a single point where they are not finite (outside the domain, or overflow).
+    """
+    xp = compiled.xp
+    with _quiet(xp):
+        value, g, H = compiled.value(W), compiled.grad(W), compiled.hess(W)
+    finite = xp.isfinite(value) & xp.all(xp.isfinite(g), axis=-1)
+    finite = finite & xp.all(xp.isfinite(xp.reshape(H, (*H.shape[:-2], -1))), axis=-1)
+    nonfinite = xp.logical_not(finite)
+    if single and bool(nonfinite):
+        raise PointError(
+            f"f, its gradient or its Hessian is not finite at {to_numpy(W).tolist()} "
+            f"(f = {to_numpy(value).tolist()}, gradient {to_numpy(g).tolist()}): "
+            "the point is outside f's domain, or the values overflow"
+        )
+    g = xp.where(nonfinite[..., None], xp.zeros_like(g), g)
+    eye = xp.eye(H.shape[-1], dtype=H.dtype)
+    return g, xp.where(nonfinite[..., None, None], eye, H), nonfinite
+
+
+def _quiet(xp: Any) -> Any:
+    """Silence NumPy's overflow and invalid-value warnings: non-finite members are labelled."""
+    import contextlib
+
+    if xp.__name__ == "numpy":
+        return xp.errstate(all="ignore")
+    return contextlib.nullcontext()
 
 
 def newton(
@@ -262,17 +301,19 @@ def newton(
     third = _third_order(loss, method, backend, dtype)
     records: list[NewtonStep] = []
     done = xp.zeros(W.shape[:-1], dtype=xp.bool)
-    converged = singular = done
+    converged = singular = nonfinite = done
     for _ in range(steps):
         record = newton_step_on(compiled, W, fallback=fallback, method=method, rtol=rtol, third=third)
-        converged = xp.logical_or(converged, xp.linalg.vector_norm(record.gradient, axis=-1) <= tol)
+        nonfinite = xp.logical_or(nonfinite, record._nonfinite)
+        small = xp.linalg.vector_norm(record.gradient, axis=-1) <= tol
+        converged = xp.logical_or(converged, small & xp.logical_not(nonfinite))
         singular = xp.logical_and(xp.logical_not(converged), _stuck(record, fallback))
-        done = xp.logical_or(converged, singular)
+        done = converged | singular | nonfinite
         W = xp.where(done[..., None], W, record.point)
         records.append(record)
         if bool(xp.all(done)):
             break
-    status = _labels(to_numpy(converged), to_numpy(singular), ("converged", "singular"), "max_steps")
+    status = _labels("max_steps", (singular, "singular"), (nonfinite, "nonfinite"), (converged, "converged"))
     return NewtonRun(tuple(records), W, status, len(records), tol)
 
 
@@ -331,21 +372,25 @@ def _effective_inverse(xp: Any, H: Any, shift: Any, singular: Any, fallback: str
     return xp.where(singular[..., None, None], replacement, inverse)
 
 
-def _curvature(eigenvalues: Any, singular: Any) -> Any:
-    positive, negative = to_numpy(eigenvalues[..., 0] > 0), to_numpy(eigenvalues[..., -1] < 0)
-    return _labels(to_numpy(singular), positive, ("singular", "minimum"), "saddle", maximum=negative)
+def _curvature(eigenvalues: Any, singular: Any, nonfinite: Any) -> Any:
+    return _labels(
+        "saddle",
+        (eigenvalues[..., -1] < 0, "maximum"),
+        (eigenvalues[..., 0] > 0, "minimum"),
+        (singular, "singular"),
+        (nonfinite, "nonfinite"),
+    )
 
 
-def _labels(first: Any, second: Any, names: tuple[str, str], otherwise: str, maximum: Any = None) -> Any:
-    """Per-member labels from boolean masks (first wins): a str for one point, else a
-    NumPy array of str of the batch shape (cheap at 10^5 points, unlike nested tuples)."""
+def _labels(otherwise: str, *masks: tuple[Any, str]) -> Any:
+    """Per-member labels from (mask, label) pairs, a later pair winning over an earlier one:
+    a str for one point, else a NumPy array of str of the batch shape (cheap at 10^5 points)."""
     import numpy
 
-    labels = numpy.full(numpy.shape(first), otherwise, dtype="<U9")
-    if maximum is not None:
-        labels[numpy.asarray(maximum, dtype=bool)] = "maximum"
-    labels[numpy.asarray(second, dtype=bool)] = names[1]
-    labels[numpy.asarray(first, dtype=bool)] = names[0]
+    shape = numpy.shape(to_numpy(masks[0][0]))
+    labels = numpy.full(shape, otherwise, dtype="<U9")
+    for mask, label in masks:
+        labels[numpy.asarray(to_numpy(mask), dtype=bool)] = label
     return str(labels) if labels.ndim == 0 else labels
 
 

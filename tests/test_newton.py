@@ -191,3 +191,23 @@ def test_to_dict_is_json_ready():
     assert data["curvature"] == ["saddle", "saddle"] and data["point"] == [[0.0, 0.0], [0.0, 0.0]]
     run = tl.newton(make_loss("x**2"), [1.0])
     assert json.loads(json.dumps(run.to_dict()))["status"] == "converged"
+
+
+def test_a_point_outside_the_domain_is_a_point_error_not_a_silent_nan():
+    with pytest.raises(tl.PointError, match="outside f's domain"):
+        tl.newton_step(tl.Loss("log(x) + x**2"), [-1.0])  # f = nan there, though f' and f'' are finite
+    with pytest.raises(tl.PointError, match="not finite"):
+        tl.newton_step(tl.Loss("x**2 + y**2"), [float("nan"), 1.0])
+    with pytest.raises(tl.PointError, match="overflow"):
+        tl.newton_step(tl.Loss("exp(x)"), [1000.0])
+
+
+def test_nonfinite_batch_members_take_no_step_and_say_so():
+    loss = tl.Loss("x**2 + 3*x*y**2")
+    W = np.array([[np.inf, 1.0], [1.0, 2.0]])
+    step = tl.newton_step(loss, W)
+    assert step.curvature.tolist() == ["nonfinite", "saddle"]
+    np.testing.assert_array_equal(step.step[0], [0.0, 0.0])
+    np.testing.assert_allclose(step.point[1], [6 / 11, 10 / 11])  # the others proceed
+    run = tl.newton(tl.Loss("log(x) + x**2"), np.array([[0.5], [-1.0]]), steps=20)
+    assert run.status.tolist() == ["nonfinite", "nonfinite"]  # no critical point: it leaves x > 0
