@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -18,10 +17,6 @@ from taylorlr.errors import ParseError
 from taylorlr.report import critical_point_lines
 
 SADDLE = "x**2+3*x*y**2"
-HAS_PLOTS = importlib.util.find_spec("taylorlr.plots") is not None
-needs_plots = pytest.mark.skipif(
-    not HAS_PLOTS, reason="taylorlr.plots is not written yet (issue 5, plots part)"
-)
 
 
 def invoke(*args: str, code: int = 0) -> Result:
@@ -397,7 +392,6 @@ def test_every_command_has_a_worked_example_and_the_common_options(command):
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@needs_plots
 @pytest.mark.parametrize(
     "args",
     [
