@@ -100,10 +100,12 @@ class BatchedFunction:
     def _call_llvm(self, arrays: tuple[Any, ...], batch: tuple[int, ...]) -> Any:
         import numpy
 
-        parts: list[Any] = [numpy.broadcast_to(a, batch + a.shape[-1:]) for a in arrays]
-        joined = arrays[0] if len(arrays) == 1 else numpy.concatenate(parts, -1)
-        if not joined.flags.writeable:  # SymEngine's buffer protocol wants a writable array
-            joined = joined.copy()
+        if len(arrays) == 1:
+            joined = numpy.broadcast_to(arrays[0], batch + arrays[0].shape[-1:])
+            if not joined.flags.writeable:  # SymEngine's buffer protocol wants a writable array
+                joined = joined.copy()
+        else:
+            joined = join_rows(numpy, arrays, batch)
         out = self.kernel.call(numpy, [numpy.ascontiguousarray(joined)])
         return self._place(numpy, numpy.reshape(out, batch + (self.kernel.n_outputs,)), batch)
 
@@ -119,6 +121,41 @@ class BatchedFunction:
         xp = self.backend.xp
         arrays = [xp.asarray(data[name], dtype=dtype) for name in self.data_names]
         return [a if a.ndim else xp.reshape(a, (1,)) for a in arrays]
+
+
+def join_rows(np: Any, arrays: Sequence[Any], batch: tuple[int, ...]) -> Any:
+    """``concatenate(broadcast arrays, axis=-1)`` as (prod(batch), sum of widths), fast.
+
+    A row of the result holds each array's row in turn, as the LLVM kernels read them
+    (the point w, then the vector v for the HVP). NumPy's concatenate copies such
+    narrow rows number by number (1.3 ms for two (10^5, 2) arrays); viewing each
+    row as one opaque item copies it whole (0.2 ms).
+
+    >>> import numpy as np
+    >>> join_rows(np, [np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([5.0, 6.0])], (2,)).tolist()
+    [[1.0, 2.0, 5.0, 6.0], [3.0, 4.0, 5.0, 6.0]]
+    """
+    size = math.prod(batch)
+    widths = [int(a.shape[-1]) for a in arrays]
+    out = np.empty((size, sum(widths)))
+    item = out.itemsize
+    offsets = np.cumsum([0, *widths[:-1]]) * item
+    fields = [f"part{k}" for k in range(len(arrays))]
+    layout = np.dtype(
+        {
+            "names": fields,
+            "formats": [f"V{w * item}" for w in widths],
+            "offsets": offsets.tolist(),
+            "itemsize": item * sum(widths),
+        }
+    )
+    rows = out.view(layout).reshape(size)
+    for name, array, width in zip(fields, arrays, widths, strict=True):
+        part = np.reshape(np.broadcast_to(array, batch + (width,)), (size, width))
+        if part.strides[-1] != item:  # a row must be contiguous to be one item
+            part = np.ascontiguousarray(part)
+        rows[name] = part.view(np.dtype((np.void, width * item)))[:, 0]
+    return out
 
 
 def _broadcast_batch(xp: Any, arrays: Sequence[Any]) -> tuple[int, ...]:

@@ -236,3 +236,26 @@ def test_kinks_on_array_api_strict_match_numpy():
         np.testing.assert_allclose(got, getattr(f_np, name)(W), rtol=1e-15)
     # away from the kinks, the subgradient is the gradient: at (0.5, -1) df/dx = 1 + 0 + sign(xy) y = 2
     np.testing.assert_allclose(f_np.grad(W[0]), [2.0, 0.5])
+
+
+@pytest.mark.parametrize(
+    ("shape_w", "shape_v", "batch"),
+    [
+        ((5, 2), (5, 2), (5,)),
+        ((2,), (3, 4, 2), (3, 4)),
+        ((3, 1, 3), (1, 4, 3), (3, 4)),
+        ((2,), (2,), ()),
+        ((0, 3), (3,), (0,)),
+    ],
+)
+def test_join_rows_equals_concatenate_of_the_broadcast_arrays(shape_w, shape_v, batch):
+    from taylorlr.compile import join_rows
+
+    rng = np.random.default_rng(3)
+    w, v = rng.normal(size=shape_w), rng.normal(size=shape_v)
+    v_sliced = np.asfortranarray(v)  # rows that are not contiguous take the copying path
+    expected = np.concatenate(
+        [np.broadcast_to(w, batch + w.shape[-1:]), np.broadcast_to(v, batch + v.shape[-1:])], axis=-1
+    ).reshape(-1, w.shape[-1] + v.shape[-1])
+    assert np.array_equal(join_rows(np, [w, v], batch), expected)
+    assert np.array_equal(join_rows(np, [w, v_sliced], batch), expected)
