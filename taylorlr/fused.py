@@ -37,31 +37,45 @@ from .rules import FIRINGS, Probe, Rule, Safeguards
 #: digits of the ``fires`` column: guard k adds FIRE_BASE**k; flushed before a digit can overflow
 FIRE_BASE = 256  # one byte per guard: the engine reads the digits as bytes
 FIRE_FLUSH = FIRE_BASE - 1
-_SCALARS = ("value", "alpha", "gg", "gamma", "start", "code", "stopped", "step", "tries", "fires")
+#: the per-member scalars after theta: the first three are recorded every step
+_SCALARS = ("value", "alpha", "gg", "gamma", "start", "code", "stopped", "tries", "fires")
+_RECORDED_SCALARS = 3
 
 
 @dataclass(frozen=True)
 class Layout:
     """Columns of the (B, width) state array.
 
-    ``theta``, ``omega`` (and ``grad`` when the direction is not the gradient itself)
-    are blocks of n columns; the others are single columns: f(theta), alpha, ||grad||^2,
-    gamma, f(theta_0), the status code, the last valid step, the step index, the
-    running steps and the packed safeguard firings.
+    A row starts with what the run records at every step, contiguous, so the engine
+    copies it as one block: theta (n columns), f(theta), alpha and ||grad||^2. Then
+    the other scalars: gamma, f(theta_0), the status code, the last valid step, the
+    running steps (a member runs from step 0 until it stops, so at step t a running
+    member has ``tries == t``) and the packed safeguard firings. Then ``omega`` (and
+    ``grad`` when the direction is not the gradient itself), n columns each.
+
+    >>> layout = Layout(2, separate_grad=False)
+    >>> layout.block("theta"), layout.column("gg"), layout.recorded, layout.block("omega")
+    (slice(0, 2, None), 4, 5, slice(11, 13, None))
     """
 
     n: int
     separate_grad: bool
 
+    @property
+    def recorded(self) -> int:
+        """The width of the leading block the run records: theta, f, alpha, ||grad||^2."""
+        return self.n + _RECORDED_SCALARS
+
     def block(self, name: str) -> slice:
-        order = ["theta", "omega"] + (["grad"] if self.separate_grad else [])
+        if name == "theta":
+            return slice(0, self.n)
         if name == "grad" and not self.separate_grad:
             name = "omega"
-        start = order.index(name) * self.n
+        start = self.n + len(_SCALARS) + ["omega", "grad"].index(name) * self.n
         return slice(start, start + self.n)
 
     def column(self, name: str) -> int:
-        return (3 if self.separate_grad else 2) * self.n + _SCALARS.index(name)
+        return self.n + _SCALARS.index(name)
 
     @property
     def width(self) -> int:
@@ -281,12 +295,6 @@ def _step_expressions(
     def keep_unless_accepted(new: Any, old: Any) -> Any:
         return se.Piecewise((new, accept > half), (old, True))
 
-    outputs: list[Any] = [keep_unless_accepted(p, t) for p, t in zip(plus, theta, strict=True)]
-    if identity:
-        outputs += [keep_unless_accepted(g, w) for g, w in zip(grad_plus, omega, strict=True)]
-    else:  # the engine writes omega_{t+1} from the optimizer
-        outputs += list(omega)
-        outputs += [keep_unless_accepted(g, old) for g, old in zip(grad_plus, grad, strict=True)]
     new_alpha = se.Piecewise((candidate, accept + running * rejected > half), (alpha, True))
     scalars = {
         "value": keep_unless_accepted(value_plus, value),
@@ -295,10 +303,15 @@ def _step_expressions(
         "gamma": gamma,
         "start": start,
         "code": code,
-        "stopped": keep_unless_accepted(col["step"] + 1, col["stopped"]),
-        "step": col["step"] + 1,
+        "stopped": keep_unless_accepted(col["tries"] + 1, col["stopped"]),  # tries == t while running
         "tries": col["tries"] + running,
         "fires": col["fires"] + counted * firings,
     }
+    outputs: list[Any] = [keep_unless_accepted(p, t) for p, t in zip(plus, theta, strict=True)]
     outputs += [scalars[name] for name in _SCALARS]
+    if identity:
+        outputs += [keep_unless_accepted(g, w) for g, w in zip(grad_plus, omega, strict=True)]
+    else:  # the engine writes omega_{t+1} from the optimizer
+        outputs += list(omega)
+        outputs += [keep_unless_accepted(g, old) for g, old in zip(grad_plus, grad, strict=True)]
     return {"__symbols__": symbols, "__outputs__": outputs}, layout
