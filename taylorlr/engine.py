@@ -555,10 +555,10 @@ class _Loop:
             current[:, grad_cols] = grad
         current[:, column("value")] = value
         current[:, column("alpha")] = np.broadcast_to(alpha0, batch).reshape(size)
-        current[:, column("gg")] = gg
+        norm = np.sqrt(gg, out=gg)
+        current[:, column("grad_norm")] = norm
         current[:, column("gamma")] = np.broadcast_to(gamma, batch).reshape(size)
         current[:, column("start")] = value
-        norm = np.sqrt(gg, out=gg)
         finite = np.isfinite(value) & np.isfinite(norm)  # sqrt keeps inf and NaN
         current[:, column("code")] = np.where(
             finite, np.where(norm <= self.tol, float(_CONVERGED), float(_RUNNING)), float(_NONFINITE)
@@ -566,15 +566,13 @@ class _Loop:
         for name in ("stopped", "tries", "fires"):
             current[:, column(name)] = 0.0
         # the records: one (steps + 1, B, n + 3) slab, a step's row is the state's leading
-        # block (theta, f, alpha, ||grad||^2), copied whole; the Run gets views of it
+        # block (theta, f, alpha, ||grad f||), copied whole; the Run gets views of it
         history = np.empty((steps + 1, size, layout.recorded))
         copy_recorded = _row_block_copier(np, layout.width, layout.recorded)
         copy_recorded(current, history[0])
-        history[0, :, column("gg")] = norm
         points = history[:, :, theta_cols]
-        losses, alphas, grad_norms = (history[:, :, column(c)] for c in ("value", "alpha", "gg"))
-        oracle_alphas = np.empty((steps, size))
-        oracle_alphas.fill(np.nan)
+        losses, alphas, grad_norms = (history[:, :, column(c)] for c in ("value", "alpha", "grad_norm"))
+        oracle_alphas = np.full((steps, size), np.nan)
         fires = np.zeros((len(FIRINGS), size), dtype=np.int64)
         done = 0
         code_col = column("code")
@@ -607,7 +605,6 @@ class _Loop:
             current, spare = spare, current
             copy_recorded(current, history[t + 1])
             done = t + 1
-        np.sqrt(grad_norms[1 : done + 1], out=grad_norms[1 : done + 1])
         history[done + 1 :] = history[done]
         fires += _fire_digits(current[:, column("fires")])
         tries = current[:, column("tries")].astype(np.int64)

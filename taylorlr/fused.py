@@ -25,7 +25,6 @@ path to rounding (the kernel may sum or divide in another order, a few ulps).
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from .rules import FIRINGS, Probe, Rule, Safeguards
 FIRE_BASE = 256  # one byte per guard: the engine reads the digits as bytes
 FIRE_FLUSH = FIRE_BASE - 1
 #: the per-member scalars after theta: the first three are recorded every step
-_SCALARS = ("value", "alpha", "gg", "gamma", "start", "code", "stopped", "tries", "fires")
+_SCALARS = ("value", "alpha", "grad_norm", "gamma", "start", "code", "stopped", "tries", "fires")
 _RECORDED_SCALARS = 3
 
 
@@ -47,14 +46,14 @@ class Layout:
     """Columns of the (B, width) state array.
 
     A row starts with what the run records at every step, contiguous, so the engine
-    copies it as one block: theta (n columns), f(theta), alpha and ||grad||^2. Then
+    copies it as one block: theta (n columns), f(theta), alpha and ||grad f(theta)||. Then
     the other scalars: gamma, f(theta_0), the status code, the last valid step, the
     running steps (a member runs from step 0 until it stops, so at step t a running
     member has ``tries == t``) and the packed safeguard firings. Then ``omega`` (and
     ``grad`` when the direction is not the gradient itself), n columns each.
 
     >>> layout = Layout(2, separate_grad=False)
-    >>> layout.block("theta"), layout.column("gg"), layout.recorded, layout.block("omega")
+    >>> layout.block("theta"), layout.column("grad_norm"), layout.recorded, layout.block("omega")
     (slice(0, 2, None), 4, 5, slice(11, 13, None))
     """
 
@@ -63,7 +62,7 @@ class Layout:
 
     @property
     def recorded(self) -> int:
-        """The width of the leading block the run records: theta, f, alpha, ||grad||^2."""
+        """The width of the leading block the run records: theta, f, alpha, ||grad f||."""
         return self.n + _RECORDED_SCALARS
 
     def block(self, name: str) -> slice:
@@ -98,23 +97,6 @@ class StepKernel:
 
     def __call__(self, state: Any, out: Any) -> Any:
         return self.kernel(state, out=out)
-
-
-def converged_threshold(tol: float) -> float:
-    """The largest double q with sqrt(q) <= tol: ``sqrt(gg) <= tol`` iff ``gg <= q``.
-
-    >>> q = converged_threshold(1e-8)
-    >>> math.sqrt(q) <= 1e-8 < math.sqrt(math.nextafter(q, math.inf))
-    True
-    """
-    if tol == math.inf:
-        return math.inf
-    q = tol * tol
-    while math.sqrt(q) > tol:
-        q = math.nextafter(q, -math.inf)
-    while math.sqrt(math.nextafter(q, math.inf)) <= tol:
-        q = math.nextafter(q, math.inf)
-    return q
 
 
 def build_step_kernel(
@@ -279,7 +261,8 @@ def _step_expressions(
     running = indicator(se.Abs(col["code"] - running_code) < real(0.5))
     kept = 1 - rejected
     accept = running * finite * (1 - blown) * kept
-    converged = indicator(gg_plus <= real(converged_threshold(tol)))
+    norm_plus = se.sqrt(gg_plus)
+    converged = indicator(norm_plus <= real(tol))
     alpha_ok = indicator(se.Abs(candidate) <= largest)
     half = real(0.5)
     code = se.Piecewise(
@@ -299,7 +282,7 @@ def _step_expressions(
     scalars = {
         "value": keep_unless_accepted(value_plus, value),
         "alpha": new_alpha,
-        "gg": keep_unless_accepted(gg_plus, col["gg"]),
+        "grad_norm": keep_unless_accepted(norm_plus, col["grad_norm"]),
         "gamma": gamma,
         "start": start,
         "code": code,
