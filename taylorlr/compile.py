@@ -100,10 +100,10 @@ class BatchedFunction:
     def _call_llvm(self, arrays: tuple[Any, ...], batch: tuple[int, ...]) -> Any:
         import numpy
 
-        if len(arrays) == 1:
-            joined = numpy.broadcast_to(arrays[0], batch + arrays[0].shape[-1:])
-            if not joined.flags.writeable:  # SymEngine's buffer protocol wants a writable array
-                joined = joined.copy()
+        if len(arrays) == 1:  # its batch shape is the batch: no broadcast, no copy
+            joined = (
+                arrays[0] if arrays[0].flags.writeable else arrays[0].copy()
+            )  # SymEngine wants it writable
         else:
             joined = join_rows(numpy, arrays, batch)
         out = self.kernel.call(numpy, [numpy.ascontiguousarray(joined)])
