@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .backends import resolve_backend, to_numpy
-from .compile import LLVM_BATCH
+from .compile import LLVM_BATCH, row_items
 from .errors import OptionError
 from .fused import FIRE_FLUSH, StepKernel, build_step_kernel
 from .kernels import llvm_available
@@ -568,7 +568,11 @@ class _Loop:
         # the records: one (steps + 1, B, n + 3) slab, a step's row is the state's leading
         # block (theta, f, alpha, ||grad f||), copied whole; the Run gets views of it
         history = np.empty((steps + 1, size, layout.recorded))
-        copy_recorded = _row_block_copier(np, layout.width, layout.recorded)
+        recorded = layout.recorded
+
+        def copy_recorded(state: Any, out: Any) -> None:  # one opaque item per row
+            row_items(np, out, 0, recorded)[...] = row_items(np, state, 0, recorded)
+
         copy_recorded(current, history[0])
         points = history[:, :, theta_cols]
         losses, alphas, grad_norms = (history[:, :, column(c)] for c in ("value", "alpha", "grad_norm"))
@@ -825,31 +829,10 @@ def _fire_digits(packed: Any) -> Any:
     return digits[:, : len(FIRINGS)].T.astype(numpy.int64)
 
 
-def _row_block_copier(np: Any, width: int, head: int) -> Callable[[Any, Any], None]:
-    """``copy(state, out)``: ``out[:] = state[:, :head]`` for (B, width) -> (B, head) float64.
-
-    NumPy copies a strided block with a short inner axis number by number; viewing
-    each row's head as one opaque item copies it whole (several times faster at
-    10^5 rows).
-    """
-    item = np.dtype(np.float64).itemsize
-    heads = np.dtype(
-        {"names": ["head"], "formats": [f"V{head * item}"], "offsets": [0], "itemsize": width * item}
-    )
-    block = np.dtype((np.void, head * item))
-
-    def copy(state: Any, out: Any) -> None:
-        out.view(block)[:, 0] = state.view(heads)[:, 0]["head"]
-
-    return copy
-
-
 #: the fused loop asks "anyone still running?" every this many steps (without an oracle)
 _RUNNING_CHECK = 4
 
 
-#: the fused loop's two (B, width) state buffers, kept from run to run: at 10^5 members
-#: they are tens of MB, and fresh pages cost about as much as a kernel call to fault in
 def _statuses(code: Any) -> Any:
     """The (B,) object array of :class:`Status` for int codes (one fill where all agree)."""
     import numpy
