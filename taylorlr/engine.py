@@ -30,10 +30,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .backends import resolve_backend, to_numpy
-from .compile import LLVM_BATCH, row_items
+from .compile import LLVM_BATCH
 from .errors import OptionError
-from .fused import FIRE_FLUSH, StepKernel, build_step_kernel
-from .kernels import llvm_available
+from .fused import FIRE_FLUSH, READ_BACK, StepKernel, TiledState, build_step_kernel
 from .optimizers import Optimizer, is_identity, resolve_optimizer, select_state
 from .rules import (
     FIRINGS,
@@ -93,7 +92,9 @@ class Counts(_PerMember):
     """Evaluations spent per batch member (NumPy int arrays of the batch shape).
 
     The oracle's evaluations (``oracle_alphas``) are a measurement, not part of
-    the method, and are not counted.
+    the method, and are not counted. A count that is zero by construction (line
+    searches of a rule that makes none, HVPs of a rule that uses none) may be a
+    read-only array.
     """
 
     values: Any
@@ -123,7 +124,8 @@ class Run:
         alphas: (steps+1, *batch); alphas[t] is used by step t, alphas[0] == alpha0
             (for "line-search", the oracle's alpha), alphas[steps] is the next one.
         oracle_alphas: (steps, *batch); the exact line-search alpha for step t's
-            direction (NaN where a member had stopped, or with ``oracle=False``).
+            direction (NaN where a member had stopped; with ``oracle=False``, a
+            read-only array of NaN).
         losses, grad_norms: (steps+1, *batch); f and ||grad f|| at the points (of the
             minibatch loss L_t in the stochastic form).
         status: (*batch) object array of :class:`Status`.
@@ -517,7 +519,6 @@ class _Loop:
             and not self.batches.stochastic
             and compiled.derivatives.smooth
             and self.rule.kind in ("adaptive", "fixed")
-            and llvm_available()
         )
         if not eligible:
             return None
@@ -531,117 +532,93 @@ class _Loop:
         """The loop over steps with the fused kernel: NumPy float64, batch flattened to B.
 
         Built for a batch of 10^5 members, where every pass over the batch counts: the
-        start evaluates f and grad f once and computes ||grad f||^2 once, the counters
-        come from the kernel's ``tries`` column (no tally), and "anyone still running?" is asked
-        every ``_RUNNING_CHECK`` steps (a stopped member is frozen by the kernel, so a
-        late check only costs kernel calls that change nothing). The records are one
-        slab written a row block at a time; ``points``, ``losses``, ``alphas`` and
-        ``grad_norms`` are views of it (strided, not copies).
+        state lives in tiles (:class:`~taylorlr.fused.TiledState`) that three compiled
+        loops fill (f, grad f and the status at the start), advance (one step) and read
+        back (the counters), the counts come from the kernel's ``tries`` column (no
+        tally), and "anyone still running?" is asked every ``_RUNNING_CHECK``
+        steps (a stopped member is frozen by the kernel, so a late check only costs
+        kernel calls that change nothing). The kernel writes each step's record (theta,
+        f, alpha, ||grad f||) into one (steps + 1, n + 3, B) slab; ``points``, ``losses``,
+        ``alphas`` and ``grad_norms`` are views of it.
         """
         import numpy as np
 
         size, n = math.prod(batch), theta0.shape[-1]
-        theta = np.ascontiguousarray(np.broadcast_to(theta0, (*batch, n)).reshape(size, n))
-        data = self.batches(0)
-        value, grad = self.compiled.value_and_grad(theta, **data)
-        omega, optimizer_state = self.optimizer.direction(grad, self.optimizer.init(theta), theta)
-        gg = dot(grad, grad)
         layout, column = step.layout, step.layout.column
-        theta_cols, omega_cols, grad_cols = (layout.block(b) for b in ("theta", "omega", "grad"))
-        current, spare = np.empty((size, layout.width)), np.empty((size, layout.width))
-        current[:, theta_cols] = theta
-        current[:, omega_cols] = omega
-        if layout.separate_grad:
-            current[:, grad_cols] = grad
-        current[:, column("value")] = value
-        current[:, column("alpha")] = np.broadcast_to(alpha0, batch).reshape(size)
-        norm = np.sqrt(gg, out=gg)
-        current[:, column("grad_norm")] = norm
-        current[:, column("gamma")] = np.broadcast_to(gamma, batch).reshape(size)
-        current[:, column("start")] = value
-        finite = np.isfinite(value) & np.isfinite(norm)  # sqrt keeps inf and NaN
-        current[:, column("code")] = np.where(
-            finite, np.where(norm <= self.tol, float(_CONVERGED), float(_RUNNING)), float(_NONFINITE)
+        state = TiledState(layout, size, frozen=float(_CONVERGED))
+        # theta transposed, alpha_0 and gamma; its memory takes the int64 read-back at the end
+        inputs = np.zeros((max(n + 2, len(READ_BACK)), state.padded))
+        inputs[:n, :size] = np.broadcast_to(theta0, (*batch, n)).reshape(size, n).T
+        inputs[n, :size] = np.broadcast_to(alpha0, batch).reshape(size)
+        inputs[n + 1, :size] = np.broadcast_to(gamma, batch).reshape(size)
+        history = np.empty((steps + 1, layout.recorded, state.padded))
+        step.begin(inputs[: n + 2], state.array, history[0])  # f, grad f, ||grad f|| and the status
+        state.freeze_padding()
+        optimizer_state = None
+        if layout.separate_grad:  # the base optimizer's first direction
+            theta, grad = state.get("theta"), state.get("grad")
+            omega, optimizer_state = self.optimizer.direction(grad, self.optimizer.init(theta), theta)
+            state.set("omega", omega)
+        oracle_alphas = (
+            np.full((steps, size), np.nan) if self.record_oracle else _constant(np.nan, (steps, size))
         )
-        for name in ("stopped", "tries", "fires"):
-            current[:, column(name)] = 0.0
-        # the records: one (steps + 1, B, n + 3) slab, a step's row is the state's leading
-        # block (theta, f, alpha, ||grad f||), copied whole; the Run gets views of it
-        history = np.empty((steps + 1, size, layout.recorded))
-        recorded = layout.recorded
-
-        def copy_recorded(state: Any, out: Any) -> None:  # one opaque item per row
-            row_items(np, out, 0, recorded)[...] = row_items(np, state, 0, recorded)
-
-        copy_recorded(current, history[0])
-        points = history[:, :, theta_cols]
-        losses, alphas, grad_norms = (history[:, :, column(c)] for c in ("value", "alpha", "grad_norm"))
-        oracle_alphas = np.full((steps, size), np.nan)
-        fires = np.zeros((len(FIRINGS), size), dtype=np.int64)
+        fires: Any = 0  # (len(FIRINGS), B) once a guard has fired
+        codes = state.array[:, column("code"), :]  # a view: the kernel updates it in place
         done = 0
-        code_col = column("code")
         for t in range(steps):
-            if (self.record_oracle or t % _RUNNING_CHECK == 0) and current[:, code_col].min() != _RUNNING:
+            if (self.record_oracle or t % _RUNNING_CHECK == 0) and codes.min() != _RUNNING:
                 break  # codes are >= _RUNNING == 0: nobody left running
             if t and t % FIRE_FLUSH == 0:  # before a base-256 digit can overflow
-                fires += _fire_digits(current[:, column("fires")])
-                current[:, column("fires")] = 0.0
+                fires += _fire_digits(state.get("fires"))
+                state.array[:, column("fires"), :] = 0.0
             if self.record_oracle:
-                running = current[:, code_col] == _RUNNING
                 found = self._oracle(
-                    current[:, theta_cols],
-                    current[:, omega_cols],
-                    current[:, column("alpha")],
-                    self.batches(t),
+                    state.get("theta"), state.get("omega"), state.get("alpha"), self.batches(t)
                 )
-                oracle_alphas[t] = np.where(running, found, np.nan)
-            step(current, spare)
+                oracle_alphas[t] = np.where(state.get("code") == _RUNNING, found, np.nan)
+            step(state.array, history[t + 1])
             if layout.separate_grad:  # the optimizer's direction, for the members that moved
-                omega_next, new_state = self.optimizer.direction(
-                    spare[:, grad_cols], optimizer_state, spare[:, theta_cols]
-                )
-                moved = spare[:, column("stopped")] == t + 1
-                if bool(moved.all()):
-                    spare[:, omega_cols], optimizer_state = omega_next, new_state
-                else:
-                    spare[:, omega_cols] = np.where(moved[:, None], omega_next, spare[:, omega_cols])
-                    optimizer_state = select_state(moved, new_state, optimizer_state)
-            current, spare = spare, current
-            copy_recorded(current, history[t + 1])
+                optimizer_state = self._direction_for_moved(state, optimizer_state, t)
             done = t + 1
         history[done + 1 :] = history[done]
-        fires += _fire_digits(current[:, column("fires")])
-        tries = current[:, column("tries")].astype(np.int64)
-        code = current[:, code_col].astype(np.int64)
-        stopped_at = current[:, column("stopped")].astype(np.int64)
-        start = 1  # the start's value and gradient, for everybody
-        counts = {
-            "values": tries * step.evaluations["values"] + start,
-            "gradients": tries * step.evaluations["gradients"] + start,
-            "hvps": tries * step.evaluations["hvps"]
-            if step.evaluations["hvps"]
-            else np.zeros(size, np.int64),
-            "line_searches": np.zeros(size, np.int64),
-        }
-        firings = {
-            name: fires[k] if isinstance(fires, np.ndarray) else np.zeros(size, np.int64)
-            for k, name in enumerate(FIRINGS)
-        }
+        read_back = inputs.view(np.int64)[: len(READ_BACK)]  # the inputs are spent: no fresh memory
+        step.read_back(state.array, read_back)
+        code, stopped_at, values, gradients, hvps, *flushed = read_back[:, :size]
+        none = _constant(np.int64(0), (size,))
+        hvps = hvps if step.evaluations["hvps"] else none
+        counts = {"values": values, "gradients": gradients, "hvps": hvps, "line_searches": none}
+        firings = {name: fires[k] + flushed[k] if isinstance(fires, np.ndarray) else flushed[k]
+                   for k, name in enumerate(FIRINGS)}  # fmt: skip
         running = code == _RUNNING
         stopped_at[running] = steps
         code[running] = _MAX_STEPS
+        recorded = history[:, :, :size]
         records = {
-            "points": points,
-            "alphas": alphas,
+            "points": recorded[:, :n].transpose(0, 2, 1),
+            "losses": recorded[:, column("value")],
+            "alphas": recorded[:, column("alpha")],
+            "grad_norms": recorded[:, column("grad_norm")],
             "oracle_alphas": oracle_alphas,
-            "losses": losses,
-            "grad_norms": grad_norms,
             "status": _statuses(code),
             "stopped_at": stopped_at,
             "counts": Counts(**counts),
             "safeguard_counts": SafeguardCounts(**firings),
         }
         return _unflatten_batch(records, batch)
+
+    def _direction_for_moved(self, state: TiledState, optimizer_state: Any, t: int) -> Any:
+        """omega_{t+1} from the base optimizer, for the members that took step t."""
+        import numpy as np
+
+        omega_next, new_state = self.optimizer.direction(
+            state.get("grad"), optimizer_state, state.get("theta")
+        )
+        moved = state.get("stopped") == t + 1
+        if bool(moved.all()):
+            state.set("omega", omega_next)
+            return new_state
+        state.set("omega", np.where(moved[:, None], omega_next, state.get("omega")))
+        return select_state(moved, new_state, optimizer_state)
 
     def _start(self, theta: Any, alpha0: Any, everyone: Any) -> tuple[_State, Any]:
         xp = self.xp
@@ -760,6 +737,9 @@ class _Loop:
         stacked = {
             name: to_numpy(xp.stack(v)) if v else numpy.zeros((0, *batch)) for name, v in records.items()
         }
+        if not self.record_oracle:  # as the fused path: one read-only NaN, no memory
+            oracle = stacked["oracle_alphas"]
+            stacked["oracle_alphas"] = _constant(oracle.dtype.type(numpy.nan), oracle.shape)
         return {**stacked, **self._summary(code, stopped_at, steps)}
 
     def _summary(self, code: Any, stopped_at: Any, steps: int) -> dict[str, Any]:
@@ -817,6 +797,14 @@ def _unflatten_batch(record: dict[str, Any], batch: tuple[int, ...]) -> dict[str
     for name, kind in (("counts", Counts), ("safeguard_counts", SafeguardCounts)):
         out[name] = kind(**{f: shaped(getattr(record[name], f), 0) for f in kind.__dataclass_fields__})
     return out
+
+
+def _constant(value: Any, shape: tuple[int, ...]) -> Any:
+    """A read-only array of one value (a broadcast: no memory to fill), for results that are
+    the same for every member (no oracle, a count of zero)."""
+    import numpy
+
+    return numpy.broadcast_to(value, shape)
 
 
 def _fire_digits(packed: Any) -> Any:

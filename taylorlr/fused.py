@@ -1,4 +1,4 @@
-"""The fused step: one generated LLVM kernel per (loss, rule, safeguards) for a whole step.
+"""The fused step: one generated SIMD loop per (loss, rule, safeguards) for a whole step.
 
 At a batch of 10^5 points the loss's own kernels take about a millisecond, while
 the step's arithmetic done as separate NumPy passes (theta+, the rule's slope and
@@ -6,16 +6,18 @@ curvature, five safeguards, the status, the counters, freezing the stopped membe
 costs several times that. In the common case (float64 NumPy, a smooth loss without
 data symbols, a rule whose estimates are fixed expressions) every one of those is an
 expression in a handful of per-member numbers, so :func:`build_step_kernel` writes
-the whole step as SymEngine expressions and compiles them with ``symengine.Lambdify``
-(LLVM, shared subexpressions) into one pass over the batch.
+the whole step as SymEngine expressions and compiles them with
+:mod:`taylorlr.llvm_loop` into one vectorised pass over the batch.
 
-The state of the batch is one (B, width) float64 array (:class:`Layout`): the kernel
-maps the state at step t to the state at step t+1, so the engine only swaps two
-buffers. Only the base optimizer's direction (when it is not gradient descent's
-identity) stays in NumPy. Counts are kept in the state exactly as the generic path
-counts them: ``tries`` (steps a member was running: each cost the rule's
-evaluations), ``fires`` (safeguard firings, one base-256 digit per guard) and
-``stopped`` (the index of the last valid point).
+The state of the batch is one float64 array in tiles of
+:data:`~taylorlr.llvm_loop.LANES` members (:class:`TiledState`, columns in
+:class:`Layout` order), updated in place: the step reads a tile, computes the next
+state of its members and writes it back, and writes what the run records (theta, f,
+alpha, ||grad f||) straight into the run's history. Only the base optimizer's
+direction (when it is not gradient descent's identity) stays in NumPy. Counts are
+kept in the state exactly as the generic path counts them: ``tries`` (steps a member
+was running: each cost the rule's evaluations), ``fires`` (safeguard firings, one
+base-256 digit per guard) and ``stopped`` (the index of the last valid point).
 
 The formulas are the rule's own :attr:`Rule.slope` and :attr:`Rule.curvature`,
 evaluated on SymEngine symbols instead of arrays, and the safeguards mirror
@@ -26,11 +28,13 @@ path to rounding (the kernel may sum or divide in another order, a few ulps).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import llvm_loop
 from .derivatives import SparseDerivatives, symengine_module
+from .llvm_loop import LANES, LoopArray
 from .rules import FIRINGS, Probe, Rule, Safeguards
 
 #: digits of the ``fires`` column: guard k adds FIRE_BASE**k; flushed before a digit can overflow
@@ -39,6 +43,10 @@ FIRE_FLUSH = FIRE_BASE - 1
 #: the per-member scalars after theta: the first three are recorded every step
 _SCALARS = ("value", "alpha", "grad_norm", "gamma", "start", "code", "stopped", "tries", "fires")
 _RECORDED_SCALARS = 3
+#: the state's n-column blocks
+_BLOCKS = ("theta", "omega", "grad")
+#: columns the step reads and never changes
+_CONSTANT = ("gamma", "start")
 
 
 @dataclass(frozen=True)
@@ -81,9 +89,85 @@ class Layout:
         return (3 if self.separate_grad else 2) * self.n + len(_SCALARS)
 
 
+class TiledState:
+    """The (B, width) state of a batch stored in tiles of LANES members, with NumPy access.
+
+    The array has shape (ceil(B / LANES), width, LANES): what the step kernel reads and
+    writes. Members past B (padding up to a whole tile) have the status code ``frozen``,
+    so the step never moves them. ``get`` and ``set`` convert a block of columns to and
+    from (B, k), or a scalar column to and from (B,).
+
+    >>> state = TiledState(Layout(2, separate_grad=False), 5, frozen=1.0)
+    >>> state.array.shape
+    (2, 13, 4)
+    >>> state.set("theta", [[1.0, 2.0]] * 5); state.get("theta")[4].tolist()
+    [1.0, 2.0]
+    >>> state.get("code").tolist(), state.array[1, state.layout.column("code"), 1:].tolist()
+    ([0.0, 0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0])
+    """
+
+    def __init__(self, layout: Layout, size: int, *, frozen: float) -> None:
+        import numpy
+
+        self.layout, self.size, self.frozen = layout, size, frozen
+        self.array = numpy.zeros((-(-size // LANES), layout.width, LANES))
+        self.freeze_padding()
+
+    def freeze_padding(self) -> None:
+        """Give the members past B (up to a whole tile) the status code ``frozen``."""
+        self.array[-1:, self.layout.column("code"), self.size % LANES or LANES :] = self.frozen
+
+    @property
+    def padded(self) -> int:
+        """B rounded up to whole tiles."""
+        return len(self.array) * LANES
+
+    def _tiles(self, name: str) -> Any:
+        """The columns as a (tiles, LANES, k) view, k = 1 for a scalar column."""
+        layout = self.layout
+        column = None if name in _BLOCKS else layout.column(name)
+        columns = layout.block(name) if column is None else slice(column, column + 1)
+        return self.array[:, columns, :].transpose(0, 2, 1)
+
+    def get(self, name: str) -> Any:
+        """A block as a (B, k) array (a copy), a scalar column as (B,)."""
+        tiles = self._tiles(name)
+        values = tiles.reshape(self.padded, tiles.shape[-1])[: self.size]
+        return values if name in _BLOCKS else values[:, 0]
+
+    def set(self, name: str, values: Any) -> None:
+        """Write a (B, k) block or a (B,) column (broadcast as NumPy does) for the first B members."""
+        import numpy
+
+        tiles = self._tiles(name)
+        values = numpy.asarray(values, dtype=float)
+        values = numpy.broadcast_to(
+            values if name in _BLOCKS else values[..., None], (self.size, tiles.shape[-1])
+        )
+        whole, rest = divmod(self.size, LANES)
+        tiles[:whole] = values[: whole * LANES].reshape(whole, LANES, tiles.shape[-1])
+        if rest:
+            tiles[whole, :rest] = values[whole * LANES :]
+
+
+#: what the run reads back at the end, per member, as int64: the status code, the last
+#: valid step, the evaluations spent (the start's value and gradient included) and each
+#: safeguard's firings since the last flush
+READ_BACK = ("code", "stopped", "values", "gradients", "hvps", *(f"fires_{name}" for name in FIRINGS))
+
+
 @dataclass(frozen=True)
 class StepKernel:
-    """A compiled step: ``kernel(state, out=next_state)`` over (B, width) arrays.
+    """The compiled loops of a fused run, over a :class:`TiledState` array of padded B members.
+
+    * ``begin(inputs, state, record)``: from ``inputs``, a C-contiguous (n + 2, B) array
+      (theta transposed, then alpha_0 and gamma), fill the whole state (f, grad f,
+      ||grad f||, the starting status) and write the first record;
+    * ``kernel(state, record)``: advance the state one step in place and write the
+      recorded columns (theta, f, alpha, ||grad f||) into ``record``, a C-contiguous
+      (n + 3, B) array (one step of the run's history);
+    * ``read_back(state, out)``: write the :data:`READ_BACK` numbers into ``out``, a
+      C-contiguous int64 (len(READ_BACK), B) array.
 
     Attributes:
         layout: the columns of the state.
@@ -92,11 +176,19 @@ class StepKernel:
     """
 
     layout: Layout
-    kernel: Callable[..., Any]
+    step: llvm_loop.ColumnLoop
+    start: llvm_loop.ColumnLoop
+    finish: llvm_loop.ColumnLoop
     evaluations: dict[str, int]
 
-    def __call__(self, state: Any, out: Any) -> Any:
-        return self.kernel(state, out=out)
+    def __call__(self, state: Any, record: Any) -> None:
+        self.step([state, record])
+
+    def begin(self, inputs: Any, state: Any, record: Any) -> None:
+        self.start([inputs, state, record])
+
+    def read_back(self, state: Any, out: Any) -> None:
+        self.finish([state, out])
 
 
 def build_step_kernel(
@@ -122,7 +214,7 @@ def build_step_kernel(
         codes: the status codes (running, converged, diverged, nonfinite).
     """
     se = symengine_module()
-    if se is None or not getattr(se, "have_llvm", False) or not derivatives.smooth:
+    if se is None or not llvm_loop.available() or not derivatives.smooth:
         return None
     if rule.kind not in ("adaptive", "fixed") or not rule.needs <= {
         "value_plus",
@@ -132,19 +224,87 @@ def build_step_kernel(
     }:
         return None
     try:
-        exprs, layout = _step_expressions(
+        symbols, outputs, layout = _step_expressions(
             se, derivatives, rule, guards, identity_direction, tol, divergence, codes
         )
-        symbols = exprs.pop("__symbols__")
-        kernel = se.Lambdify(symbols, exprs["__outputs__"], cse=True, backend="llvm", real=True)
+        unchanged = {layout.column(name) for name in _CONSTANT}
+        kept = tuple(None if j in unchanged else e for j, e in enumerate(outputs))
+        step = llvm_loop.compile_loop(
+            [LoopArray("tiles", reads=tuple(symbols), writes=kept), _record(outputs, layout)]
+        )
+        inputs, starting = _start_expressions(se, derivatives, layout, tol, codes)
+        start = llvm_loop.compile_loop(
+            [LoopArray("rows", reads=inputs), LoopArray("tiles", writes=starting), _record(starting, layout)]
+        )
+        evaluations = {
+            "values": 1 + ("value_mirror" in rule.needs),
+            "gradients": 1,
+            "hvps": int("hvp_plus" in rule.needs),
+        }
+        read_back = _read_back_expressions(se, symbols, layout, evaluations)
+        finish = llvm_loop.compile_loop(
+            [LoopArray("tiles", reads=tuple(symbols)), LoopArray("rows", writes=read_back, integers=True)]
+        )
     except (TypeError, ValueError, AttributeError, RuntimeError, NotImplementedError):
-        return None  # a rule written with something other than arithmetic: the generic path
-    evaluations = {
-        "values": 1 + ("value_mirror" in rule.needs),
-        "gradients": 1,
-        "hvps": int("hvp_plus" in rule.needs),
+        return None  # a rule written with something other than arithmetic, an unsupported function
+    return StepKernel(layout, step, start, finish, evaluations)
+
+
+def _read_back_expressions(
+    se: Any, symbols: Sequence[Any], layout: Layout, evaluations: dict[str, int]
+) -> tuple[Any, ...]:
+    """The :data:`READ_BACK` numbers from the state: ``tries`` running steps each cost the
+    rule's evaluations, plus the start's value and gradient."""
+    column = {name: symbols[layout.column(name)] for name in _SCALARS}
+    tries = column["tries"]
+    spent = {
+        "values": tries * evaluations["values"] + 1,
+        "gradients": tries * evaluations["gradients"] + 1,
+        "hvps": tries * evaluations["hvps"],
     }
-    return StepKernel(layout, kernel, evaluations)
+    fires = column["fires"]  # one base-FIRE_BASE digit per guard: exact in a double below 2**53
+    for k, name in enumerate(FIRINGS):
+        spent[f"fires_{name}"] = se.floor(fires / FIRE_BASE**k) - FIRE_BASE * se.floor(
+            fires / FIRE_BASE ** (k + 1)
+        )
+    return tuple(spent[name] if name in spent else column[name] for name in READ_BACK)
+
+
+def _record(outputs: Sequence[Any], layout: Layout) -> LoopArray:
+    """The record of a step: the state's leading columns, written as rows of the history."""
+    return LoopArray("rows", writes=tuple(outputs[: layout.recorded]))
+
+
+def _start_expressions(
+    se: Any, d: SparseDerivatives, layout: Layout, tol: float, codes: tuple[int, int, int, int]
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The inputs (theta, alpha_0, gamma) and the starting state, column by column.
+
+    The status is the generic path's: nonfinite unless f and ||grad f||^2 are finite,
+    else converged when ||grad f|| <= tol, else running. omega starts as grad f (the
+    engine overwrites it with the base optimizer's first direction when that differs).
+    """
+    running_code, converged_code, _, nonfinite_code = (se.Integer(c) for c in codes)
+    theta = [se.Symbol(f"__taylorlr_start_{j}") for j in range(layout.n)]
+    alpha, gamma = se.Symbol("__taylorlr_start_alpha"), se.Symbol("__taylorlr_start_gamma")
+    to_theta = se.DictBasic(dict(zip([se.sympify(v) for v in d.variables], theta, strict=True)))
+    value = se.sympify(d.value).subs(to_theta)
+    grad = [se.sympify(g).subs(to_theta) for g in d.gradient]
+    gg = se.Add(*[g * g for g in grad])
+    largest = se.RealDouble(sys.float_info.max)
+    finite = se.And(se.Abs(value) <= largest, se.Abs(gg) <= largest)
+    code = se.Piecewise(  # no Not: SymEngine turns Not(a <= b) into b < a, which NaN makes false
+        (converged_code, se.And(finite, se.sqrt(gg) <= se.RealDouble(tol))),
+        (running_code, finite),
+        (nonfinite_code, True),
+    )
+    zero = se.Integer(0)
+    scalars = {"value": value, "alpha": alpha, "grad_norm": se.sqrt(gg), "gamma": gamma, "start": value,
+               "code": code, "stopped": zero, "tries": zero, "fires": zero}  # fmt: skip
+    state = [*theta, *(scalars[name] for name in _SCALARS), *grad]
+    if layout.separate_grad:
+        state += grad
+    return (*theta, alpha, gamma), tuple(state)
 
 
 def _vector(items: list[Any]) -> Any:
@@ -173,11 +333,11 @@ def _step_expressions(
     tol: float,
     divergence: float,
     codes: tuple[int, int, int, int],
-) -> tuple[dict[str, Any], Layout]:
+) -> tuple[list[Any], list[Any], Layout]:
     running_code, converged_code, diverged_code, nonfinite_code = (se.Integer(c) for c in codes)
     n = d.n
     layout = Layout(n, separate_grad=not identity)
-    symbols = [se.Symbol(f"__taylorlr_state_{j}") for j in range(layout.width)]  # LLVM takes no Dummy
+    symbols = [se.Symbol(f"__taylorlr_state_{j}") for j in range(layout.width)]
     if {str(v) for v in d.variables} & {str(s) for s in symbols}:
         raise ValueError("a variable is named like a state column")
     theta, omega, grad = (symbols[layout.block(b)] for b in ("theta", "omega", "grad"))
@@ -297,4 +457,4 @@ def _step_expressions(
     else:  # the engine writes omega_{t+1} from the optimizer
         outputs += list(omega)
         outputs += [keep_unless_accepted(g, old) for g, old in zip(grad_plus, grad, strict=True)]
-    return {"__symbols__": symbols, "__outputs__": outputs}, layout
+    return symbols, outputs, layout

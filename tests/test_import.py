@@ -6,7 +6,18 @@ import json
 import subprocess
 import sys
 
-HEAVY = ["numpy", "scipy", "sympy", "symengine", "click", "rich", "matplotlib", "cupy", "array_api_strict"]
+HEAVY = [
+    "numpy",
+    "scipy",
+    "sympy",
+    "symengine",
+    "llvmlite",
+    "click",
+    "rich",
+    "matplotlib",
+    "cupy",
+    "array_api_strict",
+]
 
 
 def loaded_after(code: str) -> set[str]:
@@ -27,4 +38,4 @@ def test_symbolic_work_loads_neither_scipy_nor_plotting_nor_gpu():
 
 def test_compiling_loads_numpy_but_not_scipy():
     loaded = loaded_after("import taylorlr as tl, numpy; tl.Loss('x*y').compile().grad(numpy.ones(2))")
-    assert "numpy" in loaded and not loaded & {"scipy", "matplotlib", "cupy"}
+    assert "numpy" in loaded and not loaded & {"scipy", "matplotlib", "cupy", "llvmlite"}
