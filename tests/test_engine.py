@@ -10,7 +10,7 @@ import pytest
 import zoo
 
 import taylorlr as tl
-from taylorlr.optimizers import OPTIMIZERS
+from taylorlr.optimizers import OPTIMIZERS, resolve_optimizer
 from taylorlr.rules import RULES, resolve_rule
 
 RULE_NAMES = (*RULES, "three-point(values)")
@@ -344,6 +344,23 @@ def test_the_fused_step_counts_the_rules_stated_cost(monkeypatch):
             assert getattr(fused.counts, name).tolist() == [
                 1 + 7 * cost[name] if name != "hvps" else 7 * cost[name]
             ]
+
+
+def test_without_llvmlite_a_large_run_takes_the_generic_step(monkeypatch):
+    from taylorlr import engine, llvm_loop
+
+    loss = loss_of("x**4/4 + x**2 + x*y + 2*y**2 - y")
+    starts = np.random.default_rng(4).uniform(-1.0, 1.0, size=(8, 2))
+    monkeypatch.setattr(engine, "FUSED_BATCH", 1)
+    fused = tl.run(loss, starts, rule="exact", steps=5, alpha0=0.05)
+    monkeypatch.setattr(engine, "_STEP_KERNELS", {})  # forget the kernels built so far
+    monkeypatch.setattr(llvm_loop, "available", lambda: False)
+    loop = engine._Loop(
+        np, loss.compile(), resolve_optimizer("gd"), resolve_rule("exact"), tl.Safeguards(),
+        engine._Minibatches(None, 3), None, False, 1e-8, 1e8,
+    )  # fmt: skip
+    assert loop._fused_kernel((16,)) is None
+    assert_same_run(tl.run(loss, starts, rule="exact", steps=5, alpha0=0.05), fused, rtol=1e-11)
 
 
 def test_the_fused_step_applies_only_where_it_is_exact(monkeypatch):
