@@ -60,12 +60,7 @@ def vectorised_evaluations(f: tl.Compiled, points: np.ndarray, steps: int) -> fl
     d = f.derivatives
     x = [se.sympify(v) for v in d.variables]
     v = [se.Symbol(f"__direction_{i}") for i in range(d.n)]
-    rows: list[list] = [[] for _ in range(d.n)]
-    for (i, j), entry in d.hessian_upper.items():
-        rows[i].append(se.sympify(entry) * v[j])
-        if i != j:
-            rows[j].append(se.sympify(entry) * v[i])
-    hvp = tuple(se.Add(*row) for row in rows)
+    hvp = tuple(se.sympify(row) for row in d.hvp(v))
     grad = tuple(se.sympify(g) for g in d.gradient)
     value = llvm_loop.compile_loop(
         [LoopArray("rows", reads=tuple(x)), LoopArray("rows", writes=(se.sympify(d.value),))]

@@ -357,13 +357,7 @@ def _step_expressions(
     grad_plus = [se.sympify(g).subs(to_plus) for g in d.gradient]
     hvp_plus = None
     if "hvp_plus" in rule.needs:
-        rows: list[list[Any]] = [[] for _ in range(n)]
-        for (i, j), entry in d.hessian_upper.items():
-            entry = se.sympify(entry)
-            rows[i].append(entry * omega[j])
-            if i != j:
-                rows[j].append(entry * omega[i])
-        hvp_plus = [se.Add(*row).subs(to_plus) if row else se.Integer(0) for row in rows]
+        hvp_plus = [se.sympify(row).subs(to_plus) for row in d.hvp(omega)]
     value_mirror = None
     if "value_mirror" in rule.needs:
         value_mirror = f.subs(at([t + alpha * w for t, w in zip(theta, omega, strict=True)]))
