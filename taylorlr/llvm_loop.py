@@ -68,7 +68,7 @@ _RECIPROCAL = {"cot": "tan", "sec": "cos", "csc": "sin", "coth": "tanh", "sech":
 _COMPARISONS = {"StrictLessThan": "<", "LessThan": "<=", "Equality": "==", "Unequality": "!="}
 #: SymEngine's non-finite numbers
 _SPECIAL_NUMBERS = {"Infinity": float("inf"), "NegativeInfinity": float("-inf"), "NaN": float("nan")}
-#: integer powers up to this size become multiplications; larger ones call ``llvm.powi``
+#: integer powers up to this size become multiplications; larger ones call ``pow``
 _MULTIPLIED_POWERS = 16
 LAYOUTS = ("tiles", "rows")
 
@@ -182,6 +182,7 @@ def compile_loop(arrays: Sequence[LoopArray]) -> ColumnLoop:
     for k, j, value in stores:  # after every load: in place is safe
         body.store(k, j, value)
     body.close()
+    _require_symbols(llvm, [f.name for f in module.functions if f.is_declaration])
     engine, address = _jit(llvm, str(module))
     prototype = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * len(arrays), ctypes.c_int64)
     return ColumnLoop(arrays, prototype(address), engine)
@@ -329,8 +330,6 @@ class _Translator:
         if exponent.is_Integer and abs(int(exponent)) <= _MULTIPLIED_POWERS:
             power = self._integer_power(x, abs(int(exponent)))
             return self.reciprocal(power) if int(exponent) < 0 else power
-        if exponent.is_Integer and abs(int(exponent)) < 2**31:  # powi takes an i32
-            return self.intrinsic("llvm.powi", x, self.ir.Constant(self.ir.IntType(32), int(exponent)))
         if exponent.is_Number and float(exponent) in (0.5, -0.5):
             root = self.intrinsic("llvm.sqrt", x)
             return root if float(exponent) > 0 else self.reciprocal(root)
@@ -383,6 +382,32 @@ def _target_machine() -> Any:
     target = llvm.Target.from_default_triple()
     features = llvm.get_host_cpu_features().flatten()
     return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=features, opt=3)
+
+
+#: intrinsics that compile to instructions, not to a call of the C math library
+_INSTRUCTIONS = frozenset({"fabs", "sqrt"})
+
+
+def _require_symbols(llvm: Any, declared: Sequence[str]) -> None:
+    """Check that the C math functions the loop calls can be found by the JIT.
+
+    An unresolved one would abort the process when the code is finalised; here it
+    raises :class:`UnsupportedExpression` instead, and the caller takes another path.
+    """
+    _load_libm(llvm)
+    names = {name.split(".")[1] if name.startswith("llvm.") else name for name in declared}
+    missing = sorted(name for name in names - _INSTRUCTIONS if not llvm.address_of_symbol(name))
+    if missing:
+        raise UnsupportedExpression(f"the JIT cannot find the C math functions {missing}")
+
+
+@functools.lru_cache(maxsize=1)
+def _load_libm(llvm: Any) -> None:
+    import ctypes.util
+
+    library = ctypes.util.find_library("m")
+    if library:
+        llvm.load_library_permanently(library)
 
 
 def _jit(llvm: Any, source: str) -> tuple[Any, int]:

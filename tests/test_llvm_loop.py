@@ -355,6 +355,18 @@ def test_an_exponent_beyond_32_bits_is_not_wrapped():
     np.testing.assert_array_equal(out, [[0.0, 1.0, np.inf, 0.0], [np.inf, 1.0, 0.0, np.inf]])
 
 
+def test_a_math_function_the_jit_cannot_find_is_refused_not_fatal(monkeypatch):
+    import llvmlite.binding
+
+    real = llvmlite.binding.address_of_symbol
+    monkeypatch.setattr(
+        llvmlite.binding, "address_of_symbol", lambda name: None if name == "erf" else real(name)
+    )
+    with pytest.raises(UnsupportedExpression, match="erf"):
+        compile_loop([LoopArray("rows", reads=(x,)), LoopArray("rows", writes=(se.erf(x) + se.sin(x),))])
+    np.testing.assert_allclose(evaluate([se.sin(x)], [0.5, 1.0, 2.0, 3.0])[0], np.sin([0.5, 1.0, 2.0, 3.0]))
+
+
 def test_infinities_and_nan_as_constants():
     out = evaluate([x + se.oo, x - se.oo, x * 0 + se.nan], [1.0, -2.0, 0.0, 5.0])
     assert (out[0] == np.inf).all() and (out[1] == -np.inf).all() and np.isnan(out[2]).all()
