@@ -10,7 +10,7 @@ per step) / (time of the run), each the fastest of ``--repeats`` timings taken i
 machine. The oracle is off (it is a measurement, not the method).
 
 To show where the overhead goes, the table also times the fused step kernel alone
-(:mod:`taylorlr.fused`: f, grad f and the HVP at theta+, the rule, the safeguards and
+(:mod:`taylorlr.alpha.fused`: f, grad f and the HVP at theta+, the rule, the safeguards and
 the status and the record of the step, one vectorised loop over the batch) on the same
 batch, once per step; the rest of the run is setup, the first touch of the history's
 memory and the results.
@@ -24,8 +24,9 @@ import time
 import numpy as np
 
 import taylorlr as tl
-from taylorlr import engine, fused, llvm_loop, rules
-from taylorlr.llvm_loop import LoopArray
+from taylorlr.alpha import engine, fused, rules
+from taylorlr.compile import simd_codegen as llvm_loop
+from taylorlr.compile.simd_codegen import LoopArray
 
 RULES = ("exact", "retsinas", "value-gradient", "three-point", "lagged", "fixed")
 PROBLEMS = {
@@ -52,7 +53,7 @@ def evaluations_alone(f: tl.Compiled, points: np.ndarray, steps: int) -> None:
 
 
 def vectorised_evaluations(f: tl.Compiled, points: np.ndarray, steps: int) -> float:
-    """The same three evaluations as three loops of :mod:`taylorlr.llvm_loop` (the code
+    """The same three evaluations as three loops of :mod:`taylorlr.compile.simd_codegen` (the code
     generator of the fused step), on points stored by rows: a stricter reference, since
     ``Compiled`` still evaluates with SymEngine's scalar per-row kernels."""
     import symengine as se

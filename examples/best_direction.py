@@ -6,7 +6,7 @@ Run: PYTHONPATH=. python examples/best_direction.py
 from __future__ import annotations
 
 import taylorlr as tl
-from taylorlr.direction import best_direction
+from taylorlr.numerics.direction import best_direction
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 import taylorlr as tl
-from taylorlr.backends import Backend
+from taylorlr.compile.backends import Backend
 
 LOSS = "(1 - x)**2 + 100*(y - x**2)**2"
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 import taylorlr as tl
-from taylorlr import rules
+from taylorlr.alpha import rules
 
 LOSSES = {
     "cubic": "x**3 + x*y**2 + 2*y**2 - x*y",

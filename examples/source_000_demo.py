@@ -5,7 +5,7 @@ Run: python examples/source_000_demo.py
 
 from __future__ import annotations
 
-from taylorlr.onestep import miss_table, one_step_demo
+from taylorlr.analysis.onestep import miss_table, one_step_demo
 
 
 def main() -> None:

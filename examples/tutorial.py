@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import taylorlr as tl
-from taylorlr.onestep import one_step_demo
+from taylorlr.analysis.onestep import one_step_demo
 
 HIMMELBLAU = "(x**2 + y - 11)**2 + (x + y**2 - 7)**2"
 START = [0.5, 0.5]
@@ -90,7 +90,7 @@ def comparison(loss: tl.Loss) -> None:
 
 
 def figures(loss: tl.Loss, result: tl.Run, folder: Path) -> None:
-    from taylorlr.plots import plot_contour, plot_onestep, plot_run
+    from taylorlr.report.plots import plot_contour, plot_onestep, plot_run
 
     section(f"figures in {folder}")
     runs = {rule: tl.run(loss, START, "gd", rule, alpha0=1e-3, steps=300) for rule in RULES[:4]}

@@ -15,7 +15,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from .errors import (
+from taylorlr.errors import (
     BackendError,
     BudgetExceededError,
     LossDefinitionError,
@@ -32,20 +32,23 @@ __version__ = "0.1.0"
 # public name -> module that defines it; loaded on first access (PEP 562)
 _LAZY = {
     "Loss": "loss",
-    "Compiled": "compile",
-    "parse": "parse",
-    "resolve_backend": "backends",
-    "newton_step": "newton_steps",
-    "NewtonStep": "newton_steps",
-    "newton": "newton_steps",
-    "CriticalPoint": "analysis",
-    "run": "engine",
-    "Run": "engine",
-    "Status": "engine",
-    "Safeguards": "rules",
+    "Compiled": "compile.compiled",
+    "parse": "symbolic.parse",
+    "resolve_backend": "compile.backends",
+    "newton_step": "numerics.newton",
+    "NewtonStep": "numerics.newton",
+    "newton": "numerics.newton",
+    "CriticalPoint": "analysis.critical_points",
+    "run": "alpha.engine",
+    "Run": "alpha.engine",
+    "Status": "alpha.engine",
+    "Safeguards": "alpha.rules",
     "compare": "comparison",
     "Comparison": "comparison",
 }
+
+# public submodules reachable as attributes: ``tl.rules.retsinas(...)``, ``tl.optimizers.adam(...)``
+_SUBMODULES = {"rules": "alpha.rules", "optimizers": "alpha.optimizers"}
 
 __all__ = [
     "BackendError",
@@ -59,10 +62,15 @@ __all__ = [
     "TaylorLRError",
     "__version__",
     *_LAZY,
+    *_SUBMODULES,
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        value = import_module(f".{_SUBMODULES[name]}", __name__)
+        globals()[name] = value
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'taylorlr' has no attribute {name!r}")

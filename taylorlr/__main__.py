@@ -1,6 +1,6 @@
 """``python -m taylorlr`` behaves exactly like the ``taylorlr`` command."""
 
-from .cli import main
+from taylorlr.cli import main
 
 if __name__ == "__main__":
     main()

@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import __version__
-from .errors import ParseError, TaylorLRError
+from taylorlr import __version__
+from taylorlr.errors import ParseError, TaylorLRError
 
 if TYPE_CHECKING:
     import sympy
 
-    from .analysis import CriticalPoints
-    from .loss import Loss
-    from .newton_steps import NewtonStep
+    from taylorlr.analysis.critical_points import CriticalPoints
+    from taylorlr.loss import Loss
+    from taylorlr.numerics.newton import NewtonStep
 
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
@@ -79,7 +79,7 @@ def parse_number(text: str, *, whole: str | None = None, offset: int = 0) -> sym
     >>> parse_number("0.1 + 1/3")
     13/30
     """
-    from .parse import parse
+    from taylorlr.symbolic.parse import parse
 
     whole = text if whole is None else whole
     try:
@@ -173,7 +173,7 @@ def split_names(text: str | None) -> tuple[str, ...] | None:
 
 def emit(payload: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], list[Any]]) -> None:
     """Print a command's payload: as JSON, or as the text (lines and rich tables) ``render`` makes of it."""
-    from .report import schema_name, to_json
+    from taylorlr.report.text import schema_name, to_json
 
     if as_json:
         command = click.get_current_context().info_name or "taylorlr"
@@ -210,8 +210,8 @@ def progress(total: int, label: str, enabled: bool) -> Iterator[Callable[[], Non
 
 
 def save_plot(path: str, function: str, subject: Any, **options: Any) -> None:
-    """Draw ``subject`` with ``taylorlr.plots.<function>`` into ``path`` (matplotlib loads only now)."""
-    from . import plots
+    """Draw ``subject`` with ``taylorlr.report.plots.<function>`` into ``path`` (matplotlib loads now)."""
+    from taylorlr.report import plots
 
     getattr(plots, function)(subject, path, **options)
     click.echo(f"plot written to {path}", err=True)
@@ -333,7 +333,7 @@ run_options = _compose(
 
 def make_loss(expression: str, variables: str | None, data: str | None = None) -> Loss:
     """The :class:`~taylorlr.Loss` of a command's EXPRESSION, --vars and --data."""
-    from .loss import Loss
+    from taylorlr.loss import Loss
 
     return Loss(expression, variables=split_names(variables), data=split_names(data) or ())
 
@@ -405,7 +405,13 @@ def solve(
     whether f is bounded below (with the evidence); and with --at one Newton step
     from there and the second-order step-size bounds at that point.
     """
-    from .report import analysis_data, points_latex, solve_lines, symbolic_latex, symbolic_summary
+    from taylorlr.report.text import (
+        analysis_data,
+        points_latex,
+        solve_lines,
+        symbolic_latex,
+        symbolic_summary,
+    )
 
     loss = make_loss(expression, variables, data)
     analysis = critical_point_analysis(loss, budget)
@@ -423,7 +429,7 @@ def solve(
 
 def critical_point_analysis(loss: Loss, budget: float) -> CriticalPoints | None:
     """The critical points of a loss without data symbols (None for a loss with data)."""
-    from .analysis import critical_points
+    from taylorlr.analysis.critical_points import critical_points
 
     return None if loss.data else critical_points(loss, budget_s=budget)
 
@@ -436,9 +442,9 @@ def local_analysis(
     loss: Loss, at: dict[str, Any], fallback: str | None, backend: str, dtype: str
 ) -> dict[str, Any]:
     """``solve --at``: one Newton step from ``at`` and the step-size bounds there."""
-    from .newton_steps import newton
-    from .report import exact_newton_step, step_size_data
-    from .stepsize import descent_limit, smoothness
+    from taylorlr.numerics.newton import newton
+    from taylorlr.numerics.stepsize import descent_limit, smoothness
+    from taylorlr.report.text import exact_newton_step, step_size_data
 
     if loss.data:
         raise click.UsageError("--at needs numbers for every symbol: drop --data, or substitute the data")
@@ -456,7 +462,7 @@ def local_analysis(
 
 
 def _exact_start(loss: Loss, at: dict[str, Any]) -> tuple[sympy.Expr, ...]:
-    from .points import exact_point
+    from taylorlr.symbolic.points import exact_point
 
     return exact_point(at, loss.variables)
 
@@ -465,8 +471,8 @@ def step_data(
     loss: Loss, step: NewtonStep, exact: dict[str, Any] | None, backend: str, dtype: str
 ) -> dict[str, Any]:
     """One step's JSON-ready data, with f evaluated before and after it."""
-    from .backends import to_numpy
-    from .report import newton_step_data
+    from taylorlr.compile.backends import to_numpy
+    from taylorlr.report.text import newton_step_data
 
     value = loss.compile(backend, dtype).value
     f_before, f_after = (float(to_numpy(value(w))) for w in (step.start, step.point))
@@ -517,8 +523,8 @@ def newton(
     dtype: str,
 ) -> None:
     """Newton steps from --at: eta, the new point, f before and after, and what H's eigenvalues say."""
-    from .newton_steps import newton as iterate
-    from .report import exact_newton_step, newton_run_data
+    from taylorlr.numerics.newton import newton as iterate
+    from taylorlr.report.text import exact_newton_step, newton_run_data
 
     loss = make_loss(expression, variables)
     run = iterate(
@@ -534,7 +540,7 @@ def newton(
 
 def newton_blocks(payload: dict[str, Any]) -> list[Any]:
     """One step in detail, or a table of the iterations, then the status."""
-    from .report import newton_step_lines, newton_table, point_label, vector_text
+    from taylorlr.report.text import newton_step_lines, newton_table, point_label, vector_text
 
     steps = payload["steps"]
     body = newton_step_lines(steps[0], payload["variables"]) if len(steps) == 1 else [newton_table(payload)]
@@ -571,7 +577,7 @@ def taylor(
     """The Taylor polynomial of EXPRESSION at --at, exactly (--backend/--dtype change nothing here)."""
     import sympy
 
-    from .report import taylor_data, taylor_lines
+    from taylorlr.report.text import taylor_data, taylor_lines
 
     loss = make_loss(expression, variables)
     polynomial = loss.taylor(at, order=order)
@@ -592,8 +598,10 @@ Example:
 
 @cli.command("run", epilog=_RUN_EXAMPLE)
 @expression_options(at="required")
-@click.option("--optimizer", type=RegistryName("optimizers", "OPTIMIZERS"), default="gd", show_default=True)
-@click.option("--rule", type=RegistryName("rules", "RULES"), default="exact", show_default=True)
+@click.option(
+    "--optimizer", type=RegistryName("alpha.optimizers", "OPTIMIZERS"), default="gd", show_default=True
+)
+@click.option("--rule", type=RegistryName("alpha.rules", "RULES"), default="exact", show_default=True)
 @run_options
 @click.option("--strict", is_flag=True, help="Exit 3 unless the run converged.")
 @output_options(plot="the loss and alpha against the step")
@@ -610,8 +618,8 @@ def run_command(
     **options: Any,
 ) -> None:
     """Run an optimizer with an alpha rule from --at, the line-search oracle's alpha beside it."""
-    from .engine import run
-    from .report import run_data, run_lines, run_table
+    from taylorlr.alpha.engine import run
+    from taylorlr.report.text import run_data, run_lines, run_table
 
     loss = make_loss(expression, variables)
     settings = run_settings(**options)
@@ -634,10 +642,12 @@ Example:
 
 @cli.command(epilog=_COMPARE_EXAMPLE)
 @expression_options(at="required")
-@click.option("--rules", type=RegistryName("rules", "RULES", many=True), help="Default: all seven rules.")
+@click.option(
+    "--rules", type=RegistryName("alpha.rules", "RULES", many=True), help="Default: all seven rules."
+)
 @click.option(
     "--optimizers",
-    type=RegistryName("optimizers", "OPTIMIZERS", many=True),
+    type=RegistryName("alpha.optimizers", "OPTIMIZERS", many=True),
     help="Default: gd, momentum, adam.",
 )
 @click.option("--tol-x", type=float, default=1e-6, show_default=True, help="Distance that counts as reached.")
@@ -656,8 +666,8 @@ def compare(
     **options: Any,
 ) -> None:
     """Every rule x optimizer from --at against the exact optimum, as a table sorted best first."""
-    from .comparison import DEFAULT_OPTIMIZERS, DEFAULT_RULES
-    from .report import comparison_data, comparison_lines, comparison_table
+    from taylorlr.comparison import DEFAULT_OPTIMIZERS, DEFAULT_RULES
+    from taylorlr.report.text import comparison_data, comparison_lines, comparison_table
 
     loss = make_loss(expression, variables)
     settings = run_settings(**options)
@@ -680,7 +690,7 @@ def sweep(
     enabled: bool,
 ) -> Any:
     """:func:`taylorlr.compare` with a progress bar that advances once per run."""
-    from .comparison import compare as compare_all
+    from taylorlr.comparison import compare as compare_all
 
     with progress(len(rules) * len(optimizers), "rule x optimizer runs", enabled) as tick:
         return compare_all(
@@ -723,8 +733,8 @@ def onestep(
     extremum, and the cubic term makes the step miss it. The computation is exact,
     so --backend and --dtype change nothing here.
     """
-    from .onestep import one_step_demo
-    from .report import latex_lines, onestep_latex
+    from taylorlr.analysis.onestep import one_step_demo
+    from taylorlr.report.text import latex_lines, onestep_latex
 
     demo = one_step_demo(a=a, b=b, c=c, w0=w0, d=d)
     payload = demo.to_dict()

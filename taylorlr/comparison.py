@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backends import to_numpy
-from .engine import Run, run
-from .errors import OptionError, PointError
+from taylorlr.alpha.engine import Run, run
+from taylorlr.compile.backends import to_numpy
+from taylorlr.errors import OptionError, PointError
 
 DEFAULT_RULES = ("exact", "retsinas", "value-gradient", "three-point", "lagged", "fixed", "line-search")
 DEFAULT_OPTIMIZERS = ("gd", "momentum", "adam")

@@ -23,11 +23,11 @@ from typing import Any
 
 import sympy
 
-from .backends import resolve_backend
-from .compile import Compiled, compile_loss
-from .derivatives import SparseDerivatives, sparse_derivatives, to_sympy
-from .errors import LossDefinitionError, OptionError
-from .points import exact_point
+from taylorlr.compile.backends import resolve_backend
+from taylorlr.compile.compiled import Compiled, compile_loss
+from taylorlr.errors import LossDefinitionError, OptionError
+from taylorlr.symbolic.derivatives import SparseDerivatives, sparse_derivatives, to_sympy
+from taylorlr.symbolic.points import exact_point
 
 #: SymPy function classes a loss may contain (the parser's whitelist, plus what
 #: differentiating them produces).
@@ -237,8 +237,8 @@ class Loss:
         return compiled
 
     def critical_points(self, **options: Any) -> Any:
-        """All real critical points, exact where algebra allows (see :mod:`taylorlr.analysis`)."""
-        from .analysis import critical_points
+        """All real critical points, exact where algebra allows (:mod:`taylorlr.analysis.critical_points`)."""
+        from taylorlr.analysis.critical_points import critical_points
 
         return critical_points(self, **options)
 
@@ -252,7 +252,7 @@ def _check_order(order: int) -> None:
 
 def _as_expression(expr: Any) -> sympy.Expr:
     if isinstance(expr, str):
-        from .parse import parse
+        from taylorlr.symbolic.parse import parse
 
         return parse(expr)
     if isinstance(expr, (int, float)) and not isinstance(expr, bool):

@@ -166,7 +166,7 @@ def test_bad_orders_are_option_errors(order):
 
 
 def test_sympy_engine_fallback_gives_the_same_derivatives():
-    from taylorlr.derivatives import sparse_derivatives
+    from taylorlr.symbolic.derivatives import sparse_derivatives
 
     expr = sum((X + i * Y) ** 3 * sympy.sin(Y) for i in range(30))
     fast = sparse_derivatives(expr, (X, Y), engine="symengine")

@@ -129,7 +129,7 @@ def make_loss(text: str, **options: Any) -> Any:
     try:
         return tl.Loss(text, **options)
     except ModuleNotFoundError as error:
-        if "taylorlr.parse" not in str(error):
+        if "taylorlr.symbolic.parse" not in str(error):
             raise
     import re
 

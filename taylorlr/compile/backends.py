@@ -1,0 +1,153 @@
+"""Array backends: NumPy, CuPy and any array-API namespace, imported lazily.
+
+The numerics of taylorlr never import an array library themselves: they receive
+arrays and ask :func:`namespace_of` for their namespace ``xp``, then use only
+``xp.*``. This module resolves a backend *name* (``"numpy"``, ``"cupy"``,
+``"array-api-strict"``) or a namespace *module* to a :class:`Backend`, and
+imports CuPy only when it is asked for.
+
+>>> backend = resolve_backend("numpy")
+>>> backend.name, backend.dtype("float32").__name__
+('numpy', 'float32')
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from taylorlr.errors import BackendError, MissingDependencyError
+
+_DTYPES = ("float64", "float32")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array namespace and its name.
+
+    Attributes:
+        name: ``"numpy"``, ``"cupy"`` or the namespace module's name.
+        xp: the array namespace (a module following the array API standard).
+    """
+
+    name: str
+    xp: Any
+
+    def dtype(self, name: str) -> Any:
+        """The namespace's floating dtype called ``name`` ("float64" or "float32")."""
+        if name not in _DTYPES:
+            raise BackendError(f"dtype must be one of {_DTYPES}, got {name!r}")
+        return getattr(self.xp, name)
+
+    def asarray(self, values: Any, dtype: str = "float64") -> Any:
+        """Move ``values`` into this backend as a floating array of ``dtype``."""
+        return self.xp.asarray(values, dtype=self.dtype(dtype))
+
+    @property
+    def is_numpy(self) -> bool:
+        return self.name == "numpy"
+
+
+def resolve_backend(backend: str | ModuleType | Backend = "numpy") -> Backend:
+    """Resolve a backend name or namespace module to a :class:`Backend`.
+
+    Args:
+        backend: ``"numpy"``, ``"cupy"``, ``"array-api-strict"``, an array
+            namespace module (anything with ``asarray`` and ``stack``), or a Backend.
+
+    Raises:
+        MissingDependencyError: CuPy (or array-api-strict) is not installed.
+        BackendError: the name is unknown, or CuPy finds no GPU.
+    """
+    if isinstance(backend, Backend):
+        return backend
+    if isinstance(backend, ModuleType):
+        return _from_module(backend)
+    if backend == "numpy":
+        import numpy
+
+        return Backend("numpy", numpy)
+    if backend == "cupy":
+        return Backend("cupy", _import_cupy())
+    if backend in ("array-api-strict", "array_api_strict"):
+        module = _import_optional("array_api_strict", extra="test")
+        return Backend("array_api_strict", module)
+    raise BackendError(
+        f"unknown backend {backend!r}: use 'numpy', 'cupy', 'array-api-strict' "
+        "or pass an array-API namespace module"
+    )
+
+
+def _from_module(module: ModuleType) -> Backend:
+    missing = [name for name in ("asarray", "stack", "float64") if not hasattr(module, name)]
+    if missing:
+        raise BackendError(
+            f"module {module.__name__!r} is not an array namespace (it lacks {', '.join(missing)})"
+        )
+    name = "numpy" if module.__name__ == "numpy" else module.__name__.split(".")[0]
+    return Backend(name, module)
+
+
+def _import_optional(module_name: str, *, extra: str) -> ModuleType:
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as error:
+        raise MissingDependencyError(
+            f"{module_name} is not installed: pip install 'taylorlr[{extra}]'"
+        ) from error
+
+
+def _import_cupy() -> ModuleType:
+    cupy = _import_optional("cupy", extra="gpu")
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:  # CUDA driver missing or broken: CuPy raises its own types
+        raise BackendError(
+            f"CuPy is installed but cannot reach a GPU ({error}); use backend='numpy'"
+        ) from error
+    if count < 1:
+        raise BackendError("CuPy is installed but no GPU is visible; use backend='numpy'")
+    return cupy
+
+
+def namespace_of(*arrays: Any) -> Any:
+    """The array namespace shared by ``arrays`` (Python scalars are ignored).
+
+    Uses each array's ``__array_namespace__`` (NumPy >= 2, CuPy, array-api-strict)
+    and never imports a library that is not already loaded.
+
+    >>> import numpy as np
+    >>> namespace_of(np.zeros(2), 1.0).__name__
+    'numpy'
+    """
+    spaces = {}
+    for array in arrays:
+        if array is None or isinstance(array, (int, float)):
+            continue
+        get = getattr(array, "__array_namespace__", None)
+        if get is None:
+            raise BackendError(f"{type(array).__name__} is not an array-API array")
+        space = get()
+        spaces[id(space)] = space
+    if not spaces:
+        return importlib.import_module("numpy")
+    if len(spaces) > 1:
+        raise BackendError("arrays from different array libraries were mixed")
+    return next(iter(spaces.values()))
+
+
+def to_numpy(array: Any) -> Any:
+    """Copy ``array`` to a NumPy array (from CuPy through ``.get()``)."""
+    import numpy
+
+    if "cupy" in sys.modules and type(array).__module__.startswith("cupy"):
+        return array.get()
+    if isinstance(array, numpy.ndarray):
+        return array
+    try:
+        return numpy.asarray(array)
+    except (TypeError, ValueError):
+        return numpy.from_dlpack(array)

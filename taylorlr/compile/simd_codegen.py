@@ -1,0 +1,424 @@
+"""One LLVM loop over tiles of points: SymEngine expressions compiled with llvmlite, in SIMD vectors.
+
+SymEngine's own LLVM backend (``symengine.Lambdify``) compiles a function for *one*
+point and calls it once per row, so every instruction works on one double. For the
+engine's fused step (:mod:`taylorlr.alpha.fused`), dozens of operations per member, that
+scalar code was the whole cost. Here the expressions become the body of one loop
+whose every value is a vector of :data:`LANES` points: each arithmetic operation,
+comparison and select works on :data:`LANES` members at once, on the host's SIMD
+units (LLVM splits the vectors to the machine's width). Floating-point semantics are
+kept (no fast-math): NaN and inf propagate and compare as in NumPy, so guards written
+as comparisons behave the same, bit for bit, as the scalar code.
+
+The data are laid out so that the :data:`LANES` values of one column are contiguous:
+
+* ``"tiles"``: an array of shape (B / LANES, width, LANES); tile t holds points
+  t*LANES ... t*LANES + LANES - 1, column by column. A whole tile is one contiguous
+  block, so a pass over the batch is a single memory stream however wide the rows.
+* ``"rows"``: an array of shape (width, B); row j is column j of every point.
+
+An array can be read, written or both (in place: each tile is read before it is
+written). B must be a multiple of :data:`LANES`; the caller pads.
+
+Why llvmlite: it is the LLVM binding Numba is built on, ships wheels for every
+platform NumPy does, and lets the IR be built as objects (no source text, no
+``exec``); the expressions come from taylorlr's own validated trees.
+
+What it compiles: numbers and the constants pi and E; ``+``, ``*``, powers (integer
+powers as multiplications, square roots as ``sqrt``, others as ``pow``); the smooth
+elementary functions of :data:`taylorlr.symbolic.parse.ALLOWED_FUNCTIONS` (reciprocal and
+inverse forms included); ``Abs``, ``floor`` and ``ceiling``; ``Piecewise`` with
+comparisons and ``And``, ``Or``, ``Not``. Anything else raises
+:class:`UnsupportedExpression`, and the caller takes another path.
+
+>>> import numpy as np, symengine as se
+>>> x, y = se.symbols("x y")
+>>> loop = compile_loop(
+...     [LoopArray("rows", reads=(x, y)),
+...      LoopArray("rows", writes=(x * y + se.sin(x), se.Piecewise((x, x < y), (y, True))))]
+... )
+>>> points = np.zeros((2, LANES)); points[:, :3] = [[0.0, 1.0, 2.0], [5.0, 0.5, 3.0]]
+>>> out = np.empty((2, LANES))
+>>> loop([points, out])
+>>> out[:, :3].round(6).tolist()
+[[0.0, 1.341471, 6.909297], [0.0, 0.5, 2.0]]
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+#: points per vector: each operation of the loop works on this many members at once
+LANES = 4
+#: functions with an LLVM intrinsic: name -> intrinsic stem (``llvm.sin`` -> ``llvm.sin.v8f64``)
+_INTRINSICS = {"sin": "llvm.sin", "cos": "llvm.cos", "exp": "llvm.exp", "log": "llvm.log", "Abs": "llvm.fabs"}
+_INTRINSICS |= {"floor": "llvm.floor", "ceiling": "llvm.ceil"}
+#: functions called from the C math library by their own name, lane by lane
+_LIBM = frozenset(
+    {"tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "erfc"}
+)
+#: f(x) computed as g(1/x), and f(x) computed as 1/g(x)
+_INVERSE_OF_RECIPROCAL = {"acot": "atan", "asec": "acos", "acsc": "asin"}
+_INVERSE_OF_RECIPROCAL |= {"acoth": "atanh", "asech": "acosh", "acsch": "asinh"}
+_RECIPROCAL = {"cot": "tan", "sec": "cos", "csc": "sin", "coth": "tanh", "sech": "cosh", "csch": "sinh"}
+_COMPARISONS = {"StrictLessThan": "<", "LessThan": "<=", "Equality": "==", "Unequality": "!="}
+#: SymEngine's non-finite numbers
+_SPECIAL_NUMBERS = {"Infinity": float("inf"), "NegativeInfinity": float("-inf"), "NaN": float("nan")}
+#: integer powers up to this size become multiplications; larger ones call ``pow``
+_MULTIPLIED_POWERS = 16
+LAYOUTS = ("tiles", "rows")
+
+
+class UnsupportedExpression(NotImplementedError):
+    """An expression node this compiler does not translate (the caller falls back)."""
+
+
+def available() -> bool:
+    """True when llvmlite can be imported (it is a dependency; a broken install says False)."""
+    try:
+        import llvmlite.binding  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class LoopArray:
+    """One array the loop touches: its layout, the symbols read from its columns and the
+    expressions written to them (None leaves a column as it is).
+
+    With both, column j is read as ``reads[j]`` and overwritten with ``writes[j]``. An
+    ``integers`` array is int64 and write-only: each value is truncated toward zero
+    (exact for whole numbers up to 2**53; NaN and out-of-range values give an
+    unspecified integer).
+    """
+
+    layout: str
+    reads: tuple[Any, ...] = ()
+    writes: tuple[Any, ...] = ()
+    integers: bool = False
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, not {self.layout!r}")
+        if self.reads and self.writes and len(self.reads) != len(self.writes):
+            raise ValueError("an array read and written needs one expression (or None) per column")
+        if self.integers and self.reads:
+            raise ValueError("an integer array is write-only")
+
+    @property
+    def dtype(self) -> str:
+        return "int64" if self.integers else "float64"
+
+    @property
+    def width(self) -> int:
+        return max(len(self.reads), len(self.writes))
+
+    def shape(self, count: int) -> tuple[int, ...]:
+        """The array's shape for ``count`` points."""
+        if self.layout == "tiles":
+            return (count // LANES, self.width, LANES)
+        return (self.width, count)
+
+
+@dataclass(frozen=True)
+class ColumnLoop:
+    """A compiled loop: ``loop(arrays)``, one C-contiguous array per :class:`LoopArray`.
+
+    The arrays must not overlap each other (the code is compiled assuming they do not).
+    """
+
+    arrays: tuple[LoopArray, ...]
+    function: Callable[..., None]
+    engine: Any  # keeps the JIT-compiled code alive
+
+    def __call__(self, arrays: Sequence[Any]) -> None:
+        if len(arrays) != len(self.arrays):
+            raise ValueError(f"expected {len(self.arrays)} arrays, got {len(arrays)}")
+        first = self.arrays[0]
+        count = arrays[0].shape[0] * LANES if first.layout == "tiles" else arrays[0].shape[-1]
+        for array, spec in zip(arrays, self.arrays, strict=True):
+            if array.shape != spec.shape(count) or array.dtype != spec.dtype or not array.flags.c_contiguous:
+                raise ValueError(f"expected a C-contiguous {spec.dtype} array of shape {spec.shape(count)}")
+            if spec.writes and not array.flags.writeable:
+                raise ValueError("an array the loop writes is read-only")
+        if count % LANES:
+            raise ValueError(f"the number of points must be a multiple of {LANES}, not {count}")
+        self.function(*(array.ctypes.data for array in arrays), count // LANES)
+
+
+def compile_loop(arrays: Sequence[LoopArray]) -> ColumnLoop:
+    """Compile the loop that computes every array's ``writes`` from every array's ``reads``.
+
+    Raises:
+        UnsupportedExpression: a node the loop cannot express (see the module docs).
+    """
+    import llvmlite.binding as llvm
+    import llvmlite.ir as ir
+    import symengine as se
+
+    arrays = tuple(arrays)
+    written = [(k, j, e) for k, a in enumerate(arrays) for j, e in enumerate(a.writes) if e is not None]
+    replacements, reduced = se.cse([e for _, _, e in written])
+    module = ir.Module(name="taylorlr_loop")
+    module.triple = llvm.get_process_triple()
+    signature = ir.FunctionType(
+        ir.VoidType(), [ir.DoubleType().as_pointer()] * len(arrays) + [ir.IntType(64)]
+    )
+    function = ir.Function(module, signature, "loop")
+    for argument in function.args[:-1]:
+        argument.add_attribute("noalias")  # distinct arrays: nothing stored is read through another
+    body = _LoopBody(ir, function, arrays)
+    for k, array in enumerate(arrays):
+        for j, symbol in enumerate(array.reads):
+            body.translate.values[symbol] = body.load(k, j)
+    for symbol, expression in replacements:
+        body.translate.values[symbol] = body.translate(expression)
+    stores = [(k, j, body.translate.number(e)) for (k, j, _), e in zip(written, reduced, strict=True)]
+    for k, j, value in stores:  # after every load: in place is safe
+        body.store(k, j, value)
+    body.close()
+    _require_symbols(llvm, [f.name for f in module.functions if f.is_declaration])
+    engine, address = _jit(llvm, str(module))
+    prototype = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * len(arrays), ctypes.c_int64)
+    return ColumnLoop(arrays, prototype(address), engine)
+
+
+class _LoopBody:
+    """The loop ``for t in range(tiles)`` with vector loads and stores of column j of array k."""
+
+    def __init__(self, ir: Any, function: Any, arrays: tuple[LoopArray, ...]) -> None:
+        self.ir, self.arrays = ir, arrays
+        *self.pointers, self.tiles = function.args
+        i64 = self.i64 = ir.IntType(64)
+        self.entry, self.body, self.done = (function.append_basic_block(n) for n in ("entry", "body", "done"))
+        start = ir.IRBuilder(self.entry)
+        start.cbranch(start.icmp_signed("<=", self.tiles, ir.Constant(i64, 0)), self.done, self.body)
+        self.builder = ir.IRBuilder(self.body)
+        self.tile = self.builder.phi(i64)
+        self.tile.add_incoming(ir.Constant(i64, 0), self.entry)
+        self.vector = ir.VectorType(ir.DoubleType(), LANES)
+        self.integer_vector = ir.VectorType(i64, LANES)
+        self.translate = _Translator(ir, self.builder, self.vector)
+
+    def address(self, k: int, j: int) -> Any:
+        b, ir, array = self.builder, self.ir, self.arrays[k]
+        if array.layout == "tiles":  # ((t * width) + j) * LANES
+            column = b.add(b.mul(self.tile, ir.Constant(self.i64, array.width)), ir.Constant(self.i64, j))
+            first = b.mul(column, ir.Constant(self.i64, LANES))
+        else:  # j * (tiles * LANES) + t * LANES
+            row = b.mul(ir.Constant(self.i64, j * LANES), self.tiles)
+            first = b.add(row, b.mul(self.tile, ir.Constant(self.i64, LANES)))
+        element = self.integer_vector if array.integers else self.vector
+        return b.bitcast(b.gep(self.pointers[k], [first]), element.as_pointer())
+
+    def load(self, k: int, j: int) -> Any:
+        return self.builder.load(self.address(k, j), align=8)
+
+    def store(self, k: int, j: int, value: Any) -> None:
+        if self.arrays[k].integers:
+            value = self.builder.fptosi(value, self.integer_vector)
+        self.builder.store(value, self.address(k, j), align=8)
+
+    def close(self) -> None:
+        b, ir = self.builder, self.ir
+        following = b.add(self.tile, ir.Constant(self.i64, 1))
+        self.tile.add_incoming(following, self.body)
+        b.cbranch(b.icmp_signed("<", following, self.tiles), self.body, self.done)
+        ir.IRBuilder(self.done).ret_void()
+
+
+class _Translator:
+    """SymEngine node -> LLVM vector value (of doubles, or of i1 for conditions), each node once."""
+
+    def __init__(self, ir: Any, builder: Any, vector: Any) -> None:
+        self.ir, self.builder, self.vector = ir, builder, vector
+        self.boolean = ir.VectorType(ir.IntType(1), LANES)
+        self.values: dict[Any, Any] = {}
+
+    def __call__(self, node: Any) -> Any:
+        if node not in self.values:
+            self.values[node] = self._translate(node)
+        return self.values[node]
+
+    def number(self, node: Any) -> Any:
+        """A vector of doubles: conditions used as values become 1.0 or 0.0."""
+        value = self(node)
+        if value.type == self.boolean:
+            return self.builder.uitofp(value, self.vector)
+        return value
+
+    def constant(self, value: float) -> Any:
+        return self.ir.Constant(self.vector, [float(value)] * LANES)
+
+    def intrinsic(self, stem: str, *arguments: Any) -> Any:
+        """``llvm.<op>.v<LANES>f64`` (plus the suffixes of any non-vector arguments)."""
+        suffixes = "".join(f".i{a.type.width}" for a in arguments if a.type != self.vector)
+        return self._call(f"{stem}.v{LANES}f64{suffixes}", arguments, self.vector)
+
+    def libm(self, name: str, *arguments: Any) -> Any:
+        """A scalar C function applied lane by lane."""
+        b, ir = self.builder, self.ir
+        result = ir.Constant(self.vector, ir.Undefined)
+        for lane in range(LANES):
+            index = ir.Constant(ir.IntType(32), lane)
+            scalars = [b.extract_element(a, index) for a in arguments]
+            result = b.insert_element(result, self._call(name, scalars, ir.DoubleType()), index)
+        return result
+
+    def _call(self, name: str, arguments: Sequence[Any], returns: Any) -> Any:
+        module = self.builder.module
+        callee = module.globals.get(name)
+        if callee is None:
+            callee = self.ir.Function(
+                module, self.ir.FunctionType(returns, [a.type for a in arguments]), name
+            )
+        return self.builder.call(callee, list(arguments))
+
+    def function(self, name: str, argument: Any) -> Any:
+        if name in _INTRINSICS:
+            return self.intrinsic(_INTRINSICS[name], argument)
+        return self.libm(name, argument)
+
+    def reciprocal(self, value: Any) -> Any:
+        return self.builder.fdiv(self.constant(1), value)
+
+    def _translate(self, node: Any) -> Any:
+        kind = type(node).__name__
+        if kind in _SPECIAL_NUMBERS:
+            return self.constant(_SPECIAL_NUMBERS[kind])
+        if node.is_Number or kind in ("Pi", "Exp1"):
+            try:
+                return self.constant(float(node))
+            except (RuntimeError, TypeError, ValueError) as error:  # I, zoo: not real numbers
+                raise UnsupportedExpression(f"no real value for {node}") from error
+        if kind in ("BooleanTrue", "BooleanFalse"):
+            return self.ir.Constant(self.boolean, [int(kind == "BooleanTrue")] * LANES)
+        arguments = node.args
+        if kind in ("Add", "Mul"):
+            combine = self.builder.fadd if kind == "Add" else self.builder.fmul
+            return functools.reduce(combine, [self.number(a) for a in arguments])
+        if kind == "Pow":
+            return self._power(*arguments)
+        if kind in _INTRINSICS or kind in _LIBM:
+            return self.function(kind, self.number(arguments[0]))
+        if kind == "atan2":
+            return self.libm("atan2", *(self.number(a) for a in arguments))
+        if kind in _RECIPROCAL:
+            return self.reciprocal(self.function(_RECIPROCAL[kind], self.number(arguments[0])))
+        if kind in _INVERSE_OF_RECIPROCAL:
+            return self.function(_INVERSE_OF_RECIPROCAL[kind], self.reciprocal(self.number(arguments[0])))
+        if kind == "Piecewise":
+            return self._piecewise(arguments)
+        if kind in _COMPARISONS:
+            return self._compare(_COMPARISONS[kind], *arguments)
+        if kind in ("And", "Or"):
+            combine = self.builder.and_ if kind == "And" else self.builder.or_
+            return functools.reduce(combine, [self(a) for a in arguments])
+        if kind == "Not":
+            return self.builder.not_(self(arguments[0]))
+        raise UnsupportedExpression(f"no loop translation for {kind}: {node}")
+
+    def _power(self, base: Any, exponent: Any) -> Any:
+        if type(base).__name__ == "Exp1":
+            return self.intrinsic("llvm.exp", self.number(exponent))
+        x = self.number(base)
+        if exponent.is_Integer and abs(int(exponent)) <= _MULTIPLIED_POWERS:
+            power = self._integer_power(x, abs(int(exponent)))
+            return self.reciprocal(power) if int(exponent) < 0 else power
+        if exponent.is_Number and float(exponent) in (0.5, -0.5):
+            root = self.intrinsic("llvm.sqrt", x)
+            return root if float(exponent) > 0 else self.reciprocal(root)
+        return self.intrinsic("llvm.pow", x, self.number(exponent))
+
+    def _integer_power(self, x: Any, k: int) -> Any:
+        """x**k by repeated squaring (k >= 0)."""
+        result, square = None, x
+        while k:
+            if k & 1:
+                result = square if result is None else self.builder.fmul(result, square)
+            k >>= 1
+            if k:
+                square = self.builder.fmul(square, square)
+        return result if result is not None else self.constant(1)
+
+    def _piecewise(self, arguments: Sequence[Any]) -> Any:
+        pairs = [(arguments[k], arguments[k + 1]) for k in range(0, len(arguments), 2)]
+        last_value, last_condition = pairs[-1]
+        if type(last_condition).__name__ != "BooleanTrue":
+            raise UnsupportedExpression("a Piecewise without a final True branch")
+        result = self.number(last_value)
+        for value, condition in reversed(pairs[:-1]):
+            result = self.builder.select(self(condition), self.number(value), result)
+        return result
+
+    def _compare(self, operator: str, left: Any, right: Any) -> Any:
+        a, b = self(left), self(right)
+        if a.type == self.boolean and b.type == self.boolean:  # cse writes "x7 == True"
+            return self.builder.icmp_unsigned(operator, a, b)
+        a, b = self.number(left), self.number(right)
+        if operator == "!=":  # NaN != x is true
+            return self.builder.fcmp_unordered(operator, a, b)
+        return self.builder.fcmp_ordered(operator, a, b)  # NaN < x and NaN == x are false
+
+
+@functools.lru_cache(maxsize=1)
+def _initialize() -> None:
+    import llvmlite.binding as llvm
+
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+
+
+def _target_machine() -> Any:
+    """A target machine for the host CPU: a new one per loop, as the JIT engine takes ownership."""
+    import llvmlite.binding as llvm
+
+    _initialize()
+    target = llvm.Target.from_default_triple()
+    features = llvm.get_host_cpu_features().flatten()
+    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=features, opt=3)
+
+
+#: intrinsics that compile to instructions, not to a call of the C math library
+_INSTRUCTIONS = frozenset({"fabs", "sqrt"})
+
+
+def _require_symbols(llvm: Any, declared: Sequence[str]) -> None:
+    """Check that the C math functions the loop calls can be found by the JIT.
+
+    An unresolved one would abort the process when the code is finalised; here it
+    raises :class:`UnsupportedExpression` instead, and the caller takes another path.
+    """
+    _load_libm(llvm)
+    names = {name.split(".")[1] if name.startswith("llvm.") else name for name in declared}
+    missing = sorted(name for name in names - _INSTRUCTIONS if not llvm.address_of_symbol(name))
+    if missing:
+        raise UnsupportedExpression(f"the JIT cannot find the C math functions {missing}")
+
+
+@functools.lru_cache(maxsize=1)
+def _load_libm(llvm: Any) -> None:
+    import ctypes.util
+
+    library = ctypes.util.find_library("m")
+    if library:
+        llvm.load_library_permanently(library)
+
+
+def _jit(llvm: Any, source: str) -> tuple[Any, int]:
+    """Optimise (O3, loop and SLP vectorisers on) and JIT-compile; the engine and the address."""
+    machine = _target_machine()
+    module = llvm.parse_assembly(source)
+    module.verify()
+    tuning = llvm.create_pipeline_tuning_options(speed_level=3)
+    tuning.loop_vectorization = tuning.slp_vectorization = True
+    builder = llvm.create_pass_builder(machine, tuning)
+    builder.getModulePassManager().run(module, builder)
+    engine = llvm.create_mcjit_compiler(module, machine)  # owns the module and the machine
+    engine.finalize_object()
+    return engine, engine.get_function_address("loop")

@@ -1,0 +1,601 @@
+"""Rendering of results: plain text, rich tables, JSON-ready data and LaTeX.
+
+One place decides how an expression, a vector, a matrix or a result record is
+shown, so the CLI's text, ``--json`` and ``--latex`` outputs agree with each
+other. Each command's text is built from the same JSON-ready payload that
+``--json`` prints, so the two cannot drift apart. rich is imported only by the
+functions that build tables.
+
+>>> import taylorlr as tl
+>>> data = symbolic_summary(tl.Loss("x**2 + 3*x*y**2"))
+>>> data["gradient"], data["hessian"]
+(['2*x + 3*y**2', '6*x*y'], [['2', '6*y'], ['6*y', '6*x']])
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import sympy
+
+if TYPE_CHECKING:
+    from taylorlr.alpha.engine import Run
+    from taylorlr.analysis.critical_points import CriticalPoint, CriticalPoints
+    from taylorlr.analysis.onestep import OneStepDemo
+    from taylorlr.comparison import Comparison
+    from taylorlr.loss import Loss
+    from taylorlr.numerics.newton import NewtonRun, NewtonStep
+    from taylorlr.numerics.stepsize import DescentLimit, Smoothness
+
+
+def exact_number(value: sympy.Expr) -> dict[str, Any]:
+    """A number as JSON: its float value and, when exact, its exact text."""
+    number = sympy.sympify(value)
+    return {"value": float(sympy.N(number, 17)), "exact": str(number)}
+
+
+def symbolic_summary(loss: Loss) -> dict[str, Any]:
+    """The loss, its variables, gradient and Hessian as JSON-ready strings."""
+    return {
+        "expression": str(loss.expr),
+        "variables": list(loss.names),
+        "data": list(loss.names_of(loss.data)),
+        "gradient": [str(g) for g in loss.gradient],
+        "hessian": [[str(loss.hessian[i, j]) for j in range(loss.n)] for i in range(loss.n)],
+    }
+
+
+def symbolic_latex(loss: Loss) -> dict[str, str]:
+    """LaTeX of f, its gradient (column vector) and Hessian."""
+    return {
+        "expression": sympy.latex(loss.expr),
+        "gradient": sympy.latex(loss.gradient),
+        "hessian": sympy.latex(loss.hessian),
+    }
+
+
+def matrix_lines(rows: list[list[str]], indent: str = "  ") -> list[str]:
+    """A matrix of strings as aligned bracketed rows.
+
+    >>> print("\\n".join(matrix_lines([["2", "6*y"], ["6*y", "6*x"]])))
+      [  2  6*y ]
+      [ 6*y 6*x ]
+    """
+    widths = [max(len(row[j]) for row in rows) for j in range(len(rows[0]))] if rows else []
+    return [
+        indent + "[ " + " ".join(cell.center(w) for cell, w in zip(row, widths, strict=True)) + " ]"
+        for row in rows
+    ]
+
+
+def symbolic_lines(summary: dict[str, Any]) -> list[str]:
+    """The loss, variables, gradient and Hessian of a :func:`symbolic_summary` as lines of text."""
+    lines = [f"loss       f = {summary['expression']}", f"variables  {', '.join(summary['variables'])}"]
+    if summary["data"]:
+        lines.append(f"data       {', '.join(summary['data'])}")
+    lines.append("gradient")
+    lines += [
+        f"  df/d{name} = {g}" for name, g in zip(summary["variables"], summary["gradient"], strict=True)
+    ]
+    lines.append("Hessian")
+    lines += matrix_lines(summary["hessian"])
+    return lines
+
+
+def symbolic_text(loss: Loss) -> list[str]:
+    """The loss, variables, gradient and Hessian as lines of plain text."""
+    return symbolic_lines(symbolic_summary(loss))
+
+
+# numbers and JSON -----------------------------------------------------------------------------
+
+
+def json_ready(value: Any) -> Any:
+    """Data that :func:`json.dumps` accepts with ``allow_nan=False``: inf and NaN become None.
+
+    >>> json_ready({"a": (1.0, float("inf")), "b": [float("nan")]})
+    {'a': [1.0, None], 'b': [None]}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    if hasattr(value, "tolist"):  # NumPy scalars and arrays
+        return json_ready(value.tolist())
+    return value
+
+
+#: bumped whenever a key of any command's ``--json`` output changes meaning or goes away
+SCHEMA_VERSION = 1
+
+
+def schema_name(command: str) -> str:
+    """The ``schema`` key of a command's JSON output.
+
+    >>> schema_name("solve")
+    'taylorlr.solve/1'
+    """
+    return f"taylorlr.{command}/{SCHEMA_VERSION}"
+
+
+def to_json(payload: dict[str, Any]) -> str:
+    """The one JSON text of a command's payload (indented, strict: no NaN or Infinity)."""
+    return json.dumps(json_ready(payload), indent=2, allow_nan=False)
+
+
+def fmt(value: Any) -> str:
+    """A float for people: 6 significant digits; None as "n/a".
+
+    >>> fmt(1 / 3), fmt(None), fmt(float("inf")), fmt(2.0), fmt(-0.0)
+    ('0.333333', 'n/a', 'inf', '2', '0')
+    """
+    return "n/a" if value is None else f"{value + 0.0:.6g}"  # + 0.0 turns -0.0 into 0.0
+
+
+def vector_text(values: Sequence[Any]) -> str:
+    """A vector as "(a, b)" (a single entry bare): strings as they are, numbers through :func:`fmt`.
+
+    >>> vector_text([0.5, "1/3"]), vector_text([2.0])
+    ('(0.5, 1/3)', '2')
+    """
+    shown = [v if isinstance(v, str) else fmt(v) for v in values]
+    return shown[0] if len(shown) == 1 else "(" + ", ".join(shown) + ")"
+
+
+def exact_or_float(floats: Sequence[float], exact: Sequence[str] | None) -> str:
+    """A vector shown exactly when its exact form is known, with floats beside non-integers.
+
+    >>> exact_or_float([0.5, 2.0], ["1/2", "2"]), exact_or_float([0.5, 1.0], None)
+    ('(1/2, 2) ≈ (0.5, 2)', '(0.5, 1)')
+    """
+    if exact is None:
+        return vector_text(floats)
+    shown = vector_text(list(exact))
+    return shown if all(_is_integer_text(e) for e in exact) else f"{shown} ≈ {vector_text(floats)}"
+
+
+def number_text(value: float | None, exact: str | None = None) -> str:
+    """A number shown exactly when its exact form is known, with its float beside a non-integer.
+
+    >>> number_text(13.0, "13"), number_text(0.7071067811865476, "sqrt(2)/2"), number_text(0.25)
+    ('13', 'sqrt(2)/2 ≈ 0.707107', '0.25')
+    """
+    if exact is None:
+        return fmt(value)
+    return exact if _is_integer_text(exact) else f"{exact} ≈ {fmt(value)}"
+
+
+def _is_integer_text(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+def point_label(names: Sequence[str]) -> str:
+    """ "x" for one variable, "(x, y)" for several."""
+    return names[0] if len(names) == 1 else "(" + ", ".join(names) + ")"
+
+
+# critical points and bounded below (solve) -----------------------------------------------------
+
+
+#: the most critical points (and degenerate points) that the text of ``solve`` lists
+TEXT_POINT_LIMIT = 12
+
+
+def analysis_data(analysis: CriticalPoints | None, skipped: str = "") -> dict[str, Any]:
+    """The critical-point part of ``solve --json``: ``analysis``, ``critical_points``, ``bounded_below``."""
+    if analysis is None:
+        return {
+            "analysis": {"status": "skipped", "note": skipped, "elapsed_s": 0.0, "counts": {}},
+            "critical_points": [],
+            "bounded_below": None,
+        }
+    data = analysis.to_dict()
+    points, bounded = data.pop("critical_points"), data.pop("bounded_below")
+    return {"analysis": data, "critical_points": points, "bounded_below": bounded}
+
+
+def critical_point_lines(payload: dict[str, Any]) -> list[str]:
+    """Each critical point with its kind, eigenvalues, exactness and value."""
+    info, points = payload["analysis"], payload["critical_points"]
+    elapsed = f", {info['elapsed_s']:.2f} s" if info["status"] != "skipped" else ""
+    lines = [f"critical points  [{info['status']}: {info['note']}{elapsed}]"]
+    names = point_label(payload["variables"])
+    for p in points[:TEXT_POINT_LIMIT]:
+        value = number_text(p["value"], p.get("value_exact"))
+        flags = ("exact" if p["exact"] else "numeric") + (", degenerate" if p["degenerate"] else "")
+        eigenvalues = ", ".join(fmt(e) for e in p["eigenvalues"])
+        lines.append(
+            f"  {names} = {exact_or_float(p['point'], p.get('point_exact'))}: {p['kind']}  "
+            f"(eigenvalues {eigenvalues}; {flags}; f = {value})"
+        )
+    lines += _more(len(points))
+    if not points and info["status"] != "skipped":
+        lines.append("  none")
+    return lines
+
+
+def degenerate_lines(payload: dict[str, Any]) -> list[str]:
+    """The degenerate critical points (singular Hessian) and what settled their kind."""
+    degenerate = [p for p in payload["critical_points"] if p["degenerate"]]
+    if not degenerate:
+        return ["degenerate points  none"]
+    lines = ["degenerate points  (singular Hessian: the eigenvalues alone do not settle the kind)"]
+    names = point_label(payload["variables"])
+    for p in degenerate[:TEXT_POINT_LIMIT]:
+        where = exact_or_float(p["point"], p.get("point_exact"))
+        lines.append(f"  {names} = {where}: {p['kind']}, because {p['reason']}")
+    return lines + _more(len(degenerate))
+
+
+def _more(count: int) -> list[str]:
+    """The line that says how many points the text left out."""
+    if count <= TEXT_POINT_LIMIT:
+        return []
+    return [f"  ... and {count - TEXT_POINT_LIMIT} more (all of them in --json)"]
+
+
+def bounded_below_lines(payload: dict[str, Any]) -> list[str]:
+    """Whether f looked bounded below, with the evidence."""
+    evidence = payload["bounded_below"]
+    if evidence is None:
+        return ["bounded below  not examined"]
+    where = f"f({', '.join(map(fmt, evidence['point']))}) = {fmt(evidence['value'])}"
+    if evidence["verdict"] == "unbounded":
+        return [
+            "bounded below  NO: f is unbounded below (proved)",
+            f"  f -> -inf along the direction {vector_text(evidence['direction'])}, "
+            f"an exact polynomial in t along that line; e.g. {where}",
+        ]
+    return [
+        f"bounded below  {evidence['verdict']}",
+        f"  {evidence['probes']} lines probed; lowest value seen {where} (evidence, not proof)",
+    ]
+
+
+# Newton steps --------------------------------------------------------------------------------
+
+CURVATURE_VERDICTS = {
+    "minimum": "H is positive definite: the step heads for a minimum of the quadratic model "
+    "(a descent direction)",
+    "maximum": "H is negative definite: the step heads for a maximum of the quadratic model "
+    "(f rises along it)",
+    "saddle": "H has eigenvalues of both signs: the step heads for a saddle point of the quadratic "
+    "model, not a minimum",
+    "singular": "H is singular: no Newton step exists here (try --fallback pinv or --fallback damped)",
+}
+#: the verdict where H is singular and a fallback took the step anyway
+FALLBACK_VERDICTS = {
+    "pinv": "H is singular: the pseudo-inverse step was taken (no move along H's null space)",
+    "damped": "H is singular: the damped step solved (H + mu I) s = g, mu in 'shift'",
+}
+
+
+def curvature_verdict(curvature: str, fallback: str | None) -> str:
+    """What H's eigenvalues say about where the Newton step heads.
+
+    >>> curvature_verdict("minimum", None)[:26]
+    'H is positive definite: th'
+    """
+    if curvature == "singular" and fallback is not None:
+        return FALLBACK_VERDICTS[fallback]
+    return CURVATURE_VERDICTS[curvature]
+
+
+def exact_newton_step(loss: Loss, at: Sequence[sympy.Expr], limit: int = 12) -> dict[str, Any] | None:
+    """The first Newton step in exact arithmetic, as strings, when g and H are rational there.
+
+    Returns None when an entry is irrational, H is singular, or n > ``limit``.
+
+    >>> import taylorlr as tl
+    >>> exact_newton_step(tl.Loss("x**2 + 3*x*y**2"), [sympy.Integer(1), sympy.Integer(2)])["point"]
+    ['6/11', '10/11']
+    """
+    if loss.n > limit:
+        return None
+    at_point = dict(zip(loss.variables, at, strict=True))
+    H, g = loss.hessian.xreplace(at_point), loss.gradient.xreplace(at_point)
+    if not all(e.is_Rational for e in (*H, *g)) or H.det() == 0:
+        return None
+    step = H.LUsolve(g)
+    point = [a - s for a, s in zip(at, step, strict=True)]
+    inverse = H.inv()
+    return {
+        "start": [str(a) for a in at],
+        "step": [str(s) for s in step],
+        "point": [str(p) for p in point],
+        "eta": str(inverse[0, 0]) if loss.n == 1 else _string_rows(inverse),
+        "f_before": str(loss.value_at(at)),
+        "f_after": str(loss.value_at(point)),
+    }
+
+
+def _string_rows(matrix: sympy.Matrix) -> list[list[str]]:
+    return [[str(matrix[i, j]) for j in range(matrix.cols)] for i in range(matrix.rows)]
+
+
+def newton_step_data(
+    step: NewtonStep, f_before: float, f_after: float, exact: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One Newton step as JSON-ready data: the step's record, f before and after, and the verdict."""
+    return {
+        **step.to_dict(),
+        "f_before": f_before,
+        "f_after": f_after,
+        "heads_for": curvature_verdict(step.curvature, step.fallback),
+        "exact": exact,
+    }
+
+
+def newton_step_lines(data: dict[str, Any], names: Sequence[str]) -> list[str]:
+    """One Newton step for people: eta, the new point, f before and after, what the eigenvalues say."""
+    exact = data["exact"] or {}
+    eta_name = "eta = 1/f''" if len(names) == 1 else "eta = H^-1"
+    eta = _matrix_text(exact.get("eta") or data["eta"])
+    if data["curvature"] == "singular" and data["fallback"] is None:
+        eta = "does not exist (H is singular): no step taken"
+    return [
+        f"{data['method'].capitalize()} step from {point_label(names)} = "
+        f"{exact_or_float(data['start'], exact.get('start'))}",
+        f"  gradient       {vector_text(data['gradient'])}",
+        f"  eigenvalues    {', '.join(map(fmt, data['eigenvalues']))}  (condition {fmt(data['condition'])})",
+        f"  {eta_name:<14} {eta}",
+        f"  step           {exact_or_float(data['step'], exact.get('step'))}",
+        f"  new point      {exact_or_float(data['point'], exact.get('point'))}",
+        f"  f before       {number_text(data['f_before'], exact.get('f_before'))}",
+        f"  f after        {number_text(data['f_after'], exact.get('f_after'))}",
+        f"  heads for      {data['curvature']}: {data['heads_for']}",
+    ]
+
+
+def _matrix_text(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_matrix_text(v) for v in value) + "]"
+    return value if isinstance(value, str) else fmt(value)
+
+
+def newton_run_data(run: NewtonRun, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Iterated Newton: method, status, last point and the per-step data of :func:`newton_step_data`."""
+    return {"method": steps[0]["method"], "fallback": steps[0]["fallback"], **run.to_dict(), "steps": steps}
+
+
+def newton_table(payload: dict[str, Any]) -> Any:
+    """The Newton iterations as a rich table: k, point, f, ||g||, curvature."""
+    from rich.table import Table
+
+    table = Table(title=f"Newton iterations ({payload['method']})")
+    for column in ("k", "start point", "f", "||g||", "curvature", "new point"):
+        table.add_column(column, justify="right" if column in ("k", "f", "||g||") else "left")
+    for k, step in enumerate(payload["steps"]):
+        norm = math.sqrt(sum(g * g for g in step["gradient"]))
+        table.add_row(
+            str(k), vector_text(step["start"]), fmt(step["f_before"]), fmt(norm), step["curvature"],
+            vector_text(step["point"]),
+        )  # fmt: skip
+    return table
+
+
+# step-size bounds (solve --at) ---------------------------------------------------------------
+
+
+def step_size_data(
+    limit: DescentLimit, bound: Smoothness, eigenvalues: Sequence[float], gradient_norm2: float
+) -> dict[str, Any]:
+    """The second-order step-size bounds at a point.
+
+    ``eps_max`` = 2 g'g / g'Hg (None: the model descends for every eps); ``lambda_max``
+    and 1/lambda_max there; L on a box around the point, eps = 1/L and the decrease
+    ||g||^2 / (2L) that eps = 1/L guarantees.
+    """
+    lambda_max = float(max(eigenvalues))
+    return {
+        "descent_limit": limit.to_dict(),
+        "lambda_max": lambda_max,
+        "inverse_lambda_max": 1 / lambda_max if lambda_max > 0 else None,
+        "smoothness": {
+            **bound.to_dict(),
+            "eps": 1 / bound.L if bound.L > 0 else None,
+            "guaranteed_decrease": gradient_norm2 / (2 * bound.L) if bound.L > 0 else None,
+        },
+    }
+
+
+def step_size_lines(data: dict[str, Any]) -> list[str]:
+    """The step-size bounds for people."""
+    limit, smooth = data["descent_limit"], data["smoothness"]
+    eps_max = limit["eps_max"]
+    descent = (
+        f"eps_max = 2 g'g / g'Hg = {fmt(eps_max)}: the second-order model descends for 0 < eps < eps_max"
+        if eps_max is not None and math.isfinite(eps_max)
+        else "g'Hg <= 0: the second-order model descends for every eps > 0"
+    )
+    box = " x ".join(f"[{fmt(lo)}, {fmt(hi)}]" for lo, hi in smooth["box"])
+    certified = "certified" if smooth["certified"] else "an estimate, not certified"
+    return [
+        "step-size bounds there",
+        f"  descent limit  {descent} (g'g = {fmt(limit['gTg'])}, g'Hg = {fmt(limit['gHg'])})",
+        f"  curvature      lambda_max(H) = {fmt(data['lambda_max'])}, "
+        f"1/lambda_max = {fmt(data['inverse_lambda_max'])}",
+        f"  smoothness     L = {fmt(smooth['L'])} on {box} ({smooth['method']}, {certified})",
+        f"                 eps = 1/L = {fmt(smooth['eps'])} guarantees f(w+) <= f(w) - ||g||^2/(2L) "
+        f"= f(w) - {fmt(smooth['guaranteed_decrease'])}",
+    ]
+
+
+def solve_lines(payload: dict[str, Any]) -> list[str]:
+    """The whole ``solve`` report, in the documented order."""
+    lines = symbolic_lines(payload) + critical_point_lines(payload)
+    lines += degenerate_lines(payload) + bounded_below_lines(payload)
+    if "newton" in payload:
+        lines += newton_step_lines(payload["newton"], payload["variables"])
+        lines += step_size_lines(payload["step_size"])
+    return lines + latex_lines(payload.get("latex"))
+
+
+def latex_lines(latex: dict[str, Any] | None) -> list[str]:
+    """The ``--latex`` block of a text report (nothing when LaTeX was not asked for)."""
+    if not latex:
+        return []
+    return ["LaTeX"] + [f"  {name}: {text}" for name, text in latex.items()]
+
+
+def points_latex(points: Sequence[CriticalPoint]) -> list[str]:
+    """LaTeX of each critical point's coordinates (exact where known)."""
+    return [sympy.latex(sympy.Tuple(*p.point)) for p in points]
+
+
+# taylor --------------------------------------------------------------------------------------
+
+
+def taylor_data(loss: Loss, at: Sequence[sympy.Expr], order: int, polynomial: sympy.Expr) -> dict[str, Any]:
+    """The Taylor polynomial as text and as a list of monomials with float and exact coefficients."""
+    terms = sympy.Poly(polynomial, *loss.variables).terms() if polynomial != 0 else []
+    return {
+        "expression": str(loss.expr),
+        "variables": list(loss.names),
+        "at": [float(a) for a in at],
+        "at_exact": [str(a) for a in at],
+        "order": order,
+        "taylor": str(polynomial),
+        "terms": [
+            {"powers": list(powers), "coefficient": float(c), "coefficient_exact": str(c)}
+            for powers, c in terms
+        ],
+    }
+
+
+def taylor_lines(payload: dict[str, Any]) -> list[str]:
+    """The Taylor polynomial for people."""
+    names = payload["variables"]
+    return [
+        f"loss       f = {payload['expression']}",
+        f"Taylor polynomial of order {payload['order']} at {point_label(names)} = "
+        f"{exact_or_float(payload['at'], payload['at_exact'])}",
+        f"  T{payload['order']}({', '.join(names)}) = {payload['taylor']}",
+        *latex_lines(payload.get("latex")),
+    ]
+
+
+# runs and comparisons ------------------------------------------------------------------------
+
+#: how many iterations a run table shows at each end before eliding the middle
+RUN_TABLE_ENDS = 8
+
+
+def run_data(loss: Loss, run: Run) -> dict[str, Any]:
+    """A run as JSON-ready data: the run's record plus a ``final`` summary and its messages."""
+    record = run.to_dict()
+    last = int(run.stopped_at)
+    return {
+        "expression": str(loss.expr),
+        "variables": list(loss.names),
+        **record,
+        "final": {
+            "status": record["status"][0],
+            "message": run.messages()[0],
+            "step": last,
+            "point": record["points"][last],
+            "loss": record["losses"][last],
+            "grad_norm": record["grad_norms"][last],
+            "alpha": record["alphas"][last],
+        },
+    }
+
+
+def run_table(payload: dict[str, Any]) -> Any:
+    """The iterations of a run as a rich table (the middle elided when long)."""
+    from rich.table import Table
+
+    table = Table(title=f"{payload['optimizer']} with the {payload['rule']} rule")
+    for column in ("t", "loss", "||g||", "alpha", "oracle alpha"):
+        table.add_column(column, justify="right")
+    last = payload["final"]["step"]
+    for t in _shown_steps(last):
+        if t is None:
+            table.add_row("...", "", "", "", "")
+            continue
+        oracle = payload["oracle_alphas"][t] if t < len(payload["oracle_alphas"]) else None
+        table.add_row(
+            str(t), fmt(payload["losses"][t]), fmt(payload["grad_norms"][t]), fmt(payload["alphas"][t]),
+            fmt(oracle),
+        )  # fmt: skip
+    return table
+
+
+def _shown_steps(last: int) -> list[int | None]:
+    if last < 2 * RUN_TABLE_ENDS:
+        return list(range(last + 1))
+    return [*range(RUN_TABLE_ENDS), None, *range(last + 1 - RUN_TABLE_ENDS, last + 1)]
+
+
+def run_lines(payload: dict[str, Any]) -> list[str]:
+    """The summary under a run's table."""
+    final = payload["final"]
+    counts = ", ".join(f"{k} {v}" for k, v in payload["counts"].items())
+    fired = {k: v for k, v in payload["safeguard_counts"].items() if v}
+    return [
+        f"status     {final['message']}",
+        f"final      {point_label(payload['variables'])} = {vector_text(final['point'])}, "
+        f"f = {fmt(final['loss'])}, ||g|| = {fmt(final['grad_norm'])}",
+        f"counts     {counts}",
+        "safeguards " + (", ".join(f"{k} fired {v}x" for k, v in fired.items()) or "none fired"),
+    ]
+
+
+def comparison_data(loss: Loss, comparison: Comparison, settings: dict[str, Any]) -> dict[str, Any]:
+    """A comparison as JSON-ready data: the loss, the settings and the sorted rows."""
+    return {
+        "expression": str(loss.expr),
+        "variables": list(loss.names),
+        "settings": settings,
+        **comparison.to_dict(),
+    }
+
+
+COMPARISON_COLUMNS = (
+    "#", "rule", "optimizer", "status", "steps to tol", "final gap", "distance", "alpha error",
+    "evaluations",
+)  # fmt: skip
+
+
+def comparison_table(payload: dict[str, Any]) -> Any:
+    """The sorted comparison as a rich table, best first ("alpha error" is the mean relative error
+    of the alphas used against the line-search oracle's)."""
+    from rich.table import Table
+
+    table = Table(title="every rule x optimizer against the exact optimum (best first)")
+    for column in COMPARISON_COLUMNS:
+        text = column in ("rule", "optimizer", "status")
+        table.add_column(column, justify="left" if text else "right", no_wrap=True)
+    for rank, row in enumerate(payload["rows"], start=1):
+        reached = row["iterations_to_tol"]
+        table.add_row(
+            str(rank), row["rule"], row["optimizer"], row["status"],
+            "never" if reached is None else str(reached), fmt(row["final_gap"]), fmt(row["distance"]),
+            fmt(row["alpha_error_mean"]), str(sum(row["evaluations"].values())),
+        )  # fmt: skip
+    return table
+
+
+def comparison_lines(payload: dict[str, Any]) -> list[str]:
+    """The reference optimum under a comparison table."""
+    minimisers = "; ".join(
+        f"{vector_text(m)} (f* = {fmt(f)})"
+        for m, f in zip(payload["minimisers"], payload["f_star"], strict=True)
+    )
+    return [
+        f"optimum    {minimisers}  [{payload['reference']}]",
+        f"reached    within tol_x = {fmt(payload['tol_x'])} of the nearest minimiser",
+    ]
+
+
+# onestep -------------------------------------------------------------------------------------
+
+
+def onestep_latex(demo: OneStepDemo) -> dict[str, str]:
+    """LaTeX of source 000's f, f' and f''."""
+    return {"f": sympy.latex(demo.f), "df": sympy.latex(demo.df), "d2f": sympy.latex(demo.d2f)}

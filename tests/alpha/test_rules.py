@@ -1,0 +1,286 @@
+"""Alpha rules: agreement on quadratics, error orders, safeguards, and the line-search oracle."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import taylorlr as tl
+from taylorlr.alpha import rules
+from taylorlr.alpha.optimizers import OPTIMIZERS
+
+AGREEING_RULES = (
+    ("exact", {}),
+    ("retsinas", {}),
+    ("value-gradient", {}),
+    ("three-point", {"numerator": "gradient"}),
+    ("three-point", {"numerator": "values"}),
+)
+
+
+@st.composite
+def spd_quadratics(draw):
+    """f(w) = (w - c)^T A (w - c) / 2 as text, A = M^T M + I with small integers (exact SPD)."""
+    n = draw(st.integers(2, 3))
+    m = np.array([[draw(st.integers(-2, 2)) for _ in range(n)] for _ in range(n)])
+    a = m.T @ m + np.eye(n, dtype=int)
+    c = [draw(st.integers(-2, 2)) for _ in range(n)]
+    names = ["x", "y", "z"][:n]
+    terms = [
+        f"({a[i, j]})*({names[i]} - ({c[i]}))*({names[j]} - ({c[j]}))/2" for i in range(n) for j in range(n)
+    ]
+    start = [c[i] + draw(st.sampled_from([-1.5, -0.5, 0.75, 1.25])) for i in range(n)]
+    return " + ".join(terms), start
+
+
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(spd_quadratics())
+def test_on_quadratics_every_rule_is_the_oracle_of_the_previous_step(problem):
+    text, start = problem
+    loss = tl.Loss(text)
+    for optimizer in OPTIMIZERS:
+        runs = [
+            tl.run(
+                loss,
+                start,
+                optimizer,
+                name,
+                rule_options=options,
+                gamma=1.0,
+                safeguards="none",
+                steps=6,
+                tol=0.0,
+                alpha0=0.05,
+            )
+            for name, options in AGREEING_RULES
+        ]
+        reference = runs[0]
+        # compare while the gradient is still well above rounding: value-based estimates
+        # cancel catastrophically once the run has (nearly) landed on the minimum
+        norms = reference.grad_norms
+        taken = (
+            int(np.argmax(norms[1:] <= 1e-4 * norms[0])) + 1 if (norms[1:] <= 1e-4 * norms[0]).any() else 6
+        )
+        np.testing.assert_allclose(
+            reference.alphas[1 : taken + 1], reference.oracle_alphas[:taken], rtol=1e-9, err_msg=optimizer
+        )
+        for other in runs[1:]:
+            np.testing.assert_allclose(
+                other.alphas[: taken + 1],
+                reference.alphas[: taken + 1],
+                rtol=1e-6,
+                err_msg=f"{optimizer} {other.rule}",
+            )
+
+
+def test_the_published_three_point_numerator_is_biased_on_quadratics():
+    loss = tl.Loss("2*x**2 + x*y + y**2")
+    kwargs = {"gamma": 1.0, "safeguards": "none", "steps": 6, "tol": 0.0, "alpha0": 0.05}
+    corrected = tl.run(loss, [1.0, -2.0], "gd", "three-point", rule_options={"numerator": "values"}, **kwargs)
+    published = tl.run(
+        loss, [1.0, -2.0], "gd", "three-point", rule_options={"numerator": "values-as-published"}, **kwargs
+    )
+    np.testing.assert_allclose(corrected.alphas[1:], corrected.oracle_alphas, rtol=1e-8)
+    bias = np.abs(published.alphas[1:] - published.oracle_alphas) / published.oracle_alphas
+    assert bias.max() > 1e-2
+
+
+# --------------------------------------------------------------------------- error orders
+
+ESTIMATES = {
+    "retsinas curvature": (rules.retsinas(), "curvature", 1),
+    "value-gradient curvature": (rules.value_gradient(), "curvature", 1),
+    "three-point curvature": (rules.three_point(), "curvature", 1),
+    "three-point values slope": (rules.three_point("values"), "slope", 2),
+    "three-point published slope": (rules.three_point("values-as-published"), "slope", 1),
+}
+LOSSES = {"cubic": "x**3 + x*y**2 + 2*y**2 - x*y", "quartic": "x**4 + x**2*y**2 + 3*y**4 + x*y"}
+
+
+def estimate_errors(loss_text: str, estimate: str, rule: rules.Rule, alphas: np.ndarray) -> np.ndarray:
+    """|estimate - exact| at theta+ = theta - alpha omega, for each alpha."""
+    f = tl.Loss(loss_text).compile()
+    theta, omega = np.array([0.7, -0.4]), np.array([0.6, 0.8])
+    probe = rules.Probe.along(f, theta, omega, alphas)
+    exact = rules.exact()
+    truth = (exact.curvature if estimate == "curvature" else exact.slope)(probe)
+    approx = (rule.curvature if estimate == "curvature" else rule.slope)(probe)
+    return np.abs(approx - truth)
+
+
+@pytest.mark.parametrize("loss_name", sorted(LOSSES))
+@pytest.mark.parametrize("name", sorted(ESTIMATES))
+def test_approximations_shrink_at_their_orders(name, loss_name):
+    rule, estimate, order = ESTIMATES[name]
+    alphas = 2.0 ** -np.arange(4, 11)
+    errors = estimate_errors(LOSSES[loss_name], estimate, rule, alphas)
+    slope = np.polyfit(np.log(alphas), np.log(errors), 1)[0]
+    assert abs(slope - order) < 0.15, (name, loss_name, slope)
+
+
+# --------------------------------------------------------------------------- safeguards
+
+
+def probe_of(alpha: float, slope: float, curvature: float, value: float) -> rules.Probe:
+    """A probe on which the exact rule's slope and curvature are the given numbers."""
+    return rules.Probe(
+        alpha=np.array([alpha]),
+        omega=np.array([[1.0]]),
+        value=np.array([value]),
+        grad_plus=np.array([[slope]]),
+        hvp_plus=np.array([[curvature]]),
+    )
+
+
+finite = st.floats(-1e3, 1e3, allow_nan=False).map(lambda v: v + 0.0)  # no signed zeros
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    alpha=st.floats(1e-14, 1e7),
+    slope=finite,
+    curvature=st.one_of(finite, st.just(0.0), st.just(math.nan)),
+    value=finite,
+    loss_next=st.one_of(finite, st.just(math.inf), st.just(math.nan)),
+    gamma=st.floats(0.01, 1.0),
+)
+def test_each_default_safeguard_fires_exactly_when_its_condition_holds(
+    alpha, slope, curvature, value, loss_next, gamma
+):
+    guards = rules.Safeguards()
+    with np.errstate(all="ignore"):
+        update = rules.next_alpha(
+            rules.exact(),
+            probe_of(alpha, slope, curvature, value),
+            gamma,
+            guards,
+            loss_start=np.array([5.0]),
+            loss_next=np.array([loss_next]),
+        )
+        expected = alpha + gamma * np.float64(slope) / np.float64(curvature)
+    fired = {name: bool(flag[0]) for name, flag in update.fired.items()}
+    assert fired["curvature"] == (not curvature > 0)
+    if fired["curvature"]:
+        expected = guards.grow * alpha
+    assert fired["rising_loss"] == (not loss_next - value <= guards.rising_loss * (5.0 + abs(value)))
+    if fired["rising_loss"]:
+        expected = guards.shrink * alpha
+    assert fired["factor_min"] == (expected < guards.factor_min * alpha)
+    assert fired["factor_max"] == (expected > guards.factor_max * alpha)
+    expected = min(max(expected, guards.factor_min * alpha), guards.factor_max * alpha)
+    assert fired["alpha_min"] == (expected < guards.alpha_min)
+    assert fired["alpha_max"] == (expected > guards.alpha_max)
+    result = float(update.alpha[0])
+    assert guards.alpha_min <= result <= guards.alpha_max
+    assert result == pytest.approx(min(max(expected, guards.alpha_min), guards.alpha_max), rel=1e-12)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(alpha=st.floats(1e-3, 10.0), slope=finite, curvature=finite)
+def test_safeguards_none_is_the_pure_formula(alpha, slope, curvature):
+    with np.errstate(all="ignore"):
+        update = rules.next_alpha(
+            rules.exact(),
+            probe_of(alpha, slope, curvature, 1.0),
+            1.0,
+            rules.Safeguards.none(),
+            loss_start=np.ones(1),
+            loss_next=np.array([1e300]),
+        )
+        expected = alpha + np.float64(slope) / np.float64(curvature)
+    assert not any(bool(flag[0]) for flag in update.fired.values())
+    np.testing.assert_array_equal(update.alpha, [expected])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"alpha_min": -1.0},
+        {"alpha_min": 2.0, "alpha_max": 1.0},
+        {"factor_min": 0.0},
+        {"curvature": "flip"},
+        {"rising_loss": math.inf},
+        {"shrink": "0.5"},
+    ],
+)
+def test_bad_safeguards_are_rejected(options):
+    with pytest.raises(tl.OptionError, match="Safeguards"):
+        tl.Safeguards(**options)
+
+
+def test_safeguard_names_resolve():
+    assert rules.resolve_safeguards("none") == rules.Safeguards.none()
+    with pytest.raises(tl.OptionError, match="'off'"):
+        rules.resolve_safeguards("off")
+
+
+# --------------------------------------------------------------------------- rules and costs
+
+
+def test_rule_registry_labels_and_errors():
+    assert [rules.resolve_rule(name).name for name in rules.RULES] == list(rules.RULES)
+    with pytest.raises(tl.OptionError, match="numerator must be one of"):
+        rules.three_point("central")
+    with pytest.raises(tl.OptionError, match="unknown rule 'newton'"):
+        rules.resolve_rule("newton")
+
+
+@pytest.mark.parametrize(
+    ("rule", "extra"),
+    [
+        (rules.exact(), {"hvps": 1}),
+        (rules.retsinas(), {}),
+        (rules.value_gradient(), {}),
+        (rules.three_point(), {"values": 1}),
+        (rules.three_point("values"), {"values": 1}),
+        (rules.lagged(), {}),
+        (rules.fixed(), {}),
+        (rules.line_search(), {"line_searches": 1}),
+    ],
+)
+def test_stated_cost_per_step(rule, extra):
+    base = {"values": 1, "gradients": 1, "hvps": 0, "line_searches": 0}
+    assert rule.cost() == {k: v + extra.get(k, 0) for k, v in base.items()}
+
+
+# --------------------------------------------------------------------------- the oracle
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.lists(st.integers(-9, 9), min_size=2, max_size=6), st.integers(1, 9))
+def test_polynomial_oracle_is_the_best_positive_local_minimum(coefficients, leading):
+    c = np.array([*coefficients, leading], dtype=float)  # ascending, degree >= 2
+    if len(c) % 2 == 0:
+        c = np.append(c, 1.0)  # even degree, bounded below
+    alpha = float(rules.polynomial_line_minimum(c[None, :])[0])
+    grid = np.linspace(1e-6, 50.0, 400_001)
+    values = np.polyval(c[::-1], grid)
+    slope0 = c[1]
+    interior = np.argmin(values)
+    if slope0 < 0 and 0 < interior < grid.size - 1:
+        assert np.polyval(c[::-1], alpha) <= values.min() + 1e-6
+        assert abs(np.polyval(np.polyder(c[::-1]), alpha)) < 1e-6 * (
+            1 + np.abs(c).sum() * (1 + abs(alpha)) ** len(c)
+        )
+
+
+def test_golden_oracle_matches_a_bracketed_scalar_minimiser():
+    scipy_optimize = pytest.importorskip("scipy.optimize")
+    loss = tl.Loss("log(1 + x**2) + exp(y/3) + y**2/2 + x*y/4")
+    compiled = loss.compile()
+    oracle = rules.build_line_oracle(loss, compiled)
+    assert oracle.method == "golden section (local)"
+    theta, omega = np.array([[1.5, -0.5], [0.3, 2.0]]), compiled.grad(np.array([[1.5, -0.5], [0.3, 2.0]]))
+    got = oracle.minimise(theta, omega, np.array([0.1, 0.1]), {})
+    for k in range(2):
+        best = scipy_optimize.minimize_scalar(
+            lambda a, k=k: compiled.value(theta[k] - a * omega[k]),
+            bounds=(0.0, 20.0),
+            method="bounded",
+            options={"xatol": 1e-12},
+        )
+        assert got[k] == pytest.approx(best.x, rel=1e-5)
