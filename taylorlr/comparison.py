@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from taylorlr._json import json_ready
 from taylorlr.alpha.engine import Run, run
 from taylorlr.compile.backends import to_numpy
 from taylorlr.errors import OptionError, PointError
@@ -67,7 +68,7 @@ class ComparisonRow:
         return (not reached, self.iterations_to_tol or 0, gap, sum(self.evaluations.values()))
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: _clean(getattr(self, name)) for name in self.__dataclass_fields__}
+        return {name: json_ready(getattr(self, name)) for name in self.__dataclass_fields__}
 
 
 @dataclass(frozen=True)
@@ -98,17 +99,9 @@ class Comparison:
             "reference": self.reference,
             "tol_x": self.tol_x,
             "minimisers": [list(m) for m in self.minimisers],
-            "f_star": [_clean(f) for f in self.f_star],
+            "f_star": [json_ready(f) for f in self.f_star],
             "rows": [row.to_dict() for row in self.rows],
         }
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    return value
 
 
 def compare(

@@ -21,16 +21,27 @@ True
 from __future__ import annotations
 
 import contextlib
-import enum
 import math
 import sys
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from taylorlr.alpha.fused import FIRE_FLUSH, READ_BACK, StepKernel, TiledState, build_step_kernel
 from taylorlr.alpha.optimizers import Optimizer, is_identity, resolve_optimizer, select_state
+from taylorlr.alpha.result import (
+    _CODES,
+    _CONVERGED,
+    _DIVERGED,
+    _MAX_STEPS,
+    _NONFINITE,
+    _RUNNING,
+    COUNTED,
+    Counts,
+    Run,
+    SafeguardCounts,
+)
 from taylorlr.alpha.rules import (
     FIRINGS,
     LineOracle,
@@ -47,146 +58,9 @@ from taylorlr.compile.backends import resolve_backend, to_numpy
 from taylorlr.compile.compiled import LLVM_BATCH
 from taylorlr.errors import OptionError
 
-
-class Status(enum.Enum):
-    """How a batch member's run ended; ``.message`` says what to do about it."""
-
-    CONVERGED = "converged"
-    MAX_STEPS = "max_steps"
-    DIVERGED = "diverged"
-    NONFINITE = "nonfinite"
-
-    @property
-    def message(self) -> str:
-        return _MESSAGES[self]
-
-
-_MESSAGES = {
-    Status.CONVERGED: "the gradient norm fell to tol or below",
-    Status.MAX_STEPS: "all steps ran without reaching tol: raise steps, or try another rule, gamma or alpha0",
-    Status.DIVERGED: "the loss blew up: lower alpha0 or gamma, or use safeguards='default'",
-    Status.NONFINITE: "a value, gradient or alpha became inf or NaN (overflow, or 0/0 in the pure formula): "
-    "lower alpha0 or use safeguards='default'",
-}
-_CODES = (None, Status.CONVERGED, Status.MAX_STEPS, Status.DIVERGED, Status.NONFINITE)
-_RUNNING, _CONVERGED, _MAX_STEPS, _DIVERGED, _NONFINITE = range(5)
-COUNTED = ("values", "gradients", "hvps", "line_searches")
 #: batches of at least this many members run the fused step kernel (:mod:`taylorlr.alpha.fused`)
 #: where it applies: float64 NumPy, a smooth loss without data, an adaptive or fixed rule
 FUSED_BATCH = LLVM_BATCH
-
-
-class _PerMember:
-    """Per-member integer counters (a frozen dataclass of NumPy arrays of the batch shape)."""
-
-    def totals(self) -> dict[str, int]:
-        """Sums over the batch."""
-        return {f.name: int(getattr(self, f.name).sum()) for f in fields(self)}  # type: ignore[arg-type]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class Counts(_PerMember):
-    """Evaluations spent per batch member (NumPy int arrays of the batch shape).
-
-    The oracle's evaluations (``oracle_alphas``) are a measurement, not part of
-    the method, and are not counted. A count that is zero by construction (line
-    searches of a rule that makes none, HVPs of a rule that uses none) may be a
-    read-only array.
-    """
-
-    values: Any
-    gradients: Any
-    hvps: Any
-    line_searches: Any
-
-
-@dataclass(frozen=True)
-class SafeguardCounts(_PerMember):
-    """How many times each safeguard fired, per batch member (see :class:`~taylorlr.Safeguards`)."""
-
-    curvature: Any
-    rising_loss: Any
-    factor_min: Any
-    factor_max: Any
-    alpha_min: Any
-    alpha_max: Any
-
-
-@dataclass(frozen=True)
-class Run:
-    """The record of a batched run (NumPy arrays, whatever the backend).
-
-    Attributes:
-        points: (steps+1, *batch, n); a stopped member repeats its last valid point.
-        alphas: (steps+1, *batch); alphas[t] is used by step t, alphas[0] == alpha0
-            (for "line-search", the oracle's alpha), alphas[steps] is the next one.
-        oracle_alphas: (steps, *batch); the exact line-search alpha for step t's
-            direction (NaN where a member had stopped; with ``oracle=False``, a
-            read-only array of NaN).
-        losses, grad_norms: (steps+1, *batch); f and ||grad f|| at the points (of the
-            minibatch loss L_t in the stochastic form).
-        status: (*batch) object array of :class:`Status`.
-        stopped_at: (*batch) index of each member's last valid point; a DIVERGED or
-            NONFINITE member failed in the step from that point.
-        counts, safeguard_counts: see :class:`Counts`, :class:`SafeguardCounts`.
-        rule, optimizer: labels; settings: the other options, for the record.
-    """
-
-    points: Any
-    alphas: Any
-    oracle_alphas: Any
-    losses: Any
-    grad_norms: Any
-    status: Any
-    stopped_at: Any
-    counts: Counts
-    safeguard_counts: SafeguardCounts
-    rule: str
-    optimizer: str
-    oracle_method: str
-    settings: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def batch_shape(self) -> tuple[int, ...]:
-        return tuple(self.status.shape)
-
-    def messages(self) -> list[str]:
-        """One line per batch member (flattened): status, step and advice."""
-        lines = []
-        for status, step in zip(self.status.ravel(), self.stopped_at.ravel(), strict=True):
-            lines.append(f"{status.value} at step {int(step)}: {status.message}")
-        return lines
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data: nested lists, NaN and infinities as None."""
-        return {
-            "rule": self.rule,
-            "optimizer": self.optimizer,
-            "oracle_method": self.oracle_method,
-            "settings": {k: _jsonable(v) for k, v in self.settings.items()},
-            "points": _jsonable(self.points),
-            "alphas": _jsonable(self.alphas),
-            "oracle_alphas": _jsonable(self.oracle_alphas),
-            "losses": _jsonable(self.losses),
-            "grad_norms": _jsonable(self.grad_norms),
-            "status": [s.value for s in self.status.ravel()],
-            "stopped_at": _jsonable(self.stopped_at),
-            "counts": self.counts.to_dict(),
-            "safeguard_counts": self.safeguard_counts.to_dict(),
-        }
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 # ---------------------------------------------------------------------------- options
@@ -384,7 +258,7 @@ def run(
     resolved = resolve_backend(backend)
     compiled = loss.compile(resolved, dtype) if not isinstance(backend, str) else loss.compile(backend, dtype)
     xp, float_dtype = resolved.xp, resolved.dtype(dtype)
-    from taylorlr.symbolic.points import as_batch
+    from taylorlr.compile.backends import as_batch
 
     theta0 = as_batch(at, loss.variables, xp, float_dtype)
     alpha0_array = _check_hyperparameter("alpha0", alpha0, xp, float_dtype, upper=None)

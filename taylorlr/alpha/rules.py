@@ -396,7 +396,7 @@ class Safeguards:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
-#: names of the counters in :class:`~taylorlr.alpha.engine.Run.safeguard_counts`
+#: names of the counters in :class:`~taylorlr.alpha.result.Run.safeguard_counts`
 FIRINGS = ("curvature", "rising_loss", "factor_min", "factor_max", "alpha_min", "alpha_max")
 
 

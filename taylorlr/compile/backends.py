@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from taylorlr.errors import BackendError, MissingDependencyError
+from taylorlr._coordinates import ordered_values, variable_names
+from taylorlr.errors import BackendError, MissingDependencyError, PointError
 
 _DTYPES = ("float64", "float32")
 
@@ -151,3 +153,33 @@ def to_numpy(array: Any) -> Any:
         return numpy.asarray(array)
     except (TypeError, ValueError):
         return numpy.from_dlpack(array)
+
+
+def as_batch(at: Any, variables: Sequence[Any], xp: Any, dtype: Any) -> Any:
+    """A point or batch of points as an array of shape (..., n) in namespace ``xp``."""
+    if isinstance(at, Mapping) or (isinstance(at, Sequence) and not _is_nested(at)):
+        values = [_float_coordinate(v) for v in ordered_values(at, variables)]
+        return xp.asarray(values, dtype=dtype)
+    try:
+        array = xp.asarray(at, dtype=dtype)
+    except (TypeError, ValueError) as error:
+        raise PointError(f"cannot read the points as a float array: {error}") from error
+    n = len(variables)
+    if array.ndim == 0 or array.shape[-1] != n:
+        raise PointError(
+            f"expected points of shape (..., {n}) for variables {variable_names(variables)}, got {tuple(array.shape)}"
+        )
+    return array
+
+
+def _is_nested(values: Sequence[Any]) -> bool:
+    return any(isinstance(v, (Sequence, Mapping)) and not isinstance(v, str) for v in values)
+
+
+def _float_coordinate(value: Any) -> Any:
+    """A plain number as it is; text or a SymPy number through its exact value (SymPy loads only then)."""
+    if isinstance(value, str) or type(value).__module__.startswith("sympy"):
+        from taylorlr.symbolic.points import exact_number
+
+        return float(exact_number(value))
+    return value

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from taylorlr.compile.backends import to_numpy
+from taylorlr.compile.backends import as_batch, to_numpy
 from taylorlr.errors import OptionError, PointError, SingularHessianError
-from taylorlr.symbolic.points import as_batch
 
 if TYPE_CHECKING:
     from taylorlr.compile.compiled import Compiled

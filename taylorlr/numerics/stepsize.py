@@ -18,8 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from taylorlr.compile.backends import as_batch
 from taylorlr.errors import OptionError
-from taylorlr.symbolic.points import as_batch
 
 if TYPE_CHECKING:
     from taylorlr.loss import Loss

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
+from taylorlr._json import json_ready
+
 if TYPE_CHECKING:
     from taylorlr.alpha.engine import Run
     from taylorlr.analysis.critical_points import CriticalPoint, CriticalPoints
@@ -91,23 +93,6 @@ def symbolic_text(loss: Loss) -> list[str]:
 
 
 # numbers and JSON -----------------------------------------------------------------------------
-
-
-def json_ready(value: Any) -> Any:
-    """Data that :func:`json.dumps` accepts with ``allow_nan=False``: inf and NaN become None.
-
-    >>> json_ready({"a": (1.0, float("inf")), "b": [float("nan")]})
-    {'a': [1.0, None], 'b': [None]}
-    """
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(key): json_ready(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(item) for item in value]
-    if hasattr(value, "tolist"):  # NumPy scalars and arrays
-        return json_ready(value.tolist())
-    return value
 
 
 #: bumped whenever a key of any command's ``--json`` output changes meaning or goes away

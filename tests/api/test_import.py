@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = [
     "numpy",
     "scipy",
@@ -39,3 +41,20 @@ def test_symbolic_work_loads_neither_scipy_nor_plotting_nor_gpu():
 def test_compiling_loads_numpy_but_not_scipy():
     loaded = loaded_after("import taylorlr as tl, numpy; tl.Loss('x*y').compile().grad(numpy.ones(2))")
     assert "numpy" in loaded and not loaded & {"scipy", "matplotlib", "cupy", "llvmlite"}
+
+
+ARRAY_ONLY = [
+    "taylorlr.numerics",
+    "taylorlr.numerics.newton",
+    "taylorlr.numerics.stepsize",
+    "taylorlr.numerics.direction",
+    "taylorlr.alpha",
+    "taylorlr.alpha.result",
+    "taylorlr.alpha.rules",
+    "taylorlr.alpha.optimizers",
+]
+
+
+@pytest.mark.parametrize("module", ARRAY_ONLY)
+def test_the_array_side_loads_no_symbolic_library(module):
+    assert not loaded_after(f"import {module}") & {"sympy", "symengine", "llvmlite", "scipy"}
