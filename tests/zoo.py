@@ -123,21 +123,7 @@ ZOO = (
 
 
 def make_loss(text: str, **options: Any) -> Any:
-    """``tl.Loss(text)``; while the parser is missing, the same loss through SymPy (decimals exact)."""
+    """``tl.Loss(text)``: the zoo's losses go through taylorlr's own parser."""
     import taylorlr as tl
 
-    try:
-        return tl.Loss(text, **options)
-    except ModuleNotFoundError as error:
-        if "taylorlr.symbolic.parse" not in str(error):
-            raise
-    import re
-
-    import sympy
-    from sympy.parsing.sympy_parser import parse_expr, rationalize, standard_transformations
-
-    functions = ("exp", "sin", "cos", "log")
-    names = {n: sympy.Symbol(n, real=True) for n in re.findall(r"[A-Za-z_]\w*", text) if n not in functions}
-    transformations = (*standard_transformations, rationalize)
-    expr = parse_expr(text.replace("^", "**"), local_dict=names, transformations=transformations)
-    return tl.Loss(expr, **options)
+    return tl.Loss(text, **options)

@@ -104,8 +104,21 @@ def test_automatic_range_holds_critical_points_and_starts_but_not_far_off_diverg
     assert all(high - low >= 1.5 for low, high in lone)
 
 
-def test_bounds_override_the_automatic_range(tmp_path: Path, himmelblau: tl.Loss) -> None:
+def test_bounds_override_the_automatic_range(
+    tmp_path: Path, himmelblau: tl.Loss, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn = []
+    save = plots._save
+
+    def keep(figure, target):
+        drawn.append(figure)
+        return save(figure, target)
+
+    monkeypatch.setattr(plots, "_save", keep)
     pixels(plots.plot_contour(himmelblau, tmp_path / "b.png", bounds=((2.5, 3.5), (1.5, 2.5))))
+    (axes,) = drawn[0].axes[:1]
+    assert axes.get_xlim() == pytest.approx((2.5, 3.5))
+    assert axes.get_ylim() == pytest.approx((1.5, 2.5))
 
 
 def test_run_figure_shows_loss_and_alpha_beside_the_oracle(tmp_path: Path, himmelblau_runs) -> None:
