@@ -227,7 +227,7 @@ def _monotone(iv: Any, expr: Any, value: Any, name: str, direction: int, domain:
     with mpmath.workprec(80):
         f = getattr(mpmath, name)
         ends = [f(mpmath.mpf(_exact(lo))), f(mpmath.mpf(_exact(hi)))]
-        a, b = (ends if direction > 0 else ends[::-1])
+        a, b = ends if direction > 0 else ends[::-1]
         slack = (abs(a) + abs(b)) * mpmath.mpf(2) ** -50 + mpmath.mpf(2) ** -1000
         return iv.mpf([a - slack, b + slack])
 

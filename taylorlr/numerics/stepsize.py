@@ -117,7 +117,8 @@ class Certainty(str, enum.Enum):
 _CERTAINTY_MESSAGES = {
     Certainty.GUARANTEED: "L is proved on a box that holds every step w - eps g with 0 < eps <= 2/L, "
     "and f is smooth there: the decrease follows from Taylor's theorem",
-    Certainty.ESTIMATE: "nothing is guaranteed (see the reason): try eps = 1/L as a first guess and check f(w+)",
+    Certainty.ESTIMATE: "nothing is guaranteed (see the reason): try eps = 1/L as a first guess "
+    "and check f(w+)",
 }
 
 
@@ -220,7 +221,8 @@ def smoothness(loss: Loss, box: Any = 1.0, *, samples: int = 4096) -> Smoothness
     try:
         return _certified(loss, bounds)
     except Unbounded as error:
-        return Smoothness(_sampled_bound(loss, bounds, samples), False, "sampled estimate", bounds, str(error))
+        L = _sampled_bound(loss, bounds, samples)
+        return Smoothness(L, False, "sampled estimate", bounds, str(error))
 
 
 def step_size(
@@ -289,6 +291,7 @@ def step_bound(loss: Loss, at: Any, *, radius: float = 1.0, samples: int = 4096)
     return _estimate(smooth, "the box that must hold the step did not settle")
 
 
+_Box = tuple[tuple[float, float], ...]
 #: how often the box around w is halved while looking for a proved bound, and grown to hold the step
 _SHRINKS = 12
 _GROWTHS = 4
@@ -313,7 +316,7 @@ def _margin(a: float, b: float) -> float:
     return 1e-9 * (abs(a) + abs(b)) + 1e-300
 
 
-def _holds(box: tuple[tuple[float, float], ...], w: list[float], far: list[float]) -> bool:
+def _holds(box: _Box, w: list[float], far: list[float]) -> bool:
     """Whether the box holds the segment [w, far] with room for rounding."""
     return all(
         lo <= min(a, b) - _margin(a, b) and max(a, b) + _margin(a, b) <= hi
@@ -321,7 +324,7 @@ def _holds(box: tuple[tuple[float, float], ...], w: list[float], far: list[float
     )
 
 
-def _hull(box: tuple[tuple[float, float], ...], w: list[float], far: list[float]) -> tuple[tuple[float, float], ...]:
+def _hull(box: _Box, w: list[float], far: list[float]) -> _Box:
     return tuple(
         (min(lo, min(a, b) - 2 * _margin(a, b)), max(hi, max(a, b) + 2 * _margin(a, b)))
         for (lo, hi), a, b in zip(box, w, far, strict=True)
