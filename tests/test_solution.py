@@ -63,6 +63,7 @@ def test_the_step_size_bounds_at_the_point(at_one_two):
     # on [0, 2] x [1, 3]: Gershgorin max(2 + 18, 18 + 12) = 30, and f(w - g/30) <= 13 - 340/60
     w_plus = {x: 1 - sympy.Rational(14, 30), y: 2 - sympy.Rational(12, 30)}
     assert F.subs(w_plus) <= 13 - sympy.Rational(340, 60) and bounds.bound.decrease <= 340 / 60
+    assert round(float(F.subs(w_plus)), 2) == 4.38  # as docs/cli.md says
 
 
 def test_to_dict_has_the_design_keys_and_is_what_the_cli_prints(at_one_two):
