@@ -37,8 +37,6 @@ EXIT_BAD_INPUT = 2
 EXIT_MATH_FAILURE = 3
 #: set this environment variable to see the traceback of an internal error
 DEBUG_ENV = "TAYLORLR_DEBUG"
-#: half-width of the box around ``--at`` on which ``solve`` bounds the smoothness L
-STEP_SIZE_BOX = 1.0
 
 
 class StrictFailure(TaylorLRError):
