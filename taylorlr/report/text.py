@@ -251,7 +251,7 @@ def _matrix_text(value: Any) -> str:
 
 
 def newton_run_data(run: NewtonRun, steps: list[dict[str, Any]]) -> dict[str, Any]:
-    """Iterated Newton: method, status, last point and each step's :class:`~taylorlr.solution.NewtonReport` data."""
+    """Iterated Newton: method, status, last point and the data of each step (a NewtonReport)."""
     return {"method": steps[0]["method"], "fallback": steps[0]["fallback"], **run.to_dict(), "steps": steps}
 
 
