@@ -32,6 +32,10 @@ class Unbounded(Exception):
     """An expression that interval arithmetic cannot bound, or that is not smooth, on the box."""
 
 
+class TooLarge(Unbounded):
+    """An expression with more sub-expressions than :data:`NODE_BUDGET` (on any box)."""
+
+
 def enclosure(expr: Any, box: Mapping[Any, tuple[float, float]]) -> tuple[float, float]:
     """Floats (lo, hi) with lo <= expr(w) <= hi for every w in the box (symbol -> (lo, hi))."""
     value = _Evaluator(box).bound(expr)
@@ -39,6 +43,15 @@ def enclosure(expr: Any, box: Mapping[Any, tuple[float, float]]) -> tuple[float,
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise Unbounded(f"{expr} is not bounded on the box (a pole, or an overflow)")
     return lo, hi
+
+
+def check_smooth(expr: Any, box: Mapping[Any, tuple[float, float]]) -> None:
+    """Raise :class:`Unbounded` unless every node of expr is analytic on the box (no float range needed)."""
+    import mpmath
+
+    value = _Evaluator(box).bound(expr)
+    if not (mpmath.isfinite(_exact(value.a)) and mpmath.isfinite(_exact(value.b))):
+        raise Unbounded(f"{expr} is not finite on the box (a pole)")
 
 
 def hessian_bound(hessian: Any, box: Mapping[Any, tuple[float, float]]) -> float:
@@ -83,7 +96,7 @@ class _Evaluator:
     def bound(self, expr: Any) -> Any:
         if expr not in self.memo:
             if len(self.memo) > NODE_BUDGET:
-                raise Unbounded(f"the expression is too large to bound (over {NODE_BUDGET} sub-expressions)")
+                raise TooLarge(f"the expression is too large to bound (over {NODE_BUDGET} sub-expressions)")
             self.memo[expr] = self._node(expr)
         return self.memo[expr]
 

@@ -178,7 +178,7 @@ class StepSize:
         return {
             "descent_limit": self.descent.to_dict(),
             "lambda_max": self.lambda_max,
-            "inverse_lambda_max": 1 / self.lambda_max if self.lambda_max > 0 else None,
+            "inverse_lambda_max": 1 / self.lambda_max if 0 < self.lambda_max < math.inf else None,
             "smoothness": self.bound.to_dict(),
         }
 
@@ -259,8 +259,6 @@ def step_bound(loss: Loss, at: Any, *, radius: float = 1.0, samples: int = 4096)
     >>> step_bound(tl.Loss("abs(x) + y**2"), ["1/10", 0]).certainty.value
     'estimate'
     """
-    import sympy
-
     from taylorlr.numerics.intervals import Unbounded
     from taylorlr.symbolic.points import exact_point
 
@@ -268,7 +266,12 @@ def step_bound(loss: Loss, at: Any, *, radius: float = 1.0, samples: int = 4096)
         raise OptionError(f"radius must be positive, got {radius!r}")
     point = exact_point(at, loss.variables)
     g = tuple(loss.gradient.xreplace(dict(zip(loss.variables, point, strict=True))))
-    w, gf = [float(sympy.N(c, 30)) for c in point], [float(sympy.N(c, 30)) for c in g]
+    w, gf = _floats_of(point), _floats_of(g)
+    if gf is None:
+        box = tuple((c - radius, c + radius) for c in w or ())
+        reason = _gradient_failure(g)
+        return _estimate(Smoothness(math.nan, False, "not computed", box, reason), reason)
+    assert w is not None  # exact_point gives finite real coordinates
     smooth, failure = _first_bound(loss, w, radius)
     if smooth is None:
         box = tuple((c - radius, c + radius) for c in w)
@@ -299,16 +302,36 @@ _GROWTHS = 4
 
 def _first_bound(loss: Loss, w: list[float], radius: float) -> tuple[Smoothness | None, str]:
     """The first box w +- radius / 2^k with a proved L, or None and the last reason."""
-    from taylorlr.numerics.intervals import Unbounded
+    from taylorlr.numerics.intervals import TooLarge, Unbounded
 
     failure = ""
     for k in range(_SHRINKS):
         r = radius / 2**k
         try:
             return _certified(loss, tuple((c - r, c + r) for c in w)), ""
+        except TooLarge as error:
+            return None, str(error)
         except Unbounded as error:
             failure = str(error)
     return None, failure
+
+
+def _gradient_failure(g: tuple[Any, ...]) -> str:
+    import sympy
+
+    if all(sympy.N(c, 30).is_real and sympy.N(c, 30).is_finite for c in g):
+        return f"the gradient at w, {list(g)}, overflows floating point"
+    return f"the gradient at w is {list(g)}, not finite and real: f is not differentiable there"
+
+
+def _floats_of(values: Any) -> list[float] | None:
+    """Exact numbers as floats (from 30 digits), or None if one is not finite and real."""
+    import sympy
+
+    approximations = [sympy.N(c, 30) for c in values]
+    if not all(v.is_real and v.is_finite and math.isfinite(float(v)) for v in approximations):
+        return None
+    return [float(v) for v in approximations]
 
 
 def _margin(a: float, b: float) -> float:
@@ -343,7 +366,7 @@ def _guaranteed(smooth: Smoothness, g: tuple[Any, ...]) -> StepBound:
 
 
 def _estimate(smooth: Smoothness, reason: str) -> StepBound:
-    positive = smooth.L > 0
+    positive = 0 < smooth.L < math.inf
     return StepBound(
         smoothness=smooth, certainty=Certainty.ESTIMATE, eps=1 / smooth.L if positive else None,
         eps_limit=2 / smooth.L if positive else None, decrease=None, reason=reason,
@@ -373,10 +396,10 @@ def _box(box: Any, n: int) -> tuple[tuple[float, float], ...]:
 
 def _certified(loss: Loss, bounds: tuple[tuple[float, float], ...]) -> Smoothness:
     """L proved on the box (raises :class:`~taylorlr.numerics.intervals.Unbounded` when it cannot be)."""
-    from taylorlr.numerics.intervals import enclosure, hessian_bound
+    from taylorlr.numerics.intervals import check_smooth, hessian_bound
 
     env = dict(zip(loss.variables, bounds, strict=True))
-    enclosure(loss.expr, env)  # f is analytic on the box, so Taylor's theorem holds there
+    check_smooth(loss.expr, env)  # f is analytic on the box, so Taylor's theorem holds there
     hessian = loss.hessian
     if not hessian.free_symbols & set(loss.variables):
         L, method = _constant_bound(hessian)
@@ -409,6 +432,8 @@ def _rational_down(value: Any) -> float:
     import sympy
 
     result = float(sympy.N(value, 30))
+    if not math.isfinite(result):
+        return math.nextafter(result, 0.0)  # above the largest float: the largest float is below it
     return math.nextafter(result, -math.inf) if bool(sympy.Rational(result) > value) else result
 
 

@@ -291,8 +291,10 @@ def step_size_lines(data: dict[str, Any]) -> list[str]:
 
 def _descent_text(limit: dict[str, Any]) -> str:
     """What the second-order model along -g does (source 001's descent condition)."""
-    eps_max = limit["eps_max"]
-    if limit["gTg"] == 0:
+    eps_max, gTg, gHg = limit["eps_max"], limit["gTg"], limit["gHg"]
+    if not (gTg is not None and gHg is not None and math.isfinite(gTg) and math.isfinite(gHg)):
+        return "g'g or g'Hg is not a finite float here: no descent limit"
+    if gTg == 0:
         return "g = 0: w is a critical point, and no step along -g changes the model"
     if eps_max is not None and math.isfinite(eps_max):
         return (

@@ -118,3 +118,23 @@ def console_block(path: Path, command: str) -> tuple[str, str]:
 def test_the_documented_solve_output_is_what_solve_prints(document, command):
     documented, printed = console_block(ROOT / document, command)
     assert documented == printed
+
+
+@pytest.mark.parametrize(
+    ("expression", "at", "reason"),
+    [
+        ("1/x", "x=0", "not finite and real: f is not differentiable there"),
+        ("sqrt(x)", "x=0", "not finite and real: f is not differentiable there"),
+        ("exp(100*x)", "x=10", "overflows floating point"),
+        ("log(x)", "x=-1", "log(x) is not smooth where its argument can be <= 0"),
+    ],
+)
+def test_points_where_f_is_not_smooth_or_overflows_get_no_guarantee(expression, at, reason):
+    text = output_of(expression, "--at", at)
+    assert "guarantees" not in text and reason in text
+
+
+def test_an_overflowing_decrease_is_stated_as_the_largest_float_below_it():
+    smooth = json_of("x**2", "--at", "x=1e300")["step_size"]["smoothness"]
+    assert smooth["status"] == "guaranteed" and smooth["guaranteed_decrease"] == 1.7976931348623157e308
+    assert sympy.Rational(smooth["guaranteed_decrease"]) <= sympy.Integer(10) ** 600  # ||g||^2 / (2L)
