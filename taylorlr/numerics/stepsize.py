@@ -73,6 +73,10 @@ class Smoothness:
 class Guarantees:
     """What eps = 1/L guarantees for gradient descent from f(w0) with f* as the optimum.
 
+    These are theorems only when L bounds lambda_max(H) on a region that holds every step of the
+    run (for one step from one point, :func:`step_bound` proves that); ``certified`` says only
+    that L was proved on the box it was computed for.
+
     Attributes:
         L, eps: the smoothness bound and the step 1/L.
         f0, f_star: f(w0) and the optimum value.
