@@ -45,6 +45,8 @@ _LAZY = {
     "Safeguards": "alpha.rules",
     "compare": "comparison",
     "Comparison": "comparison",
+    "solve": "solution",
+    "Solution": "solution",
 }
 
 # public submodules reachable as attributes: ``tl.rules.retsinas(...)``, ``tl.optimizers.adam(...)``

@@ -28,17 +28,15 @@ from taylorlr.errors import ParseError, TaylorLRError
 if TYPE_CHECKING:
     import sympy
 
-    from taylorlr.analysis.critical_points import CriticalPoints
     from taylorlr.loss import Loss
     from taylorlr.numerics.newton import NewtonStep
+    from taylorlr.solution import ExactNewtonStep
 
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 EXIT_MATH_FAILURE = 3
 #: set this environment variable to see the traceback of an internal error
 DEBUG_ENV = "TAYLORLR_DEBUG"
-#: half-width of the box around ``--at`` on which ``solve`` bounds the smoothness L
-STEP_SIZE_BOX = 1.0
 
 
 class StrictFailure(TaylorLRError):
@@ -405,60 +403,19 @@ def solve(
     whether f is bounded below (with the evidence); and with --at one Newton step
     from there and the second-order step-size bounds at that point.
     """
-    from taylorlr.report.text import (
-        analysis_data,
-        points_latex,
-        solve_lines,
-        symbolic_latex,
-        symbolic_summary,
-    )
+    from taylorlr.report.text import solve_latex, solve_lines
+    from taylorlr.solution import solve as analyse
 
     loss = make_loss(expression, variables, data)
-    analysis = critical_point_analysis(loss, budget)
-    payload = {**symbolic_summary(loss), **analysis_data(analysis, _skipped_reason(loss))}
-    if at is not None:
-        payload.update(local_analysis(loss, at, fallback, backend, dtype))
+    solution = analyse(loss, at, budget=budget, fallback=fallback, backend=backend, dtype=dtype)
+    payload = solution.to_dict()
     if latex:
-        payload["latex"] = {**symbolic_latex(loss), "critical_points": points_latex(analysis or [])}
+        payload["latex"] = solve_latex(solution)
     emit(payload, as_json, solve_lines)
     if plot:
-        save_plot(plot, "plot_contour", loss, critical_points=analysis)
+        save_plot(plot, "plot_contour", loss, critical_points=solution.critical_points)
     if strict and at is not None:
         check_regular([payload["newton"]], fallback)
-
-
-def critical_point_analysis(loss: Loss, budget: float) -> CriticalPoints | None:
-    """The critical points of a loss without data symbols (None for a loss with data)."""
-    from taylorlr.analysis.critical_points import critical_points
-
-    return None if loss.data else critical_points(loss, budget_s=budget)
-
-
-def _skipped_reason(loss: Loss) -> str:
-    return f"data symbols {', '.join(loss.names_of(loss.data))}: critical points need numbers for them"
-
-
-def local_analysis(
-    loss: Loss, at: dict[str, Any], fallback: str | None, backend: str, dtype: str
-) -> dict[str, Any]:
-    """``solve --at``: one Newton step from ``at`` and the step-size bounds there."""
-    from taylorlr.numerics.newton import newton
-    from taylorlr.numerics.stepsize import descent_limit, smoothness
-    from taylorlr.report.text import exact_newton_step, step_size_data
-
-    if loss.data:
-        raise click.UsageError("--at needs numbers for every symbol: drop --data, or substitute the data")
-    start = _exact_start(loss, at)
-    step = newton(loss, at, steps=1, fallback=fallback, backend=backend, dtype=dtype).steps[0]
-    newton_data = step_data(loss, step, exact_newton_step(loss, start), backend, dtype)
-    box = [(float(a) - STEP_SIZE_BOX, float(a) + STEP_SIZE_BOX) for a in start]
-    bounds = step_size_data(
-        descent_limit(loss, at, backend=backend, dtype=dtype),
-        smoothness(loss, box),
-        newton_data["eigenvalues"],
-        sum(g * g for g in newton_data["gradient"]),
-    )
-    return {"newton": newton_data, "step_size": bounds}
 
 
 def _exact_start(loss: Loss, at: dict[str, Any]) -> tuple[sympy.Expr, ...]:
@@ -468,15 +425,12 @@ def _exact_start(loss: Loss, at: dict[str, Any]) -> tuple[sympy.Expr, ...]:
 
 
 def step_data(
-    loss: Loss, step: NewtonStep, exact: dict[str, Any] | None, backend: str, dtype: str
+    loss: Loss, step: NewtonStep, exact: ExactNewtonStep | None, backend: str, dtype: str
 ) -> dict[str, Any]:
     """One step's JSON-ready data, with f evaluated before and after it."""
-    from taylorlr.compile.backends import to_numpy
-    from taylorlr.report.text import newton_step_data
+    from taylorlr.solution import newton_report
 
-    value = loss.compile(backend, dtype).value
-    f_before, f_after = (float(to_numpy(value(w))) for w in (step.start, step.point))
-    return newton_step_data(step, f_before, f_after, exact)
+    return newton_report(loss, step, exact, backend, dtype).to_dict()
 
 
 def check_regular(steps: list[dict[str, Any]], fallback: str | None) -> None:
@@ -524,7 +478,8 @@ def newton(
 ) -> None:
     """Newton steps from --at: eta, the new point, f before and after, and what H's eigenvalues say."""
     from taylorlr.numerics.newton import newton as iterate
-    from taylorlr.report.text import exact_newton_step, newton_run_data
+    from taylorlr.report.text import newton_run_data
+    from taylorlr.solution import exact_newton_step
 
     loss = make_loss(expression, variables)
     run = iterate(

@@ -14,12 +14,16 @@
 
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from taylorlr.compile.backends import as_batch
 from taylorlr.errors import OptionError
+
+#: the largest constant Hessian whose lambda_max is isolated exactly (else eigvalsh plus a margin)
+_EXACT_EIGEN_LIMIT = 12
 
 if TYPE_CHECKING:
     from taylorlr.loss import Loss
@@ -46,12 +50,14 @@ class Smoothness:
         certified: True when L provably bounds lambda_max on the whole box.
         method: "exact (constant Hessian)", "interval Gershgorin" or "sampled estimate".
         box: ((lo_1, hi_1), ..., (lo_n, hi_n)).
+        note: why the bound is not certified ("" when it is).
     """
 
     L: float
     certified: bool
     method: str
     box: tuple[tuple[float, float], ...]
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,12 +65,17 @@ class Smoothness:
             "certified": self.certified,
             "method": self.method,
             "box": [list(b) for b in self.box],
+            "note": self.note,
         }
 
 
 @dataclass(frozen=True)
 class Guarantees:
     """What eps = 1/L guarantees for gradient descent from f(w0) with f* as the optimum.
+
+    These are theorems only when L bounds lambda_max(H) on a region that holds every step of the
+    run (for one step from one point, :func:`step_bound` proves that); ``certified`` says only
+    that L was proved on the box it was computed for.
 
     Attributes:
         L, eps: the smoothness bound and the step 1/L.
@@ -96,6 +107,86 @@ class Guarantees:
         return dict(vars(self))
 
 
+class Certainty(str, enum.Enum):
+    """Whether a step-size statement is a theorem (``"guaranteed"``) or an ``"estimate"``."""
+
+    GUARANTEED = "guaranteed"
+    ESTIMATE = "estimate"
+
+    @property
+    def message(self) -> str:
+        return _CERTAINTY_MESSAGES[self]
+
+
+_CERTAINTY_MESSAGES = {
+    Certainty.GUARANTEED: "L is proved on a box that holds every step w - eps g with 0 < eps <= 2/L, "
+    "and f is smooth there: the decrease follows from Taylor's theorem",
+    Certainty.ESTIMATE: "nothing is guaranteed (see the reason): try eps = 1/L as a first guess "
+    "and check f(w+)",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepBound:
+    """What gradient descent's step eps = 1/L does from one point w (source 001), and whether it is proved.
+
+    With lambda_max(H) <= L on a box that holds the segment [w, w - (2/L) g] and f smooth there,
+    Taylor's theorem gives f(w - eps g) <= f(w) - eps (1 - eps L / 2) ||g||^2 for 0 < eps <= 2/L:
+    f(w+) <= f(w) - ||g||^2 / (2L) at eps = 1/L, and f(w+) < f(w) for every eps in (0, 2/L) when g != 0.
+
+    Attributes:
+        smoothness: L and the box it holds on (grown from w +- radius until the segment fits).
+        certainty: :class:`Certainty`: "guaranteed" only when all of the above is proved.
+        eps, eps_limit: 1/L and 2/L (None unless L > 0).
+        decrease: ||g||^2 / (2L) rounded down, the decrease guaranteed at eps = 1/L (None for an estimate).
+        reason: why the statement is only an estimate ("" when guaranteed).
+    """
+
+    smoothness: Smoothness
+    certainty: Certainty
+    eps: float | None
+    eps_limit: float | None
+    decrease: float | None
+    reason: str = ""
+
+    @property
+    def guaranteed(self) -> bool:
+        return self.certainty is Certainty.GUARANTEED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.smoothness.to_dict(),
+            "status": self.certainty.value,
+            "eps": self.eps,
+            "eps_limit": self.eps_limit,
+            "guaranteed_decrease": self.decrease,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepSize:
+    """The second-order step-size bounds at one point: descent limit, curvature and the 1/L step.
+
+    Attributes:
+        descent: the model's descent limit eps_max = 2 g'g / g'Hg.
+        lambda_max: the largest eigenvalue of H at the point.
+        bound: the step eps = 1/L and what it guarantees (:class:`StepBound`).
+    """
+
+    descent: DescentLimit
+    lambda_max: float
+    bound: StepBound
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "descent_limit": self.descent.to_dict(),
+            "lambda_max": self.lambda_max,
+            "inverse_lambda_max": 1 / self.lambda_max if 0 < self.lambda_max < math.inf else None,
+            "smoothness": self.bound.to_dict(),
+        }
+
+
 def descent_limit(loss: Loss, at: Any, *, backend: Any = "numpy", dtype: str = "float64") -> DescentLimit:
     """The largest step eps for which the second-order model still descends along -g (batched).
 
@@ -119,26 +210,171 @@ def smoothness(loss: Loss, box: Any = 1.0, *, samples: int = 4096) -> Smoothness
     """An upper bound L on the Hessian's largest eigenvalue over a box.
 
     Exact for a constant Hessian (quadratics); otherwise a certified bound from
-    Gershgorin's theorem with interval arithmetic on the Hessian's entries, when every
-    entry is built from + - * / integer powers, exp, log, sqrt, sin and cos; else a
-    sampled estimate (``certified=False``).
+    Gershgorin's theorem with outward-rounded interval arithmetic on the Hessian's entries
+    (:mod:`taylorlr.numerics.intervals`), which also proves f smooth on the box; where that
+    fails (a kink, a pole, a function without an interval rule) a sampled estimate
+    (``certified=False``, with the reason in ``note``).
 
     Args:
         box: a half-width r (the box [-r, r]^n), or one (lo, hi) pair per variable.
         samples: points for the sampled estimate.
     """
-    bounds = _box(box, loss.n)
-    hessian = loss.hessian
-    if not hessian.free_symbols & set(loss.variables):
-        import numpy
+    from taylorlr.numerics.intervals import Unbounded
 
-        L = float(numpy.linalg.eigvalsh(numpy.array(hessian.tolist(), dtype=float)).max())
-        return Smoothness(L, True, "exact (constant Hessian)", bounds)
+    bounds = _box(box, loss.n)
     try:
-        L = _gershgorin_bound(hessian, loss.variables, bounds)
-    except _Unsupported:
-        return Smoothness(_sampled_bound(loss, bounds, samples), False, "sampled estimate", bounds)
-    return Smoothness(L, True, "interval Gershgorin", bounds)
+        return _certified(loss, bounds)
+    except Unbounded as error:
+        L = _sampled_bound(loss, bounds, samples)
+        return Smoothness(L, False, "sampled estimate", bounds, str(error))
+
+
+def step_size(
+    loss: Loss, at: Any, *, radius: float = 1.0, backend: Any = "numpy", dtype: str = "float64"
+) -> StepSize:
+    """The descent limit, lambda_max(H) and the step 1/L at one point (see :func:`step_bound`).
+
+    >>> import taylorlr as tl
+    >>> bounds = step_size(tl.Loss("x**2 + 3*x*y**2"), [1, 2])
+    >>> bounds.lambda_max > 0, bounds.bound.smoothness.L, bounds.bound.certainty.value
+    (True, 30.0, 'guaranteed')
+    """
+    compiled = loss.compile("numpy", "float64")
+    hessian = _numpy().asarray(compiled.hess(as_batch(at, loss.variables, _numpy(), "float64")), dtype=float)
+    return StepSize(
+        descent=descent_limit(loss, at, backend=backend, dtype=dtype),
+        lambda_max=float(_numpy().linalg.eigvalsh(hessian)[-1]),
+        bound=step_bound(loss, at, radius=radius),
+    )
+
+
+def step_bound(loss: Loss, at: Any, *, radius: float = 1.0, samples: int = 4096) -> StepBound:
+    """The step eps = 1/L from ``at`` and what it guarantees, said to be guaranteed only when proved.
+
+    L is proved by interval arithmetic on the box w +- r (r = ``radius``, halved up to
+    ``_SHRINKS`` times until a bound exists), and the box grows until it holds the whole
+    segment [w, w - (2/L) g] that the guarantee speaks of (recomputing L on it). When that
+    fails, or no box has a proved bound, the result is an estimate and says why.
+
+    >>> import taylorlr as tl
+    >>> bound = step_bound(tl.Loss("40*x + x**4"), [0])
+    >>> bound.certainty.value, bound.smoothness.box[0][0] < -40 * bound.eps_limit
+    ('guaranteed', True)
+    >>> step_bound(tl.Loss("abs(x) + y**2"), ["1/10", 0]).certainty.value
+    'estimate'
+    """
+    from taylorlr.numerics.intervals import Unbounded
+    from taylorlr.symbolic.points import exact_point
+
+    if not radius > 0:
+        raise OptionError(f"radius must be positive, got {radius!r}")
+    point = exact_point(at, loss.variables)
+    g = tuple(loss.gradient.xreplace(dict(zip(loss.variables, point, strict=True))))
+    w, gf = _floats_of(point), _floats_of(g)
+    if gf is None:
+        box = tuple((c - radius, c + radius) for c in w or ())
+        reason = _gradient_failure(g)
+        return _estimate(Smoothness(math.nan, False, "not computed", box, reason), reason)
+    assert w is not None  # exact_point gives finite real coordinates
+    smooth, failure = _first_bound(loss, w, radius)
+    if smooth is None:
+        box = tuple((c - radius, c + radius) for c in w)
+        sampled = Smoothness(_sampled_bound(loss, box, samples), False, "sampled estimate", box, failure)
+        return _estimate(sampled, f"L is sampled, not proved: {failure}")
+    for _ in range(_GROWTHS):
+        if not smooth.L > 0:
+            return _estimate(smooth, f"lambda_max(H) <= L = {smooth.L:.6g} <= 0 on the box: no step 1/L")
+        far = [c - 2 / smooth.L * d for c, d in zip(w, gf, strict=True)]
+        if _holds(smooth.box, w, far):
+            return _guaranteed(smooth, g)
+        try:
+            smooth = _certified(loss, _hull(smooth.box, w, far))
+        except Unbounded as error:
+            return _estimate(
+                smooth,
+                f"the step for eps < 2/L = {2 / smooth.L:.6g} leaves the box where L is proved, "
+                f"and on a box that holds it {error}",
+            )
+    return _estimate(smooth, "the box that must hold the step did not settle")
+
+
+_Box = tuple[tuple[float, float], ...]
+#: how often the box around w is halved while looking for a proved bound, and grown to hold the step
+_SHRINKS = 12
+_GROWTHS = 4
+
+
+def _first_bound(loss: Loss, w: list[float], radius: float) -> tuple[Smoothness | None, str]:
+    """The first box w +- radius / 2^k with a proved L, or None and the last reason."""
+    from taylorlr.numerics.intervals import TooLarge, Unbounded
+
+    failure = ""
+    for k in range(_SHRINKS):
+        r = radius / 2**k
+        try:
+            return _certified(loss, tuple((c - r, c + r) for c in w)), ""
+        except TooLarge as error:
+            return None, str(error)
+        except Unbounded as error:
+            failure = str(error)
+    return None, failure
+
+
+def _gradient_failure(g: tuple[Any, ...]) -> str:
+    import sympy
+
+    if all(sympy.N(c, 30).is_real and sympy.N(c, 30).is_finite for c in g):
+        return f"the gradient at w, {list(g)}, overflows floating point"
+    return f"the gradient at w is {list(g)}, not finite and real: f is not differentiable there"
+
+
+def _floats_of(values: Any) -> list[float] | None:
+    """Exact numbers as floats (from 30 digits), or None if one is not finite and real."""
+    import sympy
+
+    approximations = [sympy.N(c, 30) for c in values]
+    if not all(v.is_real and v.is_finite and math.isfinite(float(v)) for v in approximations):
+        return None
+    return [float(v) for v in approximations]
+
+
+def _margin(a: float, b: float) -> float:
+    """Room left for rounding between a float segment and the exact one (far more than needed)."""
+    return 1e-9 * (abs(a) + abs(b)) + 1e-300
+
+
+def _holds(box: _Box, w: list[float], far: list[float]) -> bool:
+    """Whether the box holds the segment [w, far] with room for rounding."""
+    return all(
+        lo <= min(a, b) - _margin(a, b) and max(a, b) + _margin(a, b) <= hi
+        for (lo, hi), a, b in zip(box, w, far, strict=True)
+    )
+
+
+def _hull(box: _Box, w: list[float], far: list[float]) -> _Box:
+    return tuple(
+        (min(lo, min(a, b) - 2 * _margin(a, b)), max(hi, max(a, b) + 2 * _margin(a, b)))
+        for (lo, hi), a, b in zip(box, w, far, strict=True)
+    )
+
+
+def _guaranteed(smooth: Smoothness, g: tuple[Any, ...]) -> StepBound:
+    import sympy
+
+    L = smooth.L
+    decrease = sum(c**2 for c in g) / (2 * sympy.Rational(L))
+    return StepBound(
+        smoothness=smooth, certainty=Certainty.GUARANTEED, eps=1 / L, eps_limit=2 / L,
+        decrease=_rational_down(decrease),
+    )  # fmt: skip
+
+
+def _estimate(smooth: Smoothness, reason: str) -> StepBound:
+    positive = 0 < smooth.L < math.inf
+    return StepBound(
+        smoothness=smooth, certainty=Certainty.ESTIMATE, eps=1 / smooth.L if positive else None,
+        eps_limit=2 / smooth.L if positive else None, decrease=None, reason=reason,
+    )  # fmt: skip
 
 
 def guarantees(loss: Loss, at: Any, L: float | Smoothness, f_star: float) -> Guarantees:
@@ -159,78 +395,50 @@ def _box(box: Any, n: int) -> tuple[tuple[float, float], ...]:
     return pairs
 
 
-# interval arithmetic (outward rounded) ------------------------------------------------------
+# the certified bound --------------------------------------------------------------------------
 
 
-class _Unsupported(Exception):
-    """An expression the interval evaluator cannot bound."""
+def _certified(loss: Loss, bounds: tuple[tuple[float, float], ...]) -> Smoothness:
+    """L proved on the box (raises :class:`~taylorlr.numerics.intervals.Unbounded` when it cannot be)."""
+    from taylorlr.numerics.intervals import check_smooth, hessian_bound
+
+    env = dict(zip(loss.variables, bounds, strict=True))
+    check_smooth(loss.expr, env)  # f is analytic on the box, so Taylor's theorem holds there
+    hessian = loss.hessian
+    if not hessian.free_symbols & set(loss.variables):
+        L, method = _constant_bound(hessian)
+        return Smoothness(L, True, method, bounds)
+    return Smoothness(hessian_bound(hessian, env), True, "interval Gershgorin", bounds)
 
 
-def _gershgorin_bound(hessian: Any, variables: Any, bounds: tuple[tuple[float, float], ...]) -> float:
-    """max_i (sup H_ii + sum_{j != i} sup |H_ij|) over the box: >= lambda_max(H(w)) for every w in it."""
-    env = dict(zip(variables, bounds, strict=True))
-    n = hessian.shape[0]
-    rows = []
-    for i in range(n):
-        total = _interval(hessian[i, i], env)[1]
-        for j in range(n):
-            if j != i:
-                lo, hi = _interval(hessian[i, j], env)
-                total = _up(total + max(abs(lo), abs(hi)))
-        rows.append(total)
-    return max(rows)
-
-
-def _down(x: float) -> float:
-    return math.nextafter(x, -math.inf)
-
-
-def _up(x: float) -> float:
-    return math.nextafter(x, math.inf)
-
-
-def _interval(expr: Any, env: dict[Any, tuple[float, float]]) -> tuple[float, float]:
-    """An interval containing expr over the box ``env`` (symbol -> (lo, hi))."""
+def _constant_bound(hessian: Any) -> tuple[float, str]:
+    """lambda_max of a constant Hessian, rounded up: exact root isolation for rational entries."""
     import sympy
 
-    if expr in env:
-        return env[expr]
-    if expr.is_Number:
-        return _down(float(expr)), _up(float(expr))
-    args = [_interval(a, env) for a in expr.args]
-    if isinstance(expr, sympy.Add):
-        return _down(sum(lo for lo, _ in args)), _up(sum(hi for _, hi in args))
-    if isinstance(expr, sympy.Mul):
-        result = args[0]
-        for other in args[1:]:
-            result = _product(result, other)
-        return result
-    if isinstance(expr, sympy.Pow) and expr.exp.is_Integer:
-        return _power(args[0], int(expr.exp))
-    monotone = {sympy.exp: math.exp, sympy.log: math.log}
-    if type(expr) in monotone and (type(expr) is sympy.exp or args[0][0] > 0):
-        f = monotone[type(expr)]
-        return _down(f(args[0][0])), _up(f(args[0][1]))
-    if isinstance(expr, (sympy.sin, sympy.cos)):
-        return -1.0, 1.0
-    raise _Unsupported(f"no interval rule for {type(expr).__name__}")
+    if all(e.is_Rational for e in hessian) and hessian.shape[0] <= _EXACT_EIGEN_LIMIT:
+        poly = sympy.Poly(hessian.charpoly().as_expr())
+        (_, top), _ = poly.intervals(eps=sympy.Rational(1, 10**24))[-1]
+        return _rational_up(top), "exact (constant Hessian)"
+    numpy = _numpy()
+    eigenvalues = numpy.linalg.eigvalsh(numpy.array(hessian.evalf(20).tolist(), dtype=float))
+    margin = 8 * len(eigenvalues) * numpy.finfo(float).eps * float(numpy.abs(eigenvalues).max())
+    return math.nextafter(float(eigenvalues.max()) + margin, math.inf), "constant Hessian (rounding bounded)"
 
 
-def _product(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
-    corners = [x * y for x in a for y in b]
-    return _down(min(corners)), _up(max(corners))
+def _rational_up(value: Any) -> float:
+    import sympy
+
+    result = float(value)
+    return math.nextafter(result, math.inf) if sympy.Rational(result) < value else result
 
 
-def _power(a: tuple[float, float], k: int) -> tuple[float, float]:
-    lo, hi = a
-    if k < 0:
-        if lo <= 0 <= hi:
-            raise _Unsupported("a negative power of an interval that contains 0")
-        lo, hi = _down(1 / hi), _up(1 / lo)
-        k = -k
-    values = [lo**k, hi**k]
-    low = 0.0 if (k % 2 == 0 and lo <= 0 <= hi) else min(values)
-    return _down(low), _up(max(values))
+def _rational_down(value: Any) -> float:
+    import sympy
+
+    result = float(sympy.N(value, 30))
+    if not math.isfinite(result):
+        return math.nextafter(result, 0.0)  # above the largest float: the largest float is below it
+    return math.nextafter(result, -math.inf) if bool(sympy.Rational(result) > value) else result
 
 
 def _sampled_bound(loss: Loss, bounds: tuple[tuple[float, float], ...], samples: int) -> float:

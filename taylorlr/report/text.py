@@ -17,37 +17,28 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
 import sympy
 
 from taylorlr._json import json_ready
+from taylorlr.solution import symbolic_summary
 
 if TYPE_CHECKING:
     from taylorlr.alpha.engine import Run
-    from taylorlr.analysis.critical_points import CriticalPoint, CriticalPoints
+    from taylorlr.analysis.critical_points import CriticalPoint
     from taylorlr.analysis.onestep import OneStepDemo
     from taylorlr.comparison import Comparison
     from taylorlr.loss import Loss
-    from taylorlr.numerics.newton import NewtonRun, NewtonStep
-    from taylorlr.numerics.stepsize import DescentLimit, Smoothness
+    from taylorlr.numerics.newton import NewtonRun
+    from taylorlr.solution import Solution
 
 
 def exact_number(value: sympy.Expr) -> dict[str, Any]:
     """A number as JSON: its float value and, when exact, its exact text."""
     number = sympy.sympify(value)
     return {"value": float(sympy.N(number, 17)), "exact": str(number)}
-
-
-def symbolic_summary(loss: Loss) -> dict[str, Any]:
-    """The loss, its variables, gradient and Hessian as JSON-ready strings."""
-    return {
-        "expression": str(loss.expr),
-        "variables": list(loss.names),
-        "data": list(loss.names_of(loss.data)),
-        "gradient": [str(g) for g in loss.gradient],
-        "hessian": [[str(loss.hessian[i, j]) for j in range(loss.n)] for i in range(loss.n)],
-    }
 
 
 def symbolic_latex(loss: Loss) -> dict[str, str]:
@@ -171,19 +162,6 @@ def point_label(names: Sequence[str]) -> str:
 TEXT_POINT_LIMIT = 12
 
 
-def analysis_data(analysis: CriticalPoints | None, skipped: str = "") -> dict[str, Any]:
-    """The critical-point part of ``solve --json``: ``analysis``, ``critical_points``, ``bounded_below``."""
-    if analysis is None:
-        return {
-            "analysis": {"status": "skipped", "note": skipped, "elapsed_s": 0.0, "counts": {}},
-            "critical_points": [],
-            "bounded_below": None,
-        }
-    data = analysis.to_dict()
-    points, bounded = data.pop("critical_points"), data.pop("bounded_below")
-    return {"analysis": data, "critical_points": points, "bounded_below": bounded}
-
-
 def critical_point_lines(payload: dict[str, Any]) -> list[str]:
     """Each critical point with its kind, eigenvalues, exactness and value."""
     info, points = payload["analysis"], payload["critical_points"]
@@ -244,77 +222,6 @@ def bounded_below_lines(payload: dict[str, Any]) -> list[str]:
 
 # Newton steps --------------------------------------------------------------------------------
 
-CURVATURE_VERDICTS = {
-    "minimum": "H is positive definite: the step heads for a minimum of the quadratic model "
-    "(a descent direction)",
-    "maximum": "H is negative definite: the step heads for a maximum of the quadratic model "
-    "(f rises along it)",
-    "saddle": "H has eigenvalues of both signs: the step heads for a saddle point of the quadratic "
-    "model, not a minimum",
-    "singular": "H is singular: no Newton step exists here (try --fallback pinv or --fallback damped)",
-}
-#: the verdict where H is singular and a fallback took the step anyway
-FALLBACK_VERDICTS = {
-    "pinv": "H is singular: the pseudo-inverse step was taken (no move along H's null space)",
-    "damped": "H is singular: the damped step solved (H + mu I) s = g, mu in 'shift'",
-}
-
-
-def curvature_verdict(curvature: str, fallback: str | None) -> str:
-    """What H's eigenvalues say about where the Newton step heads.
-
-    >>> curvature_verdict("minimum", None)[:26]
-    'H is positive definite: th'
-    """
-    if curvature == "singular" and fallback is not None:
-        return FALLBACK_VERDICTS[fallback]
-    return CURVATURE_VERDICTS[curvature]
-
-
-def exact_newton_step(loss: Loss, at: Sequence[sympy.Expr], limit: int = 12) -> dict[str, Any] | None:
-    """The first Newton step in exact arithmetic, as strings, when g and H are rational there.
-
-    Returns None when an entry is irrational, H is singular, or n > ``limit``.
-
-    >>> import taylorlr as tl
-    >>> exact_newton_step(tl.Loss("x**2 + 3*x*y**2"), [sympy.Integer(1), sympy.Integer(2)])["point"]
-    ['6/11', '10/11']
-    """
-    if loss.n > limit:
-        return None
-    at_point = dict(zip(loss.variables, at, strict=True))
-    H, g = loss.hessian.xreplace(at_point), loss.gradient.xreplace(at_point)
-    if not all(e.is_Rational for e in (*H, *g)) or H.det() == 0:
-        return None
-    step = H.LUsolve(g)
-    point = [a - s for a, s in zip(at, step, strict=True)]
-    inverse = H.inv()
-    return {
-        "start": [str(a) for a in at],
-        "step": [str(s) for s in step],
-        "point": [str(p) for p in point],
-        "eta": str(inverse[0, 0]) if loss.n == 1 else _string_rows(inverse),
-        "f_before": str(loss.value_at(at)),
-        "f_after": str(loss.value_at(point)),
-    }
-
-
-def _string_rows(matrix: sympy.Matrix) -> list[list[str]]:
-    return [[str(matrix[i, j]) for j in range(matrix.cols)] for i in range(matrix.rows)]
-
-
-def newton_step_data(
-    step: NewtonStep, f_before: float, f_after: float, exact: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """One Newton step as JSON-ready data: the step's record, f before and after, and the verdict."""
-    return {
-        **step.to_dict(),
-        "f_before": f_before,
-        "f_after": f_after,
-        "heads_for": curvature_verdict(step.curvature, step.fallback),
-        "exact": exact,
-    }
-
 
 def newton_step_lines(data: dict[str, Any], names: Sequence[str]) -> list[str]:
     """One Newton step for people: eta, the new point, f before and after, what the eigenvalues say."""
@@ -344,7 +251,7 @@ def _matrix_text(value: Any) -> str:
 
 
 def newton_run_data(run: NewtonRun, steps: list[dict[str, Any]]) -> dict[str, Any]:
-    """Iterated Newton: method, status, last point and the per-step data of :func:`newton_step_data`."""
+    """Iterated Newton: method, status, last point and the data of each step (a NewtonReport)."""
     return {"method": steps[0]["method"], "fallback": steps[0]["fallback"], **run.to_dict(), "steps": steps}
 
 
@@ -367,48 +274,68 @@ def newton_table(payload: dict[str, Any]) -> Any:
 # step-size bounds (solve --at) ---------------------------------------------------------------
 
 
-def step_size_data(
-    limit: DescentLimit, bound: Smoothness, eigenvalues: Sequence[float], gradient_norm2: float
-) -> dict[str, Any]:
-    """The second-order step-size bounds at a point.
-
-    ``eps_max`` = 2 g'g / g'Hg (None: the model descends for every eps); ``lambda_max``
-    and 1/lambda_max there; L on a box around the point, eps = 1/L and the decrease
-    ||g||^2 / (2L) that eps = 1/L guarantees.
-    """
-    lambda_max = float(max(eigenvalues))
-    return {
-        "descent_limit": limit.to_dict(),
-        "lambda_max": lambda_max,
-        "inverse_lambda_max": 1 / lambda_max if lambda_max > 0 else None,
-        "smoothness": {
-            **bound.to_dict(),
-            "eps": 1 / bound.L if bound.L > 0 else None,
-            "guaranteed_decrease": gradient_norm2 / (2 * bound.L) if bound.L > 0 else None,
-        },
-    }
-
-
 def step_size_lines(data: dict[str, Any]) -> list[str]:
-    """The step-size bounds for people."""
+    """The step-size bounds for people: each sentence says "guarantees" only where the record proves it."""
     limit, smooth = data["descent_limit"], data["smoothness"]
-    eps_max = limit["eps_max"]
-    descent = (
-        f"eps_max = 2 g'g / g'Hg = {fmt(eps_max)}: the second-order model descends for 0 < eps < eps_max"
-        if eps_max is not None and math.isfinite(eps_max)
-        else "g'Hg <= 0: the second-order model descends for every eps > 0"
-    )
     box = " x ".join(f"[{fmt(lo)}, {fmt(hi)}]" for lo, hi in smooth["box"])
     certified = "certified" if smooth["certified"] else "an estimate, not certified"
     return [
         "step-size bounds there",
-        f"  descent limit  {descent} (g'g = {fmt(limit['gTg'])}, g'Hg = {fmt(limit['gHg'])})",
+        f"  descent limit  {_descent_text(limit)} (g'g = {fmt(limit['gTg'])}, g'Hg = {fmt(limit['gHg'])})",
         f"  curvature      lambda_max(H) = {fmt(data['lambda_max'])}, "
         f"1/lambda_max = {fmt(data['inverse_lambda_max'])}",
         f"  smoothness     L = {fmt(smooth['L'])} on {box} ({smooth['method']}, {certified})",
-        f"                 eps = 1/L = {fmt(smooth['eps'])} guarantees f(w+) <= f(w) - ||g||^2/(2L) "
-        f"= f(w) - {fmt(smooth['guaranteed_decrease'])}",
+        *_step_lines(smooth, limit["gTg"]),
     ]
+
+
+def _descent_text(limit: dict[str, Any]) -> str:
+    """What the second-order model along -g does (source 001's descent condition)."""
+    eps_max, gTg, gHg = limit["eps_max"], limit["gTg"], limit["gHg"]
+    if not (gTg is not None and gHg is not None and math.isfinite(gTg) and math.isfinite(gHg)):
+        return "g'g or g'Hg is not a finite float here: no descent limit"
+    if gTg == 0:
+        return "g = 0: w is a critical point, and no step along -g changes the model"
+    if eps_max is not None and math.isfinite(eps_max):
+        return (
+            f"eps_max = 2 g'g / g'Hg = {fmt(eps_max)}: the second-order model descends for 0 < eps < eps_max"
+        )
+    return "g'Hg <= 0: the second-order model descends for every eps > 0"
+
+
+def _step_lines(smooth: dict[str, Any], gTg: float) -> list[str]:
+    """The step eps = 1/L: a guarantee when proved, else an estimate with its reason."""
+    indent = " " * 17
+    if smooth["status"] != "guaranteed":
+        if smooth["eps"] is None:
+            return [f"{indent}no step 1/L: {smooth['reason']}"]
+        return [
+            f"{indent}eps = 1/L = {fmt(smooth['eps'])} is an estimate: no decrease is guaranteed, "
+            f"because {smooth['reason']}"
+        ]
+    lines = [
+        f"{indent}eps = 1/L = {fmt(smooth['eps'])} guarantees f(w+) <= f(w) - ||g||^2/(2L) "
+        f"= f(w) - {fmt_below(smooth['guaranteed_decrease'])}"
+    ]
+    if gTg > 0:
+        lines.append(
+            f"{indent}and every eps in (0, 2/L) = (0, {fmt_below(smooth['eps_limit'])}) gives f(w+) < f(w) "
+            "(L holds on the whole step)"
+        )
+    return lines
+
+
+def fmt_below(value: float) -> str:
+    """A non-negative float to 6 significant digits, rounded down (so a bound it states stays true).
+
+    >>> fmt_below(5.666666666666667), fmt_below(0.009999999999999998), fmt_below(0.0), fmt_below(2.0)
+    ('5.66666', '0.00999999', '0', '2')
+    """
+    if value == 0 or not math.isfinite(value):
+        return fmt(value)
+    exact = Decimal(value)
+    rounded = exact.quantize(Decimal(1).scaleb(exact.adjusted() - 5), rounding=ROUND_FLOOR)
+    return f"{rounded.normalize():g}"
 
 
 def solve_lines(payload: dict[str, Any]) -> list[str]:
@@ -419,6 +346,11 @@ def solve_lines(payload: dict[str, Any]) -> list[str]:
         lines += newton_step_lines(payload["newton"], payload["variables"])
         lines += step_size_lines(payload["step_size"])
     return lines + latex_lines(payload.get("latex"))
+
+
+def solve_latex(solution: Solution) -> dict[str, Any]:
+    """The ``--latex`` part of ``solve``: f, gradient, Hessian and the critical points."""
+    return {**symbolic_latex(solution.loss), "critical_points": points_latex(solution.critical_points or [])}
 
 
 def latex_lines(latex: dict[str, Any] | None) -> list[str]:

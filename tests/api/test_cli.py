@@ -334,7 +334,7 @@ def test_internal_errors_exit_1_with_a_message_and_no_traceback(monkeypatch):
     def broken(*args: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(taylorlr.report.text, "symbolic_summary", broken)
+    monkeypatch.setattr(taylorlr.report.text, "solve_lines", broken)
     result = CliRunner().invoke(cli, ["solve", "x**2"])
     assert result.exit_code == 1 and "internal error: RuntimeError: boom" in result.output
     assert "please report" in result.output and "Traceback" not in result.output

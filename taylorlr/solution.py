@@ -1,0 +1,308 @@
+"""``tl.solve``: everything ``taylorlr solve`` prints, as one record.
+
+The derivatives, the critical points (with the arguments that settled the degenerate ones),
+whether f is bounded below, and at a point ``at``: one Newton step, exact where g and H are
+rational there and in floats, f before and after, and the second-order step-size bounds, whose
+sentences say "guaranteed" only for what is proved (:mod:`taylorlr.numerics.stepsize`).
+
+>>> import taylorlr as tl
+>>> solution = tl.solve("x**2 + 3*x*y**2", at={"x": 1, "y": 2})
+>>> [(p.point, p.kind, p.degenerate) for p in solution.critical_points]
+[((0, 0), 'saddle', True)]
+>>> solution.bounded_below.proof, solution.newton.exact.point
+(True, (6/11, 10/11))
+>>> solution.step_size.bound.certainty.value, solution.step_size.bound.smoothness.L
+('guaranteed', 30.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sympy
+
+from taylorlr.errors import OptionError
+
+if TYPE_CHECKING:
+    from taylorlr.analysis.critical_points import BoundedBelow, CriticalPoint, CriticalPoints
+    from taylorlr.loss import Loss
+    from taylorlr.numerics.newton import NewtonStep
+    from taylorlr.numerics.stepsize import StepSize
+
+#: half-width of the box around ``at`` where the step-size bound starts looking for a proved L
+STEP_SIZE_BOX = 1.0
+#: the most variables for which the exact Newton step is formed
+EXACT_STEP_LIMIT = 12
+
+CURVATURE_VERDICTS = {
+    "minimum": "H is positive definite: the step heads for a minimum of the quadratic model "
+    "(a descent direction)",
+    "maximum": "H is negative definite: the step heads for a maximum of the quadratic model "
+    "(f rises along it)",
+    "saddle": "H has eigenvalues of both signs: the step heads for a saddle point of the quadratic "
+    "model, not a minimum",
+    "singular": "H is singular: no Newton step exists here (try --fallback pinv or --fallback damped)",
+    "nonfinite": "the point, gradient or Hessian is not finite: no step taken",
+}
+#: the verdict where H is singular and a fallback took the step anyway
+FALLBACK_VERDICTS = {
+    "pinv": "H is singular: the pseudo-inverse step was taken (no move along H's null space)",
+    "damped": "H is singular: the damped step solved (H + mu I) s = g, mu in 'shift'",
+}
+
+
+def curvature_verdict(curvature: str, fallback: str | None) -> str:
+    """What H's eigenvalues say about where the Newton step heads.
+
+    >>> curvature_verdict("minimum", None)[:26]
+    'H is positive definite: th'
+    """
+    key = str(getattr(curvature, "value", curvature))
+    if key == "singular" and fallback is not None:
+        return FALLBACK_VERDICTS[fallback]
+    return CURVATURE_VERDICTS[key]
+
+
+def symbolic_summary(loss: Loss) -> dict[str, Any]:
+    """The loss, its variables, gradient and Hessian as JSON-ready strings."""
+    return {
+        "expression": str(loss.expr),
+        "variables": list(loss.names),
+        "data": list(loss.names_of(loss.data)),
+        "gradient": [str(g) for g in loss.gradient],
+        "hessian": [[str(loss.hessian[i, j]) for j in range(loss.n)] for i in range(loss.n)],
+    }
+
+
+# the Newton step ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExactNewtonStep:
+    """The Newton step w+ = w - H^-1 g in exact arithmetic (where g and H are rational at w).
+
+    Attributes:
+        start, step, point: w, H^-1 g and w+ (SymPy numbers).
+        eta: 1/f'' in 1-D, the matrix H^-1 in n-D.
+        f_before, f_after: f(w) and f(w+), exact.
+    """
+
+    start: tuple[sympy.Expr, ...]
+    step: tuple[sympy.Expr, ...]
+    point: tuple[sympy.Expr, ...]
+    eta: Any
+    f_before: sympy.Expr
+    f_after: sympy.Expr
+
+    def to_dict(self) -> dict[str, Any]:
+        """Strings, as ``solve --json`` prints them under ``newton.exact``."""
+        eta = self.eta
+        if isinstance(eta, sympy.MatrixBase):
+            eta = [[str(e) for e in row] for row in eta.tolist()]
+        return {
+            "start": [str(a) for a in self.start],
+            "step": [str(s) for s in self.step],
+            "point": [str(p) for p in self.point],
+            "eta": eta if isinstance(eta, list) else str(eta),
+            "f_before": str(self.f_before),
+            "f_after": str(self.f_after),
+        }
+
+
+def exact_newton_step(
+    loss: Loss, at: Sequence[sympy.Expr], limit: int = EXACT_STEP_LIMIT
+) -> ExactNewtonStep | None:
+    """The Newton step in exact arithmetic, when g and H are rational at ``at``.
+
+    Returns None when an entry is irrational, H is singular, or n > ``limit``.
+
+    >>> import taylorlr as tl
+    >>> exact_newton_step(tl.Loss("x**2 + 3*x*y**2"), [sympy.Integer(1), sympy.Integer(2)]).point
+    (6/11, 10/11)
+    """
+    if loss.n > limit:
+        return None
+    at_point = dict(zip(loss.variables, at, strict=True))
+    H, g = loss.hessian.xreplace(at_point), loss.gradient.xreplace(at_point)
+    if not all(e.is_Rational for e in (*H, *g)) or H.det() == 0:
+        return None
+    step = tuple(H.LUsolve(g))
+    point = tuple(a - s for a, s in zip(at, step, strict=True))
+    inverse = H.inv()
+    return ExactNewtonStep(
+        start=tuple(at), step=step, point=point, eta=inverse[0, 0] if loss.n == 1 else inverse,
+        f_before=loss.value_at(at), f_after=loss.value_at(point),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewtonReport:
+    """One Newton step as ``solve`` and ``newton`` report it: the float step, f around it, the exact step.
+
+    Attributes:
+        step: the :class:`~taylorlr.NewtonStep` at one point.
+        f_before, f_after: f at its start and at its new point (floats).
+        exact: the :class:`ExactNewtonStep`, or None where it is not formed.
+    """
+
+    step: NewtonStep
+    f_before: float
+    f_after: float
+    exact: ExactNewtonStep | None = None
+
+    @property
+    def heads_for(self) -> str:
+        """What H's eigenvalues say about where the step heads (a sentence)."""
+        return curvature_verdict(self.step.curvature, self.step.fallback)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.step.to_dict(),
+            "f_before": self.f_before,
+            "f_after": self.f_after,
+            "heads_for": self.heads_for,
+            "exact": None if self.exact is None else self.exact.to_dict(),
+        }
+
+
+def newton_report(
+    loss: Loss,
+    step: NewtonStep,
+    exact: ExactNewtonStep | None,
+    backend: Any = "numpy",
+    dtype: str = "float64",
+) -> NewtonReport:
+    """A step's report, with f evaluated before and after it on the step's backend."""
+    from taylorlr.compile.backends import to_numpy
+
+    value = loss.compile(backend, dtype).value
+    f_before, f_after = (float(to_numpy(value(w))) for w in (step.start, step.point))
+    return NewtonReport(step=step, f_before=f_before, f_after=f_after, exact=exact)
+
+
+# the solution ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Solution:
+    """Everything ``taylorlr solve`` reports about a loss, and with ``at`` about one point.
+
+    Attributes:
+        loss: the :class:`~taylorlr.Loss` (its ``gradient`` and ``hessian`` are the symbolic summary).
+        critical_points: the :class:`~taylorlr.analysis.critical_points.CriticalPoints` record
+            (kinds, eigenvalues, exactness, the reasons for degenerate points, bounded below),
+            or None for a loss with data symbols.
+        skipped: why the critical points were not sought ("" when they were).
+        at: the point, exact (None without ``at``).
+        newton: the :class:`NewtonReport` of one Newton step from ``at``.
+        step_size: the :class:`~taylorlr.numerics.stepsize.StepSize` bounds at ``at``.
+    """
+
+    loss: Loss
+    critical_points: CriticalPoints | None
+    skipped: str = ""
+    at: tuple[sympy.Expr, ...] | None = None
+    newton: NewtonReport | None = None
+    step_size: StepSize | None = None
+
+    @property
+    def gradient(self) -> sympy.Matrix:
+        return self.loss.gradient
+
+    @property
+    def hessian(self) -> sympy.Matrix:
+        return self.loss.hessian
+
+    @property
+    def degenerate(self) -> tuple[CriticalPoint, ...]:
+        """The degenerate critical points (singular Hessian), each with the ``reason`` that settled it."""
+        return tuple(p for p in self.critical_points or () if p.degenerate)
+
+    @property
+    def bounded_below(self) -> BoundedBelow | None:
+        return None if self.critical_points is None else self.critical_points.bounded_below
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``taylorlr solve --json`` (without ``schema`` and ``latex``; see docs/cli.md)."""
+        data = {**symbolic_summary(self.loss), **self._analysis()}
+        if self.newton is not None and self.step_size is not None:
+            data["newton"] = self.newton.to_dict()
+            data["step_size"] = self.step_size.to_dict()
+        return data
+
+    def _analysis(self) -> dict[str, Any]:
+        if self.critical_points is None:
+            return {
+                "analysis": {"status": "skipped", "note": self.skipped, "elapsed_s": 0.0, "counts": {}},
+                "critical_points": [],
+                "bounded_below": None,
+            }
+        data = self.critical_points.to_dict()
+        points, bounded = data.pop("critical_points"), data.pop("bounded_below")
+        return {"analysis": data, "critical_points": points, "bounded_below": bounded}
+
+
+def solve(
+    loss: Loss | str,
+    at: Any = None,
+    *,
+    budget: float = 10.0,
+    fallback: str | None = None,
+    backend: Any = "numpy",
+    dtype: str = "float64",
+) -> Solution:
+    """Analyse a loss: critical points and boundedness; with ``at``, a Newton step and step sizes there.
+
+    Args:
+        loss: a :class:`~taylorlr.Loss` or its text.
+        at: a point (mapping of names, or a sequence in variable order; exact numbers allowed).
+        budget: seconds allowed for the exact critical-point solve.
+        fallback: None, "pinv" or "damped": how the Newton step treats a singular Hessian.
+        backend, dtype: where the float Newton step is computed.
+
+    Raises:
+        OptionError: ``at`` given for a loss with data symbols.
+
+    >>> import taylorlr as tl
+    >>> s = tl.solve("x**4 - 2*x**2", at=[2])
+    >>> [p.kind for p in s.critical_points], s.newton.exact.point, s.newton.exact.f_after
+    (['minimum', 'maximum', 'minimum'], (16/11,), 3584/14641)
+    """
+    from taylorlr.loss import Loss
+
+    loss = loss if isinstance(loss, Loss) else Loss(loss)
+    points, skipped = _critical_points(loss, budget)
+    if at is None:
+        return Solution(loss=loss, critical_points=points, skipped=skipped)
+    if loss.data:
+        raise OptionError("--at needs numbers for every symbol: drop --data, or substitute the data")
+    return Solution(
+        loss=loss, critical_points=points, skipped=skipped, **_local(loss, at, fallback, backend, dtype)
+    )
+
+
+def _critical_points(loss: Loss, budget: float) -> tuple[CriticalPoints | None, str]:
+    """The critical points of a loss without data symbols; for one with data, None and why."""
+    from taylorlr.analysis.critical_points import critical_points
+
+    if loss.data:
+        names = ", ".join(loss.names_of(loss.data))
+        return None, f"data symbols {names}: critical points need numbers for them"
+    return critical_points(loss, budget_s=budget), ""
+
+
+def _local(loss: Loss, at: Any, fallback: str | None, backend: Any, dtype: str) -> dict[str, Any]:
+    """One Newton step from ``at`` (float and exact) and the step-size bounds there."""
+    from taylorlr.numerics.newton import newton
+    from taylorlr.numerics.stepsize import step_size
+    from taylorlr.symbolic.points import exact_point
+
+    start = exact_point(at, loss.variables)
+    step = newton(loss, at, steps=1, fallback=fallback, backend=backend, dtype=dtype).steps[0]
+    return {
+        "at": start,
+        "newton": newton_report(loss, step, exact_newton_step(loss, start), backend, dtype),
+        "step_size": step_size(loss, start, radius=STEP_SIZE_BOX, backend=backend, dtype=dtype),
+    }
