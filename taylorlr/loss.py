@@ -148,15 +148,38 @@ class Loss:
         """The exact value of the loss at a point (data symbols stay symbolic)."""
         return self.expr.xreplace(dict(zip(self.variables, exact_point(at, self.variables), strict=True)))
 
-    def line(self, direction: Sequence[sympy.Expr] | None = None) -> tuple[sympy.Symbol, sympy.Expr]:
+    def line(self, direction: Sequence[sympy.Expr] | None = None) -> tuple[sympy.Dummy, sympy.Expr]:
         """g(alpha) = f(w - alpha u): the loss along a line, with its symbol alpha.
 
-        ``direction`` defaults to the symbols ``u_x, u_y, ...``.
+        alpha is a :class:`sympy.Dummy`, so a variable named ``alpha`` stays a
+        different symbol. ``direction`` defaults to the symbols ``u_x, u_y, ...``.
+
+        Raises:
+            LossDefinitionError: the default direction would reuse a symbol of the
+                loss (a variable named ``u_x`` beside ``x``): pass ``direction=``.
+
+        >>> import taylorlr as tl
+        >>> alpha, g = tl.Loss("(alpha - 1)**2").line()
+        >>> g.diff(alpha, 2), g.xreplace({alpha: 0})
+        (2*u_alpha**2, (alpha - 1)**2)
         """
-        alpha = sympy.Symbol("alpha", real=True)
-        u = tuple(direction) if direction is not None else self.vector_symbols("u")
+        alpha = sympy.Dummy("alpha", real=True)
+        u = tuple(direction) if direction is not None else self._direction_symbols()
+        if len(u) != self.n:
+            raise LossDefinitionError(f"the direction has {len(u)} entries, the loss {self.n} variables")
         shifted = {w: w - alpha * ui for w, ui in zip(self.variables, u, strict=True)}
         return alpha, self.expr.xreplace(shifted)
+
+    def _direction_symbols(self) -> tuple[sympy.Symbol, ...]:
+        u = self.vector_symbols("u")
+        taken = sorted({s.name for s in u} & {s.name for s in self.expr.free_symbols})
+        if taken:
+            raise LossDefinitionError(
+                f"the loss uses {taken}, the names of the default direction's symbols "
+                "u_<variable>: pass direction=... (e.g. sympy.Dummy symbols) to line(), "
+                "line_derivatives() or line_polynomial()"
+            )
+        return u
 
     def line_derivatives(
         self, order: int = 2, direction: Sequence[sympy.Expr] | None = None
@@ -179,7 +202,12 @@ class Loss:
         return tuple(result)
 
     def line_polynomial(self, direction: Sequence[sympy.Expr] | None = None) -> tuple[sympy.Expr, ...]:
-        """Coefficients c_0..c_d of g(alpha) = f(w - alpha u) = sum c_k alpha^k (polynomial f only)."""
+        """Coefficients c_0..c_d of g(alpha) = f(w - alpha u) = sum c_k alpha^k (polynomial f only).
+
+        >>> import taylorlr as tl
+        >>> tl.Loss("x**2 + alpha").line_polynomial()
+        (alpha + x**2, -u_alpha - 2*u_x*x, u_x**2)
+        """
         if not self.is_polynomial:
             raise LossDefinitionError(f"{self.expr} is not a polynomial in {self.names}")
         alpha, g = self.line(direction)

@@ -1,4 +1,4 @@
-"""Alpha rules: agreement on quadratics, error orders, safeguards, and the line-search oracle."""
+"""Alpha rules: agreement on quadratics, error orders, safeguards, validation and the registry."""
 
 from __future__ import annotations
 
@@ -245,42 +245,3 @@ def test_rule_registry_labels_and_errors():
 def test_stated_cost_per_step(rule, extra):
     base = {"values": 1, "gradients": 1, "hvps": 0, "line_searches": 0}
     assert rule.cost() == {k: v + extra.get(k, 0) for k, v in base.items()}
-
-
-# --------------------------------------------------------------------------- the oracle
-
-
-@settings(max_examples=60, deadline=None, derandomize=True)
-@given(st.lists(st.integers(-9, 9), min_size=2, max_size=6), st.integers(1, 9))
-def test_polynomial_oracle_is_the_best_positive_local_minimum(coefficients, leading):
-    c = np.array([*coefficients, leading], dtype=float)  # ascending, degree >= 2
-    if len(c) % 2 == 0:
-        c = np.append(c, 1.0)  # even degree, bounded below
-    alpha = float(rules.polynomial_line_minimum(c[None, :])[0])
-    grid = np.linspace(1e-6, 50.0, 400_001)
-    values = np.polyval(c[::-1], grid)
-    slope0 = c[1]
-    interior = np.argmin(values)
-    if slope0 < 0 and 0 < interior < grid.size - 1:
-        assert np.polyval(c[::-1], alpha) <= values.min() + 1e-6
-        assert abs(np.polyval(np.polyder(c[::-1]), alpha)) < 1e-6 * (
-            1 + np.abs(c).sum() * (1 + abs(alpha)) ** len(c)
-        )
-
-
-def test_golden_oracle_matches_a_bracketed_scalar_minimiser():
-    scipy_optimize = pytest.importorskip("scipy.optimize")
-    loss = tl.Loss("log(1 + x**2) + exp(y/3) + y**2/2 + x*y/4")
-    compiled = loss.compile()
-    oracle = rules.build_line_oracle(loss, compiled)
-    assert oracle.method == "golden section (local)"
-    theta, omega = np.array([[1.5, -0.5], [0.3, 2.0]]), compiled.grad(np.array([[1.5, -0.5], [0.3, 2.0]]))
-    got = oracle.minimise(theta, omega, np.array([0.1, 0.1]), {})
-    for k in range(2):
-        best = scipy_optimize.minimize_scalar(
-            lambda a, k=k: compiled.value(theta[k] - a * omega[k]),
-            bounds=(0.0, 20.0),
-            method="bounded",
-            options={"xatol": 1e-12},
-        )
-        assert got[k] == pytest.approx(best.x, rel=1e-5)
