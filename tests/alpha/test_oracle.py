@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 import sympy
@@ -84,18 +87,33 @@ def test_on_quartics_the_oracle_is_the_exact_line_minimiser(c, theta, omega):
         assert got == pytest.approx(float(exact), rel=1e-9)
 
 
-@settings(max_examples=30, deadline=None, derandomize=True)
-@given(st.sampled_from(INTERNAL_NAMES), st.sampled_from(INTERNAL_NAMES))
-def test_variables_named_like_internal_symbols_change_no_oracle_alpha(first, second):
-    if first == second:
-        return
-    template = "({0} - 1)**2 + 4*{1}**2 + {0}**2*{1}**2/3 + {0}*{1}"
-    named = tl.Loss(template.format(first, second), variables=[first, second])
-    plain = tl.Loss(template.format("p", "q"), variables=["p", "q"])
-    runs = [tl.run(loss, [[0.0, 1.0], [2.0, -1.5]], "momentum", steps=4, tol=0.0) for loss in (named, plain)]
-    assert runs[0].oracle_method == runs[1].oracle_method == "polynomial roots"
-    np.testing.assert_allclose(runs[0].oracle_alphas, runs[1].oracle_alphas, rtol=1e-12)
-    np.testing.assert_allclose(runs[0].points, runs[1].points, rtol=1e-12)
+#: every internal name beside an ordinary one, and pairs that would collide with each other
+NAME_PAIRS = [
+    *((name, "y") for name in INTERNAL_NAMES),
+    ("x", "u_x"),
+    ("u_y", "y"),
+    ("alpha", "u_alpha"),
+    ("u0", "u1"),
+    ("a0_0", "a1_0"),
+    ("x0", "v0"),
+]
+TEMPLATE = "({0} - 1)**2 + 4*{1}**2 + {0}**2*{1}**2/3 + {0}*{1}"
+STARTS = [[0.0, 1.0], [2.0, -1.5]]
+
+
+@pytest.fixture(scope="module")
+def plain_run():
+    plain = tl.Loss(TEMPLATE.format("p", "q"), variables=["p", "q"])
+    return tl.run(plain, STARTS, "momentum", steps=4, tol=0.0)
+
+
+@pytest.mark.parametrize(("first", "second"), NAME_PAIRS)
+def test_variables_named_like_internal_symbols_change_no_oracle_alpha(first, second, plain_run):
+    named = tl.Loss(TEMPLATE.format(first, second), variables=[first, second])
+    run = tl.run(named, STARTS, "momentum", steps=4, tol=0.0)
+    assert run.oracle_method == plain_run.oracle_method == "polynomial roots"
+    np.testing.assert_allclose(run.oracle_alphas, plain_run.oracle_alphas, rtol=1e-12)
+    np.testing.assert_allclose(run.points, plain_run.points, rtol=1e-12)
 
 
 def test_a_variable_named_alpha_gets_the_true_oracle_alpha():
@@ -169,3 +187,12 @@ def test_golden_oracle_matches_a_bracketed_scalar_minimiser():
             options={"xatol": 1e-12},
         )
         assert got[k] == pytest.approx(best.x, rel=1e-5)
+
+
+def test_the_oracle_cache_lets_its_loss_go():
+    loss = tl.Loss("(x - 2)**2 + x*y + y**4")
+    tl.run(loss, [0.0, 1.0], steps=2)
+    gone = weakref.ref(loss)
+    del loss
+    gc.collect()
+    assert gone() is None
