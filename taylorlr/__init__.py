@@ -42,6 +42,8 @@ _LAZY = {
     "run": "alpha.engine",
     "Run": "alpha.result",
     "Status": "alpha.result",
+    "Rule": "alpha.rules",
+    "Optimizer": "alpha.optimizers",
     "Safeguards": "alpha.rules",
     "compare": "comparison",
     "Comparison": "comparison",

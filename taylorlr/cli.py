@@ -155,7 +155,10 @@ class RegistryName(click.ParamType):
         chosen = tuple(v.strip() for v in value.split(",")) if self.many else (value,)
         unknown = [v for v in chosen if v not in self.names()]
         if unknown:
-            self.fail(f"unknown {unknown[0]!r}: use one of {', '.join(self.names())}", param, ctx)
+            from taylorlr.alpha._names import suggestion
+
+            hint = suggestion(unknown[0], self.names())
+            self.fail(f"unknown {unknown[0]!r}{hint}: use one of {', '.join(self.names())}", param, ctx)
         return chosen if self.many else value
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from taylorlr.alpha.fused import FIRE_FLUSH, READ_BACK, StepKernel, TiledState, build_step_kernel
 from taylorlr.alpha.optimizers import Optimizer, is_identity, resolve_optimizer, select_state
+from taylorlr.alpha.oracle import LineOracle, build_line_oracle
 from taylorlr.alpha.result import (
     _CODES,
     _CONVERGED,
@@ -44,11 +45,9 @@ from taylorlr.alpha.result import (
 )
 from taylorlr.alpha.rules import (
     FIRINGS,
-    LineOracle,
     Probe,
     Rule,
     Safeguards,
-    build_line_oracle,
     dot,
     next_alpha,
     resolve_rule,

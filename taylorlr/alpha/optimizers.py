@@ -27,8 +27,32 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
+from taylorlr.alpha._names import from_registry
 from taylorlr.compile.backends import namespace_of
 from taylorlr.errors import OptionError
+
+__all__ = [
+    "OPTIMIZERS",
+    "AdamState",
+    "ChainState",
+    "EmptyState",
+    "Optimizer",
+    "SquareState",
+    "TraceState",
+    "adagrad",
+    "adam",
+    "adamw",
+    "add_decayed_weights",
+    "chain",
+    "custom",
+    "gd",
+    "is_identity",
+    "momentum",
+    "nesterov",
+    "resolve_optimizer",
+    "rmsprop",
+    "select_state",
+]
 
 Init = Callable[[Any], Any]
 Direction = Callable[[Any, Any, Any], tuple[Any, Any]]
@@ -43,12 +67,35 @@ class Optimizer:
         init: builds the state for params of shape (..., n).
         direction: returns (omega, new_state); pure, never mutates ``state``.
         hyperparameters: the validated settings, for the record.
+
+    Raises:
+        OptionError: an empty name, ``init`` or ``direction`` not callable, or a
+            hyperparameter that is not a number.
+
+    >>> Optimizer("sign", lambda p: EmptyState(), None)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+      ...
+    taylorlr.errors.OptionError: optimizer 'sign': an optimizer needs two callables (init, direction), ...
     """
 
     name: str
     init: Init
     direction: Direction
     hyperparameters: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise OptionError(f"an optimizer needs a name, a non-empty string; got {self.name!r}")
+        if not (callable(self.init) and callable(self.direction)):
+            raise OptionError(
+                f"optimizer {self.name!r}: an optimizer needs two callables (init, direction), "
+                f"got {self.init!r}, {self.direction!r}"
+            )
+        for key, value in self.hyperparameters.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise OptionError(
+                    f"optimizer {self.name!r}: hyperparameter {key!r} is {value!r}, not a number"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **{k: float(v) for k, v in self.hyperparameters.items()}}
@@ -342,8 +389,6 @@ def custom(init: Init, direction: Direction, name: str = "custom") -> Optimizer:
     >>> sign.direction(np.array([-2.0]), EmptyState(), None)[0].tolist()
     [-1.0]
     """
-    if not (callable(init) and callable(direction)):
-        raise OptionError(f"an optimizer needs two callables (init, direction), got {init!r}, {direction!r}")
     return Optimizer(name, init, direction)
 
 
@@ -363,7 +408,8 @@ def resolve_optimizer(optimizer: str | Optimizer | tuple[Init, Direction], **opt
     """An :class:`Optimizer` from a registry name (with options), an Optimizer or a pair.
 
     Raises:
-        OptionError: unknown name, options given with an object, or a bad option.
+        OptionError: unknown name (the error names the nearest one), options given
+            with an object, or a bad option.
 
     >>> resolve_optimizer("momentum", beta=0.5).hyperparameters
     {'beta': 0.5}
@@ -374,11 +420,7 @@ def resolve_optimizer(optimizer: str | Optimizer | tuple[Init, Direction], **opt
         return optimizer
     if isinstance(optimizer, tuple) and len(optimizer) == 2:
         return custom(*optimizer)
-    factory = OPTIMIZERS.get(optimizer) if isinstance(optimizer, str) else None
-    if factory is None:
-        raise OptionError(
-            f"unknown optimizer {optimizer!r}: use one of {sorted(OPTIMIZERS)} or an (init, direction) pair"
-        )
+    factory = from_registry(OPTIMIZERS, optimizer, "optimizer", " or an (init, direction) pair")
     try:
         return factory(**options)
     except TypeError as error:

@@ -41,13 +41,38 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from taylorlr.compile.backends import namespace_of, to_numpy
+from taylorlr.alpha._names import from_registry, suggestion
+from taylorlr.compile.backends import namespace_of
 from taylorlr.errors import OptionError
+
+__all__ = [
+    "KINDS",
+    "NEEDS",
+    "NUMERATORS",
+    "RULES",
+    "Probe",
+    "Rule",
+    "dot",
+    "exact",
+    "fixed",
+    "lagged",
+    "line_search",
+    "resolve_rule",
+    "retsinas",
+    "three_point",
+    "value_gradient",
+]
 
 #: what a rule may ask for, beyond f and grad f at theta_t and omega_t, omega_{t+1}
 NEEDS = ("value_plus", "grad_plus", "hvp_plus", "value_mirror", "line")
 
+#: how a rule sets alpha: a Newton step on g_t from two estimates, never, or by the exact line search
+KINDS = ("adaptive", "fixed", "line-search")
+
 NUMERATORS = ("gradient", "values", "values-as-published")
+
+#: rule options with a closed set of values
+OPTION_CHOICES = {"numerator": NUMERATORS}
 CURVATURE_POLICIES = ("grow", "keep", "shrink", "formula")
 
 
@@ -108,13 +133,34 @@ Estimate = Callable[[Probe], Any]
 class Rule:
     """An alpha rule: alpha_{t+1} = alpha_t + gamma * slope / curvature.
 
+    Built by a factory (:func:`exact`, :func:`three_point`, ...) or by hand for a rule
+    of your own; either way it is checked when it is made, and a bad rule is refused
+    with a sentence that says what is wrong and how to fix it.
+
     Attributes:
         name: the registry name ("exact", "three-point", ...).
-        kind: "adaptive" (slope / curvature), "fixed" or "line-search".
-        needs: the evaluations the rule reads at each step (a subset of :data:`NEEDS`).
+        kind: "adaptive" (slope / curvature), "fixed" or "line-search" (:data:`KINDS`).
+        needs: the evaluations the rule reads at each step (a subset of :data:`NEEDS`);
+            the engine evaluates, and counts, exactly these.
         slope: estimate of <grad f(theta+), omega> = -g_t'(alpha_t); None unless adaptive.
         curvature: estimate of omega^T H(theta+) omega = g_t''(alpha_t); None unless adaptive.
         options: rule options, for the record (e.g. the three-point numerator).
+
+    Raises:
+        OptionError: an unknown kind or need; an adaptive rule without both estimates, or
+            a fixed or line-search rule with one; ``"line"`` needed by a rule that is not
+            a line search (or not needed by one); an estimate that reads a
+            :class:`Probe` field its ``needs`` do not declare; a bad option.
+
+    >>> mine = Rule("mine", "adaptive", {"grad_plus"}, lambda p: dot(p.grad_plus, p.omega),
+    ...             lambda p: dot(p.grad - p.grad_plus, p.omega) / p.alpha)
+    >>> sorted(mine.needs)
+    ['grad_plus']
+    >>> Rule("mine", "adaptive", set(), lambda p: dot(p.grad_plus, p.omega), lambda p: p.alpha)
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+      ...
+    taylorlr.errors.OptionError: rule 'mine': its slope estimate reads 'grad_plus', ... to needs ...
     """
 
     name: str
@@ -123,6 +169,17 @@ class Rule:
     slope: Estimate | None = None
     curvature: Estimate | None = None
     options: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise OptionError(f"a rule needs a name, a non-empty string; got {self.name!r}")
+        if self.kind not in KINDS:
+            hint = suggestion(self.kind, KINDS)
+            raise OptionError(f"rule {self.name!r}: kind must be one of {KINDS}{hint}, got {self.kind!r}")
+        object.__setattr__(self, "needs", _checked_needs(self.name, self.needs))
+        _check_estimates(self)
+        _check_line(self)
+        _check_options(self.name, self.options)
 
     @property
     def label(self) -> str:
@@ -148,6 +205,109 @@ class Rule:
             "hvps": int("hvp_plus" in self.needs),
             "line_searches": int("line" in self.needs),
         }
+
+
+def _checked_needs(name: str, needs: Any) -> frozenset[str]:
+    if isinstance(needs, str) or not all(isinstance(item, str) for item in _iterable(needs)):
+        raise OptionError(f"rule {name!r}: needs must be a set of names from {NEEDS}, got {needs!r}")
+    unknown = sorted(set(needs) - set(NEEDS))
+    if unknown:
+        raise OptionError(
+            f"rule {name!r} needs {unknown}{suggestion(unknown[0], NEEDS)}, which no step evaluates: "
+            f"needs is a subset of {NEEDS} (f and grad f at theta_t, omega_t and omega_{{t+1}} "
+            "are always there)"
+        )
+    return frozenset(needs)
+
+
+def _iterable(value: Any) -> Any:
+    try:
+        return list(value)
+    except TypeError:
+        return [None]
+
+
+def _check_estimates(rule: Rule) -> None:
+    estimates = {"slope": rule.slope, "curvature": rule.curvature}
+    if rule.kind != "adaptive":
+        given = [which for which, estimate in estimates.items() if estimate is not None]
+        if given:
+            raise OptionError(
+                f"rule {rule.name!r} is {rule.kind}: it sets alpha without a {' or '.join(given)} "
+                "estimate; drop it, or make the rule kind='adaptive'"
+            )
+        return
+    for which, estimate in estimates.items():
+        if not callable(estimate):
+            raise OptionError(
+                f"rule {rule.name!r} is adaptive (alpha' = alpha + gamma * slope / curvature) but its "
+                f"{which} estimate is {estimate!r}: pass {which}=, a function of a Probe"
+            )
+        _check_reads(rule, which, estimate)
+
+
+def _check_reads(rule: Rule, which: str, estimate: Estimate) -> None:
+    """Run the estimate once on a small probe holding only what the rule declares."""
+    undeclared = [need for need in NEEDS[:4] if need not in rule.needs]
+    if _runs_on(estimate, rule.needs):
+        return
+    for need in undeclared:
+        if _runs_on(estimate, rule.needs | {need}):
+            raise OptionError(
+                f"rule {rule.name!r}: its {which} estimate reads {need!r}, which its needs do not declare: "
+                f"add {need!r} to needs (the engine evaluates, and counts, only what a rule declares)"
+            )
+
+
+def _runs_on(estimate: Estimate, needs: frozenset[str]) -> bool:
+    import numpy
+
+    one, vector = numpy.array(0.5), numpy.array([1.0, -2.0])
+    fields = {"value_plus": one, "grad_plus": vector, "hvp_plus": vector, "value_mirror": one}
+    probe = Probe(
+        alpha=one,
+        omega=vector,
+        value=one,
+        grad=vector,
+        omega_next=vector,
+        **{name: value for name, value in fields.items() if name in needs},
+    )
+    try:
+        with numpy.errstate(all="ignore"):
+            estimate(probe)
+    except (TypeError, AttributeError):  # None in arithmetic, or None.shape
+        return False
+    return True
+
+
+def _check_line(rule: Rule) -> None:
+    if rule.kind == "line-search" and "line" not in rule.needs:
+        raise OptionError(f"rule {rule.name!r} is a line search but does not need 'line': add it to needs")
+    if rule.kind == "fixed" and rule.needs:
+        raise OptionError(
+            f"rule {rule.name!r} is fixed and reads nothing, but needs {sorted(rule.needs)}: "
+            "drop them (each would be evaluated and counted for nothing)"
+        )
+    if rule.kind == "adaptive" and "line" in rule.needs:
+        raise OptionError(
+            f"rule {rule.name!r} is adaptive but needs 'line', the exact line search: "
+            "only kind='line-search' uses it; drop 'line' from needs"
+        )
+
+
+def _check_options(name: str, options: Any) -> None:
+    if not isinstance(options, Mapping):
+        raise OptionError(f"rule {name!r}: options must be a mapping of names to strings, got {options!r}")
+    for key, value in options.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise OptionError(f"rule {name!r}: options are names and strings, got {key!r}: {value!r}")
+        _check_choice(key, value)
+
+
+def _check_choice(key: str, value: str) -> None:
+    choices = OPTION_CHOICES.get(key)
+    if choices is not None and value not in choices:
+        raise OptionError(f"{key} must be one of {choices}{suggestion(value, choices)}, got {value!r}")
 
 
 def dot(a: Any, b: Any) -> Any:
@@ -236,8 +396,7 @@ def three_point(numerator: str = "gradient") -> Rule:
     >>> three_point("values").label
     'three-point(values)'
     """
-    if numerator not in NUMERATORS:
-        raise OptionError(f"numerator must be one of {NUMERATORS}, got {numerator!r}")
+    _check_choice("numerator", numerator)
     slopes: dict[str, Estimate] = {
         "gradient": _slope_plus,
         "values": lambda p: (4 * p.value - 3 * p.value_plus - p.value_mirror) / (2 * p.alpha),
@@ -312,18 +471,21 @@ def resolve_rule(rule: str | Rule, **options: Any) -> Rule:
     """A :class:`Rule` from a registry name (with options) or a Rule.
 
     Raises:
-        OptionError: unknown name, or options the rule does not take.
+        OptionError: unknown name (the error names the nearest one), or options the
+            rule does not take.
 
     >>> resolve_rule("three-point", numerator="values").label
     'three-point(values)'
+    >>> resolve_rule("retsina")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+      ...
+    taylorlr.errors.OptionError: unknown rule 'retsina' (did you mean 'retsinas'?): use one of ...
     """
     if isinstance(rule, Rule):
         if options:
             raise OptionError(f"rule options {sorted(options)} apply only to a registry name")
         return rule
-    factory = RULES.get(rule) if isinstance(rule, str) else None
-    if factory is None:
-        raise OptionError(f"unknown rule {rule!r}: use one of {sorted(RULES)}")
+    factory = from_registry(RULES, rule, "rule", " or a tl.rules.Rule")
     try:
         return factory(**options)
     except TypeError as error:
@@ -490,181 +652,3 @@ def next_alpha(
         fired[name] = candidate < limit if name.endswith("min") else candidate > limit
         candidate = xp.where(fired[name], limit, candidate)
     return AlphaUpdate(candidate, fired)
-
-
-# ---------------------------------------------------------------------------- the oracle
-
-
-@dataclass(frozen=True)
-class LineOracle:
-    """The exact line search: alpha* minimising g(alpha) = f(theta - alpha omega).
-
-    alpha* is the lowest local minimiser of g over alpha > 0. When omega is not a
-    descent direction (g'(0) >= 0) no positive minimiser exists; alpha* is then
-    the local minimiser nearest 0 on the negative side (where a Newton rule on g
-    goes), and NaN when g has no local minimiser at all (unbounded along the ray).
-
-    Attributes:
-        method: "polynomial roots" (exact, f polynomial) or
-            "golden section (local)" (a bracketed scalar search otherwise).
-        minimise: ``minimise(theta, omega, alpha_guess, data) -> alpha*`` over a batch.
-    """
-
-    method: str
-    minimise: Callable[[Any, Any, Any, Mapping[str, Any]], Any]
-
-
-def build_line_oracle(loss: Any, compiled: Any) -> LineOracle:
-    """The line-search oracle for a :class:`~taylorlr.Loss` and its compiled functions.
-
-    Polynomial losses: the coefficients of g(alpha) = sum c_k(theta, omega) alpha^k
-    are compiled once (``loss.line_polynomial()``); at run time the real roots of
-    g' come from companion matrices (NumPy eigvals on stacks, on the host).
-    Other losses: a geometric grid brackets the best alpha, then golden section.
-
-    >>> import numpy as np, sympy, taylorlr as tl
-    >>> x = sympy.Symbol("x", real=True)
-    >>> loss = tl.Loss((x**2 - 1)**2)
-    >>> oracle = build_line_oracle(loss, loss.compile())
-    >>> oracle.method, float(oracle.minimise(np.array([0.5]), np.array([-1.0]), np.array(0.1), {}))
-    ('polynomial roots', 0.5)
-    """
-    if loss.is_polynomial:
-        return LineOracle("polynomial roots", _polynomial_minimiser(loss, compiled))
-    return LineOracle("golden section (local)", _golden_minimiser(compiled))
-
-
-def _polynomial_minimiser(loss: Any, compiled: Any) -> Callable[..., Any]:
-    from taylorlr.compile.compiled import BatchedFunction
-    from taylorlr.compile.xp_codegen import build_kernel
-
-    coefficients = list(loss.line_polynomial())
-    groups = [loss.variables, loss.vector_symbols("u"), *([loss.data] if loss.data else [])]
-    kernel = build_kernel(coefficients, groups, generator="xp")
-    n = loss.n
-    function = BatchedFunction(
-        kernel,
-        (n, n),
-        (len(coefficients),),
-        compiled.backend,
-        compiled.dtype,
-        loss.names_of(loss.data),
-        loss.reduction,
-    )
-
-    def minimise(theta: Any, omega: Any, alpha_guess: Any, data: Mapping[str, Any]) -> Any:
-        xp = namespace_of(theta)
-        c = to_numpy(function(theta, omega, data=data))
-        best = polynomial_line_minimum(c)
-        return xp.asarray(best, dtype=theta.dtype)
-
-    return minimise
-
-
-def polynomial_line_minimum(c: Any) -> Any:
-    """The oracle's alpha* for polynomials g(alpha) = sum_k c[..., k] alpha^k (NumPy, batched).
-
-    >>> import numpy as np
-    >>> polynomial_line_minimum(np.array([[0.0, -2.0, 1.0], [0.0, 2.0, 1.0], [0.0, -1.0, 0.0]])).tolist()
-    [1.0, -1.0, nan]
-    """
-    import numpy
-
-    c = numpy.asarray(c, dtype=numpy.float64)
-    batch, degree = c.shape[:-1], c.shape[-1] - 1
-    flat = c.reshape(-1, degree + 1)
-    slope = flat[:, 1:] * numpy.arange(1, degree + 1)  # g' coefficients, ascending
-    roots = _real_roots(slope)
-    with numpy.errstate(all="ignore"):
-        for _ in range(2):  # polish with Newton on g'
-            roots = roots - _horner(slope, roots) / _horner(_derivative(slope), roots)
-        is_min = _horner(_derivative(slope), roots) > 0
-        values = numpy.where(is_min, _horner(flat, roots), numpy.inf)
-    positive = numpy.where(is_min & (roots > 0), values, numpy.inf)
-    best_positive = numpy.take_along_axis(roots, numpy.argmin(positive, axis=1)[:, None], 1)[:, 0]
-    negative = numpy.where(is_min & (roots <= 0), -roots, numpy.inf)
-    nearest_negative = numpy.take_along_axis(roots, numpy.argmin(negative, axis=1)[:, None], 1)[:, 0]
-    result = numpy.where(
-        numpy.isfinite(positive).any(axis=1),
-        best_positive,
-        numpy.where(numpy.isfinite(negative).any(axis=1), nearest_negative, numpy.nan),
-    )
-    return result.reshape(batch)
-
-
-def _derivative(p: Any) -> Any:
-    import numpy
-
-    if p.shape[1] <= 1:
-        return numpy.zeros_like(p[:, :1])
-    return p[:, 1:] * numpy.arange(1, p.shape[1])
-
-
-def _horner(p: Any, x: Any) -> Any:
-    """sum_k p[:, k] x^k for x of shape (B, r)."""
-    result = 0 * x + p[:, -1:]
-    for k in range(p.shape[1] - 2, -1, -1):
-        result = result * x + p[:, k : k + 1]
-    return result
-
-
-def _real_roots(p: Any) -> Any:
-    """Real roots of the polynomials p[b] (ascending coefficients), NaN-padded: shape (B, degree)."""
-    import numpy
-
-    count, size = p.shape
-    out = numpy.full((count, max(size - 1, 1)), numpy.nan)
-    scale = numpy.max(numpy.abs(p), axis=1, keepdims=True)
-    significant = numpy.abs(p) > 1e-13 * scale
-    degree = numpy.where(significant.any(axis=1), size - 1 - numpy.argmax(significant[:, ::-1], axis=1), 0)
-    for m in numpy.unique(degree):
-        if m < 1:
-            continue
-        rows = numpy.nonzero(degree == m)[0]
-        monic = p[rows, :m] / p[rows, m : m + 1]
-        companion = numpy.zeros((rows.size, m, m))
-        companion[:, 0, :] = -monic[:, ::-1]
-        companion[:, numpy.arange(1, m), numpy.arange(m - 1)] = 1.0
-        eig = numpy.linalg.eigvals(companion)
-        real = numpy.abs(eig.imag) <= 1e-7 * numpy.maximum(1.0, numpy.abs(eig.real))
-        out[rows, :m] = numpy.where(real, eig.real, numpy.nan)
-    return out
-
-
-def _golden_minimiser(compiled: Any, grid_half_width: int = 40, iterations: int = 80) -> Callable[..., Any]:
-    ratio = (math.sqrt(5.0) - 1.0) / 2.0
-
-    def minimise(theta: Any, omega: Any, alpha_guess: Any, data: Mapping[str, Any]) -> Any:
-        xp = namespace_of(theta, omega)
-        descent = dot(compiled.grad(theta, **data), omega) >= 0
-        sign = 2.0 * xp.astype(descent, theta.dtype) - 1.0
-        ray = xp.expand_dims(sign, -1) * omega
-        scale = xp.where(xp.isfinite(alpha_guess) & (alpha_guess > 0), alpha_guess, 1.0)
-
-        def along(a: Any) -> Any:
-            return compiled.value(theta - xp.expand_dims(a, -1) * ray, **data)
-
-        powers = xp.asarray(
-            [0.0] + [2.0**k for k in range(-grid_half_width, grid_half_width + 1)], dtype=theta.dtype
-        )
-        grid = xp.reshape(powers, (-1,) + (1,) * scale.ndim) * scale
-        values = xp.stack([along(grid[i, ...]) for i in range(grid.shape[0])])
-        values = xp.where(xp.isnan(values), xp.inf, values)
-        k = xp.argmin(values, axis=0)
-        last = grid.shape[0] - 1
-        low = _take(xp, grid, xp.where(k > 0, k - 1, k))
-        high = _take(xp, grid, xp.where(k < last, k + 1, k))
-        for _ in range(iterations):
-            left, right = high - ratio * (high - low), low + ratio * (high - low)
-            go_left = along(left) < along(right)
-            low, high = xp.where(go_left, low, left), xp.where(go_left, right, high)
-        best = (low + high) / 2
-        return xp.where((k == 0) | (k == last), xp.nan, sign * best)
-
-    return minimise
-
-
-def _take(xp: Any, grid: Any, index: Any) -> Any:
-    """grid[index[b], b] for every batch member b (without take_along_axis)."""
-    positions = xp.reshape(xp.arange(grid.shape[0]), (-1,) + (1,) * index.ndim)
-    return xp.sum(xp.where(positions == index, grid, 0.0), axis=0)

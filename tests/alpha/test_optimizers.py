@@ -129,3 +129,25 @@ def test_registry_and_custom_pairs():
     assert custom.direction(np.ones(1), opt.EmptyState(), None)[0].tolist() == [2.0]
     with pytest.raises(tl.OptionError, match="two callables"):
         opt.custom(1, 2)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "sentence"),
+    [
+        (("", opt.gd().init, opt.gd().direction), "an optimizer needs a name"),
+        (("sign", opt.gd().init, None), "optimizer 'sign': an optimizer needs two callables"),
+        (
+            ("sign", opt.gd().init, opt.gd().direction, {"beta": "0.9"}),
+            "hyperparameter 'beta' is '0.9', not a number",
+        ),
+    ],
+)
+def test_a_bad_optimizer_is_refused_with_a_sentence(arguments, sentence):
+    with pytest.raises(tl.OptionError, match=sentence):
+        opt.Optimizer(*arguments)
+
+
+@pytest.mark.parametrize(("name", "nearest"), [("adma", "adam"), ("sgd", "gd"), ("nesterow", "nesterov")])
+def test_a_mistyped_optimizer_name_gets_the_nearest_one(name, nearest):
+    with pytest.raises(tl.OptionError, match=rf"unknown optimizer '{name}' \(did you mean '{nearest}'\?\)"):
+        tl.run("x**2", [1.0], optimizer=name)

@@ -1,7 +1,9 @@
-"""Alpha rules: agreement on quadratics, error orders, safeguards, and the line-search oracle."""
+"""Alpha rules: agreement on quadratics, error orders, safeguards, validation and the registry."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import math
 
 import numpy as np
@@ -247,40 +249,121 @@ def test_stated_cost_per_step(rule, extra):
     assert rule.cost() == {k: v + extra.get(k, 0) for k, v in base.items()}
 
 
-# --------------------------------------------------------------------------- the oracle
+# --------------------------------------------------------------------------- rules as validated objects
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
-@given(st.lists(st.integers(-9, 9), min_size=2, max_size=6), st.integers(1, 9))
-def test_polynomial_oracle_is_the_best_positive_local_minimum(coefficients, leading):
-    c = np.array([*coefficients, leading], dtype=float)  # ascending, degree >= 2
-    if len(c) % 2 == 0:
-        c = np.append(c, 1.0)  # even degree, bounded below
-    alpha = float(rules.polynomial_line_minimum(c[None, :])[0])
-    grid = np.linspace(1e-6, 50.0, 400_001)
-    values = np.polyval(c[::-1], grid)
-    slope0 = c[1]
-    interior = np.argmin(values)
-    if slope0 < 0 and 0 < interior < grid.size - 1:
-        assert np.polyval(c[::-1], alpha) <= values.min() + 1e-6
-        assert abs(np.polyval(np.polyder(c[::-1]), alpha)) < 1e-6 * (
-            1 + np.abs(c).sum() * (1 + abs(alpha)) ** len(c)
-        )
+def _slope(p):
+    return rules.dot(p.grad_plus, p.omega)
 
 
-def test_golden_oracle_matches_a_bracketed_scalar_minimiser():
-    scipy_optimize = pytest.importorskip("scipy.optimize")
-    loss = tl.Loss("log(1 + x**2) + exp(y/3) + y**2/2 + x*y/4")
-    compiled = loss.compile()
-    oracle = rules.build_line_oracle(loss, compiled)
-    assert oracle.method == "golden section (local)"
-    theta, omega = np.array([[1.5, -0.5], [0.3, 2.0]]), compiled.grad(np.array([[1.5, -0.5], [0.3, 2.0]]))
-    got = oracle.minimise(theta, omega, np.array([0.1, 0.1]), {})
-    for k in range(2):
-        best = scipy_optimize.minimize_scalar(
-            lambda a, k=k: compiled.value(theta[k] - a * omega[k]),
-            bounds=(0.0, 20.0),
-            method="bounded",
-            options={"xatol": 1e-12},
-        )
-        assert got[k] == pytest.approx(best.x, rel=1e-5)
+def _curvature(p):
+    return rules.dot(p.grad - p.grad_plus, p.omega) / p.alpha
+
+
+@pytest.mark.parametrize(
+    ("arguments", "sentence"),
+    [
+        (("", "adaptive", {"grad_plus"}, _slope, _curvature), "a rule needs a name"),
+        (("mine", "adaptiv", {"grad_plus"}, _slope, _curvature), r"kind must be one of .*'adaptive'\?"),
+        (
+            ("mine", "adaptive", {"grad_plus", "hvp"}, _slope, _curvature),
+            r"\['hvp'\] \(did you mean 'hvp_plus'",
+        ),
+        (("mine", "adaptive", "grad_plus", _slope, _curvature), "needs must be a set of names"),
+        (("mine", "adaptive", {"grad_plus"}, _slope), "curvature estimate is None: pass curvature="),
+        (("mine", "adaptive", {"grad_plus"}, _slope, 2.0), "curvature estimate is 2.0: pass curvature="),
+        (("mine", "fixed", set(), _slope), "is fixed: it sets alpha without a slope estimate; drop it"),
+        (("mine", "fixed", {"value_plus"}), r"is fixed and reads nothing, but needs \['value_plus'\]"),
+        (("mine", "line-search", set()), "is a line search but does not need 'line': add it"),
+        (("mine", "adaptive", {"grad_plus", "line"}, _slope, _curvature), "adaptive but needs 'line'"),
+        (
+            ("mine", "adaptive", set(), _slope, _curvature),
+            "slope estimate reads 'grad_plus', .*add 'grad_plus'",
+        ),
+        (
+            ("mine", "adaptive", {"grad_plus"}, _slope, lambda p: rules.dot(p.omega, p.hvp_plus)),
+            "curvature estimate reads 'hvp_plus', which its needs do not declare: add 'hvp_plus' to needs",
+        ),
+        (
+            ("mine", "adaptive", {"grad_plus"}, _slope, _curvature, {"numerator": "value"}),
+            r"numerator must be one of .* \(did you mean 'values'\?\), got 'value'",
+        ),
+        (
+            ("mine", "adaptive", {"grad_plus"}, _slope, _curvature, {"gamma": 0.5}),
+            "options are names and strings",
+        ),
+    ],
+)
+def test_a_bad_rule_is_refused_with_a_sentence(arguments, sentence):
+    with pytest.raises(tl.OptionError, match=sentence):
+        rules.Rule(*arguments)
+
+
+def test_a_rule_of_ones_own_runs_as_declared():
+    mine = rules.Rule("mine", "adaptive", ["grad_plus"], _slope, _curvature)
+    assert mine.needs == frozenset({"grad_plus"})
+    run = tl.run("(x - 3)**2 + 2*y**2", [0.0, 1.0], rule=mine, steps=5, alpha0=0.1, oracle=False)
+    reference = tl.run("(x - 3)**2 + 2*y**2", [0.0, 1.0], rule="retsinas", steps=5, alpha0=0.1, oracle=False)
+    np.testing.assert_array_equal(run.alphas, reference.alphas)
+
+
+@pytest.mark.parametrize("name", sorted(rules.RULES))
+def test_every_declared_need_is_read(name):
+    """The built-in rules declare exactly what their estimates read: dropping any need is refused."""
+    rule = rules.resolve_rule(name)
+    for need in rule.needs - {"line"}:
+        with pytest.raises(tl.OptionError, match=f"reads {need!r}"):
+            dataclasses.replace(rule, needs=rule.needs - {need})
+
+
+@pytest.mark.parametrize(("name", "nearest"), [("retsina", "retsinas"), ("three_point", "three-point")])
+def test_a_mistyped_rule_name_gets_the_nearest_one(name, nearest):
+    with pytest.raises(tl.OptionError, match=rf"unknown rule '{name}' \(did you mean '{nearest}'\?\)"):
+        tl.run("x**2", [1.0], rule=name)
+
+
+def test_a_far_name_gets_no_suggestion():
+    with pytest.raises(tl.OptionError, match=r"unknown rule 'newton': use one of") as error:
+        rules.resolve_rule("newton")
+    assert "did you mean" not in str(error.value)
+
+
+def test_rules_and_optimizers_are_documented_factories_at_the_top_level():
+    for module, registry in ((tl.rules, tl.rules.RULES), (tl.optimizers, tl.optimizers.OPTIMIZERS)):
+        exported = {name: getattr(module, name) for name in module.__all__}
+        for name, factory in registry.items():
+            assert exported[factory.__name__] is factory, name
+            assert ">>>" in (factory.__doc__ or ""), f"{name} has no example"
+            assert "Raises" in (factory.__doc__ or "") or not inspect.signature(factory).parameters, name
+
+
+@pytest.mark.parametrize(
+    ("objects", "names"),
+    [
+        (
+            {"rule": tl.rules.three_point(numerator="values"), "optimizer": tl.optimizers.adam(b1=0.8)},
+            {
+                "rule": "three-point",
+                "optimizer": "adam",
+                "rule_options": {"numerator": "values"},
+                "optimizer_options": {"b1": 0.8},
+            },
+        ),
+        (
+            {"rule": tl.rules.retsinas(), "optimizer": tl.optimizers.gd()},
+            {"rule": "retsinas", "optimizer": "gd"},
+        ),
+        (
+            {"rule": tl.rules.line_search(), "optimizer": tl.optimizers.momentum(beta=0.5)},
+            {"rule": "line-search", "optimizer": "momentum", "optimizer_options": {"beta": 0.5}},
+        ),
+    ],
+)
+def test_objects_and_names_run_the_same(objects, names):
+    loss = tl.Loss("(1 - x)**2 + 10*(y - x**2)**2")
+    starts = [[-1.2, 1.0], [0.5, -0.5], [2.0, 2.0]]
+    by_object = tl.run(loss, starts, steps=40, alpha0=1e-3, gamma=0.5, **objects)
+    by_name = tl.run(loss, starts, steps=40, alpha0=1e-3, gamma=0.5, **names)
+    for field in ("points", "alphas", "oracle_alphas", "losses"):
+        assert np.array_equal(getattr(by_object, field), getattr(by_name, field), equal_nan=True), field
+    assert (by_object.rule, by_object.optimizer) == (by_name.rule, by_name.optimizer)

@@ -406,3 +406,10 @@ def test_plot_writes_a_non_trivial_png(args, tmp_path):
     invoke(*args, "--plot", str(path))
     data = path.read_bytes()
     assert data.startswith(PNG_SIGNATURE) and len(data) > 10_000
+
+
+def test_a_mistyped_rule_or_optimizer_name_gets_the_nearest_one():
+    result = invoke("run", "x**2", "--at", "x=1", "--rule", "retsina", code=2)
+    assert "unknown 'retsina' (did you mean 'retsinas'?)" in result.output
+    result = invoke("compare", "x**2", "--at", "x=1", "--optimizers", "gd,adma", code=2)
+    assert "unknown 'adma' (did you mean 'adam'?)" in result.output

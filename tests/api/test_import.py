@@ -52,6 +52,7 @@ ARRAY_ONLY = [
     "taylorlr.alpha.result",
     "taylorlr.alpha.rules",
     "taylorlr.alpha.optimizers",
+    "taylorlr.alpha.oracle",
 ]
 
 

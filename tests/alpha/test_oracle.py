@@ -1,0 +1,198 @@
+"""The line-search oracle: exact line minimisers, names that cannot reach it, built once per loss."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+import sympy
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+import taylorlr as tl
+from taylorlr.alpha import oracle
+
+#: names the oracle's symbols and kernels have used, or might: a variable may be called any of them
+INTERNAL_NAMES = (
+    "alpha", "u_x", "u_y", "u_p", "u_q", "u0", "u1", "t", "v0", "v_x", "x0", "x1",
+    "a0_0", "a0_1", "a1_0", "a1_1", "kernel", "xp", "s_", "t_", "Dummy",
+)  # fmt: skip
+
+
+def exact_line_minimum(expr: sympy.Expr, variables, theta, omega) -> sympy.Expr | None:
+    """The polynomial oracle's alpha*, exactly (SymPy): over the local minimisers of
+    g(alpha) = f(theta - alpha omega), the lowest positive one, else the negative one nearest 0.
+
+    None when g' has a multiple root (a degenerate minimum, which floats locate only to about
+    eps^(1/3)) or g has no local minimiser.
+    """
+    a = sympy.Symbol("a", real=True)
+    g = sympy.expand(expr.xreplace({w: t - a * o for w, t, o in zip(variables, theta, omega, strict=True)}))
+    slope = sympy.Poly(sympy.diff(g, a), a)
+    if slope.is_zero or sympy.degree(sympy.gcd(slope, slope.diff(a))) > 0:
+        return None
+    curvature = sympy.diff(g, a, 2)
+    minima = [r for r in sympy.real_roots(slope) if curvature.subs(a, r) > 0]
+    positive = [r for r in minima if r > 0]
+    if positive:
+        return min(positive, key=lambda r: g.subs(a, r))
+    return max(minima) if minima else None
+
+
+@st.composite
+def quadratics(draw):
+    """f = w^T A w / 2 - b^T w over two variables, A = M^T M + I (exact SPD), integer entries."""
+    m = sympy.Matrix(2, 2, [draw(st.integers(-3, 3)) for _ in range(4)])
+    a = m.T * m + sympy.eye(2)
+    b = sympy.Matrix([draw(st.integers(-4, 4)) for _ in range(2)])
+    theta = [sympy.Rational(draw(st.integers(-8, 8)), 4) for _ in range(2)]
+    return a, b, theta
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(quadratics())
+def test_on_quadratics_the_oracle_is_the_closed_form_line_minimiser(problem):
+    a, b, theta = problem
+    p, q = sympy.symbols("p q", real=True)
+    w = sympy.Matrix([p, q])
+    f = (w.T * a * w / 2 - b.T * w)[0]
+    g = a * sympy.Matrix(theta) - b  # the gradient at theta, the direction of gd
+    if g == sympy.zeros(2, 1):
+        return
+    exact = (g.T * g)[0] / (g.T * a * g)[0]  # alpha* = <g, omega> / omega^T A omega, omega = g
+    run = tl.run(tl.Loss(f, variables=[p, q]), [float(t) for t in theta], steps=1, tol=0.0)
+    assert run.oracle_alphas[0] == pytest.approx(float(exact), rel=1e-12)
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(
+    st.lists(st.integers(-3, 3), min_size=4, max_size=4),
+    st.lists(st.integers(-6, 6), min_size=2, max_size=2),
+    st.lists(st.integers(-3, 3), min_size=2, max_size=2),
+)
+@example(c=[0, 0, 0, 1], theta=[3, 3], omega=[-1, -1])  # an ascent direction: alpha* = -1
+def test_on_quartics_the_oracle_is_the_exact_line_minimiser(c, theta, omega):
+    x, y = sympy.symbols("x y", real=True)
+    f = x**4 + (y - c[0]) ** 4 / 2 + c[1] * x**2 * y + c[2] * x * y + c[3] * y**2
+    theta = [sympy.Rational(t, 3) for t in theta]
+    if omega == [0, 0]:
+        return
+    loss = tl.Loss(f, variables=[x, y])
+    line = oracle.build_line_oracle(loss, loss.compile())
+    got = float(line.minimise(np.array([float(t) for t in theta]), np.array(omega, float), np.array(0.1), {}))
+    exact = exact_line_minimum(f, (x, y), theta, omega)
+    if exact is not None:
+        assert got == pytest.approx(float(exact), rel=1e-9)
+
+
+#: every internal name beside an ordinary one, and pairs that would collide with each other
+NAME_PAIRS = [
+    *((name, "y") for name in INTERNAL_NAMES),
+    ("x", "u_x"),
+    ("u_y", "y"),
+    ("alpha", "u_alpha"),
+    ("u0", "u1"),
+    ("a0_0", "a1_0"),
+    ("x0", "v0"),
+]
+TEMPLATE = "({0} - 1)**2 + 4*{1}**2 + {0}**2*{1}**2/3 + {0}*{1}"
+STARTS = [[0.0, 1.0], [2.0, -1.5]]
+
+
+@pytest.fixture(scope="module")
+def plain_run():
+    plain = tl.Loss(TEMPLATE.format("p", "q"), variables=["p", "q"])
+    return tl.run(plain, STARTS, "momentum", steps=4, tol=0.0)
+
+
+@pytest.mark.parametrize(("first", "second"), NAME_PAIRS)
+def test_variables_named_like_internal_symbols_change_no_oracle_alpha(first, second, plain_run):
+    named = tl.Loss(TEMPLATE.format(first, second), variables=[first, second])
+    run = tl.run(named, STARTS, "momentum", steps=4, tol=0.0)
+    assert run.oracle_method == plain_run.oracle_method == "polynomial roots"
+    np.testing.assert_allclose(run.oracle_alphas, plain_run.oracle_alphas, rtol=1e-12)
+    np.testing.assert_allclose(run.points, plain_run.points, rtol=1e-12)
+
+
+def test_a_variable_named_alpha_gets_the_true_oracle_alpha():
+    # (alpha - 1)^2 + 4 x^2 from (0, 1): g = (2, -8)... alpha* = |g|^2 / g^T H g = 68 / 520
+    run = tl.run("(alpha - 1)**2 + 4*x**2", [0.0, 1.0], steps=1)
+    assert run.oracle_alphas[0] == pytest.approx(68 / 520, rel=1e-14)
+
+
+def test_the_default_direction_refuses_to_reuse_a_variable_name():
+    loss = tl.Loss("x**2 + u_x*y")
+    with pytest.raises(tl.LossDefinitionError, match="direction="):
+        loss.line_polynomial()
+    u = sympy.symbols("d0:3", real=True)
+    assert sympy.expand(loss.line_polynomial(u)[2] - (u[1] ** 2 + u[0] * u[2])) == 0  # u_x, x, y
+
+
+def test_the_oracle_is_built_once_per_loss(monkeypatch):
+    loss = tl.Loss("(x - 1)**4 + y**2")
+    calls = []
+    original = type(loss).line_polynomial
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(loss), "line_polynomial", counted)
+    first = tl.run(loss, [0.0, 1.0], steps=3)
+    second = tl.run(loss, [0.0, 1.0], steps=3)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(first.oracle_alphas, second.oracle_alphas)
+    assert oracle.build_line_oracle(loss, loss.compile("numpy", "float32")) is not oracle.build_line_oracle(
+        loss, loss.compile()
+    )
+    assert len(calls) == 2  # another dtype: another kernel
+
+
+# --------------------------------------------------------------------------- root finding, golden section
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.lists(st.integers(-9, 9), min_size=2, max_size=6), st.integers(1, 9))
+def test_polynomial_oracle_is_the_best_positive_local_minimum(coefficients, leading):
+    c = np.array([*coefficients, leading], dtype=float)  # ascending, degree >= 2
+    if len(c) % 2 == 0:
+        c = np.append(c, 1.0)  # even degree, bounded below
+    alpha = float(oracle.polynomial_line_minimum(c[None, :])[0])
+    grid = np.linspace(1e-6, 50.0, 400_001)
+    values = np.polyval(c[::-1], grid)
+    slope0 = c[1]
+    interior = np.argmin(values)
+    if slope0 < 0 and 0 < interior < grid.size - 1:
+        assert np.polyval(c[::-1], alpha) <= values.min() + 1e-6
+        assert abs(np.polyval(np.polyder(c[::-1]), alpha)) < 1e-6 * (
+            1 + np.abs(c).sum() * (1 + abs(alpha)) ** len(c)
+        )
+
+
+def test_golden_oracle_matches_a_bracketed_scalar_minimiser():
+    scipy_optimize = pytest.importorskip("scipy.optimize")
+    loss = tl.Loss("log(1 + x**2) + exp(y/3) + y**2/2 + x*y/4")
+    compiled = loss.compile()
+    line = oracle.build_line_oracle(loss, compiled)
+    assert line.method == "golden section (local)"
+    theta, omega = np.array([[1.5, -0.5], [0.3, 2.0]]), compiled.grad(np.array([[1.5, -0.5], [0.3, 2.0]]))
+    got = line.minimise(theta, omega, np.array([0.1, 0.1]), {})
+    for k in range(2):
+        best = scipy_optimize.minimize_scalar(
+            lambda a, k=k: compiled.value(theta[k] - a * omega[k]),
+            bounds=(0.0, 20.0),
+            method="bounded",
+            options={"xatol": 1e-12},
+        )
+        assert got[k] == pytest.approx(best.x, rel=1e-5)
+
+
+def test_the_oracle_cache_lets_its_loss_go():
+    loss = tl.Loss("(x - 2)**2 + x*y + y**4")
+    tl.run(loss, [0.0, 1.0], steps=2)
+    gone = weakref.ref(loss)
+    del loss
+    gc.collect()
+    assert gone() is None
