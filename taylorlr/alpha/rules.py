@@ -44,11 +44,20 @@ from typing import Any
 from taylorlr.compile.backends import namespace_of, to_numpy
 from taylorlr.errors import OptionError
 
+# the safeguards moved to taylorlr.alpha.safeguards; these names stay importable from here
+from taylorlr.alpha.safeguards import (  # noqa: E402, F401
+    CURVATURE_POLICIES,
+    FIRINGS,
+    AlphaUpdate,
+    Safeguards,
+    next_alpha,
+    resolve_safeguards,
+)
+
 #: what a rule may ask for, beyond f and grad f at theta_t and omega_t, omega_{t+1}
 NEEDS = ("value_plus", "grad_plus", "hvp_plus", "value_mirror", "line")
 
 NUMERATORS = ("gradient", "values", "values-as-published")
-CURVATURE_POLICIES = ("grow", "keep", "shrink", "formula")
 
 
 @dataclass(frozen=True)
@@ -328,168 +337,6 @@ def resolve_rule(rule: str | Rule, **options: Any) -> Rule:
         return factory(**options)
     except TypeError as error:
         raise OptionError(f"bad options for rule {rule!r}: {error}") from error
-
-
-# ---------------------------------------------------------------------------- safeguards
-
-
-@dataclass(frozen=True)
-class Safeguards:
-    """Explicit guards around the pure alpha formula; each firing is counted.
-
-    Applied in this order to the candidate alpha' = alpha_t + gamma * s / c:
-
-    1. ``curvature``: when c <= 0 or c is not finite (the Newton step would head for a
-       maximum of g_t, or divide by zero): "grow" alpha_t by ``grow`` (default: along
-       a direction of negative curvature the loss falls faster than linearly, so a
-       longer step is the right move, and guard 2 catches an overshoot), "keep"
-       alpha_t, "shrink" it by ``shrink``, or "formula" (alpha' as it is: no guard).
-    2. ``rising_loss``: when f(theta_{t+1}) - f(theta_t) > rising_loss * (|f(theta_0)| + |f(theta_t)|),
-       or f(theta_{t+1}) is not finite, the step is *rejected* (the engine keeps
-       theta_t, its gradient, direction and optimizer state) and alpha' = shrink * alpha_t:
-       a backtracking step. The default 10 acts only on a blow-up an order of
-       magnitude above the loss scale: gradient descent with gamma = 1 takes the
-       Barzilai-Borwein step on quadratics, whose loss rises now and then by design,
-       and a guard on every rise would break those healthy runs.
-    3. ``factor_min``, ``factor_max``: alpha'/alpha_t is clipped to [factor_min, factor_max].
-    4. ``alpha_min``, ``alpha_max``: alpha' is clipped to [alpha_min, alpha_max].
-
-    ``None`` turns a guard off; ``Safeguards.none()`` (``safeguards="none"``) is the
-    pure formula of the source document.
-
-    Raises:
-        OptionError: a bound that is not positive, min > max, or an unknown policy.
-
-    >>> Safeguards(alpha_max=1.0).alpha_max, Safeguards.none().curvature
-    (1.0, 'formula')
-    """
-
-    alpha_min: float | None = 1e-12
-    alpha_max: float | None = 1e6
-    factor_min: float | None = 1e-2
-    factor_max: float | None = 1e2
-    curvature: str = "grow"
-    rising_loss: float | None = 10.0
-    shrink: float = 0.1
-    grow: float = 2.0
-
-    def __post_init__(self) -> None:
-        for name in ("alpha_min", "alpha_max", "factor_min", "factor_max", "rising_loss", "shrink", "grow"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and 0 < value < math.inf):
-                raise OptionError(f"Safeguards.{name} must be a positive number or None, got {value!r}")
-        for low, high in (("alpha_min", "alpha_max"), ("factor_min", "factor_max")):
-            a, b = getattr(self, low), getattr(self, high)
-            if a is not None and b is not None and a > b:
-                raise OptionError(f"Safeguards.{low}={a} exceeds {high}={b}")
-        if self.curvature not in CURVATURE_POLICIES:
-            raise OptionError(
-                f"Safeguards.curvature must be one of {CURVATURE_POLICIES}, got {self.curvature!r}"
-            )
-
-    @classmethod
-    def none(cls) -> Safeguards:
-        """The pure formula: no clamp, no curvature policy, no rising-loss guard."""
-        return cls(None, None, None, None, "formula", None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
-
-#: names of the counters in :class:`~taylorlr.alpha.result.Run.safeguard_counts`
-FIRINGS = ("curvature", "rising_loss", "factor_min", "factor_max", "alpha_min", "alpha_max")
-
-
-def resolve_safeguards(safeguards: str | Safeguards) -> Safeguards:
-    """``"default"``, ``"none"`` or a :class:`Safeguards`.
-
-    Raises:
-        OptionError: any other value.
-
-    >>> resolve_safeguards("default") == Safeguards()
-    True
-    """
-    if isinstance(safeguards, Safeguards):
-        return safeguards
-    if safeguards == "default":
-        return Safeguards()
-    if safeguards == "none":
-        return Safeguards.none()
-    raise OptionError(f"safeguards must be 'default', 'none' or a tl.Safeguards(...), got {safeguards!r}")
-
-
-@dataclass(frozen=True)
-class AlphaUpdate:
-    """The next alpha and, per guard, where it fired (boolean arrays of the batch shape)."""
-
-    alpha: Any
-    fired: Mapping[str, Any]
-
-
-def next_alpha(
-    rule: Rule,
-    probe: Probe,
-    gamma: Any,
-    guards: Safeguards,
-    *,
-    loss_start: Any,
-    loss_next: Any,
-    proposal: Any = None,
-) -> AlphaUpdate:
-    """alpha_{t+1} = alpha_t + gamma * slope / curvature, then the safeguards in order.
-
-    Args:
-        rule: the rule; for "line-search" pass the oracle's alpha as ``proposal``.
-        probe: what the rule needs at step t.
-        gamma: slow adaptation in (0, 1], scalar or shape (...).
-        guards: the safeguards.
-        loss_start, loss_next: f(theta_0) and f(theta_{t+1}) for the rising-loss guard
-            (where it fires, the caller must reject the step).
-        proposal: the candidate alpha for rules that are not adaptive.
-
-    Returns:
-        An :class:`AlphaUpdate`.
-
-    >>> import numpy as np
-    >>> p = Probe(alpha=np.array([1.0]), omega=np.array([[1.0]]), value=np.ones(1),
-    ...           grad_plus=np.array([[-3.0]]), hvp_plus=np.array([[1.0]]))
-    >>> upd = next_alpha(exact(), p, 1.0, Safeguards(), loss_start=np.ones(1), loss_next=np.ones(1))
-    >>> upd.alpha.tolist(), upd.fired["curvature"].tolist(), upd.fired["factor_min"].tolist()
-    ([0.01], [False], [True])
-    """
-    alpha = probe.alpha
-    xp = namespace_of(alpha)
-    no = xp.zeros(alpha.shape, dtype=xp.bool)
-    fired = dict.fromkeys(FIRINGS, no)
-    if rule.kind == "fixed":
-        return AlphaUpdate(alpha, fired)
-    if rule.kind == "line-search":
-        candidate = proposal
-        bad = ~xp.isfinite(candidate)
-    else:
-        assert rule.slope is not None and rule.curvature is not None
-        curvature = rule.curvature(probe)
-        candidate = alpha + gamma * rule.slope(probe) / curvature
-        bad = ~(curvature > 0)
-    if guards.curvature != "formula":
-        fired["curvature"] = bad
-        factor = {"grow": guards.grow, "keep": 1.0, "shrink": guards.shrink}[guards.curvature]
-        candidate = xp.where(bad, factor * alpha, candidate)
-    if guards.rising_loss is not None and rule.kind != "line-search":
-        scale = xp.abs(loss_start) + xp.abs(probe.value)
-        fired["rising_loss"] = ~(loss_next - probe.value <= guards.rising_loss * scale)
-        candidate = xp.where(fired["rising_loss"], guards.shrink * alpha, candidate)
-    bounds = []
-    if rule.kind == "adaptive":
-        bounds += [("factor_min", guards.factor_min, alpha), ("factor_max", guards.factor_max, alpha)]
-    bounds += [("alpha_min", guards.alpha_min, 1.0), ("alpha_max", guards.alpha_max, 1.0)]
-    for name, bound, scale in bounds:
-        if bound is None:
-            continue
-        limit = bound * scale
-        fired[name] = candidate < limit if name.endswith("min") else candidate > limit
-        candidate = xp.where(fired[name], limit, candidate)
-    return AlphaUpdate(candidate, fired)
 
 
 # ---------------------------------------------------------------------------- the oracle
