@@ -10,7 +10,9 @@ from taylorlr.alpha.result import Counts, SafeguardCounts
 PER_STEP = ("points", "alphas", "oracle_alphas", "losses", "grad_norms")
 
 
-def with_batch_shape(record: dict[str, Any], computed: tuple[int, ...], shape: tuple[int, ...]) -> dict[str, Any]:
+def with_batch_shape(
+    record: dict[str, Any], computed: tuple[int, ...], shape: tuple[int, ...]
+) -> dict[str, Any]:
     """The record with its batch axes ``computed`` (as the stepper ran it) reshaped to the
     caller's batch ``shape`` (a single point: ()).
 

@@ -31,7 +31,6 @@ firings, one base-128 digit per guard) and ``stopped`` (the index of the last va
 from __future__ import annotations
 
 import math
-import sys
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -295,8 +294,6 @@ def _start_expressions(
     return (*theta, alpha, gamma), tuple(state)
 
 
-
-
 def _vector(items: list[Any]) -> Any:
     import numpy
 
@@ -313,7 +310,7 @@ class _Reads:
     """
 
     def __init__(self, probe: Probe) -> None:
-        self._probe, self.read = probe, set()
+        self._probe, self.read = probe, set[str]()
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._probe, name)
@@ -607,4 +604,3 @@ def _statuses(code: Any) -> Any:
     if code.size and code.min() == code.max():
         return numpy.full(code.shape, _CODES[int(code[0])], dtype=object)
     return numpy.asarray(_CODES, dtype=object)[code]
-

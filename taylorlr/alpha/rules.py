@@ -41,11 +41,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from taylorlr.compile.backends import namespace_of, to_numpy
-from taylorlr.errors import OptionError
-
 # the safeguards moved to taylorlr.alpha.safeguards; these names stay importable from here
-from taylorlr.alpha.safeguards import (  # noqa: E402, F401
+from taylorlr.alpha.safeguards import (  # noqa: F401
     CURVATURE_POLICIES,
     FIRINGS,
     AlphaUpdate,
@@ -53,6 +50,8 @@ from taylorlr.alpha.safeguards import (  # noqa: E402, F401
     next_alpha,
     resolve_safeguards,
 )
+from taylorlr.compile.backends import namespace_of, to_numpy
+from taylorlr.errors import OptionError
 
 #: what a rule may ask for, beyond f and grad f at theta_t and omega_t, omega_{t+1}
 NEEDS = ("value_plus", "grad_plus", "hvp_plus", "value_mirror", "line")

@@ -52,6 +52,10 @@ ARRAY_ONLY = [
     "taylorlr.alpha.result",
     "taylorlr.alpha.rules",
     "taylorlr.alpha.optimizers",
+    "taylorlr.alpha.safeguards",
+    "taylorlr.alpha._step",
+    "taylorlr.alpha._record",
+    "taylorlr.alpha.engine",
 ]
 
 
