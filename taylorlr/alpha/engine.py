@@ -30,7 +30,7 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from taylorlr.alpha._record import constant, with_batch_shape
 from taylorlr.alpha._step import ArrayOps, settle, start_code
@@ -43,6 +43,20 @@ from taylorlr.errors import OptionError
 
 #: the values of ``run(path=...)``
 PATHS = ("auto", "generic", "fused")
+
+
+class Stepper(Protocol):
+    """A path through the steps: :class:`GenericStepper` or :class:`~taylorlr.alpha.fused.FusedStepper`.
+
+    ``run`` advances a batch of ``shape`` (() for one point) ``steps`` times from theta0 with
+    alpha0 and gamma (broadcast against it) and returns the :class:`Run` record's arrays.
+    """
+
+    path: str
+
+    def run(
+        self, theta0: Any, alpha0: Any, gamma: Any, steps: int, shape: tuple[int, ...]
+    ) -> dict[str, Any]: ...
 
 
 # ---------------------------------------------------------------------------- options
@@ -255,11 +269,10 @@ def run(
     needs_oracle = oracle or the_rule.kind == "line-search"
     line_oracle = build_line_oracle(loss, compiled) if needs_oracle else None
     batches = _Minibatches(data, steps)
-    stepper: GenericStepper | Any = GenericStepper(
+    generic = GenericStepper(
         xp, compiled, the_optimizer, the_rule, guards, batches, line_oracle, oracle, tol, divergence
     )
-    if path != "generic":
-        stepper = _fused_stepper(stepper, path) or stepper
+    stepper: Stepper = (_fused_stepper(generic, path) if path != "generic" else None) or generic
     shape = _batch_shape(xp, theta0, alpha0_array, gamma_array)
     with _quiet(xp):
         record = stepper.run(theta0, alpha0_array, gamma_array, steps, shape)
@@ -284,7 +297,7 @@ def run(
     )
 
 
-def _fused_stepper(generic: GenericStepper, path: str) -> Any:
+def _fused_stepper(generic: GenericStepper, path: str) -> Stepper | None:
     """The fused stepper for this run, or None where it does not apply (path="auto").
 
     Raises:
