@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 import taylorlr as tl
-from taylorlr.alpha import engine, fused, rules
+from taylorlr.alpha import fused, optimizers, rules, safeguards
 from taylorlr.compile import simd_codegen as llvm_loop
 from taylorlr.compile.simd_codegen import LoopArray
 
@@ -82,15 +82,16 @@ def vectorised_evaluations(f: tl.Compiled, points: np.ndarray, steps: int) -> fl
 
 def kernel_alone(loss: tl.Loss, f: tl.Compiled, rule: str, points: np.ndarray, steps: int) -> float:
     """The fused step kernel advancing the batch ``steps`` times (internal API, a diagnostic)."""
-    kernel = engine._cached_step_kernel(
+    kernel = fused.prepare(
         f,
         rules.resolve_rule(rule),
-        rules.resolve_safeguards("default"),
-        True,
-        0.0,
-        1e8,  # run()'s default divergence
+        safeguards.resolve_safeguards("default"),
+        optimizers.gd(),
+        stochastic=False,
+        tol=0.0,
+        divergence=1e8,  # run()'s default
     )
-    if kernel is None:
+    if isinstance(kernel, str):
         return float("nan")
     value, grad = f.value_and_grad(points)
     state = fused.TiledState(kernel.layout, len(points), frozen=1.0)
@@ -134,7 +135,15 @@ def main() -> None:
                 runs.append(
                     timed(
                         lambda rule=rule, loss=loss, starts=starts: tl.run(
-                            loss, starts, "gd", rule, steps=args.steps, tol=0.0, alpha0=1e-4, oracle=False
+                            loss,
+                            starts,
+                            "gd",
+                            rule,
+                            steps=args.steps,
+                            tol=0.0,
+                            alpha0=1e-4,
+                            oracle=False,
+                            path="fused",
                         )
                     )
                 )

@@ -44,7 +44,7 @@ _LAZY = {
     "Status": "alpha.result",
     "Rule": "alpha.rules",
     "Optimizer": "alpha.optimizers",
-    "Safeguards": "alpha.rules",
+    "Safeguards": "alpha.safeguards",
     "compare": "comparison",
     "Comparison": "comparison",
     "solve": "solution",

@@ -4,9 +4,15 @@ One call runs a whole batch: start points of shape (..., n), and hyperparameter
 grids (``alpha0``, ``gamma`` as arrays) broadcast against them. Members that
 converge, diverge or overflow stop with a :class:`Status` and stay frozen while
 the others go on. Every step also records the line-search oracle's alpha for its
-direction, so each run carries its own ground truth. Large deterministic batches on
-float64 NumPy run each step as one generated kernel (:mod:`taylorlr.alpha.fused`, from
-``FUSED_BATCH`` members on); every other case takes the generic array-namespace step.
+direction, so each run carries its own ground truth.
+
+Two steppers run the same step (the rule, :func:`~taylorlr.alpha.safeguards.next_alpha`
+and :func:`~taylorlr.alpha._step.settle`, written once): the generic one on arrays of
+any namespace (:class:`GenericStepper`), and the fused one, one generated SIMD loop per
+step on float64 NumPy (:mod:`taylorlr.alpha.fused`, loaded when a fused run starts).
+``path="auto"`` takes the fused step wherever it applies, whatever the batch size, so a
+member's numbers never depend on the batch it runs in; ``Run.settings["path"]`` says
+which ran.
 
 >>> import numpy as np, sympy, taylorlr as tl
 >>> x, y = sympy.symbols("x y", real=True)
@@ -21,45 +27,37 @@ True
 from __future__ import annotations
 
 import contextlib
-import math
 import sys
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from taylorlr.alpha.fused import FIRE_FLUSH, READ_BACK, StepKernel, TiledState, build_step_kernel
-from taylorlr.alpha.optimizers import Optimizer, is_identity, resolve_optimizer, select_state
+from taylorlr.alpha._record import constant, with_batch_shape
+from taylorlr.alpha._step import ArrayOps, settle, start_code
+from taylorlr.alpha.optimizers import Optimizer, resolve_optimizer, select_state
 from taylorlr.alpha.oracle import LineOracle, build_line_oracle
-from taylorlr.alpha.result import (
-    _CODES,
-    _CONVERGED,
-    _DIVERGED,
-    _MAX_STEPS,
-    _NONFINITE,
-    _RUNNING,
-    COUNTED,
-    Counts,
-    Run,
-    SafeguardCounts,
-)
-from taylorlr.alpha.rules import (
-    FIRINGS,
-    Probe,
-    Rule,
-    Safeguards,
-    dot,
-    next_alpha,
-    resolve_rule,
-)
-from taylorlr.alpha.rules import resolve_safeguards as _resolve_safeguards
+from taylorlr.alpha.result import _CODES, _MAX_STEPS, _RUNNING, COUNTED, Counts, Run, SafeguardCounts
+from taylorlr.alpha.rules import Probe, Rule, dot, resolve_rule
+from taylorlr.alpha.safeguards import FIRINGS, Safeguards, next_alpha, resolve_safeguards
 from taylorlr.compile.backends import resolve_backend, to_numpy
-from taylorlr.compile.compiled import LLVM_BATCH
 from taylorlr.errors import OptionError
 
-#: batches of at least this many members run the fused step kernel (:mod:`taylorlr.alpha.fused`)
-#: where it applies: float64 NumPy, a smooth loss without data, an adaptive or fixed rule
-FUSED_BATCH = LLVM_BATCH
+#: the values of ``run(path=...)``
+PATHS = ("auto", "generic", "fused")
+
+
+class Stepper(Protocol):
+    """A path through the steps: :class:`GenericStepper` or :class:`~taylorlr.alpha.fused.FusedStepper`.
+
+    ``run`` advances a batch of ``shape`` (() for one point) ``steps`` times from theta0 with
+    alpha0 and gamma (broadcast against it) and returns the :class:`Run` record's arrays.
+    """
+
+    path: str
+
+    def run(
+        self, theta0: Any, alpha0: Any, gamma: Any, steps: int, shape: tuple[int, ...]
+    ) -> dict[str, Any]: ...
 
 
 # ---------------------------------------------------------------------------- options
@@ -205,6 +203,7 @@ def run(
     divergence: float = 1e8,
     optimizer_options: Mapping[str, Any] | None = None,
     rule_options: Mapping[str, Any] | None = None,
+    path: str = "auto",
 ) -> Run:
     """Run a base optimizer with an alpha rule over a batch of start points.
 
@@ -235,12 +234,16 @@ def run(
         divergence: the blow-up factor for DIVERGED.
         optimizer_options, rule_options: keyword options for registry names,
             e.g. ``rule_options={"numerator": "values"}``.
+        path: "auto" (the fused step wherever it applies, else the generic one),
+            "generic" or "fused" (an OptionError saying why where it does not apply).
+            The path taken is ``Run.settings["path"]``.
 
     Returns:
         A :class:`Run`.
 
     Raises:
-        OptionError: a bad option, hyperparameter or data source.
+        OptionError: a bad option, hyperparameter or data source, or path="fused"
+            where the fused step does not apply.
         PointError: start points of the wrong shape.
 
     >>> import sympy, taylorlr as tl
@@ -251,9 +254,11 @@ def run(
     """
     loss = _as_loss(loss)
     _check_steps(steps, tol)
+    if path not in PATHS:
+        raise OptionError(f"path must be one of {PATHS}, got {path!r}")
     the_optimizer = resolve_optimizer(optimizer, **dict(optimizer_options or {}))
     the_rule = resolve_rule(rule, **dict(rule_options or {}))
-    guards = _resolve_safeguards(safeguards)
+    guards = resolve_safeguards(safeguards)
     resolved = resolve_backend(backend)
     compiled = loss.compile(resolved, dtype) if not isinstance(backend, str) else loss.compile(backend, dtype)
     xp, float_dtype = resolved.xp, resolved.dtype(dtype)
@@ -264,20 +269,14 @@ def run(
     gamma_array = _check_hyperparameter("gamma", gamma, xp, float_dtype, upper=1.0)
     needs_oracle = oracle or the_rule.kind == "line-search"
     line_oracle = build_line_oracle(loss, compiled) if needs_oracle else None
-    loop = _Loop(
-        xp,
-        compiled,
-        the_optimizer,
-        the_rule,
-        guards,
-        _Minibatches(data, steps),
-        line_oracle,
-        oracle,
-        tol,
-        divergence,
+    batches = _Minibatches(data, steps)
+    generic = GenericStepper(
+        xp, compiled, the_optimizer, the_rule, guards, batches, line_oracle, oracle, tol, divergence
     )
+    stepper: Stepper = (_fused_stepper(generic, path) if path != "generic" else None) or generic
+    shape = _batch_shape(xp, theta0, alpha0_array, gamma_array)
     with _quiet(xp):
-        record = loop.run(theta0, alpha0_array, gamma_array, steps)
+        record = stepper.run(theta0, alpha0_array, gamma_array, steps, shape)
     settings = {
         "alpha0": to_numpy(alpha0_array),
         "gamma": to_numpy(gamma_array),
@@ -286,8 +285,9 @@ def run(
         "safeguards": guards.to_dict(),
         "backend": resolved.name,
         "dtype": dtype,
-        "stochastic": loop.batches.stochastic,
+        "stochastic": batches.stochastic,
         "optimizer_hyperparameters": dict(the_optimizer.hyperparameters),
+        "path": stepper.path,
     }
     return Run(
         **record,
@@ -296,6 +296,45 @@ def run(
         oracle_method=line_oracle.method if line_oracle is not None else "none",
         settings=settings,
     )
+
+
+def _fused_stepper(generic: GenericStepper, path: str) -> Stepper | None:
+    """The fused stepper for this run, or None where it does not apply (path="auto").
+
+    Raises:
+        OptionError: path="fused" where the fused step does not apply, saying why.
+    """
+    from taylorlr.alpha import fused
+
+    kernel = fused.prepare(
+        generic.compiled,
+        generic.rule,
+        generic.guards,
+        generic.optimizer,
+        stochastic=generic.batches.stochastic,
+        tol=generic.tol,
+        divergence=generic.divergence,
+    )
+    if isinstance(kernel, str):
+        if path == "fused":
+            raise OptionError(f"path='fused' does not apply: {kernel}; use path='generic' or 'auto'")
+        return None
+    oracle = None
+    if generic.record_oracle:
+
+        def oracle(theta: Any, omega: Any, alpha: Any, t: int) -> Any:
+            return generic.oracle(theta, omega, alpha, generic.batches(t))
+
+    return fused.FusedStepper(kernel, generic.optimizer, oracle)
+
+
+def _batch_shape(xp: Any, theta0: Any, alpha0: Any, gamma: Any) -> tuple[int, ...]:
+    """The run's batch shape: the start points' leading axes broadcast with alpha0 and gamma."""
+    if hasattr(xp, "broadcast_shapes"):
+        return tuple(xp.broadcast_shapes(tuple(theta0.shape[:-1]), tuple(alpha0.shape), tuple(gamma.shape)))
+    import numpy
+
+    return tuple(numpy.broadcast_shapes(tuple(theta0.shape[:-1]), tuple(alpha0.shape), tuple(gamma.shape)))
 
 
 def _as_loss(loss: Any) -> Any:
@@ -321,7 +360,13 @@ class _State:
 
 
 @dataclass
-class _Loop:
+class GenericStepper:
+    """The step on arrays of any namespace, the whole batch advanced by array operations.
+
+    Every operation is elementwise over the batch or a reduction over a member's own
+    last axis, so a member's numbers do not depend on the batch around it.
+    """
+
     xp: Any
     compiled: Any
     optimizer: Optimizer
@@ -332,27 +377,22 @@ class _Loop:
     record_oracle: bool
     tol: float
     divergence: float
+    path = "generic"
     tally: _Tally = field(init=False)
     evaluate: _Evaluator = field(init=False)
     loss_start: Any = field(init=False)
+    ops: ArrayOps = field(init=False)
 
-    def run(self, theta0: Any, alpha0: Any, gamma: Any, steps: int) -> dict[str, Any]:
+    def run(self, theta0: Any, alpha0: Any, gamma: Any, steps: int, shape: tuple[int, ...]) -> dict[str, Any]:
         xp = self.xp
-        batch = (
-            tuple(xp.broadcast_shapes(tuple(theta0.shape[:-1]), tuple(alpha0.shape), tuple(gamma.shape)))
-            if hasattr(xp, "broadcast_shapes")
-            else _broadcast_shapes(theta0, alpha0, gamma)
-        )
         # a single point runs as a batch of one: 0-d arrays turn into NumPy scalars,
         # which some elementwise paths treat as Python numbers
-        batch, shape = batch or (1,), batch
-        fused = self._fused_kernel(batch)
-        if fused is not None:
-            return _reshape_batch(self._run_fused(fused, theta0, alpha0, gamma, steps, batch), shape)
+        batch = shape or (1,)
         theta = xp.asarray(xp.broadcast_to(theta0, (*batch, theta0.shape[-1])), copy=True)  # writable
         gamma = xp.broadcast_to(gamma, batch)
         alpha0 = xp.broadcast_to(alpha0, batch)
         everyone = xp.ones(batch, dtype=xp.bool)
+        self.ops = ArrayOps(xp, theta.dtype)
         self.tally = _Tally(xp, everyone)
         self.evaluate = _Evaluator(self.compiled, self.tally)
         state, code = self._start(theta, alpha0, everyone)
@@ -378,120 +418,7 @@ class _Loop:
             ):
                 records[name].append(value)
             records["oracle_alphas"].append(xp.where(active, oracle_alpha, xp.nan))
-        return _reshape_batch(self._finish(records, code, stopped_at, steps, batch), shape)
-
-    def _fused_kernel(self, batch: tuple[int, ...]) -> StepKernel | None:
-        """The fused step kernel when it applies (see :mod:`taylorlr.alpha.fused`), else None."""
-        compiled = self.compiled
-        eligible = (
-            math.prod(batch) >= FUSED_BATCH
-            and getattr(compiled.backend, "is_numpy", False)
-            and compiled.dtype == "float64"
-            and compiled.generator != "xp"
-            and not compiled.data_symbols
-            and not self.batches.stochastic
-            and compiled.derivatives.smooth
-            and self.rule.kind in ("adaptive", "fixed")
-        )
-        if not eligible:
-            return None
-        return _cached_step_kernel(
-            compiled, self.rule, self.guards, is_identity(self.optimizer), self.tol, self.divergence
-        )
-
-    def _run_fused(
-        self, step: StepKernel, theta0: Any, alpha0: Any, gamma: Any, steps: int, batch: tuple[int, ...]
-    ) -> dict[str, Any]:
-        """The loop over steps with the fused kernel: NumPy float64, batch flattened to B.
-
-        Built for a batch of 10^5 members, where every pass over the batch counts: the
-        state lives in tiles (:class:`~taylorlr.alpha.fused.TiledState`) that three compiled
-        loops fill (f, grad f and the status at the start), advance (one step) and read
-        back (the counters), the counts come from the kernel's ``tries`` column (no
-        tally), and "anyone still running?" is asked every ``_RUNNING_CHECK``
-        steps (a stopped member is frozen by the kernel, so a late check only costs
-        kernel calls that change nothing). The kernel writes each step's record (theta,
-        f, alpha, ||grad f||) into one (steps + 1, n + 3, B) slab; ``points``, ``losses``,
-        ``alphas`` and ``grad_norms`` are views of it.
-        """
-        import numpy as np
-
-        size, n = math.prod(batch), theta0.shape[-1]
-        layout, column = step.layout, step.layout.column
-        state = TiledState(layout, size, frozen=float(_CONVERGED))
-        # theta transposed, alpha_0 and gamma; its memory takes the int64 read-back at the end
-        inputs = np.zeros((max(n + 2, len(READ_BACK)), state.padded))
-        inputs[:n, :size] = np.broadcast_to(theta0, (*batch, n)).reshape(size, n).T
-        inputs[n, :size] = np.broadcast_to(alpha0, batch).reshape(size)
-        inputs[n + 1, :size] = np.broadcast_to(gamma, batch).reshape(size)
-        history = np.empty((steps + 1, layout.recorded, state.padded))
-        step.begin(inputs[: n + 2], state.array, history[0])  # f, grad f, ||grad f|| and the status
-        state.freeze_padding()
-        optimizer_state = None
-        if layout.separate_grad:  # the base optimizer's first direction
-            theta, grad = state.get("theta"), state.get("grad")
-            omega, optimizer_state = self.optimizer.direction(grad, self.optimizer.init(theta), theta)
-            state.set("omega", omega)
-        oracle_alphas = (
-            np.full((steps, size), np.nan) if self.record_oracle else _constant(np.nan, (steps, size))
-        )
-        fires: Any = 0  # (len(FIRINGS), B) once a guard has fired
-        codes = state.array[:, column("code"), :]  # a view: the kernel updates it in place
-        done = 0
-        for t in range(steps):
-            if (self.record_oracle or t % _RUNNING_CHECK == 0) and codes.min() != _RUNNING:
-                break  # codes are >= _RUNNING == 0: nobody left running
-            if t and t % FIRE_FLUSH == 0:  # before a base-256 digit can overflow
-                fires += _fire_digits(state.get("fires"))
-                state.array[:, column("fires"), :] = 0.0
-            if self.record_oracle:
-                found = self._oracle(
-                    state.get("theta"), state.get("omega"), state.get("alpha"), self.batches(t)
-                )
-                oracle_alphas[t] = np.where(state.get("code") == _RUNNING, found, np.nan)
-            step(state.array, history[t + 1])
-            if layout.separate_grad:  # the optimizer's direction, for the members that moved
-                optimizer_state = self._direction_for_moved(state, optimizer_state, t)
-            done = t + 1
-        history[done + 1 :] = history[done]
-        read_back = inputs.view(np.int64)[: len(READ_BACK)]  # the inputs are spent: no fresh memory
-        step.read_back(state.array, read_back)
-        code, stopped_at, values, gradients, hvps, *flushed = read_back[:, :size]
-        none = _constant(np.int64(0), (size,))
-        hvps = hvps if step.evaluations["hvps"] else none
-        counts = {"values": values, "gradients": gradients, "hvps": hvps, "line_searches": none}
-        firings = {name: fires[k] + flushed[k] if isinstance(fires, np.ndarray) else flushed[k]
-                   for k, name in enumerate(FIRINGS)}  # fmt: skip
-        running = code == _RUNNING
-        stopped_at[running] = steps
-        code[running] = _MAX_STEPS
-        recorded = history[:, :, :size]
-        records = {
-            "points": recorded[:, :n].transpose(0, 2, 1),
-            "losses": recorded[:, column("value")],
-            "alphas": recorded[:, column("alpha")],
-            "grad_norms": recorded[:, column("grad_norm")],
-            "oracle_alphas": oracle_alphas,
-            "status": _statuses(code),
-            "stopped_at": stopped_at,
-            "counts": Counts(**counts),
-            "safeguard_counts": SafeguardCounts(**firings),
-        }
-        return _unflatten_batch(records, batch)
-
-    def _direction_for_moved(self, state: TiledState, optimizer_state: Any, t: int) -> Any:
-        """omega_{t+1} from the base optimizer, for the members that took step t."""
-        import numpy as np
-
-        omega_next, new_state = self.optimizer.direction(
-            state.get("grad"), optimizer_state, state.get("theta")
-        )
-        moved = state.get("stopped") == t + 1
-        if bool(moved.all()):
-            state.set("omega", omega_next)
-            return new_state
-        state.set("omega", np.where(moved[:, None], omega_next, state.get("omega")))
-        return select_state(moved, new_state, optimizer_state)
+        return with_batch_shape(self._finish(records, code, stopped_at, steps, batch), batch, shape)
 
     def _start(self, theta: Any, alpha0: Any, everyone: Any) -> tuple[_State, Any]:
         xp = self.xp
@@ -501,14 +428,13 @@ class _Loop:
         alpha = alpha0
         if self.rule.kind == "line-search":
             self.tally.add("line_searches", everyone)
-            alpha = self._oracle(theta, omega, alpha0, data)
+            alpha = self.oracle(theta, omega, alpha0, data)
         state = _State(theta, value, grad, omega, optimizer_state, alpha)
-        finite = _finite(xp, value, grad)
-        code = xp.full(finite.shape, _RUNNING, dtype=xp.int64)
-        code = xp.where(~finite, _NONFINITE, xp.where(_norm(xp, grad) <= self.tol, _CONVERGED, code))
-        return state, code
+        code = start_code(self.ops, value, dot(grad, grad), self.tol)
+        return state, xp.astype(code, xp.int64)
 
-    def _oracle(self, theta: Any, omega: Any, alpha: Any, data: Mapping[str, Any]) -> Any:
+    def oracle(self, theta: Any, omega: Any, alpha: Any, data: Mapping[str, Any]) -> Any:
+        """The line-search oracle's alpha* along omega from theta."""
         assert self.line_oracle is not None
         return self.line_oracle.minimise(theta, omega, alpha, data)
 
@@ -548,42 +474,25 @@ class _Loop:
         probe, value_next, grad_next = self._probe(t, s, plus, active)
         omega_next, optimizer_state = self.optimizer.direction(grad_next, s.optimizer_state, plus)
         probe = Probe(**{**probe.__dict__, "omega_next": omega_next})
-        data_t = self.batches(t)
         proposal, oracle_alpha = None, xp.full(s.alpha.shape, xp.nan, dtype=s.alpha.dtype)
         if self.rule.kind == "line-search":
             self.tally.add("line_searches", active)
-            proposal = self._oracle(plus, omega_next, s.alpha, self.batches(t + 1))
+            proposal = self.oracle(plus, omega_next, s.alpha, self.batches(t + 1))
             oracle_alpha = s.alpha
         elif self.record_oracle:
-            oracle_alpha = self._oracle(s.theta, s.omega, s.alpha, data_t)
-        update = next_alpha(
-            self.rule,
-            probe,
-            gamma,
-            self.guards,
-            loss_start=self.loss_start,
-            loss_next=value_next,
-            proposal=proposal,
-        )
-        finite = _finite(xp, value_next, grad_next)
-        blown = value_next - self.loss_start > self.divergence * (xp.abs(self.loss_start) + 1)
-        rejected = active & update.fired["rising_loss"]
-        accept = active & finite & ~blown & ~rejected
-        converged = accept & (_norm(xp, grad_next) <= self.tol)
-        alpha_bad = accept & ~converged & ~xp.isfinite(update.alpha)
-        code = xp.where(active & ~rejected & ~finite, _NONFINITE, code)
-        code = xp.where(active & ~rejected & finite & blown, _DIVERGED, code)
-        code = xp.where(converged, _CONVERGED, xp.where(alpha_bad, _NONFINITE, code))
+            oracle_alpha = self.oracle(s.theta, s.omega, s.alpha, self.batches(t))
+        update = next_alpha(self.rule, probe, gamma, self.guards, loss_start=self.loss_start,
+                            loss_next=value_next, proposal=proposal, ops=self.ops)  # fmt: skip
+        verdict = settle(self.ops, code=code, alpha=s.alpha, update=update, value_next=value_next,
+                         gg_next=dot(grad_next, grad_next), loss_start=self.loss_start, tol=self.tol,
+                         divergence=self.divergence)  # fmt: skip
+        accept = verdict.accept
         stopped_at = xp.where(accept, t + 1, stopped_at)
         for name in FIRINGS:
-            self.tally.add(name, update.fired[name] & (accept | rejected))
+            self.tally.add(name, update.fired[name] & verdict.counted)
         if bool(xp.all(accept)):  # the common case: nobody to freeze
-            return (
-                _State(plus, value_next, grad_next, omega_next, optimizer_state, update.alpha),
-                code,
-                stopped_at,
-                oracle_alpha,
-            )
+            new = _State(plus, value_next, grad_next, omega_next, optimizer_state, update.alpha)
+            return new, verdict.code, stopped_at, oracle_alpha
         column = xp.expand_dims(accept, -1)
         new = _State(
             theta=xp.where(column, plus, s.theta),
@@ -591,9 +500,9 @@ class _Loop:
             grad=xp.where(column, grad_next, s.grad),
             omega=xp.where(column, omega_next, s.omega),
             optimizer_state=select_state(accept, optimizer_state, s.optimizer_state),
-            alpha=xp.where(accept | rejected, update.alpha, s.alpha),
+            alpha=verdict.alpha,
         )
-        return new, code, stopped_at, oracle_alpha
+        return new, verdict.code, stopped_at, oracle_alpha
 
     def _finish(
         self, records: dict[str, list[Any]], code: Any, stopped_at: Any, steps: int, batch: tuple[int, ...]
@@ -612,7 +521,7 @@ class _Loop:
         }
         if not self.record_oracle:  # as the fused path: one read-only NaN, no memory
             oracle = stacked["oracle_alphas"]
-            stacked["oracle_alphas"] = _constant(oracle.dtype.type(numpy.nan), oracle.shape)
+            stacked["oracle_alphas"] = constant(oracle.dtype.type(numpy.nan), oracle.shape)
         return {**stacked, **self._summary(code, stopped_at, steps)}
 
     def _summary(self, code: Any, stopped_at: Any, steps: int) -> dict[str, Any]:
@@ -634,138 +543,5 @@ class _Loop:
         }
 
 
-def _reshape_batch(record: dict[str, Any], shape: tuple[int, ...]) -> dict[str, Any]:
-    """Give the record's arrays the caller's batch shape (a single point: ())."""
-    if shape:
-        return record
-
-    def squeeze(array: Any, leading: int) -> Any:
-        return array.reshape(array.shape[:leading] + array.shape[leading + 1 :])
-
-    out = {
-        k: squeeze(v, 1)
-        for k, v in record.items()
-        if k in ("points", "alphas", "oracle_alphas", "losses", "grad_norms")
-    }
-    out["status"], out["stopped_at"] = squeeze(record["status"], 0), squeeze(record["stopped_at"], 0)
-    for name, kind in (("counts", Counts), ("safeguard_counts", SafeguardCounts)):
-        out[name] = kind(**{f: squeeze(getattr(record[name], f), 0) for f in kind.__dataclass_fields__})
-    return out
-
-
-def _unflatten_batch(record: dict[str, Any], batch: tuple[int, ...]) -> dict[str, Any]:
-    """Give a record computed over a flat batch of B members the batch shape ``batch``."""
-    if len(batch) == 1:
-        return record
-
-    def shaped(array: Any, leading: int) -> Any:
-        return array.reshape(array.shape[:leading] + batch + array.shape[leading + 1 :])
-
-    out = {
-        k: shaped(v, 1)
-        for k, v in record.items()
-        if k in ("points", "alphas", "oracle_alphas", "losses", "grad_norms")
-    }
-    out["status"], out["stopped_at"] = shaped(record["status"], 0), shaped(record["stopped_at"], 0)
-    for name, kind in (("counts", Counts), ("safeguard_counts", SafeguardCounts)):
-        out[name] = kind(**{f: shaped(getattr(record[name], f), 0) for f in kind.__dataclass_fields__})
-    return out
-
-
-def _constant(value: Any, shape: tuple[int, ...]) -> Any:
-    """A read-only array of one value (a broadcast: no memory to fill), for results that are
-    the same for every member (no oracle, a count of zero)."""
-    import numpy
-
-    return numpy.broadcast_to(value, shape)
-
-
-def _fire_digits(packed: Any) -> Any:
-    """The per-guard counts packed in the ``fires`` column: (len(FIRINGS), B) int64 (or 0)."""
-    import numpy
-
-    if not bool(packed.any()):
-        return 0
-    digits = packed.astype("<i8").view(numpy.uint8).reshape(-1, 8)  # base 256 = one byte per guard
-    return digits[:, : len(FIRINGS)].T.astype(numpy.int64)
-
-
-#: the fused loop asks "anyone still running?" every this many steps (without an oracle)
-_RUNNING_CHECK = 4
-
-
-def _statuses(code: Any) -> Any:
-    """The (B,) object array of :class:`Status` for int codes (one fill where all agree)."""
-    import numpy
-
-    if code.size and code.min() == code.max():
-        return numpy.full(code.shape, _CODES[int(code[0])], dtype=object)
-    return numpy.asarray(_CODES, dtype=object)[code]
-
-
-_STEP_KERNELS: dict[int, dict[Any, StepKernel | None]] = {}
-
-
-def _rule_key(rule: Rule) -> Any:
-    """What makes two rules compile to the same kernel (registry rules are rebuilt per run)."""
-
-    def function_key(function: Any) -> Any:
-        if function is None:
-            return None
-        cells = tuple(cell.cell_contents for cell in function.__closure__ or ())
-        return (function.__code__, cells)
-
-    return (
-        rule.name,
-        rule.kind,
-        rule.needs,
-        function_key(rule.slope),
-        function_key(rule.curvature),
-        tuple(sorted(rule.options.items())),
-    )
-
-
-def _cached_step_kernel(
-    compiled: Any, rule: Rule, guards: Safeguards, identity: bool, tol: float, divergence: float
-) -> StepKernel | None:
-    """The fused kernel for this loss and settings, built once per compiled loss."""
-    try:
-        key = (_rule_key(rule), guards, identity, float(tol), float(divergence))
-        hash(key)
-    except (TypeError, AttributeError):
-        key = None
-    cache = _STEP_KERNELS.get(id(compiled))
-    if cache is None:
-        cache = _STEP_KERNELS[id(compiled)] = {}
-        weakref.finalize(compiled, _STEP_KERNELS.pop, id(compiled), None)
-    if key is not None and key in cache:
-        return cache[key]
-    kernel = build_step_kernel(
-        compiled.derivatives,
-        rule,
-        guards,
-        identity_direction=identity,
-        tol=float(tol),
-        divergence=float(divergence),
-        codes=(_RUNNING, _CONVERGED, _DIVERGED, _NONFINITE),
-    )
-    if key is not None:
-        cache[key] = kernel
-    return kernel
-
-
 def _norm(xp: Any, g: Any) -> Any:
     return xp.sqrt(dot(g, g))
-
-
-def _finite(xp: Any, value: Any, grad: Any) -> Any:
-    """f and ||grad f||^2 finite (a NaN or inf point makes f NaN or inf; a gradient whose
-    square overflows counts as overflow)."""
-    return xp.isfinite(value) & xp.isfinite(dot(grad, grad))
-
-
-def _broadcast_shapes(*arrays: Any) -> tuple[int, ...]:
-    import numpy
-
-    shapes = [tuple(arrays[0].shape[:-1])] + [tuple(a.shape) for a in arrays[1:]]
-    return tuple(numpy.broadcast_shapes(*shapes))

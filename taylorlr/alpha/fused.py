@@ -2,43 +2,52 @@
 
 At a batch of 10^5 points the loss's own kernels take about a millisecond, while
 the step's arithmetic done as separate NumPy passes (theta+, the rule's slope and
-curvature, five safeguards, the status, the counters, freezing the stopped members)
+curvature, the safeguards, the status, the counters, freezing the stopped members)
 costs several times that. In the common case (float64 NumPy, a smooth loss without
 data symbols, a rule whose estimates are fixed expressions) every one of those is an
 expression in a handful of per-member numbers, so :func:`build_step_kernel` writes
 the whole step as SymEngine expressions and compiles them with
 :mod:`taylorlr.compile.simd_codegen` into one vectorised pass over the batch.
 
+Nothing of the step is written here a second time: the rule's own :attr:`Rule.slope`
+and :attr:`Rule.curvature`, :func:`~taylorlr.alpha.safeguards.next_alpha` (every guard)
+and :func:`~taylorlr.alpha._step.settle` (the accept decision and the status rule) run
+on SymEngine symbols through :class:`~taylorlr.alpha._step.SymbolOps`, exactly the code
+the generic path runs on arrays. Results agree with the generic path to rounding (the
+loop may sum or divide in another order, a few ulps after one step).
+
 The state of the batch is one float64 array in tiles of
 :data:`~taylorlr.compile.simd_codegen.LANES` members (:class:`TiledState`, columns in
 :class:`Layout` order), updated in place: the step reads a tile, computes the next
 state of its members and writes it back, and writes what the run records (theta, f,
 alpha, ||grad f||) straight into the run's history. Only the base optimizer's
-direction (when it is not gradient descent's identity) stays in NumPy. Counts are
-kept in the state exactly as the generic path counts them: ``tries`` (steps a member
-was running: each cost the rule's evaluations), ``fires`` (safeguard firings, one
-base-256 digit per guard) and ``stopped`` (the index of the last valid point).
-
-The formulas are the rule's own :attr:`Rule.slope` and :attr:`Rule.curvature`,
-evaluated on SymEngine symbols instead of arrays, and the safeguards mirror
-:func:`~taylorlr.alpha.rules.next_alpha` guard for guard; results agree with the generic
-path to rounding (the kernel may sum or divide in another order, a few ulps).
+direction (when it is not gradient descent's identity) stays in NumPy. Every lane is
+one member and no operation crosses lanes, so a member's numbers do not depend on the
+batch around it. Counts are kept in the state: ``tries`` (steps a member was running:
+each cost the evaluations the step's expressions contain), ``fires`` (safeguard
+firings, one base-128 digit per guard) and ``stopped`` (the index of the last valid point).
 """
 
 from __future__ import annotations
 
-import sys
+import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from taylorlr.alpha.rules import FIRINGS, Probe, Rule, Safeguards
+from taylorlr.alpha._record import constant, with_batch_shape
+from taylorlr.alpha._step import SymbolOps, settle, start_code
+from taylorlr.alpha.optimizers import is_identity, select_state
+from taylorlr.alpha.result import _CODES, _CONVERGED, _MAX_STEPS, _RUNNING, Counts, SafeguardCounts
+from taylorlr.alpha.rules import Probe, Rule
+from taylorlr.alpha.safeguards import FIRINGS, Safeguards, next_alpha
 from taylorlr.compile import simd_codegen as llvm_loop
 from taylorlr.compile.simd_codegen import LANES, LoopArray
 from taylorlr.symbolic.derivatives import SparseDerivatives, symengine_module
 
 #: digits of the ``fires`` column: guard k adds FIRE_BASE**k; flushed before a digit can overflow
-FIRE_BASE = 256  # one byte per guard: the engine reads the digits as bytes
+FIRE_BASE = 128  # 7 guards: 128**7 = 2**49, exact in a double
 FIRE_FLUSH = FIRE_BASE - 1
 #: the per-member scalars after theta: the first three are recorded every step
 _SCALARS = ("value", "alpha", "grad_norm", "gamma", "start", "code", "stopped", "tries", "fires")
@@ -199,54 +208,39 @@ def build_step_kernel(
     identity_direction: bool,
     tol: float,
     divergence: float,
-    codes: tuple[int, int, int, int],
-) -> StepKernel | None:
-    """The fused kernel for a deterministic step, or None where it does not apply.
+) -> StepKernel:
+    """The fused kernel for a deterministic step.
 
     Args:
         derivatives: the loss's exact derivatives (smooth, no data symbols).
         rule: an "adaptive" or "fixed" rule; its slope and curvature must be
             arithmetic on the :class:`~taylorlr.alpha.rules.Probe` fields (and ``dot``).
-        guards: the safeguards, applied as :func:`~taylorlr.alpha.rules.next_alpha` does.
+        guards: the safeguards, applied by :func:`~taylorlr.alpha.safeguards.next_alpha`.
         identity_direction: the optimizer's direction is the gradient (``gd``), so
             omega_{t+1} = grad f(theta+) is known inside the kernel (``lagged``).
         tol, divergence: the engine's stopping settings.
-        codes: the status codes (running, converged, diverged, nonfinite).
+
+    Raises:
+        TypeError, ValueError, AttributeError, RuntimeError, NotImplementedError: the
+            rule or the loss cannot be written as the loop's expressions (say why).
     """
     se = symengine_module()
-    if se is None or not llvm_loop.available() or not derivatives.smooth:
-        return None
-    if rule.kind not in ("adaptive", "fixed") or not rule.needs <= {
-        "value_plus",
-        "grad_plus",
-        "hvp_plus",
-        "value_mirror",
-    }:
-        return None
-    try:
-        symbols, outputs, layout = _step_expressions(
-            se, derivatives, rule, guards, identity_direction, tol, divergence, codes
-        )
-        unchanged = {layout.column(name) for name in _CONSTANT}
-        kept = tuple(None if j in unchanged else e for j, e in enumerate(outputs))
-        step = llvm_loop.compile_loop(
-            [LoopArray("tiles", reads=tuple(symbols), writes=kept), _record(outputs, layout)]
-        )
-        inputs, starting = _start_expressions(se, derivatives, layout, tol, codes)
-        start = llvm_loop.compile_loop(
-            [LoopArray("rows", reads=inputs), LoopArray("tiles", writes=starting), _record(starting, layout)]
-        )
-        evaluations = {
-            "values": 1 + ("value_mirror" in rule.needs),
-            "gradients": 1,
-            "hvps": int("hvp_plus" in rule.needs),
-        }
-        read_back = _read_back_expressions(se, symbols, layout, evaluations)
-        finish = llvm_loop.compile_loop(
-            [LoopArray("tiles", reads=tuple(symbols)), LoopArray("rows", writes=read_back, integers=True)]
-        )
-    except (TypeError, ValueError, AttributeError, RuntimeError, NotImplementedError):
-        return None  # a rule written with something other than arithmetic, an unsupported function
+    symbols, outputs, layout, evaluations = _step_expressions(
+        se, derivatives, rule, guards, identity_direction, tol, divergence
+    )
+    unchanged = {layout.column(name) for name in _CONSTANT}
+    kept = tuple(None if j in unchanged else e for j, e in enumerate(outputs))
+    step = llvm_loop.compile_loop(
+        [LoopArray("tiles", reads=tuple(symbols), writes=kept), _record(outputs, layout)]
+    )
+    inputs, starting = _start_expressions(se, derivatives, layout, tol)
+    start = llvm_loop.compile_loop(
+        [LoopArray("rows", reads=inputs), LoopArray("tiles", writes=starting), _record(starting, layout)]
+    )
+    read_back = _read_back_expressions(se, symbols, layout, evaluations)
+    finish = llvm_loop.compile_loop(
+        [LoopArray("tiles", reads=tuple(symbols)), LoopArray("rows", writes=read_back, integers=True)]
+    )
     return StepKernel(layout, step, start, finish, evaluations)
 
 
@@ -276,7 +270,7 @@ def _record(outputs: Sequence[Any], layout: Layout) -> LoopArray:
 
 
 def _start_expressions(
-    se: Any, d: SparseDerivatives, layout: Layout, tol: float, codes: tuple[int, int, int, int]
+    se: Any, d: SparseDerivatives, layout: Layout, tol: float
 ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """The inputs (theta, alpha_0, gamma) and the starting state, column by column.
 
@@ -284,20 +278,13 @@ def _start_expressions(
     else converged when ||grad f|| <= tol, else running. omega starts as grad f (the
     engine overwrites it with the base optimizer's first direction when that differs).
     """
-    running_code, converged_code, _, nonfinite_code = (se.Integer(c) for c in codes)
     theta = [se.Symbol(f"__taylorlr_start_{j}") for j in range(layout.n)]
     alpha, gamma = se.Symbol("__taylorlr_start_alpha"), se.Symbol("__taylorlr_start_gamma")
     to_theta = se.DictBasic(dict(zip([se.sympify(v) for v in d.variables], theta, strict=True)))
     value = se.sympify(d.value).subs(to_theta)
     grad = [se.sympify(g).subs(to_theta) for g in d.gradient]
     gg = se.Add(*[g * g for g in grad])
-    largest = se.RealDouble(sys.float_info.max)
-    finite = se.And(se.Abs(value) <= largest, se.Abs(gg) <= largest)
-    code = se.Piecewise(  # no Not: SymEngine turns Not(a <= b) into b < a, which NaN makes false
-        (converged_code, se.And(finite, se.sqrt(gg) <= se.RealDouble(tol))),
-        (running_code, finite),
-        (nonfinite_code, True),
-    )
+    code = start_code(SymbolOps(), value, gg, tol)
     zero = se.Integer(0)
     scalars = {"value": value, "alpha": alpha, "grad_norm": se.sqrt(gg), "gamma": gamma, "start": value,
                "code": code, "stopped": zero, "tries": zero, "fires": zero}  # fmt: skip
@@ -315,13 +302,22 @@ def _vector(items: list[Any]) -> Any:
     return out
 
 
-def _scalar(se: Any, value: Any) -> Any:
-    """A SymEngine expression from what a rule returned (an expression or a 0-d object array)."""
-    if hasattr(value, "shape"):
-        if value.shape != ():
-            raise ValueError("a rule's estimate must be one number per member")
-        value = value.item()
-    return se.sympify(value)
+class _Reads:
+    """A :class:`Probe` that notes which fields are read: the step's evaluation sites.
+
+    The fused step evaluates (and counts) f, grad f, H omega or the mirror value at
+    theta+ only where the rule's expressions read them.
+    """
+
+    def __init__(self, probe: Probe) -> None:
+        self._probe, self.read = probe, set[str]()
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._probe, name)
+        if value is None:
+            raise ValueError(f"the rule reads {name}, which the fused step does not have")
+        self.read.add(name)
+        return value
 
 
 def _step_expressions(
@@ -332,9 +328,10 @@ def _step_expressions(
     identity: bool,
     tol: float,
     divergence: float,
-    codes: tuple[int, int, int, int],
-) -> tuple[list[Any], list[Any], Layout]:
-    running_code, converged_code, diverged_code, nonfinite_code = (se.Integer(c) for c in codes)
+) -> tuple[list[Any], list[Any], Layout, dict[str, int]]:
+    """The state's columns after one step, as expressions in its columns before it,
+    and the evaluations per running step that the expressions contain."""
+    ops = SymbolOps()
     n = d.n
     layout = Layout(n, separate_grad=not identity)
     symbols = [se.Symbol(f"__taylorlr_state_{j}") for j in range(layout.width)]
@@ -342,113 +339,268 @@ def _step_expressions(
         raise ValueError("a variable is named like a state column")
     theta, omega, grad = (symbols[layout.block(b)] for b in ("theta", "omega", "grad"))
     col = {name: symbols[layout.column(name)] for name in _SCALARS}
-    alpha, value, gamma, start = col["alpha"], col["value"], col["gamma"], col["start"]
-    real = se.RealDouble
-
+    alpha, value, start = col["alpha"], col["value"], col["start"]
     variables = [se.sympify(v) for v in d.variables]
 
-    def at(points: list[Any]) -> se.DictBasic:
+    def at(points: list[Any]) -> Any:
         return se.DictBasic(dict(zip(variables, points, strict=True)))
 
     plus = [t - alpha * w for t, w in zip(theta, omega, strict=True)]
-    to_plus = at(plus)
     f = se.sympify(d.value)
-    value_plus = f.subs(to_plus)
-    grad_plus = [se.sympify(g).subs(to_plus) for g in d.gradient]
-    hvp_plus = None
-    if "hvp_plus" in rule.needs:
-        hvp_plus = [se.sympify(row).subs(to_plus) for row in d.hvp(omega)]
-    value_mirror = None
-    if "value_mirror" in rule.needs:
-        value_mirror = f.subs(at([t + alpha * w for t, w in zip(theta, omega, strict=True)]))
-    probe = Probe(
-        alpha=alpha,
-        omega=_vector(list(omega)),
-        value=value,
-        grad=_vector(list(grad)),
-        value_plus=value_plus,
-        grad_plus=_vector(grad_plus),
-        hvp_plus=_vector(hvp_plus) if hvp_plus is not None else None,
-        value_mirror=value_mirror,
-        omega_next=_vector(grad_plus) if identity else None,
+    value_plus = f.subs(at(plus))
+    grad_plus = [se.sympify(g).subs(at(plus)) for g in d.gradient]
+    probe = _Reads(
+        Probe(
+            alpha=alpha,
+            omega=_vector(list(omega)),
+            value=value,
+            grad=_vector(list(grad)),
+            value_plus=value_plus,
+            grad_plus=_vector(grad_plus),
+            hvp_plus=_vector([se.sympify(r).subs(at(plus)) for r in d.hvp(omega)])
+            if "hvp_plus" in rule.needs
+            else None,
+            value_mirror=f.subs(at([t + alpha * w for t, w in zip(theta, omega, strict=True)]))
+            if "value_mirror" in rule.needs
+            else None,
+            omega_next=_vector(grad_plus) if identity else None,
+        )
     )
-
-    def indicator(condition: Any) -> Any:
-        return se.Piecewise((se.Integer(1), condition), (se.Integer(0), True))
-
-    def otherwise(condition: Any) -> Any:  # 1 where the condition fails (NaN included)
-        return se.Piecewise((se.Integer(0), condition), (se.Integer(1), True))
-
-    # the rule and its safeguards, as rules.next_alpha applies them
-    fired: dict[str, Any] = {}
-    candidate = alpha
-    rejected = se.Integer(0)
-    if rule.kind == "adaptive":
-        assert rule.slope is not None and rule.curvature is not None
-        curvature = _scalar(se, rule.curvature(probe))
-        slope = _scalar(se, rule.slope(probe))
-        candidate = alpha + gamma * slope / curvature
-        if guards.curvature != "formula":
-            fired["curvature"] = otherwise(curvature > 0)
-            factor = {"grow": guards.grow, "keep": 1.0, "shrink": guards.shrink}[guards.curvature]
-            candidate = se.Piecewise((candidate, curvature > 0), (real(factor) * alpha, True))
-        if guards.rising_loss is not None:
-            scale = se.Abs(start) + se.Abs(value)
-            rises = value_plus - value <= real(guards.rising_loss) * scale
-            fired["rising_loss"] = rejected = otherwise(rises)
-            candidate = se.Piecewise((candidate, rises), (real(guards.shrink) * alpha, True))
-        bounds = [("factor_min", guards.factor_min, alpha), ("factor_max", guards.factor_max, alpha)]
-        bounds += [("alpha_min", guards.alpha_min, None), ("alpha_max", guards.alpha_max, None)]
-        for name, bound, scale_by in bounds:
-            if bound is None:
-                continue
-            limit = real(bound) * scale_by if scale_by is not None else real(bound)
-            hit = candidate < limit if name.endswith("min") else candidate > limit
-            fired[name] = indicator(hit)
-            candidate = se.Piecewise((limit, hit), (candidate, True))
-
-    # the engine's bookkeeping (engine._Loop._step), per member
-    largest = real(sys.float_info.max)
+    update = next_alpha(rule, probe, col["gamma"], guards, loss_start=start, loss_next=value_plus, ops=ops)  # type: ignore[arg-type]
     gg_plus = se.Add(*[g * g for g in grad_plus])
-    finite = indicator(se.Abs(value_plus) <= largest) * indicator(se.Abs(gg_plus) <= largest)
-    blown = indicator(value_plus - start > real(divergence) * (se.Abs(start) + 1))
-    running = indicator(se.Abs(col["code"] - running_code) < real(0.5))
-    kept = 1 - rejected
-    accept = running * finite * (1 - blown) * kept
-    norm_plus = se.sqrt(gg_plus)
-    converged = indicator(norm_plus <= real(tol))
-    alpha_ok = indicator(se.Abs(candidate) <= largest)
-    half = real(0.5)
-    code = se.Piecewise(
-        (nonfinite_code, running * kept * (1 - finite) > half),
-        (diverged_code, running * kept * finite * blown > half),
-        (converged_code, accept * converged > half),
-        (nonfinite_code, accept * (1 - converged) * (1 - alpha_ok) > half),
-        (col["code"], True),
-    )
-    counted = running * (rejected + kept * finite * (1 - blown))
-    firings = se.Add(*[fired[name] * FIRE_BASE**k for k, name in enumerate(FIRINGS) if name in fired])
+    verdict = settle(ops, code=col["code"], alpha=alpha, update=update, value_next=value_plus,
+                     gg_next=gg_plus, loss_start=start, tol=tol, divergence=divergence)  # fmt: skip
+    firings = se.Add(*[update.fired[name] * FIRE_BASE**k for k, name in enumerate(FIRINGS)])
 
-    def keep_unless_accepted(new: Any, old: Any) -> Any:
-        return se.Piecewise((new, accept > half), (old, True))
+    def moved(new: Any, old: Any) -> Any:
+        return ops.where(verdict.accept, new, old)
 
-    new_alpha = se.Piecewise((candidate, accept + running * rejected > half), (alpha, True))
     scalars = {
-        "value": keep_unless_accepted(value_plus, value),
-        "alpha": new_alpha,
-        "grad_norm": keep_unless_accepted(norm_plus, col["grad_norm"]),
-        "gamma": gamma,
+        "value": moved(value_plus, value),
+        "alpha": verdict.alpha,
+        "grad_norm": moved(se.sqrt(gg_plus), col["grad_norm"]),
+        "gamma": col["gamma"],
         "start": start,
-        "code": code,
-        "stopped": keep_unless_accepted(col["tries"] + 1, col["stopped"]),  # tries == t while running
-        "tries": col["tries"] + running,
-        "fires": col["fires"] + counted * firings,
+        "code": verdict.code,
+        "stopped": moved(col["tries"] + 1, col["stopped"]),  # tries == t while running
+        "tries": col["tries"] + ops.eq(col["code"], _RUNNING),
+        "fires": col["fires"] + verdict.counted * firings,
     }
-    outputs: list[Any] = [keep_unless_accepted(p, t) for p, t in zip(plus, theta, strict=True)]
+    outputs: list[Any] = [moved(p, t) for p, t in zip(plus, theta, strict=True)]
     outputs += [scalars[name] for name in _SCALARS]
     if identity:
-        outputs += [keep_unless_accepted(g, w) for g, w in zip(grad_plus, omega, strict=True)]
+        outputs += [moved(g, w) for g, w in zip(grad_plus, omega, strict=True)]
     else:  # the engine writes omega_{t+1} from the optimizer
         outputs += list(omega)
-        outputs += [keep_unless_accepted(g, old) for g, old in zip(grad_plus, grad, strict=True)]
-    return symbols, outputs, layout
+        outputs += [moved(g, old) for g, old in zip(grad_plus, grad, strict=True)]
+    evaluations = {  # f and grad f at theta+ are the next state's: always evaluated
+        "values": 1 + ("value_mirror" in probe.read),
+        "gradients": 1,
+        "hvps": int("hvp_plus" in probe.read),
+    }
+    return symbols, outputs, layout, evaluations
+
+
+# ---------------------------------------------------------------------------- the stepper
+
+#: the fused loop asks "anyone still running?" every this many steps (without an oracle)
+_RUNNING_CHECK = 4
+#: what the fused step reads beyond f and grad f at theta_t
+_READABLE = frozenset({"value_plus", "grad_plus", "hvp_plus", "value_mirror"})
+_KERNELS: dict[int, dict[Any, StepKernel | str]] = {}
+
+
+def why_not(compiled: Any, rule: Rule, *, stochastic: bool) -> str | None:
+    """Why the fused step cannot run this loss and rule (None: it can, if its expressions
+    compile: see :func:`prepare`). The one place that decides eligibility.
+
+    >>> import taylorlr as tl
+    >>> why_not(tl.Loss("abs(x) + y**2").compile(), tl.rules.exact(), stochastic=False)
+    'the loss is not smooth (abs, sign, min, max, ...): the loop compiles smooth functions only'
+    """
+    backend = compiled.backend
+    reasons = (
+        (not getattr(backend, "is_numpy", False), f"the backend is {backend.name}, not NumPy"),
+        (compiled.dtype != "float64", f"the dtype is {compiled.dtype}, not float64"),
+        (getattr(compiled, "generator", None) == "xp", "the loss was compiled with generator='xp'"),
+        (bool(compiled.data_symbols), "the loss has data symbols"),
+        (stochastic, "the run is stochastic (data per step)"),
+        (
+            not compiled.derivatives.smooth,
+            "the loss is not smooth (abs, sign, min, max, ...): the loop compiles smooth functions only",
+        ),
+        (rule.kind not in ("adaptive", "fixed"), f"the rule {rule.label!r} is not adaptive or fixed"),
+        (not rule.needs <= _READABLE, f"the rule {rule.label!r} needs {sorted(rule.needs - _READABLE)}"),
+        (symengine_module() is None, "SymEngine is not installed"),
+        (not llvm_loop.available(), "llvmlite cannot be imported"),
+    )
+    return next((reason for failed, reason in reasons if failed), None)
+
+
+def prepare(compiled: Any, rule: Rule, guards: Safeguards, optimizer: Any, *, stochastic: bool,
+            tol: float, divergence: float) -> StepKernel | str:  # fmt: skip
+    """The fused kernel for this run, or the reason it cannot run (kernels and reasons are
+    cached per compiled loss and settings: a kernel is built once)."""
+    reason = why_not(compiled, rule, stochastic=stochastic)
+    if reason is not None:
+        return reason
+    identity = is_identity(optimizer)
+    try:
+        key: Any = (_rule_key(rule), guards, identity, float(tol), float(divergence))
+        hash(key)
+    except (TypeError, AttributeError):
+        key = None
+    cache = _KERNELS.get(id(compiled))
+    if cache is None:
+        cache = _KERNELS[id(compiled)] = {}
+        weakref.finalize(compiled, _KERNELS.pop, id(compiled), None)
+    if key is not None and key in cache:
+        return cache[key]
+    try:
+        built: StepKernel | str = build_step_kernel(
+            compiled.derivatives, rule, guards, identity_direction=identity, tol=float(tol),
+            divergence=float(divergence),
+        )  # fmt: skip
+    except (TypeError, ValueError, AttributeError, RuntimeError, NotImplementedError) as error:
+        # a rule written with something other than arithmetic, an unsupported function
+        built = f"the step cannot be compiled as one loop ({type(error).__name__}: {error})"
+    if key is not None:
+        cache[key] = built
+    return built
+
+
+def _rule_key(rule: Rule) -> Any:
+    """What makes two rules compile to the same kernel (registry rules are rebuilt per run)."""
+
+    def function_key(function: Any) -> Any:
+        if function is None:
+            return None
+        cells = tuple(cell.cell_contents for cell in function.__closure__ or ())
+        return (function.__code__, cells)
+
+    return (
+        rule.name,
+        rule.kind,
+        rule.needs,
+        function_key(rule.slope),
+        function_key(rule.curvature),
+        tuple(sorted(rule.options.items())),
+    )
+
+
+@dataclass
+class FusedStepper:
+    """The run's loop over steps with the fused kernel: NumPy float64, batch flattened to B.
+
+    Built for a batch of 10^5 members, where every pass over the batch counts: the
+    state lives in tiles (:class:`TiledState`) that three compiled loops fill (f, grad f
+    and the status at the start), advance (one step) and read back (the counters), the
+    counts come from the kernel's ``tries`` column (no tally), and "anyone still
+    running?" is asked every ``_RUNNING_CHECK`` steps (a stopped member is frozen by the
+    kernel, so a late check only costs kernel calls that change nothing). The kernel
+    writes each step's record (theta, f, alpha, ||grad f||) into one
+    (steps + 1, n + 3, B) slab; ``points``, ``losses``, ``alphas`` and ``grad_norms``
+    are views of it.
+    """
+
+    kernel: StepKernel
+    optimizer: Any
+    oracle: Any  # (theta, omega, alpha, t) -> alpha*, or None
+    path = "fused"
+
+    def run(self, theta0: Any, alpha0: Any, gamma: Any, steps: int, shape: tuple[int, ...]) -> dict[str, Any]:
+        import numpy as np
+
+        batch = shape or (1,)
+        size, n, step = math.prod(batch), theta0.shape[-1], self.kernel
+        layout, column = step.layout, step.layout.column
+        state = TiledState(layout, size, frozen=float(_CONVERGED))
+        # theta transposed, alpha_0 and gamma; its memory takes the int64 read-back at the end
+        inputs = np.zeros((max(n + 2, len(READ_BACK)), state.padded))
+        inputs[:n, :size] = np.broadcast_to(theta0, (*batch, n)).reshape(size, n).T
+        inputs[n, :size] = np.broadcast_to(alpha0, batch).reshape(size)
+        inputs[n + 1, :size] = np.broadcast_to(gamma, batch).reshape(size)
+        history = np.empty((steps + 1, layout.recorded, state.padded))
+        step.begin(inputs[: n + 2], state.array, history[0])  # f, grad f, ||grad f|| and the status
+        state.freeze_padding()
+        optimizer_state = None
+        if layout.separate_grad:  # the base optimizer's first direction
+            theta, grad = state.get("theta"), state.get("grad")
+            omega, optimizer_state = self.optimizer.direction(grad, self.optimizer.init(theta), theta)
+            state.set("omega", omega)
+        record_oracle = self.oracle is not None
+        oracle_alphas = np.full((steps, size), np.nan) if record_oracle else constant(np.nan, (steps, size))
+        fires: Any = 0  # (len(FIRINGS), B) once a guard has fired
+        codes = state.array[:, column("code"), :]  # a view: the kernel updates it in place
+        done = 0
+        for t in range(steps):
+            if (record_oracle or t % _RUNNING_CHECK == 0) and codes.min() != _RUNNING:
+                break  # codes are >= _RUNNING == 0: nobody left running
+            if t and t % FIRE_FLUSH == 0:  # before a digit can overflow
+                fires += _fire_digits(state.get("fires"))
+                state.array[:, column("fires"), :] = 0.0
+            if record_oracle:
+                found = self.oracle(state.get("theta"), state.get("omega"), state.get("alpha"), t)
+                oracle_alphas[t] = np.where(state.get("code") == _RUNNING, found, np.nan)
+            step(state.array, history[t + 1])
+            if layout.separate_grad:  # the optimizer's direction, for the members that moved
+                optimizer_state = self._direction_for_moved(state, optimizer_state, t)
+            done = t + 1
+        history[done + 1 :] = history[done]
+        read_back = inputs.view(np.int64)[: len(READ_BACK)]  # the inputs are spent: no fresh memory
+        step.read_back(state.array, read_back)
+        code, stopped_at, values, gradients, hvps, *flushed = read_back[:, :size]
+        none = constant(np.int64(0), (size,))
+        hvps = hvps if step.evaluations["hvps"] else none
+        counts = {"values": values, "gradients": gradients, "hvps": hvps, "line_searches": none}
+        firings = {name: fires[k] + flushed[k] if isinstance(fires, np.ndarray) else flushed[k]
+                   for k, name in enumerate(FIRINGS)}  # fmt: skip
+        running = code == _RUNNING
+        stopped_at[running] = steps
+        code[running] = _MAX_STEPS
+        recorded = history[:, :, :size]
+        records = {
+            "points": recorded[:, :n].transpose(0, 2, 1),
+            "losses": recorded[:, column("value")],
+            "alphas": recorded[:, column("alpha")],
+            "grad_norms": recorded[:, column("grad_norm")],
+            "oracle_alphas": oracle_alphas,
+            "status": _statuses(code),
+            "stopped_at": stopped_at,
+            "counts": Counts(**counts),
+            "safeguard_counts": SafeguardCounts(**firings),
+        }
+        return with_batch_shape(records, (size,), shape)
+
+    def _direction_for_moved(self, state: TiledState, optimizer_state: Any, t: int) -> Any:
+        """omega_{t+1} from the base optimizer, for the members that took step t."""
+        import numpy as np
+
+        omega_next, new_state = self.optimizer.direction(
+            state.get("grad"), optimizer_state, state.get("theta")
+        )
+        moved = state.get("stopped") == t + 1
+        if bool(moved.all()):
+            state.set("omega", omega_next)
+            return new_state
+        state.set("omega", np.where(moved[:, None], omega_next, state.get("omega")))
+        return select_state(moved, new_state, optimizer_state)
+
+
+def _fire_digits(packed: Any) -> Any:
+    """The per-guard counts packed in the ``fires`` column: (len(FIRINGS), B) int64 (or 0)."""
+    import numpy
+
+    if not bool(packed.any()):
+        return 0
+    whole = packed.astype(numpy.int64)
+    return numpy.stack([whole // FIRE_BASE**k % FIRE_BASE for k in range(len(FIRINGS))])
+
+
+def _statuses(code: Any) -> Any:
+    """The (B,) object array of :class:`Status` for int codes (one fill where all agree)."""
+    import numpy
+
+    if code.size and code.min() == code.max():
+        return numpy.full(code.shape, _CODES[int(code[0])], dtype=object)
+    return numpy.asarray(_CODES, dtype=object)[code]

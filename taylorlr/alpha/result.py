@@ -75,6 +75,7 @@ class SafeguardCounts(_PerMember):
     factor_max: Any
     alpha_min: Any
     alpha_max: Any
+    precision: Any
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pytest
 import zoo
 
 import taylorlr as tl
-from taylorlr.alpha.optimizers import OPTIMIZERS, resolve_optimizer
+from taylorlr.alpha.optimizers import OPTIMIZERS
 from taylorlr.alpha.rules import RULES, resolve_rule
 
 RULE_NAMES = (*RULES, "three-point(values)")
@@ -248,12 +248,14 @@ NUMERATORS = ("gradient", "values", "values-as-published")
 
 def both_paths(monkeypatch: pytest.MonkeyPatch, loss: tl.Loss, at: object, **options: object):
     """The same run through the generic NumPy step and through the fused kernel."""
-    from taylorlr.alpha import engine
-
-    monkeypatch.setattr(engine, "FUSED_BATCH", 10**12)
-    generic = tl.run(loss, at, **options)
-    monkeypatch.setattr(engine, "FUSED_BATCH", 1)
-    fused = tl.run(loss, at, **options)
+    generic = tl.run(loss, at, path="generic", **options)
+    if options.get("rule") == "lagged" and options.get("optimizer", "gd") != "gd":
+        # omega_{t+1} comes from the optimizer in NumPy: the fused step does not apply
+        with pytest.raises(tl.OptionError, match="omega_next"):
+            tl.run(loss, at, path="fused", **options)
+        return generic, tl.run(loss, at, **options)
+    fused = tl.run(loss, at, path="fused", **options)
+    assert (generic.settings["path"], fused.settings["path"]) == ("generic", "fused")
     return generic, fused
 
 
@@ -283,7 +285,7 @@ def test_one_fused_step_equals_one_generic_step_to_a_few_ulps(monkeypatch, rule)
     loss = loss_of("x**4/4 + x**2 + x*y + 2*y**2 - y")
     starts = np.random.default_rng(5).uniform(-1.0, 1.0, size=(64, 2))
     generic, fused = both_paths(monkeypatch, loss, starts, rule=rule, steps=1, alpha0=0.05)
-    assert_same_run(generic, fused, rtol=1e-12)
+    assert_same_run(generic, fused, rtol=1e-13)
 
 
 @pytest.mark.parametrize("numerator", NUMERATORS)
@@ -346,69 +348,65 @@ def test_the_fused_step_counts_the_rules_stated_cost(monkeypatch):
             ]
 
 
-def test_without_llvmlite_a_large_run_takes_the_generic_step(monkeypatch):
-    from taylorlr.alpha import engine
+def test_without_llvmlite_a_run_takes_the_generic_step(monkeypatch):
+    from taylorlr.alpha import fused as fused_module
     from taylorlr.compile import simd_codegen as llvm_loop
 
     loss = loss_of("x**4/4 + x**2 + x*y + 2*y**2 - y")
     starts = np.random.default_rng(4).uniform(-1.0, 1.0, size=(8, 2))
-    monkeypatch.setattr(engine, "FUSED_BATCH", 1)
-    fused = tl.run(loss, starts, rule="exact", steps=5, alpha0=0.05)
-    monkeypatch.setattr(engine, "_STEP_KERNELS", {})  # forget the kernels built so far
+    fused = tl.run(loss, starts, rule="exact", steps=5, alpha0=0.05, path="fused")
+    monkeypatch.setattr(fused_module, "_KERNELS", {})  # forget the kernels built so far
     monkeypatch.setattr(llvm_loop, "available", lambda: False)
-    loop = engine._Loop(
-        np, loss.compile(), resolve_optimizer("gd"), resolve_rule("exact"), tl.Safeguards(),
-        engine._Minibatches(None, 3), None, False, 1e-8, 1e8,
-    )  # fmt: skip
-    assert loop._fused_kernel((16,)) is None
-    assert_same_run(tl.run(loss, starts, rule="exact", steps=5, alpha0=0.05), fused, rtol=1e-11)
+    auto = tl.run(loss, starts, rule="exact", steps=5, alpha0=0.05)
+    assert auto.settings["path"] == "generic"
+    assert_same_run(auto, fused, rtol=1e-11)
+    with pytest.raises(tl.OptionError, match="llvmlite"):
+        tl.run(loss, starts, rule="exact", steps=5, alpha0=0.05, path="fused")
 
 
-def test_the_fused_step_applies_only_where_it_is_exact(monkeypatch):
-    from taylorlr.alpha import engine
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ({"dtype": "float32"}, "float32"),
+        ({"backend": "array-api-strict"}, "not NumPy"),
+        ({"rule": "line-search"}, "line-search"),
+        ({"loss": "abs(x) + y**2"}, "not smooth"),
+        ({"data": [{}] * 4}, "stochastic"),
+        ({"rule": "lagged", "optimizer": "adam"}, "cannot be compiled"),  # omega_{t+1} is NumPy's
+    ],
+)
+def test_path_fused_where_it_does_not_apply_says_why(case, reason):
+    options = {"loss": "x**4/4 + x**2 + x*y + 2*y**2 - y", "rule": "exact", **case}
+    loss = loss_of(options.pop("loss"))
+    with pytest.raises(tl.OptionError, match=reason):
+        tl.run(loss, [0.5, -0.5], steps=3, path="fused", **options)
+    assert tl.run(loss, [0.5, -0.5], steps=3, **options).settings["path"] == "generic"
 
-    monkeypatch.setattr(engine, "FUSED_BATCH", 1)
+
+def test_path_fused_refuses_a_loss_with_data_symbols():
+    loss = tl.Loss("(w*a - y)**2", variables=("w",), data=("a", "y"))
+    with pytest.raises(tl.OptionError, match="data symbols"):
+        tl.run(loss, [0.0], steps=3, data={"a": np.ones(2), "y": np.ones(2)}, path="fused")
+
+
+def test_the_fused_step_applies_where_it_is_exact_and_auto_takes_it():
     smooth = loss_of("x**4/4 + x**2 + x*y + 2*y**2 - y")
-    rule, guards = resolve_rule("exact"), tl.Safeguards()
-
-    def kernel(loss, rule=rule, dtype="float64", data=None, optimizer="gd", generator="auto"):
-        from taylorlr.alpha.optimizers import resolve_optimizer
-
-        loop = engine._Loop(
-            np, loss.compile("numpy", dtype, generator=generator), resolve_optimizer(optimizer), rule, guards,
-            engine._Minibatches(data, 3), None, False, 1e-8, 1e8,
-        )  # fmt: skip
-        return loop._fused_kernel((16,))
-
-    assert kernel(smooth) is not None
-    assert kernel(smooth, optimizer="adam") is not None
-    assert kernel(smooth, dtype="float32") is None
-    assert kernel(smooth, generator="xp") is None
-    assert kernel(smooth, rule=resolve_rule("line-search")) is None
-    assert kernel(loss_of("abs(x) + y**2")) is None
-    assert kernel(smooth, data=[{}] * 4) is None  # the stochastic form
+    for optimizer in ("gd", "adam"):
+        for rule in FUSED_RULES:
+            if rule == "lagged" and optimizer == "adam":
+                continue
+            assert tl.run(smooth, [0.5, -0.5], optimizer, rule, steps=2).settings["path"] == "fused"
     strange = tl.rules.Rule(
         "odd", "adaptive", frozenset({"grad_plus"}), lambda p: np.tanh(p.alpha), lambda p: 1.0
     )
-    assert kernel(smooth, rule=strange) is None  # not arithmetic: the generic path
+    assert tl.run(smooth, [0.5, -0.5], rule=strange, steps=2).settings["path"] == "generic"
+    with pytest.raises(tl.OptionError, match="cannot be compiled"):
+        tl.run(smooth, [0.5, -0.5], rule=strange, steps=2, path="fused")
 
 
-def test_a_large_batch_takes_the_fused_step():
-    from taylorlr.alpha import engine
-
-    loss = loss_of("x**4/4 + x**2 + x*y + 2*y**2 - y")
-    starts = np.random.default_rng(4).uniform(-1, 1, size=(engine.FUSED_BATCH, 2))
-    calls = []
-    original = engine._Loop._run_fused
-
-    def spy(self, *args, **kwargs):
-        calls.append(1)
-        return original(self, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(engine._Loop, "_run_fused", spy)
-        result = tl.run(loss, starts, rule="retsinas", steps=3, oracle=False)
-    assert calls and result.points.shape == (4, engine.FUSED_BATCH, 2)
+def test_path_must_be_a_known_name():
+    with pytest.raises(tl.OptionError, match="path"):
+        tl.run(loss_of("x**2 + y**2"), [1.0, 1.0], path="fast")
 
 
 def assert_same_stops(generic: tl.Run, fused: tl.Run) -> None:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import taylorlr as tl
-from taylorlr.alpha import rules
+from taylorlr.alpha import rules, safeguards
 from taylorlr.alpha.optimizers import OPTIMIZERS
 
 AGREEING_RULES = (
@@ -153,9 +153,9 @@ finite = st.floats(-1e3, 1e3, allow_nan=False).map(lambda v: v + 0.0)  # no sign
 def test_each_default_safeguard_fires_exactly_when_its_condition_holds(
     alpha, slope, curvature, value, loss_next, gamma
 ):
-    guards = rules.Safeguards()
+    guards = safeguards.Safeguards()
     with np.errstate(all="ignore"):
-        update = rules.next_alpha(
+        update = safeguards.next_alpha(
             rules.exact(),
             probe_of(alpha, slope, curvature, value),
             gamma,
@@ -185,11 +185,11 @@ def test_each_default_safeguard_fires_exactly_when_its_condition_holds(
 @given(alpha=st.floats(1e-3, 10.0), slope=finite, curvature=finite)
 def test_safeguards_none_is_the_pure_formula(alpha, slope, curvature):
     with np.errstate(all="ignore"):
-        update = rules.next_alpha(
+        update = safeguards.next_alpha(
             rules.exact(),
             probe_of(alpha, slope, curvature, 1.0),
             1.0,
-            rules.Safeguards.none(),
+            safeguards.Safeguards.none(),
             loss_start=np.ones(1),
             loss_next=np.array([1e300]),
         )
@@ -215,9 +215,9 @@ def test_bad_safeguards_are_rejected(options):
 
 
 def test_safeguard_names_resolve():
-    assert rules.resolve_safeguards("none") == rules.Safeguards.none()
+    assert safeguards.resolve_safeguards("none") == safeguards.Safeguards.none()
     with pytest.raises(tl.OptionError, match="'off'"):
-        rules.resolve_safeguards("off")
+        safeguards.resolve_safeguards("off")
 
 
 # --------------------------------------------------------------------------- rules and costs

@@ -53,6 +53,10 @@ ARRAY_ONLY = [
     "taylorlr.alpha.rules",
     "taylorlr.alpha.optimizers",
     "taylorlr.alpha.oracle",
+    "taylorlr.alpha.safeguards",
+    "taylorlr.alpha._step",
+    "taylorlr.alpha._record",
+    "taylorlr.alpha.engine",
 ]
 
 
