@@ -307,11 +307,12 @@ def newton_step_data(
     step: NewtonStep, f_before: float, f_after: float, exact: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """One Newton step as JSON-ready data: the step's record, f before and after, and the verdict."""
+    data = step.to_dict()
     return {
-        **step.to_dict(),
+        **data,
         "f_before": f_before,
         "f_after": f_after,
-        "heads_for": curvature_verdict(step.curvature, step.fallback),
+        "heads_for": curvature_verdict(data["curvature"], step.fallback),
         "exact": exact,
     }
 
@@ -327,7 +328,8 @@ def newton_step_lines(data: dict[str, Any], names: Sequence[str]) -> list[str]:
         f"{data['method'].capitalize()} step from {point_label(names)} = "
         f"{exact_or_float(data['start'], exact.get('start'))}",
         f"  gradient       {vector_text(data['gradient'])}",
-        f"  eigenvalues    {', '.join(map(fmt, data['eigenvalues']))}  (condition {fmt(data['condition'])})",
+        f"  eigenvalues    {', '.join(map(fmt, data['eigenvalues']))}  (condition {fmt(data['condition'])}"
+        f"{_ill_conditioned(data)})",
         f"  {eta_name:<14} {eta}",
         f"  step           {exact_or_float(data['step'], exact.get('step'))}",
         f"  new point      {exact_or_float(data['point'], exact.get('point'))}",
@@ -335,6 +337,13 @@ def newton_step_lines(data: dict[str, Any], names: Sequence[str]) -> list[str]:
         f"  f after        {number_text(data['f_after'], exact.get('f_after'))}",
         f"  heads for      {data['curvature']}: {data['heads_for']}",
     ]
+
+
+def _ill_conditioned(data: dict[str, Any]) -> str:
+    """The note that H is ill-conditioned but the step was taken (empty otherwise)."""
+    if data.get("conditioning") != "ill-conditioned":
+        return ""
+    return f"; ill-conditioned, not singular: the step was taken, backward error {fmt(data['backward_error'])}"
 
 
 def _matrix_text(value: Any) -> str:
