@@ -637,11 +637,21 @@ def _third_order(loss: Loss, method: str, backend: Any, dtype: str) -> Compiled 
         return None
     aux = _THIRD_ORDER.get(loss)
     if aux is None:
-        v = loss.vector_symbols("v")
+        import sympy
+
+        taken = set(loss.names) | set(loss.names_of(loss.data))
+        v = tuple(sympy.Dummy(_fresh(f"v{i}", taken), real=True) for i in range(loss.n))
         directional = sum((vi * gi for vi, gi in zip(v, loss.gradient, strict=True)), start=0 * v[0])
         aux = type(loss)(directional, variables=loss.variables + v)
         _THIRD_ORDER[loss] = aux
     return aux.compile(backend, dtype)
+
+
+def _fresh(name: str, taken: set[str]) -> str:
+    """``name``, with underscores appended until no variable or data symbol has it."""
+    while name in taken:
+        name += "_"
+    return name
 
 
 def _third_order_step(xp: Any, third: Compiled, W: Any, H: Any, g: Any, newton: Any, method: str) -> Any:
