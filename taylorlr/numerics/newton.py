@@ -569,7 +569,9 @@ def _fallback_step(
 ) -> Any:
     """The solve's step where H is regular; the fallback's step (or 0) where it is singular."""
     if fallback == "damped":
-        replacement = _solve(xp, H + shift[..., None, None] * xp.eye(H.shape[-1], dtype=H.dtype), g, ~singular)
+        replacement = _solve(
+            xp, H + shift[..., None, None] * xp.eye(H.shape[-1], dtype=H.dtype), g, ~singular
+        )
     elif fallback == "pinv":
         replacement = xp.linalg.matmul(xp.linalg.pinv(H, rtol=tol), xp.expand_dims(g, axis=-1))[..., 0]
     else:
@@ -577,13 +579,13 @@ def _fallback_step(
     return xp.where(singular[..., None], replacement, solved)
 
 
-def _effective_inverse(
-    xp: Any, H: Any, shift: Any, singular: Any, fallback: str | None, tol: float
-) -> Any:
+def _effective_inverse(xp: Any, H: Any, shift: Any, singular: Any, fallback: str | None, tol: float) -> Any:
     eye = xp.eye(H.shape[-1], dtype=H.dtype)
     inverse = xp.linalg.inv(xp.where(singular[..., None, None], eye, H))
     if fallback == "damped":
-        replacement = xp.linalg.inv(xp.where(singular[..., None, None], H + shift[..., None, None] * eye, eye))
+        replacement = xp.linalg.inv(
+            xp.where(singular[..., None, None], H + shift[..., None, None] * eye, eye)
+        )
     elif fallback == "pinv":
         replacement = xp.linalg.pinv(H, rtol=tol)
     else:

@@ -223,7 +223,7 @@ MEYER_Y = (34780, 28610, 23650, 19630, 16370, 13720, 11540, 9744, 8261, 7030, 60
 
 
 def meyer() -> tuple[tl.Loss, sympy.Matrix, sympy.Matrix]:
-    """f = sum_i (x1 exp(x2 / (t_i + x3)) - y_i)^2, t_i = 45 + 5 i, and its exact H, g at (0.02, 4000, 250)."""
+    """f = sum_i (x1 exp(x2 / (t_i + x3)) - y_i)^2, t_i = 45 + 5 i; exact H and g at (0.02, 4000, 250)."""
     x1, x2, x3 = sympy.symbols("x1 x2 x3", real=True)
     f = sum((x1 * sympy.exp(x2 / (45 + 5 * i + x3)) - y) ** 2 for i, y in enumerate(MEYER_Y, start=1))
     at = {x1: sympy.Rational(1, 50), x2: 4000, x3: 250}
@@ -235,7 +235,9 @@ def meyer() -> tuple[tl.Loss, sympy.Matrix, sympy.Matrix]:
 def test_meyer_start_is_ill_conditioned_not_singular_and_the_step_is_taken():
     loss, H, g = meyer()
     with mpmath.workdps(60):
-        exact_eigenvalues = sorted(float(e) for e in mpmath.eigsy(mpmath.matrix(H.tolist()), eigvals_only=True))
+        exact_eigenvalues = sorted(
+            float(e) for e in mpmath.eigsy(mpmath.matrix(H.tolist()), eigvals_only=True)
+        )
     exact_step = np.array([float(s) for s in H.LUsolve(g)])
     step = tl.newton_step(loss, [0.02, 4000.0, 250.0])  # no SingularHessianError
     np.testing.assert_allclose(step.eigenvalues, exact_eigenvalues, rtol=1e-9)  # -3.27e6, 81.2, 2.26e12
@@ -281,7 +283,9 @@ def test_a_regular_hessian_with_a_tiny_eigenvalue_still_gets_its_exact_step(digi
     x, y = sympy.symbols("x y", real=True)
     loss = tl.Loss((x + y) ** 2 + d * (x - y) ** 2 / 2 - x, variables=(x, y))
     H = sympy.hessian(loss.expr, (x, y))
-    g = sympy.Matrix([loss.expr.diff(v) for v in (x, y)]).xreplace({x: sympy.Rational(a), y: sympy.Rational(b)})
+    g = sympy.Matrix([loss.expr.diff(v) for v in (x, y)]).xreplace(
+        {x: sympy.Rational(a), y: sympy.Rational(b)}
+    )
     step = tl.newton_step(loss, [a, b])
     assert step.curvature == "minimum" and step.conditioning == "ill-conditioned"
     exact = np.array([float(s) for s in H.LUsolve(g)])
@@ -303,7 +307,9 @@ def test_labels_are_enums_whose_type_does_not_change_with_the_rank():
 
 
 def test_newton_run_answers_in_scipy_words():
-    run = tl.newton(make_loss("x**4 - 2*x**2 + y**2"), np.array([[2.0, 1.0], [0.0, 0.0], [1.5, 0.0]]), steps=40)
+    run = tl.newton(
+        make_loss("x**4 - 2*x**2 + y**2"), np.array([[2.0, 1.0], [0.0, 0.0], [1.5, 0.0]]), steps=40
+    )
     assert run.status.tolist() == ["converged", "converged", "converged"]
     np.testing.assert_allclose(run.x, [[1.0, 0.0], [0.0, 0.0], [1.0, 0.0]], atol=1e-10)
     np.testing.assert_allclose(run.fun, [-1.0, 0.0, -1.0], atol=1e-15)
