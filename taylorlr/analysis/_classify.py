@@ -252,7 +252,7 @@ def _kind_from_form(
     where = ", ".join(f"{v} = {p}" for v, p in zip(variables, points, strict=True))
     curvature = "positive" if sign > 0 else "negative"
     return Kind.SADDLE, (
-        f"along the curve {where}: f - f(p) = {leading} + O(t^{k + 1}), "
+        f"along the curve {where}: f - f(p) = {leading} + O({named[t]}^{k + 1}), "
         f"while the Hessian is {curvature} along its range"
     )
 
