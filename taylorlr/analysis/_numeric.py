@@ -49,7 +49,7 @@ def numeric_points(loss: Loss, box: float, seeds: int) -> tuple[list[CriticalPoi
     compiled = loss.compile()
     starts = numpy.random.default_rng(0).uniform(-box, box, size=(seeds, loss.n))
     with numpy.errstate(all="ignore"):  # seeds outside the domain (log of a negative) give NaN
-        ends = numpy.asarray(newton(loss, starts, steps=_NEWTON_STEPS, tol=0.0, fallback="damped").point)
+        ends = numpy.asarray(newton(loss, starts, steps=_NEWTON_STEPS, tol=1e-12, fallback="damped").point)
         ends = numpy.concatenate([ends, descend(compiled, starts, _DESCENT_STEPS)])
         ends = polish(compiled, ends[numpy.all(numpy.isfinite(ends), axis=-1)], _POLISH_STEPS)
         values = numpy.asarray(compiled.value(ends))
@@ -154,7 +154,7 @@ def within_rounding(loss: Loss, compiled: Compiled, W: Any) -> tuple[Any, Any]:
         moved = numpy.einsum(
             "bij,bj->bi", numpy.abs(numpy.asarray(compiled.hess(W))), numpy.spacing(numpy.abs(W))
         )
-    bound = SAFETY * numpy.where(numpy.isnan(error + moved), numpy.inf, error + moved)
+    bound = SAFETY * (error + moved)  # NaN (a Hessian or a bound that is not finite): no verdict, rejected
     accepted = numpy.all(numpy.abs(g) <= bound, axis=-1)
     for index in numpy.nonzero(walk.underflow & accepted)[0]:
         accepted[index] = _mp_within(loss, W[index], bound[index])
@@ -266,9 +266,20 @@ def _function_table(func: Any, arity: int) -> tuple[Any, tuple[Any, ...]]:
     """NumPy callables for func(z_1..z_k) and its partial derivatives."""
     z = sympy.symbols(f"z0:{arity}", real=True)
     expr = func(*z)
-    value = sympy.lambdify(z, expr, modules=["numpy", "scipy"])
-    slopes = tuple(sympy.lambdify(z, sympy.diff(expr, zi), modules=["numpy", "scipy"]) for zi in z)
+    modules = ["numpy", "scipy"] if func.__name__ in ("erf", "erfc") else ["numpy"]  # SciPy only when needed
+    value = _lambdify(z, expr, modules)
+    slopes = tuple(_lambdify(z, sympy.diff(expr, zi), modules) for zi in z)
     return value, slopes
+
+
+def _lambdify(z: tuple[sympy.Symbol, ...], expr: sympy.Expr, modules: list[str]) -> Any:
+    """A NumPy callable for expr, or an elementwise SymPy evaluation where NumPy has no spelling."""
+    import numpy
+
+    try:
+        return sympy.lambdify(z, expr, modules=modules)
+    except (NotImplementedError, TypeError, ValueError):  # e.g. Derivative(Heaviside): no NumPy printer
+        return numpy.vectorize(lambda *a: float(expr.xreplace(dict(zip(z, a, strict=True))).evalf()))
 
 
 def _deduplicate(points: Any, residuals: Any) -> list[tuple[Any, float, int]]:

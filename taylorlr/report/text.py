@@ -343,7 +343,8 @@ def _ill_conditioned(data: dict[str, Any]) -> str:
     """The note that H is ill-conditioned but the step was taken (empty otherwise)."""
     if data.get("conditioning") != "ill-conditioned":
         return ""
-    return f"; ill-conditioned, not singular: the step was taken, backward error {fmt(data['backward_error'])}"
+    backward = fmt(data["backward_error"])
+    return f"; ill-conditioned, not singular: the step was taken, backward error {backward}"
 
 
 def _matrix_text(value: Any) -> str:

@@ -9,7 +9,23 @@ from hypothesis import strategies as st
 import taylorlr as tl
 
 #: names the analysis used (or might use) for its own symbols, and other tempting ones
-INTERNAL = ("t_", "s_", "lambda_", "a_0", "a_1", "t", "s", "u", "w", "alpha", "v0", "v_x", "u_x", "lambda", "z0")
+INTERNAL = (
+    "t_",
+    "s_",
+    "lambda_",
+    "a_0",
+    "a_1",
+    "t",
+    "s",
+    "u",
+    "w",
+    "alpha",
+    "v0",
+    "v_x",
+    "u_x",
+    "lambda",
+    "z0",
+)
 #: one loss per path of the exact solver: degenerate saddle on a curve (t, a_0), a grid that needs a
 #: separating form (s_), a degenerate minimum (the reduced function), the monkey saddle (two null
 #: directions and a binary form), and a point that is not rational (closed forms in t_)

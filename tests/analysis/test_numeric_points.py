@@ -30,7 +30,7 @@ def gaussian() -> tl.Loss:
 
 
 def mp_gradient(loss: tl.Loss, point) -> list[mpmath.mpf]:
-    """The gradient at the float point, evaluated with mpmath at 50 digits (independent of taylorlr's kernels)."""
+    """The gradient at the float point, with mpmath at 50 digits (independent of taylorlr's kernels)."""
     with mpmath.workdps(50):
         at = {v: sympy.Float(float(c), 60) for v, c in zip(loss.variables, point, strict=True)}
         return [mpmath.mpf(str(sympy.N(g.xreplace(at), 50))) for g in loss.gradient]
@@ -60,7 +60,9 @@ def test_a_plateau_point_has_a_provably_nonzero_gradient_and_is_rejected(gaussia
     plateau = (-0.8107766201793004, 5.037418603555086, -6.639797637798262)  # returned before the fix
     assert float(loss.value_at(plateau)) == pytest.approx(sum(y * y for y in GAUSSIAN_Y), abs=1e-12)
     g = mp_gradient(loss, plateau)
-    H = np.array(loss.hessian.xreplace(dict(zip(loss.variables, plateau, strict=True))).evalf(30).tolist(), float)
+    H = np.array(
+        loss.hessian.xreplace(dict(zip(loss.variables, plateau, strict=True))).evalf(30).tolist(), float
+    )
     one_ulp = np.abs(H) @ np.spacing(np.abs(plateau))
     assert abs(float(g[0])) > 1e6 * one_ulp[0]  # no point within an ulp has a zero gradient
     ok, _ = within_rounding(loss, loss.compile(), np.array([plateau]))
