@@ -149,3 +149,22 @@ def test_options_and_records():
     assert data["critical_points"][0]["kind"] == "minimum"
     assert data["bounded_below"]["proof"] is False
     assert isinstance(result[0], CriticalPoint) and len(result) == 1
+
+
+def test_kinds_statuses_and_verdicts_are_str_enums_with_advice():
+    from taylorlr.analysis.critical_points import Boundedness, SearchStatus
+    from taylorlr.kinds import Kind
+
+    result = make_loss(SOURCE_001.text).critical_points()
+    (point,) = result
+    assert point.kind is Kind.SADDLE and point.kind == "saddle" and f"{point.kind}" == "saddle"
+    assert result.status is SearchStatus.COMPLETE and "exact" in result.status.message
+    assert (
+        result.bounded_below.verdict is Boundedness.UNBOUNDED
+        and "proved" in result.bounded_below.verdict.message
+    )
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["status"] == "complete" and data["critical_points"][0]["kind"] == "saddle"
+    assert data["bounded_below"]["verdict"] == "unbounded" and data["rejected"] == 0
+    with pytest.raises(TypeError):  # records are keyword-only
+        CriticalPoint((0,), Kind.MINIMUM, (1.0,), True, False)
