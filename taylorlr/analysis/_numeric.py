@@ -287,10 +287,13 @@ def _deduplicate(points: Any, residuals: Any) -> list[tuple[Any, float, int]]:
     import numpy
 
     kept: list[tuple[Any, float, int]] = []
+    stack = numpy.empty((0, points.shape[-1]))
     for index in numpy.argsort(residuals, kind="stable"):
         w = points[index]
-        if all(numpy.linalg.norm(w - k) > 1e-6 * (1.0 + numpy.linalg.norm(k)) for k, _, _ in kept):
+        gaps = numpy.linalg.norm(stack - w, axis=-1)
+        if numpy.all(gaps > 1e-6 * (1.0 + numpy.linalg.norm(stack, axis=-1))):
             kept.append((w, float(residuals[index]), int(index)))
+            stack = numpy.vstack([stack, w])
     return kept
 
 

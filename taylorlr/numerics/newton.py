@@ -366,9 +366,10 @@ def newton_step_on(
     backward = _backward_error(xp, H, g, solved, singular)
     singular = xp.logical_or(singular, backward > BACKWARD_FACTOR * n * EPS[compiled.dtype])
     if raise_singular and fallback is None and bool(xp.any(singular)):
+        where = _first(singular)
         raise SingularHessianError(
-            f"the Hessian is singular at {to_numpy(W).tolist()} "
-            f"(eigenvalues {to_numpy(eigenvalues).tolist()}, rtol={tol:g}): no Newton step exists; "
+            f"the Hessian is singular at {_at(W, where)} "
+            f"(eigenvalues {_at(eigenvalues, where)}, rtol={tol:g}): no Newton step exists; "
             "pass fallback='pinv' (pseudo-inverse step) or fallback='damped' (Levenberg shift)"
         )
     shift = _shift(xp, eigenvalues, largest, singular, fallback, damping)
@@ -412,14 +413,30 @@ def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[An
     finite = finite & xp.all(xp.isfinite(xp.reshape(H, (*H.shape[:-2], -1))), axis=-1)
     nonfinite = xp.logical_not(finite)
     if single and bool(xp.any(nonfinite)):
+        where = _first(nonfinite)
         raise PointError(
-            f"f, its gradient or its Hessian is not finite at {to_numpy(W).tolist()} "
-            f"(f = {to_numpy(value).tolist()}, gradient {to_numpy(g).tolist()}): "
+            f"f, its gradient or its Hessian is not finite at {_at(W, where)} "
+            f"(f = {_at(value, where)}, gradient {_at(g, where)}): "
             "the point is outside f's domain, or the values overflow"
         )
     g = xp.where(nonfinite[..., None], xp.zeros_like(g), g)
     eye = xp.eye(H.shape[-1], dtype=H.dtype)
     return g, xp.where(nonfinite[..., None, None], eye, H), nonfinite
+
+
+def _first(mask: Any) -> tuple[int, ...]:
+    """The index of the first member where ``mask`` holds (``()`` for one point)."""
+    import numpy
+
+    flags = numpy.asarray(to_numpy(mask), dtype=bool)
+    return tuple(int(i) for i in numpy.argwhere(flags)[0]) if flags.ndim else ()
+
+
+def _at(array: Any, where: tuple[int, ...]) -> Any:
+    """One member of a batched array, as plain Python numbers (for an error message)."""
+    import numpy
+
+    return numpy.asarray(to_numpy(array))[where].tolist()
 
 
 def _quiet(xp: Any) -> Any:
