@@ -490,19 +490,21 @@ def newton(
 def _iterate(
     compiled: Compiled, W: Any, steps: int, tol: float, third: Compiled | None, **options: Any
 ) -> NewtonRun:
+    import numpy
+
     xp = compiled.xp
     records: list[NewtonStep] = []
     done = xp.zeros(W.shape[:-1], dtype=xp.bool)
     converged = singular = nonfinite = done
-    moves = xp.zeros(W.shape[:-1], dtype=xp.int64)
+    moves = numpy.zeros(W.shape[:-1], dtype=numpy.int64)  # on the host: counts, not numerics
     for _ in range(steps):
         record = newton_step_on(compiled, W, third=third, **options)
         nonfinite = xp.logical_or(nonfinite, record.nonfinite)
-        small = xp.linalg.vector_norm(record.gradient, axis=-1) <= tol
+        small = _norm(xp, record.gradient, (-1,)) <= tol
         converged = xp.logical_or(converged, small & xp.logical_not(nonfinite))
         singular = xp.logical_and(xp.logical_not(converged), _stuck(record, options["fallback"]))
         done = converged | singular | nonfinite
-        moves = moves + xp.astype(xp.logical_not(done), xp.int64)
+        moves += ~numpy.asarray(to_numpy(done), dtype=bool)
         W = xp.where(done[..., None], W, record.point)
         records.append(record)
         if bool(xp.all(done)):
@@ -517,7 +519,7 @@ def _iterate(
         value = compiled.value(W)
     return NewtonRun(
         steps=tuple(records), point=W, status=status, iterations=len(records), tol=tol, value=value,
-        stopped_at=to_numpy(moves),
+        stopped_at=moves,
     )  # fmt: skip
 
 
@@ -574,11 +576,16 @@ def _solve(xp: Any, H: Any, g: Any, singular: Any) -> Any:
 
 def _backward_error(xp: Any, H: Any, g: Any, s: Any, singular: Any) -> Any:
     """||H s - g|| / (||H|| ||s|| + ||g||) (Rigal and Gaches), 0 where no solve was made."""
-    residual = xp.linalg.vector_norm(xp.linalg.matmul(H, s[..., None])[..., 0] - g, axis=-1)
-    scale = xp.linalg.matrix_norm(H) * xp.linalg.vector_norm(s, axis=-1) + xp.linalg.vector_norm(g, axis=-1)
+    residual = _norm(xp, xp.linalg.matmul(H, s[..., None])[..., 0] - g, (-1,))
+    scale = _norm(xp, H, (-2, -1)) * _norm(xp, s, (-1,)) + _norm(xp, g, (-1,))
     ok = scale > 0
     error = residual / xp.where(ok, scale, xp.ones_like(scale))
     return xp.where(xp.logical_or(singular, xp.logical_not(ok)), xp.zeros_like(error), error)
+
+
+def _norm(xp: Any, array: Any, axes: tuple[int, ...]) -> Any:
+    """The 2-norm (Frobenius for a matrix) over ``axes``, in core array-API operations only."""
+    return xp.sqrt(xp.sum(array * array, axis=axes))
 
 
 def _fallback_step(
