@@ -82,3 +82,7 @@ class SingularHessianError(TaylorLRError, ArithmeticError):
 
 class BudgetExceededError(TaylorLRError, TimeoutError):
     """An exact computation ran out of its time budget."""
+
+
+class NotConvergedError(TaylorLRError, ArithmeticError):
+    """An iteration asked to raise (``throw=True``) ended without converging (its steps ran out)."""

@@ -7,7 +7,7 @@ sentences say "guaranteed" only for what is proved (:mod:`taylorlr.numerics.step
 
 >>> import taylorlr as tl
 >>> solution = tl.solve("x**2 + 3*x*y**2", at={"x": 1, "y": 2})
->>> [(p.point, p.kind, p.degenerate) for p in solution.critical_points]
+>>> [(p.point, str(p.kind), p.degenerate) for p in solution.critical_points]
 [((0, 0), 'saddle', True)]
 >>> solution.bounded_below.proof, solution.newton.exact.point
 (True, (6/11, 10/11))
@@ -267,7 +267,7 @@ def solve(
 
     >>> import taylorlr as tl
     >>> s = tl.solve("x**4 - 2*x**2", at=[2])
-    >>> [p.kind for p in s.critical_points], s.newton.exact.point, s.newton.exact.f_after
+    >>> [str(p.kind) for p in s.critical_points], s.newton.exact.point, s.newton.exact.f_after
     (['minimum', 'maximum', 'minimum'], (16/11,), 3584/14641)
     """
     from taylorlr.loss import Loss

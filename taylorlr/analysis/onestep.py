@@ -5,7 +5,7 @@ f(w) = d w^3 + a w^2 + b w + c, eta = 1/f''(w0), w1 = w0 - eta f'(w0). On a quad
 grows with |d| (the source's first takeaway, measured by :func:`miss_table`).
 
 >>> demo = one_step_demo()
->>> demo.eta, demo.w1, demo.f_w1, demo.w_star, demo.kind
+>>> demo.eta, demo.w1, demo.f_w1, demo.w_star, str(demo.kind)
 (-1/2, -1, -2, -1, 'maximum')
 >>> demo.f_w0, demo.df_w0   # the source printed -27 and -10: the values at w = +4
 (-11, 6)
@@ -20,6 +20,7 @@ from typing import Any
 import sympy
 
 from taylorlr.errors import SingularHessianError
+from taylorlr.kinds import Kind
 
 _W = sympy.Symbol("w", real=True)
 
@@ -34,7 +35,8 @@ class OneStepDemo:
         w0, f_w0, df_w0: the start, f and f' there.
         w1, f_w1: the point after one step, and f there.
         w_star, f_star: the true extremum nearest to w1 and f there (None when f' has no real root).
-        kind: "minimum", "maximum", "inflection" (f'' = 0 at w*) or "none".
+        kind: the :class:`~taylorlr.kinds.Kind` of w*: minimum, maximum or saddle (a stationary
+            inflection, f'' = 0 at w*); None when f' has no real root.
         miss: |w1 - w*| (None when there is no extremum).
     """
 
@@ -49,7 +51,7 @@ class OneStepDemo:
     f_w1: sympy.Expr
     w_star: sympy.Expr | None
     f_star: sympy.Expr | None
-    kind: str
+    kind: Kind | None
     miss: sympy.Expr | None
 
     def lines(self) -> list[str]:
@@ -65,7 +67,7 @@ class OneStepDemo:
             f"w0 = {_show(self.w0)}, f(w0) = {_show(self.f_w0)}",
             f"f'(w0) = {_show(self.df_w0)}",
             f"w1 = {_show(self.w1)}, f(w1) = {_show(self.f_w1)}",
-            f"w* = {star} ({self.kind})",
+            f"w* = {star} ({_kind_text(self.kind)})",
         ]
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,7 +78,7 @@ class OneStepDemo:
             "f": str(self.f),
             "df": str(self.df),
             "d2f": str(self.d2f),
-            "kind": self.kind,
+            "kind": "none" if self.kind is None else str(self.kind),
             **{name: None if v is None else float(v) for name, v in values.items()},
             "exact": {name: None if v is None else str(v) for name, v in values.items()},
         }
@@ -115,7 +117,7 @@ def one_step_demo(a: Any = -1, b: Any = -2, c: Any = -3, w0: Any = -4, d: Any = 
     eta = 1 / curvature
     w1 = sympy.nsimplify(w0 - eta * df.subs(_W, w0))
     w_star = _nearest_root(df, w1)
-    kind = "none" if w_star is None else _kind(d2f.subs(_W, w_star))
+    kind = None if w_star is None else _kind(d2f.subs(_W, w_star))
     return OneStepDemo(
         f=f, df=df, d2f=d2f, eta=eta, w0=w0, f_w0=f.subs(_W, w0), df_w0=df.subs(_W, w0), w1=w1,
         f_w1=sympy.expand(f.subs(_W, w1)), w_star=w_star,
@@ -150,10 +152,17 @@ def _nearest_root(df: sympy.Expr, w1: sympy.Expr) -> sympy.Expr | None:
     return min(set(roots), key=lambda r: abs(float(r) - float(w1)))
 
 
-def _kind(curvature: sympy.Expr) -> str:
+def _kind(curvature: sympy.Expr) -> Kind:
+    """The kind of a stationary point of the cubic: where f'' = 0 there, f''' = 6 d is not: a saddle."""
     if curvature == 0:
-        return "inflection"
-    return "minimum" if curvature > 0 else "maximum"
+        return Kind.SADDLE
+    return Kind.MINIMUM if curvature > 0 else Kind.MAXIMUM
+
+
+def _kind_text(kind: Kind | None) -> str:
+    if kind is None:
+        return "none"
+    return "saddle: a stationary inflection, f'' = 0" if kind == Kind.SADDLE else str(kind)
 
 
 def _show(value: Any) -> str:

@@ -5,10 +5,16 @@ stationary point in one step, and the eigenvalues of H say what kind of point th
 Everything here is batched over the leading axes of ``at`` and written against the
 array namespace ``xp`` of the compiled loss (NumPy, CuPy, array-api-strict).
 
+Singular is not ill-conditioned: H counts as singular only when its smallest |eigenvalue|
+is within rounding of zero (``rtol`` defaults to 4 n eps, a bound on the rounding error of a
+symmetric eigensolver), or when the solve is not accurate. An ill-conditioned H (condition
+above 1/sqrt(eps)) still gets its step, taken from a solve whose backward error
+||H s - g|| / (||H|| ||s|| + ||g||) is checked, and the record says "ill-conditioned".
+
 >>> import taylorlr as tl
 >>> s = tl.newton_step(tl.Loss("x**2 - 4*x"), [0.0])
->>> float(s.point[0]), float(s.eta), s.curvature
-(2.0, 0.5, 'minimum')
+>>> float(s.point[0]), float(s.eta), str(s.curvature), str(s.conditioning)
+(2.0, 0.5, 'minimum', 'well-conditioned')
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from taylorlr.compile.backends import as_batch, to_numpy
 from taylorlr.errors import OptionError, PointError, SingularHessianError
+from taylorlr.kinds import Kind, Verdict
 
 if TYPE_CHECKING:
     from taylorlr.compile.compiled import Compiled
@@ -27,15 +34,87 @@ if TYPE_CHECKING:
 
 FALLBACKS = (None, "pinv", "damped")
 METHODS = ("newton", "halley", "chebyshev")
-#: default relative tolerance under which an eigenvalue counts as zero, per dtype
-DEFAULT_RTOL = {"float64": 1e-10, "float32": 1e-5}
+#: unit roundoff per dtype
+EPS = {"float64": 2.0**-52, "float32": 2.0**-23}
+#: the default rtol is RTOL_FACTOR * n * eps: an eigenvalue that small is zero within rounding
+RTOL_FACTOR = 4
+#: a solve is accurate when its backward error is at most BACKWARD_FACTOR * n * eps
+BACKWARD_FACTOR = 64
 #: default Levenberg damping, relative to max(1, max |eigenvalue|)
 DEFAULT_DAMPING = 1e-3
 
 
-@dataclass(frozen=True)
+class Curvature(Verdict):
+    """What H's eigenvalues say about where the Newton step heads (per member)."""
+
+    MINIMUM = (
+        "minimum",
+        "H is positive definite: the step heads for a minimum of the quadratic model (a descent direction)",
+    )
+    MAXIMUM = (
+        "maximum",
+        "H is negative definite: the step heads for a maximum of the quadratic model (f rises along it)",
+    )
+    SADDLE = (
+        "saddle",
+        "H has eigenvalues of both signs: the step heads for a saddle point of the quadratic model, "
+        "not a minimum",
+    )
+    SINGULAR = (
+        "singular",
+        "H is singular: no Newton step exists here (try fallback='pinv' or fallback='damped')",
+    )
+    NONFINITE = (
+        "nonfinite",
+        "f, its gradient or its Hessian is not finite here (outside f's domain, or an overflow): no step",
+    )
+
+    @property
+    def kind(self) -> Kind | None:
+        """The :class:`~taylorlr.kinds.Kind` of the quadratic model's stationary point (None if none)."""
+        return Kind(self.value) if self.value in ("minimum", "maximum", "saddle") else None
+
+
+class Conditioning(Verdict):
+    """How far the step can be trusted, from H's condition number and the solve's backward error."""
+
+    WELL = ("well-conditioned", "H is well conditioned: the step is accurate to about condition * eps")
+    ILL = (
+        "ill-conditioned",
+        "H is ill-conditioned (condition above 1/sqrt(eps)) but not singular: the step was taken; it "
+        "solves a nearby system exactly (small backward error), but may have lost up to log10(condition) "
+        "digits",
+    )
+    SINGULAR = (
+        "singular",
+        "H is singular to working precision (its smallest |eigenvalue| is within rtol of zero, or the "
+        "solve's backward error is large): no Newton step exists; pass fallback='pinv' or 'damped'",
+    )
+    NONFINITE = ("nonfinite", "f, its gradient or its Hessian is not finite here: no step was taken")
+
+
+class NewtonStatus(Verdict):
+    """How an iterated Newton run ended (per member)."""
+
+    CONVERGED = ("converged", "the gradient norm fell to tol or below")
+    MAX_STEPS = ("max_steps", "all steps ran without reaching tol: raise steps, or start closer")
+    SINGULAR = (
+        "singular",
+        "a singular Hessian stopped the iteration: pass fallback='pinv' or fallback='damped'",
+    )
+    NONFINITE = (
+        "nonfinite",
+        "the point left f's domain or the values overflowed: start elsewhere, or use fallback='damped'",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class NewtonStep:
     """One Newton step w+ = w - H^-1 g at one point or a batch of points.
+
+    Per-member labels are NumPy object arrays of the batch shape (0-d for one point, so the
+    type never changes with the rank of ``at``); they compare with strings
+    (``step.curvature == "saddle"``) and ``.item()`` gives the enum member.
 
     Attributes:
         start: the point(s) the step starts from, shape (..., n).
@@ -45,12 +124,17 @@ class NewtonStep:
         hessian: H at the start, (..., n, n).
         eigenvalues: H's eigenvalues in ascending order, (..., n).
         condition: max |eigenvalue| / min |eigenvalue| (inf where H is singular), (...,).
-        curvature: "minimum", "maximum", "saddle", "singular", or "nonfinite" (a batch
-            member whose point, gradient or Hessian is not finite: it takes no step); a str
-            for one point, a NumPy array of str of the batch shape for a batch.
+        curvature: :class:`Curvature` per member: "minimum", "maximum", "saddle", "singular" or
+            "nonfinite" (f, g or H not finite there: no step).
         shift: the Levenberg shift mu added to H (0 where no damping was used), (...,).
         method: "newton", "halley" or "chebyshev".
         fallback: None, "pinv" or "damped".
+        conditioning: :class:`Conditioning` per member: "well-conditioned", "ill-conditioned" (the
+            step was taken), "singular" or "nonfinite".
+        backward_error: ||H s - g|| / (||H|| ||s|| + ||g||) of the solve (0 where no solve), (...,).
+        singular: mask of the members where H is singular (or not finite): no Newton step exists.
+        nonfinite: mask of the members where f, g or H is not finite.
+        rtol: the relative eigenvalue tolerance used for "singular".
     """
 
     start: Any
@@ -64,8 +148,11 @@ class NewtonStep:
     shift: Any
     method: str = "newton"
     fallback: str | None = None
-    _singular: Any = field(default=None, repr=False, compare=False)
-    _nonfinite: Any = field(default=None, repr=False, compare=False)
+    conditioning: Any = None
+    backward_error: Any = None
+    singular: Any = field(default=None, repr=False, compare=False)
+    nonfinite: Any = field(default=None, repr=False, compare=False)
+    rtol: float = 0.0
 
     @cached_property
     def eta(self) -> Any:
@@ -76,7 +163,7 @@ class NewtonStep:
         For third-order methods it is still the Newton eta of the start point.
         """
         xp = _xp_of(self.hessian)
-        inverse = _effective_inverse(xp, self.hessian, self.shift, self._singular, self.fallback)
+        inverse = _effective_inverse(xp, self.hessian, self.shift, self.singular, self.fallback, self.rtol)
         return inverse[..., 0, 0] if self.hessian.shape[-1] == 1 else inverse
 
     @property
@@ -84,7 +171,7 @@ class NewtonStep:
         return tuple(self.point.shape[:-1])
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data: arrays as (nested) lists of floats."""
+        """JSON-ready data: arrays as (nested) lists of floats, labels as strings."""
         return {
             "start": _floats(self.start),
             "point": _floats(self.point),
@@ -92,7 +179,9 @@ class NewtonStep:
             "gradient": _floats(self.gradient),
             "eigenvalues": _floats(self.eigenvalues),
             "condition": _floats(self.condition),
-            "curvature": _lists(self.curvature),
+            "curvature": _strings(self.curvature),
+            "conditioning": _strings(self.conditioning),
+            "backward_error": _floats(self.backward_error),
             "shift": _floats(self.shift),
             "eta": _floats(self.eta),
             "method": self.method,
@@ -100,18 +189,24 @@ class NewtonStep:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NewtonRun:
     """Iterated Newton: one :class:`NewtonStep` per step and a status.
+
+    It also answers in SciPy's ``OptimizeResult`` words: :attr:`x`, :attr:`fun`,
+    :attr:`success`, :attr:`message`, :attr:`nit`, :attr:`nfev`, :attr:`njev`, :attr:`nhev`.
 
     Attributes:
         steps: the steps taken, in order.
         point: the last point reached, (..., n).
-        status: "converged" (||g|| <= tol), "max_steps", "singular" (a singular
+        status: :class:`NewtonStatus` per member (an object array of the batch shape, 0-d for
+            one point): "converged" (||g|| <= tol), "max_steps", "singular" (a singular
             Hessian without fallback stopped it) or "nonfinite" (the point left f's domain or
-            overflowed); a str, or a NumPy array of str for a batch.
-        iterations: the number of steps taken.
+            overflowed).
+        iterations: the number of steps taken (by the longest-running member).
         tol: the gradient-norm tolerance.
+        value: f at the last point, (...,).
+        stopped_at: the number of steps each member took, (...,).
     """
 
     steps: tuple[NewtonStep, ...]
@@ -119,6 +214,8 @@ class NewtonRun:
     status: Any
     iterations: int
     tol: float
+    value: Any = None
+    stopped_at: Any = None
 
     @property
     def points(self) -> Any:
@@ -126,12 +223,59 @@ class NewtonRun:
         xp = _xp_of(self.point)
         return xp.stack([self.steps[0].start, *(s.point for s in self.steps)], axis=0)
 
+    @property
+    def x(self) -> Any:
+        """SciPy's name for :attr:`point`."""
+        return self.point
+
+    @property
+    def fun(self) -> Any:
+        """SciPy's name for :attr:`value`."""
+        return self.value
+
+    @property
+    def success(self) -> Any:
+        """Whether each member converged (a bool array of the batch shape)."""
+        import numpy
+
+        return numpy.asarray(self.status == NewtonStatus.CONVERGED, dtype=bool)
+
+    @property
+    def message(self) -> Any:
+        """Each member's status with its advice (a str for one point, an object array for a batch)."""
+        import numpy
+
+        messages = numpy.vectorize(lambda s: f"{s}: {s.message}", otypes=[object])(self.status)
+        return messages.item() if messages.ndim == 0 else messages
+
+    @property
+    def nit(self) -> Any:
+        """SciPy's name for :attr:`stopped_at`: the steps each member took."""
+        return self.stopped_at
+
+    @property
+    def nfev(self) -> Any:
+        """Evaluations of f per member: one per point visited (the domain check)."""
+        return self.stopped_at + 1
+
+    @property
+    def njev(self) -> Any:
+        """Gradient evaluations per member (one per point visited)."""
+        return self.stopped_at + 1
+
+    @property
+    def nhev(self) -> Any:
+        """Hessian evaluations per member (one per point visited)."""
+        return self.stopped_at + 1
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "point": _floats(self.point),
-            "status": _lists(self.status),
+            "status": _strings(self.status),
             "iterations": self.iterations,
             "tol": self.tol,
+            "value": _floats(self.value),
+            "stopped_at": _floats(self.stopped_at),
             "steps": [s.to_dict() for s in self.steps],
         }
 
@@ -146,6 +290,7 @@ def newton_step(
     damping: float = DEFAULT_DAMPING,
     backend: Any = "numpy",
     dtype: str = "float64",
+    throw: bool | None = None,
 ) -> NewtonStep:
     """One Newton step from ``at`` (one point, or a batch of shape (..., n)).
 
@@ -157,26 +302,29 @@ def newton_step(
     Args:
         loss: the :class:`~taylorlr.Loss`.
         at: a point (mapping, sequence) or an array of points (..., n).
-        fallback: what to do where H is singular: None (raise for a single point;
-            in a batch, keep the start point and say "singular"), "pinv" (the
-            pseudo-inverse step) or "damped" (solve with H + mu I, mu reported in ``shift``).
+        fallback: what to do where H is singular: None (no step: the member keeps its start
+            point and says "singular"), "pinv" (the pseudo-inverse step) or "damped" (solve
+            with H + mu I, mu reported in ``shift``).
         method: "newton", "halley" or "chebyshev".
         rtol: an eigenvalue with |lambda| <= rtol * max |lambda| counts as zero
-            (default 1e-10 for float64, 1e-5 for float32).
+            (default 4 n eps of the dtype: zero within the eigensolver's rounding).
         damping: the damped fallback's mu = max(0, -lambda_min) + damping * max(1, max |lambda|).
         backend, dtype: where and in what precision to compute.
+        throw: raise instead of labelling a member "singular" (without a fallback) or
+            "nonfinite": True always, False never, None (default) for a single point only.
 
     Returns:
         A :class:`NewtonStep`.
 
     Raises:
-        SingularHessianError: a single point with a singular Hessian and no fallback.
+        SingularHessianError: H singular where ``throw`` asks for it, and no fallback.
+        PointError: f, g or H not finite where ``throw`` asks for it.
         OptionError: an unknown fallback or method, or a negative rtol or damping.
 
     >>> import taylorlr as tl
     >>> s = tl.newton_step(tl.Loss("x**2 - y**2"), {"x": 1, "y": 2})
-    >>> s.point.tolist(), s.curvature, s.eigenvalues.tolist()
-    ([0.0, 0.0], 'saddle', [-2.0, 2.0])
+    >>> s.point.tolist(), s.curvature == "saddle", s.eigenvalues.tolist()
+    ([0.0, 0.0], np.True_, [-2.0, 2.0])
     """
     compiled = loss.compile(backend, dtype)
     W = as_batch(at, loss.variables, compiled.xp, compiled.backend.dtype(dtype))
@@ -188,7 +336,7 @@ def newton_step(
         rtol=rtol,
         damping=damping,
         third=_third_order(loss, method, backend, dtype),
-        raise_singular=W.ndim == 1,
+        raise_singular=W.ndim == 1 if throw is None else throw,
     )
 
 
@@ -206,32 +354,47 @@ def newton_step_on(
     """:func:`newton_step` on arrays: ``W`` (..., n) and a compiled loss (no SymPy)."""
     _check_options(fallback, method, rtol, damping)
     xp = compiled.xp
-    tol = DEFAULT_RTOL[compiled.dtype] if rtol is None else rtol
+    n = W.shape[-1]
+    tol = default_rtol(n, compiled.dtype) if rtol is None else rtol
     g, H, nonfinite = _finite_derivatives(compiled, W, single=raise_singular)
     eigenvalues = xp.linalg.eigvalsh(H)
     largest = xp.max(xp.abs(eigenvalues), axis=-1)
     smallest = xp.min(xp.abs(eigenvalues), axis=-1)
     # a non-finite member is treated like a singular one (no step), and labelled apart
     singular = xp.logical_or(smallest <= tol * largest, nonfinite)
-    if raise_singular and fallback is None and bool(singular):
+    solved = _solve(xp, H, g, singular)
+    backward = _backward_error(xp, H, g, solved, singular)
+    singular = xp.logical_or(singular, backward > BACKWARD_FACTOR * n * EPS[compiled.dtype])
+    if raise_singular and fallback is None and bool(xp.any(singular)):
+        where = _first(singular)
         raise SingularHessianError(
-            f"the Hessian is singular at {to_numpy(W).tolist()} "
-            f"(eigenvalues {to_numpy(eigenvalues).tolist()}, "
-            f"rtol={tol:g}): no Newton step exists; pass fallback='pinv' (pseudo-inverse step) "
-            "or fallback='damped' (Levenberg shift)"
+            f"the Hessian is singular at {_at(W, where)} "
+            f"(eigenvalues {_at(eigenvalues, where)}, rtol={tol:g}): no Newton step exists; "
+            "pass fallback='pinv' (pseudo-inverse step) or fallback='damped' (Levenberg shift)"
         )
     shift = _shift(xp, eigenvalues, largest, singular, fallback, damping)
-    step = _solve_step(xp, H, g, shift, singular, fallback, tol)
+    step = _fallback_step(xp, H, g, solved, shift, singular, fallback, tol)
     if method != "newton" and third is not None:
-        safe_H = xp.where(singular[..., None, None], xp.eye(H.shape[-1], dtype=H.dtype), H)
+        safe_H = xp.where(singular[..., None, None], xp.eye(n, dtype=H.dtype), H)
         step = xp.where(singular[..., None], step, _third_order_step(xp, third, W, safe_H, g, step, method))
     safe_smallest = xp.where(singular, xp.ones_like(smallest), smallest)
     condition = xp.where(singular, xp.full_like(largest, float("inf")), largest / safe_smallest)
     return NewtonStep(
         start=W, point=W - step, step=step, gradient=g, hessian=H, eigenvalues=eigenvalues,
         condition=condition, curvature=_curvature(eigenvalues, singular, nonfinite), shift=shift,
-        method=method, fallback=fallback, _singular=singular, _nonfinite=nonfinite,
+        method=method, fallback=fallback,
+        conditioning=_conditioning(condition, singular, nonfinite, compiled.dtype),
+        backward_error=backward, singular=singular, nonfinite=nonfinite, rtol=tol,
     )  # fmt: skip
+
+
+def default_rtol(n: int, dtype: str) -> float:
+    """The relative size under which an eigenvalue of an n x n H counts as zero: 4 n eps.
+
+    >>> default_rtol(3, "float64") == 12 * 2.0**-52
+    True
+    """
+    return RTOL_FACTOR * n * EPS[dtype]
 
 
 def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[Any, Any, Any]:
@@ -241,7 +404,7 @@ def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[An
     f itself is undefined.
 
     Raises:
-        PointError: a single point where they are not finite (outside the domain, or overflow).
+        PointError: ``single`` and they are not finite (outside the domain, or overflow).
     """
     xp = compiled.xp
     with _quiet(xp):
@@ -249,15 +412,31 @@ def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[An
     finite = xp.isfinite(value) & xp.all(xp.isfinite(g), axis=-1)
     finite = finite & xp.all(xp.isfinite(xp.reshape(H, (*H.shape[:-2], -1))), axis=-1)
     nonfinite = xp.logical_not(finite)
-    if single and bool(nonfinite):
+    if single and bool(xp.any(nonfinite)):
+        where = _first(nonfinite)
         raise PointError(
-            f"f, its gradient or its Hessian is not finite at {to_numpy(W).tolist()} "
-            f"(f = {to_numpy(value).tolist()}, gradient {to_numpy(g).tolist()}): "
+            f"f, its gradient or its Hessian is not finite at {_at(W, where)} "
+            f"(f = {_at(value, where)}, gradient {_at(g, where)}): "
             "the point is outside f's domain, or the values overflow"
         )
     g = xp.where(nonfinite[..., None], xp.zeros_like(g), g)
     eye = xp.eye(H.shape[-1], dtype=H.dtype)
     return g, xp.where(nonfinite[..., None, None], eye, H), nonfinite
+
+
+def _first(mask: Any) -> tuple[int, ...]:
+    """The index of the first member where ``mask`` holds (``()`` for one point)."""
+    import numpy
+
+    flags = numpy.asarray(to_numpy(mask), dtype=bool)
+    return tuple(int(i) for i in numpy.argwhere(flags)[0]) if flags.ndim else ()
+
+
+def _at(array: Any, where: tuple[int, ...]) -> Any:
+    """One member of a batched array, as plain Python numbers (for an error message)."""
+    import numpy
+
+    return numpy.asarray(to_numpy(array))[where].tolist()
 
 
 def _quiet(xp: Any) -> Any:
@@ -280,6 +459,7 @@ def newton(
     rtol: float | None = None,
     backend: Any = "numpy",
     dtype: str = "float64",
+    throw: bool = False,
 ) -> NewtonRun:
     """Iterated Newton from ``at``: at most ``steps`` steps, stopping when ||g|| <= tol.
 
@@ -287,33 +467,77 @@ def newton(
     its point); a singular Hessian without a fallback ends a member with status
     "singular" instead of raising.
 
+    Args:
+        throw: raise when a member does not end "converged": SingularHessianError
+            ("singular"), PointError ("nonfinite") or NotConvergedError ("max_steps").
+
     >>> import taylorlr as tl
     >>> run = tl.newton(tl.Loss("x**4 - 2*x**2"), [2.0], steps=30, tol=1e-12)
-    >>> run.status, round(float(run.point[0]), 12), run.iterations < 10
-    ('converged', 1.0, True)
+    >>> str(run.status), round(float(run.x[0]), 12), bool(run.success), int(run.nit) < 10
+    ('converged', 1.0, True, True)
     """
     if not isinstance(steps, int) or steps < 1:
         raise OptionError(f"steps must be a positive integer, got {steps!r}")
     compiled = loss.compile(backend, dtype)
-    xp = compiled.xp
-    W = as_batch(at, loss.variables, xp, compiled.backend.dtype(dtype))
+    W = as_batch(at, loss.variables, compiled.xp, compiled.backend.dtype(dtype))
     third = _third_order(loss, method, backend, dtype)
+    run = _iterate(compiled, W, steps, tol, third, fallback=fallback, method=method, rtol=rtol)
+    if throw:
+        _throw(run)
+    return run
+
+
+def _iterate(
+    compiled: Compiled, W: Any, steps: int, tol: float, third: Compiled | None, **options: Any
+) -> NewtonRun:
+    import numpy
+
+    xp = compiled.xp
     records: list[NewtonStep] = []
     done = xp.zeros(W.shape[:-1], dtype=xp.bool)
     converged = singular = nonfinite = done
+    moves = numpy.zeros(W.shape[:-1], dtype=numpy.int64)  # on the host: counts, not numerics
     for _ in range(steps):
-        record = newton_step_on(compiled, W, fallback=fallback, method=method, rtol=rtol, third=third)
-        nonfinite = xp.logical_or(nonfinite, record._nonfinite)
-        small = xp.linalg.vector_norm(record.gradient, axis=-1) <= tol
+        record = newton_step_on(compiled, W, third=third, **options)
+        nonfinite = xp.logical_or(nonfinite, record.nonfinite)
+        small = _norm(xp, record.gradient, (-1,)) <= tol
         converged = xp.logical_or(converged, small & xp.logical_not(nonfinite))
-        singular = xp.logical_and(xp.logical_not(converged), _stuck(record, fallback))
+        singular = xp.logical_and(xp.logical_not(converged), _stuck(record, options["fallback"]))
         done = converged | singular | nonfinite
+        moves += ~numpy.asarray(to_numpy(done), dtype=bool)
         W = xp.where(done[..., None], W, record.point)
         records.append(record)
         if bool(xp.all(done)):
             break
-    status = _labels("max_steps", (singular, "singular"), (nonfinite, "nonfinite"), (converged, "converged"))
-    return NewtonRun(tuple(records), W, status, len(records), tol)
+    status = _labels(
+        NewtonStatus.MAX_STEPS,
+        (singular, NewtonStatus.SINGULAR),
+        (nonfinite, NewtonStatus.NONFINITE),
+        (converged, NewtonStatus.CONVERGED),
+    )
+    with _quiet(xp):
+        value = compiled.value(W)
+    return NewtonRun(
+        steps=tuple(records), point=W, status=status, iterations=len(records), tol=tol, value=value,
+        stopped_at=moves,
+    )  # fmt: skip
+
+
+def _throw(run: NewtonRun) -> None:
+    """Raise the typed error of the first member that did not converge."""
+    import numpy
+
+    from taylorlr.errors import NotConvergedError
+
+    failed = [s for s in numpy.ravel(run.status) if s != NewtonStatus.CONVERGED]
+    if not failed:
+        return
+    where = f"{len(failed)} of {run.status.size} member(s) ended {sorted({str(s) for s in failed})}"
+    error = {
+        NewtonStatus.SINGULAR: SingularHessianError,
+        NewtonStatus.NONFINITE: PointError,
+    }.get(failed[0], NotConvergedError)
+    raise error(f"{where}: {failed[0].message}")
 
 
 def _check_options(fallback: str | None, method: str, rtol: float | None, damping: float) -> None:
@@ -331,7 +555,7 @@ def _stuck(record: NewtonStep, fallback: str | None) -> Any:
     xp = _xp_of(record.point)
     if fallback is not None:
         return xp.zeros(record.point.shape[:-1], dtype=xp.bool)
-    return record._singular
+    return record.singular
 
 
 def _shift(
@@ -344,53 +568,88 @@ def _shift(
     return xp.where(singular, mu, zero)
 
 
-def _solve_step(xp: Any, H: Any, g: Any, shift: Any, singular: Any, fallback: str | None, tol: float) -> Any:
-    """H^-1 g where H is regular; the fallback's step (or 0) where it is singular."""
-    step = xp.linalg.solve(_solvable(xp, H, shift, singular, fallback), xp.expand_dims(g, axis=-1))[..., 0]
+def _solve(xp: Any, H: Any, g: Any, singular: Any) -> Any:
+    """H^-1 g through a solve, with the identity in place of H where it is singular (no NaN)."""
+    safe = xp.where(singular[..., None, None], xp.eye(H.shape[-1], dtype=H.dtype), H)
+    return xp.linalg.solve(safe, xp.expand_dims(g, axis=-1))[..., 0]
+
+
+def _backward_error(xp: Any, H: Any, g: Any, s: Any, singular: Any) -> Any:
+    """||H s - g|| / (||H|| ||s|| + ||g||) (Rigal and Gaches), 0 where no solve was made."""
+    residual = _norm(xp, xp.linalg.matmul(H, s[..., None])[..., 0] - g, (-1,))
+    scale = _norm(xp, H, (-2, -1)) * _norm(xp, s, (-1,)) + _norm(xp, g, (-1,))
+    ok = scale > 0
+    error = residual / xp.where(ok, scale, xp.ones_like(scale))
+    return xp.where(xp.logical_or(singular, xp.logical_not(ok)), xp.zeros_like(error), error)
+
+
+def _norm(xp: Any, array: Any, axes: tuple[int, ...]) -> Any:
+    """The 2-norm (Frobenius for a matrix) over ``axes``, in core array-API operations only."""
+    return xp.sqrt(xp.sum(array * array, axis=axes))
+
+
+def _fallback_step(
+    xp: Any, H: Any, g: Any, solved: Any, shift: Any, singular: Any, fallback: str | None, tol: float
+) -> Any:
+    """The solve's step where H is regular; the fallback's step (or 0) where it is singular."""
     if fallback == "damped":
-        return step
-    if fallback == "pinv":
+        replacement = _solve(
+            xp, H + shift[..., None, None] * xp.eye(H.shape[-1], dtype=H.dtype), g, ~singular
+        )
+    elif fallback == "pinv":
         replacement = xp.linalg.matmul(xp.linalg.pinv(H, rtol=tol), xp.expand_dims(g, axis=-1))[..., 0]
     else:
-        replacement = xp.zeros_like(step)
-    return xp.where(singular[..., None], replacement, step)
+        replacement = xp.zeros_like(solved)
+    return xp.where(singular[..., None], replacement, solved)
 
 
-def _solvable(xp: Any, H: Any, shift: Any, singular: Any, fallback: str | None) -> Any:
-    """H + mu I, with the identity in place of singular members that are not damped (so no NaN)."""
+def _effective_inverse(xp: Any, H: Any, shift: Any, singular: Any, fallback: str | None, tol: float) -> Any:
     eye = xp.eye(H.shape[-1], dtype=H.dtype)
-    shifted = H + shift[..., None, None] * eye
-    return shifted if fallback == "damped" else xp.where(singular[..., None, None], eye, shifted)
-
-
-def _effective_inverse(xp: Any, H: Any, shift: Any, singular: Any, fallback: str | None) -> Any:
-    inverse = xp.linalg.inv(_solvable(xp, H, shift, singular, fallback))
+    inverse = xp.linalg.inv(xp.where(singular[..., None, None], eye, H))
     if fallback == "damped":
-        return inverse
-    replacement = xp.linalg.pinv(H) if fallback == "pinv" else xp.zeros_like(H)
+        replacement = xp.linalg.inv(
+            xp.where(singular[..., None, None], H + shift[..., None, None] * eye, eye)
+        )
+    elif fallback == "pinv":
+        replacement = xp.linalg.pinv(H, rtol=tol)
+    else:
+        replacement = xp.zeros_like(H)
     return xp.where(singular[..., None, None], replacement, inverse)
 
 
 def _curvature(eigenvalues: Any, singular: Any, nonfinite: Any) -> Any:
     return _labels(
-        "saddle",
-        (eigenvalues[..., -1] < 0, "maximum"),
-        (eigenvalues[..., 0] > 0, "minimum"),
-        (singular, "singular"),
-        (nonfinite, "nonfinite"),
+        Curvature.SADDLE,
+        (eigenvalues[..., -1] < 0, Curvature.MAXIMUM),
+        (eigenvalues[..., 0] > 0, Curvature.MINIMUM),
+        (singular, Curvature.SINGULAR),
+        (nonfinite, Curvature.NONFINITE),
     )
 
 
-def _labels(otherwise: str, *masks: tuple[Any, str]) -> Any:
+def _conditioning(condition: Any, singular: Any, nonfinite: Any, dtype: str) -> Any:
+    return _labels(
+        Conditioning.WELL,
+        (condition > EPS[dtype] ** -0.5, Conditioning.ILL),
+        (singular, Conditioning.SINGULAR),
+        (nonfinite, Conditioning.NONFINITE),
+    )
+
+
+def _labels(otherwise: Verdict, *masks: tuple[Any, Verdict]) -> Any:
     """Per-member labels from (mask, label) pairs, a later pair winning over an earlier one:
-    a str for one point, else a NumPy array of str of the batch shape (cheap at 10^5 points)."""
+    a NumPy object array of the batch shape (0-d for one point; cheap at 10^5 points)."""
     import numpy
 
     shape = numpy.shape(to_numpy(masks[0][0]))
-    labels = numpy.full(shape, otherwise, dtype="<U9")
-    for mask, label in masks:
-        labels[numpy.asarray(to_numpy(mask), dtype=bool)] = label
-    return str(labels) if labels.ndim == 0 else labels
+    codes = numpy.zeros(shape, dtype=numpy.int8)
+    for code, (mask, _) in enumerate(masks, start=1):
+        codes[numpy.asarray(to_numpy(mask), dtype=bool)] = code
+    table = numpy.empty(len(masks) + 1, dtype=object)
+    table[:] = [otherwise, *(label for _, label in masks)]
+    labels = numpy.empty(shape, dtype=object)
+    labels[...] = table[codes]
+    return labels
 
 
 # third-order steps -------------------------------------------------------------------------
@@ -404,11 +663,21 @@ def _third_order(loss: Loss, method: str, backend: Any, dtype: str) -> Compiled 
         return None
     aux = _THIRD_ORDER.get(loss)
     if aux is None:
-        v = loss.vector_symbols("v")
+        import sympy
+
+        taken = set(loss.names) | set(loss.names_of(loss.data))
+        v = tuple(sympy.Dummy(_fresh(f"v{i}", taken), real=True) for i in range(loss.n))
         directional = sum((vi * gi for vi, gi in zip(v, loss.gradient, strict=True)), start=0 * v[0])
         aux = type(loss)(directional, variables=loss.variables + v)
         _THIRD_ORDER[loss] = aux
     return aux.compile(backend, dtype)
+
+
+def _fresh(name: str, taken: set[str]) -> str:
+    """``name``, with underscores appended until no variable or data symbol has it."""
+    while name in taken:
+        name += "_"
+    return name
 
 
 def _third_order_step(xp: Any, third: Compiled, W: Any, H: Any, g: Any, newton: Any, method: str) -> Any:
@@ -433,9 +702,15 @@ def _xp_of(array: Any) -> Any:
 def _floats(array: Any) -> Any:
     import numpy
 
+    if array is None:
+        return None
     values = numpy.asarray(to_numpy(array), dtype=float)
     return values.tolist()
 
 
-def _lists(value: Any) -> Any:
-    return value.tolist() if hasattr(value, "tolist") else value
+def _strings(labels: Any) -> Any:
+    """Labels as JSON: a str for one point, nested lists of str for a batch."""
+    import numpy
+
+    values = numpy.vectorize(str, otypes=[object])(labels)
+    return values.tolist()

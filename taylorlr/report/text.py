@@ -234,7 +234,8 @@ def newton_step_lines(data: dict[str, Any], names: Sequence[str]) -> list[str]:
         f"{data['method'].capitalize()} step from {point_label(names)} = "
         f"{exact_or_float(data['start'], exact.get('start'))}",
         f"  gradient       {vector_text(data['gradient'])}",
-        f"  eigenvalues    {', '.join(map(fmt, data['eigenvalues']))}  (condition {fmt(data['condition'])})",
+        f"  eigenvalues    {', '.join(map(fmt, data['eigenvalues']))}  (condition {fmt(data['condition'])}"
+        f"{_ill_conditioned(data)})",
         f"  {eta_name:<14} {eta}",
         f"  step           {exact_or_float(data['step'], exact.get('step'))}",
         f"  new point      {exact_or_float(data['point'], exact.get('point'))}",
@@ -242,6 +243,14 @@ def newton_step_lines(data: dict[str, Any], names: Sequence[str]) -> list[str]:
         f"  f after        {number_text(data['f_after'], exact.get('f_after'))}",
         f"  heads for      {data['curvature']}: {data['heads_for']}",
     ]
+
+
+def _ill_conditioned(data: dict[str, Any]) -> str:
+    """The note that H is ill-conditioned but the step was taken (empty otherwise)."""
+    if data.get("conditioning") != "ill-conditioned":
+        return ""
+    backward = fmt(data["backward_error"])
+    return f"; ill-conditioned, not singular: the step was taken, backward error {backward}"
 
 
 def _matrix_text(value: Any) -> str:

@@ -149,3 +149,39 @@ def test_options_and_records():
     assert data["critical_points"][0]["kind"] == "minimum"
     assert data["bounded_below"]["proof"] is False
     assert isinstance(result[0], CriticalPoint) and len(result) == 1
+
+
+def test_kinds_statuses_and_verdicts_are_str_enums_with_advice():
+    from taylorlr.analysis.critical_points import Boundedness, SearchStatus
+    from taylorlr.kinds import Kind
+
+    result = make_loss(SOURCE_001.text).critical_points()
+    (point,) = result
+    assert point.kind is Kind.SADDLE and point.kind == "saddle" and f"{point.kind}" == "saddle"
+    assert result.status is SearchStatus.COMPLETE and "exact" in result.status.message
+    assert (
+        result.bounded_below.verdict is Boundedness.UNBOUNDED
+        and "proved" in result.bounded_below.verdict.message
+    )
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["status"] == "complete" and data["critical_points"][0]["kind"] == "saddle"
+    assert data["bounded_below"]["verdict"] == "unbounded" and data["rejected"] == 0
+    with pytest.raises(TypeError):  # records are keyword-only
+        CriticalPoint((0,), Kind.MINIMUM, (1.0,), True, False)
+
+
+@pytest.mark.parametrize("problem", ZOO, ids=[p.name for p in ZOO])
+def test_the_rounding_test_accepts_every_exact_point_rounded_to_floats_and_rejects_a_nudge(problem):
+    """The numeric search's criticality test against the exact points: no false rejection, and a
+    nondegenerate point moved by 1e-6 (relative) is no longer critical."""
+    from taylorlr.analysis._numeric import within_rounding
+
+    loss = make_loss(problem.text)
+    points = solved(problem)
+    W = np.array([p.floats for p in points])
+    accepted, _ = within_rounding(loss, loss.compile(), W)
+    assert accepted.all(), [p.floats for p, ok in zip(points, accepted, strict=True) if not ok]
+    regular = np.array([not p.degenerate for p in points])
+    nudged = W[regular] * (1 + 1e-6) + 1e-6
+    accepted, _ = within_rounding(loss, loss.compile(), nudged)
+    assert not accepted.any()

@@ -9,6 +9,7 @@ import sympy
 
 from taylorlr import SingularHessianError
 from taylorlr.analysis.onestep import miss_table, one_step_demo
+from taylorlr.kinds import Kind
 
 
 def test_source_defaults_reproduce_the_demo_with_the_right_f_w0():
@@ -52,3 +53,12 @@ def test_no_real_extremum_and_zero_curvature():
     assert one_step_demo(a=0, b=1, c=0, w0=1, d=1).w_star is None  # f' = 3w^2 + 1 > 0
     with pytest.raises(SingularHessianError, match="f''"):
         one_step_demo(a=0, b=1, c=0, w0=0, d=1)
+
+
+def test_a_stationary_inflection_is_a_saddle_of_the_shared_kind():
+    # f = w^3 - 3 w^2 + 3 w = (w - 1)^3 + 1: f'(1) = f''(1) = 0, f''' = 6
+    demo = one_step_demo(a=-3, b=3, c=0, w0=3, d=1)
+    assert demo.w_star == 1 and demo.kind is Kind.SADDLE
+    assert "stationary inflection" in demo.lines()[-1] and demo.to_dict()["kind"] == "saddle"
+    none = one_step_demo(a=0, b=1, c=0, w0=1, d=1)  # f' = 3 w^2 + 1 > 0: no stationary point
+    assert none.kind is None and none.to_dict()["kind"] == "none"

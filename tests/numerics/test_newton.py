@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
+import mpmath
 import numpy as np
 import pytest
 import sympy
@@ -14,7 +15,9 @@ from zoo import make_loss
 
 import taylorlr as tl
 from taylorlr.compile.backends import to_numpy
-from taylorlr.numerics.newton import newton_step
+from taylorlr.errors import NotConvergedError
+from taylorlr.kinds import Kind
+from taylorlr.numerics.newton import Curvature, NewtonStatus, newton_step
 
 CI = settings(deadline=None, derandomize=True, max_examples=25)
 
@@ -211,3 +214,129 @@ def test_nonfinite_batch_members_take_no_step_and_say_so():
     np.testing.assert_allclose(step.point[1], [6 / 11, 10 / 11])  # the others proceed
     run = tl.newton(tl.Loss("log(x) + x**2"), np.array([[0.5], [-1.0]]), steps=20)
     assert run.status.tolist() == ["nonfinite", "nonfinite"]  # no critical point: it leaves x > 0
+
+
+# singular against ill-conditioned (Moré, Garbow and Hillstrom's problem 10, Meyer) ------------------
+
+MEYER_Y = (34780, 28610, 23650, 19630, 16370, 13720, 11540, 9744, 8261, 7030, 6005, 5147, 4427, 3820,
+           3307, 2872)  # fmt: skip
+
+
+def meyer() -> tuple[tl.Loss, sympy.Matrix, sympy.Matrix]:
+    """f = sum_i (x1 exp(x2 / (t_i + x3)) - y_i)^2, t_i = 45 + 5 i; exact H and g at (0.02, 4000, 250)."""
+    x1, x2, x3 = sympy.symbols("x1 x2 x3", real=True)
+    f = sum((x1 * sympy.exp(x2 / (45 + 5 * i + x3)) - y) ** 2 for i, y in enumerate(MEYER_Y, start=1))
+    at = {x1: sympy.Rational(1, 50), x2: 4000, x3: 250}
+    H = sympy.hessian(f, (x1, x2, x3)).xreplace(at).evalf(60)
+    g = sympy.Matrix([f.diff(v) for v in (x1, x2, x3)]).xreplace(at).evalf(60)
+    return tl.Loss(f, variables=(x1, x2, x3)), H, g
+
+
+def test_meyer_start_is_ill_conditioned_not_singular_and_the_step_is_taken():
+    loss, H, g = meyer()
+    with mpmath.workdps(60):
+        exact_eigenvalues = sorted(
+            float(e) for e in mpmath.eigsy(mpmath.matrix(H.tolist()), eigvals_only=True)
+        )
+    exact_step = np.array([float(s) for s in H.LUsolve(g)])
+    step = tl.newton_step(loss, [0.02, 4000.0, 250.0])  # no SingularHessianError
+    np.testing.assert_allclose(step.eigenvalues, exact_eigenvalues, rtol=1e-9)  # -3.27e6, 81.2, 2.26e12
+    assert step.condition == pytest.approx(max(map(abs, exact_eigenvalues)) / 81.24342, rel=1e-5)
+    assert step.curvature == "saddle" and not step.singular
+    assert step.conditioning == "ill-conditioned" and "taken" in step.conditioning.item().message
+    assert step.backward_error <= 64 * 3 * 2.0**-52
+    np.testing.assert_allclose(step.step, exact_step, rtol=1e-9)
+    np.testing.assert_allclose(step.eta @ step.gradient, exact_step, rtol=1e-6)
+
+
+@st.composite
+def singular_problems(draw, max_n: int = 6):
+    """An exact rational symmetric matrix A = M M^T of rank < n (M is n x (n - 1)), b and a start."""
+    n = draw(st.integers(2, max_n))
+    entries = st.integers(-9, 9)
+    M = sympy.Matrix(n, n - 1, draw(st.lists(entries, min_size=n * (n - 1), max_size=n * (n - 1))))
+    b = sympy.Matrix(draw(st.lists(entries, min_size=n, max_size=n)))
+    start = draw(st.lists(st.floats(-10, 10, allow_nan=False), min_size=n, max_size=n))
+    return M * M.T, b, start
+
+
+@CI
+@given(singular_problems())
+def test_exactly_singular_hessians_are_singular_and_take_no_step(problem):
+    A, b, start = problem
+    assert A.det() == 0
+    loss = quadratic_loss(A, b)
+    with pytest.raises(tl.SingularHessianError, match="no Newton step exists"):
+        tl.newton_step(loss, start)
+    step = tl.newton_step(loss, np.array([start, start]))
+    assert step.curvature.tolist() == ["singular", "singular"]
+    assert step.conditioning.tolist() == ["singular", "singular"] and step.singular.all()
+    np.testing.assert_array_equal(step.point, [start, start])
+    assert np.all(step.condition == np.inf)
+
+
+@CI
+@given(st.integers(8, 14), st.floats(-3, 3), st.floats(-3, 3))
+def test_a_regular_hessian_with_a_tiny_eigenvalue_still_gets_its_exact_step(digits, a, b):
+    # f = (x + y)^2 + 10^-digits (x - y)^2 / 2 - x: H = [[2 + d, 2 - d], [2 - d, 2 + d]], condition ~ 4/d
+    d = sympy.Rational(1, 10**digits)
+    x, y = sympy.symbols("x y", real=True)
+    loss = tl.Loss((x + y) ** 2 + d * (x - y) ** 2 / 2 - x, variables=(x, y))
+    H = sympy.hessian(loss.expr, (x, y))
+    g = sympy.Matrix([loss.expr.diff(v) for v in (x, y)]).xreplace(
+        {x: sympy.Rational(a), y: sympy.Rational(b)}
+    )
+    step = tl.newton_step(loss, [a, b])
+    assert step.curvature == "minimum" and step.conditioning == "ill-conditioned"
+    exact = np.array([float(s) for s in H.LUsolve(g)])
+    np.testing.assert_allclose(step.step, exact, rtol=float(step.condition) * 1e-15)
+
+
+def test_labels_are_enums_whose_type_does_not_change_with_the_rank():
+    loss = make_loss("x**2 - y**2")
+    single = tl.newton_step(loss, [1.0, 2.0])
+    batch = tl.newton_step(loss, np.array([[1.0, 2.0]]))
+    assert isinstance(single.curvature, np.ndarray) and single.curvature.shape == ()
+    assert isinstance(batch.curvature, np.ndarray) and batch.curvature.shape == (1,)
+    assert single.curvature.item() is Curvature.SADDLE and batch.curvature[0] is Curvature.SADDLE
+    assert Curvature.SADDLE.kind is Kind.SADDLE and Curvature.SINGULAR.kind is None
+    assert "both signs" in Curvature.SADDLE.message
+    run = tl.newton(loss, [1.0, 2.0])
+    assert run.status.shape == () and run.status.item() is NewtonStatus.CONVERGED
+    assert tl.newton(loss, np.array([[1.0, 2.0]])).status.shape == (1,)
+
+
+def test_newton_run_answers_in_scipy_words():
+    run = tl.newton(
+        make_loss("x**4 - 2*x**2 + y**2"), np.array([[2.0, 1.0], [0.0, 0.0], [1.5, 0.0]]), steps=40
+    )
+    assert run.status.tolist() == ["converged", "converged", "converged"]
+    np.testing.assert_allclose(run.x, [[1.0, 0.0], [0.0, 0.0], [1.0, 0.0]], atol=1e-10)
+    np.testing.assert_allclose(run.fun, [-1.0, 0.0, -1.0], atol=1e-15)
+    assert run.success.tolist() == [True, True, True]
+    assert run.nit[1] == 0 and run.nit[0] > 2  # (0, 0) is a critical point: no step
+    assert (run.njev == run.nit + 1).all() and (run.nhev == run.njev).all()
+    assert run.message[0].startswith("converged: the gradient norm fell")
+
+
+def test_throw_turns_a_failed_status_into_its_typed_error():
+    with pytest.raises(tl.SingularHessianError):
+        tl.newton(make_loss("x**3 + x*y**2 + y"), [0.0, 0.0], steps=3, throw=True)
+    with pytest.raises(NotConvergedError, match="max_steps"):
+        tl.newton(make_loss("(1 - x)**2 + 100*(y - x**2)**2"), [-1.2, 1.0], steps=2, throw=True)
+    with pytest.raises(tl.PointError):
+        tl.newton(tl.Loss("log(x) + x**2"), [[0.5]], steps=20, throw=True)
+    with pytest.raises(tl.SingularHessianError):  # a batch raises too when asked
+        tl.newton_step(make_loss("x**2 + 3*x*y**2"), np.array([[0.0, 0.0], [1.0, 2.0]]), throw=True)
+    quiet = tl.newton_step(make_loss("x**2 + 3*x*y**2"), [0.0, 0.0], throw=False)
+    assert quiet.curvature == "singular" and quiet.singular
+
+
+def test_third_order_steps_do_not_mix_a_variable_named_like_the_direction():
+    steps = [
+        tl.newton_step(tl.Loss(text), [1.3, 0.7], method=method).step
+        for method in ("halley", "chebyshev")
+        for text in ("exp(v0) - 2*v0 + v1**4/4 + v1**2", "exp(a) - 2*a + b**4/4 + b**2")
+    ]
+    np.testing.assert_array_equal(steps[0], steps[1])
+    np.testing.assert_array_equal(steps[2], steps[3])
