@@ -37,7 +37,7 @@ F_ROUNDING = 1e-9
 #: F_ROUNDING: a point that close in f is within about 3e-8 / sqrt(curvature) of the minimisers)
 F_ATTAINED = 1e-15
 #: Newton iterations at most when polishing one point
-POLISH_STEPS = 100
+POLISH_STEPS = 200
 #: a polished point is critical when its Newton step is at most this, relative to 1 + ||x||
 CRITICAL_STEP = 1e-8
 MODES = ("auto", "critical-points", "solve")
@@ -270,23 +270,9 @@ def _global_proof(loss: Any, points: Any, bound: tuple[Any, str] | None) -> str 
 def _from_numeric(loss: Any, points: Any, finals: Sequence[Any], bound: tuple[Any, str] | None) -> Reference:
     """Critical points known only numerically (or not at all): confirm minima by Newton."""
     compiled = loss.compile()
-    sources, found = [], []
-    if points is not None:
-        sources.append(f"critical points ({points.status})")
-        found += [_confirmed(compiled, p.floats) if p.kind == "minimum" else None for p in points]
-    if bound is not None:  # any point at the proved lower bound is a global minimiser (a curve of them)
-        ends = [tuple(float(c) for c in f) for f in finals]
-        found += [p.floats for p in points or () if _attains(float(p.value), bound)]
-        at_bound = [p for p, v in zip(ends, _values(compiled, ends), strict=True) if _attains(v, bound)]
-        found += at_bound
-        if at_bound:
-            sources.append("the runs' final points at the lower bound")
-    polished = [_confirmed(compiled, f) for f in finals]
-    if any(p is not None for p in polished):
-        sources.append("reference solve (Newton from the runs' final points)")
-    minimisers = _unique([p for p in [*found, *polished] if p is not None])
+    minimisers, sources = _candidates(loss, compiled, points, finals, bound)
     values = _values(compiled, minimisers)
-    source = " and ".join(sources) or "reference solve (Newton from the runs' final points)"
+    source = " and ".join(sources) or _SOLVE
     unbounded = _unbounded(points)
     if unbounded is not None:
         return Reference(minimisers=minimisers, f_star=values, source=source, verdict=Verdict.UNBOUNDED,
@@ -308,11 +294,39 @@ def _from_numeric(loss: Any, points: Any, finals: Sequence[Any], bound: tuple[An
                      reason="no point was confirmed as a strict local minimum")  # fmt: skip
 
 
+_SOLVE = "reference solve (Newton from the runs' final points)"
+
+
+def _candidates(
+    loss: Any, compiled: Any, points: Any, finals: Sequence[Any], bound: tuple[Any, str] | None
+) -> tuple[tuple[tuple[float, ...], ...], list[str]]:
+    """The points known to be minima, and where they came from: Newton from each final point on
+    its own, the numeric critical minima Newton confirms, and any point at a proved lower bound."""
+    polished = [p for p in (_confirmed(compiled, f) for f in finals) if p is not None]
+    sources = [_SOLVE] if polished else []
+    found = []
+    if points is not None:
+        sources.insert(0, f"critical points ({points.status})")
+        found += [_confirmed(compiled, p.floats) for p in points if p.kind == "minimum"]
+    if bound is not None and loss.is_polynomial:  # a point at the proved lower bound is a global
+        # minimiser (a curve of them); not for other losses, whose f may underflow to the bound (exp(x))
+        ends = [tuple(float(c) for c in f) for f in finals]
+        found += [p.floats for p in points or () if _attains(float(p.value), bound)]
+        at_bound = [p for p, v in zip(ends, _values(compiled, ends), strict=True) if _attains(v, bound)]
+        found += at_bound
+        if at_bound and not polished:
+            sources.append("the runs' final points at the lower bound")
+    return _unique([*polished, *(p for p in found if p is not None)]), sources
+
+
 # Newton, one point at a time -------------------------------------------------------------------
 
 
 def polish(compiled: Any, start: Sequence[float]) -> Any:
-    """Newton's method (exact Hessian, float64) from one point; None if it fails or leaves the reals.
+    """Damped Newton (exact Hessian, float64) from one point; None if it fails or leaves the reals.
+
+    Each Newton step is halved until f does not rise (beyond rounding), at most 40 times; where
+    no fraction of it helps, the point is returned as it is (for :func:`_confirmed` to judge).
 
     >>> import taylorlr as tl
     >>> polish(tl.Loss("(x - 1)**2 + 2*(y + 0.5)**2").compile(), [0.0, 0.0]).tolist()
@@ -321,27 +335,42 @@ def polish(compiled: Any, start: Sequence[float]) -> Any:
     import numpy
 
     x = numpy.asarray(start, dtype=float)
-    if not numpy.all(numpy.isfinite(x)):
+    here = _value(compiled, x)
+    if not math.isfinite(here):
         return None
     for _ in range(POLISH_STEPS):
         step = _newton_step(compiled, x)
         if step is None:
             return None
-        x = x - step
-        if not numpy.all(numpy.isfinite(x)):
-            return None
+        for _ in range(40):
+            value = _value(compiled, x - step)
+            if value <= here + f_tolerance(here):
+                break
+            step = step / 2
+        else:
+            return x
+        x, here = x - step, value
         if numpy.linalg.norm(step) <= 1e-15 * (1.0 + numpy.linalg.norm(x)):
             break
     return x
+
+
+def _value(compiled: Any, x: Any) -> float:
+    import numpy
+
+    with numpy.errstate(all="ignore"):
+        return float(numpy.asarray(compiled.value(x[None, :]), dtype=float)[0])
 
 
 def _confirmed(compiled: Any, start: Sequence[float]) -> tuple[float, ...] | None:
     """The strict local minimum Newton reaches from ``start``, or None.
 
     A minimum when: the Newton step there is at most CRITICAL_STEP (1 + ||x||) (a critical
-    point to working accuracy), the Hessian is positive definite, and f is no lower (beyond
-    rounding) at the 2n points x +- r_k e_k, r_k = 1e-3 (|x_k| + 1e-3): this refuses the
-    degenerate points Newton creeps towards, an inflection x**3 or the plateau of exp(x).
+    point to working accuracy), the Hessian's eigenvalues lambda_i are positive, and f is no
+    lower (beyond rounding, tol) at x +- r_i v_i along each eigenvector v_i, with r_i =
+    10 sqrt(2 tol / lambda_i): where the quadratic model would rise by 100 tol. The probes
+    refuse the degenerate points Newton creeps towards (the inflection of sin(x) - x, whose
+    tiny curvature sends them far out) and anything that only looks like a minimum at rounding level.
     """
     import numpy
 
@@ -352,13 +381,15 @@ def _confirmed(compiled: Any, start: Sequence[float]) -> tuple[float, ...] | Non
     if step is None or numpy.linalg.norm(step) > CRITICAL_STEP * (1.0 + numpy.linalg.norm(x)):
         return None
     with numpy.errstate(all="ignore"):
-        if not numpy.linalg.eigvalsh(compiled.hess(x[None, :]))[0, 0] > 0:
-            return None
-        radius = 1e-3 * (numpy.abs(x) + 1e-3)
-        probes = x[None, :] + numpy.concatenate([numpy.diag(radius), -numpy.diag(radius)])
         here = float(numpy.asarray(compiled.value(x[None, :]))[0])
+        curvatures, vectors = numpy.linalg.eigh(compiled.hess(x[None, :])[0])
+        if not (math.isfinite(here) and curvatures[0] > 0):
+            return None
+        tol = f_tolerance(here)
+        offsets = (10.0 * numpy.sqrt(2.0 * tol / curvatures))[None, :] * vectors
+        probes = x[None, :] + numpy.concatenate([offsets.T, -offsets.T])
         around = numpy.asarray(compiled.value(probes), dtype=float)
-    if not (math.isfinite(here) and numpy.all(around >= here - f_tolerance(here))):
+    if not numpy.all(around >= here - tol):
         return None
     return tuple(float(c) for c in x)
 
