@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -31,7 +32,17 @@ def himmelblau_table():
 
 # the ranking, as properties of hand-made rows ----------------------------------------------------
 
-STATUSES = ("converged", "max_steps", "diverged", "nonfinite", "unbounded", "rose", "saddle", "maximum", "odd")
+STATUSES = (
+    "converged",
+    "max_steps",
+    "diverged",
+    "nonfinite",
+    "unbounded",
+    "rose",
+    "saddle",
+    "maximum",
+    "odd",
+)
 FLOATS = st.one_of(st.floats(0, 1e6), st.just(math.nan), st.just(math.inf))
 
 
@@ -39,7 +50,8 @@ FLOATS = st.one_of(st.floats(0, 1e6), st.just(math.nan), st.just(math.inf))
 def rows(draw):
     reached = draw(st.one_of(st.none(), st.integers(0, 50)))
     return ComparisonRow(
-        rule=draw(st.sampled_from(("exact", "fixed"))), optimizer="gd", status=draw(st.sampled_from(STATUSES)),
+        rule=draw(st.sampled_from(("exact", "fixed"))), optimizer="gd",
+        status=draw(st.sampled_from(STATUSES)),
         steps_taken=50, iterations_to_tol=reached, minimiser_index=None if reached is None else 0,
         final_value=draw(st.one_of(st.floats(-1e30, 1e6), st.just(math.nan), st.just(-math.inf))),
         final_gap=draw(FLOATS), distance=draw(FLOATS), escaped=draw(st.booleans()),
@@ -79,13 +91,15 @@ def test_other_and_unknown_statuses_rank_after_the_converged_ones(table):
     order = ranked(table)
     for i, row in enumerate(order):
         if row.status not in ("converged",) and not reached(row):
-            assert not any(r.status == "converged" and not reached(r) and not falling(r) for r in order[i + 1 :])
+            assert not any(
+                r.status == "converged" and not reached(r) and not falling(r) for r in order[i + 1 :]
+            )
 
 
 @given(st.lists(rows(), min_size=2, max_size=12))
 def test_reached_runs_rank_by_steps_then_gap(table):
     order = [r for r in ranked(table) if reached(r)]
-    for a, b in zip(order, order[1:], strict=False):
+    for a, b in itertools.pairwise(order):
         assert a.iterations_to_tol <= b.iterations_to_tol
         if a.iterations_to_tol == b.iterations_to_tol and math.isfinite(b.final_gap):
             assert a.final_gap <= b.final_gap
@@ -207,7 +221,9 @@ def test_a_loss_unbounded_below_gets_its_table_and_a_proved_verdict(text, start)
 
 
 def test_exp_has_no_minimum_and_compare_invents_none():
-    table = tl.compare(tl.Loss("exp(x)"), [1.0], rules=("exact", "line-search"), optimizers=("gd",), steps=200)
+    table = tl.compare(
+        tl.Loss("exp(x)"), [1.0], rules=("exact", "line-search"), optimizers=("gd",), steps=200
+    )
     assert table.minimisers == () and table.verdict == Verdict.NOT_ATTAINED
     assert "inf f = 0" in table.optimum.reason  # lim exp(x) as x -> -oo, never attained
     assert all(math.isnan(row.final_gap) and row.iterations_to_tol is None for row in table.rows)
@@ -250,12 +266,14 @@ MEYER = " + ".join(f"(x*exp(y/({t} + z)) - {y})**2" for t, y in zip(T, Y, strict
 JENNRICH_SAMPSON = " + ".join(f"({2 + 2 * i} - exp({i}*x) - exp({i}*y))**2" for i in range(1, 11))  # MGH 6
 BIGGS = " + ".join(  # MGH 18, f* = 0 at (1, 10, 1, 5, 4, 3)
     f"(x3*exp(-{t}*x1) - x4*exp(-{t}*x2) + x6*exp(-{t}*x5) - (exp(-{t}) - 5*exp(-10*{t}) + 3*exp(-4*{t})))**2"
-    for t in ("1/10", "2/10", "3/10", "4/10", "5/10", "6/10", "7/10", "8/10", "9/10", "1", "11/10", "12/10", "13/10")
+    for t in [f"{i}/10" for i in range(1, 14)]
 )
 
 
 def test_powell_badly_scaled_is_measured_against_its_global_minimum_not_a_local_one():
-    table = tl.compare(tl.Loss(POWELL), [0.0, 1.0], rules=("exact", "line-search"), optimizers=("gd",), steps=40)
+    table = tl.compare(
+        tl.Loss(POWELL), [0.0, 1.0], rules=("exact", "line-search"), optimizers=("gd",), steps=40
+    )
     assert table.verdict == Verdict.GLOBAL  # f >= 0 (sum of squares), attained
     (minimiser,) = table.minimisers
     np.testing.assert_allclose(minimiser, [1.098159e-5, 9.106146], rtol=1e-6)

@@ -159,10 +159,8 @@ class ComparisonRow:
 
     def sort_key(self) -> tuple[Any, ...]:
         """The ranking key: standing, steps to tol_x, gap, distance, final value, evaluations."""
-        return (
-            _ORDER[self.standing], self.iterations_to_tol or 0, _or_inf(self.final_gap), _or_inf(self.distance),
-            _or_inf(self.final_value), sum(self.evaluations.values()),
-        )  # fmt: skip
+        measures = (_or_inf(self.final_gap), _or_inf(self.distance), _or_inf(self.final_value))
+        return (_ORDER[self.standing], self.iterations_to_tol or 0, *measures, sum(self.evaluations.values()))
 
     def to_dict(self) -> dict[str, Any]:
         data = {name: json_ready(getattr(self, name)) for name in self.__dataclass_fields__}
@@ -289,7 +287,8 @@ def _checked(optimum: Reference, runs: list[Run], finals: list[tuple[Any, float]
     value, best = min(finite)
     label = f"{runs[best].rule} with {runs[best].optimizer}"
     if not optimum.minimisers:
-        return optimum.measured_from_best(finals[best][0], value, f"{optimum.reason}; best point found by {label}")
+        reason = f"{optimum.reason}; best point found by {label}"
+        return optimum.measured_from_best(finals[best][0], value, reason)
     lowest = min(optimum.f_star)
     if value >= lowest - f_tolerance(lowest):
         return optimum

@@ -242,18 +242,18 @@ def _from_complete(loss: Any, points: Any, bound: tuple[Any, str] | None) -> Ref
     lowest = min((float(v) for v in values), default=math.inf)
     minima = [p for p in points if p.kind == "minimum"]
     unbounded = _unbounded(points)
-    common = {"source": source, "lowest_critical": lowest}
+    common: dict[str, Any] = {"source": source, "lowest_critical": lowest}
     if unbounded is not None:
-        return Reference(**_floats(loss, minima), verdict=Verdict.UNBOUNDED, reason=unbounded, **common)
+        return Reference(**_floats(minima), verdict=Verdict.UNBOUNDED, reason=unbounded, **common)
     proof = _global_proof(loss, points, bound)
     if proof is not None:
         lowest_points = [p for p in points if _exactly_equal(p.value, min(values, key=float))]
-        return Reference(**_floats(loss, lowest_points), verdict=Verdict.GLOBAL, reason=proof, **common)
+        return Reference(**_floats(lowest_points), verdict=Verdict.GLOBAL, reason=proof, **common)
     if not minima and all(p.kind not in ("minimum", "inconclusive") for p in points):
         reason = "no critical point is a minimum, and they are all known (exact)"
         return Reference(minimisers=(), f_star=(), verdict=Verdict.NOT_ATTAINED, reason=reason, **common)
     reason = "exact local minima; no proof that f attains its minimum"
-    return Reference(**_floats(loss, minima), verdict=Verdict.LOCAL, reason=reason, **common)
+    return Reference(**_floats(minima), verdict=Verdict.LOCAL, reason=reason, **common)
 
 
 def _global_proof(loss: Any, points: Any, bound: tuple[Any, str] | None) -> str | None:
@@ -284,8 +284,10 @@ def _from_numeric(loss: Any, points: Any, finals: Sequence[Any], bound: tuple[An
                          f_star=tuple(values[i] for i in attained), source=source, verdict=Verdict.GLOBAL,
                          reason=reason)  # fmt: skip
     if minimisers:
-        return Reference(minimisers=minimisers, f_star=values, source=source, verdict=Verdict.LOCAL,
-                         reason="local minima confirmed numerically (Newton): evidence, not proof")  # fmt: skip
+        reason = "local minima confirmed numerically (Newton): evidence, not proof"
+        return Reference(
+            minimisers=minimisers, f_star=values, source=source, verdict=Verdict.LOCAL, reason=reason
+        )
     no_critical = _no_critical_point(loss)
     if no_critical is not None:
         return Reference(minimisers=(), f_star=(), source=source, verdict=Verdict.NOT_ATTAINED,
@@ -434,7 +436,7 @@ def _values(compiled: Any, points: Sequence[Sequence[float]]) -> tuple[float, ..
     return tuple(float(v) for v in numpy.asarray(compiled.value(numpy.asarray(points, dtype=float))))
 
 
-def _floats(loss: Any, points: Sequence[Any]) -> dict[str, Any]:
+def _floats(points: Sequence[Any]) -> dict[str, Any]:
     return {"minimisers": tuple(p.floats for p in points), "f_star": tuple(float(p.value) for p in points)}
 
 

@@ -561,8 +561,9 @@ def comparison_table(payload: dict[str, Any]) -> Any:
         reached = row["iterations_to_tol"]
         table.add_row(
             str(rank), row["rule"], row["optimizer"], row["status"],
-            "never" if reached is None else str(reached), fmt(row["final_value"]), _measured(row["final_gap"]),
-            _measured(row["distance"]), fmt(row["alpha_error_mean"]), str(sum(row["evaluations"].values())),
+            "never" if reached is None else str(reached), fmt(row["final_value"]),
+            _measured(row["final_gap"]), _measured(row["distance"]), fmt(row["alpha_error_mean"]),
+            str(sum(row["evaluations"].values())),
         )  # fmt: skip
     return table
 
@@ -573,9 +574,8 @@ def _measured(value: float | None) -> str:
 
 def comparison_lines(payload: dict[str, Any]) -> list[str]:
     """The reference optimum, the verdict on min f, and what the ranks mean, under a comparison table."""
-    minimisers = "; ".join(
-        f"{vector_text(m)} (f* = {fmt(f)})" for m, f in zip(payload["minimisers"], payload["f_star"], strict=True)
-    )
+    pairs = zip(payload["minimisers"], payload["f_star"], strict=True)
+    minimisers = "; ".join(f"{vector_text(m)} (f* = {fmt(f)})" for m, f in pairs)
     lines = [
         f"optimum    {minimisers or 'none'}  [{payload['reference']}]",
         f"verdict    {payload['verdict']}: {payload['verdict_reason']}",
@@ -583,12 +583,13 @@ def comparison_lines(payload: dict[str, Any]) -> list[str]:
     ]
     if payload["upper_bound"] is not None:
         lines.append(
-            f"bound      best point found {vector_text(payload['best_point'])}, f = {fmt(payload['upper_bound'])} "
-            "(an upper bound on min f, not a proved minimiser)"
+            f"bound      best point found {vector_text(payload['best_point'])}, "
+            f"f = {fmt(payload['upper_bound'])} (an upper bound on min f, not a proved minimiser)"
         )
     falling = [str(i) for i, row in enumerate(payload["rows"], start=1) if row["standing"] == "falling"]
     if falling:
-        lines.append(f"falling    rows {', '.join(falling)}: heading to -inf or to an infimum that is not attained")
+        rows = ", ".join(falling)
+        lines.append(f"falling    rows {rows}: heading to -inf or to an infimum that is not attained")
     lines.append(f"reached    within tol_x = {fmt(payload['tol_x'])} of a reference minimiser, and stayed")
     return lines
 
