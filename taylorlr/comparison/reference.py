@@ -163,7 +163,7 @@ def _unbounded(points: Any) -> str | None:
     bounded = None if points is None else points.bounded_below
     if bounded is None or bounded.verdict != "unbounded" or not bounded.proof:
         return None
-    return f"f -> -inf along the direction {_vector(bounded.direction)} (exact, along a line)"
+    return f"f -> -inf on the line through the lowest critical point (or 0) along {_vector(bounded.direction)}"
 
 
 def _lower_bound(loss: Any) -> tuple[Any, str] | None:
