@@ -13,16 +13,13 @@ from typing import Any
 from taylorlr._json import json_ready
 
 
-class Status(str, enum.Enum):
+class Status(enum.Enum):
     """How a batch member's run ended; ``.message`` says what to do about it."""
 
     CONVERGED = "converged"
     MAX_STEPS = "max_steps"
     DIVERGED = "diverged"
     NONFINITE = "nonfinite"
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def message(self) -> str:

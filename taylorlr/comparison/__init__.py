@@ -134,14 +134,14 @@ class ComparisonRow:
     safeguard_firings: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        value = getattr(self.status, "value", self.status)
-        if value in {s.value for s in Status}:
-            object.__setattr__(self, "status", Status(value))
+        object.__setattr__(self, "status", _status(self.status))
 
     @property
     def message(self) -> str:
         """The status's advice."""
-        return getattr(self.status, "message", f"status {self.status!r}")
+        value = getattr(self.status, "value", self.status)
+        known = {s.value: s for s in Status}
+        return known[value].message if value in known else f"status {value!r}, which compare does not know"
 
     @property
     def standing(self) -> Standing:
@@ -166,6 +166,14 @@ class ComparisonRow:
         data = {name: json_ready(getattr(self, name)) for name in self.__dataclass_fields__}
         status = getattr(self.status, "value", self.status)
         return {**data, "status": status, "message": self.message, "standing": self.standing.value}
+
+
+def _status(status: Any) -> Any:
+    """The :class:`~taylorlr.Status` member of that value where Status is str-valued (so that it
+    equals its string), else the plain string; an unknown value stays a string."""
+    value = getattr(status, "value", status)
+    known = {s.value: s for s in Status}
+    return known[value] if value in known and isinstance(known[value], str) else value
 
 
 def _or_inf(value: float) -> float:

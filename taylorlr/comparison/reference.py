@@ -163,7 +163,9 @@ def _unbounded(points: Any) -> str | None:
     bounded = None if points is None else points.bounded_below
     if bounded is None or bounded.verdict != "unbounded" or not bounded.proof:
         return None
-    return f"f -> -inf on the line through the lowest critical point (or 0) along {_vector(bounded.direction)}"
+    return (
+        f"f -> -inf on the line through the lowest critical point (or 0) along {_vector(bounded.direction)}"
+    )
 
 
 def _lower_bound(loss: Any) -> tuple[Any, str] | None:
