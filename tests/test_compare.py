@@ -233,6 +233,12 @@ def test_exp_has_no_minimum_and_compare_invents_none():
     assert all(math.isnan(row.final_gap) and row.iterations_to_tol is None for row in table.rows)
 
 
+def test_a_monotone_loss_falling_to_minus_infinity_is_proved_unbounded():
+    # f = x + exp(x): f' = 1 + exp(x) > 0, and f -> -oo as x -> -oo
+    ref = reference_optimum(tl.Loss("x + exp(x)"), [np.array([-30.0])])
+    assert ref.minimisers == () and ref.verdict == Verdict.UNBOUNDED and "-oo" in ref.reason
+
+
 def test_the_inflection_of_x_cubed_is_not_taken_as_a_minimum():
     table = tl.compare(tl.Loss("x**3"), [1.0], rules=("exact",), optimizers=("gd",), steps=100)
     assert table.minimisers == () and table.verdict == Verdict.UNBOUNDED

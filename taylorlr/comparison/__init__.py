@@ -288,10 +288,12 @@ def _run_one(loss: Any, at: Any, rule: Any, optimizer: Any, options: dict[str, A
 
 def _checked(optimum: Reference, runs: list[Run], finals: list[tuple[Any, float]]) -> Reference:
     """The reference, or the best point found when a run ended below every reference minimum
-    that is not proved global, or when there is no minimiser and nothing proved."""
+    that is not proved global and whose critical points are not all known, or when there is no
+    minimiser and nothing proved."""
     finite = [(value, i) for i, (_, value) in enumerate(finals) if math.isfinite(value)]
-    if not finite or optimum.verdict in (Verdict.GLOBAL, Verdict.UNBOUNDED, Verdict.NOT_ATTAINED):
-        return optimum
+    proved = optimum.verdict in (Verdict.GLOBAL, Verdict.UNBOUNDED, Verdict.NOT_ATTAINED)
+    if not finite or proved or optimum.lowest_critical is not None:
+        return optimum  # a run below every minimum of a complete set of critical points is falling
     value, best = min(finite)
     label = f"{runs[best].rule} with {runs[best].optimizer}"
     if not optimum.minimisers:

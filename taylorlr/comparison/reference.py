@@ -216,8 +216,9 @@ def _coercive(loss: Any) -> bool:
     return all(b > 0 for b in budget)
 
 
-def _no_critical_point(loss: Any) -> str | None:
-    """For a loss of one variable: a proof that f' has no real root, and inf f from the limits."""
+def _no_critical_point(loss: Any) -> tuple[Verdict, str] | None:
+    """For a loss of one variable: a proof that f' has no real root (so f is monotone and has
+    no minimum), and inf f from the limits at both ends (UNBOUNDED when one is -oo)."""
     import sympy
 
     if loss.n != 1 or sympy.count_ops(loss.expr) > 40:
@@ -229,9 +230,15 @@ def _no_critical_point(loss: Any) -> str | None:
         ends = [sympy.limit(loss.expr, x, end) for end in (-sympy.oo, sympy.oo)]
     except (NotImplementedError, ValueError, TypeError):
         return None
-    lowest = min(ends, key=lambda v: float(v) if v.is_real or v.is_infinite else math.inf)
-    side = "-oo" if lowest == ends[0] else "oo"
-    return f"f' has no real root (proved), so f is monotone; inf f = {lowest}, the limit as {x} -> {side}"
+    why = "f' has no real root (proved), so f is monotone"
+    if sympy.S.NegativeInfinity in ends:
+        side = "-oo" if ends[0] == sympy.S.NegativeInfinity else "oo"
+        return Verdict.UNBOUNDED, f"{why}, and f -> -oo as {x} -> {side}"
+    finite = [(float(v), side) for v, side in zip(ends, ("-oo", "oo"), strict=True) if v.is_real]
+    if not finite:
+        return Verdict.NOT_ATTAINED, why
+    value, side = min(finite)
+    return Verdict.NOT_ATTAINED, f"{why}; inf f = {value:g}, the limit as {x} -> {side}"
 
 
 # the two sources of minimisers -----------------------------------------------------------------
@@ -292,8 +299,9 @@ def _from_numeric(loss: Any, points: Any, finals: Sequence[Any], bound: tuple[An
         )
     no_critical = _no_critical_point(loss)
     if no_critical is not None:
-        return Reference(minimisers=(), f_star=(), source=source, verdict=Verdict.NOT_ATTAINED,
-                         reason=no_critical, lowest_critical=math.inf)  # fmt: skip
+        verdict, reason = no_critical
+        return Reference(minimisers=(), f_star=(), source=source, verdict=verdict, reason=reason,
+                         lowest_critical=math.inf)  # fmt: skip
     return Reference(minimisers=(), f_star=(), source=source, verdict=Verdict.NONE_FOUND,
                      reason="no point was confirmed as a strict local minimum")  # fmt: skip
 
