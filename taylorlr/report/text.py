@@ -473,7 +473,7 @@ def run_lines(payload: dict[str, Any]) -> list[str]:
 
 
 def comparison_data(loss: Loss, comparison: Comparison, settings: dict[str, Any]) -> dict[str, Any]:
-    """A comparison as JSON-ready data: the loss, the settings and the sorted rows."""
+    """A comparison as JSON-ready data: the loss, the settings, the reference and its verdict, the rows."""
     return {
         "expression": str(loss.expr),
         "variables": list(loss.names),
@@ -483,17 +483,18 @@ def comparison_data(loss: Loss, comparison: Comparison, settings: dict[str, Any]
 
 
 COMPARISON_COLUMNS = (
-    "#", "rule", "optimizer", "status", "steps to tol", "final gap", "distance", "alpha error",
+    "#", "rule", "optimizer", "status", "steps to tol", "final f", "final gap", "distance", "alpha error",
     "evaluations",
 )  # fmt: skip
 
 
 def comparison_table(payload: dict[str, Any]) -> Any:
-    """The sorted comparison as a rich table, best first ("alpha error" is the mean relative error
-    of the alphas used against the line-search oracle's)."""
+    """The ranked comparison as a rich table, best first ("alpha error" is the mean relative error
+    of the alphas used against the line-search oracle's; "-" where there is nothing to measure from)."""
     from rich.table import Table
 
-    table = Table(title="every rule x optimizer against the exact optimum (best first)")
+    against = "the global minimum" if payload["verdict"] == "global minimum (proved)" else "the reference"
+    table = Table(title=f"every rule x optimizer against {against} (best first)")
     for column in COMPARISON_COLUMNS:
         text = column in ("rule", "optimizer", "status")
         table.add_column(column, justify="left" if text else "right", no_wrap=True)
@@ -501,22 +502,37 @@ def comparison_table(payload: dict[str, Any]) -> Any:
         reached = row["iterations_to_tol"]
         table.add_row(
             str(rank), row["rule"], row["optimizer"], row["status"],
-            "never" if reached is None else str(reached), fmt(row["final_gap"]), fmt(row["distance"]),
-            fmt(row["alpha_error_mean"]), str(sum(row["evaluations"].values())),
+            "never" if reached is None else str(reached), fmt(row["final_value"]),
+            _measured(row["final_gap"]), _measured(row["distance"]), fmt(row["alpha_error_mean"]),
+            str(sum(row["evaluations"].values())),
         )  # fmt: skip
     return table
 
 
+def _measured(value: float | None) -> str:
+    return "-" if value is None else fmt(value)
+
+
 def comparison_lines(payload: dict[str, Any]) -> list[str]:
-    """The reference optimum under a comparison table."""
-    minimisers = "; ".join(
-        f"{vector_text(m)} (f* = {fmt(f)})"
-        for m, f in zip(payload["minimisers"], payload["f_star"], strict=True)
-    )
-    return [
-        f"optimum    {minimisers}  [{payload['reference']}]",
-        f"reached    within tol_x = {fmt(payload['tol_x'])} of the nearest minimiser",
+    """The reference optimum, the verdict on min f, and what the ranks mean, under a comparison table."""
+    pairs = zip(payload["minimisers"], payload["f_star"], strict=True)
+    minimisers = "; ".join(f"{vector_text(m)} (f* = {fmt(f)})" for m, f in pairs)
+    lines = [
+        f"optimum    {minimisers or 'none'}  [{payload['reference']}]",
+        f"verdict    {payload['verdict']}: {payload['verdict_reason']}",
+        f"           {payload['verdict_message']}",
     ]
+    if payload["upper_bound"] is not None:
+        lines.append(
+            f"bound      best point found {vector_text(payload['best_point'])}, "
+            f"f = {fmt(payload['upper_bound'])} (an upper bound on min f, not a proved minimiser)"
+        )
+    falling = [str(i) for i, row in enumerate(payload["rows"], start=1) if row["standing"] == "falling"]
+    if falling:
+        rows = ", ".join(falling)
+        lines.append(f"falling    rows {rows}: heading to -inf or to an infimum that is not attained")
+    lines.append(f"reached    within tol_x = {fmt(payload['tol_x'])} of a reference minimiser, and stayed")
+    return lines
 
 
 # onestep -------------------------------------------------------------------------------------

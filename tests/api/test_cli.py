@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from typing import Any
@@ -237,43 +236,6 @@ def test_run_text_shows_the_table_and_the_status():
 def test_run_strict_exits_3_unless_converged():
     invoke("run", "x**2 + 10*y**2", "--at", "x=1,y=1", "--steps", "3", "--strict", code=3)
     invoke("run", "x**2 + 10*y**2", "--at", "x=1,y=1", "--steps", "100", "--strict")
-
-
-COMPARE = ("compare", "(x - 1)**2 + 4*y**2", "--at", "x=0,y=1", "--rules", "exact,fixed,retsinas",
-           "--optimizers", "gd,adam", "--steps", "60")  # fmt: skip
-
-
-def row_key(row: dict[str, Any]) -> tuple[Any, ...]:
-    reached = row["iterations_to_tol"]
-    return (reached is None, reached or 0, row["final_gap"], sum(row["evaluations"].values()))
-
-
-def test_compare_json_rows_are_sorted_best_first():
-    payload = json_of(*COMPARE)
-    assert {
-        "expression",
-        "variables",
-        "settings",
-        "reference",
-        "tol_x",
-        "minimisers",
-        "f_star",
-        "rows",
-    } <= set(payload)
-    assert payload["minimisers"] == [[1.0, 0.0]] and payload["reference"] == "critical points (exact)"
-    rows = payload["rows"]
-    assert len(rows) == 6 and [row_key(r) for r in rows] == sorted(row_key(r) for r in rows)
-    assert rows[0]["status"] == "converged" and is_number(rows[0]["final_gap"])
-
-
-def test_compare_table_lists_the_rows_in_the_json_order():
-    rows = json_of(*COMPARE)["rows"]
-    output = invoke(*COMPARE).output
-    table = [
-        re.split(r"\s*│\s*", line.strip("│ ")) for line in output.splitlines() if re.match(r"│\s*\d", line)
-    ]
-    assert [(cells[1], cells[2]) for cells in table] == [(r["rule"], r["optimizer"]) for r in rows]
-    assert "optimum    (1, 0)" in output
 
 
 # input, errors, help --------------------------------------------------------------------------
