@@ -23,6 +23,7 @@ from taylorlr.errors import (
     OptionError,
     ParseError,
     PointError,
+    RunFailedError,
     SingularHessianError,
     TaylorLRError,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "OptionError",
     "ParseError",
     "PointError",
+    "RunFailedError",
     "SingularHessianError",
     "TaylorLRError",
     "__version__",

@@ -54,6 +54,7 @@ from taylorlr.alpha.rules import (
     resolve_rule,
 )
 from taylorlr.alpha.rules import resolve_safeguards as _resolve_safeguards
+from taylorlr.alpha.verdict import check, judge
 from taylorlr.compile.backends import resolve_backend, to_numpy
 from taylorlr.compile.compiled import LLVM_BATCH
 from taylorlr.errors import OptionError
@@ -206,6 +207,7 @@ def run(
     divergence: float = 1e8,
     optimizer_options: Mapping[str, Any] | None = None,
     rule_options: Mapping[str, Any] | None = None,
+    throw: bool = False,
 ) -> Run:
     """Run a base optimizer with an alpha rule over a batch of start points.
 
@@ -233,15 +235,18 @@ def run(
             callable t -> mapping. Step t uses the proxy loss L_t at theta_t and
             at theta+ alike.
         oracle: record the line-search oracle's alpha for every step.
-        divergence: the blow-up factor for DIVERGED.
+        divergence: the blow-up factor for DIVERGED (and, mirrored, UNBOUNDED).
         optimizer_options, rule_options: keyword options for registry names,
             e.g. ``rule_options={"numerator": "values"}``.
+        throw: raise :class:`~taylorlr.RunFailedError` unless every member converged.
 
     Returns:
-        A :class:`Run`.
+        A :class:`Run`, its statuses judged from the record (:mod:`taylorlr.alpha.verdict`:
+        UNBOUNDED, ROSE, SADDLE, MAXIMUM).
 
     Raises:
         OptionError: a bad option, hyperparameter or data source.
+        RunFailedError: with ``throw=True``, a member that did not converge.
         PointError: start points of the wrong shape.
 
     >>> import sympy, taylorlr as tl
@@ -290,13 +295,16 @@ def run(
         "stochastic": loop.batches.stochastic,
         "optimizer_hyperparameters": dict(the_optimizer.hyperparameters),
     }
-    return Run(
+    result = Run(
         **record,
         rule=the_rule.label,
         optimizer=the_optimizer.name,
         oracle_method=line_oracle.method if line_oracle is not None else "none",
         settings=settings,
     )
+    fixed_data = None if loop.batches.stochastic else loop.batches(0)
+    result = judge(result, compiled, divergence=divergence, data=fixed_data)
+    return check(result) if throw else result
 
 
 def _as_loss(loss: Any) -> Any:
@@ -699,9 +707,12 @@ def _statuses(code: Any) -> Any:
     """The (B,) object array of :class:`Status` for int codes (one fill where all agree)."""
     import numpy
 
+    statuses = numpy.empty(code.shape, dtype=object)
     if code.size and code.min() == code.max():
-        return numpy.full(code.shape, _CODES[int(code[0])], dtype=object)
-    return numpy.asarray(_CODES, dtype=object)[code]
+        statuses.fill(_CODES[int(code[0])])  # not numpy.full: it would store a str, not the Status
+    else:
+        statuses[...] = numpy.asarray(_CODES, dtype=object)[code]
+    return statuses
 
 
 _STEP_KERNELS: dict[int, dict[Any, StepKernel | None]] = {}

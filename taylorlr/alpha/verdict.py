@@ -1,0 +1,117 @@
+"""The verdict on a run, read from its record after the last step (both engine paths alike).
+
+The step loop stops a member on four events: the gradient test (CONVERGED), the budget
+(MAX_STEPS), a blow-up (DIVERGED) and a non-finite number (NONFINITE). What the member's
+record then shows can say more, and :func:`judge` says it:
+
+- UNBOUNDED: a member that ran out of steps or overflowed after its loss fell more than
+  ``divergence * (|f0| + 1)`` below its start f0 (the mirror of DIVERGED's rise test). This
+  is evidence that f is unbounded below, not a proof (``taylorlr solve`` gives the proof).
+- ROSE: a member that ran out of steps with f above its start beyond rounding.
+- SADDLE, MAXIMUM: a gradient stop where the Hessian (the loss's compiled one, evaluated at
+  the final point) has an eigenvalue below ``-sqrt(eps) * max|eigenvalue|``: MAXIMUM when
+  every eigenvalue is, SADDLE otherwise. A stop without such an eigenvalue stays CONVERGED,
+  a degenerate one (a zero eigenvalue, as x**4 or x**3 at 0) included: second-order evidence
+  cannot tell a degenerate minimum from a degenerate saddle. Stochastic runs (a new loss per
+  step) and points where the Hessian is not finite are not judged this way.
+
+Array-only: NumPy, no SymPy.
+
+>>> import taylorlr as tl
+>>> tl.run("x**2 - y**2", [0.0, 0.0]).status.item()
+<Status.SADDLE: 'saddle'>
+>>> str(tl.run("x**2 + 3*x*y**2", [1.0, 2.0], "adam", "retsinas").status)
+'unbounded'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from taylorlr.alpha.result import Run, Status
+from taylorlr.compile.backends import to_numpy
+from taylorlr.errors import RunFailedError
+
+
+def judge(run: Run, compiled: Any, *, divergence: float, data: Mapping[str, Any] | None) -> Run:
+    """The run with the statuses its record supports (see the module docstring).
+
+    Args:
+        run: the record the step loop made.
+        compiled: the loss compiled for the run's backend and dtype (its ``hess``).
+        divergence: the run's blow-up factor, mirrored for UNBOUNDED.
+        data: the data of a deterministic run; None for a stochastic one (then gradient
+            stops keep CONVERGED: the Hessian of which minibatch?).
+    """
+    import numpy
+
+    status = numpy.array(run.status, dtype=object).reshape(-1)  # a copy, flat
+    start, end = numpy.ravel(run.losses[0]), numpy.ravel(run.fun)
+    with numpy.errstate(all="ignore"):
+        lowest = numpy.where(run.valid, run.losses, numpy.inf).min(axis=0).reshape(-1)
+        fell = lowest < start - divergence * (numpy.abs(start) + 1)
+        rounding = 16 * numpy.finfo(end.dtype).eps * (numpy.abs(start) + numpy.abs(end))
+        rose = end - start > rounding
+    unbounded = fell & ((status == Status.MAX_STEPS) | (status == Status.NONFINITE))
+    status[unbounded] = Status.UNBOUNDED
+    status[rose & (status == Status.MAX_STEPS)] = Status.ROSE
+    if data is not None:
+        stops = numpy.flatnonzero(status == Status.CONVERGED)
+        if stops.size:
+            points = numpy.reshape(run.x, (-1, run.x.shape[-1]))[stops]
+            status[stops] = _point_kinds(compiled, points, data)
+    return replace(run, status=status.reshape(run.batch_shape))
+
+
+def _point_kinds(compiled: Any, points: Any, data: Mapping[str, Any]) -> Any:
+    """CONVERGED, SADDLE or MAXIMUM for each of the (k, n) points where the gradient vanished."""
+    import numpy
+
+    with numpy.errstate(all="ignore"):
+        hessians = numpy.asarray(to_numpy(compiled.hess(compiled.xp.asarray(points), **data)), dtype=float)
+        hessians = numpy.broadcast_to(hessians, (len(points), points.shape[-1], points.shape[-1]))
+        finite = numpy.isfinite(hessians).all(axis=(-2, -1))
+        eigenvalues = numpy.zeros(hessians.shape[:-1])
+        eigenvalues[finite] = numpy.linalg.eigvalsh(hessians[finite])
+    size = numpy.abs(eigenvalues).max(axis=-1, keepdims=True)
+    negative = eigenvalues < -negative_curvature_tolerance(size, points.dtype)
+    kinds = numpy.empty(len(points), dtype=object)
+    kinds.fill(Status.CONVERGED)  # numpy.full would store the str, not the Status
+    kinds[negative.any(axis=-1)] = Status.SADDLE
+    kinds[negative.all(axis=-1)] = Status.MAXIMUM
+    return kinds
+
+
+def negative_curvature_tolerance(size: Any, dtype: Any) -> Any:
+    """How far below 0 an eigenvalue of a Hessian of this size (its largest |eigenvalue|)
+    must be to count as negative: sqrt(eps) relative, far above the rounding of H."""
+    import numpy
+
+    return numpy.sqrt(numpy.finfo(dtype).eps) * size
+
+
+def check(run: Run) -> Run:
+    """The run, or :class:`~taylorlr.errors.RunFailedError` when a member did not converge.
+
+    >>> import taylorlr as tl
+    >>> check(tl.run("x**2", [1.0], steps=1)).status.item()
+    Traceback (most recent call last):
+    ...
+    taylorlr.errors.RunFailedError: 1 of 1 member(s) did not converge: max_steps at step 1: all steps ran without reaching tol: raise steps, or try another rule, gamma or alpha0
+    """
+    import numpy
+
+    failed = numpy.flatnonzero(~numpy.ravel(run.success))
+    if not failed.size:
+        return run
+    lines = run.messages()
+    shown = [lines[k] if len(lines) == 1 else f"member {int(k)}: {lines[k]}" for k in failed[:_SHOWN]]
+    more = [f"... and {failed.size - _SHOWN} more"] if failed.size > _SHOWN else []
+    head = f"{failed.size} of {len(lines)} member(s) did not converge: "
+    raise RunFailedError(head + "\n".join([*shown, *more]), run=run)
+
+
+#: how many failed members a RunFailedError's message lists
+_SHOWN = 5
