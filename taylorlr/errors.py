@@ -92,7 +92,7 @@ class RunFailedError(TaylorLRError, ArithmeticError):
 
     The message lists the failed members' statuses and advice.
 
-    >>> err = RunFailedError("1 of 1 member(s) did not converge: ...", run=None)
+    >>> err = RunFailedError("1 of 1 member(s) did not end 'converged': ...", run=None)
     >>> err.run is None and isinstance(err, TaylorLRError)
     True
     """

@@ -99,7 +99,7 @@ def check(run: Run) -> Run:
     >>> check(tl.run("x**2", [1.0], steps=1)).status.item()
     Traceback (most recent call last):
     ...
-    taylorlr.errors.RunFailedError: 1 of 1 member(s) did not converge: max_steps at step 1: all steps ran without reaching tol: raise steps, or try another rule, gamma or alpha0
+    taylorlr.errors.RunFailedError: 1 of 1 member(s) did not end 'converged': max_steps at step 1: all steps ran without reaching tol: raise steps, or try another rule, gamma or alpha0
     """
     import numpy
 
@@ -109,7 +109,7 @@ def check(run: Run) -> Run:
     lines = run.messages()
     shown = [lines[k] if len(lines) == 1 else f"member {int(k)}: {lines[k]}" for k in failed[:_SHOWN]]
     more = [f"... and {failed.size - _SHOWN} more"] if failed.size > _SHOWN else []
-    head = f"{failed.size} of {len(lines)} member(s) did not converge: "
+    head = f"{failed.size} of {len(lines)} member(s) did not end 'converged': "
     raise RunFailedError(head + "\n".join([*shown, *more]), run=run)
 
 
