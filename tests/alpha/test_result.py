@@ -36,7 +36,9 @@ def test_scipy_names_answer_per_member():
     assert run.fun.tolist() == [0.0, 0.0, 0.0]
     assert run.success.tolist() == [True, True, True]
     assert run.nit.tolist() == [1, 0, 1]  # the member started at the minimum took no step
-    assert run.nfev.tolist() == run.counts.values.tolist() and run.njev.tolist() == run.counts.gradients.tolist()
+    assert (
+        run.nfev.tolist() == run.counts.values.tolist() and run.njev.tolist() == run.counts.gradients.tolist()
+    )
     assert run.nhev.tolist() == run.counts.hvps.tolist() and run.nhev.tolist() == [1, 0, 1]
     assert run.message.shape == (3,) and run.message[1].startswith("converged at step 0")
     single = tl.run("(x - 3)**2", [0.0], steps=1)
@@ -59,7 +61,14 @@ def test_histories_are_padded_and_valid_and_history_cut_the_padding():
 
 def test_throw_raises_a_typed_error_carrying_the_run():
     with pytest.raises(tl.RunFailedError) as caught:
-        tl.run("x**2 + (y - 1)**4", [[0.0, 1.0], [0.0, 3.0], [1.0, 1.0]], gamma=1.0, alpha0=0.5, steps=3, throw=True)
+        tl.run(
+            "x**2 + (y - 1)**4",
+            [[0.0, 1.0], [0.0, 3.0], [1.0, 1.0]],
+            gamma=1.0,
+            alpha0=0.5,
+            steps=3,
+            throw=True,
+        )
     error = caught.value
     assert isinstance(error, tl.TaylorLRError) and error.run.status.tolist() == [
         "converged", "max_steps", "converged",  # (y - 1)**4 from y = 3 converges only sublinearly

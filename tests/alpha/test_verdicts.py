@@ -43,7 +43,8 @@ def quadratic_text(a: np.ndarray, c: np.ndarray, f_c: float) -> str:
     """f = (x - c)^T a (x - c) / 2 + f_c as text (floats written exactly enough: repr)."""
     n = len(c)
     d = [f"({NAMES[i]} - ({float(c[i])!r}))" for i in range(n)]
-    terms = [f"({float(a[i, j]) / (2 if i == j else 1)!r})*{d[i]}*{d[j]}" for i in range(n) for j in range(i, n)]
+    half = [[float(a[i, j]) / (2 if i == j else 1) for j in range(n)] for i in range(n)]
+    terms = [f"({half[i][j]!r})*{d[i]}*{d[j]}" for i in range(n) for j in range(i, n)]
     return " + ".join(terms) + f" + ({float(f_c)!r})"
 
 
