@@ -4,9 +4,10 @@ The step loop stops a member on four events: the gradient test (CONVERGED), the 
 (MAX_STEPS), a blow-up (DIVERGED) and a non-finite number (NONFINITE). What the member's
 record then shows can say more, and :func:`judge` says it:
 
-- UNBOUNDED: a member that ran out of steps or overflowed after its loss fell more than
-  ``divergence * (|f0| + 1)`` below its start f0 (the mirror of DIVERGED's rise test). This
-  is evidence that f is unbounded below, not a proof (``taylorlr solve`` gives the proof).
+- UNBOUNDED: a member that ran out of steps or overflowed with its last finite loss more
+  than ``divergence * (|f0| + 1)`` below its start f0 (the mirror of DIVERGED's rise test).
+  This is evidence that f is unbounded below, not a proof (``taylorlr solve`` gives the
+  proof). A member that overflowed before its loss fell that far stays NONFINITE.
 - ROSE: a member that ran out of steps with f above its start beyond rounding.
 - SADDLE, MAXIMUM: a gradient stop where the Hessian (the loss's compiled one, evaluated at
   the final point) has an eigenvalue below ``-sqrt(eps) * max|eigenvalue|``: MAXIMUM when
@@ -48,21 +49,24 @@ def judge(run: Run, compiled: Any, *, divergence: float, data: Mapping[str, Any]
     import numpy
 
     status = numpy.array(run.status, dtype=object).reshape(-1)  # a copy, flat
+    codes = numpy.fromiter(map(_ORDER.__getitem__, status), dtype=numpy.int8, count=status.size)
     start, end = numpy.ravel(run.losses[0]), numpy.ravel(run.fun)
     with numpy.errstate(all="ignore"):
-        lowest = numpy.where(run.valid, run.losses, numpy.inf).min(axis=0).reshape(-1)
-        fell = lowest < start - divergence * (numpy.abs(start) + 1)
+        fell = end < start - divergence * (numpy.abs(start) + 1)
         rounding = 16 * numpy.finfo(end.dtype).eps * (numpy.abs(start) + numpy.abs(end))
         rose = end - start > rounding
-    unbounded = fell & ((status == Status.MAX_STEPS) | (status == Status.NONFINITE))
-    status[unbounded] = Status.UNBOUNDED
-    status[rose & (status == Status.MAX_STEPS)] = Status.ROSE
-    if data is not None:
-        stops = numpy.flatnonzero(status == Status.CONVERGED)
-        if stops.size:
-            points = numpy.reshape(run.x, (-1, run.x.shape[-1]))[stops]
-            status[stops] = _point_kinds(compiled, points, data)
+    ran_out = codes == _ORDER[Status.MAX_STEPS]
+    status[fell & (ran_out | (codes == _ORDER[Status.NONFINITE]))] = Status.UNBOUNDED
+    status[rose & ran_out & ~fell] = Status.ROSE
+    stops = numpy.flatnonzero(codes == _ORDER[Status.CONVERGED])
+    if data is not None and stops.size:
+        n = run.points.shape[-1]
+        points = run.points.reshape(len(run.points), -1, n)[numpy.ravel(run.stopped_at)[stops], stops]
+        status[stops] = _point_kinds(compiled, points, data)
     return replace(run, status=status.reshape(run.batch_shape))
+
+
+_ORDER = {status: k for k, status in enumerate(Status)}
 
 
 def _point_kinds(compiled: Any, points: Any, data: Mapping[str, Any]) -> Any:
