@@ -50,7 +50,8 @@ class Status(str, enum.Enum):
 _SOLVE = "`taylorlr solve` (tl.solve) can prove whether f is bounded below"
 _MESSAGES = {
     Status.CONVERGED: "the gradient norm fell to tol or below where no Hessian eigenvalue is negative: "
-    "a local minimum (or a degenerate point that second-order evidence cannot tell from one)",
+    "a local minimum, or a point that second-order evidence cannot tell from one (a degenerate critical "
+    "point, or a plateau where f flattens out)",
     Status.MAX_STEPS: "all steps ran without reaching tol: raise steps, or try another rule, gamma or alpha0",
     Status.DIVERGED: "the loss blew up: lower alpha0 or gamma, or use safeguards='default'",
     Status.NONFINITE: "a value, gradient or alpha became inf or NaN (overflow, or 0/0 in the pure formula): "

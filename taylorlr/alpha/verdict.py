@@ -10,11 +10,14 @@ record then shows can say more, and :func:`judge` says it:
   proof). A member that overflowed before its loss fell that far stays NONFINITE.
 - ROSE: a member that ran out of steps with f above its start beyond rounding.
 - SADDLE, MAXIMUM: a gradient stop where the Hessian (the loss's compiled one, evaluated at
-  the final point) has an eigenvalue below ``-sqrt(eps) * max|eigenvalue|``: MAXIMUM when
-  every eigenvalue is, SADDLE otherwise. A stop without such an eigenvalue stays CONVERGED,
-  a degenerate one (a zero eigenvalue, as x**4 or x**3 at 0) included: second-order evidence
-  cannot tell a degenerate minimum from a degenerate saddle. Stochastic runs (a new loss per
-  step) and points where the Hessian is not finite are not judged this way.
+  the final point) has an eigenvalue below ``-sqrt(eps) * max|eigenvalue|`` that stays
+  within a quarter of itself at the critical point of the quadratic model: MAXIMUM when
+  every eigenvalue is such, SADDLE otherwise. A stop without such an eigenvalue stays
+  CONVERGED, a degenerate one included (a zero eigenvalue, as x**4 or x**3 at 0; or a
+  negative one that halves on the way to the critical point, as x**3 just left of 0, or on
+  a plateau, as -exp(x) far left): second-order evidence cannot tell a degenerate minimum
+  from a degenerate saddle. Stochastic runs (a new loss per step) and points where the
+  Hessian is not finite are not judged this way.
 
 Array-only: NumPy, no SymPy.
 
@@ -70,22 +73,46 @@ _ORDER = {status: k for k, status in enumerate(Status)}
 
 
 def _point_kinds(compiled: Any, points: Any, data: Mapping[str, Any]) -> Any:
-    """CONVERGED, SADDLE or MAXIMUM for each of the (k, n) points where the gradient vanished."""
+    """CONVERGED, SADDLE or MAXIMUM for each of the (k, n) points where the gradient vanished.
+
+    An eigenvalue counts as negative when it is below ``-sqrt(eps) * max|eigenvalue|`` and
+    stays within a quarter of itself at the critical point of the quadratic model (the Newton
+    step over the eigenvalues beyond that tolerance). Near a nondegenerate critical point the
+    Hessian hardly changes over that step; near a degenerate one (x**3 close to 0) or on a
+    plateau (-exp(x) far left) it halves or more, and the point stays CONVERGED.
+    """
     import numpy
 
     with numpy.errstate(all="ignore"):
-        hessians = numpy.asarray(to_numpy(compiled.hess(compiled.xp.asarray(points), **data)), dtype=float)
-        hessians = numpy.broadcast_to(hessians, (len(points), points.shape[-1], points.shape[-1]))
-        finite = numpy.isfinite(hessians).all(axis=(-2, -1))
-        eigenvalues = numpy.zeros(hessians.shape[:-1])
-        eigenvalues[finite] = numpy.linalg.eigvalsh(hessians[finite])
-    size = numpy.abs(eigenvalues).max(axis=-1, keepdims=True)
-    negative = eigenvalues < -negative_curvature_tolerance(size, points.dtype)
+        eigenvalues, vectors = _eigen(compiled, points, data)
+        size = numpy.abs(eigenvalues).max(axis=-1, keepdims=True)
+        tolerance = negative_curvature_tolerance(size, points.dtype)
+        grad = numpy.asarray(to_numpy(compiled.grad(compiled.xp.asarray(points), **data)), dtype=float)
+        along = numpy.einsum("kij,ki->kj", vectors, grad)
+        significant = numpy.abs(eigenvalues) > tolerance
+        step = numpy.einsum("kij,kj->ki", vectors, numpy.where(significant, along / eigenvalues, 0.0))
+        there, _ = _eigen(compiled, points - step, data)
+        stays = numpy.abs(there - eigenvalues) <= numpy.abs(eigenvalues) / 4
+    negative = (eigenvalues < -tolerance) & stays
     kinds = numpy.empty(len(points), dtype=object)
     kinds.fill(Status.CONVERGED)  # numpy.full would store the str, not the Status
     kinds[negative.any(axis=-1)] = Status.SADDLE
     kinds[negative.all(axis=-1)] = Status.MAXIMUM
     return kinds
+
+
+def _eigen(compiled: Any, points: Any, data: Mapping[str, Any]) -> tuple[Any, Any]:
+    """Eigenvalues (k, n) ascending and eigenvectors (k, n, n) of the Hessian at the points;
+    zeros where the Hessian is not finite."""
+    import numpy
+
+    n = points.shape[-1]
+    hessians = numpy.asarray(to_numpy(compiled.hess(compiled.xp.asarray(points), **data)), dtype=float)
+    hessians = numpy.broadcast_to(hessians, (len(points), n, n))
+    finite = numpy.isfinite(hessians).all(axis=(-2, -1))
+    eigenvalues, vectors = numpy.zeros((len(points), n)), numpy.zeros((len(points), n, n))
+    eigenvalues[finite], vectors[finite] = numpy.linalg.eigh(hessians[finite])
+    return eigenvalues, vectors
 
 
 def negative_curvature_tolerance(size: Any, dtype: Any) -> Any:

@@ -132,22 +132,26 @@ def test_every_status_of_a_run_on_a_quadratic_is_true(case):
 
 
 @pytest.mark.parametrize(
-    ("text", "kind"),
+    ("text", "at", "kind"),
     [
-        ("x**2 + y**2", "converged"),
-        ("x**2 - y**2", "saddle"),
-        ("-x**2 - y**2", "maximum"),
-        ("-x**2", "maximum"),
-        ("-x**2 + y**4", "saddle"),  # a negative and a zero eigenvalue: not a minimum
-        ("x**4 + y**2", "converged"),  # degenerate minimum
-        ("x**3 + y**2", "converged"),  # degenerate, no negative eigenvalue: cannot be told apart
-        ("x**2 + 3*x*y**2", "converged"),  # the README's degenerate saddle: H = diag(2, 0), likewise
+        ("x**2 + y**2", (0, 0), "converged"),
+        ("x**2 - y**2", (0, 0), "saddle"),
+        ("-x**2 - y**2", (0, 0), "maximum"),
+        ("-x**2", (0,), "maximum"),
+        ("-cosh(x)", (1e-9,), "maximum"),
+        ("-x**2 + y**4", (0, 0), "saddle"),  # a negative and a zero eigenvalue: not a minimum
+        ("-x**2 + y**4", (0, 1e-3), "saddle"),  # -2 stays -2 on the way to the critical point
+        ("x**4 + y**2", (0, 0), "converged"),  # degenerate minimum
+        ("x**3 + y**2", (0, 0), "converged"),  # degenerate, no negative eigenvalue: cannot be told apart
+        ("x**2 + 3*x*y**2", (0, 0), "converged"),  # the README's degenerate saddle: H = diag(2, 0), likewise
+        # f'' = 6x < 0 just left of the inflection point of x**3, but it halves on the way to 0: no maximum
+        ("x**3", (-1e-5,), "converged"),
+        ("-exp(x)", (-25,), "converged"),  # a plateau (f'' = f' < 0), not a maximum: it has none
     ],
 )
-def test_a_run_started_at_a_critical_point_names_its_kind(text, kind):
-    loss = tl.Loss(text)
-    run = tl.run(loss, np.zeros(len(loss.names)))
-    assert run.status == kind and run.stopped_at == 0
+def test_a_run_stopped_by_the_gradient_test_names_the_kind_of_point(text, at, kind):
+    run = tl.run(text, np.array(at, dtype=float), tol=1e-8)
+    assert run.stopped_at == 0 and run.status == kind
 
 
 @pytest.mark.parametrize("problem", [zoo.HIMMELBLAU, zoo.SIX_HUMP, zoo.BEALE])
