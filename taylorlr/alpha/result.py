@@ -56,8 +56,9 @@ _MESSAGES = {
     Status.DIVERGED: "the loss blew up: lower alpha0 or gamma, or use safeguards='default'",
     Status.NONFINITE: "a value, gradient or alpha became inf or NaN (overflow, or 0/0 in the pure formula): "
     "lower alpha0 or use safeguards='default'",
-    Status.UNBOUNDED: "the loss ended more than divergence * (|f0| + 1) below its start: evidence, not a "
-    f"proof, that f is unbounded below, and no step size fixes that; {_SOLVE}",
+    Status.UNBOUNDED: "the loss ended more than divergence * (|f0| + 1) below its start (or, where the run "
+    "overflowed, falls that far or to -inf along the steepest-descent ray): evidence, not a proof, that f "
+    f"is unbounded below, and no step size fixes that; {_SOLVE}",
     Status.ROSE: "the run ended with the loss above its start: the steps overshoot; lower gamma or "
     "alpha0, or try another rule or optimizer",
     Status.SADDLE: "the gradient vanished where the Hessian has a negative eigenvalue and a positive (a "

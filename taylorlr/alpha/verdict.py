@@ -5,9 +5,10 @@ The step loop stops a member on four events: the gradient test (CONVERGED), the 
 record then shows can say more, and :func:`judge` says it:
 
 - UNBOUNDED: a member that ran out of steps or overflowed with its last finite loss more
-  than ``divergence * (|f0| + 1)`` below its start f0 (the mirror of DIVERGED's rise test).
-  This is evidence that f is unbounded below, not a proof (``taylorlr solve`` gives the
-  proof). A member that overflowed before its loss fell that far stays NONFINITE.
+  than ``divergence * (|f0| + 1)`` below its start f0 (the mirror of DIVERGED's rise test),
+  or that overflowed from a point whence f falls that far (or to -inf) along the
+  steepest-descent ray (sampled out to overflow). This is evidence that f is unbounded
+  below, not a proof (``taylorlr solve`` gives the proof).
 - ROSE: a member that ran out of steps with f above its start beyond rounding.
 - SADDLE, MAXIMUM: a gradient stop where the Hessian (the loss's compiled one, evaluated at
   the final point) has an eigenvalue below ``-sqrt(eps) * max|eigenvalue|`` that stays
@@ -55,18 +56,51 @@ def judge(run: Run, compiled: Any, *, divergence: float, data: Mapping[str, Any]
     codes = numpy.fromiter(map(_ORDER.__getitem__, status), dtype=numpy.int8, count=status.size)
     start, end = numpy.ravel(run.losses[0]), numpy.ravel(run.fun)
     with numpy.errstate(all="ignore"):
-        fell = end < start - divergence * (numpy.abs(start) + 1)
+        floor = start - divergence * (numpy.abs(start) + 1)
+        fell = end < floor
         rounding = 16 * numpy.finfo(end.dtype).eps * (numpy.abs(start) + numpy.abs(end))
         rose = end - start > rounding
-    ran_out = codes == _ORDER[Status.MAX_STEPS]
-    status[fell & (ran_out | (codes == _ORDER[Status.NONFINITE]))] = Status.UNBOUNDED
+    ran_out, overflowed = codes == _ORDER[Status.MAX_STEPS], codes == _ORDER[Status.NONFINITE]
+    last = _last_points(run)
+    probe = numpy.flatnonzero(overflowed & ~fell)
+    if data is not None and probe.size:
+        fell[probe] = _falls_along_descent(compiled, last(probe), floor[probe], data)
+    status[fell & (ran_out | overflowed)] = Status.UNBOUNDED
     status[rose & ran_out & ~fell] = Status.ROSE
     stops = numpy.flatnonzero(codes == _ORDER[Status.CONVERGED])
     if data is not None and stops.size:
-        n = run.points.shape[-1]
-        points = run.points.reshape(len(run.points), -1, n)[numpy.ravel(run.stopped_at)[stops], stops]
-        status[stops] = _point_kinds(compiled, points, data)
+        status[stops] = _point_kinds(compiled, last(stops), data)
     return replace(run, status=status.reshape(run.batch_shape))
+
+
+def _last_points(run: Run) -> Any:
+    """members (flat indices) -> their last valid points (k, n), without a pass over the batch."""
+    import numpy
+
+    flat = run.points.reshape(len(run.points), -1, run.points.shape[-1])
+    stopped_at = numpy.ravel(run.stopped_at)
+    return lambda members: flat[stopped_at[members], members]
+
+
+def _falls_along_descent(compiled: Any, points: Any, floor: Any, data: Mapping[str, Any]) -> Any:
+    """For members that overflowed: does f fall below ``floor`` (or to -inf) along the
+    steepest-descent ray from the last valid point? Sampled at displacements
+    (1 + ||x||) * 2**k, k = -24, -16, ..., 1000 (a geometric ray out to overflow)."""
+    import numpy
+
+    with numpy.errstate(all="ignore"):
+        grad = numpy.asarray(to_numpy(compiled.grad(compiled.xp.asarray(points), **data)), dtype=float)
+        norm = numpy.linalg.norm(grad, axis=-1, keepdims=True)
+        unit = numpy.where(norm > 0, grad / norm, 0.0)
+        reach = (1 + numpy.linalg.norm(points, axis=-1, keepdims=True)) * _RAY
+        ray = points[:, None, :] - reach[..., None] * unit[:, None, :]  # (k, samples, n)
+        values = to_numpy(compiled.value(compiled.xp.asarray(ray.reshape(-1, points.shape[-1])), **data))
+        values = numpy.asarray(values, dtype=float).reshape(ray.shape[:2])
+        return ((values < floor[:, None]) & (norm > 0)).any(axis=-1)
+
+
+#: the displacements (in units of 1 + ||x||) at which the descent ray is sampled
+_RAY = tuple(2.0**k for k in range(-24, 1001, 8))
 
 
 _ORDER = {status: k for k, status in enumerate(Status)}

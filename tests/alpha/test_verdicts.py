@@ -101,8 +101,9 @@ def check_statuses_are_true(run: tl.Run, a: np.ndarray, eigenvalues: np.ndarray,
         elif status == "maximum":
             assert grad <= tol * (1 + 1e-6) + 1e-12 * (1 + size * np.abs(c).sum())
             assert negative.all()
-        elif status == "unbounded":
-            assert fell and negative.any()  # this quadratic is unbounded below iff it has one
+        elif status == "unbounded":  # fell, or overflowed where f falls without bound along -grad f
+            assert fell or stop < steps
+            assert negative.any()  # this quadratic is unbounded below iff it has a negative eigenvalue
         elif status == "rose":
             assert stop == steps and f_end > f0
         elif status == "max_steps":
@@ -185,6 +186,21 @@ def test_the_readme_loss_is_unbounded_not_short_of_steps_nor_overflowing():
         assert run.fun < 13 - 1e8 * 14
         assert "not a proof" in run.message and "solve" in run.message
         assert "raise steps" not in run.message and "lower alpha0" not in run.message
+
+
+@pytest.mark.parametrize(("text", "at"), [("x - exp(x)", 2.0), ("-exp(x)", 0.0), ("-cosh(x)", 0.5)])
+def test_an_overflow_where_f_falls_without_bound_is_unbounded(text, at):
+    """The line search steps out to overflow at once: the record holds f0 only, and f falls
+    to -inf along -f'(x) from there (exp overflows past 709.78)."""
+    run = tl.run(text, [at], rule="line-search", safeguards="none")
+    assert run.status == "unbounded" and run.stopped_at == 0
+    assert "overflowed" in run.message and "not a proof" in run.message
+
+
+def test_an_overflow_of_a_loss_bounded_below_stays_nonfinite():
+    """exp(x**2) >= 1: its overflow is no evidence of a fall."""
+    run = tl.run("exp(x**2)", [1.0], rule="line-search", safeguards="none", alpha0=0.5)
+    assert run.status == "nonfinite"
 
 
 def test_a_run_that_ended_above_its_start_says_rose():
