@@ -707,12 +707,9 @@ def _statuses(code: Any) -> Any:
     """The (B,) object array of :class:`Status` for int codes (one fill where all agree)."""
     import numpy
 
-    statuses = numpy.empty(code.shape, dtype=object)
     if code.size and code.min() == code.max():
-        statuses.fill(_CODES[int(code[0])])  # not numpy.full: it would store a str, not the Status
-    else:
-        statuses[...] = numpy.asarray(_CODES, dtype=object)[code]
-    return statuses
+        return numpy.full(code.shape, _CODES[int(code[0])], dtype=object)
+    return numpy.asarray(_CODES, dtype=object)[code]
 
 
 _STEP_KERNELS: dict[int, dict[Any, StepKernel | None]] = {}

@@ -31,6 +31,7 @@ Array-only: NumPy, no SymPy.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -52,8 +53,8 @@ def judge(run: Run, compiled: Any, *, divergence: float, data: Mapping[str, Any]
     """
     import numpy
 
-    status = numpy.array(run.status, dtype=object).reshape(-1)  # a copy, flat
-    codes = numpy.fromiter(map(_ORDER.__getitem__, status), dtype=numpy.int8, count=status.size)
+    codes = numpy.fromiter(map(_ORDER.__getitem__, numpy.ravel(run.status)), dtype=numpy.intp)
+    status = _statuses()[codes]  # a fresh flat array of Status (also where a path stored the strings)
     start, end = numpy.ravel(run.losses[0]), numpy.ravel(run.fun)
     with numpy.errstate(all="ignore"):
         floor = start - divergence * (numpy.abs(start) + 1)
@@ -71,6 +72,16 @@ def judge(run: Run, compiled: Any, *, divergence: float, data: Mapping[str, Any]
     if data is not None and stops.size:
         status[stops] = _point_kinds(compiled, last(stops), data)
     return replace(run, status=status.reshape(run.batch_shape))
+
+
+@functools.cache
+def _statuses() -> Any:
+    """Every Status in a 1-d object array, in _ORDER's order (numpy.asarray would store str)."""
+    import numpy
+
+    array = numpy.empty(len(Status), dtype=object)
+    array[:] = tuple(Status)
+    return array
 
 
 def _last_points(run: Run) -> Any:
@@ -103,7 +114,8 @@ def _falls_along_descent(compiled: Any, points: Any, floor: Any, data: Mapping[s
 _RAY = tuple(2.0**k for k in range(-24, 1001, 8))
 
 
-_ORDER = {status: k for k, status in enumerate(Status)}
+#: Status or its value -> its index in _statuses() (a Status and its str hash differently)
+_ORDER: dict[Any, int] = {key: k for k, status in enumerate(Status) for key in (status, status.value)}
 
 
 def _point_kinds(compiled: Any, points: Any, data: Mapping[str, Any]) -> Any:
@@ -128,11 +140,10 @@ def _point_kinds(compiled: Any, points: Any, data: Mapping[str, Any]) -> Any:
         there, _ = _eigen(compiled, points - step, data)
         stays = numpy.abs(there - eigenvalues) <= numpy.abs(eigenvalues) / 4
     negative = (eigenvalues < -tolerance) & stays
-    kinds = numpy.empty(len(points), dtype=object)
-    kinds.fill(Status.CONVERGED)  # numpy.full would store the str, not the Status
-    kinds[negative.any(axis=-1)] = Status.SADDLE
-    kinds[negative.all(axis=-1)] = Status.MAXIMUM
-    return kinds
+    kinds = numpy.full(len(points), _ORDER[Status.CONVERGED])
+    kinds[negative.any(axis=-1)] = _ORDER[Status.SADDLE]
+    kinds[negative.all(axis=-1)] = _ORDER[Status.MAXIMUM]
+    return _statuses()[kinds]
 
 
 def _eigen(compiled: Any, points: Any, data: Mapping[str, Any]) -> tuple[Any, Any]:
