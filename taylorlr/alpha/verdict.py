@@ -53,25 +53,46 @@ def judge(run: Run, compiled: Any, *, divergence: float, data: Mapping[str, Any]
     """
     import numpy
 
-    codes = numpy.fromiter(map(_ORDER.__getitem__, numpy.ravel(run.status)), dtype=numpy.intp)
-    status = _statuses()[codes]  # a fresh flat array of Status (also where a path stored the strings)
+    status = _status_copy(run.status)
     start, end = numpy.ravel(run.losses[0]), numpy.ravel(run.fun)
+    stopped = numpy.ravel(run.stopped_at)
     with numpy.errstate(all="ignore"):
         floor = start - divergence * (numpy.abs(start) + 1)
         fell = end < floor
         rounding = 16 * numpy.finfo(end.dtype).eps * (numpy.abs(start) + numpy.abs(end))
         rose = end - start > rounding
-    ran_out, overflowed = codes == _ORDER[Status.MAX_STEPS], codes == _ORDER[Status.NONFINITE]
+        small = numpy.ravel(
+            numpy.take_along_axis(run.grad_norms, numpy.asarray(run.stopped_at)[None], axis=0)
+        )
+        small = small <= run.settings.get("tol", numpy.inf)
+    # a member that kept its last point (stopped_at == steps) without a small gradient ran out of
+    # steps (a failed step t leaves stopped_at = t); only the others need their status read
+    ran_out = (stopped == len(run.losses) - 1) & ~small
+    others = numpy.flatnonzero(~ran_out)
+    codes = numpy.fromiter(map(_ORDER.__getitem__, status[others]), dtype=numpy.intp, count=others.size)
+    overflowed = others[codes == _ORDER[Status.NONFINITE]]
+    probe = overflowed[~fell[overflowed]]
     last = _last_points(run)
-    probe = numpy.flatnonzero(overflowed & ~fell)
     if data is not None and probe.size:
         fell[probe] = _falls_along_descent(compiled, last(probe), floor[probe], data)
-    status[fell & (ran_out | overflowed)] = Status.UNBOUNDED
-    status[rose & ran_out & ~fell] = Status.ROSE
-    stops = numpy.flatnonzero(codes == _ORDER[Status.CONVERGED])
+    status[numpy.flatnonzero(fell & ran_out)] = Status.UNBOUNDED
+    status[overflowed[fell[overflowed]]] = Status.UNBOUNDED
+    status[numpy.flatnonzero(rose & ran_out & ~fell)] = Status.ROSE
+    stops = others[codes == _ORDER[Status.CONVERGED]]
     if data is not None and stops.size:
         status[stops] = _point_kinds(compiled, last(stops), data)
     return replace(run, status=status.reshape(run.batch_shape))
+
+
+def _status_copy(status: Any) -> Any:
+    """A fresh flat object array of Status (a path that filled it with numpy.full stored str)."""
+    import numpy
+
+    flat = numpy.array(status, dtype=object).reshape(-1)
+    if flat.size and not isinstance(flat[0], Status):
+        codes = numpy.fromiter(map(_ORDER.__getitem__, flat), dtype=numpy.intp, count=flat.size)
+        return _statuses()[codes]
+    return flat
 
 
 @functools.cache
