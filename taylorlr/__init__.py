@@ -23,6 +23,7 @@ from taylorlr.errors import (
     OptionError,
     ParseError,
     PointError,
+    RunFailedError,
     SingularHessianError,
     TaylorLRError,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "OptionError",
     "ParseError",
     "PointError",
+    "RunFailedError",
     "SingularHessianError",
     "TaylorLRError",
     "__version__",

@@ -550,7 +550,7 @@ _RUN_EXAMPLE = """
 Example:
   taylorlr run "x**2 + 10*y**2" --at x=1,y=1 --optimizer adam --rule retsinas
   taylorlr run "x**2 + 10*y**2" --at x=1,y=1 --rule exact --gamma 1 --safeguards none --json
-  taylorlr run "(x-1)**2 + 100*(y-x**2)**2" --at x=-1,y=1 --steps 50 --strict   (exit 3 unless converged)
+  taylorlr run "(x-1)**2 + 100*(y-x**2)**2" --at x=-1,y=1 --steps 50 --strict   (exit 3 unless 'converged')
 """
 
 
@@ -561,7 +561,9 @@ Example:
 )
 @click.option("--rule", type=RegistryName("alpha.rules", "RULES"), default="exact", show_default=True)
 @run_options
-@click.option("--strict", is_flag=True, help="Exit 3 unless the run converged.")
+@click.option(
+    "--strict", is_flag=True, help="Exit 3 unless the run ended 'converged' (not a saddle, maximum, ...)."
+)
 @output_options(plot="the loss and alpha against the step")
 @numeric_options
 def run_command(
@@ -587,7 +589,7 @@ def run_command(
     if plot:
         save_plot(plot, "plot_run", result)
     if strict and payload["final"]["status"] != "converged":
-        raise StrictFailure(f"the run did not converge (--strict): {payload['final']['message']}")
+        raise StrictFailure(f"the run did not end 'converged' (--strict): {payload['final']['message']}")
 
 
 _COMPARE_EXAMPLE = """

@@ -86,3 +86,28 @@ class BudgetExceededError(TaylorLRError, TimeoutError):
 
 class NotConvergedError(TaylorLRError, ArithmeticError):
     """An iteration asked to raise (``throw=True``) ended without converging (its steps ran out)."""
+
+
+class RunFailedError(TaylorLRError, ArithmeticError):
+    """A run with ``throw=True`` in which some member did not end "converged".
+
+    Attributes:
+        run: the whole :class:`~taylorlr.Run` (statuses, histories, counts).
+
+    The message lists the failed members' statuses and advice.
+
+    >>> err = RunFailedError("1 of 1 member(s) did not end 'converged': ...", run=None)
+    >>> err.run is None and isinstance(err, TaylorLRError)
+    True
+    """
+
+    def __init__(self, message: str, *, run: object) -> None:
+        self.run = run
+        super().__init__(message)
+
+    def __reduce__(self):  # keep pickling working (a keyword-only argument)
+        return (_rebuild_run_failed, (str(self), self.run))
+
+
+def _rebuild_run_failed(message: str, run: object) -> RunFailedError:
+    return RunFailedError(message, run=run)

@@ -39,6 +39,7 @@ from taylorlr.alpha.oracle import LineOracle, build_line_oracle
 from taylorlr.alpha.result import _CODES, _MAX_STEPS, _RUNNING, COUNTED, Counts, Run, SafeguardCounts
 from taylorlr.alpha.rules import Probe, Rule, dot, resolve_rule
 from taylorlr.alpha.safeguards import FIRINGS, Safeguards, next_alpha, resolve_safeguards
+from taylorlr.alpha.verdict import check, judge
 from taylorlr.compile.backends import resolve_backend, to_numpy
 from taylorlr.errors import OptionError
 
@@ -204,6 +205,7 @@ def run(
     optimizer_options: Mapping[str, Any] | None = None,
     rule_options: Mapping[str, Any] | None = None,
     path: str = "auto",
+    throw: bool = False,
 ) -> Run:
     """Run a base optimizer with an alpha rule over a batch of start points.
 
@@ -231,19 +233,22 @@ def run(
             callable t -> mapping. Step t uses the proxy loss L_t at theta_t and
             at theta+ alike.
         oracle: record the line-search oracle's alpha for every step.
-        divergence: the blow-up factor for DIVERGED.
+        divergence: the blow-up factor for DIVERGED (and, mirrored, UNBOUNDED).
         optimizer_options, rule_options: keyword options for registry names,
             e.g. ``rule_options={"numerator": "values"}``.
         path: "auto" (the fused step wherever it applies, else the generic one),
             "generic" or "fused" (an OptionError saying why where it does not apply).
             The path taken is ``Run.settings["path"]``.
+        throw: raise :class:`~taylorlr.RunFailedError` unless every member converged.
 
     Returns:
-        A :class:`Run`.
+        A :class:`Run`, its statuses judged from the record (:mod:`taylorlr.alpha.verdict`:
+        UNBOUNDED, ROSE, SADDLE, MAXIMUM).
 
     Raises:
         OptionError: a bad option, hyperparameter or data source, or path="fused"
             where the fused step does not apply.
+        RunFailedError: with ``throw=True``, a member that did not converge.
         PointError: start points of the wrong shape.
 
     >>> import sympy, taylorlr as tl
@@ -289,13 +294,16 @@ def run(
         "optimizer_hyperparameters": dict(the_optimizer.hyperparameters),
         "path": stepper.path,
     }
-    return Run(
+    result = Run(
         **record,
         rule=the_rule.label,
         optimizer=the_optimizer.name,
         oracle_method=line_oracle.method if line_oracle is not None else "none",
         settings=settings,
     )
+    fixed_data = None if batches.stochastic else batches(0)
+    result = judge(result, compiled, divergence=divergence, data=fixed_data)
+    return check(result) if throw else result
 
 
 def _fused_stepper(generic: GenericStepper, path: str) -> Stepper | None:

@@ -602,5 +602,7 @@ def _statuses(code: Any) -> Any:
     import numpy
 
     if code.size and code.min() == code.max():
-        return numpy.full(code.shape, _CODES[int(code[0])], dtype=object)
+        statuses = numpy.empty(code.shape, dtype=object)
+        statuses.fill(_CODES[int(code[0])])  # numpy.full would store the str, not the str-valued Status
+        return statuses
     return numpy.asarray(_CODES, dtype=object)[code]

@@ -13,25 +13,59 @@ from typing import Any
 from taylorlr._json import json_ready
 
 
-class Status(enum.Enum):
-    """How a batch member's run ended; ``.message`` says what to do about it."""
+class Status(str, enum.Enum):
+    """How a batch member's run ended; ``.message`` says what was observed and what to do.
+
+    A str-valued enum: a status equals its value, so ``status == "converged"`` works on a
+    single member and elementwise on :attr:`Run.status`.
+
+    >>> Status.SADDLE == "saddle", str(Status.ROSE)
+    (True, 'rose')
+    >>> "tol" in Status.MAX_STEPS.message
+    True
+
+    The step loop decides CONVERGED (the gradient test), MAX_STEPS, DIVERGED and NONFINITE;
+    :func:`taylorlr.alpha.verdict.judge` then reads the record and names what the loop's
+    status does not say: a loss that fell without bound (UNBOUNDED), a run that ended above
+    its start (ROSE), a vanishing gradient at a saddle or a maximum (SADDLE, MAXIMUM).
+    """
 
     CONVERGED = "converged"
     MAX_STEPS = "max_steps"
     DIVERGED = "diverged"
     NONFINITE = "nonfinite"
+    UNBOUNDED = "unbounded"
+    ROSE = "rose"
+    SADDLE = "saddle"
+    MAXIMUM = "maximum"
+
+    def __str__(self) -> str:
+        return self.value
 
     @property
     def message(self) -> str:
         return _MESSAGES[self]
 
 
+_SOLVE = "`taylorlr solve` (tl.solve) can prove whether f is bounded below"
 _MESSAGES = {
-    Status.CONVERGED: "the gradient norm fell to tol or below",
+    Status.CONVERGED: "the gradient norm fell to tol or below where no Hessian eigenvalue is negative: "
+    "a local minimum, or a point that second-order evidence cannot tell from one (a degenerate critical "
+    "point, or a plateau where f flattens out)",
     Status.MAX_STEPS: "all steps ran without reaching tol: raise steps, or try another rule, gamma or alpha0",
     Status.DIVERGED: "the loss blew up: lower alpha0 or gamma, or use safeguards='default'",
     Status.NONFINITE: "a value, gradient or alpha became inf or NaN (overflow, or 0/0 in the pure formula): "
     "lower alpha0 or use safeguards='default'",
+    Status.UNBOUNDED: "the loss ended more than divergence * (|f0| + 1) below its start (or, where the run "
+    "overflowed, falls that far or to -inf along the steepest-descent ray): evidence, not a proof, that f "
+    f"is unbounded below, and no step size fixes that; {_SOLVE}",
+    Status.ROSE: "the run ended with the loss above its start: the steps overshoot; lower gamma or "
+    "alpha0, or try another rule or optimizer",
+    Status.SADDLE: "the gradient vanished where the Hessian has a negative eigenvalue and a positive (a "
+    "saddle point) or zero one (a degenerate point), so not at a minimum: start elsewhere or perturb "
+    "the start",
+    Status.MAXIMUM: "the gradient vanished at a local maximum (every Hessian eigenvalue is negative), "
+    "not a minimum: start elsewhere",
 }
 _CODES = (None, Status.CONVERGED, Status.MAX_STEPS, Status.DIVERGED, Status.NONFINITE)
 _RUNNING, _CONVERGED, _MAX_STEPS, _DIVERGED, _NONFINITE = range(5)
@@ -83,7 +117,11 @@ class Run:
     """The record of a batched run (NumPy arrays, whatever the backend).
 
     Attributes:
-        points: (steps+1, *batch, n); a stopped member repeats its last valid point.
+        points: (steps+1, *batch, n) theta_0 ... theta_steps. **Padded**: after its stopping
+            step ``stopped_at`` a member repeats its last valid point, and ``alphas``, ``losses``
+            and ``grad_norms`` repeat their last valid entries, so that a batch is one array. Use
+            :attr:`valid` (a mask) or :meth:`history` (one member, cut at its stop) to tell
+            the data from the padding.
         alphas: (steps+1, *batch); alphas[t] is used by step t, alphas[0] == alpha0
             (for "line-search", the oracle's alpha), alphas[steps] is the next one.
         oracle_alphas: (steps, *batch); the exact line-search alpha for step t's
@@ -91,11 +129,24 @@ class Run:
             read-only array of NaN).
         losses, grad_norms: (steps+1, *batch); f and ||grad f|| at the points (of the
             minibatch loss L_t in the stochastic form).
-        status: (*batch) object array of :class:`Status`.
+        status: (*batch) object array of :class:`Status` (0-d for a single start point, so
+            the type does not change with the rank of the input); compare it with strings.
         stopped_at: (*batch) index of each member's last valid point; a DIVERGED or
             NONFINITE member failed in the step from that point.
         counts, safeguard_counts: see :class:`Counts`, :class:`SafeguardCounts`.
         rule, optimizer: labels; settings: the other options, for the record.
+
+    It also answers in SciPy's ``OptimizeResult`` words, per member: :attr:`x`, :attr:`fun`,
+    :attr:`success`, :attr:`message`, :attr:`nit`, :attr:`nfev`, :attr:`njev`, :attr:`nhev`.
+
+    >>> import taylorlr as tl
+    >>> run = tl.run("(x - 1)**2 + 4*y**2", [0.0, 1.0], rule="exact", steps=50)
+    >>> run.status == "converged", bool(run.success), run.status.shape
+    (np.True_, True, ())
+    >>> run.x.round(8).tolist(), int(run.nit) == int(run.stopped_at)
+    ([1.0, 0.0], True)
+    >>> print(tl.run("-x**2 - y**2", [0.0, 0.0]).message)  # doctest: +ELLIPSIS
+    maximum at step 0: the gradient vanished at a local maximum ...: start elsewhere
     """
 
     points: Any
@@ -116,11 +167,94 @@ class Run:
     def batch_shape(self) -> tuple[int, ...]:
         return tuple(self.status.shape)
 
+    # SciPy's names ---------------------------------------------------------------------------
+
+    @property
+    def x(self) -> Any:
+        """(*batch, n) each member's last valid point (``points[stopped_at]``)."""
+        import numpy
+
+        index = numpy.asarray(self.stopped_at)[None, ..., None]
+        return numpy.take_along_axis(self.points, index, axis=0)[0]
+
+    @property
+    def fun(self) -> Any:
+        """(*batch) f at :attr:`x`."""
+        import numpy
+
+        return numpy.take_along_axis(self.losses, numpy.asarray(self.stopped_at)[None], axis=0)[0]
+
+    @property
+    def success(self) -> Any:
+        """(*batch) bool: the status is "converged" (a gradient stop that is not a saddle or maximum)."""
+        import numpy
+
+        return numpy.asarray(self.status == Status.CONVERGED, dtype=bool)
+
+    @property
+    def message(self) -> Any:
+        """The line of :meth:`messages`: a str for a single run, an array of str of the batch shape."""
+        import numpy
+
+        lines = self.messages()
+        return lines[0] if not self.batch_shape else numpy.asarray(lines).reshape(self.batch_shape)
+
+    @property
+    def nit(self) -> Any:
+        """(*batch) the steps each member took (its stopping step; a failed step is not counted)."""
+        return self.stopped_at
+
+    @property
+    def nfev(self) -> Any:
+        """(*batch) values of f evaluated (``counts.values``)."""
+        return self.counts.values
+
+    @property
+    def njev(self) -> Any:
+        """(*batch) gradients evaluated (``counts.gradients``)."""
+        return self.counts.gradients
+
+    @property
+    def nhev(self) -> Any:
+        """(*batch) Hessian-vector products evaluated (``counts.hvps``)."""
+        return self.counts.hvps
+
+    # the histories without their padding ------------------------------------------------------
+
+    @property
+    def valid(self) -> Any:
+        """(steps+1, *batch) bool: True where ``points``, ``losses`` ... hold data, not padding
+        (t <= stopped_at)."""
+        import numpy
+
+        steps = numpy.arange(len(self.losses)).reshape((-1,) + (1,) * len(self.batch_shape))
+        return steps <= numpy.asarray(self.stopped_at)
+
+    def history(self, member: int | tuple[int, ...] = ()) -> dict[str, Any]:
+        """One member's histories cut at its stopping step (no padding).
+
+        ``member`` indexes the batch (an int or a tuple; () for a single start point). The
+        arrays are ``points`` (stop+1, n), ``alphas``, ``losses``, ``grad_norms`` (stop+1)
+        and ``oracle_alphas`` (stop): the oracle of each step taken.
+        """
+        index = member if isinstance(member, tuple) else (member,)
+        stop = int(self.stopped_at[index])
+        cut = {name: getattr(self, name)[(slice(0, stop + 1),) + index] for name in _HISTORIES}
+        cut["oracle_alphas"] = self.oracle_alphas[(slice(0, stop),) + index]
+        return cut
+
+    # text and JSON ------------------------------------------------------------------------------
+
     def messages(self) -> list[str]:
-        """One line per batch member (flattened): status, step and advice."""
+        """One line per batch member (flattened): status, step, what was observed and advice."""
+        import numpy
+
         lines = []
-        for status, step in zip(self.status.ravel(), self.stopped_at.ravel(), strict=True):
-            lines.append(f"{status.value} at step {int(step)}: {status.message}")
+        starts, ends = numpy.ravel(self.losses[0]), numpy.ravel(self.fun)
+        for k, (status, step) in enumerate(zip(self.status.ravel(), self.stopped_at.ravel(), strict=True)):
+            observed = status in (Status.UNBOUNDED, Status.ROSE)
+            seen = f" (f {starts[k]:.6g} -> {ends[k]:.6g})" if observed else ""
+            lines.append(f"{status.value} at step {int(step)}{seen}: {status.message}")
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,3 +274,6 @@ class Run:
             "counts": self.counts.to_dict(),
             "safeguard_counts": self.safeguard_counts.to_dict(),
         }
+
+
+_HISTORIES = ("points", "alphas", "losses", "grad_norms")

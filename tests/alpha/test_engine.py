@@ -61,6 +61,8 @@ def test_every_status_matches_what_happened(problem, rule, optimizer):
             assert grads[k] <= tol
         elif status is tl.Status.MAX_STEPS:
             assert stop <= steps and grads[k] > tol
+        elif status is tl.Status.ROSE:  # these losses are bounded below: no UNBOUNDED
+            assert stop == steps and result.losses[stop, k] > result.losses[0, k]
         else:
             assert stop < steps
 

@@ -1,0 +1,214 @@
+"""The verdict on a run, read from its record after the last step (both engine paths alike).
+
+The step loop stops a member on four events: the gradient test (CONVERGED), the budget
+(MAX_STEPS), a blow-up (DIVERGED) and a non-finite number (NONFINITE). What the member's
+record then shows can say more, and :func:`judge` says it:
+
+- UNBOUNDED: a member that ran out of steps or overflowed with its last finite loss more
+  than ``divergence * (|f0| + 1)`` below its start f0 (the mirror of DIVERGED's rise test),
+  or that overflowed from a point whence f falls that far (or to -inf) along the
+  steepest-descent ray (sampled out to overflow). This is evidence that f is unbounded
+  below, not a proof (``taylorlr solve`` gives the proof).
+- ROSE: a member that ran out of steps with f above its start beyond rounding.
+- SADDLE, MAXIMUM: a gradient stop where the Hessian (the loss's compiled one, evaluated at
+  the final point) has an eigenvalue below ``-sqrt(eps) * max|eigenvalue|`` that stays
+  within a quarter of itself at the critical point of the quadratic model: MAXIMUM when
+  every eigenvalue is such, SADDLE otherwise. A stop without such an eigenvalue stays
+  CONVERGED, a degenerate one included (a zero eigenvalue, as x**4 or x**3 at 0; or a
+  negative one that halves on the way to the critical point, as x**3 just left of 0, or on
+  a plateau, as -exp(x) far left): second-order evidence cannot tell a degenerate minimum
+  from a degenerate saddle. Stochastic runs (a new loss per step) and points where the
+  Hessian is not finite are not judged this way.
+
+Array-only: NumPy, no SymPy.
+
+>>> import taylorlr as tl
+>>> tl.run("x**2 - y**2", [0.0, 0.0]).status.item()
+<Status.SADDLE: 'saddle'>
+>>> str(tl.run("x**2 + 3*x*y**2", [1.0, 2.0], "adam", "retsinas").status)
+'unbounded'
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from taylorlr.alpha.result import Run, Status
+from taylorlr.compile.backends import to_numpy
+from taylorlr.errors import RunFailedError
+
+
+def judge(run: Run, compiled: Any, *, divergence: float, data: Mapping[str, Any] | None) -> Run:
+    """The run with the statuses its record supports (see the module docstring).
+
+    Args:
+        run: the record the step loop made.
+        compiled: the loss compiled for the run's backend and dtype (its ``hess``).
+        divergence: the run's blow-up factor, mirrored for UNBOUNDED.
+        data: the data of a deterministic run; None for a stochastic one (then gradient
+            stops keep CONVERGED: the Hessian of which minibatch?).
+    """
+    import numpy
+
+    status = _status_copy(run.status)
+    start, end = numpy.ravel(run.losses[0]), numpy.ravel(run.fun)
+    stopped = numpy.ravel(run.stopped_at)
+    with numpy.errstate(all="ignore"):
+        floor = start - divergence * (numpy.abs(start) + 1)
+        fell = end < floor
+        rounding = 16 * numpy.finfo(end.dtype).eps * (numpy.abs(start) + numpy.abs(end))
+        rose = end - start > rounding
+        small = numpy.ravel(
+            numpy.take_along_axis(run.grad_norms, numpy.asarray(run.stopped_at)[None], axis=0)
+        )
+        small = small <= run.settings.get("tol", numpy.inf)
+    # a member that kept its last point (stopped_at == steps) without a small gradient ran out of
+    # steps (a failed step t leaves stopped_at = t); only the others need their status read
+    ran_out = (stopped == len(run.losses) - 1) & ~small
+    others = numpy.flatnonzero(~ran_out)
+    codes = numpy.fromiter(map(_ORDER.__getitem__, status[others]), dtype=numpy.intp, count=others.size)
+    overflowed = others[codes == _ORDER[Status.NONFINITE]]
+    probe = overflowed[~fell[overflowed]]
+    last = _last_points(run)
+    if data is not None and probe.size:
+        fell[probe] = _falls_along_descent(compiled, last(probe), floor[probe], data)
+    status[numpy.flatnonzero(fell & ran_out)] = Status.UNBOUNDED
+    status[overflowed[fell[overflowed]]] = Status.UNBOUNDED
+    status[numpy.flatnonzero(rose & ran_out & ~fell)] = Status.ROSE
+    stops = others[codes == _ORDER[Status.CONVERGED]]
+    if data is not None and stops.size:
+        status[stops] = _point_kinds(compiled, last(stops), data)
+    return replace(run, status=status.reshape(run.batch_shape))
+
+
+def _status_copy(status: Any) -> Any:
+    """A fresh flat object array of Status (a path that filled it with numpy.full stored str)."""
+    import numpy
+
+    flat = numpy.array(status, dtype=object).reshape(-1)
+    if flat.size and not isinstance(flat[0], Status):
+        codes = numpy.fromiter(map(_ORDER.__getitem__, flat), dtype=numpy.intp, count=flat.size)
+        return _statuses()[codes]
+    return flat
+
+
+@functools.cache
+def _statuses() -> Any:
+    """Every Status in a 1-d object array, in _ORDER's order (numpy.asarray would store str)."""
+    import numpy
+
+    array = numpy.empty(len(Status), dtype=object)
+    array[:] = tuple(Status)
+    return array
+
+
+def _last_points(run: Run) -> Any:
+    """members (flat indices) -> their last valid points (k, n), without a pass over the batch."""
+    import numpy
+
+    flat = run.points.reshape(len(run.points), -1, run.points.shape[-1])
+    stopped_at = numpy.ravel(run.stopped_at)
+    return lambda members: flat[stopped_at[members], members]
+
+
+def _falls_along_descent(compiled: Any, points: Any, floor: Any, data: Mapping[str, Any]) -> Any:
+    """For members that overflowed: does f fall below ``floor`` (or to -inf) along the
+    steepest-descent ray from the last valid point? Sampled at displacements
+    (1 + ||x||) * 2**k, k = -24, -16, ..., 1000 (a geometric ray out to overflow)."""
+    import numpy
+
+    with numpy.errstate(all="ignore"):
+        grad = numpy.asarray(to_numpy(compiled.grad(compiled.xp.asarray(points), **data)), dtype=float)
+        norm = numpy.linalg.norm(grad, axis=-1, keepdims=True)
+        unit = numpy.where(norm > 0, grad / norm, 0.0)
+        reach = (1 + numpy.linalg.norm(points, axis=-1, keepdims=True)) * _RAY
+        ray = points[:, None, :] - reach[..., None] * unit[:, None, :]  # (k, samples, n)
+        values = to_numpy(compiled.value(compiled.xp.asarray(ray.reshape(-1, points.shape[-1])), **data))
+        values = numpy.asarray(values, dtype=float).reshape(ray.shape[:2])
+        return ((values < floor[:, None]) & (norm > 0)).any(axis=-1)
+
+
+#: the displacements (in units of 1 + ||x||) at which the descent ray is sampled
+_RAY = tuple(2.0**k for k in range(-24, 1001, 8))
+
+
+#: Status or its value -> its index in _statuses() (a Status and its str hash differently)
+_ORDER: dict[Any, int] = {key: k for k, status in enumerate(Status) for key in (status, status.value)}
+
+
+def _point_kinds(compiled: Any, points: Any, data: Mapping[str, Any]) -> Any:
+    """CONVERGED, SADDLE or MAXIMUM for each of the (k, n) points where the gradient vanished.
+
+    An eigenvalue counts as negative when it is below ``-sqrt(eps) * max|eigenvalue|`` and
+    stays within a quarter of itself at the critical point of the quadratic model (the Newton
+    step over the eigenvalues beyond that tolerance). Near a nondegenerate critical point the
+    Hessian hardly changes over that step; near a degenerate one (x**3 close to 0) or on a
+    plateau (-exp(x) far left) it halves or more, and the point stays CONVERGED.
+    """
+    import numpy
+
+    with numpy.errstate(all="ignore"):
+        eigenvalues, vectors = _eigen(compiled, points, data)
+        size = numpy.abs(eigenvalues).max(axis=-1, keepdims=True)
+        tolerance = negative_curvature_tolerance(size, points.dtype)
+        grad = numpy.asarray(to_numpy(compiled.grad(compiled.xp.asarray(points), **data)), dtype=float)
+        along = numpy.einsum("kij,ki->kj", vectors, grad)
+        significant = numpy.abs(eigenvalues) > tolerance
+        step = numpy.einsum("kij,kj->ki", vectors, numpy.where(significant, along / eigenvalues, 0.0))
+        there, _ = _eigen(compiled, points - step, data)
+        stays = numpy.abs(there - eigenvalues) <= numpy.abs(eigenvalues) / 4
+    negative = (eigenvalues < -tolerance) & stays
+    kinds = numpy.full(len(points), _ORDER[Status.CONVERGED])
+    kinds[negative.any(axis=-1)] = _ORDER[Status.SADDLE]
+    kinds[negative.all(axis=-1)] = _ORDER[Status.MAXIMUM]
+    return _statuses()[kinds]
+
+
+def _eigen(compiled: Any, points: Any, data: Mapping[str, Any]) -> tuple[Any, Any]:
+    """Eigenvalues (k, n) ascending and eigenvectors (k, n, n) of the Hessian at the points;
+    zeros where the Hessian is not finite."""
+    import numpy
+
+    n = points.shape[-1]
+    hessians = numpy.asarray(to_numpy(compiled.hess(compiled.xp.asarray(points), **data)), dtype=float)
+    hessians = numpy.broadcast_to(hessians, (len(points), n, n))
+    finite = numpy.isfinite(hessians).all(axis=(-2, -1))
+    eigenvalues, vectors = numpy.zeros((len(points), n)), numpy.zeros((len(points), n, n))
+    eigenvalues[finite], vectors[finite] = numpy.linalg.eigh(hessians[finite])
+    return eigenvalues, vectors
+
+
+def negative_curvature_tolerance(size: Any, dtype: Any) -> Any:
+    """How far below 0 an eigenvalue of a Hessian of this size (its largest |eigenvalue|)
+    must be to count as negative: sqrt(eps) relative, far above the rounding of H."""
+    import numpy
+
+    return numpy.sqrt(numpy.finfo(dtype).eps) * size
+
+
+def check(run: Run) -> Run:
+    """The run, or :class:`~taylorlr.errors.RunFailedError` when a member did not converge.
+
+    >>> import taylorlr as tl
+    >>> check(tl.run("x**2", [1.0], steps=1)).status.item()  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    taylorlr.errors.RunFailedError: 1 of 1 member(s) did not end 'converged': max_steps at step 1: ...
+    """
+    import numpy
+
+    failed = numpy.flatnonzero(~numpy.ravel(run.success))
+    if not failed.size:
+        return run
+    lines = run.messages()
+    shown = [lines[k] if len(lines) == 1 else f"member {int(k)}: {lines[k]}" for k in failed[:_SHOWN]]
+    more = [f"... and {failed.size - _SHOWN} more"] if failed.size > _SHOWN else []
+    head = f"{failed.size} of {len(lines)} member(s) did not end 'converged': "
+    raise RunFailedError(head + "\n".join([*shown, *more]), run=run)
+
+
+#: how many failed members a RunFailedError's message lists
+_SHOWN = 5
