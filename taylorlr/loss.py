@@ -26,18 +26,13 @@ import sympy
 from taylorlr.compile.backends import resolve_backend
 from taylorlr.compile.compiled import Compiled, compile_loss
 from taylorlr.errors import LossDefinitionError, OptionError
+from taylorlr.symbolic.functions import FUNCTIONS
 from taylorlr.symbolic.derivatives import SparseDerivatives, sparse_derivatives, to_sympy
 from taylorlr.symbolic.points import exact_point
 
-#: SymPy function classes a loss may contain (the parser's whitelist, plus what
-#: differentiating them produces).
-ALLOWED_FUNCTION_NAMES = frozenset(
-    {
-        "sin", "cos", "tan", "cot", "sec", "csc", "asin", "acos", "atan", "acot", "atan2",
-        "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "exp", "log",
-        "Abs", "sign", "erf", "erfc", "Max", "Min", "Heaviside", "DiracDelta",
-    }
-)  # fmt: skip
+#: SymPy function classes a loss may contain: the function catalogue (the parser's
+#: functions, plus what differentiating them produces).
+ALLOWED_FUNCTION_NAMES = frozenset(FUNCTIONS)
 _ALLOWED_ATOMS = (sympy.Symbol, sympy.Number, sympy.NumberSymbol)
 _REDUCTIONS = ("mean", "sum")
 
