@@ -79,6 +79,7 @@ class Loss:
             raise OptionError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
         self._compiled: dict[tuple[Any, ...], Compiled] = {}
+        self._vectors: dict[str, tuple[sympy.Symbol, ...]] = {}
 
     def __repr__(self) -> str:
         data = f", data={self.names_of(self.data)}" if self.data else ""
@@ -119,8 +120,23 @@ class Loss:
         return bool(self.expr.is_polynomial(*self.variables))
 
     def vector_symbols(self, prefix: str = "v") -> tuple[sympy.Symbol, ...]:
-        """Real symbols ``v_x, v_y, ...`` for a vector paired with the variables."""
-        return tuple(sympy.Symbol(f"{prefix}_{name}", real=True) for name in self.names)
+        """Real symbols ``_v_x, _v_y, ...`` for a vector paired with the variables.
+
+        They are :class:`sympy.Dummy` symbols (printed with a leading underscore, which
+        the parser refuses in names), the same ones at every call with this prefix: no
+        variable of the loss, whatever its name, is ever one of them.
+
+        >>> import taylorlr as tl
+        >>> loss = tl.Loss("x**2*v_x")
+        >>> v = loss.vector_symbols()
+        >>> v, v == loss.vector_symbols(), set(v) & set(loss.variables)
+        ((_v_v_x, _v_x), True, set())
+        """
+        vectors = self._vectors.get(prefix)
+        if vectors is None:
+            vectors = tuple(sympy.Dummy(f"{prefix}_{name}", real=True) for name in self.names)
+            self._vectors[prefix] = vectors
+        return vectors
 
     def hvp(self, vector: Sequence[sympy.Expr] | None = None) -> sympy.Matrix:
         """H v as n expressions, built from the Hessian's non-zero entries only (H is never formed).
@@ -128,8 +144,8 @@ class Loss:
         >>> import taylorlr as tl
         >>> tl.Loss("x**2*y").hvp()
         Matrix([
-        [2*v_x*y + 2*v_y*x],
-        [          2*v_x*x]])
+        [2*_v_x*y + 2*_v_y*x],
+        [            2*_v_x*x]])
         """
         v = tuple(vector) if vector is not None else self.vector_symbols()
         if len(v) != self.n:
@@ -212,8 +228,9 @@ class Loss:
         Args:
             backend: "numpy", "cupy", "array-api-strict" or an array namespace module.
             dtype: "float64" (default) or "float32".
-            generator: "auto" (SymEngine's LLVM JIT for float64 NumPy when available,
-                else "xp"), "xp" (generated array-namespace code) or "llvm".
+            generator: "auto" (the SIMD loop generator on float64 NumPy without data
+                symbols, else "xp"; chosen per loss, never per batch), "xp" (generated
+                array-namespace code) or "simd" ("llvm" is its former name).
         """
         resolved = resolve_backend(backend)
         key = (resolved.name, dtype, generator)
