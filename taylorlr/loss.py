@@ -26,8 +26,8 @@ import sympy
 from taylorlr.compile.backends import resolve_backend
 from taylorlr.compile.compiled import Compiled, compile_loss
 from taylorlr.errors import LossDefinitionError, OptionError
-from taylorlr.symbolic.functions import FUNCTIONS
 from taylorlr.symbolic.derivatives import SparseDerivatives, sparse_derivatives, to_sympy
+from taylorlr.symbolic.functions import FUNCTIONS
 from taylorlr.symbolic.points import exact_point
 
 #: SymPy function classes a loss may contain: the function catalogue (the parser's
@@ -145,7 +145,7 @@ class Loss:
         >>> tl.Loss("x**2*y").hvp()
         Matrix([
         [2*_v_x*y + 2*_v_y*x],
-        [            2*_v_x*x]])
+        [           2*_v_x*x]])
         """
         v = tuple(vector) if vector is not None else self.vector_symbols()
         if len(v) != self.n:
@@ -179,7 +179,7 @@ class Loss:
 
         >>> import taylorlr as tl
         >>> tl.Loss("x**2 + y**2").line_derivatives(2)
-        (x**2 + y**2, -2*u_x*x - 2*u_y*y, 2*u_x**2 + 2*u_y**2)
+        (x**2 + y**2, -2*_u_x*x - 2*_u_y*y, 2*_u_x**2 + 2*_u_y**2)
         """
         _check_order(order)
         alpha, g = self.line(direction)

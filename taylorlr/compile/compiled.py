@@ -154,7 +154,7 @@ class Compiled:
     dtype: str
     generator: str
     reduction: str = "mean"
-    _functions: dict[tuple[str, str], BatchedFunction] = field(default_factory=dict, repr=False)
+    _functions: dict[str, BatchedFunction] = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:

@@ -23,10 +23,15 @@ from typing import Any, Protocol
 class Kernel(Protocol):
     """A compiled group of expressions (say the n gradient entries), evaluated over batches."""
 
-    #: the generated code (Python source or LLVM IR), for inspection
-    source: str
-    #: how many expressions the group holds
-    n_outputs: int
+    @property
+    def source(self) -> str:
+        """The generated code (Python source, or a description of the LLVM loop), for inspection."""
+        ...
+
+    @property
+    def n_outputs(self) -> int:
+        """How many expressions the group holds."""
+        ...
 
     def stacked(self, xp: Any, arrays: Sequence[Any], batch: tuple[int, ...], samples: Any) -> Any:
         """Every expression at every point: an array of shape ``batch (+ (S,)) + (n_outputs,)``.

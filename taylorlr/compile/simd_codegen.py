@@ -396,7 +396,9 @@ class _Translator:
     def _heaviside(self, a: Any, at_zero: Any | None = None) -> Any:
         """1 above 0, ``at_zero`` (default 1/2) at 0, else 0 (NaN included), as the xp generator."""
         middle = self.constant(0.5) if at_zero is None else at_zero
-        above = self._select(self.builder.fcmp_ordered(">", a, self.constant(0)), self.constant(1), self.constant(0))
+        above = self._select(
+            self.builder.fcmp_ordered(">", a, self.constant(0)), self.constant(1), self.constant(0)
+        )
         return self._select(self.builder.fcmp_ordered("==", a, self.constant(0)), middle, above)
 
     def _dirac(self, *_: Any) -> Any:
@@ -567,4 +569,6 @@ def build_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> S
         return SimdKernel("", 0, widths, None)
     arrays = [LoopArray("rows", reads=arguments), LoopArray("rows", writes=outputs)]
     loop = compile_loop(arrays, optimise=False)
-    return SimdKernel(f"<SIMD loop of {len(outputs)} outputs over {len(arguments)} columns>", len(outputs), widths, loop)
+    return SimdKernel(
+        f"<SIMD loop of {len(outputs)} outputs over {len(arguments)} columns>", len(outputs), widths, loop
+    )
