@@ -61,7 +61,7 @@ def lambdify_four_calls(loss: tl.Loss) -> Callable[[Any, Any], Any]:
     """The retired tier: one SymEngine LLVM Lambdify per output group, called on (B, k) rows."""
     d, n = loss.derivatives, loss.n
     w = [se.sympify(s) for s in loss.variables]
-    v = [se.Dummy(f"v{i}") for i in range(n)]
+    v = [se.Symbol(f"_bench_v{i}") for i in range(n)]  # Lambdify refuses Dummies
     hessian = [se.sympify(e) for row in d.hessian_rows() for e in row]
     hvp = [se.sympify(e) for e in d.hvp(v)]
 

@@ -16,6 +16,8 @@ The data are laid out so that the :data:`LANES` values of one column are contigu
   t*LANES ... t*LANES + LANES - 1, column by column. A whole tile is one contiguous
   block, so a pass over the batch is a single memory stream however wide the rows.
 * ``"rows"``: an array of shape (width, B); row j is column j of every point.
+* ``"points"``: an array of shape (B, width), a point per row, as users hold points
+  (each vector is gathered from, and scattered to, LANES rows: one memory stream).
 
 An array can be read, written or both (in place: each tile is read before it is
 written). B must be a multiple of :data:`LANES`; the caller pads.
@@ -102,7 +104,7 @@ _COMPARISONS = {"StrictLessThan": "<", "LessThan": "<=", "Equality": "==", "Uneq
 _SPECIAL_NUMBERS = {"Infinity": float("inf"), "NegativeInfinity": float("-inf"), "NaN": float("nan")}
 #: integer powers up to this size become multiplications; larger ones call ``pow``
 _MULTIPLIED_POWERS = 16
-LAYOUTS = ("tiles", "rows")
+LAYOUTS = ("tiles", "rows", "points")
 
 
 class UnsupportedExpression(NotImplementedError):
@@ -141,6 +143,8 @@ class LoopArray:
             raise ValueError("an array read and written needs one expression (or None) per column")
         if self.integers and self.reads:
             raise ValueError("an integer array is write-only")
+        if self.integers and self.layout == "points":
+            raise ValueError("an integer array is laid out in tiles or rows")
 
     @property
     def dtype(self) -> str:
@@ -154,7 +158,15 @@ class LoopArray:
         """The array's shape for ``count`` points."""
         if self.layout == "tiles":
             return (count // LANES, self.width, LANES)
+        if self.layout == "points":
+            return (count, self.width)
         return (self.width, count)
+
+    def count(self, shape: tuple[int, ...]) -> int:
+        """The number of points an array of this shape holds."""
+        if self.layout == "tiles":
+            return shape[0] * LANES
+        return shape[0] if self.layout == "points" else shape[-1]
 
 
 @dataclass(frozen=True)
@@ -171,8 +183,7 @@ class ColumnLoop:
     def __call__(self, arrays: Sequence[Any]) -> None:
         if len(arrays) != len(self.arrays):
             raise ValueError(f"expected {len(self.arrays)} arrays, got {len(arrays)}")
-        first = self.arrays[0]
-        count = arrays[0].shape[0] * LANES if first.layout == "tiles" else arrays[0].shape[-1]
+        count = self.arrays[0].count(arrays[0].shape)
         for array, spec in zip(arrays, self.arrays, strict=True):
             if array.shape != spec.shape(count) or array.dtype != spec.dtype or not array.flags.c_contiguous:
                 raise ValueError(f"expected a C-contiguous {spec.dtype} array of shape {spec.shape(count)}")
@@ -211,13 +222,13 @@ def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True) -> Colum
         argument.add_attribute("noalias")  # distinct arrays: nothing stored is read through another
     body = _LoopBody(ir, function, arrays)
     for k, array in enumerate(arrays):
-        for j, symbol in enumerate(array.reads):
-            body.translate.values[symbol] = body.load(k, j)
+        for symbol, value in zip(array.reads, body.load_columns(k), strict=True):
+            body.translate.values[symbol] = value
     for symbol, expression in replacements:
         body.translate.values[symbol] = body.translate(expression)
     stores = [(k, j, body.translate.number(e)) for (k, j, _), e in zip(written, reduced, strict=True)]
-    for k, j, value in stores:  # after every load: in place is safe
-        body.store(k, j, value)
+    for k in range(len(arrays)):  # after every load: in place is safe
+        body.store_columns(k, {j: value for kk, j, value in stores if kk == k})
     body.close()
     _require_symbols(llvm, [f.name for f in module.functions if f.is_declaration])
     engine, address = _jit(llvm, str(module), optimise)
@@ -241,6 +252,7 @@ class _LoopBody:
         self.vector = ir.VectorType(ir.DoubleType(), LANES)
         self.integer_vector = ir.VectorType(i64, LANES)
         self.translate = _Translator(ir, self.builder, self.vector)
+        self.point_bases: dict[tuple[int, int], Any] = {}
 
     def address(self, k: int, j: int) -> Any:
         b, ir, array = self.builder, self.ir, self.arrays[k]
@@ -252,6 +264,75 @@ class _LoopBody:
             first = b.add(row, b.mul(self.tile, ir.Constant(self.i64, LANES)))
         element = self.integer_vector if array.integers else self.vector
         return b.bitcast(b.gep(self.pointers[k], [first]), element.as_pointer())
+
+    def point_address(self, k: int, lane: int, j: int, element: Any) -> Any:
+        """Column j of point t * LANES + lane of a "points" array, as a pointer to ``element``."""
+        b, ir = self.builder, self.ir
+        base = self.point_bases.get((k, lane))
+        if base is None:  # (t * LANES + lane) * width, once per tile
+            first = b.mul(self.tile, ir.Constant(self.i64, LANES * self.arrays[k].width))
+            base = b.gep(self.pointers[k], [b.add(first, ir.Constant(self.i64, lane * self.arrays[k].width))])
+            self.point_bases[(k, lane)] = base
+        return b.bitcast(b.gep(base, [ir.Constant(self.i64, j)]), element.as_pointer())
+
+    def load_columns(self, k: int) -> list[Any]:
+        """Every column of array k as a vector over the tile's points."""
+        if self.arrays[k].layout != "points":
+            return [self.load(k, j) for j in range(len(self.arrays[k].reads))]
+        columns: list[Any] = []
+        width = len(self.arrays[k].reads)
+        for j in range(0, width, LANES):
+            if j + LANES <= width:  # four columns of four points: four loads and a transpose
+                points = [
+                    self.builder.load(self.point_address(k, lane, j, self.vector), align=8)
+                    for lane in range(LANES)
+                ]
+                columns += self._transpose(points)
+            else:
+                columns += [self._gather(k, c) for c in range(j, width)]
+        return columns
+
+    def store_columns(self, k: int, values: dict[int, Any]) -> None:
+        """Write the vectors ``values`` (by column) to array k."""
+        if self.arrays[k].layout != "points":
+            for j, value in values.items():
+                self.store(k, j, value)
+            return
+        width = self.arrays[k].width
+        for j in range(0, width, LANES):
+            block = [values.get(c) for c in range(j, min(j + LANES, width))]
+            if len(block) == LANES and all(v is not None for v in block):
+                for lane, point in enumerate(self._transpose(block)):
+                    self.builder.store(point, self.point_address(k, lane, j, self.vector), align=8)
+            else:
+                for c, value in zip(range(j, width), block, strict=False):
+                    if value is not None:
+                        self._scatter(k, c, value)
+
+    def _gather(self, k: int, j: int) -> Any:
+        vector = self.ir.Constant(self.vector, self.ir.Undefined)
+        for lane in range(LANES):
+            scalar = self.builder.load(self.point_address(k, lane, j, self.ir.DoubleType()), align=8)
+            vector = self.builder.insert_element(vector, scalar, self.ir.Constant(self.ir.IntType(32), lane))
+        return vector
+
+    def _scatter(self, k: int, j: int, value: Any) -> None:
+        for lane in range(LANES):
+            scalar = self.builder.extract_element(value, self.ir.Constant(self.ir.IntType(32), lane))
+            self.builder.store(scalar, self.point_address(k, lane, j, self.ir.DoubleType()), align=8)
+
+    def _transpose(self, rows: Sequence[Any]) -> list[Any]:
+        """The 4 x 4 transpose of four vectors (LANES = 4), in eight shuffles."""
+        b, ir = self.builder, self.ir
+
+        def shuffle(a: Any, c: Any, mask: list[int]) -> Any:
+            return b.shuffle_vector(a, c, ir.Constant(ir.VectorType(ir.IntType(32), LANES), mask))
+
+        r0, r1, r2, r3 = rows
+        t0, t1 = shuffle(r0, r1, [0, 4, 1, 5]), shuffle(r0, r1, [2, 6, 3, 7])
+        t2, t3 = shuffle(r2, r3, [0, 4, 1, 5]), shuffle(r2, r3, [2, 6, 3, 7])
+        return [shuffle(t0, t2, [0, 1, 4, 5]), shuffle(t0, t2, [2, 3, 6, 7]),
+                shuffle(t1, t3, [0, 1, 4, 5]), shuffle(t1, t3, [2, 3, 6, 7])]  # fmt: skip
 
     def load(self, k: int, j: int) -> Any:
         return self.builder.load(self.address(k, j), align=8)
@@ -511,9 +592,10 @@ def _jit(llvm: Any, source: str, optimise: bool = True) -> tuple[Any, int]:
 class SimdKernel:
     """A group of expressions as one loop over float64 points (a :class:`~taylorlr.compile.kernel.Kernel`).
 
-    Points are copied, column by column, into a (width, B') array (B' = B rounded up
-    to :data:`LANES`; the padding lanes hold zeros and their results are dropped), and
-    the outputs come back as a view of a (n_outputs, B') array.
+    The loop reads each argument group's (B, k) rows where they are (a copy only when they
+    are not C-contiguous) and writes a (B, n_outputs) array. B need not be a multiple of
+    :data:`LANES`: the last B mod LANES points run through the same loop from a padded copy
+    (zeros in the padding lanes, whose results are dropped).
 
     >>> import numpy as np, sympy
     >>> x, y = sympy.symbols("x y")
@@ -534,41 +616,59 @@ class SimdKernel:
         count = 1
         for size in batch:
             count *= size
+        out = xp.empty((count, self.n_outputs))
         if self.loop is None or count == 0:
-            return xp.zeros(batch + (self.n_outputs,))
-        padded = -(-count // LANES) * LANES
-        points = xp.zeros((sum(self.widths), padded))
-        start = 0
-        for array, width in zip(arrays, self.widths, strict=True):
-            rows = xp.reshape(xp.broadcast_to(array, batch + (width,)), (count, width))
-            points[start : start + width, :count] = rows.T
-            start += width
-        out = xp.empty((self.n_outputs, padded))
-        self.loop([points, out])
-        return xp.reshape(out[:, :count].T, batch + (self.n_outputs,))
+            return xp.reshape(out, batch + (self.n_outputs,))
+        rows = [
+            xp.ascontiguousarray(xp.reshape(xp.broadcast_to(array, batch + (width,)), (count, width)))
+            for array, width in zip(arrays, self.widths, strict=True)
+        ]
+        whole = count - count % LANES
+        if whole:
+            self.loop([r[:whole] for r in rows] + [out[:whole]])
+        if whole < count:  # the tail, padded to one vector
+            tails = [xp.zeros((LANES, width)) for width in self.widths]
+            for tail, r in zip(tails, rows, strict=True):
+                tail[: count - whole] = r[whole:]
+            tail_out = xp.empty((LANES, self.n_outputs))
+            self.loop([*tails, tail_out])
+            out[whole:] = tail_out[: count - whole]
+        return xp.reshape(out, batch + (self.n_outputs,))
 
 
 def build_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> SimdKernel:
     """Compile ``exprs`` (SymPy or SymEngine) as one loop over points, reading ``arg_groups`` in order.
+
+    The arguments are renamed ``a0_0, a0_1, ...`` first, so equal groups of expressions in
+    other names share one compiled loop (a cache of :data:`KERNEL_CACHE_SIZE` loops).
 
     Raises:
         UnsupportedExpression: a node the loop cannot express, or a free symbol that no group holds.
     """
     import symengine as se
 
-    arguments = tuple(se.sympify(symbol) for group in arg_groups for symbol in group)
+    from taylorlr.compile.xp_codegen import rename_arguments
+
     try:
-        outputs = tuple(se.sympify(e) for e in exprs)
+        converted = [se.sympify(e) for e in exprs]
+        renamed, names = rename_arguments(converted, arg_groups)
     except (TypeError, ValueError, RuntimeError) as error:  # SymPy nodes SymEngine cannot hold
-        raise UnsupportedExpression(f"SymEngine cannot hold the expressions: {error}") from error
-    stray = {s for e in outputs for s in e.free_symbols} - set(arguments)
-    if stray:
-        raise UnsupportedExpression(f"free symbols {sorted(map(str, stray))} are no argument")
-    widths = tuple(len(group) for group in arg_groups)
+        raise UnsupportedExpression(f"cannot compile these expressions: {error}") from error
+    return _cached_kernel(tuple(len(group) for group in arg_groups), tuple(renamed))
+
+
+#: how many compiled loops :func:`build_kernel` keeps for reuse
+KERNEL_CACHE_SIZE = 512
+
+
+@functools.lru_cache(maxsize=KERNEL_CACHE_SIZE)
+def _cached_kernel(widths: tuple[int, ...], outputs: tuple[Any, ...]) -> SimdKernel:
+    import symengine as se
+
     if not outputs:
         return SimdKernel("", 0, widths, None)
-    arrays = [LoopArray("rows", reads=arguments), LoopArray("rows", writes=outputs)]
+    groups = [tuple(se.Symbol(f"a{g}_{i}") for i in range(width)) for g, width in enumerate(widths)]
+    arrays = [LoopArray("points", reads=group) for group in groups] + [LoopArray("points", writes=outputs)]
     loop = compile_loop(arrays, optimise=False)
-    return SimdKernel(
-        f"<SIMD loop of {len(outputs)} outputs over {len(arguments)} columns>", len(outputs), widths, loop
-    )
+    source = f"<SIMD loop: {len(outputs)} outputs of {sum(widths)} columns, {LANES} points per vector>"
+    return SimdKernel(source, len(outputs), widths, loop)
