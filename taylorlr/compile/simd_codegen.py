@@ -651,7 +651,7 @@ def build_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> S
 
     try:
         converted = [se.sympify(e) for e in exprs]
-        renamed, names = rename_arguments(converted, arg_groups)
+        renamed, _ = rename_arguments(converted, arg_groups)
     except (TypeError, ValueError, RuntimeError) as error:  # SymPy nodes SymEngine cannot hold
         raise UnsupportedExpression(f"cannot compile these expressions: {error}") from error
     return _cached_kernel(tuple(len(group) for group in arg_groups), tuple(renamed))
