@@ -318,27 +318,38 @@ def _resolve_symbols(
     for symbol in expr.free_symbols:
         if not isinstance(symbol, sympy.Symbol):
             raise LossDefinitionError(f"unsupported symbol {symbol!r}")
+        if isinstance(symbol, sympy.Dummy):  # internal symbols are matched as objects, never by name
+            continue
         if symbol.name in by_name:
             raise LossDefinitionError(f"two different symbols share the name {symbol.name!r}")
         by_name[symbol.name] = symbol
     result = []
     for item in names:
+        if isinstance(item, sympy.Dummy):
+            result.append(item)
+            continue
         name = item.name if isinstance(item, sympy.Symbol) else str(item)
         result.append(
             by_name.get(name, item if isinstance(item, sympy.Symbol) else sympy.Symbol(name, real=True))
         )
-    if len({s.name for s in result}) != len(result):
+    if len({_symbol_key(s) for s in result}) != len(result):
         raise LossDefinitionError(f"the {role} names {[s.name for s in result]} repeat")
     return tuple(result)
+
+
+def _symbol_key(symbol: sympy.Symbol) -> tuple[str, int | None]:
+    """A symbol's name, and its index when it is a Dummy (two Dummies may share a name)."""
+    return symbol.name, getattr(symbol, "dummy_index", None)
 
 
 def _resolve_variables(
     expr: sympy.Expr, variables: Sequence[str | sympy.Symbol] | None, data: tuple[sympy.Symbol, ...]
 ) -> tuple[sympy.Symbol, ...]:
     data_names = {s.name for s in data}
-    free = {s.name: s for s in expr.free_symbols if isinstance(s, sympy.Symbol)}
+    free = {_symbol_key(s): s for s in expr.free_symbols if isinstance(s, sympy.Symbol)}
     if variables is None:
-        chosen = tuple(free[name] for name in sorted(set(free) - data_names, key=natural_key))
+        unknowns = [s for key, s in free.items() if key not in {_symbol_key(d) for d in data}]
+        chosen = tuple(sorted(unknowns, key=lambda s: natural_key(s.name)))
     else:
         chosen = _resolve_symbols(expr, variables, "variable")
         clash = sorted(data_names & {s.name for s in chosen})
@@ -346,7 +357,8 @@ def _resolve_variables(
             raise LossDefinitionError(f"{clash} declared both as variables and as data")
     if not chosen:
         raise LossDefinitionError(f"the loss {expr} has no variable: nothing to optimise")
-    undeclared = sorted(set(free) - data_names - {s.name for s in chosen}, key=natural_key)
+    declared = {_symbol_key(s) for s in (*data, *chosen)}
+    undeclared = sorted((s.name for key, s in free.items() if key not in declared), key=natural_key)
     if undeclared:
         raise LossDefinitionError(
             f"the symbols {undeclared} are neither variables nor data: "

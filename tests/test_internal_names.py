@@ -98,3 +98,23 @@ def test_the_symbolic_hvp_of_a_large_loss_keeps_variables_and_direction_apart(na
     got = np.array(loss.hvp().xreplace({**point, **direction}).evalf(30).tolist(), dtype=float)[:, 0]
     H = exact_hessian_at(loss, (0.3, -0.7))
     np.testing.assert_allclose(got, H @ np.array([1.0, 2.0]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["halley", "chebyshev"])
+def test_third_order_steps_with_a_variable_named_like_the_direction(method):
+    # the third-order steps build a Loss in the variables and vector_symbols("v")
+    start = np.array([1.0, 0.5])
+    internal = tl.Loss("x**4 + v_x**2 + x*v_x + v_x**3/10", variables=["x", "v_x"])
+    plain = tl.Loss("x**4 + p**2 + x*p + p**3/10", variables=["x", "p"])
+    got = tl.newton(internal, start, steps=3, method=method).points
+    want = tl.newton(plain, start, steps=3, method=method).points
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
+def test_a_loss_may_hold_an_internal_dummy_beside_a_variable_of_its_name():
+    loss = tl.Loss("x**2*v_x")
+    v = loss.vector_symbols()
+    both = tl.Loss(loss.expr + v[1] * loss.variables[1], variables=[*loss.variables, v[1]])
+    assert both.n == 3 and len(set(both.variables)) == 3
+    with pytest.raises(tl.LossDefinitionError, match="neither variables nor data"):
+        tl.Loss(loss.expr + v[1], variables=loss.variables)
