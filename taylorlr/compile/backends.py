@@ -167,8 +167,8 @@ def as_batch(at: Any, variables: Sequence[Any], xp: Any, dtype: Any) -> Any:
     n = len(variables)
     if array.ndim == 0 or array.shape[-1] != n:
         raise PointError(
-            f"expected points of shape (..., {n}) for variables {variable_names(variables)},"
-            f" got {tuple(array.shape)}"
+            f"expected points of shape (..., {n}) for variables {variable_names(variables)}, "
+            f"got {tuple(array.shape)}"
         )
     return array
 

@@ -166,33 +166,33 @@ class Compiled:
 
     def value(self, W: Any, **data: Any) -> Any:
         """f at every point: shape (...,)."""
-        return self._function("value", W)(W, data=data)
+        return self._function("value")(W, data=data)
 
     def grad(self, W: Any, **data: Any) -> Any:
         """The gradient at every point: shape (..., n)."""
-        return self._function("grad", W)(W, data=data)
+        return self._function("grad")(W, data=data)
 
     def hess(self, W: Any, **data: Any) -> Any:
         """The (symmetric) Hessian at every point: shape (..., n, n)."""
-        return self._function("hess", W)(W, data=data)
+        return self._function("hess")(W, data=data)
 
     def hvp(self, W: Any, V: Any, **data: Any) -> Any:
         """H(W) V at every point without forming H: shape (..., n)."""
-        return self._function("hvp", W)(W, V, data=data)
+        return self._function("hvp")(W, V, data=data)
 
     def grad_and_hess(self, W: Any, **data: Any) -> tuple[Any, Any]:
         """The gradient (..., n) and Hessian (..., n, n) from one kernel, in one pass."""
         n = self.n
-        both = self._function("grad_and_hess", W)(W, data=data)
+        both = self._function("grad_and_hess")(W, data=data)
         batch = tuple(both.shape[:-1])
         return both[..., :n], self.xp.reshape(both[..., n:], batch + (n, n))
 
     def value_and_grad(self, W: Any, **data: Any) -> tuple[Any, Any]:
         """f and its gradient from one kernel (shared subexpressions)."""
-        both = self._function("value_and_grad", W)(W, data=data)
+        both = self._function("value_and_grad")(W, data=data)
         return both[..., 0], both[..., 1:]
 
-    def _function(self, group: str, W: Any) -> BatchedFunction:
+    def _function(self, group: str) -> BatchedFunction:
         function = self._functions.get(group)
         if function is None:
             function = self._build(group, self.generator_used)
@@ -201,7 +201,7 @@ class Compiled:
 
     def kernel_source(self, group: str) -> str:
         """The generated source of an output group ("value", "grad", "hess", "hvp"), for inspection."""
-        return self._function(group, ()).kernel.source
+        return self._function(group).kernel.source
 
     @cached_property
     def generator_used(self) -> str:
