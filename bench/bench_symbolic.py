@@ -92,20 +92,20 @@ def build_casadi(kind: str, n: int) -> Callable[[], Any] | None:
 
 
 def section_build(full: bool) -> None:
-    build_taylorlr("x*y + y**2", "llvm")()  # warm up imports and the JIT once
+    build_taylorlr("x*y + y**2", "simd")()  # warm up imports and the JIT once
     print("## Build: gradient + Hessian + compile (seconds, median)\n")
-    print("| case | taylorlr (xp) | taylorlr (llvm) | naive SymPy | CasADi | naive / xp | xp / CasADi |")
+    print("| case | taylorlr (xp) | taylorlr (simd) | naive SymPy | CasADi | naive / xp | xp / CasADi |")
     print("|---|---|---|---|---|---|---|")
     cases = [("rosenbrock", n) for n in (10, 50, 100, 200)] + [("quartic", 10)]
     for kind, n in cases:
         text = rosenbrock_text(n) if kind == "rosenbrock" else dense_quartic_text(n)
         xp_time = median_time(build_taylorlr(text, "xp"), 5)
-        llvm_time = median_time(build_taylorlr(text, "llvm"), 3)
+        simd_time = median_time(build_taylorlr(text, "simd"), 3)
         naive_time = median_time(build_naive(text), 1) if (n <= 100 or full) else float("nan")
         casadi_build = build_casadi(kind, n)
         casadi_time = median_time(casadi_build, 5) if casadi_build else float("nan")
         print(
-            f"| {kind} n={n} | {xp_time:.4f} | {llvm_time:.4f} | {naive_time:.3f} | {casadi_time:.4f} "
+            f"| {kind} n={n} | {xp_time:.4f} | {simd_time:.4f} | {naive_time:.3f} | {casadi_time:.4f} "
             f"| {naive_time / xp_time:.0f}x | {xp_time / casadi_time:.1f}x |"
         )
         sys.stdout.flush()
@@ -116,7 +116,7 @@ def throughput_row(n: int, rng: np.random.Generator) -> dict[str, float]:
     loss = tl.Loss(rosenbrock_text(n))
     points = rng.uniform(-2, 2, size=(10**6, n))
     timings = {}
-    for generator in ("llvm", "xp"):
+    for generator in ("simd", "xp"):
         f = loss.compile(generator=generator)
         f.grad_and_hess(points[:2])
         timings[generator] = median_time(lambda f=f: f.grad_and_hess(points), 5)
@@ -132,14 +132,14 @@ def throughput_row(n: int, rng: np.random.Generator) -> dict[str, float]:
 
 def section_throughput() -> None:
     print("\n## Throughput: gradient + Hessian at 10^6 points (seconds, median of 5)\n")
-    print("| n | llvm | xp | SymPy lambdify | memory floor | lambdify / best | best / floor |")
+    print("| n | simd | xp | SymPy lambdify | memory floor | lambdify / best | best / floor |")
     print("|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(0)
     for n in (2, 10):
         t = throughput_row(n, rng)
-        best = min(t["llvm"], t["xp"])
+        best = min(t["simd"], t["xp"])
         print(
-            f"| {n} | {t['llvm']:.4f} | {t['xp']:.4f} | {t['lambdify']:.4f} "
+            f"| {n} | {t['simd']:.4f} | {t['xp']:.4f} | {t['lambdify']:.4f} "
             f"| {t['floor']:.4f} | {t['lambdify'] / best:.2f}x | {best / t['floor']:.2f}x |"
         )
         sys.stdout.flush()

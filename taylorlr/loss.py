@@ -27,17 +27,12 @@ from taylorlr.compile.backends import resolve_backend
 from taylorlr.compile.compiled import Compiled, compile_loss
 from taylorlr.errors import LossDefinitionError, OptionError
 from taylorlr.symbolic.derivatives import SparseDerivatives, sparse_derivatives, to_sympy
+from taylorlr.symbolic.functions import FUNCTIONS
 from taylorlr.symbolic.points import exact_point
 
-#: SymPy function classes a loss may contain (the parser's whitelist, plus what
-#: differentiating them produces).
-ALLOWED_FUNCTION_NAMES = frozenset(
-    {
-        "sin", "cos", "tan", "cot", "sec", "csc", "asin", "acos", "atan", "acot", "atan2",
-        "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "exp", "log",
-        "Abs", "sign", "erf", "erfc", "Max", "Min", "Heaviside", "DiracDelta",
-    }
-)  # fmt: skip
+#: SymPy function classes a loss may contain: the function catalogue (the parser's
+#: functions, plus what differentiating them produces).
+ALLOWED_FUNCTION_NAMES = frozenset(FUNCTIONS)
 _ALLOWED_ATOMS = (sympy.Symbol, sympy.Number, sympy.NumberSymbol)
 _REDUCTIONS = ("mean", "sum")
 
@@ -84,6 +79,7 @@ class Loss:
             raise OptionError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
         self._compiled: dict[tuple[Any, ...], Compiled] = {}
+        self._vectors: dict[str, tuple[sympy.Symbol, ...]] = {}
 
     def __repr__(self) -> str:
         data = f", data={self.names_of(self.data)}" if self.data else ""
@@ -124,8 +120,23 @@ class Loss:
         return bool(self.expr.is_polynomial(*self.variables))
 
     def vector_symbols(self, prefix: str = "v") -> tuple[sympy.Symbol, ...]:
-        """Real symbols ``v_x, v_y, ...`` for a vector paired with the variables."""
-        return tuple(sympy.Symbol(f"{prefix}_{name}", real=True) for name in self.names)
+        """Real symbols ``_v_x, _v_y, ...`` for a vector paired with the variables.
+
+        They are :class:`sympy.Dummy` symbols (printed with a leading underscore, which
+        the parser refuses in names), the same ones at every call with this prefix: no
+        variable of the loss, whatever its name, is ever one of them.
+
+        >>> import taylorlr as tl
+        >>> loss = tl.Loss("x**2*v_x")
+        >>> v = loss.vector_symbols()
+        >>> v, v == loss.vector_symbols(), set(v) & set(loss.variables)
+        ((_v_v_x, _v_x), True, set())
+        """
+        vectors = self._vectors.get(prefix)
+        if vectors is None:
+            vectors = tuple(sympy.Dummy(f"{prefix}_{name}", real=True) for name in self.names)
+            self._vectors[prefix] = vectors
+        return vectors
 
     def hvp(self, vector: Sequence[sympy.Expr] | None = None) -> sympy.Matrix:
         """H v as n expressions, built from the Hessian's non-zero entries only (H is never formed).
@@ -133,8 +144,8 @@ class Loss:
         >>> import taylorlr as tl
         >>> tl.Loss("x**2*y").hvp()
         Matrix([
-        [2*v_x*y + 2*v_y*x],
-        [          2*v_x*x]])
+        [2*_v_x*y + 2*_v_y*x],
+        [           2*_v_x*x]])
         """
         v = tuple(vector) if vector is not None else self.vector_symbols()
         if len(v) != self.n:
@@ -151,35 +162,20 @@ class Loss:
     def line(self, direction: Sequence[sympy.Expr] | None = None) -> tuple[sympy.Dummy, sympy.Expr]:
         """g(alpha) = f(w - alpha u): the loss along a line, with its symbol alpha.
 
-        alpha is a :class:`sympy.Dummy`, so a variable named ``alpha`` stays a
-        different symbol. ``direction`` defaults to the symbols ``u_x, u_y, ...``.
-
-        Raises:
-            LossDefinitionError: the default direction would reuse a symbol of the
-                loss (a variable named ``u_x`` beside ``x``): pass ``direction=``.
+        alpha and the default direction ``_u_x, _u_y, ...`` are :class:`sympy.Dummy`
+        symbols, so variables named ``alpha`` or ``u_x`` stay different symbols.
 
         >>> import taylorlr as tl
         >>> alpha, g = tl.Loss("(alpha - 1)**2").line()
         >>> g.diff(alpha, 2), g.xreplace({alpha: 0})
-        (2*u_alpha**2, (alpha - 1)**2)
+        (2*_u_alpha**2, (alpha - 1)**2)
         """
         alpha = sympy.Dummy("alpha", real=True)
-        u = tuple(direction) if direction is not None else self._direction_symbols()
+        u = tuple(direction) if direction is not None else self.vector_symbols("u")
         if len(u) != self.n:
             raise LossDefinitionError(f"the direction has {len(u)} entries, the loss {self.n} variables")
         shifted = {w: w - alpha * ui for w, ui in zip(self.variables, u, strict=True)}
         return alpha, self.expr.xreplace(shifted)
-
-    def _direction_symbols(self) -> tuple[sympy.Symbol, ...]:
-        u = self.vector_symbols("u")
-        taken = sorted({s.name for s in u} & {s.name for s in self.expr.free_symbols})
-        if taken:
-            raise LossDefinitionError(
-                f"the loss uses {taken}, the names of the default direction's symbols "
-                "u_<variable>: pass direction=... (e.g. sympy.Dummy symbols) to line(), "
-                "line_derivatives() or line_polynomial()"
-            )
-        return u
 
     def line_derivatives(
         self, order: int = 2, direction: Sequence[sympy.Expr] | None = None
@@ -191,7 +187,7 @@ class Loss:
 
         >>> import taylorlr as tl
         >>> tl.Loss("x**2 + y**2").line_derivatives(2)
-        (x**2 + y**2, -2*u_x*x - 2*u_y*y, 2*u_x**2 + 2*u_y**2)
+        (x**2 + y**2, -2*_u_x*x - 2*_u_y*y, 2*_u_x**2 + 2*_u_y**2)
         """
         _check_order(order)
         alpha, g = self.line(direction)
@@ -210,7 +206,7 @@ class Loss:
 
         >>> import taylorlr as tl
         >>> tl.Loss("x**2 + alpha").line_polynomial()
-        (alpha + x**2, -u_alpha - 2*u_x*x, u_x**2)
+        (alpha + x**2, -_u_alpha - 2*_u_x*x, _u_x**2)
         """
         if not self.is_polynomial:
             raise LossDefinitionError(f"{self.expr} is not a polynomial in {self.names}")
@@ -248,8 +244,9 @@ class Loss:
         Args:
             backend: "numpy", "cupy", "array-api-strict" or an array namespace module.
             dtype: "float64" (default) or "float32".
-            generator: "auto" (SymEngine's LLVM JIT for float64 NumPy when available,
-                else "xp"), "xp" (generated array-namespace code) or "llvm".
+            generator: "auto" (the SIMD loop generator on float64 NumPy without data
+                symbols, else "xp"; chosen per loss, never per batch), "xp" (generated
+                array-namespace code) or "simd" ("llvm" is its former name).
         """
         resolved = resolve_backend(backend)
         key = (resolved.name, dtype, generator)
@@ -352,27 +349,38 @@ def _resolve_symbols(
     for symbol in expr.free_symbols:
         if not isinstance(symbol, sympy.Symbol):
             raise LossDefinitionError(f"unsupported symbol {symbol!r}")
+        if isinstance(symbol, sympy.Dummy):  # internal symbols are matched as objects, never by name
+            continue
         if symbol.name in by_name:
             raise LossDefinitionError(f"two different symbols share the name {symbol.name!r}")
         by_name[symbol.name] = symbol
     result = []
     for item in names:
+        if isinstance(item, sympy.Dummy):
+            result.append(item)
+            continue
         name = item.name if isinstance(item, sympy.Symbol) else str(item)
         result.append(
             by_name.get(name, item if isinstance(item, sympy.Symbol) else sympy.Symbol(name, real=True))
         )
-    if len({s.name for s in result}) != len(result):
+    if len({_symbol_key(s) for s in result}) != len(result):
         raise LossDefinitionError(f"the {role} names {[s.name for s in result]} repeat")
     return tuple(result)
+
+
+def _symbol_key(symbol: sympy.Symbol) -> tuple[str, int | None]:
+    """A symbol's name, and its index when it is a Dummy (two Dummies may share a name)."""
+    return symbol.name, getattr(symbol, "dummy_index", None)
 
 
 def _resolve_variables(
     expr: sympy.Expr, variables: Sequence[str | sympy.Symbol] | None, data: tuple[sympy.Symbol, ...]
 ) -> tuple[sympy.Symbol, ...]:
     data_names = {s.name for s in data}
-    free = {s.name: s for s in expr.free_symbols if isinstance(s, sympy.Symbol)}
+    free = {_symbol_key(s): s for s in expr.free_symbols if isinstance(s, sympy.Symbol)}
     if variables is None:
-        chosen = tuple(free[name] for name in sorted(set(free) - data_names, key=natural_key))
+        unknowns = [s for key, s in free.items() if key not in {_symbol_key(d) for d in data}]
+        chosen = tuple(sorted(unknowns, key=lambda s: natural_key(s.name)))
     else:
         chosen = _resolve_symbols(expr, variables, "variable")
         clash = sorted(data_names & {s.name for s in chosen})
@@ -380,7 +388,8 @@ def _resolve_variables(
             raise LossDefinitionError(f"{clash} declared both as variables and as data")
     if not chosen:
         raise LossDefinitionError(f"the loss {expr} has no variable: nothing to optimise")
-    undeclared = sorted(set(free) - data_names - {s.name for s in chosen}, key=natural_key)
+    declared = {_symbol_key(s) for s in (*data, *chosen)}
+    undeclared = sorted((s.name for key, s in free.items() if key not in declared), key=natural_key)
     if undeclared:
         raise LossDefinitionError(
             f"the symbols {undeclared} are neither variables nor data: "

@@ -7,6 +7,10 @@ first time it is called. Outputs always have the full batch shape: a constant
 Hessian entry comes back as a filled array, never as a bare scalar (the
 ``lambdify`` pitfall of sympy issues 5642, 18347, 27632).
 
+The code generator is chosen once per compiled loss, from the backend, the dtype and
+the expression, never from the batch: a point's numbers do not depend on how many
+points are evaluated with it (see :meth:`Compiled.generator_used`).
+
 >>> import numpy as np, taylorlr as tl
 >>> f = tl.Loss("x**2 + 3*x*y**2").compile("numpy")
 >>> f.hess(np.zeros((4, 2))).shape
@@ -25,8 +29,9 @@ from typing import Any
 
 import sympy
 
+from taylorlr.compile import simd_codegen, xp_codegen
 from taylorlr.compile.backends import Backend, resolve_backend
-from taylorlr.compile.xp_codegen import Kernel, build_kernel, llvm_available
+from taylorlr.compile.kernel import Kernel
 from taylorlr.errors import OptionError, PointError
 from taylorlr.symbolic.derivatives import SparseDerivatives
 
@@ -56,18 +61,9 @@ class BatchedFunction:
         dtype = self.backend.dtype(self.dtype)
         arrays = tuple(self._as_array(a, k) for a, k in zip(arrays, self.group_sizes, strict=True))
         batch = _broadcast_batch(xp, arrays)
-        if self.kernel.generator == "llvm":
-            return self._call_llvm(arrays, batch)
         samples = self._data_arrays(data or {}, dtype)
-        sample_axis = samples is not None
-        groups = [_components(xp, a, sample_axis) for a in arrays]
+        stacked = self.kernel.stacked(xp, arrays, batch, samples)
         if samples is not None:
-            groups.append(samples)
-        outputs = self.kernel.call(xp, groups)
-        shape = batch + ((_sample_count(xp, samples, batch),) if sample_axis else ())
-        full = [xp.broadcast_to(xp.asarray(o, dtype=dtype), shape) for o in outputs]
-        stacked = xp.stack(full, axis=-1) if full else xp.zeros(shape + (0,), dtype=dtype)
-        if sample_axis:
             reduce = xp.mean if self.reduction == "mean" else xp.sum
             stacked = reduce(stacked, axis=-2)
         return self._place(xp, stacked, batch)
@@ -97,18 +93,6 @@ class BatchedFunction:
             raise PointError(f"expected an array of shape (..., {size}), got shape {tuple(result.shape)}")
         return result
 
-    def _call_llvm(self, arrays: tuple[Any, ...], batch: tuple[int, ...]) -> Any:
-        import numpy
-
-        if len(arrays) == 1:  # its batch shape is the batch: no broadcast, no copy
-            joined = (
-                arrays[0] if arrays[0].flags.writeable else arrays[0].copy()
-            )  # SymEngine wants it writable
-        else:
-            joined = join_rows(numpy, arrays, batch)
-        out = self.kernel.call(numpy, [numpy.ascontiguousarray(joined)])
-        return self._place(numpy, numpy.reshape(out, batch + (self.kernel.n_outputs,)), batch)
-
     def _data_arrays(self, data: Mapping[str, Any], dtype: Any) -> list[Any] | None:
         unknown = sorted(set(data) - set(self.data_names))
         missing = [name for name in self.data_names if name not in data]
@@ -121,48 +105,6 @@ class BatchedFunction:
         xp = self.backend.xp
         arrays = [xp.asarray(data[name], dtype=dtype) for name in self.data_names]
         return [a if a.ndim else xp.reshape(a, (1,)) for a in arrays]
-
-
-def row_items(np: Any, array: Any, start: int, width: int) -> Any:
-    """Columns ``start:start + width`` of each row of a (rows, k) array as one opaque item: (rows,).
-
-    NumPy copies a block of narrow rows number by number (1.3 ms to join two (10^5, 2)
-    arrays); assigning between such item views copies each row's block whole (0.2 ms).
-    The rows' last axis must be contiguous.
-
-    >>> import numpy as np
-    >>> a, b = np.arange(6.0).reshape(2, 3), np.zeros((2, 2))
-    >>> row_items(np, b, 0, 2)[...] = row_items(np, a, 1, 2)
-    >>> b.tolist()
-    [[1.0, 2.0], [4.0, 5.0]]
-    """
-    item = array.itemsize
-    block = {"names": ["block"], "formats": [f"V{width * item}"], "offsets": [start * item]}
-    rows = array.view(np.dtype({**block, "itemsize": array.shape[-1] * item}))
-    return rows.reshape(array.shape[0])["block"]
-
-
-def join_rows(np: Any, arrays: Sequence[Any], batch: tuple[int, ...]) -> Any:
-    """``concatenate(broadcast arrays, axis=-1)`` as (prod(batch), sum of widths), fast.
-
-    A row of the result holds each array's row in turn, as the LLVM kernels read them
-    (the point w, then the vector v for the HVP), copied as opaque items (:func:`row_items`).
-
-    >>> import numpy as np
-    >>> join_rows(np, [np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([5.0, 6.0])], (2,)).tolist()
-    [[1.0, 2.0, 5.0, 6.0], [3.0, 4.0, 5.0, 6.0]]
-    """
-    size = math.prod(batch)
-    widths = [int(a.shape[-1]) for a in arrays]
-    out = np.empty((size, sum(widths)))
-    start = 0
-    for array, width in zip(arrays, widths, strict=True):
-        part = np.reshape(np.broadcast_to(array, batch + (width,)), (size, width))
-        if part.strides[-1] != part.itemsize:  # a row must be contiguous to be one item
-            part = np.ascontiguousarray(part)
-        row_items(np, out, start, width)[...] = row_items(np, part, 0, width)
-        start += width
-    return out
 
 
 def _broadcast_batch(xp: Any, arrays: Sequence[Any]) -> tuple[int, ...]:
@@ -178,29 +120,15 @@ def _broadcast_batch(xp: Any, arrays: Sequence[Any]) -> tuple[int, ...]:
             raise PointError(f"batch shapes {shapes} do not broadcast") from error
 
 
-def _components(xp: Any, array: Any, sample_axis: bool) -> list[Any]:
-    parts = [array[..., i] for i in range(array.shape[-1])]
-    return [xp.expand_dims(p, axis=-1) for p in parts] if sample_axis else parts
-
-
-def _sample_count(xp: Any, samples: list[Any] | None, batch: tuple[int, ...]) -> int:
-    import numpy
-
-    shapes = [tuple(s.shape) for s in samples or []]
-    return int(numpy.broadcast_shapes(batch + (1,), *shapes)[-1])
-
-
-GENERATOR_CHOICES = ("auto", "xp", "llvm")
-#: batches of at least this many points use the LLVM kernel under generator="auto"
+GENERATOR_CHOICES = ("auto", "xp", "simd")
+#: the former name of the "simd" generator, still accepted
+_ALIASES = {"llvm": "simd"}
+#: a batch size, kept for callers that tier by it (the alpha engine's fused step); the
+#: compiled functions themselves never look at the batch size
 LLVM_BATCH = 4096
 #: up to this many variables the Hessian kernel writes every entry (zeros included)
 #: straight into its (..., n, n) output; above it, only the non-zeros are computed
 DENSE_HESSIAN_LIMIT = 32
-
-
-def _batch_size(W: Any) -> int:
-    shape = getattr(W, "shape", None)
-    return math.prod(shape[:-1]) if shape else 1
 
 
 @dataclass
@@ -216,7 +144,7 @@ class Compiled:
         names: the variable names, in order.
         backend: the resolved :class:`~taylorlr.compile.backends.Backend`.
         dtype: ``"float64"`` or ``"float32"``.
-        generator: "auto", "xp" or "llvm" (see :meth:`_generator_for`).
+        generator: "auto", "xp" or "simd", as asked; :meth:`generator_used` says which runs.
     """
 
     derivatives: SparseDerivatives
@@ -226,7 +154,7 @@ class Compiled:
     dtype: str
     generator: str
     reduction: str = "mean"
-    _functions: dict[tuple[str, str], BatchedFunction] = field(default_factory=dict, repr=False)
+    _functions: dict[str, BatchedFunction] = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:
@@ -238,47 +166,67 @@ class Compiled:
 
     def value(self, W: Any, **data: Any) -> Any:
         """f at every point: shape (...,)."""
-        return self._function("value", W)(W, data=data)
+        return self._function("value")(W, data=data)
 
     def grad(self, W: Any, **data: Any) -> Any:
         """The gradient at every point: shape (..., n)."""
-        return self._function("grad", W)(W, data=data)
+        return self._function("grad")(W, data=data)
 
     def hess(self, W: Any, **data: Any) -> Any:
         """The (symmetric) Hessian at every point: shape (..., n, n)."""
-        return self._function("hess", W)(W, data=data)
+        return self._function("hess")(W, data=data)
 
     def hvp(self, W: Any, V: Any, **data: Any) -> Any:
         """H(W) V at every point without forming H: shape (..., n)."""
-        return self._function("hvp", W)(W, V, data=data)
+        return self._function("hvp")(W, V, data=data)
 
     def grad_and_hess(self, W: Any, **data: Any) -> tuple[Any, Any]:
         """The gradient (..., n) and Hessian (..., n, n) from one kernel, in one pass."""
         n = self.n
-        both = self._function("grad_and_hess", W)(W, data=data)
+        both = self._function("grad_and_hess")(W, data=data)
         batch = tuple(both.shape[:-1])
         return both[..., :n], self.xp.reshape(both[..., n:], batch + (n, n))
 
     def value_and_grad(self, W: Any, **data: Any) -> tuple[Any, Any]:
         """f and its gradient from one kernel (shared subexpressions)."""
-        both = self._function("value_and_grad", W)(W, data=data)
+        both = self._function("value_and_grad")(W, data=data)
         return both[..., 0], both[..., 1:]
 
-    def _function(self, group: str, W: Any) -> BatchedFunction:
-        generator = self._generator_for(W)
-        function = self._functions.get((group, generator))
+    def _function(self, group: str) -> BatchedFunction:
+        function = self._functions.get(group)
         if function is None:
-            function = self._build(group, generator)
-            self._functions[(group, generator)] = function
+            function = self._build(group, self.generator_used)
+            self._functions[group] = function
         return function
 
     def kernel_source(self, group: str) -> str:
         """The generated source of an output group ("value", "grad", "hess", "hvp"), for inspection."""
-        return self._function(group, ()).kernel.source
+        return self._function(group).kernel.source
+
+    @cached_property
+    def generator_used(self) -> str:
+        """The generator every output group runs on: "simd" or "xp", fixed for this compiled loss.
+
+        Under "auto": "simd" on float64 NumPy without data symbols when llvmlite is
+        installed and the loop can lower every function of the loss (the whole catalogue
+        can); else "xp". Never the batch size: a point gets the same bits in any batch.
+
+        >>> import taylorlr as tl
+        >>> tl.Loss("x**2 + sin(y)").compile().generator_used
+        'simd'
+        >>> tl.Loss("x**2 + sin(y)").compile(dtype="float32").generator_used
+        'xp'
+        """
+        if self.generator != "auto":
+            return self.generator
+        eligible = self.backend.is_numpy and self.dtype == "float64" and not self.data_symbols
+        return "simd" if eligible and simd_codegen.available() else "xp"
 
     @cached_property
     def _vector_symbols(self) -> tuple[Any, ...]:
-        return tuple(sympy.Symbol(f"v{i}") for i in range(self.n))
+        # Dummies: no user symbol, whatever its name (v0, v_x, ...), can be mistaken for them
+        engine = self.derivatives.engine.module
+        return tuple(engine.Dummy(f"v{i}") for i in range(self.n))
 
     def _build(self, group: str, generator: str) -> BatchedFunction:
         d, n = self.derivatives, self.n
@@ -302,12 +250,12 @@ class Compiled:
             if hessian_placement is not None:
                 placement = tuple((i, i) for i in range(n)) + hessian_placement
         else:
-            vector = tuple(d.engine.convert(s) for s in self._vector_symbols)
+            vector = self._vector_symbols
             exprs, shape = d.hvp(vector), (n,)
             groups.append(vector)
         if self.data_symbols:
             groups.append(tuple(d.engine.convert(s) for s in self.data_symbols))
-        kernel = build_kernel(exprs, groups, generator=generator)
+        kernel = _kernel(exprs, groups, generator, fallback=self.generator == "auto")
         return BatchedFunction(
             kernel,
             tuple(len(g) for g in groups[: 2 if group == "hvp" else 1]),
@@ -335,24 +283,17 @@ class Compiled:
         )
         return [d.hessian_upper[k] for k in keys], placement
 
-    def _generator_for(self, W: Any) -> str:
-        """The generator for this call: "auto" tiers like a JIT.
 
-        Small batches run generated ``xp`` code, which builds in milliseconds; a
-        batch of at least ``LLVM_BATCH`` points on float64 NumPy gets SymEngine's
-        LLVM kernel, which costs more to build and runs several times faster.
-        """
-        if self.generator != "auto":
-            return self.generator
-        eligible = (
-            self.backend.is_numpy
-            and self.dtype == "float64"
-            and not self.data_symbols
-            and self.derivatives.smooth
-        )
-        if eligible and _batch_size(W) >= LLVM_BATCH and llvm_available():
-            return "llvm"
-        return "xp"
+def _kernel(exprs: list[Any], groups: list[tuple[Any, ...]], generator: str, fallback: bool) -> Kernel:
+    """The group's kernel; a SIMD loop that cannot be built (a C math function the JIT does not
+    find) falls back to ``xp`` when ``fallback``: a property of the expression, not of a batch."""
+    if generator == "simd":
+        try:
+            return simd_codegen.build_kernel(exprs, groups)
+        except simd_codegen.UnsupportedExpression as error:
+            if not fallback:
+                raise OptionError(f"generator='simd' cannot compile this loss ({error}); use 'xp'") from error
+    return xp_codegen.build_kernel(exprs, groups)
 
 
 def compile_loss(
@@ -368,12 +309,11 @@ def compile_loss(
     """Build a :class:`Compiled` (kernels are generated lazily, per output group)."""
     resolved = resolve_backend(backend)
     resolved.dtype(dtype)  # validates the dtype name early
+    generator = _ALIASES.get(generator, generator)
     if generator not in GENERATOR_CHOICES:
         raise OptionError(f"generator must be one of {GENERATOR_CHOICES}, got {generator!r}")
-    if generator == "llvm" and not (resolved.is_numpy and dtype == "float64"):
-        raise OptionError("generator='llvm' works on float64 NumPy arrays only; use 'xp'")
-    if generator == "llvm" and not (derivatives.smooth and llvm_available()):
-        raise OptionError(
-            "generator='llvm' needs SymEngine with LLVM and a smooth loss (no abs, sign, min, max); use 'xp'"
-        )
+    if generator == "simd" and not (resolved.is_numpy and dtype == "float64" and not data_symbols):
+        raise OptionError("generator='simd' works on float64 NumPy arrays of a loss without data; use 'xp'")
+    if generator == "simd" and not simd_codegen.available():
+        raise OptionError("generator='simd' needs llvmlite (pip install llvmlite); use 'xp'")
     return Compiled(derivatives, names, data_symbols, resolved, dtype, generator, reduction)

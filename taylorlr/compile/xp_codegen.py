@@ -1,20 +1,19 @@
-"""Code generation: engine expressions -> one batched Python function over ``xp``.
+"""The ``xp`` code generator: engine expressions -> one batched Python function over ``xp``.
 
 A kernel evaluates a group of expressions (say the n gradient entries) over
-arrays, sharing common subexpressions (CSE) between them. Two generators:
-
-* ``"xp"``: CSE, then Python source that calls only the array namespace
-  ``xp`` given at run time, so one kernel serves NumPy, CuPy and any array-API
-  library. Like ``sympy.lambdify`` it runs ``exec`` on *generated* source, but
-  every user symbol is renamed to ``w_0, w_1, ...`` before printing and the
-  globals hold only a whitelist of functions, so no name, string or attribute
-  from the user's expression ever reaches the generated code (sympy issue 24990).
-* ``"llvm"``: SymEngine's LLVM JIT (``symengine.Lambdify``), fused and compiled,
-  for float64 NumPy arrays. Much faster per point; slower to build.
+arrays, sharing common subexpressions (CSE) between them: CSE, then Python source
+that calls only the array namespace ``xp`` given at run time, so one kernel serves
+NumPy, CuPy and any array-API library. Like ``sympy.lambdify`` it runs ``exec`` on
+*generated* source, but every argument symbol is renamed to ``a0_0, a0_1, ...``
+before printing (a free symbol that is not an argument is refused) and the globals
+hold only the lowering of the function catalogue
+(:data:`taylorlr.symbolic.functions.FUNCTIONS`), so no name, string or attribute
+from the user's expression ever reaches the generated code (sympy issue 24990).
+The other generator, for float64 NumPy, is :mod:`taylorlr.compile.simd_codegen`.
 
 >>> import sympy
 >>> x, y = sympy.symbols("x y")
->>> k = build_kernel([x * y, sympy.Integer(3)], [(x, y)], generator="xp")
+>>> k = build_kernel([x * y, sympy.Integer(3)], [(x, y)])
 >>> import numpy as np
 >>> [np.asarray(out).tolist() for out in k.call(np, [[np.array([2.0]), np.array([5.0])]])]
 [[10.0], 3]
@@ -30,8 +29,7 @@ from typing import Any
 import sympy
 
 from taylorlr.symbolic.derivatives import symengine_module
-
-GENERATORS = ("xp", "llvm")
+from taylorlr.symbolic.functions import require_lowering
 
 
 def _scalar_or(xp_name: str, scalar: Callable[..., float]) -> Callable[..., Callable[..., Any]]:
@@ -124,13 +122,31 @@ def _dirac(xp: Any) -> Callable[..., Any]:
     return dirac
 
 
-_FUNCTIONS: dict[str, Callable[[Any], Callable[..., Any]]] = {
+def _reciprocal_of(name: str) -> Callable[[Any], Callable[..., Any]]:
+    """f(a) = 1 / g(a) for the lowered function ``name`` (cot, sec, csc)."""
+    return lambda xp: lambda a: 1 / _LOWERING[name](xp)(a)
+
+
+def _erfc(xp: Any) -> Callable[[Any], Any]:
+    return lambda a: 1 - _erf(xp)(a)
+
+
+def _acot(xp: Any) -> Callable[[Any], Any]:
+    return lambda a: _LOWERING["atan"](xp)(1 / a)  # SymPy's branch: acot(x) = atan(1/x)
+
+
+#: the lowering of every catalogue function: name -> (xp -> elementwise function)
+_LOWERING: dict[str, Callable[[Any], Callable[..., Any]]] = {
     "sin": _scalar_or("sin", math.sin),
     "cos": _scalar_or("cos", math.cos),
     "tan": _scalar_or("tan", math.tan),
+    "cot": _reciprocal_of("tan"),
+    "sec": _reciprocal_of("cos"),
+    "csc": _reciprocal_of("sin"),
     "asin": _scalar_or("asin", math.asin),
     "acos": _scalar_or("acos", math.acos),
     "atan": _scalar_or("atan", math.atan),
+    "acot": _acot,
     "atan2": _scalar_or("atan2", math.atan2),
     "sinh": _scalar_or("sinh", math.sinh),
     "cosh": _scalar_or("cosh", math.cosh),
@@ -140,60 +156,71 @@ _FUNCTIONS: dict[str, Callable[[Any], Callable[..., Any]]] = {
     "atanh": _scalar_or("atanh", math.atanh),
     "exp": _scalar_or("exp", math.exp),
     "log": _scalar_or("log", math.log),
-    "sqrt": _scalar_or("sqrt", math.sqrt),
-    "abs": _scalar_or("abs", abs),
+    "erf": _erf,
+    "erfc": _erfc,
     "Abs": _scalar_or("abs", abs),
     "sign": _sign,
-    "erf": _erf,
-    "max": _folded("maximum", max),
     "Max": _folded("maximum", max),
-    "min": _folded("minimum", min),
     "Min": _folded("minimum", min),
     "Heaviside": _heaviside,
     "DiracDelta": _dirac,
 }
-_EXTRA = {
-    "cot": lambda xp: lambda a: 1 / _FUNCTIONS["tan"](xp)(a),
-    "sec": lambda xp: lambda a: 1 / _FUNCTIONS["cos"](xp)(a),
-    "csc": lambda xp: lambda a: 1 / _FUNCTIONS["sin"](xp)(a),
-    "erfc": lambda xp: lambda a: 1 - _erf(xp)(a),
-}
-_FUNCTIONS.update(_EXTRA)
-SUPPORTED_FUNCTIONS = frozenset(_FUNCTIONS)
+require_lowering("xp", _LOWERING)
+#: names the printers use beside the class names: sqrt(x) for x**(1/2); SymEngine's abs, max, min
+_PRINTED = {"sqrt": _scalar_or("sqrt", math.sqrt), "abs": _LOWERING["Abs"]}
+_PRINTED |= {"max": _LOWERING["Max"], "min": _LOWERING["Min"]}
 
 
 def namespace_globals(xp: Any) -> dict[str, Any]:
     """The only names that generated code can see: whitelisted functions and constants."""
-    table: dict[str, Any] = {name: bind(xp) for name, bind in _FUNCTIONS.items()}
+    table: dict[str, Any] = {name: bind(xp) for name, bind in (_LOWERING | _PRINTED).items()}
     table.update({"pi": math.pi, "E": math.e, "__builtins__": {}})
     return table
 
 
 @dataclass
-class Kernel:
-    """A compiled group of expressions, callable on groups of component arrays.
+class XpKernel:
+    """A group of expressions as generated ``xp`` code (a :class:`~taylorlr.compile.kernel.Kernel`).
 
-    ``call(xp, groups)`` takes, for each argument group (e.g. the point w and
-    the vector v), a list of component arrays, and returns one array or Python
-    number per expression (the caller broadcasts). ``source`` is the generated
-    code, for inspection.
+    ``call(xp, groups)`` takes, for each argument group (e.g. the point w and the
+    vector v), a list of component arrays, and returns one array or Python number
+    per expression (the caller broadcasts); :meth:`stacked` broadcasts and stacks.
+    ``source`` is the generated code, for inspection.
     """
 
     source: str
-    generator: str
     n_outputs: int
-    _function: Callable[..., Any]
     _bound: dict[int, Callable[..., Any]] = field(default_factory=dict, repr=False)
 
     def call(self, xp: Any, groups: Sequence[Any]) -> tuple[Any, ...]:
-        if self.generator == "llvm":
-            return self._function(*groups)  # type: ignore[no-any-return]
         function = self._bound.get(id(xp))
         if function is None:
             function = _bind(self.source, xp)
             self._bound[id(xp)] = function
         flat = [component for group in groups for component in group]
         return function(*flat)  # type: ignore[no-any-return]
+
+    def stacked(self, xp: Any, arrays: Sequence[Any], batch: tuple[int, ...], samples: Any) -> Any:
+        """See :meth:`taylorlr.compile.kernel.Kernel.stacked`."""
+        dtype = arrays[0].dtype
+        sample_axis = samples is not None
+        groups = [_components(xp, a, sample_axis) for a in arrays] + ([samples] if sample_axis else [])
+        outputs = self.call(xp, groups)
+        shape = batch + ((_sample_count(samples, batch),) if sample_axis else ())
+        full = [xp.broadcast_to(xp.asarray(o, dtype=dtype), shape) for o in outputs]
+        return xp.stack(full, axis=-1) if full else xp.zeros(shape + (0,), dtype=dtype)
+
+
+def _components(xp: Any, array: Any, sample_axis: bool) -> list[Any]:
+    parts = [array[..., i] for i in range(array.shape[-1])]
+    return [xp.expand_dims(p, axis=-1) for p in parts] if sample_axis else parts
+
+
+def _sample_count(samples: Sequence[Any], batch: tuple[int, ...]) -> int:
+    import numpy
+
+    shapes = [tuple(s.shape) for s in samples]
+    return int(numpy.broadcast_shapes(batch + (1,), *shapes)[-1])
 
 
 def _bind(source: str, xp: Any) -> Callable[..., Any]:
@@ -203,39 +230,59 @@ def _bind(source: str, xp: Any) -> Callable[..., Any]:
 
 
 def build_kernel(
-    exprs: Sequence[Any],
-    arg_groups: Sequence[Sequence[Any]],
-    *,
-    generator: str = "xp",
-) -> Kernel:
+    exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]], *, generator: str = "xp"
+) -> XpKernel:
     """Compile ``exprs`` (SymPy or SymEngine) as functions of ``arg_groups``.
 
     Args:
         exprs: the expressions of one output group.
         arg_groups: tuples of symbols; the kernel takes one list of component
-            arrays per group, in this order.
-        generator: ``"xp"`` (any array namespace) or ``"llvm"`` (SymEngine JIT,
-            float64 NumPy only; takes one (..., k) array per group instead).
+            arrays per group, in this order. Every free symbol of ``exprs`` must be one.
+        generator: ``"xp"`` only (kept for callers that name it; the SIMD kernels are
+            :func:`taylorlr.compile.simd_codegen.build_kernel`).
+
+    Raises:
+        ValueError: an expression has a free symbol that no group holds, or another generator.
     """
-    if generator == "llvm" and exprs:  # SymEngine's Lambdify fails on an empty group
-        return _llvm_kernel(exprs, arg_groups)
     if generator != "xp":
-        raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
-    return _xp_kernel(exprs, arg_groups)
+        raise ValueError(f"this module builds 'xp' kernels, not {generator!r}")
+    renamed, names = rename_arguments(exprs, arg_groups)
+    replacements, reduced = _cse(renamed)
+    lines = [f"def kernel({', '.join(names)}):"]
+    lines += [f"    {symbol} = {expr}" for symbol, expr in replacements]
+    lines.append(f"    return ({''.join(f'{e}, ' for e in reduced)})")
+    return XpKernel("\n".join(lines) + "\n", len(exprs))
 
 
-def _safe_names(arg_groups: Sequence[Sequence[Any]]) -> tuple[dict[Any, Any], list[str]]:
-    """Rename every argument symbol to ``a<group>_<index>`` (never the user's name)."""
+def rename_arguments(
+    exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]
+) -> tuple[list[Any], list[str]]:
+    """``exprs`` with argument k of group g renamed ``a<g>_<k>`` (never a user's name), and the names.
+
+    The renaming is simultaneous and covers every free symbol, so no user name, and no
+    internal symbol that happens to share one (a Dummy printed as ``_v``), survives.
+
+    >>> import sympy
+    >>> a0_1, x = sympy.symbols("a0_1 x")
+    >>> rename_arguments([a0_1 + 2 * x], [(a0_1, x)])
+    ([a0_0 + 2*a0_1], ['a0_0', 'a0_1'])
+    """
+    engine = symengine_module() if any(_is_symengine(e) for e in exprs) else None
+    module = engine if engine is not None else sympy
     mapping: dict[Any, Any] = {}
     names: list[str] = []
     for g, group in enumerate(arg_groups):
         for i, symbol in enumerate(group):
-            name = f"a{g}_{i}"
-            mapping[symbol] = (
-                type(symbol)(name) if not isinstance(symbol, sympy.Symbol) else sympy.Symbol(name)
-            )
-            names.append(name)
-    return mapping, names
+            names.append(f"a{g}_{i}")
+            mapping[module.sympify(symbol)] = module.Symbol(names[-1])
+    converted = [module.sympify(e) for e in exprs]
+    stray = {s for e in converted for s in e.free_symbols} - set(mapping)
+    if stray:
+        raise ValueError(f"the expressions have free symbols {sorted(map(str, stray))} that are no argument")
+    if engine is not None:  # a DictBasic is converted once; a dict would be converted per expression
+        table = engine.DictBasic(mapping)
+        return [e.xreplace(table) for e in converted], names
+    return [e.xreplace(mapping) for e in converted], names
 
 
 def _is_symengine(expr: Any) -> bool:
@@ -245,45 +292,7 @@ def _is_symengine(expr: Any) -> bool:
 
 def _cse(exprs: Sequence[Any]) -> tuple[list[tuple[Any, Any]], list[Any]]:
     if exprs and any(_is_symengine(e) for e in exprs):
-        engine = symengine_module()
-        converted = [engine.sympify(e) for e in exprs]
-        replacements, reduced = engine.cse(converted)
+        replacements, reduced = symengine_module().cse(list(exprs))
         return list(replacements), list(reduced)
     replacements, reduced = sympy.cse(list(exprs), order="none")
     return list(replacements), list(reduced)
-
-
-def _xp_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> Kernel:
-    mapping, names = _safe_names(arg_groups)
-    renamed = _rename_all(exprs, mapping)
-    replacements, reduced = _cse(renamed)
-    lines = [f"def kernel({', '.join(names)}):"]
-    lines += [f"    {symbol} = {expr}" for symbol, expr in replacements]
-    lines.append(f"    return ({''.join(f'{e}, ' for e in reduced)})")
-    source = "\n".join(lines) + "\n"
-    return Kernel(source, "xp", len(exprs), _function=lambda *a: None)
-
-
-def _rename_all(exprs: Sequence[Any], mapping: dict[Any, Any]) -> list[Any]:
-    if any(_is_symengine(e) for e in exprs):
-        engine = symengine_module()
-        # a DictBasic is converted once; a dict would be converted per expression
-        converted = engine.DictBasic({engine.sympify(k): engine.sympify(v) for k, v in mapping.items()})
-        return [engine.sympify(e).xreplace(converted) for e in exprs]
-    return [sympy.sympify(e).xreplace(mapping) for e in exprs]
-
-
-def llvm_available() -> bool:
-    """Whether SymEngine with its LLVM JIT is installed."""
-    engine = symengine_module()
-    return engine is not None and bool(getattr(engine, "have_llvm", False))
-
-
-def _llvm_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> Kernel:
-    if not llvm_available():
-        raise ValueError("the 'llvm' generator needs SymEngine built with LLVM")
-    engine = symengine_module()
-    args = [engine.sympify(s) for group in arg_groups for s in group]
-    values = [engine.sympify(e) for e in exprs]
-    function = engine.Lambdify(args, values, cse=True, backend="llvm", real=True)
-    return Kernel("<symengine llvm>", "llvm", len(exprs), _function=function)

@@ -99,13 +99,17 @@ def to_sympy(expr: Any, symbols: Sequence[sympy.Symbol] = ()) -> sympy.Expr:
     """Convert an engine expression to SymPy, restoring the given ``symbols``.
 
     SymEngine keeps no assumptions, so a real symbol comes back plain; the
-    symbols are put back by name.
+    symbols are put back by name (a Dummy by its index: never by a user's name).
     """
     if isinstance(expr, sympy.Basic):
         return expr
     converted = sympy.sympify(expr)
-    by_name = {s.name: s for s in symbols}
-    return converted.xreplace({s: by_name[s.name] for s in converted.free_symbols if s.name in by_name})
+    by_key = {_key(s): s for s in symbols}
+    return converted.xreplace({s: by_key[_key(s)] for s in converted.free_symbols if _key(s) in by_key})
+
+
+def _key(symbol: Any) -> tuple[str, int | None]:
+    return symbol.name, getattr(symbol, "dummy_index", None)
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,8 @@ from typing import NamedTuple
 import sympy
 
 from taylorlr.errors import ParseError
+from taylorlr.symbolic.functions import GROWTH_OF_CLASS, SPELLINGS, Growth, Spelling
+from taylorlr.symbolic.functions import MAX_MIN_MAX_ARGUMENTS as _MAX_MIN_MAX_ARGUMENTS
 
 __all__ = [
     "ALLOWED_FUNCTIONS",
@@ -144,7 +146,7 @@ MAX_ROOT_BITS = 512
 MAX_MIN_MAX_CALLS = 32
 """Most calls of ``min``, ``max`` and ``relu`` in one text."""
 
-MAX_MIN_MAX_ARGUMENTS = 8
+MAX_MIN_MAX_ARGUMENTS = _MAX_MIN_MAX_ARGUMENTS
 """Most arguments of one ``min``/``max`` once nested ones are flattened."""
 
 _FILENAME = "<taylorlr expression>"
@@ -157,98 +159,12 @@ CONSTANTS: Mapping[str, sympy.Expr] = MappingProxyType({"pi": sympy.pi, "E": sym
 
 
 # --------------------------------------------------------------------------
-# Whitelisted functions
+# Whitelisted functions: the catalogue's spellings (taylorlr.symbolic.functions)
 # --------------------------------------------------------------------------
 
-
-def _sigmoid(x: sympy.Expr) -> sympy.Expr:
-    return sympy.Pow(sympy.Add(sympy.S.One, sympy.exp(sympy.Mul(sympy.S.NegativeOne, x))), -1)
-
-
-def _softplus(x: sympy.Expr) -> sympy.Expr:
-    return sympy.log(sympy.Add(sympy.S.One, sympy.exp(x)))
-
-
-def _relu(x: sympy.Expr) -> sympy.Expr:
-    return sympy.Max(sympy.S.Zero, x)
-
-
-# How fast a function's value can grow with its argument's, for size estimates.
-_PRESERVING = "preserving"  # |log|f(v)|| is about |log|v|| at most (sin, abs, max, ...)
-_EXPONENTIAL = "exponential"  # |log|f(v)|| is about |v| (exp, sinh, cosh)
-_LOGARITHMIC = "logarithmic"  # |f(v)| is about |log|v|| (log, asinh, ...)
-
-_GROWTH_OF_CLASS: Mapping[object, str] = MappingProxyType(
-    {
-        sympy.exp: _EXPONENTIAL,
-        sympy.sinh: _EXPONENTIAL,
-        sympy.cosh: _EXPONENTIAL,
-        sympy.log: _LOGARITHMIC,
-        sympy.asinh: _LOGARITHMIC,
-        sympy.acosh: _LOGARITHMIC,
-        sympy.atanh: _LOGARITHMIC,
-    }
-)
-
-
-@dataclass(frozen=True)
-class _FunctionSpec:
-    build: Callable[..., sympy.Expr]
-    min_args: int
-    max_args: int
-    growth: str = _PRESERVING
-    # The power a root applies to its argument: SymPy computes it at once, so
-    # it is checked like any power before the call.
-    root: sympy.Rational | None = None
-
-
-def _unary(build: Callable[..., sympy.Expr], growth: str | None = None) -> _FunctionSpec:
-    return _FunctionSpec(build, 1, 1, growth or _GROWTH_OF_CLASS.get(build, _PRESERVING))
-
-
-def _lattice(build: Callable[..., sympy.Expr]) -> _FunctionSpec:
-    return _FunctionSpec(build, 2, MAX_MIN_MAX_ARGUMENTS)
-
-
-_FUNCTIONS: Mapping[str, _FunctionSpec] = MappingProxyType(
-    {
-        "sin": _unary(sympy.sin),
-        "cos": _unary(sympy.cos),
-        "tan": _unary(sympy.tan),
-        "cot": _unary(sympy.cot),
-        "sec": _unary(sympy.sec),
-        "csc": _unary(sympy.csc),
-        "asin": _unary(sympy.asin),
-        "acos": _unary(sympy.acos),
-        "atan": _unary(sympy.atan),
-        "acot": _unary(sympy.acot),
-        "atan2": _FunctionSpec(sympy.atan2, 2, 2),
-        "sinh": _unary(sympy.sinh),
-        "cosh": _unary(sympy.cosh),
-        "tanh": _unary(sympy.tanh),
-        "asinh": _unary(sympy.asinh),
-        "acosh": _unary(sympy.acosh),
-        "atanh": _unary(sympy.atanh),
-        "exp": _unary(sympy.exp),
-        "log": _FunctionSpec(sympy.log, 1, 2, _LOGARITHMIC),  # log(x, b): base-b logarithm
-        "ln": _unary(sympy.log),
-        "sqrt": _FunctionSpec(sympy.sqrt, 1, 1, root=sympy.Rational(1, 2)),
-        # The principal cube root x**(1/3), as SymPy defines it: real for x >= 0.
-        "cbrt": _FunctionSpec(sympy.cbrt, 1, 1, root=sympy.Rational(1, 3)),
-        "abs": _unary(sympy.Abs),
-        "Abs": _unary(sympy.Abs),  # SymPy prints Abs, so printed expressions read back
-        "sign": _unary(sympy.sign),
-        "erf": _unary(sympy.erf),
-        "erfc": _unary(sympy.erfc),
-        "sigmoid": _unary(_sigmoid, _EXPONENTIAL),
-        "softplus": _unary(_softplus, _EXPONENTIAL),
-        "relu": _unary(_relu),
-        "min": _lattice(sympy.Min),
-        "max": _lattice(sympy.Max),
-        "Min": _lattice(sympy.Min),
-        "Max": _lattice(sympy.Max),
-    }
-)
+_PRESERVING, _EXPONENTIAL, _LOGARITHMIC = Growth.PRESERVING, Growth.EXPONENTIAL, Growth.LOGARITHMIC
+_GROWTH_OF_CLASS: Mapping[type, Growth] = GROWTH_OF_CLASS
+_FUNCTIONS: Mapping[str, Spelling] = SPELLINGS
 
 ALLOWED_FUNCTIONS: Mapping[str, Callable[..., sympy.Expr]] = MappingProxyType(
     {name: spec.build for name, spec in _FUNCTIONS.items()}
@@ -256,11 +172,9 @@ ALLOWED_FUNCTIONS: Mapping[str, Callable[..., sympy.Expr]] = MappingProxyType(
 """The functions a text may call, by name."""
 
 FUNCTION_ARITIES: Mapping[str, tuple[int, int]] = MappingProxyType(
-    {name: (spec.min_args, spec.max_args) for name, spec in _FUNCTIONS.items()}
+    {name: spec.arity for name, spec in _FUNCTIONS.items()}
 )
 """Fewest and most positional arguments of each function in ALLOWED_FUNCTIONS."""
-
-_MIN_MAX_NAMES = frozenset({"min", "max", "Min", "Max", "relu"})
 
 
 # --------------------------------------------------------------------------
@@ -867,7 +781,7 @@ class _Builder:
             self._check_power(arguments[0], spec.root, node)
         else:
             self._check_estimate(self._sizes.of_call(spec.growth, arguments), node)
-        if name in _MIN_MAX_NAMES:
+        if spec.lattice:
             self._check_min_max(name, arguments, node)
         result = spec.build(*arguments)
         self._check_result(result, node, f"{name}(...)")
@@ -893,7 +807,7 @@ class _Builder:
         end = self._source.offset(function.end_lineno or function.lineno, function.end_col_offset or 0)
         return _CALL_OPENING.match(self._source.rewritten, end) is not None
 
-    def _check_arguments(self, node: ast.Call, name: str, spec: _FunctionSpec) -> None:
+    def _check_arguments(self, node: ast.Call, name: str, spec: Spelling) -> None:
         if node.keywords:
             keyword_node = node.keywords[0]
             column = self._source.column(keyword_node.lineno, keyword_node.col_offset)
@@ -902,7 +816,7 @@ class _Builder:
             if isinstance(argument, ast.Starred):
                 raise self._error("starred arguments are not allowed", argument)
         count = len(node.args)
-        if not spec.min_args <= count <= spec.max_args:
+        if not spec.arity[0] <= count <= spec.arity[1]:
             raise self._error(_arity_reason(name, spec, count), node)
 
     def _check_min_max(self, name: str, arguments: Sequence[sympy.Expr], node: ast.expr) -> None:
@@ -1128,9 +1042,10 @@ def _abbreviated(expr: sympy.Basic, limit: int = 60) -> str:
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
 
 
-def _arity_reason(name: str, spec: _FunctionSpec, count: int) -> str:
-    if spec.min_args == spec.max_args:
-        expected = f"{spec.min_args} argument" + ("s" if spec.min_args != 1 else "")
+def _arity_reason(name: str, spec: Spelling, count: int) -> str:
+    fewest, most = spec.arity
+    if fewest == most:
+        expected = f"{fewest} argument" + ("s" if fewest != 1 else "")
     else:
-        expected = f"{spec.min_args} to {spec.max_args} arguments"
+        expected = f"{fewest} to {most} arguments"
     return f"{name}() takes {expected}, got {count}"

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from strategies import SYMBOLS, coordinates, points, polynomials, smooth_expressions
 
 import taylorlr as tl
-from taylorlr.compile.xp_codegen import llvm_available
+from taylorlr.compile.simd_codegen import available as simd_available
 
-GENERATORS = ["xp"] + (["llvm"] if llvm_available() else [])
+GENERATORS = ["xp"] + (["simd"] if simd_available() else [])
 
 
 def exact(expr: sympy.Expr, symbols, point) -> tuple[float, float]:
@@ -101,8 +101,8 @@ def test_generators_agree_and_hvp_equals_hessian_times_vector():
     W, V = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
     f = loss.compile(generator="xp")
     np.testing.assert_allclose(f.hvp(W, V), np.einsum("...ij,...j->...i", f.hess(W), V), rtol=1e-13)
-    if llvm_available():
-        g = loss.compile(generator="llvm")
+    if simd_available():
+        g = loss.compile(generator="simd")
         for name in ("value", "grad", "hess"):
             np.testing.assert_allclose(getattr(f, name)(W), getattr(g, name)(W), rtol=1e-13)
         np.testing.assert_allclose(f.hvp(W, V), g.hvp(W, V), rtol=1e-13)
@@ -223,9 +223,20 @@ def test_every_parser_function_compiles_and_matches_sympy(name):
         assert_matches(hess[k, 0, 0], sympy.diff(loss.expr, x, 2), loss.variables, point, rtol=1e-12)
 
 
-def test_llvm_generator_refuses_kinks_with_advice():
+def test_simd_generator_refuses_what_it_cannot_run_with_advice():
     with pytest.raises(tl.OptionError, match="use 'xp'"):
-        tl.Loss("abs(x) + y**2").compile(generator="llvm")
+        tl.Loss("x**2 + y**2").compile(dtype="float32", generator="simd")
+    with pytest.raises(tl.OptionError, match="use 'xp'"):
+        tl.Loss("a*x**2", data=["a"]).compile(generator="simd")
+
+
+@pytest.mark.skipif(not simd_available(), reason="needs llvmlite")
+def test_kinks_on_the_simd_generator_match_xp():
+    loss = tl.Loss("max(0, x) + relu(y) + min(x, y, 1) + abs(x*y) + sign(x - y)*y**3")
+    W = np.array([[0.5, -1.0], [2.0, 3.0], [-1.5, 0.25], [0.0, 0.0], [np.nan, 1.0], [1.0, np.nan]])
+    f_xp, f_simd = loss.compile(generator="xp"), loss.compile(generator="simd")
+    for name in ("value", "grad", "hess"):
+        np.testing.assert_allclose(getattr(f_simd, name)(W), getattr(f_xp, name)(W), rtol=1e-15)
 
 
 def test_kinks_on_array_api_strict_match_numpy():
@@ -238,26 +249,3 @@ def test_kinks_on_array_api_strict_match_numpy():
         np.testing.assert_allclose(got, getattr(f_np, name)(W), rtol=1e-15)
     # away from the kinks, the subgradient is the gradient: at (0.5, -1) df/dx = 1 + 0 + sign(xy) y = 2
     np.testing.assert_allclose(f_np.grad(W[0]), [2.0, 0.5])
-
-
-@pytest.mark.parametrize(
-    ("shape_w", "shape_v", "batch"),
-    [
-        ((5, 2), (5, 2), (5,)),
-        ((2,), (3, 4, 2), (3, 4)),
-        ((3, 1, 3), (1, 4, 3), (3, 4)),
-        ((2,), (2,), ()),
-        ((0, 3), (3,), (0,)),
-    ],
-)
-def test_join_rows_equals_concatenate_of_the_broadcast_arrays(shape_w, shape_v, batch):
-    from taylorlr.compile.compiled import join_rows
-
-    rng = np.random.default_rng(3)
-    w, v = rng.normal(size=shape_w), rng.normal(size=shape_v)
-    v_sliced = np.asfortranarray(v)  # rows that are not contiguous take the copying path
-    expected = np.concatenate(
-        [np.broadcast_to(w, batch + w.shape[-1:]), np.broadcast_to(v, batch + v.shape[-1:])], axis=-1
-    ).reshape(-1, w.shape[-1] + v.shape[-1])
-    assert np.array_equal(join_rows(np, [w, v], batch), expected)
-    assert np.array_equal(join_rows(np, [w, v_sliced], batch), expected)

@@ -110,6 +110,22 @@ def test_symengine_keeps_the_node_each_case_is_meant_to_exercise():
     assert type((x ** se.Rational(1, 3)).args[1]).__name__ == "Rational"
 
 
+@pytest.mark.parametrize(
+    ("build", "reference"),
+    [
+        (lambda a, b: se.Max(a, b, 0.5), lambda a, b: np.maximum(np.maximum(a, b), 0.5)),
+        (lambda a, b: se.Min(a, b), np.minimum),
+        (lambda a, b: se.sign(a) + b, lambda a, b: np.sign(a) + b),
+    ],
+    ids=["Max", "Min", "sign"],
+)
+def test_kinks_follow_numpy_nan_semantics(build, reference):
+    a = np.array([-1.0, 0.0, 2.0, np.nan, 1.0, np.nan, -0.5, 3.0])
+    b = np.array([0.0, 0.0, -1.0, 1.0, np.nan, np.nan, 0.7, 3.0])
+    (values,) = evaluate([build(x, y)], a, b)
+    np.testing.assert_array_equal(values, reference(a, b))
+
+
 def test_atan2_matches_numpy_in_every_quadrant():
     angles = np.linspace(-3.1, 3.1, COUNT)
     radii = np.linspace(0.1, 10, COUNT)
@@ -340,8 +356,8 @@ def test_loop_array_rejects_an_integer_array_that_is_read():
 
 @pytest.mark.parametrize(
     "expression",
-    [se.gamma(x), se.Max(x, y), se.sign(x), se.Piecewise((x, x < y)), x + z, x + se.I],
-    ids=["gamma", "Max", "sign", "piecewise-without-true", "unread-symbol", "imaginary"],
+    [se.gamma(x), se.Piecewise((x, x < y)), x + z, x + se.I],
+    ids=["gamma", "piecewise-without-true", "unread-symbol", "imaginary"],
 )
 def test_unsupported_nodes_raise_at_compile_time(expression):
     assert issubclass(UnsupportedExpression, NotImplementedError)  # callers fall back on it
@@ -411,3 +427,31 @@ def test_random_polynomials_match_sympy_lambdify(polynomial_terms, coordinates):
     reference = np.broadcast_to(sympy.lambdify((SX, SY), polynomial, "numpy")(xs, ys), xs.shape)
     scale = sum(abs(c) * np.abs(xs) ** i * np.abs(ys) ** j for c, i, j in polynomial_terms)
     np.testing.assert_allclose(values, reference, rtol=1e-12, atol=1e-12 * scale.max())
+
+
+@pytest.mark.parametrize("width", [1, 3, 4, 5, 9])
+def test_the_points_layout_equals_the_rows_layout_bit_for_bit(width):
+    symbols = se.symbols(f"c0:{width}")
+    outputs = tuple(se.sin(s) * symbols[0] + s**2 / 3 for s in symbols) + (sum(symbols, se.Integer(0)),)
+    rng = np.random.default_rng(width)
+    rows = rng.normal(size=(width, 3 * LANES))
+    by_rows = np.empty((len(outputs), 3 * LANES))
+    compile_loop([LoopArray("rows", reads=symbols), LoopArray("rows", writes=outputs)])([rows, by_rows])
+    by_points = np.empty((3 * LANES, len(outputs)))
+    points_loop = compile_loop([LoopArray("points", reads=symbols), LoopArray("points", writes=outputs)])
+    points_loop([np.ascontiguousarray(rows.T), by_points])
+    assert np.array_equal(by_points, by_rows.T)
+
+
+def test_an_integer_array_cannot_take_the_points_layout():
+    with pytest.raises(ValueError, match="tiles or rows"):
+        LoopArray("points", writes=(x,), integers=True)
+
+
+def test_kernels_of_equal_expressions_in_other_names_share_one_loop():
+    from taylorlr.compile.simd_codegen import build_kernel
+
+    a, b = se.symbols("a b")
+    first, second = build_kernel([x * y + se.sin(x)], [(x, y)]), build_kernel([a * b + se.sin(a)], [(a, b)])
+    assert first is second
+    assert build_kernel([x * y + se.cos(x)], [(x, y)]) is not first
