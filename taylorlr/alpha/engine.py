@@ -36,7 +36,7 @@ from taylorlr.alpha._record import constant, with_batch_shape
 from taylorlr.alpha._step import ArrayOps, settle, start_code
 from taylorlr.alpha.optimizers import Optimizer, resolve_optimizer, select_state
 from taylorlr.alpha.oracle import LineOracle, build_line_oracle
-from taylorlr.alpha.result import _CODES, _MAX_STEPS, _RUNNING, COUNTED, Counts, Run, SafeguardCounts
+from taylorlr.alpha.result import _MAX_STEPS, _RUNNING, COUNTED, Counts, Run, SafeguardCounts
 from taylorlr.alpha.rules import Probe, Rule, dot, resolve_rule
 from taylorlr.alpha.safeguards import FIRINGS, Safeguards, next_alpha, resolve_safeguards
 from taylorlr.alpha.verdict import check, judge
@@ -539,12 +539,10 @@ class GenericStepper:
         xp = self.xp
         stopped_at = xp.where(code == _RUNNING, steps, stopped_at)
         code = xp.where(code == _RUNNING, _MAX_STEPS, code)
-        codes = to_numpy(code)
-        status = numpy.asarray(_CODES, dtype=object)[codes]
         counts = self.tally.numpy(COUNTED)
         firings = self.tally.numpy(FIRINGS)
         return {
-            "status": status,
+            "status": numpy.asarray(to_numpy(code), dtype=numpy.int64),  # loop codes: judge names them
             "stopped_at": to_numpy(stopped_at),
             "counts": Counts(**counts),
             "safeguard_counts": SafeguardCounts(**firings),

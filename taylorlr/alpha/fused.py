@@ -39,7 +39,7 @@ from typing import Any
 from taylorlr.alpha._record import constant, with_batch_shape
 from taylorlr.alpha._step import SymbolOps, settle, start_code
 from taylorlr.alpha.optimizers import is_identity, select_state
-from taylorlr.alpha.result import _CODES, _CONVERGED, _MAX_STEPS, _RUNNING, Counts, SafeguardCounts
+from taylorlr.alpha.result import _CONVERGED, _MAX_STEPS, _RUNNING, Counts, SafeguardCounts
 from taylorlr.alpha.rules import Probe, Rule
 from taylorlr.alpha.safeguards import FIRINGS, Safeguards, next_alpha
 from taylorlr.compile import simd_codegen as llvm_loop
@@ -565,7 +565,7 @@ class FusedStepper:
             "alphas": recorded[:, column("alpha")],
             "grad_norms": recorded[:, column("grad_norm")],
             "oracle_alphas": oracle_alphas,
-            "status": _statuses(code),
+            "status": code,  # loop codes: the verdict names them
             "stopped_at": stopped_at,
             "counts": Counts(**counts),
             "safeguard_counts": SafeguardCounts(**firings),
@@ -595,14 +595,3 @@ def _fire_digits(packed: Any) -> Any:
         return 0
     whole = packed.astype(numpy.int64)
     return numpy.stack([whole // FIRE_BASE**k % FIRE_BASE for k in range(len(FIRINGS))])
-
-
-def _statuses(code: Any) -> Any:
-    """The (B,) object array of :class:`Status` for int codes (one fill where all agree)."""
-    import numpy
-
-    if code.size and code.min() == code.max():
-        statuses = numpy.empty(code.shape, dtype=object)
-        statuses.fill(_CODES[int(code[0])])  # numpy.full would store the str, not the str-valued Status
-        return statuses
-    return numpy.asarray(_CODES, dtype=object)[code]

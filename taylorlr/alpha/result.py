@@ -171,18 +171,14 @@ class Run:
 
     @property
     def x(self) -> Any:
-        """(*batch, n) each member's last valid point (``points[stopped_at]``)."""
-        import numpy
-
-        index = numpy.asarray(self.stopped_at)[None, ..., None]
-        return numpy.take_along_axis(self.points, index, axis=0)[0]
+        """(*batch, n) each member's last valid point (``points[stopped_at]``, which the padding
+        repeats to the last row: ``points[-1]``)."""
+        return self.points[-1]
 
     @property
     def fun(self) -> Any:
-        """(*batch) f at :attr:`x`."""
-        import numpy
-
-        return numpy.take_along_axis(self.losses, numpy.asarray(self.stopped_at)[None], axis=0)[0]
+        """(*batch) f at :attr:`x` (``losses[stopped_at]``, repeated to ``losses[-1]``)."""
+        return self.losses[-1]
 
     @property
     def success(self) -> Any:

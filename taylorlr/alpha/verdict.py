@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from taylorlr.alpha.result import Run, Status
+from taylorlr.alpha.result import _CODES, Run, Status
 from taylorlr.compile.backends import to_numpy
 from taylorlr.errors import RunFailedError
 
@@ -53,7 +53,7 @@ def judge(run: Run, compiled: Any, *, divergence: float, data: Mapping[str, Any]
     """
     import numpy
 
-    status = _status_copy(run.status)
+    codes = _order_codes(run.status)
     start, end = numpy.ravel(run.losses[0]), numpy.ravel(run.fun)
     stopped = numpy.ravel(run.stopped_at)
     with numpy.errstate(all="ignore"):
@@ -61,38 +61,53 @@ def judge(run: Run, compiled: Any, *, divergence: float, data: Mapping[str, Any]
         fell = end < floor
         rounding = 16 * numpy.finfo(end.dtype).eps * (numpy.abs(start) + numpy.abs(end))
         rose = end - start > rounding
-        small = numpy.ravel(
-            numpy.take_along_axis(run.grad_norms, numpy.asarray(run.stopped_at)[None], axis=0)
-        )
-        small = small <= run.settings.get("tol", numpy.inf)
+        # the histories repeat each member's last valid entry to the end (Run's padding)
+        small = numpy.ravel(run.grad_norms[-1]) <= run.settings.get("tol", numpy.inf)
     # a member that kept its last point (stopped_at == steps) without a small gradient ran out of
     # steps (a failed step t leaves stopped_at = t); only the others need their status read
     ran_out = (stopped == len(run.losses) - 1) & ~small
     others = numpy.flatnonzero(~ran_out)
-    codes = numpy.fromiter(map(_ORDER.__getitem__, status[others]), dtype=numpy.intp, count=others.size)
-    overflowed = others[codes == _ORDER[Status.NONFINITE]]
+    overflowed = others[codes[others] == _ORDER[Status.NONFINITE]]
+    stops = others[codes[others] == _ORDER[Status.CONVERGED]]
     probe = overflowed[~fell[overflowed]]
     last = _last_points(run)
     if data is not None and probe.size:
         fell[probe] = _falls_along_descent(compiled, last(probe), floor[probe], data)
-    status[numpy.flatnonzero(fell & ran_out)] = Status.UNBOUNDED
-    status[overflowed[fell[overflowed]]] = Status.UNBOUNDED
-    status[numpy.flatnonzero(rose & ran_out & ~fell)] = Status.ROSE
-    stops = others[codes == _ORDER[Status.CONVERGED]]
+    codes[numpy.flatnonzero(fell & ran_out)] = _ORDER[Status.UNBOUNDED]
+    codes[overflowed[fell[overflowed]]] = _ORDER[Status.UNBOUNDED]
+    codes[numpy.flatnonzero(rose & ran_out & ~fell)] = _ORDER[Status.ROSE]
     if data is not None and stops.size:
-        status[stops] = _point_kinds(compiled, last(stops), data)
+        codes[stops] = _point_kinds(compiled, last(stops), data)
+    status = _fill(codes) if codes.size and codes.min() == codes.max() else _statuses()[codes]
     return replace(run, status=status.reshape(run.batch_shape))
 
 
-def _status_copy(status: Any) -> Any:
-    """A fresh flat object array of Status (a path that filled it with numpy.full stored str)."""
+def _order_codes(status: Any) -> Any:
+    """A fresh flat intp array of indices into :func:`_statuses`, from the step loop's integer
+    codes (:data:`~taylorlr.alpha.result._CODES`) or from Status members (or their values)."""
     import numpy
 
-    flat = numpy.array(status, dtype=object).reshape(-1)
-    if flat.size and not isinstance(flat[0], Status):
-        codes = numpy.fromiter(map(_ORDER.__getitem__, flat), dtype=numpy.intp, count=flat.size)
-        return _statuses()[codes]
-    return flat
+    flat = numpy.asarray(status).reshape(-1)
+    if flat.dtype.kind in "iu":
+        return _loop_to_order()[flat]
+    return numpy.fromiter(map(_ORDER.__getitem__, flat), dtype=numpy.intp, count=flat.size)
+
+
+def _fill(codes: Any) -> Any:
+    """Status objects for codes that all agree: one fill, no gather."""
+    import numpy
+
+    status = numpy.empty(codes.shape, dtype=object)
+    status.fill(_statuses()[codes[0]])
+    return status
+
+
+@functools.cache
+def _loop_to_order() -> Any:
+    """The step loop's code -> its Status's index in :func:`_statuses` (-1 for RUNNING)."""
+    import numpy
+
+    return numpy.array([-1 if code is None else _ORDER[code] for code in _CODES], dtype=numpy.intp)
 
 
 @functools.cache
@@ -140,7 +155,8 @@ _ORDER: dict[Any, int] = {key: k for k, status in enumerate(Status) for key in (
 
 
 def _point_kinds(compiled: Any, points: Any, data: Mapping[str, Any]) -> Any:
-    """CONVERGED, SADDLE or MAXIMUM for each of the (k, n) points where the gradient vanished.
+    """CONVERGED, SADDLE or MAXIMUM (indices into :func:`_statuses`) for each of the (k, n) points
+    where the gradient vanished.
 
     An eigenvalue counts as negative when it is below ``-sqrt(eps) * max|eigenvalue|`` and
     stays within a quarter of itself at the critical point of the quadratic model (the Newton
@@ -164,7 +180,7 @@ def _point_kinds(compiled: Any, points: Any, data: Mapping[str, Any]) -> Any:
     kinds = numpy.full(len(points), _ORDER[Status.CONVERGED])
     kinds[negative.any(axis=-1)] = _ORDER[Status.SADDLE]
     kinds[negative.all(axis=-1)] = _ORDER[Status.MAXIMUM]
-    return _statuses()[kinds]
+    return kinds
 
 
 def _eigen(compiled: Any, points: Any, data: Mapping[str, Any]) -> tuple[Any, Any]:
