@@ -84,6 +84,8 @@ def test_a_member_runs_the_same_alone_and_in_any_batch(run, path, size, member, 
     ("text", "path", "taken"),
     [
         (ROSENBROCK, "auto", "fused"),
+        # the generic step on a smooth loss: its evaluations no longer change generator at 4096
+        (ROSENBROCK, "generic", "generic"),
         # a loss the fused loop does not compile: auto takes the generic step at every size
         (ROSENBROCK + " + abs(x*y)/100", "auto", "generic"),
     ],
