@@ -20,3 +20,5 @@ def test_readme_python_example_runs_as_written():
     run = names["run"]
     np.testing.assert_allclose(run.alphas[1:4], run.oracle_alphas[0:3], rtol=1e-12)
     assert run.status.item().value == "converged"
+    assert names["solution"].bounded_below.verdict == "unbounded"
+    assert len(names["solution"].critical_points) == 1
