@@ -5,15 +5,17 @@ Array-only: importing this module loads neither SymPy nor NumPy.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from taylorlr._json import json_ready
+from taylorlr.kinds import Verdict
+
+_SOLVE = "`taylorlr solve` (tl.solve) can prove whether f is bounded below"
 
 
-class Status(str, enum.Enum):
+class Status(Verdict):
     """How a batch member's run ended; ``.message`` says what was observed and what to do.
 
     A str-valued enum: a status equals its value, so ``status == "converged"`` works on a
@@ -30,43 +32,61 @@ class Status(str, enum.Enum):
     its start (ROSE), a vanishing gradient at a saddle or a maximum (SADDLE, MAXIMUM).
     """
 
-    CONVERGED = "converged"
-    MAX_STEPS = "max_steps"
-    DIVERGED = "diverged"
-    NONFINITE = "nonfinite"
-    UNBOUNDED = "unbounded"
-    ROSE = "rose"
-    SADDLE = "saddle"
-    MAXIMUM = "maximum"
+    CONVERGED = (
+        "converged",
+        (
+            "the gradient norm fell to tol or below where no Hessian eigenvalue is negative: a local "
+            "minimum, or a point that second-order evidence cannot tell from one (a degenerate critical "
+            "point, or a plateau where f flattens out)"
+        ),
+    )
+    MAX_STEPS = (
+        "max_steps",
+        "all steps ran without reaching tol: raise steps, or try another rule, gamma or alpha0",
+    )
+    DIVERGED = (
+        "diverged",
+        "the loss blew up: lower alpha0 or gamma, or use safeguards='default'",
+    )
+    NONFINITE = (
+        "nonfinite",
+        (
+            "a value, gradient or alpha became inf or NaN (overflow, or 0/0 in the pure formula): "
+            "lower alpha0 or use safeguards='default'"
+        ),
+    )
+    UNBOUNDED = (
+        "unbounded",
+        (
+            "the loss ended more than divergence * (|f0| + 1) below its start (or, where the run "
+            "overflowed, falls that far or to -inf along the steepest-descent ray): evidence, not a "
+            f"proof, that f is unbounded below, and no step size fixes that; {_SOLVE}"
+        ),
+    )
+    ROSE = (
+        "rose",
+        (
+            "the run ended with the loss above its start: the steps overshoot; lower gamma or "
+            "alpha0, or try another rule or optimizer"
+        ),
+    )
+    SADDLE = (
+        "saddle",
+        (
+            "the gradient vanished where the Hessian has a negative eigenvalue and a positive (a "
+            "saddle point) or zero one (a degenerate point), so not at a minimum: start elsewhere or perturb "
+            "the start"
+        ),
+    )
+    MAXIMUM = (
+        "maximum",
+        (
+            "the gradient vanished at a local maximum (every Hessian eigenvalue is negative), "
+            "not a minimum: start elsewhere"
+        ),
+    )
 
-    def __str__(self) -> str:
-        return self.value
 
-    @property
-    def message(self) -> str:
-        return _MESSAGES[self]
-
-
-_SOLVE = "`taylorlr solve` (tl.solve) can prove whether f is bounded below"
-_MESSAGES = {
-    Status.CONVERGED: "the gradient norm fell to tol or below where no Hessian eigenvalue is negative: "
-    "a local minimum, or a point that second-order evidence cannot tell from one (a degenerate critical "
-    "point, or a plateau where f flattens out)",
-    Status.MAX_STEPS: "all steps ran without reaching tol: raise steps, or try another rule, gamma or alpha0",
-    Status.DIVERGED: "the loss blew up: lower alpha0 or gamma, or use safeguards='default'",
-    Status.NONFINITE: "a value, gradient or alpha became inf or NaN (overflow, or 0/0 in the pure formula): "
-    "lower alpha0 or use safeguards='default'",
-    Status.UNBOUNDED: "the loss ended more than divergence * (|f0| + 1) below its start (or, where the run "
-    "overflowed, falls that far or to -inf along the steepest-descent ray): evidence, not a proof, that f "
-    f"is unbounded below, and no step size fixes that; {_SOLVE}",
-    Status.ROSE: "the run ended with the loss above its start: the steps overshoot; lower gamma or "
-    "alpha0, or try another rule or optimizer",
-    Status.SADDLE: "the gradient vanished where the Hessian has a negative eigenvalue and a positive (a "
-    "saddle point) or zero one (a degenerate point), so not at a minimum: start elsewhere or perturb "
-    "the start",
-    Status.MAXIMUM: "the gradient vanished at a local maximum (every Hessian eigenvalue is negative), "
-    "not a minimum: start elsewhere",
-}
 _CODES = (None, Status.CONVERGED, Status.MAX_STEPS, Status.DIVERGED, Status.NONFINITE)
 _RUNNING, _CONVERGED, _MAX_STEPS, _DIVERGED, _NONFINITE = range(5)
 COUNTED = ("values", "gradients", "hvps", "line_searches")

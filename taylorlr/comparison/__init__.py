@@ -32,7 +32,6 @@ heading to -inf never ranks above a converged one.
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from taylorlr.alpha.result import Status
 from taylorlr.comparison.reference import MODES, Reference, Verdict, f_tolerance, reference_optimum
 from taylorlr.compile.backends import to_numpy
 from taylorlr.errors import OptionError, PointError
+from taylorlr.kinds import Verdict as Labelled
 
 __all__ = [
     "DEFAULT_OPTIMIZERS",
@@ -62,30 +62,31 @@ DEFAULT_OPTIMIZERS = ("gd", "momentum", "adam")
 REFERENCES = MODES
 
 
-class Standing(str, enum.Enum):
+class Standing(Labelled):
     """Where a row ranks, best first (see the module's ranking); ``.message`` says why."""
 
-    REACHED = "reached"
-    CONVERGED = "converged"
-    STOPPED = "stopped short"
-    FAILED = "failed"
-    FALLING = "falling"
+    REACHED = (
+        "reached",
+        "ended within tol_x of a reference minimiser",
+    )
+    CONVERGED = (
+        "converged",
+        "the gradient vanished, but not within tol_x of a reference minimiser",
+    )
+    STOPPED = (
+        "stopped short",
+        "stopped without converging, at a finite value",
+    )
+    FAILED = (
+        "failed",
+        "the run blew up or met a non-finite value",
+    )
+    FALLING = (
+        "falling",
+        "heading to -inf (or to an infimum that is not attained)",
+    )
 
-    def __str__(self) -> str:
-        return self.value
 
-    @property
-    def message(self) -> str:
-        return _STANDING_MESSAGES[self]
-
-
-_STANDING_MESSAGES = {
-    Standing.REACHED: "ended within tol_x of a reference minimiser",
-    Standing.CONVERGED: "the gradient vanished, but not within tol_x of a reference minimiser",
-    Standing.STOPPED: "stopped without converging, at a finite value",
-    Standing.FAILED: "the run blew up or met a non-finite value",
-    Standing.FALLING: "heading to -inf (or to an infimum that is not attained)",
-}
 _ORDER = {standing: rank for rank, standing in enumerate(Standing)}
 _FALLING_STATUSES = ("unbounded",)
 _FAILED_STATUSES = ("diverged", "nonfinite")

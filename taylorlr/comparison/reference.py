@@ -25,11 +25,12 @@ about the global picture:
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+
+from taylorlr.kinds import Verdict as Labelled
 
 #: |f - f*| <= F_ROUNDING * (1 + |f*|) counts as equal (the rounding of f in float64, with room)
 F_ROUNDING = 1e-9
@@ -43,36 +44,45 @@ CRITICAL_STEP = 1e-8
 MODES = ("auto", "critical-points", "solve")
 
 
-class Verdict(str, enum.Enum):
+class Verdict(Labelled):
     """What is proved about min f; ``.message`` says what it means for the table."""
 
-    GLOBAL = "global minimum (proved)"
-    UNBOUNDED = "no minimum: unbounded below (proved)"
-    NOT_ATTAINED = "no minimum: the infimum is not attained (proved)"
-    LOCAL = "local minima, not proved global"
-    NONE_FOUND = "no minimum found"
-    CONTRADICTED = "the reference is wrong: a run ended below it"
-
-    def __str__(self) -> str:
-        return self.value
-
-    @property
-    def message(self) -> str:
-        return _MESSAGES[self]
-
-
-_MESSAGES = {
-    Verdict.GLOBAL: "the gaps are measured from min f itself",
-    Verdict.UNBOUNDED: "f has no minimum; gaps, where shown, are to the nearest local minimum, and a run "
-    "below every critical value is heading to -inf",
-    Verdict.NOT_ATTAINED: "f has no minimum; rows are ranked by their status and final value",
-    Verdict.LOCAL: "gaps are to the nearest local minimum at or below the run's final value; a lower "
-    "minimum may exist",
-    Verdict.NONE_FOUND: "no point was confirmed as a minimum (evidence, not proof); gaps are measured from "
-    "the best point found, an upper bound on inf f",
-    Verdict.CONTRADICTED: "a run ended below every reference minimum, so they are not the global minimum; "
-    "gaps are measured from the best point found, an upper bound on min f",
-}
+    GLOBAL = (
+        "global minimum (proved)",
+        "the gaps are measured from min f itself",
+    )
+    UNBOUNDED = (
+        "no minimum: unbounded below (proved)",
+        (
+            "f has no minimum; gaps, where shown, are to the nearest local minimum, and a run "
+            "below every critical value is heading to -inf"
+        ),
+    )
+    NOT_ATTAINED = (
+        "no minimum: the infimum is not attained (proved)",
+        "f has no minimum; rows are ranked by their status and final value",
+    )
+    LOCAL = (
+        "local minima, not proved global",
+        (
+            "gaps are to the nearest local minimum at or below the run's final value; a lower "
+            "minimum may exist"
+        ),
+    )
+    NONE_FOUND = (
+        "no minimum found",
+        (
+            "no point was confirmed as a minimum (evidence, not proof); gaps are measured from "
+            "the best point found, an upper bound on inf f"
+        ),
+    )
+    CONTRADICTED = (
+        "the reference is wrong: a run ended below it",
+        (
+            "a run ended below every reference minimum, so they are not the global minimum; "
+            "gaps are measured from the best point found, an upper bound on min f"
+        ),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

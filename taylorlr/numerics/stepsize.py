@@ -14,13 +14,13 @@
 
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from taylorlr.compile.backends import as_batch
 from taylorlr.errors import OptionError
+from taylorlr.kinds import Verdict
 
 #: the largest constant Hessian whose lambda_max is isolated exactly (else eigvalsh plus a margin)
 _EXACT_EIGEN_LIMIT = 12
@@ -107,23 +107,20 @@ class Guarantees:
         return dict(vars(self))
 
 
-class Certainty(str, enum.Enum):
+class Certainty(Verdict):
     """Whether a step-size statement is a theorem (``"guaranteed"``) or an ``"estimate"``."""
 
-    GUARANTEED = "guaranteed"
-    ESTIMATE = "estimate"
-
-    @property
-    def message(self) -> str:
-        return _CERTAINTY_MESSAGES[self]
-
-
-_CERTAINTY_MESSAGES = {
-    Certainty.GUARANTEED: "L is proved on a box that holds every step w - eps g with 0 < eps <= 2/L, "
-    "and f is smooth there: the decrease follows from Taylor's theorem",
-    Certainty.ESTIMATE: "nothing is guaranteed (see the reason): try eps = 1/L as a first guess "
-    "and check f(w+)",
-}
+    GUARANTEED = (
+        "guaranteed",
+        (
+            "L is proved on a box that holds every step w - eps g with 0 < eps <= 2/L, "
+            "and f is smooth there: the decrease follows from Taylor's theorem"
+        ),
+    )
+    ESTIMATE = (
+        "estimate",
+        ("nothing is guaranteed (see the reason): try eps = 1/L as a first guess and check f(w+)"),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
