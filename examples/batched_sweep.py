@@ -6,11 +6,12 @@ descent only goes down. Both run over all start points in one call, batched on
 the leading axis, and the final points are sorted by the exact critical point
 they reached. Run:
 
-    python examples/batched_sweep.py
+    python examples/batched_sweep.py [POINTS]
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -20,7 +21,7 @@ import numpy as np
 
 import taylorlr as tl
 
-POINTS = 100_000
+POINTS = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 LOSS = "(x**2 + y - 11)**2 + (x + y**2 - 7)**2"
 T = TypeVar("T")
 
@@ -49,7 +50,7 @@ def main() -> None:
     starts = np.random.default_rng(0).uniform(-5.0, 5.0, size=(POINTS, 2))
     loss.compile()  # compile once, outside the timings
     step = timed("one Newton step", lambda: tl.newton_step(loss, starts))
-    print("  Hessian at the start:", dict(Counter(np.asarray(step.curvature).ravel().tolist())))
+    print("  Hessian at the start:", dict(Counter(str(c) for c in np.asarray(step.curvature).ravel())))
     newton = timed("Newton, up to 20 steps", lambda: tl.newton(loss, starts, steps=20))
     descent = timed(
         "gd + retsinas rule, up to 200 steps",
