@@ -26,8 +26,6 @@ True
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -40,7 +38,7 @@ from taylorlr.alpha.result import _MAX_STEPS, _RUNNING, COUNTED, Counts, Run, Sa
 from taylorlr.alpha.rules import Probe, Rule, dot, resolve_rule
 from taylorlr.alpha.safeguards import FIRINGS, Safeguards, next_alpha, resolve_safeguards
 from taylorlr.alpha.verdict import check, judge
-from taylorlr.compile.backends import resolve_backend, to_numpy
+from taylorlr.compile.backends import quiet, resolve_backend, to_numpy
 from taylorlr.errors import OptionError
 
 #: the values of ``run(path=...)``
@@ -177,15 +175,6 @@ class _Evaluator:
         return self.compiled.hvp(W, V, **data)
 
 
-def _quiet(xp: Any) -> Any:
-    """NumPy's errstate, so that no overflow / invalid warning leaks (overflow is a status).
-
-    Also for namespaces built on NumPy (array-api-strict); a no-op when NumPy is not loaded.
-    """
-    numpy = sys.modules.get("numpy")
-    return numpy.errstate(all="ignore") if numpy is not None else contextlib.nullcontext()
-
-
 def run(
     loss: Any,
     at: Any,
@@ -280,7 +269,7 @@ def run(
     )
     stepper: Stepper = (_fused_stepper(generic, path) if path != "generic" else None) or generic
     shape = _batch_shape(xp, theta0, alpha0_array, gamma_array)
-    with _quiet(xp):
+    with quiet():
         record = stepper.run(theta0, alpha0_array, gamma_array, steps, shape)
     settings = {
         "alpha0": to_numpy(alpha0_array),

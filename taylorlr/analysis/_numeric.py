@@ -290,8 +290,10 @@ def _deduplicate(points: Any, residuals: Any) -> list[tuple[Any, float, int]]:
     stack = numpy.empty((0, points.shape[-1]))
     for index in numpy.argsort(residuals, kind="stable"):
         w = points[index]
-        gaps = numpy.linalg.norm(stack - w, axis=-1)
-        if numpy.all(gaps > 1e-6 * (1.0 + numpy.linalg.norm(stack, axis=-1))):
+        with numpy.errstate(over="ignore"):  # huge points far apart: an inf gap is a gap
+            gaps = numpy.linalg.norm(stack - w, axis=-1)
+            apart = numpy.all(gaps > 1e-6 * (1.0 + numpy.linalg.norm(stack, axis=-1)))
+        if apart:
             kept.append((w, float(residuals[index]), int(index)))
             stack = numpy.vstack([stack, w])
     return kept

@@ -184,3 +184,21 @@ def _float_coordinate(value: Any) -> Any:
 
         return float(exact_number(value))
     return value
+
+
+def quiet() -> Any:
+    """NumPy's ``errstate(all="ignore")`` where NumPy is loaded, else a no-op.
+
+    The numerics label non-finite members (a status, a mask, an "estimate") instead of
+    warning about them, so no overflow or invalid-value warning reaches the user. NumPy's
+    state also governs the namespaces built on it (array-api-strict).
+
+    >>> import numpy as np
+    >>> with quiet():
+    ...     bool(np.isinf(np.float64(1e308) * 10))
+    True
+    """
+    import contextlib
+
+    numpy = sys.modules.get("numpy")
+    return numpy.errstate(all="ignore") if numpy is not None else contextlib.nullcontext()

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from taylorlr.compile.backends import as_batch, to_numpy
+from taylorlr.compile.backends import as_batch, quiet, to_numpy
 from taylorlr.errors import OptionError, PointError, SingularHessianError
 from taylorlr.kinds import Kind, Verdict
 
@@ -407,7 +407,7 @@ def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[An
         PointError: ``single`` and they are not finite (outside the domain, or overflow).
     """
     xp = compiled.xp
-    with _quiet(xp):
+    with quiet():
         value, g, H = compiled.value(W), compiled.grad(W), compiled.hess(W)
     finite = xp.isfinite(value) & xp.all(xp.isfinite(g), axis=-1)
     finite = finite & xp.all(xp.isfinite(xp.reshape(H, (*H.shape[:-2], -1))), axis=-1)
@@ -437,15 +437,6 @@ def _at(array: Any, where: tuple[int, ...]) -> Any:
     import numpy
 
     return numpy.asarray(to_numpy(array))[where].tolist()
-
-
-def _quiet(xp: Any) -> Any:
-    """Silence NumPy's overflow and invalid-value warnings: non-finite members are labelled."""
-    import contextlib
-
-    if xp.__name__ == "numpy":
-        return xp.errstate(all="ignore")
-    return contextlib.nullcontext()
 
 
 def newton(
@@ -515,7 +506,7 @@ def _iterate(
         (nonfinite, NewtonStatus.NONFINITE),
         (converged, NewtonStatus.CONVERGED),
     )
-    with _quiet(xp):
+    with quiet():
         value = compiled.value(W)
     return NewtonRun(
         steps=tuple(records), point=W, status=status, iterations=len(records), tol=tol, value=value,

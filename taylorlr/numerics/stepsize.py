@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from taylorlr.compile.backends import as_batch
+from taylorlr.compile.backends import as_batch, quiet
 from taylorlr.errors import OptionError
 from taylorlr.kinds import Verdict
 
@@ -194,12 +194,13 @@ def descent_limit(loss: Loss, at: Any, *, backend: Any = "numpy", dtype: str = "
     compiled = loss.compile(backend, dtype)
     xp = compiled.xp
     W = as_batch(at, loss.variables, xp, compiled.backend.dtype(dtype))
-    g = compiled.grad(W)
-    gTg = xp.sum(g * g, axis=-1)
-    gHg = xp.sum(g * compiled.hvp(W, g), axis=-1)
-    positive = gHg > 0
-    safe = xp.where(positive, gHg, xp.ones_like(gHg))
-    eps_max = xp.where(positive, 2 * gTg / safe, xp.full_like(gHg, math.inf))
+    with quiet():  # overflow and 0/0 stay in the numbers (inf, NaN), which the report words
+        g = compiled.grad(W)
+        gTg = xp.sum(g * g, axis=-1)
+        gHg = xp.sum(g * compiled.hvp(W, g), axis=-1)
+        positive = gHg > 0
+        safe = xp.where(positive, gHg, xp.ones_like(gHg))
+        eps_max = xp.where(positive, 2 * gTg / safe, xp.full_like(gHg, math.inf))
     return DescentLimit(eps_max, gTg, gHg)
 
 
