@@ -490,8 +490,7 @@ class GuardedGroup(click.Group):
             error.show()
             return error.exit_code
         except click.exceptions.Abort:
-            click.echo("interrupted", err=True)
-            return EXIT_INTERRUPTED
+            return self._run_failed(CommandError("interrupted", EXIT_INTERRUPTED), as_json)
         except _PipeClosed:
             raise
         except Exception as error:  # outside any command (click itself)
