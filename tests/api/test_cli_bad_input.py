@@ -77,6 +77,7 @@ def test_a_reader_that_stops_after_a_few_bytes_gets_no_error_text():
     assert len(process.stdout.read(5)) == 5
     process.stdout.close()
     errors = process.stderr.read()
+    process.stderr.close()
     assert process.wait(timeout=120) in (0, 141)  # 0 when every byte was in the pipe before it closed
     assert errors == b""
 
