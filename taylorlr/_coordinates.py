@@ -20,6 +20,16 @@ def variable_names(variables: Sequence[Any]) -> list[str]:
     return [v.name for v in variables]
 
 
+def _listed(names: Sequence[str], limit: int = 10) -> str:
+    """Names for a message, at most ``limit`` of them: a point may carry thousands.
+
+    >>> _listed([f"x{i}" for i in range(10_000)], limit=2)
+    "['x0', 'x1'] and 9,998 more"
+    """
+    shown = str(list(names[:limit]))
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit:,} more"
+
+
 def ordered_values(at: Any, variables: Sequence[Any]) -> list[Any]:
     """The coordinates of a single point in variable order (not converted)."""
     names = variable_names(variables)
@@ -29,9 +39,9 @@ def ordered_values(at: Any, variables: Sequence[Any]) -> list[Any]:
         missing = [n for n in names if n not in keys]
         if unknown or missing:
             raise PointError(
-                f"point names {sorted(keys)} do not match the variables {names}"
-                + (f" (unknown: {unknown})" if unknown else "")
-                + (f" (missing: {missing})" if missing else "")
+                f"point names {_listed(sorted(keys))} do not match the variables {_listed(names)}"
+                + (f" (unknown: {_listed(unknown)})" if unknown else "")
+                + (f" (missing: {_listed(missing)})" if missing else "")
             )
         by_name = dict(zip(keys, at.values(), strict=True))
         return [by_name[n] for n in names]

@@ -3,9 +3,13 @@
 Built on click (small, well kept, already a dependency of much of the
 scientific stack); tables and the progress bar come from rich. Exit codes: 0
 success, 1 an internal error (a bug: please report it), 2 bad input (a parse
-error with a caret under the fault, an unknown option, a bad ``--at``), 3 a
-mathematical failure the user asked to be an error (``--strict``). No traceback
-reaches a user (set ``TAYLORLR_DEBUG=1`` to see one for an internal error).
+error with a caret under the fault, an unknown option, a bad ``--at``, a value
+out of range, a plot that cannot be written), 3 a mathematical failure the user
+asked to be an error (``--strict``), 130 interrupted, 141 stdout closed early
+(``| head``: the command stops quietly). No traceback reaches a user (set
+``TAYLORLR_DEBUG=1`` to see one for an internal error). Every option is checked
+before any work; under ``--json`` stdout holds exactly one JSON object, an error
+included (``{"error": ..., "exit_code": ...}``).
 
 The CLI must start fast: this module imports only click at import time; SymPy,
 NumPy and rich are imported by the commands that need them.
@@ -14,8 +18,11 @@ NumPy and rich are imported by the commands that need them.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
@@ -23,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from taylorlr import __version__
-from taylorlr.errors import ParseError, TaylorLRError
+from taylorlr.errors import MissingDependencyError, OptionError, ParseError, TaylorLRError
 
 if TYPE_CHECKING:
     import sympy
@@ -35,6 +42,13 @@ if TYPE_CHECKING:
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 EXIT_MATH_FAILURE = 3
+EXIT_INTERRUPTED = 130
+#: stdout was closed by its reader (``taylorlr solve ... | head``): 128 + SIGPIPE, as shells report
+EXIT_CLOSED_PIPE = 141
+#: the largest magnitude float64 holds (numbers beyond it are refused at the boundary)
+FLOAT64_MAX = sys.float_info.max
+#: the longest --budget accepted, in seconds (about 11.6 days)
+BUDGET_MAX = 1e6
 #: set this environment variable to see the traceback of an internal error
 DEBUG_ENV = "TAYLORLR_DEBUG"
 
@@ -89,7 +103,23 @@ def parse_number(text: str, *, whole: str | None = None, offset: int = 0) -> sym
         raise ParseError(
             f"{text.strip()!r} is not a number (unknown name {names})", text=whole, column=offset
         )
+    if not _finite_real(value):
+        raise ParseError(
+            f"{text.strip()!r} is not a finite real number (float64 holds magnitudes up to 1.8e308)",
+            text=whole,
+            column=offset,
+        )
     return value
+
+
+def _finite_real(value: sympy.Expr) -> bool:
+    """Whether an exact number is real and within float64's range (1e999 and I are not)."""
+    if value.is_real is not True:
+        return False
+    try:
+        return math.isfinite(float(value))
+    except (OverflowError, TypeError, ValueError):
+        return False
 
 
 def parse_point(text: str) -> dict[str, sympy.Expr]:
@@ -132,6 +162,111 @@ POINT = _TextParam("x=1,y=2", parse_point)
 NUMBER = _TextParam("number", parse_number)
 
 
+class Real(click.ParamType):
+    """A finite float in an interval; nan, inf and values outside it are usage errors naming the interval.
+
+    >>> Real(0, 1, low_open=True).interval()
+    '(0, 1]'
+    >>> Real(0).convert("1e-3", None, None)
+    0.001
+    """
+
+    name = "float"
+
+    def __init__(
+        self,
+        low: float | None = None,
+        high: float | None = None,
+        *,
+        low_open: bool = False,
+        high_open: bool = False,
+    ) -> None:
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
+
+    def interval(self) -> str:
+        left = "(-inf" if self.low is None else f"{'(' if self.low_open else '['}{self.low:g}"
+        right = "inf)" if self.high is None else f"{self.high:g}{')' if self.high_open else ']'}"
+        return f"{left}, {right}"
+
+    def contains(self, number: float) -> bool:
+        above = self.low is None or (number > self.low if self.low_open else number >= self.low)
+        below = self.high is None or (number < self.high if self.high_open else number <= self.high)
+        return above and below
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number: give one in {self.interval()}", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number: give one in {self.interval()}", param, ctx)
+        if not self.contains(number):
+            self.fail(f"{value!r} is out of range: give a number in {self.interval()}", param, ctx)
+        return number
+
+
+def one_point(ctx: click.Context, param: click.Parameter, values: tuple[Any, ...]) -> Any:
+    """The one --at given (click would keep only the last of several, silently)."""
+    if len(values) > 1:
+        raise click.BadParameter(
+            f"given {len(values)} times: give every coordinate in one --at, e.g. --at x=1,y=2", ctx, param
+        )
+    return values[0] if values else None
+
+
+def plot_formats() -> tuple[str, ...]:
+    """The file extensions matplotlib can write (png, pdf, svg, ...); matplotlib loads now."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError as error:
+        from taylorlr.report.plots import INSTALL_HINT
+
+        raise MissingDependencyError(INSTALL_HINT) from error
+    return tuple(sorted(FigureCanvasBase.get_supported_filetypes()))
+
+
+def plot_path_problem(path: str) -> str | None:
+    """Why a figure cannot be written to ``path`` (empty, no or unknown extension, not writable), or None.
+
+    Nothing is left behind: writability is probed with a scratch file that is removed at once.
+    """
+    import tempfile
+    from pathlib import Path
+
+    if not path.strip():
+        return "the file name is empty"
+    target, formats = Path(path), plot_formats()
+    extension = target.suffix.lstrip(".").lower()
+    if extension not in formats:
+        given = "has no extension" if not extension else f"has the extension .{extension}"
+        return f"{path!r} {given}, which matplotlib cannot write: use one of {', '.join(formats)}"
+    if target.exists() and not target.is_file():
+        return f"{path!r} exists and is not a regular file"
+    if not target.parent.is_dir():
+        return f"cannot write {path}: the folder {target.parent} does not exist"
+    try:
+        if target.exists():
+            open(target, "ab").close()  # appends nothing: the file is unchanged
+        else:
+            with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".taylorlr-probe-"):
+                pass
+    except OSError as error:
+        return f"cannot write {path}: {error.strerror or error}"
+    return None
+
+
+class PlotFile(click.ParamType):
+    """--plot FILE: a path matplotlib can write, checked before any work."""
+
+    name = "file"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        problem = plot_path_problem(value) if isinstance(value, str) else None
+        if problem:
+            self.fail(problem, param, ctx)
+        return value
+
+
 class RegistryName(click.ParamType):
     """A name (or comma-separated names) from a registry of the library, looked up only when used.
 
@@ -152,14 +287,16 @@ class RegistryName(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if not isinstance(value, str):
             return value
-        chosen = tuple(v.strip() for v in value.split(",")) if self.many else (value,)
+        spelled = {name.lower(): name for name in self.names()}
+        given = tuple(v.strip() for v in value.split(",")) if self.many else (value.strip(),)
+        chosen = tuple(spelled.get(v.lower(), v) for v in given)
         unknown = [v for v in chosen if v not in self.names()]
         if unknown:
             from taylorlr.alpha._names import suggestion
 
             hint = suggestion(unknown[0], self.names())
             self.fail(f"unknown {unknown[0]!r}{hint}: use one of {', '.join(self.names())}", param, ctx)
-        return chosen if self.many else value
+        return chosen if self.many else chosen[0]
 
 
 def split_names(text: str | None) -> tuple[str, ...] | None:
@@ -177,8 +314,13 @@ def emit(payload: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any
     from taylorlr.report.text import schema_name, to_json
 
     if as_json:
-        command = click.get_current_context().info_name or "taylorlr"
-        click.echo(to_json({"schema": schema_name(command), **payload}))
+        ctx = click.get_current_context()
+        record = {"schema": schema_name(ctx.info_name or "taylorlr"), **payload}
+        group = ctx.find_root().command
+        if isinstance(group, GuardedGroup):
+            group.held = record  # printed when the command ends: merged with an error if it fails
+        else:
+            click.echo(to_json(record))
         return
     for block in render(payload):
         if isinstance(block, str):
@@ -211,11 +353,52 @@ def progress(total: int, label: str, enabled: bool) -> Iterator[Callable[[], Non
 
 
 def save_plot(path: str, function: str, subject: Any, **options: Any) -> None:
-    """Draw ``subject`` with ``taylorlr.report.plots.<function>`` into ``path`` (matplotlib loads now)."""
+    """Draw ``subject`` with ``taylorlr.report.plots.<function>`` into ``path`` (matplotlib loads now).
+
+    The figure is drawn in a scratch folder and then copied, so a drawing that fails leaves
+    nothing at ``path``; the commands save before they print, so an error is never preceded
+    by a report.
+
+    Raises:
+        OptionError: ``path`` cannot be written (the disk is full, ...).
+    """
+    import tempfile
+    from pathlib import Path
+
     from taylorlr.report import plots
 
-    getattr(plots, function)(subject, path, **options)
+    target = Path(path)
+    with tempfile.TemporaryDirectory() as scratch:
+        drawn = getattr(plots, function)(subject, Path(scratch) / f"plot{target.suffix}", **options)
+        data = drawn.read_bytes()
+    existed = target.exists()
+    try:
+        target.write_bytes(data)
+    except OSError as error:
+        if not existed:
+            target.unlink(missing_ok=True)
+        raise OptionError(f"cannot write {path}: {error.strerror or error}") from None
     click.echo(f"plot written to {path}", err=True)
+
+
+def check_contour(loss: Loss, plot: str | None) -> None:
+    """Before any work: --plot draws a contour of f, which needs two variables and no data symbols."""
+    if not plot:
+        return
+    why = None
+    if loss.n != 2:
+        why = f"a contour of f needs exactly 2 variables; f has {loss.n} ({', '.join(loss.names)})"
+    elif loss.data:
+        why = f"a contour of f cannot show data symbols ({', '.join(loss.names_of(loss.data))})"
+    if why:
+        raise click.BadParameter(why, param_hint="'--plot'")
+
+
+def check_domain(loss: Loss, at: dict[str, Any], backend: str, dtype: str) -> None:
+    """Before any work: f, its gradient and its Hessian must be finite at --at (PointError, exit 2)."""
+    from taylorlr.numerics.newton import newton_step
+
+    newton_step(loss, at, fallback="pinv", throw=True, backend=backend, dtype=dtype)
 
 
 def progress_wanted(as_json: bool) -> bool:
@@ -226,13 +409,105 @@ def progress_wanted(as_json: bool) -> bool:
 # error handling ------------------------------------------------------------------------------
 
 
-def _fail(ctx: click.Context, message: str, code: int) -> None:
-    click.echo(f"error: {message}", err=True)
-    ctx.exit(code)
+class CommandError(click.ClickException):
+    """How a command ends on an error: ``error: message`` on stderr and its exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class _PipeClosed(Exception):
+    """stdout's reader went away (not an OSError, so that click does not handle it on its own)."""
+
+
+def wants_json(arguments: Sequence[str]) -> bool:
+    """Whether --json was given (before a ``--``, after which words are EXPRESSIONs)."""
+    head = arguments[: arguments.index("--")] if "--" in arguments else arguments
+    return "--json" in head
+
+
+def error_record(error: click.ClickException, held: dict[str, Any] | None) -> str:
+    """The one JSON object of a failed command: its result (--strict) or nothing, with the error."""
+    record = {"error": error.format_message(), "exit_code": error.exit_code}
+    if held is None:
+        return json.dumps({"schema": "taylorlr.error/1", **record}, indent=2)
+    from taylorlr.report.text import to_json
+
+    return to_json({**held, **record})
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's last flush cannot fail loudly."""
+    # not a real file (a test runner's buffer): nothing will flush into a closed pipe
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 class GuardedGroup(click.Group):
-    """A click group that turns every error into a message and an exit code, never a traceback."""
+    """A click group that turns every error into a message and an exit code, never a traceback.
+
+    Under ``--json`` a command's result is held (``held``) and printed when the command ends,
+    so that stdout holds one JSON object whatever happens.
+    """
+
+    held: dict[str, Any] | None = None
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        arguments = list(sys.argv[1:] if args is None else args)
+        self.held = None
+        try:
+            code = self._run(arguments, prog_name, complete_var, **extra)
+            sys.stdout.flush()
+        except (_PipeClosed, BrokenPipeError):
+            _silence_stdout()
+            code = EXIT_CLOSED_PIPE
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def _run(
+        self, arguments: list[str], prog_name: str | None, complete_var: str | None, **extra: Any
+    ) -> int:
+        as_json = wants_json(arguments)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a status says what went non-finite
+                code = super().main(arguments, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as error:
+            if as_json:
+                click.echo(error_record(error, self.held))
+            error.show()
+            return error.exit_code
+        except click.exceptions.Abort:
+            return self._run_failed(CommandError("interrupted", EXIT_INTERRUPTED), as_json)
+        except _PipeClosed:
+            raise
+        except Exception as error:  # outside any command (click itself)
+            if os.environ.get(DEBUG_ENV):
+                raise
+            return self._run_failed(CommandError(internal_error_message(error), EXIT_INTERNAL), as_json)
+        if self.held is not None:
+            from taylorlr.report.text import to_json
+
+            click.echo(to_json(self.held))
+        return code if isinstance(code, int) else 0
+
+    def _run_failed(self, error: CommandError, as_json: bool) -> int:
+        if as_json:
+            click.echo(error_record(error, None))
+        error.show()
+        return error.exit_code
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -245,14 +520,16 @@ class GuardedGroup(click.Group):
             raise click.UsageError(error.format_message() + hint, error.ctx) from error
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:
+            raise _PipeClosed from None
         except TaylorLRError as error:
-            _fail(ctx, str(error), getattr(error, "exit_code", EXIT_BAD_INPUT))
-        except RecursionError:
-            _fail(ctx, "the expression is too deeply nested", EXIT_BAD_INPUT)
+            raise CommandError(str(error), getattr(error, "exit_code", EXIT_BAD_INPUT)) from error
+        except RecursionError as error:
+            raise CommandError("the expression is too deeply nested", EXIT_BAD_INPUT) from error
         except Exception as error:
             if os.environ.get(DEBUG_ENV):
                 raise
-            _fail(ctx, internal_error_message(error), EXIT_INTERNAL)
+            raise CommandError(internal_error_message(error), EXIT_INTERNAL) from error
 
 
 def internal_error_message(error: Exception) -> str:
@@ -285,8 +562,10 @@ def expression_options(at: str | None) -> Callable[[Any], Any]:
             click.option(
                 "--at",
                 type=POINT,
+                multiple=True,
                 required=at == "required",
-                help="The point, e.g. x=1,y=-1/2 (exact numbers; pi, sqrt(2) allowed).",
+                callback=one_point,
+                help="The point, e.g. x=1,y=-1/2 (exact numbers; pi, sqrt(2) allowed); given once.",
             )
         )
     return _compose(*decorators)
@@ -303,7 +582,11 @@ def output_options(*, latex: bool = False, plot: str | None = None) -> Callable[
         )
     if plot:
         decorators.append(
-            click.option("--plot", type=click.Path(dir_okay=False), help=f"Write {plot} to this PNG file.")
+            click.option(
+                "--plot",
+                type=PlotFile(),
+                help=f"Write {plot} to this file (png, pdf, svg, ...: the extension names the format).",
+            )
         )
     return _compose(*decorators)
 
@@ -321,10 +604,21 @@ fallback_option = click.option(
 )
 
 run_options = _compose(
-    click.option("--alpha0", type=float, default=1e-2, show_default=True, help="The first alpha."),
-    click.option("--gamma", type=float, default=1.0, show_default=True, help="Slow adaptation, in (0, 1]."),
-    click.option("--steps", type=int, default=200, show_default=True, help="The step budget."),
-    click.option("--tol", type=float, default=1e-8, show_default=True, help="Gradient norm for 'converged'."),
+    click.option(
+        "--alpha0", type=Real(0, low_open=True), default=1e-2, show_default=True,
+        help="The first alpha, in (0, inf).",
+    ),
+    click.option(
+        "--gamma", type=Real(0, 1, low_open=True), default=1.0, show_default=True,
+        help="Slow adaptation, in (0, 1].",
+    ),
+    click.option(
+        "--steps", type=click.IntRange(min=0), default=200, show_default=True, help="The step budget."
+    ),
+    click.option(
+        "--tol", type=Real(0), default=1e-8, show_default=True,
+        help="Gradient norm for 'converged', in [0, inf).",
+    ),
     click.option(
         "--safeguards", type=click.Choice(["default", "none"]), default="default", show_default=True,
         help="'none' runs the pure formula of the source document.",
@@ -364,7 +658,8 @@ def cli() -> None:
       taylorlr solve "x**2 + 3*x*y**2" --at x=1,y=2
       taylorlr compare "(x - 1)**2 + 4*y**2" --at x=0,y=1
 
-    Exit codes: 0 success, 1 internal error, 2 bad input, 3 failure under --strict.
+    Exit codes: 0 success, 1 internal error, 2 bad input, 3 failure under --strict,
+    130 interrupted, 141 stdout closed early (| head).
     """
 
 
@@ -380,7 +675,10 @@ Example:
 @cli.command(epilog=_SOLVE_EXAMPLE)
 @expression_options(at="optional")
 @click.option("--data", "data", help="Data symbols, comma-separated (minibatch inputs).")
-@click.option("--budget", type=float, default=10.0, show_default=True, help="Seconds for the exact solve.")
+@click.option(
+    "--budget", type=Real(0, BUDGET_MAX, low_open=True), default=10.0, show_default=True,
+    help=f"Seconds for the exact solve, in (0, {BUDGET_MAX:g}].",
+)  # fmt: skip
 @fallback_option
 @click.option("--strict", is_flag=True, help="Exit 3 when the Hessian at --at is singular (no --fallback).")
 @output_options(latex=True, plot="a contour of f with its critical points")
@@ -410,13 +708,14 @@ def solve(
     from taylorlr.solution import solve as analyse
 
     loss = make_loss(expression, variables, data)
+    check_contour(loss, plot)
     solution = analyse(loss, at, budget=budget, fallback=fallback, backend=backend, dtype=dtype)
     payload = solution.to_dict()
     if latex:
         payload["latex"] = solve_latex(solution)
-    emit(payload, as_json, solve_lines)
     if plot:
         save_plot(plot, "plot_contour", loss, critical_points=solution.critical_points)
+    emit(payload, as_json, solve_lines)
     if strict and at is not None:
         check_regular([payload["newton"]], fallback)
 
@@ -458,7 +757,9 @@ Example:
 @cli.command(epilog=_NEWTON_EXAMPLE)
 @expression_options(at="required")
 @click.option("--steps", type=click.IntRange(min=1), default=1, show_default=True, help="Newton steps.")
-@click.option("--tol", type=float, default=1e-10, show_default=True, help="Stop when ||g|| <= tol.")
+@click.option(
+    "--tol", type=Real(0), default=1e-10, show_default=True, help="Stop when ||g|| <= tol, in [0, inf)."
+)
 @click.option(
     "--method", type=click.Choice(["newton", "halley", "chebyshev"]), default="newton", show_default=True
 )
@@ -485,6 +786,7 @@ def newton(
     from taylorlr.solution import exact_newton_step
 
     loss = make_loss(expression, variables)
+    check_domain(loss, at, backend, dtype)
     run = iterate(
         loss, at, steps=steps, tol=tol, fallback=fallback, method=method, backend=backend, dtype=dtype
     )
@@ -585,9 +887,9 @@ def run_command(
     settings = run_settings(**options)
     result = run(loss, at, optimizer, rule, **settings)
     payload = run_data(loss, result)
-    emit(payload, as_json, lambda data: [run_table(data), *run_lines(data)])
     if plot:
         save_plot(plot, "plot_run", result)
+    emit(payload, as_json, lambda data: [run_table(data), *run_lines(data)])
     if strict and payload["final"]["status"] != "converged":
         raise StrictFailure(f"the run did not end 'converged' (--strict): {payload['final']['message']}")
 
@@ -610,7 +912,10 @@ Example:
     type=RegistryName("alpha.optimizers", "OPTIMIZERS", many=True),
     help="Default: gd, momentum, adam.",
 )
-@click.option("--tol-x", type=float, default=1e-6, show_default=True, help="Distance that counts as reached.")
+@click.option(
+    "--tol-x", type=Real(0), default=1e-6, show_default=True,
+    help="Distance that counts as reached, in [0, inf).",
+)  # fmt: skip
 @run_options
 @output_options(plot="a contour of f with the runs' paths")
 @numeric_options
@@ -630,13 +935,14 @@ def compare(
     from taylorlr.report.text import comparison_data, comparison_lines, comparison_table
 
     loss = make_loss(expression, variables)
+    check_contour(loss, plot)
     settings = run_settings(**options)
     rules, optimizers = rules or DEFAULT_RULES, optimizers or DEFAULT_OPTIMIZERS
     table = sweep(loss, at, rules, optimizers, tol_x, settings, enabled=progress_wanted(as_json))
     payload = comparison_data(loss, table, {**settings, "rules": list(rules), "optimizers": list(optimizers)})
-    emit(payload, as_json, lambda data: [comparison_table(data), *comparison_lines(data)])
     if plot:
         save_plot(plot, "plot_contour", loss, critical_points=loss.critical_points(), runs=list(table.runs))
+    emit(payload, as_json, lambda data: [comparison_table(data), *comparison_lines(data)])
 
 
 def sweep(
@@ -700,17 +1006,11 @@ def onestep(
     payload = demo.to_dict()
     if latex:
         payload["latex"] = onestep_latex(demo)
-    emit(payload, as_json, lambda data: [*demo.lines(), *latex_lines(data.get("latex"))])
     if plot:
         save_plot(plot, "plot_onestep", demo)
+    emit(payload, as_json, lambda data: [*demo.lines(), *latex_lines(data.get("latex"))])
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``taylorlr`` console script and ``python -m taylorlr``."""
-    try:
-        cli.main(args=argv, prog_name="taylorlr")
-    except Exception as error:  # outside any command (option callbacks, click itself)
-        if os.environ.get(DEBUG_ENV):
-            raise
-        click.echo(f"error: {internal_error_message(error)}", err=True)
-        sys.exit(EXIT_INTERNAL)
+    cli.main(args=argv, prog_name="taylorlr")

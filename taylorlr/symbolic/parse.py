@@ -82,6 +82,7 @@ that, too, is reported as a :class:`~taylorlr.errors.ParseError`.
 from __future__ import annotations
 
 import ast
+import difflib
 import io
 import keyword
 import math
@@ -799,7 +800,9 @@ class _Builder:
             raise self._error(reason, function)
         if function.id not in _FUNCTIONS:
             allowed = ", ".join(sorted(_FUNCTIONS))
-            raise self._error(f"unknown function {function.id!r}; allowed: {allowed}", function)
+            close = difflib.get_close_matches(function.id, sorted(_FUNCTIONS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise self._error(f"unknown function {function.id!r}{hint}; allowed: {allowed}", function)
         return function.id
 
     def _is_bare(self, function: ast.Name) -> bool:
