@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pytest
@@ -42,7 +43,7 @@ def _unit(text: str) -> float:
     return 2 * _half_unit(text)
 
 
-def _compiled(problem: tl.problems.Problem):  # noqa: ANN202
+def _compiled(problem: tl.problems.Problem) -> Any:
     return problem.loss.compile("numpy", generator="xp")
 
 

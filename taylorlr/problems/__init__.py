@@ -13,7 +13,7 @@ citation. Scalable problems take their dimension parameters: ``get("watson", n=9
 >>> tl.problems.get("rosenbrok")
 Traceback (most recent call last):
 ...
-taylorlr.errors.OptionError: no problem named 'rosenbrok'; did you mean 'rosenbrock'?
+taylorlr.errors.OptionError: no problem named 'rosenbrok'; did you mean 'rosenbrock' or 'extended_rosenbrock'?
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from taylorlr.errors import OptionError
-from taylorlr.problems import mgh as _mgh
-from taylorlr.problems import zoo as _zoo
+from taylorlr.problems import _mgh, _zoo
 from taylorlr.problems._record import MGH_CITATION, Problem
 
 __all__ = ["MGH_CITATION", "Problem", "all", "get", "mgh", "names", "zoo"]
@@ -88,6 +87,6 @@ def zoo() -> tuple[Problem, ...]:
     return (_mgh.rosenbrock(), _mgh.beale(), *(builder() for builder in _zoo.BUILDERS))
 
 
-def all() -> tuple[Problem, ...]:  # noqa: A001 - the brief's name, tl.problems.all()
+def all() -> tuple[Problem, ...]:
     """Every problem once: the 35, then the zoo's own."""
     return (*mgh(), *(builder() for builder in _zoo.BUILDERS))

@@ -41,7 +41,7 @@ class Problem:
     >>> p.number, p.n, p.m, p.x0, p.f_star, p.x_star
     (5, 2, 3, (1.0, 1.0), 0.0, (('3', '1/2'),))
     >>> p.loss.value_at(p.x0)
-    57/4 + ...
+    909/64
     """
 
     name: str
@@ -87,4 +87,3 @@ class Problem:
 def sum_of_squares(residuals: tuple[str, ...]) -> str:
     """The loss text ``(f_1)**2 + (f_2)**2 + ...`` of a least-squares problem."""
     return " + ".join(f"({r})**2" for r in residuals)
-

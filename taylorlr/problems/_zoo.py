@@ -1,10 +1,10 @@
 """The classic 2-D zoo, with every global minimiser where there are finitely many.
 
 Rosenbrock and Beale are the More-Garbow-Hillstrom problems 1 and 5
-(:mod:`taylorlr.problems.mgh`); the zoo's own are here. No paper fixes a start for
+(:mod:`taylorlr.problems._mgh`); the zoo's own are here. No paper fixes a start for
 these, so ``x0`` is a conventional one (said in each record's notes).
 
->>> from taylorlr.problems import zoo
+>>> from taylorlr.problems import _zoo as zoo
 >>> zoo.branin().x_star
 (('-pi', '491/40'), ('pi', '91/40'), ('3*pi', '99/40'))
 """
@@ -139,8 +139,7 @@ def goldstein_price() -> Problem:
         f_star_text="3",
         x_star=(("0", "-1"),),
         citation=(
-            "A. A. Goldstein and J. F. Price, On descent from local minima, "
-            "Math. Comp. 25 (1971) 569-574"
+            "A. A. Goldstein and J. F. Price, On descent from local minima, Math. Comp. 25 (1971) 569-574"
         ),
         notes="Local minima at (-0.6, -0.4), (1.8, 0.2), (1.2, 0.8) with f = 30, 84, 840.",
     )
@@ -200,4 +199,4 @@ BUILDERS: tuple[Callable[[], Problem], ...] = (
     branin,
     mccormick,
 )
-"""The zoo's own builders (Rosenbrock and Beale come from :mod:`taylorlr.problems.mgh`)."""
+"""The zoo's own builders (Rosenbrock and Beale come from :mod:`taylorlr.problems._mgh`)."""
