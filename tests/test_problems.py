@@ -68,6 +68,15 @@ def test_get_by_name_number_and_size() -> None:
     assert tl.problems.get("box_3d", m=12).m == 12
 
 
+def test_a_large_size_builds_its_loss_past_the_parsers_text_limit() -> None:
+    problem = tl.problems.get("watson", n=31)
+    assert len(problem.expression) > 10_000  # the parser's limit for one text
+    assert problem.loss.n == 31
+    assert problem.loss.value_at(problem.x0) == 30  # 29 residuals -1 at x = 0, x1 = 0, x2 - 0 - 1 = -1
+    rosenbrock = tl.problems.get("extended_rosenbrock", n=200)
+    assert rosenbrock.loss.value_at(rosenbrock.x_star[0]) == 0
+
+
 def test_an_unknown_name_suggests_the_nearest() -> None:
     with pytest.raises(OptionError, match="did you mean 'himmelblau'"):
         tl.problems.get("himelblau")
@@ -135,22 +144,64 @@ def test_f_star_agrees_with_the_printed_digits(problem: tl.problems.Problem) -> 
 
 
 @pytest.mark.parametrize(
-    ("name", "computed", "rounded"),
+    ("name", "sizes", "computed", "rounded"),
     [
-        ("meyer", "87.94585517", "87.9459"),
-        ("kowalik_osborne", "3.075056038e-4", "3.07506e-4"),
-        ("penalty1", "2.249977501e-5", "2.24998e-5"),
+        ("meyer", {}, "87.94585517", "87.9459"),
+        ("kowalik_osborne", {}, "3.075056038e-4", "3.07506e-4"),
+        ("penalty1", {"n": 4}, "2.249977501e-5", "2.24998e-5"),
+        ("penalty2", {"n": 10}, "2.936605375e-4", "2.93661e-4"),
     ],
 )
 def test_a_truncated_published_minimum_is_said_with_the_value_computed(
-    name: str, computed: str, rounded: str
+    name: str, sizes: dict[str, int], computed: str, rounded: str
 ) -> None:
-    problem = tl.problems.get(name)
+    problem = tl.problems.get(name, **sizes)
     assert f"{computed} (which rounds to {rounded})" in problem.notes
     assert float(computed) == pytest.approx(problem.f_star, rel=1e-9)
     digits = len(Decimal(rounded).as_tuple().digits)
     assert f"{problem.f_star:.{digits - 1}e}" == f"{float(rounded):.{digits - 1}e}"
     assert f"{problem.f_star:.{digits - 1}e}" != f"{float(problem.f_star_text):.{digits - 1}e}"
+
+
+def _least_squares_minimum(problem: tl.problems.Problem) -> float:
+    """Levenberg-Marquardt on the residuals from the standard start (SciPy), to 1e-15."""
+    from scipy.optimize import least_squares
+
+    symbols = problem.loss.variables
+    residuals = sympy.Matrix(
+        [tl.parse(r).xreplace({sympy.Symbol(s.name): s for s in symbols}) for r in problem.residuals]
+    )
+    fun = sympy.lambdify([symbols], list(residuals), "numpy")
+    jac = sympy.lambdify([symbols], residuals.jacobian(symbols), "numpy")
+    result = least_squares(
+        lambda x: np.asarray(fun(x), dtype=float),
+        np.array(problem.x0),
+        jac=lambda x: np.asarray(jac(x), dtype=float),
+        method="lm",
+        xtol=1e-15,
+        ftol=1e-15,
+        gtol=1e-15,
+    )
+    return float(result.fun @ result.fun)
+
+
+@pytest.mark.parametrize(
+    ("name", "sizes"),
+    [
+        ("watson", {"n": 9}),
+        ("watson", {"n": 12}),
+        ("penalty1", {"n": 10}),
+        ("penalty2", {"n": 10}),
+        ("chebyquad", {"n": 10}),
+        ("chebyquad", {"n": 9}),
+    ],
+)
+def test_the_other_published_sizes_reach_their_minimum(name: str, sizes: dict[str, int]) -> None:
+    """The paper's f* at its other printed sizes, reached by Levenberg-Marquardt from x0."""
+    problem = tl.problems.get(name, **sizes)
+    reached = _least_squares_minimum(problem)
+    assert abs(reached - float(problem.f_star_text)) < max(_unit(problem.f_star_text), 1e-20)
+    assert reached == pytest.approx(problem.f_star, rel=1e-7, abs=1e-20)
 
 
 def test_mccormick_published_minimum_is_rounded_wrongly() -> None:

@@ -23,7 +23,8 @@ class Problem:
         name: the registry name (``tl.problems.get(name)``).
         title: the name in the literature.
         number: the problem's number in More, Garbow and Hillstrom (1981); None for the 2-D zoo.
-        expression: the loss as text, ``sum f_i**2`` for a least-squares problem.
+        expression: the loss as text, ``sum f_i**2`` for a least-squares problem (``.loss``
+            parses it residual by residual, so large sizes stay within the parser's limits).
         residuals: the residuals f_i as text (empty when the loss is not a sum of squares).
         variables: the variable names, in order.
         x0: the standard starting point.
@@ -62,9 +63,15 @@ class Problem:
     @cached_property
     def loss(self) -> Loss:
         """The loss, a :class:`taylorlr.Loss` over ``variables`` (built once per record)."""
-        from taylorlr.loss import Loss
+        import sympy
 
-        return Loss(self.expression, variables=self.variables)
+        from taylorlr.loss import Loss
+        from taylorlr.symbolic.parse import parse
+
+        if not self.residuals:
+            return Loss(self.expression, variables=self.variables)
+        # residual by residual: a large problem's whole text is past the parser's length limit
+        return Loss(sympy.Add(*(parse(r) ** 2 for r in self.residuals)), variables=self.variables)
 
     @property
     def minimizers(self) -> tuple[tuple[float, ...], ...]:
