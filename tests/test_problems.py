@@ -109,6 +109,24 @@ def test_the_loss_is_the_sum_of_squared_residuals() -> None:
     assert p.loss.value_at(p.x0) == sympy.Rational(14203125, 1000000)  # 14.203125 at (1, 1)
 
 
+@pytest.mark.parametrize(
+    ("name", "f_x0"),
+    [
+        ("rosenbrock", "24.2"),  # (10*(1 - 1.44))**2 + 2.2**2
+        ("freudenstein_roth", "400.5"),  # 19.5**2 + (-4.5)**2
+        ("beale", "14.203125"),  # 1.5**2 + 2.25**2 + 2.625**2 (x2 = 1)
+        ("helical_valley", "2500"),  # theta(-1, 0) = 1/2: (10*(0 - 5))**2
+        ("powell_singular", "215"),  # 49 + 5 + 1 + 160
+        ("wood", "19192"),  # 10000 + 16 + 9000 + 16 + 160 + 0
+        ("brown_badly_scaled", "999998000002.999996000004"),  # (1 - 10**6)**2 + (1 - 2e-6)**2 + 1
+    ],
+)
+def test_f_at_the_standard_start_by_hand(name: str, f_x0: str) -> None:
+    """f(x0) worked by hand from the paper's residuals (the paper prints no f(x0))."""
+    problem = tl.problems.get(name)
+    assert problem.loss.value_at(problem.x0) == sympy.Rational(f_x0)
+
+
 @pytest.mark.parametrize("item", POINTS, ids=_ids)
 def test_f_at_x_star_is_the_published_minimum(item: tuple[tl.problems.Problem, int]) -> None:
     problem, k = item
