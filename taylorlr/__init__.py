@@ -57,7 +57,7 @@ _LAZY = {
 }
 
 # public submodules reachable as attributes: ``tl.rules.retsinas(...)``, ``tl.optimizers.adam(...)``
-_SUBMODULES = {"rules": "alpha.rules", "optimizers": "alpha.optimizers"}
+_SUBMODULES = {"rules": "alpha.rules", "optimizers": "alpha.optimizers", "problems": "problems"}
 
 __all__ = [
     "BackendError",
