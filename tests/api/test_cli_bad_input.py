@@ -343,4 +343,4 @@ print(",".join(modules))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "optimizers,rules"
+    assert done.stdout.strip() == "optimizers,problems,rules"
