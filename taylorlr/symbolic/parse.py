@@ -69,9 +69,17 @@ are bounded *before* SymPy is asked to build anything large:
 - :data:`MAX_ROOT_BITS`: fractional powers (roots) only of numbers this small
   (summed over a product, since SymPy merges ``sqrt(2)*sqrt(3)`` into
   ``sqrt(6)`` and then searches it for perfect powers).
+- :data:`MAX_EXPONENT_DENOMINATOR`: the denominator of a rational exponent
+  (``0.012**0.37e-100`` asks SymPy for a root of degree 10**102, which it
+  computes exactly until memory runs out).
 - :data:`MAX_MIN_MAX_CALLS` calls and :data:`MAX_MIN_MAX_ARGUMENTS` flattened
   arguments for ``min``/``max``/``relu``, whose automatic simplification in
   SymPy grows quickly with nesting.
+
+A constant that a function gives (``erfc(1e300)``) is evaluated numerically once,
+as soon as it is built: if that fails the text is refused, so whether it is
+accepted never depends on the order in which SymPy asks about its sign (which
+varies with ``PYTHONHASHSEED``).
 
 Exponents that are symbolic or irrational (``2**x``, ``x**pi``) stay
 unevaluated in SymPy; they count only towards :data:`MAX_MAGNITUDE_BITS`.
@@ -105,6 +113,7 @@ __all__ = [
     "MAX_DECIMAL_EXPONENT",
     "MAX_DEGREE",
     "MAX_DEPTH",
+    "MAX_EXPONENT_DENOMINATOR",
     "MAX_LENGTH",
     "MAX_LITERAL_DIGITS",
     "MAX_MAGNITUDE_BITS",
@@ -142,6 +151,9 @@ MAX_MAGNITUDE_BITS = 10_000
 
 MAX_ROOT_BITS = 512
 """Largest size in bits of the numbers under fractional powers in one product."""
+
+MAX_EXPONENT_DENOMINATOR = 1_000
+"""Largest denominator of a rational exponent (``x**0.37`` is ``x**(37/100)``)."""
 
 MAX_MIN_MAX_CALLS = 32
 """Most calls of ``min``, ``max`` and ``relu`` in one text."""
@@ -837,6 +849,12 @@ class _Builder:
     # -- size and definedness checks ----------------------------------------
 
     def _check_power(self, base: sympy.Expr, exponent: sympy.Expr, node: ast.expr) -> None:
+        if isinstance(exponent, sympy.Rational) and exponent.q > MAX_EXPONENT_DENOMINATOR:
+            raise self._error(
+                f"exponent {_abbreviated(exponent)} has a denominator too large"
+                f" (limit {MAX_EXPONENT_DENOMINATOR}): write it with fewer decimals",
+                node,
+            )
         if base.is_zero is True and exponent.is_extended_negative is True:
             raise self._error("division by zero", node)
         if _is_root_of_negative(base, exponent):
@@ -869,6 +887,8 @@ class _Builder:
     def _check_result(self, result: sympy.Expr, node: ast.expr, what: str) -> None:
         # Size first: asking whether a number is real may evaluate it numerically.
         self._check_size(result, node)
+        if _numeric_failure(result):
+            raise self._error(f"{what} cannot be evaluated numerically ({_abbreviated(result)})", node)
         if result.has(*_UNDEFINED) or _is_non_real_number(result):
             raise self._error(f"{what} is undefined or not real here ({_abbreviated(result)})", node)
 
@@ -1031,6 +1051,20 @@ def _is_root_of_negative(base: sympy.Expr, exponent: sympy.Expr) -> bool:
         and bool(base.is_negative)
         and not exponent.is_integer
     )
+
+
+def _numeric_failure(result: sympy.Expr) -> bool:
+    """Whether a constant that is not a plain number fails to evaluate (mpmath's erfc(1e300) overflows).
+
+    Evaluated here once, before SymPy asks for its sign in an order that depends on the hash seed.
+    """
+    if isinstance(result, sympy.Number) or result.free_symbols or not result.args:
+        return False
+    try:
+        result.evalf(15)
+    except (ArithmeticError, ValueError, TypeError):
+        return True
+    return False
 
 
 def _is_non_real_number(result: sympy.Expr) -> bool:
