@@ -25,15 +25,27 @@ import sympy
 
 from taylorlr.compile.backends import resolve_backend
 from taylorlr.compile.compiled import Compiled, compile_loss
-from taylorlr.errors import LossDefinitionError, OptionError
-from taylorlr.symbolic.derivatives import SparseDerivatives, sparse_derivatives, to_sympy
+from taylorlr.errors import LossDefinitionError, OptionError, PointError
+from taylorlr.symbolic.derivatives import (
+    SparseDerivatives,
+    sparse_derivatives,
+    to_sympy,
+    unwrap_real,
+    wrap_kink_arguments,
+)
 from taylorlr.symbolic.functions import FUNCTIONS
 from taylorlr.symbolic.points import exact_point
 
 #: SymPy function classes a loss may contain: the function catalogue (the parser's
 #: functions, plus what differentiating them produces).
 ALLOWED_FUNCTION_NAMES = frozenset(FUNCTIONS)
-_ALLOWED_ATOMS = (sympy.Symbol, sympy.Number, sympy.NumberSymbol)
+_ALLOWED_ATOMS = (sympy.Symbol, sympy.Number)
+#: The named constants a loss may contain (the parser's ``pi`` and ``E``); EulerGamma,
+#: Catalan, GoldenRatio... are refused: write their value as a number.
+_ALLOWED_CONSTANTS = (sympy.pi, sympy.E)
+#: float64's largest finite and smallest normal magnitudes: every constant of a loss lies between.
+_FLOAT64_MAX = sympy.Float(1.7976931348623157e308)
+_FLOAT64_TINY = sympy.Float(2.2250738585072014e-308)
 _REDUCTIONS = ("mean", "sum")
 
 
@@ -60,7 +72,11 @@ class Loss:
     Raises:
         ParseError: the text could not be read.
         LossDefinitionError: no variable, an undeclared symbol, a non-real
-            constant, an infinity, or an unsupported function.
+            constant, an infinity, a constant float64 cannot hold (beyond 1.8e308,
+            or nonzero below 2.2e-308), or an unsupported function or constant.
+
+    A SymPy expression's symbols that are not declared real (``sympy.symbols("x")``)
+    are replaced by real symbols of the same name: every loss is a real function.
     """
 
     def __init__(
@@ -73,6 +89,7 @@ class Loss:
     ) -> None:
         self.expr: sympy.Expr = _as_expression(expr)
         _check_supported(self.expr)
+        _check_constants(self.expr)
         self.data: tuple[sympy.Symbol, ...] = _resolve_symbols(self.expr, data, "data")
         self.variables: tuple[sympy.Symbol, ...] = _resolve_variables(self.expr, variables, self.data)
         if reduction not in _REDUCTIONS:
@@ -229,12 +246,18 @@ class Loss:
         """
         _check_order(order)
         a = exact_point(at, self.variables)
-        t = sympy.Dummy("t")
+        t = sympy.Dummy("t", real=True)
         ray = {x: ai + t * (x - ai) for x, ai in zip(self.variables, a, strict=True)}
-        g = self.expr.xreplace(ray)
+        g = wrap_kink_arguments(self.expr.xreplace(ray))
         terms = []
         for k in range(order + 1):
-            terms.append(g.xreplace({t: 0}) / sympy.factorial(k))
+            term = unwrap_real(g.xreplace({t: 0}))
+            if term.has(*_NOT_FINITE, sympy.Derivative):
+                raise PointError(
+                    f"{self.expr} is not defined or not {k} times differentiable at"
+                    f" {dict(zip(self.names, a, strict=True))}: its order-{k} term is {term}"
+                )
+            terms.append(term / sympy.factorial(k))
             g = sympy.diff(g, t)
         return sympy.expand(sympy.Add(*terms))
 
@@ -302,7 +325,24 @@ def _as_expression(expr: Any) -> sympy.Expr:
         raise LossDefinitionError(f"the loss {expr!r} is a constant: it has no variable")
     if not isinstance(expr, sympy.Expr):
         raise LossDefinitionError(f"a loss must be text or a SymPy expression, got {type(expr).__name__}")
-    return expr
+    return _real_symbols(expr)
+
+
+def _real_symbols(expr: sympy.Expr) -> sympy.Expr:
+    """Replace each symbol not known to be real by a real symbol of the same name.
+
+    >>> x = sympy.Symbol("x")
+    >>> _real_symbols(sympy.Abs(x)).free_symbols.pop().is_real
+    True
+    """
+    plain = [s for s in expr.free_symbols if isinstance(s, sympy.Symbol) and s.is_real is not True]
+    if not plain:
+        return expr
+    names = [s.name for s in expr.free_symbols if isinstance(s, sympy.Symbol)]
+    if len(set(names)) != len(names):
+        raise LossDefinitionError(f"two different symbols share a name among {sorted(names)}")
+    real = {s: (sympy.Dummy if isinstance(s, sympy.Dummy) else sympy.Symbol)(s.name, real=True) for s in plain}
+    return expr.xreplace(real)
 
 
 _NOT_FINITE = (
@@ -330,14 +370,85 @@ def _check_node(node: sympy.Basic) -> None:
         raise LossDefinitionError(f"the loss contains {node}: infinities and nan are not losses")
     if node is sympy.I or (isinstance(node, sympy.Number) and not node.is_extended_real):
         raise LossDefinitionError("the loss contains a non-real constant (I): losses must be real")
-    if isinstance(node, (sympy.Add, sympy.Mul, sympy.Pow, *_ALLOWED_ATOMS)):
+    if isinstance(node, sympy.Pow):
+        _check_power(node)
         return
-    if isinstance(node, sympy.core.function.Application) and type(node).__name__ in ALLOWED_FUNCTION_NAMES:
+    if isinstance(node, (sympy.Add, sympy.Mul, *_ALLOWED_ATOMS)) or node in _ALLOWED_CONSTANTS:
+        return
+    if isinstance(node, sympy.NumberSymbol):
+        raise LossDefinitionError(
+            f"the constant {node} is not supported (only pi and E are): write its value as a number"
+        )
+    function = FUNCTIONS.get(type(node).__name__)
+    if function is not None and type(node) is function.sympy_class:
         return
     name = getattr(node, "func", type(node)).__name__
     raise LossDefinitionError(
         f"unsupported {name!r} in the loss; supported functions: {', '.join(sorted(ALLOWED_FUNCTION_NAMES))}"
     )
+
+
+def _check_power(node: sympy.Pow) -> None:
+    base, exponent = node.args
+    if base.is_zero and exponent.free_symbols:
+        raise LossDefinitionError(f"{node} is 0 only where its exponent is positive, and undefined elsewhere")
+    if base.is_number and base.is_extended_negative and exponent.is_integer is not True:
+        raise LossDefinitionError(
+            f"{node}: a negative number to a non-integer power is not real; write -({-base})**..."
+            " or exp(... * log(...)) of a positive number"
+        )
+
+
+def _check_constants(expr: sympy.Expr) -> None:
+    """Refuse a constant that float64 cannot hold, naming it: the compiled loss would see inf or 0."""
+    for node in _constants(expr):
+        value = _numeric(node)
+        if value is None:
+            raise LossDefinitionError(f"the constant {_shown(node)} cannot be evaluated numerically")
+        magnitude = abs(value)
+        if magnitude > _FLOAT64_MAX:
+            raise LossDefinitionError(
+                f"the constant {_shown(node)} does not fit in float64 (max 1.8e308): scale the loss"
+            )
+        if 0 < magnitude < _FLOAT64_TINY:
+            raise LossDefinitionError(
+                f"the constant {_shown(node)} is below float64's smallest normal number (2.2e-308):"
+                " it would lose its digits or become 0; scale the loss or drop the term"
+            )
+
+
+def _constants(expr: sympy.Expr) -> list[sympy.Expr]:
+    """The largest subexpressions without symbols (numbers, exp(1000), ...), and each number."""
+    found: list[sympy.Expr] = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, sympy.Number) or (node.is_number and not node.free_symbols):
+            found.append(node)
+            if isinstance(node, sympy.Number):
+                continue
+        stack.extend(arg for arg in node.args if isinstance(arg, sympy.Expr))
+    return found
+
+
+def _numeric(node: sympy.Expr) -> sympy.Float | None:
+    if isinstance(node, sympy.Number):
+        return sympy.Float(node, 20)
+    try:
+        value = node.evalf(20)
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+    return sympy.Float(value, 20) if isinstance(value, sympy.Number) else None
+
+
+def _shown(node: sympy.Expr) -> str:
+    """The constant as a person reads it: 2**9999, not its 3010 digits."""
+    if isinstance(node, sympy.Integer) and abs(node) > 10**20:
+        return f"{sympy.Float(node, 3)} (an integer of {len(str(abs(node)))} digits)"
+    if isinstance(node, sympy.Rational) and not isinstance(node, sympy.Integer) and node.q > 10**20:
+        return f"{sympy.Float(node, 3)}"
+    text = str(node)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _resolve_symbols(

@@ -9,7 +9,9 @@ The grammar is the arithmetic part of Python's expression syntax: numbers,
 names, ``+ - * / **``, unary ``+``/``-``, parentheses and calls of whitelisted
 functions (:data:`ALLOWED_FUNCTIONS`). ``^`` is a power, exactly like ``**``.
 A bare name is a real variable (``sympy.Symbol(name, real=True)``), except the
-constants ``pi`` and ``E``; ``beta``, ``gamma`` and ``theta`` are variables,
+constants ``pi`` and ``E``; the names of :data:`SYMPY_NAMES` (``I``, ``S``, ``oo``,
+``zoo``, ``nan`` and SymPy's capitalised names such as ``Integral``) are variables too,
+with a :class:`SymPyNameWarning`; ``beta``, ``gamma`` and ``theta`` are variables,
 not SymPy's functions. Decimal literals are exact: ``0.1`` is ``1/10``.
 
 Security model
@@ -95,6 +97,7 @@ import keyword
 import math
 import re
 import tokenize
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -122,6 +125,8 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "MAX_NUMBER_BITS",
     "MAX_ROOT_BITS",
+    "SYMPY_NAMES",
+    "SymPyNameWarning",
     "parse",
 ]
 
@@ -168,6 +173,21 @@ _FLOAT_SAFE_FACTOR = sympy.Integer(2) ** 64
 
 CONSTANTS: Mapping[str, sympy.Expr] = MappingProxyType({"pi": sympy.pi, "E": sympy.E})
 """Names that mean a constant rather than a variable."""
+
+SYMPY_NAMES: frozenset[str] = frozenset(
+    {"I", "S", "oo", "zoo", "nan"}
+    | {name for name in dir(sympy) if name[:1].isupper() and len(name) > 1 and name not in CONSTANTS}
+)
+"""Bare names that read as SymPy's objects (``I``, ``oo``, ``Integral``, ``EulerGamma``...).
+
+A text that says ``x + Integral`` or ``I*x`` may mean SymPy's object, not a new variable: these
+names stay variables, as every bare name is, but :func:`parse` warns (:class:`SymPyNameWarning`)
+with a hint to rename.
+"""
+
+
+class SymPyNameWarning(UserWarning):
+    """A bare name of the text is also a SymPy name (``I``, ``oo``...): it was read as a variable."""
 
 
 # --------------------------------------------------------------------------
@@ -675,6 +695,7 @@ class _Builder:
         self._source = source
         self._sizes = _SizeEstimator()
         self._min_max_calls = 0
+        self._warned: set[str] = set()
         self._handlers: dict[type[ast.AST], Callable[[ast.expr], sympy.Expr]] = {
             ast.Constant: self._constant,
             ast.Name: self._name,
@@ -733,6 +754,15 @@ class _Builder:
             return CONSTANTS[name]
         if name in _FUNCTIONS:
             raise self._error(f"{name!r} is a function: call it, as in {name}(x)", node)
+        if name in SYMPY_NAMES and name not in self._warned:
+            self._warned.add(name)
+            warnings.warn(
+                f"{name!r} is read as a real variable, not as SymPy's {name}: write a number for a"
+                f" constant (losses are real and finite), or rename the variable (e.g. '{name}_')"
+                " to silence this warning",
+                SymPyNameWarning,
+                stacklevel=2,
+            )
         return sympy.Symbol(name, real=True)
 
     # -- operators ---------------------------------------------------------
