@@ -118,8 +118,16 @@ class Loss:
 
     @cached_property
     def derivatives(self) -> SparseDerivatives:
-        """Gradient and non-zero Hessian triangle, differentiated term by term."""
-        return sparse_derivatives(self.expr, self.variables)
+        """Gradient and non-zero Hessian triangle, differentiated term by term.
+
+        Raises:
+            LossDefinitionError: a derivative that no code generator computes (re, im, I or an
+                unevaluated Derivative), named with its variable.
+        """
+        derivatives = sparse_derivatives(self.expr, self.variables)
+        if derivatives.engine.name == "sympy":
+            _check_derivatives(derivatives, self.names)
+        return derivatives
 
     @cached_property
     def gradient(self) -> sympy.Matrix:
@@ -246,17 +254,18 @@ class Loss:
         """
         _check_order(order)
         a = exact_point(at, self.variables)
+        point = dict(zip(self.names, a, strict=True))
         t = sympy.Dummy("t", real=True)
         ray = {x: ai + t * (x - ai) for x, ai in zip(self.variables, a, strict=True)}
         g = wrap_kink_arguments(self.expr.xreplace(ray))
+        if order >= 1:
+            _check_no_kink_at(g, t, self.expr, point)
         terms = []
         for k in range(order + 1):
             term = unwrap_real(g.xreplace({t: 0}))
-            if term.has(*_NOT_FINITE, sympy.Derivative):
-                raise PointError(
-                    f"{self.expr} is not defined or not {k} times differentiable at"
-                    f" {dict(zip(self.names, a, strict=True))}: its order-{k} term is {term}"
-                )
+            if term.has(*_NOT_FINITE, sympy.Derivative, sympy.DiracDelta, sympy.I):
+                what = {0: "defined (finite and real)", 1: "differentiable"}.get(k, f"{k} times differentiable")
+                raise PointError(f"{self.expr} is not {what} at {point}: its order-{k} term is {term}")
             terms.append(term / sympy.factorial(k))
             g = sympy.diff(g, t)
         return sympy.expand(sympy.Add(*terms))
@@ -292,6 +301,38 @@ class Loss:
         from taylorlr.analysis.critical_points import critical_points
 
         return critical_points(self, **options)
+
+
+def _check_derivatives(derivatives: SparseDerivatives, names: Sequence[str]) -> None:
+    entries = [(f"d/d{names[i]}", g) for i, g in enumerate(derivatives.gradient)]
+    entries += [(f"d2/d{names[i]}d{names[j]}", h) for (i, j), h in derivatives.hessian_upper.items()]
+    for label, entry in entries:
+        if isinstance(entry, sympy.Basic) and entry.has(*_NOT_COMPUTABLE):
+            raise LossDefinitionError(
+                f"the derivative {label} of the loss is {_shown(entry)}, which is not real or cannot be"
+                " computed: check that the loss is real where it is used"
+            )
+
+
+_KINKS = (sympy.Abs, sympy.sign, sympy.Heaviside, sympy.Max, sympy.Min)
+
+
+def _check_no_kink_at(g: sympy.Expr, t: sympy.Symbol, expr: sympy.Expr, point: dict[str, Any]) -> None:
+    """Refuse a point where an abs/sign/max/min of the loss sits on its kink (at t = 0 on the ray)."""
+    for node in sympy.preorder_traversal(g):
+        if not isinstance(node, _KINKS) or t not in node.free_symbols:
+            continue
+        values = [unwrap_real(arg).xreplace({t: 0}) for arg in node.args]
+        if isinstance(node, (sympy.Max, sympy.Min)):
+            on_kink = len(set(values)) < len(values)
+        else:
+            on_kink = values[0] == 0
+        if on_kink:
+            arguments = ", ".join(map(str, values))
+            raise PointError(
+                f"{expr} has a kink at {point} ({type(node).__name__} of {arguments} there):"
+                " taylor() needs every abs, sign, max and min of the loss smooth at the point"
+            )
 
 
 def _degree_bound(expr: sympy.Expr, variables: frozenset[sympy.Symbol]) -> int:
@@ -351,6 +392,7 @@ _NOT_FINITE = (
     sympy.core.numbers.ComplexInfinity,
     sympy.core.numbers.NaN,
 )
+_NOT_COMPUTABLE = (sympy.re, sympy.im, sympy.Derivative, sympy.Subs, sympy.I, *_NOT_FINITE)
 
 
 def _check_supported(expr: sympy.Expr) -> None:
@@ -404,7 +446,7 @@ def _check_constants(expr: sympy.Expr) -> None:
     for node in _constants(expr):
         value = _numeric(node)
         if value is None:
-            raise LossDefinitionError(f"the constant {_shown(node)} cannot be evaluated numerically")
+            raise LossDefinitionError(f"the constant {_shown(node)} is not a real number float64 can hold")
         magnitude = abs(value)
         if magnitude > _FLOAT64_MAX:
             raise LossDefinitionError(
