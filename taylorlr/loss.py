@@ -264,7 +264,7 @@ class Loss:
         for k in range(order + 1):
             term = unwrap_real(g.xreplace({t: 0}))
             if term.has(*_NOT_FINITE, sympy.Derivative, sympy.DiracDelta, sympy.I):
-                what = {0: "defined (finite and real)", 1: "differentiable"}.get(k, f"{k} times differentiable")
+                what = _NOT_SMOOTH_AT.get(k, f"{k} times differentiable")
                 raise PointError(f"{self.expr} is not {what} at {point}: its order-{k} term is {term}")
             terms.append(term / sympy.factorial(k))
             g = sympy.diff(g, t)
@@ -314,6 +314,7 @@ def _check_derivatives(derivatives: SparseDerivatives, names: Sequence[str]) -> 
             )
 
 
+_NOT_SMOOTH_AT = {0: "defined (finite and real)", 1: "differentiable"}
 _KINKS = (sympy.Abs, sympy.sign, sympy.Heaviside, sympy.Max, sympy.Min)
 
 
@@ -376,14 +377,17 @@ def _real_symbols(expr: sympy.Expr) -> sympy.Expr:
     >>> _real_symbols(sympy.Abs(x)).free_symbols.pop().is_real
     True
     """
-    plain = [s for s in expr.free_symbols if isinstance(s, sympy.Symbol) and s.is_real is not True]
+    plain = [
+        s
+        for s in expr.free_symbols
+        if isinstance(s, sympy.Symbol) and not isinstance(s, sympy.Dummy) and s.is_real is not True
+    ]
     if not plain:
         return expr
     names = [s.name for s in expr.free_symbols if isinstance(s, sympy.Symbol)]
     if len(set(names)) != len(names):
         raise LossDefinitionError(f"two different symbols share a name among {sorted(names)}")
-    real = {s: (sympy.Dummy if isinstance(s, sympy.Dummy) else sympy.Symbol)(s.name, real=True) for s in plain}
-    return expr.xreplace(real)
+    return expr.xreplace({s: sympy.Symbol(s.name, real=True) for s in plain})
 
 
 _NOT_FINITE = (

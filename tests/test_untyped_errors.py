@@ -149,6 +149,12 @@ def test_erfc_of_a_huge_number_is_a_parse_error_whatever_the_hash_seed(text: str
     assert outcomes == {"ParseError"}
 
 
+def test_several_sympy_names_are_named_in_one_warning() -> None:
+    with pytest.warns(SymPyNameWarning, match="'I', 'nan', 'oo' are read as real variables") as record:
+        tl.parse("I*oo + nan + x")
+    assert len(record) == 1
+
+
 def test_acot_is_computed() -> None:
     compiled = tl.Loss("acot(x)").compile()
     assert compiled.value(np.array([2.0])) == pytest.approx(math.atan(0.5), rel=1e-15)
@@ -187,7 +193,7 @@ def test_taylor_of_abs_at_a_smooth_point_is_the_polynomial() -> None:
         ("max(x, y)", {"x": 1, "y": 1}, r"has a kink at \{'x': 1, 'y': 1\} \(Max of 1, 1 there\)"),
     ],
 )
-def test_taylor_where_the_loss_is_not_differentiable_is_a_point_error(text: str, at: dict, match: str) -> None:
+def test_taylor_where_the_loss_is_not_differentiable_is_a_point_error(text: str, at: dict, match: str):
     with pytest.raises(PointError, match=match):
         tl.Loss(text).taylor(at, 2)
 
@@ -217,7 +223,7 @@ def test_sympy_constants_and_impostor_functions_are_refused_at_loss(make, match:
 
 @pytest.mark.parametrize("name", ["Integral", "Symbol", "S", "I", "oo"])
 def test_a_sympy_name_in_text_is_a_variable_with_a_warning(name: str) -> None:
-    with pytest.warns(SymPyNameWarning, match=f"'{name}' is read as a real variable"):
+    with pytest.warns(SymPyNameWarning, match=f"'{name}' is read as a real variable, not as SymPy's"):
         loss = tl.Loss(f"x + {name}**2")
     assert name in loss.names
     W = np.array([2.0 if n == name else 1.0 for n in loss.names])  # x = 1, the name = 2

@@ -239,7 +239,23 @@ def parse(text: str) -> sympy.Expr:
     source = _rewrite(text, carets)
     tree = _syntax_tree(source)
     _check_depth(tree, source)
-    return _Builder(source).build_root(tree)
+    builder = _Builder(source)
+    result = builder.build_root(tree)
+    if builder.sympy_names:
+        _warn_sympy_names(sorted(builder.sympy_names))
+    return result
+
+
+def _warn_sympy_names(names: Sequence[str]) -> None:
+    quoted = ", ".join(map(repr, names))
+    warnings.warn(
+        f"{quoted} {'is read as a real variable' if len(names) == 1 else 'are read as real variables'},"
+        " not as SymPy's:"
+        f" write a number for a constant (losses are real and finite), or rename (e.g. '{names[0]}_')"
+        " to silence this warning",
+        SymPyNameWarning,
+        stacklevel=3,
+    )
 
 
 # --------------------------------------------------------------------------
@@ -695,7 +711,7 @@ class _Builder:
         self._source = source
         self._sizes = _SizeEstimator()
         self._min_max_calls = 0
-        self._warned: set[str] = set()
+        self.sympy_names: set[str] = set()  # bare names that are also SymPy's (warned about)
         self._handlers: dict[type[ast.AST], Callable[[ast.expr], sympy.Expr]] = {
             ast.Constant: self._constant,
             ast.Name: self._name,
@@ -754,15 +770,8 @@ class _Builder:
             return CONSTANTS[name]
         if name in _FUNCTIONS:
             raise self._error(f"{name!r} is a function: call it, as in {name}(x)", node)
-        if name in SYMPY_NAMES and name not in self._warned:
-            self._warned.add(name)
-            warnings.warn(
-                f"{name!r} is read as a real variable, not as SymPy's {name}: write a number for a"
-                f" constant (losses are real and finite), or rename the variable (e.g. '{name}_')"
-                " to silence this warning",
-                SymPyNameWarning,
-                stacklevel=2,
-            )
+        if name in SYMPY_NAMES:
+            self.sympy_names.add(name)
         return sympy.Symbol(name, real=True)
 
     # -- operators ---------------------------------------------------------
