@@ -447,7 +447,14 @@ def _check_power(node: sympy.Pow) -> None:
 
 def _check_constants(expr: sympy.Expr) -> None:
     """Refuse a constant that float64 cannot hold, naming it: the compiled loss would see inf or 0."""
+    from taylorlr.symbolic.parse import MAX_MAGNITUDE_BITS, magnitude_bits
+
     for node in _constants(expr):
+        if magnitude_bits(node) > MAX_MAGNITUDE_BITS:
+            raise LossDefinitionError(
+                f"the constant {_shown(node)} is far beyond float64's range (estimated beyond"
+                f" 2**±{MAX_MAGNITUDE_BITS}): scale the loss"
+            )
         value = _numeric(node)
         if value is None:
             raise LossDefinitionError(f"the constant {_shown(node)} is not a real number float64 can hold")
@@ -490,10 +497,15 @@ def _numeric(node: sympy.Expr) -> sympy.Float | None:
 def _shown(node: sympy.Expr) -> str:
     """The constant as a person reads it: 2**9999, not its 3010 digits."""
     if isinstance(node, sympy.Integer) and abs(node) > 10**20:
-        return f"{sympy.Float(node, 3)} (an integer of {len(str(abs(node)))} digits)"
+        if abs(node) < 10**4000:
+            return f"{sympy.Float(node, 3)} (an integer of {len(str(abs(node)))} digits)"
+        return f"an integer of about {int(abs(node.p).bit_length() * 0.30103)} digits"
     if isinstance(node, sympy.Rational) and not isinstance(node, sympy.Integer) and node.q > 10**20:
         return f"{sympy.Float(node, 3)}"
-    text = str(node)
+    try:
+        text = str(node)
+    except ValueError:  # an integer of more than 4300 digits inside
+        return f"a {type(node).__name__} of numbers too large to print"
     return text if len(text) <= 60 else text[:57] + "..."
 
 

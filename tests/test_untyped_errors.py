@@ -221,6 +221,22 @@ def test_sympy_constants_and_impostor_functions_are_refused_at_loss(make, match:
         tl.Loss(make(sympy.Symbol("x", real=True)))
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda x: sympy.exp(sympy.exp(sympy.exp(100))) * x,  # evaluating it would not finish
+        lambda x: sympy.Integer(2) ** (10**6) * x,  # more digits than Python prints
+        lambda x: sympy.sin(sympy.Integer(10) ** (10**5)) * x,
+        lambda x: sympy.Rational(1, 2 ** (10**5)) * x,
+    ],
+)
+def test_a_sympy_constant_far_beyond_float64_is_refused_before_it_is_evaluated(make) -> None:
+    with pytest.raises(
+        LossDefinitionError, match=r"far beyond float64's range \(estimated beyond 2\*\*±10000\)"
+    ):
+        tl.Loss(make(sympy.Symbol("x", real=True)))
+
+
 @pytest.mark.parametrize("name", ["Integral", "Symbol", "S", "I", "oo"])
 def test_a_sympy_name_in_text_is_a_variable_with_a_warning(name: str) -> None:
     with pytest.warns(SymPyNameWarning, match=f"'{name}' is read as a real variable, not as SymPy's"):

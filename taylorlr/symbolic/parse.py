@@ -127,6 +127,7 @@ __all__ = [
     "MAX_ROOT_BITS",
     "SYMPY_NAMES",
     "SymPyNameWarning",
+    "magnitude_bits",
     "parse",
 ]
 
@@ -930,6 +931,23 @@ class _Builder:
             raise self._error(f"{what} cannot be evaluated numerically ({_abbreviated(result)})", node)
         if result.has(*_UNDEFINED) or _is_non_real_number(result):
             raise self._error(f"{what} is undefined or not real here ({_abbreviated(result)})", node)
+
+
+def magnitude_bits(expr: sympy.Basic) -> float:
+    """The parser's bound on ``|log2 |v||`` for the values of ``expr`` (variables counted as 1).
+
+    For expressions built without the parser (SymPy input): a constant beyond
+    :data:`MAX_MAGNITUDE_BITS` is not worth evaluating (``exp(exp(exp(100)))`` would not finish).
+
+    >>> magnitude_bits(sympy.Integer(2) ** 100)
+    100.0
+    >>> magnitude_bits(sympy.exp(sympy.exp(100))) > MAX_MAGNITUDE_BITS
+    True
+    """
+    try:
+        return _SizeEstimator().of(expr).magnitude
+    except RecursionError:
+        return math.inf
 
 
 class _Size(NamedTuple):
