@@ -440,8 +440,7 @@ def _check_power(node: sympy.Pow) -> None:
         raise LossDefinitionError(f"{node} is 0 only where its exponent is positive, and undefined elsewhere")
     if base.is_number and base.is_extended_negative and exponent.is_integer is not True:
         raise LossDefinitionError(
-            f"{node}: a negative number to a non-integer power is not real; write -({-base})**..."
-            " or exp(... * log(...)) of a positive number"
+            f"{node}: a negative number to a non-integer power is not real (a loss must be real)"
         )
 
 
@@ -496,6 +495,8 @@ def _numeric(node: sympy.Expr) -> sympy.Float | None:
 
 def _shown(node: sympy.Expr) -> str:
     """The constant as a person reads it: 2**9999, not its 3010 digits."""
+    if isinstance(node, sympy.Float):
+        return str(sympy.Float(node, 3))
     if isinstance(node, sympy.Integer) and abs(node) > 10**20:
         if abs(node) < 10**4000:
             return f"{sympy.Float(node, 3)} (an integer of {len(str(abs(node)))} digits)"

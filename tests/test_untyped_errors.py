@@ -198,6 +198,12 @@ def test_taylor_where_the_loss_is_not_differentiable_is_a_point_error(text: str,
         tl.Loss(text).taylor(at, 2)
 
 
+def test_re_and_im_of_a_plain_symbol_are_those_of_a_real_one() -> None:
+    x = sympy.Symbol("x")
+    loss = tl.Loss(sympy.re(x) + sympy.im(x) + x**2)
+    assert loss.compile().value(np.array([2.0])) == 6.0
+
+
 def test_plain_sympy_symbols_become_real_and_abs_compiles() -> None:
     x = sympy.Symbol("x")  # no real=True
     loss = tl.Loss(sympy.Abs(x - 1) + x**2)
@@ -214,6 +220,9 @@ def test_plain_sympy_symbols_become_real_and_abs_compiles() -> None:
         (lambda x: sympy.GoldenRatio + x, "the constant GoldenRatio is not supported"),
         (lambda x: sympy.Function("sin")(x), "unsupported 'sin' in the loss"),
         (lambda x: sympy.acosh(sympy.Rational(1, 2)) * x, "non-real constant"),
+        (lambda x: sympy.log(-1, evaluate=False) * x, r"the constant log\(-1\) is not a real number"),
+        (lambda x: sympy.Float("1e400") * x, r"the constant 1\.00e\+400 does not fit in float64"),
+        (lambda x: sympy.Piecewise((x, x > 0), (x**2, True)), "unsupported 'Piecewise'"),
     ],
 )
 def test_sympy_constants_and_impostor_functions_are_refused_at_loss(make, match: str) -> None:
