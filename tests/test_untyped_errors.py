@@ -262,3 +262,18 @@ def test_a_ten_thousand_term_sum_compiles_without_recursion() -> None:
     compiled = loss.compile(generator="xp")
     assert compiled.value(np.ones(10_000)) == 10_000 * 10_001 / 2
     assert compiled.grad(np.ones(10_000))[[0, 1, 9_999]].tolist() == [2.0, 4.0, 20_000.0]
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"divergence": float("nan")}, "divergence must be a finite number > 0, got nan"),
+        ({"divergence": float("inf")}, "divergence must be a finite number > 0, got inf"),
+        ({"divergence": 0.0}, "divergence must be a finite number > 0"),
+        ({"tol": float("inf")}, "tol must be a finite number >= 0, got inf"),
+        ({"tol": float("nan")}, "tol must be a finite number >= 0, got nan"),
+    ],
+)
+def test_run_options_that_are_not_finite_are_refused(options: dict, match: str) -> None:
+    with pytest.raises(tl.OptionError, match=match):
+        tl.run(tl.Loss("x**2"), [1.0], steps=2, **options)
