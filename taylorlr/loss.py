@@ -25,7 +25,7 @@ import sympy
 
 from taylorlr.compile.backends import resolve_backend
 from taylorlr.compile.compiled import Compiled, compile_loss
-from taylorlr.errors import LossDefinitionError, OptionError, PointError
+from taylorlr.errors import LossDefinitionError, OptionError, PointError, TaylorLRError
 from taylorlr.symbolic.derivatives import (
     SparseDerivatives,
     sparse_derivatives,
@@ -255,20 +255,12 @@ class Loss:
         _check_order(order)
         a = exact_point(at, self.variables)
         point = dict(zip(self.names, a, strict=True))
-        t = sympy.Dummy("t", real=True)
-        ray = {x: ai + t * (x - ai) for x, ai in zip(self.variables, a, strict=True)}
-        g = wrap_kink_arguments(self.expr.xreplace(ray))
-        if order >= 1:
-            _check_no_kink_at(g, t, self.expr, point)
-        terms = []
-        for k in range(order + 1):
-            term = unwrap_real(g.xreplace({t: 0}))
-            if term.has(*_NOT_FINITE, sympy.Derivative, sympy.DiracDelta, sympy.I):
-                what = _NOT_SMOOTH_AT.get(k, f"{k} times differentiable")
-                raise PointError(f"{self.expr} is not {what} at {point}: its order-{k} term is {term}")
-            terms.append(term / sympy.factorial(k))
-            g = sympy.diff(g, t)
-        return sympy.expand(sympy.Add(*terms))
+        try:
+            return _taylor(self.expr, self.variables, a, order, point)
+        except TaylorLRError:
+            raise
+        except (ValueError, TypeError) as error:  # SymPy cannot compare min/max arguments that are not real
+            raise PointError(f"{self.expr} is not defined (real) at {point}: {error}") from error
 
     def compile(self, backend: Any = "numpy", dtype: str = "float64", *, generator: str = "auto") -> Compiled:
         """Compile value, grad, hess and hvp for a backend (cached per backend and dtype).
@@ -311,6 +303,46 @@ def _check_derivatives(derivatives: SparseDerivatives, names: Sequence[str]) -> 
             raise LossDefinitionError(
                 f"the derivative {label} of the loss is {_shown(entry)}, which is not real or cannot be"
                 " computed: check that the loss is real where it is used"
+            )
+
+
+def _taylor(
+    expr: sympy.Expr, variables: Sequence[sympy.Symbol], a: Sequence[sympy.Expr], order: int, point: dict
+) -> sympy.Expr:
+    _check_exact_powers(expr, dict(zip(variables, a, strict=True)), point)
+    t = sympy.Dummy("t", real=True)
+    ray = {x: ai + t * (x - ai) for x, ai in zip(variables, a, strict=True)}
+    g = wrap_kink_arguments(expr.xreplace(ray))
+    if order >= 1:
+        _check_no_kink_at(g, t, expr, point)
+    terms = []
+    for k in range(order + 1):
+        term = unwrap_real(g.xreplace({t: 0}))
+        if term.has(*_NOT_FINITE, sympy.Derivative, sympy.DiracDelta, sympy.I):
+            what = _NOT_SMOOTH_AT.get(k, f"{k} times differentiable")
+            raise PointError(f"{expr} is not {what} at {point}: its order-{k} term is {term}")
+        terms.append(term / sympy.factorial(k))
+        g = sympy.diff(g, t)
+    return sympy.expand(sympy.Add(*terms))
+
+
+def _check_exact_powers(expr: sympy.Expr, at: dict, point: dict) -> None:
+    """Refuse a variable exponent that is, at the point, a fraction SymPy would take an exact root of.
+
+    ``y**y`` at y = 0.1234 is 617/5000 to the power 617/5000: a root of degree 5000, which SymPy
+    computes exactly and for ever (the parser's limit on exponent denominators, at the point).
+    """
+    from taylorlr.symbolic.parse import MAX_EXPONENT_DENOMINATOR
+
+    for node in sympy.preorder_traversal(expr):
+        if not (isinstance(node, sympy.Pow) and node.exp.free_symbols & set(at)):
+            continue
+        exponent = node.exp.xreplace(at)
+        if isinstance(exponent, sympy.Rational) and exponent.q > MAX_EXPONENT_DENOMINATOR:
+            raise PointError(
+                f"at {point} the exponent of {node} is {exponent}, whose exact power is a root of degree"
+                f" {exponent.q} (limit {MAX_EXPONENT_DENOMINATOR}): give the point as fractions with"
+                " small denominators (e.g. '1/8')"
             )
 
 

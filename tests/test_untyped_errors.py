@@ -3,8 +3,9 @@
 A hypothesis generator writes expression TEXT from the function catalogue's spellings, numbers
 (huge and tiny decimals, big integers, zero, negatives), powers, min/max and abs; every text the
 parser accepts goes through Loss(), the gradient, the Hessian, compile(), an evaluation, a Newton
-step at a random point and a short run. Sizes are bounded (few leaves, few steps) so no example
-can hang. The hand list of the issue follows, each input with the outcome decided for it.
+step at a random point, a short run and the Taylor polynomial there. Sizes are bounded (few
+leaves, few steps) so no example can hang. The hand list of the issue follows, each input with
+the outcome decided for it.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def _stages(loss: tl.Loss, point: list[float]) -> list:
         lambda: compiled().hess(W),
         lambda: tl.newton_step(loss, point, throw=False),
         lambda: tl.run(loss, point, steps=3),
+        lambda: loss.taylor(point, 2),
     ]
 
 
@@ -176,6 +178,10 @@ def test_abs_of_min_with_a_variable_power_is_differentiated_as_real() -> None:
 
 def test_taylor_of_abs_at_a_smooth_point_is_the_polynomial() -> None:
     x = sympy.Symbol("x", real=True)
+    # (2y)**y at 1/2: f = 1, f' = f (log(2y) + 1) = 1, f'' = f (log(2y) + 1)**2 + f/y = 3
+    y0 = sympy.Symbol("y", real=True)
+    expected = 1 + (y0 - sympy.S.Half) + sympy.Rational(3, 2) * (y0 - sympy.S.Half) ** 2
+    assert tl.Loss("(2*y)**y").taylor({"y": 0.5}, 2) == sympy.expand(expected)
     assert tl.Loss("abs(x)").taylor({"x": 1}, 2) == x
     assert tl.Loss("abs(x)").taylor({"x": -2}, 3) == -x
     y = sympy.Symbol("y", real=True)
@@ -191,6 +197,8 @@ def test_taylor_of_abs_at_a_smooth_point_is_the_polynomial() -> None:
         ("log(x)", {"x": -1}, r"log\(x\) is not defined \(finite and real\) at \{'x': -1\}"),
         ("abs(x)", {"x": 0}, r"Abs\(x\) has a kink at \{'x': 0\} \(Abs of 0 there\)"),
         ("max(x, y)", {"x": 1, "y": 1}, r"has a kink at \{'x': 1, 'y': 1\} \(Max of 1, 1 there\)"),
+        ("min(x, erf(acosh(x)))", {"x": -0.5}, r"is not defined \(real\) at \{'x': -1/2\}"),
+        ("(2*y)**y", {"y": 0.1234}, r"exponent of \(2\*y\)\*\*y is 617/5000, .* a root of degree 5000"),
     ],
 )
 def test_taylor_where_the_loss_is_not_differentiable_is_a_point_error(text: str, at: dict, match: str):
