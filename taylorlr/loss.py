@@ -481,6 +481,8 @@ def _check_constants(expr: sympy.Expr) -> None:
     from taylorlr.symbolic.parse import MAX_MAGNITUDE_BITS, magnitude_bits
 
     for node in _constants(expr):
+        if _clearly_normal(node):
+            continue
         if magnitude_bits(node) > MAX_MAGNITUDE_BITS:
             raise LossDefinitionError(
                 f"the constant {_shown(node)} is far beyond float64's range (estimated beyond"
@@ -499,6 +501,14 @@ def _check_constants(expr: sympy.Expr) -> None:
                 f"the constant {_shown(node)} is below float64's smallest normal number (2.2e-308):"
                 " it would lose its digits or become 0; scale the loss or drop the term"
             )
+
+
+def _clearly_normal(node: sympy.Expr) -> bool:
+    """A rational well inside float64's normal range, or zero (no evaluation needed: most numbers)."""
+    if not isinstance(node, sympy.Rational) or node.is_zero:
+        return bool(node.is_zero)
+    bits = abs(int(node.p)).bit_length() - int(node.q).bit_length()
+    return -1000 < bits < 1000
 
 
 def _constants(expr: sympy.Expr) -> list[sympy.Expr]:
