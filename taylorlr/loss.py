@@ -25,15 +25,27 @@ import sympy
 
 from taylorlr.compile.backends import resolve_backend
 from taylorlr.compile.compiled import Compiled, compile_loss
-from taylorlr.errors import LossDefinitionError, OptionError
-from taylorlr.symbolic.derivatives import SparseDerivatives, sparse_derivatives, to_sympy
+from taylorlr.errors import LossDefinitionError, OptionError, PointError, TaylorLRError
+from taylorlr.symbolic.derivatives import (
+    SparseDerivatives,
+    sparse_derivatives,
+    to_sympy,
+    unwrap_real,
+    wrap_kink_arguments,
+)
 from taylorlr.symbolic.functions import FUNCTIONS
 from taylorlr.symbolic.points import exact_point
 
 #: SymPy function classes a loss may contain: the function catalogue (the parser's
 #: functions, plus what differentiating them produces).
 ALLOWED_FUNCTION_NAMES = frozenset(FUNCTIONS)
-_ALLOWED_ATOMS = (sympy.Symbol, sympy.Number, sympy.NumberSymbol)
+_ALLOWED_ATOMS = (sympy.Symbol, sympy.Number)
+#: The named constants a loss may contain (the parser's ``pi`` and ``E``); EulerGamma,
+#: Catalan, GoldenRatio... are refused: write their value as a number.
+_ALLOWED_CONSTANTS = (sympy.pi, sympy.E)
+#: float64's largest finite and smallest normal magnitudes: every constant of a loss lies between.
+_FLOAT64_MAX = sympy.Float(1.7976931348623157e308)
+_FLOAT64_TINY = sympy.Float(2.2250738585072014e-308)
 _REDUCTIONS = ("mean", "sum")
 
 
@@ -60,7 +72,11 @@ class Loss:
     Raises:
         ParseError: the text could not be read.
         LossDefinitionError: no variable, an undeclared symbol, a non-real
-            constant, an infinity, or an unsupported function.
+            constant, an infinity, a constant float64 cannot hold (beyond 1.8e308,
+            or nonzero below 2.2e-308), or an unsupported function or constant.
+
+    A SymPy expression's symbols that are not declared real (``sympy.symbols("x")``)
+    are replaced by real symbols of the same name: every loss is a real function.
     """
 
     def __init__(
@@ -73,6 +89,7 @@ class Loss:
     ) -> None:
         self.expr: sympy.Expr = _as_expression(expr)
         _check_supported(self.expr)
+        _check_constants(self.expr)
         self.data: tuple[sympy.Symbol, ...] = _resolve_symbols(self.expr, data, "data")
         self.variables: tuple[sympy.Symbol, ...] = _resolve_variables(self.expr, variables, self.data)
         if reduction not in _REDUCTIONS:
@@ -101,8 +118,16 @@ class Loss:
 
     @cached_property
     def derivatives(self) -> SparseDerivatives:
-        """Gradient and non-zero Hessian triangle, differentiated term by term."""
-        return sparse_derivatives(self.expr, self.variables)
+        """Gradient and non-zero Hessian triangle, differentiated term by term.
+
+        Raises:
+            LossDefinitionError: a derivative that no code generator computes (re, im, I or an
+                unevaluated Derivative), named with its variable.
+        """
+        derivatives = sparse_derivatives(self.expr, self.variables)
+        if derivatives.engine.name == "sympy":
+            _check_derivatives(derivatives, self.names)
+        return derivatives
 
     @cached_property
     def gradient(self) -> sympy.Matrix:
@@ -229,14 +254,13 @@ class Loss:
         """
         _check_order(order)
         a = exact_point(at, self.variables)
-        t = sympy.Dummy("t")
-        ray = {x: ai + t * (x - ai) for x, ai in zip(self.variables, a, strict=True)}
-        g = self.expr.xreplace(ray)
-        terms = []
-        for k in range(order + 1):
-            terms.append(g.xreplace({t: 0}) / sympy.factorial(k))
-            g = sympy.diff(g, t)
-        return sympy.expand(sympy.Add(*terms))
+        point = dict(zip(self.names, a, strict=True))
+        try:
+            return _taylor(self.expr, self.variables, a, order, point)
+        except TaylorLRError:
+            raise
+        except (ValueError, TypeError) as error:  # SymPy cannot compare min/max arguments that are not real
+            raise PointError(f"{self.expr} is not defined (real) at {point}: {error}") from error
 
     def compile(self, backend: Any = "numpy", dtype: str = "float64", *, generator: str = "auto") -> Compiled:
         """Compile value, grad, hess and hvp for a backend (cached per backend and dtype).
@@ -271,6 +295,79 @@ class Loss:
         return critical_points(self, **options)
 
 
+def _check_derivatives(derivatives: SparseDerivatives, names: Sequence[str]) -> None:
+    entries = [(f"d/d{names[i]}", g) for i, g in enumerate(derivatives.gradient)]
+    entries += [(f"d2/d{names[i]}d{names[j]}", h) for (i, j), h in derivatives.hessian_upper.items()]
+    for label, entry in entries:
+        if isinstance(entry, sympy.Basic) and entry.has(*_NOT_COMPUTABLE):
+            raise LossDefinitionError(
+                f"the derivative {label} of the loss is {_shown(entry)}, which is not real or cannot be"
+                " computed: check that the loss is real where it is used"
+            )
+
+
+def _taylor(
+    expr: sympy.Expr, variables: Sequence[sympy.Symbol], a: Sequence[sympy.Expr], order: int, point: dict
+) -> sympy.Expr:
+    _check_exact_powers(expr, dict(zip(variables, a, strict=True)), point)
+    t = sympy.Dummy("t", real=True)
+    ray = {x: ai + t * (x - ai) for x, ai in zip(variables, a, strict=True)}
+    g = wrap_kink_arguments(expr.xreplace(ray))
+    if order >= 1:
+        _check_no_kink_at(g, t, expr, point)
+    terms = []
+    for k in range(order + 1):
+        term = unwrap_real(g.xreplace({t: 0}))
+        if term.has(*_NOT_FINITE, sympy.Derivative, sympy.DiracDelta, sympy.I):
+            what = _NOT_SMOOTH_AT.get(k, f"{k} times differentiable")
+            raise PointError(f"{expr} is not {what} at {point}: its order-{k} term is {term}")
+        terms.append(term / sympy.factorial(k))
+        g = sympy.diff(g, t)
+    return sympy.expand(sympy.Add(*terms))
+
+
+def _check_exact_powers(expr: sympy.Expr, at: dict, point: dict) -> None:
+    """Refuse a variable exponent that is, at the point, a fraction SymPy would take an exact root of.
+
+    ``y**y`` at y = 0.1234 is 617/5000 to the power 617/5000: a root of degree 5000, which SymPy
+    computes exactly and for ever (the parser's limit on exponent denominators, at the point).
+    """
+    from taylorlr.symbolic.parse import MAX_EXPONENT_DENOMINATOR
+
+    for node in sympy.preorder_traversal(expr):
+        if not (isinstance(node, sympy.Pow) and node.exp.free_symbols & set(at)):
+            continue
+        exponent = node.exp.xreplace(at)
+        if isinstance(exponent, sympy.Rational) and exponent.q > MAX_EXPONENT_DENOMINATOR:
+            raise PointError(
+                f"at {point} the exponent of {node} is {exponent}, whose exact power is a root of degree"
+                f" {exponent.q} (limit {MAX_EXPONENT_DENOMINATOR}): give the point as fractions with"
+                " small denominators (e.g. '1/8')"
+            )
+
+
+_NOT_SMOOTH_AT = {0: "defined (finite and real)", 1: "differentiable"}
+_KINKS = (sympy.Abs, sympy.sign, sympy.Heaviside, sympy.Max, sympy.Min)
+
+
+def _check_no_kink_at(g: sympy.Expr, t: sympy.Symbol, expr: sympy.Expr, point: dict[str, Any]) -> None:
+    """Refuse a point where an abs/sign/max/min of the loss sits on its kink (at t = 0 on the ray)."""
+    for node in sympy.preorder_traversal(g):
+        if not isinstance(node, _KINKS) or t not in node.free_symbols:
+            continue
+        values = [unwrap_real(arg).xreplace({t: 0}) for arg in node.args]
+        if isinstance(node, (sympy.Max, sympy.Min)):
+            on_kink = len(set(values)) < len(values)
+        else:
+            on_kink = values[0] == 0
+        if on_kink:
+            arguments = ", ".join(map(str, values))
+            raise PointError(
+                f"{expr} has a kink at {point} ({type(node).__name__} of {arguments} there):"
+                " taylor() needs every abs, sign, max and min of the loss smooth at the point"
+            )
+
+
 def _degree_bound(expr: sympy.Expr, variables: frozenset[sympy.Symbol]) -> int:
     """An upper bound on the total degree of a polynomial in ``variables`` (no expansion)."""
     if not expr.free_symbols & variables:
@@ -302,7 +399,27 @@ def _as_expression(expr: Any) -> sympy.Expr:
         raise LossDefinitionError(f"the loss {expr!r} is a constant: it has no variable")
     if not isinstance(expr, sympy.Expr):
         raise LossDefinitionError(f"a loss must be text or a SymPy expression, got {type(expr).__name__}")
-    return expr
+    return _real_symbols(expr)
+
+
+def _real_symbols(expr: sympy.Expr) -> sympy.Expr:
+    """Replace each symbol not known to be real by a real symbol of the same name.
+
+    >>> x = sympy.Symbol("x")
+    >>> _real_symbols(sympy.Abs(x)).free_symbols.pop().is_real
+    True
+    """
+    plain = [
+        s
+        for s in expr.free_symbols
+        if isinstance(s, sympy.Symbol) and not isinstance(s, sympy.Dummy) and s.is_real is not True
+    ]
+    if not plain:
+        return expr
+    names = [s.name for s in expr.free_symbols if isinstance(s, sympy.Symbol)]
+    if len(set(names)) != len(names):
+        raise LossDefinitionError(f"two different symbols share a name among {sorted(names)}")
+    return expr.xreplace({s: sympy.Symbol(s.name, real=True) for s in plain})
 
 
 _NOT_FINITE = (
@@ -311,6 +428,7 @@ _NOT_FINITE = (
     sympy.core.numbers.ComplexInfinity,
     sympy.core.numbers.NaN,
 )
+_NOT_COMPUTABLE = (sympy.re, sympy.im, sympy.Derivative, sympy.Subs, sympy.I, *_NOT_FINITE)
 
 
 def _check_supported(expr: sympy.Expr) -> None:
@@ -330,14 +448,108 @@ def _check_node(node: sympy.Basic) -> None:
         raise LossDefinitionError(f"the loss contains {node}: infinities and nan are not losses")
     if node is sympy.I or (isinstance(node, sympy.Number) and not node.is_extended_real):
         raise LossDefinitionError("the loss contains a non-real constant (I): losses must be real")
-    if isinstance(node, (sympy.Add, sympy.Mul, sympy.Pow, *_ALLOWED_ATOMS)):
+    if isinstance(node, sympy.Pow):
+        _check_power(node)
         return
-    if isinstance(node, sympy.core.function.Application) and type(node).__name__ in ALLOWED_FUNCTION_NAMES:
+    if isinstance(node, (sympy.Add, sympy.Mul, *_ALLOWED_ATOMS)) or node in _ALLOWED_CONSTANTS:
+        return
+    if isinstance(node, sympy.NumberSymbol):
+        raise LossDefinitionError(
+            f"the constant {node} is not supported (only pi and E are): write its value as a number"
+        )
+    function = FUNCTIONS.get(type(node).__name__)
+    if function is not None and type(node) is function.sympy_class:
         return
     name = getattr(node, "func", type(node)).__name__
     raise LossDefinitionError(
         f"unsupported {name!r} in the loss; supported functions: {', '.join(sorted(ALLOWED_FUNCTION_NAMES))}"
     )
+
+
+def _check_power(node: sympy.Pow) -> None:
+    base, exponent = node.args
+    if base.is_zero and exponent.free_symbols:
+        raise LossDefinitionError(f"{node} is 0 only where its exponent is positive, and undefined elsewhere")
+    if base.is_number and base.is_extended_negative and exponent.is_integer is not True:
+        raise LossDefinitionError(
+            f"{node}: a negative number to a non-integer power is not real (a loss must be real)"
+        )
+
+
+def _check_constants(expr: sympy.Expr) -> None:
+    """Refuse a constant that float64 cannot hold, naming it: the compiled loss would see inf or 0."""
+    from taylorlr.symbolic.parse import MAX_MAGNITUDE_BITS, magnitude_bits
+
+    for node in _constants(expr):
+        if _clearly_normal(node):
+            continue
+        if magnitude_bits(node) > MAX_MAGNITUDE_BITS:
+            raise LossDefinitionError(
+                f"the constant {_shown(node)} is far beyond float64's range (estimated beyond"
+                f" 2**±{MAX_MAGNITUDE_BITS}): scale the loss"
+            )
+        value = _numeric(node)
+        if value is None:
+            raise LossDefinitionError(f"the constant {_shown(node)} is not a real number float64 can hold")
+        magnitude = abs(value)
+        if magnitude > _FLOAT64_MAX:
+            raise LossDefinitionError(
+                f"the constant {_shown(node)} does not fit in float64 (max 1.8e308): scale the loss"
+            )
+        if 0 < magnitude < _FLOAT64_TINY:
+            raise LossDefinitionError(
+                f"the constant {_shown(node)} is below float64's smallest normal number (2.2e-308):"
+                " it would lose its digits or become 0; scale the loss or drop the term"
+            )
+
+
+def _clearly_normal(node: sympy.Expr) -> bool:
+    """A rational well inside float64's normal range, or zero (no evaluation needed: most numbers)."""
+    if not isinstance(node, sympy.Rational) or node.is_zero:
+        return bool(node.is_zero)
+    bits = abs(int(node.p)).bit_length() - int(node.q).bit_length()
+    return -1000 < bits < 1000
+
+
+def _constants(expr: sympy.Expr) -> list[sympy.Expr]:
+    """The largest subexpressions without symbols (numbers, exp(1000), ...), and each number."""
+    found: list[sympy.Expr] = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, sympy.Number) or (node.is_number and not node.free_symbols):
+            found.append(node)
+            if isinstance(node, sympy.Number):
+                continue
+        stack.extend(arg for arg in node.args if isinstance(arg, sympy.Expr))
+    return found
+
+
+def _numeric(node: sympy.Expr) -> sympy.Float | None:
+    if isinstance(node, sympy.Number):
+        return sympy.Float(node, 20)
+    try:
+        value = node.evalf(20)
+    except (ArithmeticError, ValueError, TypeError):
+        return None
+    return sympy.Float(value, 20) if isinstance(value, sympy.Number) else None
+
+
+def _shown(node: sympy.Expr) -> str:
+    """The constant as a person reads it: 2**9999, not its 3010 digits."""
+    if isinstance(node, sympy.Float):
+        return str(sympy.Float(node, 3))
+    if isinstance(node, sympy.Integer) and abs(node) > 10**20:
+        if abs(node) < 10**4000:
+            return f"{sympy.Float(node, 3)} (an integer of {len(str(abs(node)))} digits)"
+        return f"an integer of about {int(abs(node.p).bit_length() * 0.30103)} digits"
+    if isinstance(node, sympy.Rational) and not isinstance(node, sympy.Integer) and node.q > 10**20:
+        return f"{sympy.Float(node, 3)}"
+    try:
+        text = str(node)
+    except ValueError:  # an integer of more than 4300 digits inside
+        return f"a {type(node).__name__} of numbers too large to print"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _resolve_symbols(

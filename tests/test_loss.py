@@ -27,11 +27,13 @@ def test_natural_order_of_names_and_given_order():
     assert tl.Loss("x10 + x2**2", variables=("x10", "x2")).names == ("x10", "x2")
 
 
-def test_sympy_input_keeps_the_users_symbols():
+def test_sympy_input_keeps_the_users_names_as_real_symbols():
+    # issue 15: plain symbols become real symbols of the same name (Abs(x) had a complex derivative)
     a, b = sympy.symbols("a b")
+    ra, rb = sympy.symbols("a b", real=True)
     loss = tl.Loss(a**2 * b, variables=(b, a))
-    assert loss.variables == (b, a)
-    assert loss.gradient == sympy.Matrix([a**2, 2 * a * b])
+    assert loss.variables == (rb, ra)
+    assert loss.gradient == sympy.Matrix([ra**2, 2 * ra * rb])
 
 
 @pytest.mark.parametrize(

@@ -76,8 +76,17 @@ def _check_hyperparameter(name: str, value: Any, xp: Any, dtype: Any, *, upper: 
 def _check_steps(steps: Any, tol: Any) -> None:
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
         raise OptionError(f"steps must be a non-negative integer, got {steps!r}")
-    if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not tol >= 0:
-        raise OptionError(f"tol must be a number >= 0, got {tol!r}")
+    if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not 0 <= tol < float("inf"):
+        raise OptionError(f"tol must be a finite number >= 0, got {tol!r}")
+
+
+def _check_divergence(divergence: Any) -> None:
+    if (
+        not isinstance(divergence, (int, float))
+        or isinstance(divergence, bool)
+        or not 0 < divergence < float("inf")
+    ):
+        raise OptionError(f"divergence must be a finite number > 0, got {divergence!r}")
 
 
 class _Minibatches:
@@ -248,6 +257,7 @@ def run(
     """
     loss = _as_loss(loss)
     _check_steps(steps, tol)
+    _check_divergence(divergence)
     if path not in PATHS:
         raise OptionError(f"path must be one of {PATHS}, got {path!r}")
     the_optimizer = resolve_optimizer(optimizer, **dict(optimizer_options or {}))

@@ -28,6 +28,7 @@ from typing import Any
 
 import sympy
 
+from taylorlr.errors import LossDefinitionError
 from taylorlr.symbolic.derivatives import symengine_module
 from taylorlr.symbolic.functions import require_lowering
 
@@ -225,7 +226,14 @@ def _sample_count(samples: Sequence[Any], batch: tuple[int, ...]) -> int:
 
 def _bind(source: str, xp: Any) -> Callable[..., Any]:
     scope = namespace_globals(xp)
-    exec(compile(source, "<taylorlr kernel>", "exec"), scope)  # noqa: S102 - generated source, see module docstring
+    try:
+        code = compile(source, "<taylorlr kernel>", "exec")
+    except (RecursionError, MemoryError) as error:
+        raise LossDefinitionError(
+            "the loss's expressions are nested too deeply for Python's compiler (the 'xp' generator):"
+            " use generator='simd' (float64 NumPy) or split the loss"
+        ) from error
+    exec(code, scope)  # noqa: S102 - generated source, see module docstring
     return scope["kernel"]  # type: ignore[no-any-return]
 
 
@@ -249,9 +257,38 @@ def build_kernel(
     renamed, names = rename_arguments(exprs, arg_groups)
     replacements, reduced = _cse(renamed)
     lines = [f"def kernel({', '.join(names)}):"]
-    lines += [f"    {symbol} = {expr}" for symbol, expr in replacements]
-    lines.append(f"    return ({''.join(f'{e}, ' for e in reduced)})")
+    for symbol, expr in replacements:
+        lines += _assignment(str(symbol), expr)
+    outputs = []
+    for k, expr in enumerate(reduced):
+        if _is_long_sum(expr):
+            lines += _assignment(f"_out{k}", expr)
+            outputs.append(f"_out{k}")
+        else:
+            outputs.append(str(expr))
+    lines.append(f"    return ({''.join(f'{e}, ' for e in outputs)})")
     return XpKernel("\n".join(lines) + "\n", len(exprs))
+
+
+#: Terms per line of a long sum: Python's compiler recurses once per ``+`` of a line, and a
+#: 10**4-term sum on one line exhausts its stack (RecursionError during compilation).
+_TERMS_PER_LINE = 200
+
+
+def _is_long_sum(expr: Any) -> bool:
+    return len(expr.args) > _TERMS_PER_LINE and type(expr).__name__ == "Add"
+
+
+def _assignment(target: str, expr: Any) -> list[str]:
+    """``target = expr`` as lines; a long sum is added up a chunk of terms per line, left to right."""
+    if not _is_long_sum(expr):
+        return [f"    {target} = {expr}"]
+    terms = [str(term) for term in expr.args]
+    lines = []
+    for start in range(0, len(terms), _TERMS_PER_LINE):
+        chunk = " + ".join(f"({term})" for term in terms[start : start + _TERMS_PER_LINE])
+        lines.append(f"    {target} = {chunk}" if start == 0 else f"    {target} = {target} + {chunk}")
+    return lines
 
 
 def rename_arguments(

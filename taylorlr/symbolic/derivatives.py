@@ -95,6 +95,53 @@ def _is_small(expr: sympy.Expr) -> bool:
     return sum(1 for _ in nodes) < _SMALL_NODES
 
 
+class RealPart(sympy.Function):
+    """``u`` itself, declared real: what a loss's kinks are taken of (every loss is real where defined).
+
+    SymPy differentiates ``Abs(u)`` and ``sign(u)`` through ``re``/``im`` (which no generator
+    lowers) unless it can prove ``u`` real, and it cannot for ``y**x`` or ``log(x)``. So the
+    arguments of kinks are wrapped in ``RealPart`` while SymPy differentiates, then unwrapped.
+
+    >>> x, y = sympy.symbols("x y", real=True)
+    >>> unwrap_real(sympy.diff(wrap_kink_arguments(sympy.Abs(y**x)), y))
+    x*y**x*sign(y**x)/y
+    """
+
+    @classmethod
+    def eval(cls, arg: sympy.Expr) -> sympy.Expr | None:
+        return arg if arg.is_extended_real else None
+
+    def _eval_is_extended_real(self) -> bool:
+        return True
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        return sympy.S.One
+
+
+def wrap_kink_arguments(expr: sympy.Expr) -> sympy.Expr:
+    """Wrap in :class:`RealPart` every argument of a kink (abs, sign, max, ...) SymPy cannot prove real."""
+    kinks = [node for node in sympy.preorder_traversal(expr) if isinstance(node, _NON_SMOOTH)]
+    if all(arg.is_extended_real for node in kinks for arg in node.args):
+        return expr
+    return _wrapped(expr)
+
+
+def _wrapped(expr: sympy.Expr) -> sympy.Expr:
+    if not expr.args or isinstance(expr, RealPart):
+        return expr
+    args = [_wrapped(arg) for arg in expr.args]
+    if isinstance(expr, _NON_SMOOTH):
+        args = [arg if arg.is_extended_real else RealPart(arg) for arg in args]
+    return expr.func(*args)
+
+
+def unwrap_real(expr: sympy.Expr) -> sympy.Expr:
+    """Remove the :class:`RealPart` wrappers of :func:`wrap_kink_arguments`."""
+    if not isinstance(expr, sympy.Basic) or not expr.has(RealPart):
+        return expr
+    return expr.replace(lambda node: isinstance(node, RealPart), lambda node: node.args[0])
+
+
 def to_sympy(expr: Any, symbols: Sequence[sympy.Symbol] = ()) -> sympy.Expr:
     """Convert an engine expression to SymPy, restoring the given ``symbols``.
 
@@ -173,6 +220,9 @@ def sparse_derivatives(
 ) -> SparseDerivatives:
     """Differentiate ``expr`` term by term: gradient and Hessian non-zero triangle."""
     eng = choose_engine(expr, engine)
+    original = expr
+    if eng.name == "sympy" and not is_smooth(expr):
+        expr = wrap_kink_arguments(expr)
     value = eng.convert(expr)
     engine_vars = tuple(eng.convert(v) for v in variables)
     index = {v: i for i, v in enumerate(engine_vars)}
@@ -190,4 +240,8 @@ def sparse_derivatives(
                 second = eng.diff(entry, symbol)
                 if second != 0:
                     hessian[(i, j)] = second
-    return SparseDerivatives(eng, value, engine_vars, gradient, hessian, is_smooth(expr))
+    if expr is not original:
+        value = original
+        gradient = tuple(unwrap_real(g) for g in gradient)
+        hessian = {key: unwrap_real(h) for key, h in hessian.items()}
+    return SparseDerivatives(eng, value, engine_vars, gradient, hessian, is_smooth(original))

@@ -9,7 +9,9 @@ The grammar is the arithmetic part of Python's expression syntax: numbers,
 names, ``+ - * / **``, unary ``+``/``-``, parentheses and calls of whitelisted
 functions (:data:`ALLOWED_FUNCTIONS`). ``^`` is a power, exactly like ``**``.
 A bare name is a real variable (``sympy.Symbol(name, real=True)``), except the
-constants ``pi`` and ``E``; ``beta``, ``gamma`` and ``theta`` are variables,
+constants ``pi`` and ``E``; the names of :data:`SYMPY_NAMES` (``I``, ``S``, ``oo``,
+``zoo``, ``nan`` and SymPy's capitalised names such as ``Integral``) are variables too,
+with a :class:`SymPyNameWarning`; ``beta``, ``gamma`` and ``theta`` are variables,
 not SymPy's functions. Decimal literals are exact: ``0.1`` is ``1/10``.
 
 Security model
@@ -69,9 +71,17 @@ are bounded *before* SymPy is asked to build anything large:
 - :data:`MAX_ROOT_BITS`: fractional powers (roots) only of numbers this small
   (summed over a product, since SymPy merges ``sqrt(2)*sqrt(3)`` into
   ``sqrt(6)`` and then searches it for perfect powers).
+- :data:`MAX_EXPONENT_DENOMINATOR`: the denominator of a rational exponent
+  (``0.012**0.37e-100`` asks SymPy for a root of degree 10**102, which it
+  computes exactly until memory runs out).
 - :data:`MAX_MIN_MAX_CALLS` calls and :data:`MAX_MIN_MAX_ARGUMENTS` flattened
   arguments for ``min``/``max``/``relu``, whose automatic simplification in
   SymPy grows quickly with nesting.
+
+A constant that a function gives (``erfc(1e300)``) is evaluated numerically once,
+as soon as it is built: if that fails the text is refused, so whether it is
+accepted never depends on the order in which SymPy asks about its sign (which
+varies with ``PYTHONHASHSEED``).
 
 Exponents that are symbolic or irrational (``2**x``, ``x**pi``) stay
 unevaluated in SymPy; they count only towards :data:`MAX_MAGNITUDE_BITS`.
@@ -88,6 +98,7 @@ import keyword
 import math
 import re
 import tokenize
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -106,6 +117,7 @@ __all__ = [
     "MAX_DECIMAL_EXPONENT",
     "MAX_DEGREE",
     "MAX_DEPTH",
+    "MAX_EXPONENT_DENOMINATOR",
     "MAX_LENGTH",
     "MAX_LITERAL_DIGITS",
     "MAX_MAGNITUDE_BITS",
@@ -114,6 +126,9 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "MAX_NUMBER_BITS",
     "MAX_ROOT_BITS",
+    "SYMPY_NAMES",
+    "SymPyNameWarning",
+    "magnitude_bits",
     "parse",
 ]
 
@@ -144,6 +159,9 @@ MAX_MAGNITUDE_BITS = 10_000
 MAX_ROOT_BITS = 512
 """Largest size in bits of the numbers under fractional powers in one product."""
 
+MAX_EXPONENT_DENOMINATOR = 1_000
+"""Largest denominator of a rational exponent (``x**0.37`` is ``x**(37/100)``)."""
+
 MAX_MIN_MAX_CALLS = 32
 """Most calls of ``min``, ``max`` and ``relu`` in one text."""
 
@@ -157,6 +175,21 @@ _FLOAT_SAFE_FACTOR = sympy.Integer(2) ** 64
 
 CONSTANTS: Mapping[str, sympy.Expr] = MappingProxyType({"pi": sympy.pi, "E": sympy.E})
 """Names that mean a constant rather than a variable."""
+
+SYMPY_NAMES: frozenset[str] = frozenset(
+    {"I", "S", "oo", "zoo", "nan"}
+    | {name for name in dir(sympy) if name[:1].isupper() and len(name) > 1 and name not in CONSTANTS}
+)
+"""Bare names that read as SymPy's objects (``I``, ``oo``, ``Integral``, ``EulerGamma``...).
+
+A text that says ``x + Integral`` or ``I*x`` may mean SymPy's object, not a new variable: these
+names stay variables, as every bare name is, but :func:`parse` warns (:class:`SymPyNameWarning`)
+with a hint to rename.
+"""
+
+
+class SymPyNameWarning(UserWarning):
+    """A bare name of the text is also a SymPy name (``I``, ``oo``...): it was read as a variable."""
 
 
 # --------------------------------------------------------------------------
@@ -208,7 +241,23 @@ def parse(text: str) -> sympy.Expr:
     source = _rewrite(text, carets)
     tree = _syntax_tree(source)
     _check_depth(tree, source)
-    return _Builder(source).build_root(tree)
+    builder = _Builder(source)
+    result = builder.build_root(tree)
+    if builder.sympy_names:
+        _warn_sympy_names(sorted(builder.sympy_names))
+    return result
+
+
+def _warn_sympy_names(names: Sequence[str]) -> None:
+    quoted = ", ".join(map(repr, names))
+    warnings.warn(
+        f"{quoted} {'is read as a real variable' if len(names) == 1 else 'are read as real variables'},"
+        " not as SymPy's:"
+        f" write a number for a constant (losses are real and finite), or rename (e.g. '{names[0]}_')"
+        " to silence this warning",
+        SymPyNameWarning,
+        stacklevel=3,
+    )
 
 
 # --------------------------------------------------------------------------
@@ -664,6 +713,7 @@ class _Builder:
         self._source = source
         self._sizes = _SizeEstimator()
         self._min_max_calls = 0
+        self.sympy_names: set[str] = set()  # bare names that are also SymPy's (warned about)
         self._handlers: dict[type[ast.AST], Callable[[ast.expr], sympy.Expr]] = {
             ast.Constant: self._constant,
             ast.Name: self._name,
@@ -722,6 +772,8 @@ class _Builder:
             return CONSTANTS[name]
         if name in _FUNCTIONS:
             raise self._error(f"{name!r} is a function: call it, as in {name}(x)", node)
+        if name in SYMPY_NAMES:
+            self.sympy_names.add(name)
         return sympy.Symbol(name, real=True)
 
     # -- operators ---------------------------------------------------------
@@ -840,6 +892,12 @@ class _Builder:
     # -- size and definedness checks ----------------------------------------
 
     def _check_power(self, base: sympy.Expr, exponent: sympy.Expr, node: ast.expr) -> None:
+        if isinstance(exponent, sympy.Rational) and exponent.q > MAX_EXPONENT_DENOMINATOR:
+            raise self._error(
+                f"exponent {_abbreviated(exponent)} has a denominator too large"
+                f" (limit {MAX_EXPONENT_DENOMINATOR}): write it with fewer decimals",
+                node,
+            )
         if base.is_zero is True and exponent.is_extended_negative is True:
             raise self._error("division by zero", node)
         if _is_root_of_negative(base, exponent):
@@ -872,8 +930,27 @@ class _Builder:
     def _check_result(self, result: sympy.Expr, node: ast.expr, what: str) -> None:
         # Size first: asking whether a number is real may evaluate it numerically.
         self._check_size(result, node)
+        if _numeric_failure(result):
+            raise self._error(f"{what} cannot be evaluated numerically ({_abbreviated(result)})", node)
         if result.has(*_UNDEFINED) or _is_non_real_number(result):
             raise self._error(f"{what} is undefined or not real here ({_abbreviated(result)})", node)
+
+
+def magnitude_bits(expr: sympy.Basic) -> float:
+    """The parser's bound on ``|log2 |v||`` for the values of ``expr`` (variables counted as 1).
+
+    For expressions built without the parser (SymPy input): a constant beyond
+    :data:`MAX_MAGNITUDE_BITS` is not worth evaluating (``exp(exp(exp(100)))`` would not finish).
+
+    >>> magnitude_bits(sympy.Integer(2) ** 100)
+    100.0
+    >>> magnitude_bits(sympy.exp(sympy.exp(100))) > MAX_MAGNITUDE_BITS
+    True
+    """
+    try:
+        return _SizeEstimator().of(expr).magnitude
+    except RecursionError:
+        return math.inf
 
 
 class _Size(NamedTuple):
@@ -1034,6 +1111,20 @@ def _is_root_of_negative(base: sympy.Expr, exponent: sympy.Expr) -> bool:
         and bool(base.is_negative)
         and not exponent.is_integer
     )
+
+
+def _numeric_failure(result: sympy.Expr) -> bool:
+    """Whether a constant that is not a plain number fails to evaluate (mpmath's erfc(1e300) overflows).
+
+    Evaluated here once, before SymPy asks for its sign in an order that depends on the hash seed.
+    """
+    if isinstance(result, sympy.Number) or result.free_symbols or not result.args:
+        return False
+    try:
+        result.evalf(15)
+    except (ArithmeticError, ValueError, TypeError):
+        return True
+    return False
 
 
 def _is_non_real_number(result: sympy.Expr) -> bool:
