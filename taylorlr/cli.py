@@ -483,6 +483,7 @@ class GuardedGroup(click.Group):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # a status says what went non-finite
+                warnings.showwarning = _warning_line  # a warning for the user: one line, no source
                 code = super().main(arguments, prog_name, complete_var, standalone_mode=False, **extra)
         except click.ClickException as error:
             if as_json:
@@ -530,6 +531,11 @@ class GuardedGroup(click.Group):
             if os.environ.get(DEBUG_ENV):
                 raise
             raise CommandError(internal_error_message(error), EXIT_INTERNAL) from error
+
+
+def _warning_line(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """Show a warning as one ``warning: ...`` line on stderr (not Python's file:line form)."""
+    click.echo(f"warning: {message}", err=True)
 
 
 def internal_error_message(error: Exception) -> str:

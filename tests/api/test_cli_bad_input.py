@@ -344,3 +344,13 @@ print(",".join(modules))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "optimizers,problems,rules"
+
+
+def test_a_warning_for_the_user_is_one_plain_line_on_stderr():
+    done = subprocess.run(
+        [sys.executable, "-m", "taylorlr", "solve", "x**2 + S"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0
+    lines = done.stderr.strip().splitlines()
+    assert lines and all(line.startswith("warning: ") for line in lines), done.stderr
+    assert "'S' is read as a real variable" in done.stderr and ".py:" not in done.stderr
