@@ -33,6 +33,8 @@ KEY_LINES = {
     "tutorial.py": r"\| line-search \| gd \| converged \|",
 }
 
+# example file -> documents whose ```text blocks show its output, line for line
+DOCUMENTED = {"tutorial.py": ("docs/tutorial.md",)}
 # the same code on a smaller problem where an example takes a size
 ARGUMENTS = {"batched_sweep.py": ("4000",)}
 
@@ -72,3 +74,8 @@ def test_example_runs_and_prints_its_key_line(name: str, started: dict[str, subp
         pytest.fail(f"{name} ran longer than {TIMEOUT_S} s")
     assert process.returncode == 0, output[-3000:]
     assert re.search(KEY_LINES[name], output), output[-3000:]
+    for document in DOCUMENTED.get(name, ()):
+        printed = {line.rstrip() for line in output.splitlines()}
+        for block in re.findall(r"```text\n(.*?)```", (ROOT / document).read_text(), re.S):
+            stale = [line for line in block.splitlines() if line.strip() and line.rstrip() not in printed]
+            assert not stale, f"{document} shows lines {name} no longer prints: {stale[:3]}"
