@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from taylorlr._typing import require_loss
 from taylorlr.alpha._record import constant, with_batch_shape
 from taylorlr.alpha._step import ArrayOps, settle, start_code
 from taylorlr.alpha.optimizers import Optimizer, resolve_optimizer, select_state
@@ -255,7 +256,7 @@ def run(
     >>> r.points.shape, r.alphas[1].tolist()
     ((6, 2, 1), [0.5, 0.5])
     """
-    loss = _as_loss(loss)
+    loss = as_loss(loss)
     _check_steps(steps, tol)
     _check_divergence(divergence)
     if path not in PATHS:
@@ -344,14 +345,13 @@ def _batch_shape(xp: Any, theta0: Any, alpha0: Any, gamma: Any) -> tuple[int, ..
     return tuple(numpy.broadcast_shapes(tuple(theta0.shape[:-1]), tuple(alpha0.shape), tuple(gamma.shape)))
 
 
-def _as_loss(loss: Any) -> Any:
+def as_loss(loss: Any) -> Any:
+    """A :class:`~taylorlr.Loss` from itself or its text (SymPy loads only for text)."""
     if isinstance(loss, str):
         from taylorlr.loss import Loss
 
         return Loss(loss)
-    if not hasattr(loss, "compile") or not hasattr(loss, "variables"):
-        raise OptionError(f"loss must be a tl.Loss or its text, got {type(loss).__name__}")
-    return loss
+    return require_loss(loss, "run")
 
 
 @dataclass

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taylorlr._json import json_ready
-from taylorlr.alpha.engine import Run, run
+from taylorlr.alpha.engine import Run, as_loss, run
 from taylorlr.alpha.result import Status
 from taylorlr.comparison.reference import MODES, Reference, Verdict, f_tolerance, reference_optimum
 from taylorlr.compile.backends import to_numpy
@@ -260,6 +260,7 @@ def compare(
         OptionError: an unknown reference.
         PointError: ``at`` is a batch rather than one point.
     """
+    loss = as_loss(loss)
     if reference not in REFERENCES:
         raise OptionError(f"reference must be one of {REFERENCES}, got {reference!r}")
     if "oracle" in run_options:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from taylorlr._typing import require_loss
 from taylorlr.compile.backends import as_batch
 from taylorlr.errors import OptionError
 
@@ -69,6 +70,7 @@ def best_direction(
         numeric: also minimise the true loss over the sphere (SciPy, imported here).
         starts: random starts for the numeric search (plus the model, gradient and Newton directions).
     """
+    loss = require_loss(loss, "best_direction")
     import numpy
 
     if not eta > 0:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from taylorlr._typing import require_loss
 from taylorlr.compile.backends import as_batch, quiet, to_numpy
 from taylorlr.errors import OptionError, PointError, SingularHessianError
 from taylorlr.kinds import Kind, Verdict
@@ -326,6 +327,7 @@ def newton_step(
     >>> s.point.tolist(), s.curvature == "saddle", s.eigenvalues.tolist()
     ([0.0, 0.0], np.True_, [-2.0, 2.0])
     """
+    loss = require_loss(loss, "newton_step")
     compiled = loss.compile(backend, dtype)
     W = as_batch(at, loss.variables, compiled.xp, compiled.backend.dtype(dtype))
     return newton_step_on(
@@ -467,6 +469,7 @@ def newton(
     >>> str(run.status), round(float(run.x[0]), 12), bool(run.success), int(run.nit) < 10
     ('converged', 1.0, True, True)
     """
+    loss = require_loss(loss, "newton")
     if not isinstance(steps, int) or steps < 1:
         raise OptionError(f"steps must be a positive integer, got {steps!r}")
     compiled = loss.compile(backend, dtype)

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from taylorlr._typing import require_loss
 from taylorlr.compile.backends import as_batch, quiet
 from taylorlr.errors import OptionError
 from taylorlr.kinds import Verdict
@@ -191,6 +192,7 @@ def descent_limit(loss: Loss, at: Any, *, backend: Any = "numpy", dtype: str = "
     >>> float(descent_limit(tl.Loss("x**2 - y**2"), [0.0, 1.0]).eps_max)
     inf
     """
+    loss = require_loss(loss, "descent_limit")
     compiled = loss.compile(backend, dtype)
     xp = compiled.xp
     W = as_batch(at, loss.variables, xp, compiled.backend.dtype(dtype))
@@ -217,6 +219,7 @@ def smoothness(loss: Loss, box: Any = 1.0, *, samples: int = 4096) -> Smoothness
         box: a half-width r (the box [-r, r]^n), or one (lo, hi) pair per variable.
         samples: points for the sampled estimate.
     """
+    loss = require_loss(loss, "smoothness")
     from taylorlr.numerics.intervals import Unbounded
 
     bounds = _box(box, loss.n)
@@ -237,6 +240,7 @@ def step_size(
     >>> bounds.lambda_max > 0, bounds.bound.smoothness.L, bounds.bound.certainty.value
     (True, 30.0, 'guaranteed')
     """
+    loss = require_loss(loss, "step_size")
     compiled = loss.compile("numpy", "float64")
     hessian = _numpy().asarray(compiled.hess(as_batch(at, loss.variables, _numpy(), "float64")), dtype=float)
     return StepSize(
@@ -261,6 +265,7 @@ def step_bound(loss: Loss, at: Any, *, radius: float = 1.0, samples: int = 4096)
     >>> step_bound(tl.Loss("abs(x) + y**2"), ["1/10", 0]).certainty.value
     'estimate'
     """
+    loss = require_loss(loss, "step_bound")
     from taylorlr.numerics.intervals import Unbounded
     from taylorlr.symbolic.points import exact_point
 
@@ -377,6 +382,7 @@ def _estimate(smooth: Smoothness, reason: str) -> StepBound:
 
 def guarantees(loss: Loss, at: Any, L: float | Smoothness, f_star: float) -> Guarantees:
     """The guarantees of gradient descent with eps = 1/L from ``at`` (one point)."""
+    loss = require_loss(loss, "guarantees")
     bound = L if isinstance(L, Smoothness) else Smoothness(float(L), False, "given", ())
     if not bound.L > 0:
         raise OptionError(f"L must be positive, got {bound.L!r}")

@@ -64,3 +64,15 @@ ARRAY_ONLY = [
 @pytest.mark.parametrize("module", ARRAY_ONLY)
 def test_the_array_side_loads_no_symbolic_library(module):
     assert not loaded_after(f"import {module}") & {"sympy", "symengine", "llvmlite", "scipy"}
+
+
+@pytest.mark.parametrize("name", ["newton_step", "newton", "compare"])
+def test_a_loss_given_as_text_is_built_or_named_as_the_fix(name):
+    import taylorlr as tl
+
+    function = getattr(tl, name)
+    if name == "compare":
+        assert function("(x - 1)**2", [0.0], rules=("exact",), optimizers=("gd",)).rows
+        return
+    with pytest.raises(tl.OptionError, match=r"takes a tl.Loss, got str 'x\*\*2': build it with tl.Loss"):
+        function("x**2", [1.0])
