@@ -54,6 +54,8 @@ _LAZY = {
     "Comparison": "comparison",
     "solve": "solution",
     "Solution": "solution",
+    "benchmark": "benchmarking",
+    "Benchmark": "benchmarking",
 }
 
 # public submodules reachable as attributes: ``tl.rules.retsinas(...)``, ``tl.optimizers.adam(...)``

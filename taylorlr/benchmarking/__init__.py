@@ -1,0 +1,260 @@
+"""``tl.benchmark``: every rule x optimizer, and the baselines, on test problems with known minima.
+
+Every combination runs from each problem's standard start (start 0) and, with ``starts=k``,
+from k more seeded starts around it (:mod:`taylorlr.benchmarking._starts`). Each run is judged
+against the problem's published minimum f*: the gap f - f* and the fraction of the first gap
+left ``(f - f*) / (f0 - f*)``, the gradient norm, the evaluations as the engine counts them
+(``Run.nfev``, ``njev``, ``nhev``, line searches), the safeguard firings, the status, and the
+evaluations spent to reach each level tau of the More-Wild test (the input of
+:mod:`taylorlr.benchmarking.profiles`). Baselines on the same table: SciPy's BFGS and
+trust-exact on taylorlr's compiled gradient and Hessian, and gradient descent with a constant
+learning rate (alpha0).
+
+>>> import taylorlr as tl
+>>> table = tl.benchmark(["booth", "beale"], rules=("exact",), optimizers=("gd",), steps=100)
+>>> table.solvers
+('exact/gd', 'bfgs', 'trust-exact', 'constant')
+>>> [row["status"] for row in table.rows() if row["problem"] == "booth"]
+['converged', 'converged', 'converged', 'max_steps']
+>>> tl.benchmark(["boot"])
+Traceback (most recent call last):
+...
+taylorlr.errors.OptionError: no problem named 'boot'; did you mean 'booth'?
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from taylorlr.benchmarking._chunk import (
+    ERROR,
+    STALLED,
+    TAUS,
+    TIMEOUT,
+    Task,
+    evals_column,
+    failed,
+    make_task,
+    run_task,
+)
+from taylorlr.benchmarking._memory import SweepTooLargeError, check, memory_limit
+from taylorlr.benchmarking._record import COLUMNS, Benchmark
+from taylorlr.benchmarking._solvers import BASELINES, Solver, solvers
+from taylorlr.errors import OptionError
+
+__all__ = [
+    "BASELINES",
+    "COLUMNS",
+    "DEFAULT_OPTIMIZERS",
+    "DEFAULT_RULES",
+    "STALLED",
+    "TAUS",
+    "TIMEOUT",
+    "Benchmark",
+    "SweepTooLargeError",
+    "Task",
+    "benchmark",
+    "evals_column",
+    "plan",
+]
+
+#: the rules compared by default: every adaptive rule and the line search ("fixed" with gd is the
+#: "constant" baseline)
+DEFAULT_RULES = ("exact", "retsinas", "value-gradient", "three-point", "lagged", "line-search")
+DEFAULT_OPTIMIZERS = ("gd", "momentum", "adam")
+#: starts per call of the engine when ``chunk`` is not given
+DEFAULT_CHUNK = 4096
+
+
+def benchmark(
+    problems: Any = None,
+    rules: Sequence[str] = DEFAULT_RULES,
+    optimizers: Sequence[str] = DEFAULT_OPTIMIZERS,
+    *,
+    baselines: Sequence[str] = BASELINES,
+    starts: int | tuple[int, int] = 0,
+    seed: int = 0,
+    spread: float = 0.5,
+    steps: int = 200,
+    tol: float = 1e-8,
+    alpha0: float = 1e-2,
+    gamma: float = 1.0,
+    safeguards: str = "default",
+    oracle: bool = False,
+    chunk: int | None = None,
+    time_budget: float | None = None,
+    max_bytes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    client: Any = None,
+) -> Benchmark:
+    """Run every problem x solver x start and judge each run against the problem's known minimum.
+
+    Args:
+        problems: None (the 35 of More, Garbow and Hillstrom), "mgh", "zoo", "all", or a sequence
+            of names (``"mgh7"`` works) and :class:`~taylorlr.problems.Problem` records.
+        rules, optimizers: taylorlr's rules and optimizers, every pair.
+        baselines: any of "bfgs", "trust-exact", "constant" (:data:`BASELINES`).
+        starts: k (the standard start and k seeded starts around it) or a range ``(first, stop)``
+            of start indices (start 0 is the standard one), to run a large sweep in pieces.
+        seed, spread: the cloud: start k >= 1 is x0 + spread (1 + |x0|) u, u uniform in [-1, 1]^n.
+        steps, tol, alpha0, gamma, safeguards, oracle: passed to :func:`taylorlr.run` (steps is the
+            iteration limit of the SciPy baselines too; the oracle is off unless asked for: it
+            costs time and changes no result).
+        chunk: start points per engine call (default: up to 4096).
+        time_budget: seconds per problem; a problem's runs left when it is spent are rows with
+            status "timeout" and the problem is named in ``Benchmark.timeouts`` (checked between
+            calls: one call is never interrupted).
+        max_bytes: the memory the sweep may use (default: half the machine's); checked before
+            anything runs.
+        progress: called as ``progress(done, total)`` after each task.
+        client: a ``dask.distributed.Client`` or a scheduler address: run the tasks on that
+            cluster (:mod:`taylorlr.scaleout`).
+
+    Returns:
+        A :class:`Benchmark`.
+
+    Raises:
+        OptionError: an unknown problem, rule, optimizer or baseline (with the nearest name), or a
+            bad option.
+        SweepTooLargeError: the sweep would not fit in ``max_bytes`` (the message says how to chunk it).
+    """
+    chosen = resolve_problems(problems)
+    options = _options(locals())
+    tasks = plan(chosen, solvers(rules, optimizers, baselines), starts=starts, chunk=chunk, steps=steps,
+                 oracle=oracle, max_bytes=max_bytes, options=options)  # fmt: skip
+    settings = {
+        "problems": [p.name for p in chosen], "rules": list(rules), "optimizers": list(optimizers),
+        "baselines": list(baselines), "starts": list(_range(starts)), "time_budget": time_budget, **options,
+    }  # fmt: skip
+    if client is not None:
+        from taylorlr.scaleout import run_tasks
+
+        return assemble(run_tasks(tasks, client, progress=progress), settings)
+    return assemble(local(tasks, time_budget=time_budget, progress=progress), settings)
+
+
+def _options(given: dict[str, Any]) -> dict[str, Any]:
+    names = ("steps", "tol", "alpha0", "gamma", "safeguards", "oracle", "seed", "spread")
+    options = {k: given[k] for k in names}
+    for name in ("tol", "alpha0", "gamma", "spread"):
+        value = options[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            raise OptionError(f"{name} must be a finite number >= 0, got {value!r}")
+    for name in ("steps", "seed"):
+        if not isinstance(options[name], int) or isinstance(options[name], bool) or options[name] < 0:
+            raise OptionError(f"{name} must be a non-negative integer, got {options[name]!r}")
+    return options
+
+
+def resolve_problems(problems: Any) -> tuple[Any, ...]:
+    """The Problem records a ``problems`` argument names.
+
+    Raises:
+        OptionError: an unknown name (with the nearest ones) or an empty selection.
+    """
+    from taylorlr import problems as registry
+
+    groups = {"mgh": registry.mgh, "zoo": registry.zoo, "all": registry.all}
+    if problems is None:
+        return registry.mgh()
+    if isinstance(problems, str):
+        problems = groups[problems]() if problems in groups else (problems,)
+    chosen = tuple(p if isinstance(p, registry.Problem) else registry.get(p) for p in problems)
+    if not chosen:
+        raise OptionError("no problem chosen: name at least one, or pass None for the 35 of MGH")
+    return chosen
+
+
+def _range(starts: Any) -> tuple[int, int]:
+    if isinstance(starts, bool):
+        raise OptionError(f"starts must be an integer >= 0 or a range (first, stop), got {starts!r}")
+    if isinstance(starts, int) and starts >= 0:
+        return (0, starts + 1)
+    if isinstance(starts, (tuple, list)) and len(starts) == 2 and all(isinstance(s, int) for s in starts):
+        first, stop = starts
+        if 0 <= first < stop:
+            return (first, stop)
+    raise OptionError(
+        f"starts must be an integer >= 0 or a range (first, stop) with 0 <= first < stop, got {starts!r}"
+    )
+
+
+def plan(
+    problems: Sequence[Any],
+    chosen: Sequence[Solver],
+    *,
+    starts: Any,
+    chunk: int | None,
+    steps: int,
+    oracle: bool,
+    max_bytes: int | None,
+    options: dict[str, Any],
+) -> list[Task]:
+    """The tasks of a sweep, problem by problem, solver by solver, chunk by chunk; memory checked first.
+
+    Raises:
+        SweepTooLargeError: see :func:`benchmark`.
+    """
+    first, stop = _range(starts)
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
+        raise OptionError(f"chunk must be a positive integer, got {chunk!r}")
+    size = chunk or min(stop - first, DEFAULT_CHUNK)
+    limit = memory_limit() if max_bytes is None else max_bytes
+    runs = len(problems) * len(chosen) * (stop - first)
+    check(runs=runs, chunk=size, n_max=max(p.n for p in problems), steps=steps, oracle=oracle, limit=limit)
+    return [
+        make_task(problem, solver, a, min(a + size, stop), options)
+        for problem in problems
+        for solver in chosen
+        for a in range(first, stop, size)
+    ]
+
+
+def local(
+    tasks: Sequence[Task], *, time_budget: float | None, progress: Callable[[int, int], None] | None
+) -> Iterable[tuple[Task, dict[str, Any] | None, str | None]]:
+    """Run the tasks here, in order: (task, columns, error line) each; a spent budget gives "timeout"."""
+    spent: dict[str, float] = {}
+    for done, task in enumerate(tasks, start=1):
+        name = task.problem["name"]
+        if time_budget is not None and spent.get(name, 0.0) > time_budget:
+            yield task, failed(task, TIMEOUT), None
+        else:
+            began = time.perf_counter()
+            try:
+                yield task, run_task(task), None
+            except Exception as error:  # a solver that raises is a row, never a missing one
+                line = f"{name} / {task.solver['label']}: {type(error).__name__}: {error}"
+                yield task, failed(task, ERROR), line
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - began
+        if progress is not None:
+            progress(done, len(tasks))
+
+
+def assemble(
+    results: Iterable[tuple[Task, dict[str, Any] | None, str | None]],
+    settings: dict[str, Any],
+    lost: Sequence[tuple[str, str, int, int]] = (),
+) -> Benchmark:
+    """The :class:`Benchmark` of the tasks' columns, in task order."""
+    import numpy
+
+    parts: list[dict[str, Any]] = []
+    errors: list[str] = []
+    timeouts: dict[str, None] = {}
+    for task, columns, error in results:
+        if columns is None:
+            continue
+        parts.append(columns)
+        if error:
+            errors.append(error)
+        if columns["status"].size and columns["status"][0] == TIMEOUT:
+            timeouts[task.problem["name"]] = None
+    merged = {
+        name: numpy.concatenate([p[name] for p in parts]) if parts else numpy.empty(0) for name in COLUMNS
+    }
+    return Benchmark(
+        columns=merged, settings=settings, timeouts=tuple(timeouts), errors=tuple(errors), lost=tuple(lost)
+    )
