@@ -24,6 +24,7 @@ taylorlr.errors.OptionError: no problem named 'boot'; did you mean 'booth'?
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -132,7 +133,9 @@ def benchmark(
         from taylorlr.scaleout import run_tasks
 
         return assemble(run_tasks(tasks, client, progress=progress), settings)
-    return assemble(local(tasks, time_budget=time_budget, progress=progress), settings)
+    spent: dict[str, float] = {}
+    table = assemble(local(tasks, time_budget=time_budget, progress=progress, spent=spent), settings)
+    return dataclasses.replace(table, seconds=spent)
 
 
 def _options(given: dict[str, Any]) -> dict[str, Any]:
@@ -213,10 +216,17 @@ def plan(
 
 
 def local(
-    tasks: Sequence[Task], *, time_budget: float | None, progress: Callable[[int, int], None] | None
+    tasks: Sequence[Task],
+    *,
+    time_budget: float | None,
+    progress: Callable[[int, int], None] | None,
+    spent: dict[str, float] | None = None,
 ) -> Iterable[tuple[Task, dict[str, Any] | None, str | None]]:
-    """Run the tasks here, in order: (task, columns, error line) each; a spent budget gives "timeout"."""
-    spent: dict[str, float] = {}
+    """Run the tasks here, in order: (task, columns, error line) each; a spent budget gives "timeout".
+
+    ``spent`` (problem -> seconds) is filled as the tasks run.
+    """
+    spent = {} if spent is None else spent
     for done, task in enumerate(tasks, start=1):
         name = task.problem["name"]
         if time_budget is not None and spent.get(name, 0.0) > time_budget:

@@ -22,6 +22,7 @@ from typing import Any
 
 from taylorlr.benchmarking._solvers import Solver
 from taylorlr.benchmarking._starts import starts
+from taylorlr.benchmarking.profiles import meets_test
 
 #: the levels tau of the More-Wild convergence test recorded for every run
 TAUS = (1e-1, 1e-3, 1e-5, 1e-7)
@@ -185,7 +186,7 @@ def first_costs(losses: Any, valid: Any, cost: Any, f_star: float) -> dict[str, 
     out = {}
     with numpy.errstate(invalid="ignore"):
         for tau in TAUS:
-            met = (losses - f_star <= tau * (losses[0] - f_star)) & valid & numpy.isfinite(losses)
+            met = meets_test(losses, losses[0], f_star, tau) & valid
             first = numpy.argmax(met, axis=0)
             reached = met.any(axis=0)
             chosen = numpy.take_along_axis(cost, first[None, :], axis=0)[0]
