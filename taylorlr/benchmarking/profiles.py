@@ -72,7 +72,7 @@ def performance_ratios(costs: Any) -> Any:
     return ratios
 
 
-def performance_profile(costs: Any, alphas: Sequence[float]) -> Any:
+def performance_profile(costs: Any, alphas: Any) -> Any:
     """rho[s, k]: the fraction of problems with ratio r[p, s] <= alphas[k] (shape (solvers, len(alphas)))."""
     import numpy
 
@@ -81,7 +81,7 @@ def performance_profile(costs: Any, alphas: Sequence[float]) -> Any:
     return (ratios[:, :, None] <= a[None, None, :]).mean(axis=0)
 
 
-def data_profile(costs: Any, dimensions: Sequence[int], kappas: Sequence[float]) -> Any:
+def data_profile(costs: Any, dimensions: Any, kappas: Any) -> Any:
     """d[s, k]: the fraction of problems solved within kappas[k] (n_p + 1) evaluations."""
     import numpy
 
