@@ -113,7 +113,10 @@ def test_bad_names_and_options_are_option_errors_with_the_nearest_name(arguments
 
 
 def test_a_sweep_too_large_for_memory_is_refused_before_anything_runs():
-    with pytest.raises(SweepTooLargeError, match=r"table of 1800000000 runs needs about 858 GiB.*pieces of at most 2097152 runs"):
+    with pytest.raises(
+        SweepTooLargeError,
+        match=r"table of 1800000000 runs needs about 858 GiB.*pieces of at most 2097152 runs",
+    ):
         tl.benchmark(["booth"], starts=10**8 - 1, max_bytes=2**30)
     with pytest.raises(SweepTooLargeError, match=r"one call of 4096 start points .* pass chunk=\d+ or less"):
         tl.benchmark(["booth"], starts=10**4, steps=10**5, max_bytes=2**30)
