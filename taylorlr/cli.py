@@ -1017,6 +1017,194 @@ def onestep(
     emit(payload, as_json, lambda data: [*demo.lines(), *latex_lines(data.get("latex"))])
 
 
+# taylorlr bench ---------------------------------------------------------------------------------
+
+_BENCH_EXAMPLE = """
+\b
+Example:
+  taylorlr bench                                   (the 35 MGH problems, default rules, baselines)
+  taylorlr bench --problems rosenbrock,beale,mgh7 --rules exact,retsinas --optimizers gd --steps 500
+  taylorlr bench --problems zoo --starts 20 --seed 1 --csv zoo.csv --profile zoo.png
+  taylorlr bench --problems mgh --scheduler tcp://scheduler:8786 --parquet mgh.parquet
+"""
+
+
+@cli.command("bench", epilog=_BENCH_EXAMPLE)
+@click.option(
+    "--problems",
+    default="mgh",
+    show_default=True,
+    help="Problem names, comma-separated (mgh7 works), or mgh, zoo, all.",
+)
+@click.option(
+    "--rules",
+    type=RegistryName("alpha.rules", "RULES", many=True),
+    help="Default: exact, retsinas, value-gradient, three-point, lagged.",
+)
+@click.option(
+    "--optimizers",
+    type=RegistryName("alpha.optimizers", "OPTIMIZERS", many=True),
+    help="Default: gd, momentum, adam.",
+)
+@click.option(
+    "--baselines",
+    default="bfgs,trust-exact,constant",
+    show_default=True,
+    help="Any of bfgs, trust-exact, constant, comma-separated; 'none' for none.",
+)
+@click.option(
+    "--starts",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seeded starts around each standard start (0: the standard start only).",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the starts.")
+@click.option(
+    "--spread",
+    type=Real(0),
+    default=0.5,
+    show_default=True,
+    help="Start k is x0 + spread (1 + |x0|) u, u uniform in [-1, 1]^n.",
+)
+@click.option(
+    "--alpha0",
+    type=Real(0, low_open=True),
+    default=1e-2,
+    show_default=True,
+    help="The first alpha (the constant baseline's rate).",
+)
+@click.option("--gamma", type=Real(0, 1, low_open=True), default=1.0, show_default=True)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="The step budget (SciPy's maxiter for the baselines).",
+)
+@click.option("--tol", type=Real(0), default=1e-8, show_default=True, help="Gradient norm for 'converged'.")
+@click.option("--safeguards", type=click.Choice(["default", "none"]), default="default", show_default=True)
+@click.option("--oracle", is_flag=True, help="Record the line-search oracle's alpha (slow).")
+@click.option(
+    "--tau",
+    type=click.Choice(["1e-1", "1e-3", "1e-5", "1e-7"]),
+    default="1e-3",
+    show_default=True,
+    help="The More-Wild level a run must reach to count as solved.",
+)
+@click.option(
+    "--time-budget",
+    type=Real(0, low_open=True),
+    default=120.0,
+    show_default=True,
+    help="Seconds per problem; runs left when it is spent are reported as 'timeout'.",
+)
+@click.option("--chunk", type=click.IntRange(min=1), help="Start points per engine call (default 4096).")
+@click.option("--scheduler", help="A Dask scheduler address: run the sweep on that cluster.")
+@click.option(
+    "--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), help="Write the table as CSV."
+)
+@click.option(
+    "--parquet",
+    "parquet_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the table as Parquet (needs pyarrow).",
+)
+@click.option("--profile", type=PlotFile(), help="Write the performance and data profiles to this figure.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@output_options()
+def bench(
+    problems: str,
+    rules: tuple[str, ...] | None,
+    optimizers: tuple[str, ...] | None,
+    baselines: str,
+    tau: str,
+    time_budget: float,
+    scheduler: str | None,
+    csv_path: str | None,
+    parquet_path: str | None,
+    profile: str | None,
+    quiet: bool,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """Every problem x rule x optimizer x start, and the baselines, judged against the known minimum.
+
+    Prints each solver's record (solved at --tau, converged, failed, wins, median evaluations)
+    and, per problem, the best rule against BFGS and trust-exact; writes the full table with
+    --csv, --parquet or --json. See docs/benchmark.md.
+    """
+    from taylorlr.benchmarking import DEFAULT_OPTIMIZERS, DEFAULT_RULES
+
+    chosen = split_names(problems) or ()
+    names: Any = chosen[0] if len(chosen) == 1 and chosen[0] in ("mgh", "zoo", "all") else chosen
+    wanted = () if baselines.strip() == "none" else split_names(baselines) or ()
+    enabled = not quiet and progress_wanted(as_json)
+    settings = {"rules": rules or DEFAULT_RULES, "optimizers": optimizers or DEFAULT_OPTIMIZERS,
+                "baselines": wanted, "time_budget": time_budget, "client": scheduler, **options}  # fmt: skip
+    table = _bench_sweep(names, settings, enabled)
+    if csv_path:
+        table.to_csv(csv_path)
+    if parquet_path:
+        table.to_parquet(parquet_path)
+    if profile:
+        table.profiles(profile, tau=float(tau))
+        click.echo(f"profile written to {profile}", err=True)
+    payload = {**table.to_dict(), "tau": float(tau), "summary": table.summary(float(tau))}
+    emit(payload, as_json, lambda data: bench_blocks(table, float(tau)))
+
+
+def _bench_sweep(problems: Any, settings: dict[str, Any], enabled: bool) -> Any:
+    """tl.benchmark with a progress bar advanced once per task (its total known once planned)."""
+    from taylorlr.benchmarking import benchmark
+
+    if not enabled:
+        return benchmark(problems, **settings)
+    from rich.progress import Progress
+
+    with Progress(console=_console(stderr=True), transient=True) as bar:
+        task = bar.add_task("benchmark runs", total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return benchmark(problems, progress=advance, **settings)
+
+
+def bench_blocks(table: Any, tau: float) -> list[Any]:
+    """The text of ``taylorlr bench``: the solver table, the per-problem table, timeouts and errors."""
+    from rich.table import Table
+
+    solvers = Table(title=f"solvers (solved: f <= f* + {tau:g} (f0 - f*))")
+    for name in ("solver", "runs", "solved", "converged", "failed", "wins", "median evals"):
+        solvers.add_column(name, justify="left" if name == "solver" else "right")
+    for s in table.summary(tau):
+        median = "-" if math.isnan(s["median_evaluations"]) else f"{s['median_evaluations']:g}"
+        solvers.add_row(
+            s["solver"], *(str(s[k]) for k in ("runs", "solved", "converged", "failed", "wins")), median
+        )
+    winners = table.winners(tau)
+    baselines = [s for s in table.solvers if s in ("bfgs", "trust-exact", "constant")]
+    problems = Table(title="per problem, standard start: evaluations to solve (- : not solved)")
+    for name in ("#", "problem", "n", "best rule", "evals", *baselines):
+        problems.add_column(name, justify="left" if name in ("problem", "best rule") else "right")
+    for w in winners:
+        cells = [_evals(w.get(b, math.inf)) for b in baselines]
+        number = "" if w["number"] < 0 else str(w["number"])
+        problems.add_row(number, w["problem"], str(w["n"]), w["best"], _evals(w["best_evaluations"]), *cells)
+    lines: list[Any] = [solvers, problems]
+    if table.timeouts:
+        lines.append(f"time budget spent (runs left as 'timeout'): {', '.join(table.timeouts)}")
+    lines.extend(f"error: {line}" for line in table.errors)
+    if table.lost:
+        lines.append(f"lost chunks (resume them): {len(table.lost)}")
+    return lines
+
+
+def _evals(value: float) -> str:
+    return "-" if not math.isfinite(value) else f"{value:g}"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``taylorlr`` console script and ``python -m taylorlr``."""
     cli.main(args=argv, prog_name="taylorlr")

@@ -87,6 +87,24 @@ class Benchmark:
         values = [self.columns[n].tolist() for n in names]
         return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
 
+    def summary(self, tau: float = 1e-3) -> list[dict[str, Any]]:
+        """Per solver: runs, solved at level tau, converged, failed, wins, median evaluations to solve."""
+        from taylorlr.benchmarking._summary import solver_summary
+
+        return solver_summary(self, tau)
+
+    def winners(self, tau: float = 1e-3, start: int = 0) -> list[dict[str, Any]]:
+        """Per problem (from one start): the best taylorlr solver and the baselines' evaluations."""
+        from taylorlr.benchmarking._summary import problem_winners
+
+        return problem_winners(self, tau, start)
+
+    def profiles(self, path: Any = None, *, tau: float = 1e-3) -> Any:
+        """The performance and data profiles as a matplotlib Figure (saved to ``path`` if given)."""
+        from taylorlr.benchmarking.profiles import plot_profiles
+
+        return plot_profiles(self, path, tau=tau)
+
     # exports ----------------------------------------------------------------------------------
 
     def to_frame(self) -> Any:
