@@ -58,7 +58,9 @@ __all__ = [
     "Task",
     "benchmark",
     "evals_column",
+    "on_cluster",
     "plan",
+    "resume",
 ]
 
 #: the rules compared by default: the adaptive ones. "fixed" with gd is the "constant" baseline, and
@@ -130,9 +132,7 @@ def benchmark(
         "baselines": list(baselines), "starts": list(_range(starts)), "time_budget": time_budget, **options,
     }  # fmt: skip
     if client is not None:
-        from taylorlr.scaleout import run_tasks
-
-        return assemble(run_tasks(tasks, client, progress=progress), settings)
+        return on_cluster(tasks, settings, client, progress=progress)
     spent: dict[str, float] = {}
     table = assemble(local(tasks, time_budget=time_budget, progress=progress, spent=spent), settings)
     return dataclasses.replace(table, seconds=spent)
@@ -243,12 +243,73 @@ def local(
             progress(done, len(tasks))
 
 
+def on_cluster(
+    tasks: Sequence[Task],
+    settings: dict[str, Any],
+    client: Any,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    function: Callable[[Task], dict[str, Any]] = run_task,
+) -> Benchmark:
+    """Run the tasks on a Dask cluster (:func:`taylorlr.scaleout.run_tasks`); failed chunks are ``lost``."""
+    from taylorlr.scaleout import run_tasks
+
+    results, lost = run_tasks(tasks, client, function, progress=progress)
+    done = [(task, columns, None) for task, columns in zip(tasks, results, strict=True)]
+    return assemble(done, settings, [tasks[k] for k in lost])
+
+
+def resume(
+    table: Benchmark,
+    client: Any = None,
+    *,
+    function: Callable[[Task], dict[str, Any]] = run_task,
+) -> Benchmark:
+    """Run the chunks a cluster lost again (on ``client``, or here) and put their rows in place.
+
+    >>> import taylorlr as tl
+    >>> table = tl.benchmark(["booth"], rules=("exact",), optimizers=("gd",), baselines=(), steps=20)
+    >>> resume(table) is table  # nothing lost
+    True
+    """
+    if not table.pending:
+        return table
+    if client is None:
+        again = assemble(((t, function(t), None) for t in table.pending), dict(table.settings))
+    else:
+        again = on_cluster(table.pending, dict(table.settings), client, function=function)
+    return _merged(table, again)
+
+
+def _merged(table: Benchmark, again: Benchmark) -> Benchmark:
+    """The rows of both tables in the order one sweep makes (problem, solver, start)."""
+    import numpy
+
+    columns = {k: numpy.concatenate([table.columns[k], again.columns[k]]) for k in COLUMNS}
+    problems = {name: k for k, name in enumerate(table.settings["problems"])}
+    labels = [s.label for s in solvers(table.settings["rules"], table.settings["optimizers"],
+                                       table.settings["baselines"])]  # fmt: skip
+    rank = {label: k for k, label in enumerate(labels)}
+    order = numpy.lexsort((
+        columns["start"],
+        numpy.asarray([rank[s] for s in columns["solver"]]),
+        numpy.asarray([problems[p] for p in columns["problem"]]),
+    ))  # fmt: skip
+    return dataclasses.replace(
+        table,
+        columns={k: v[order] for k, v in columns.items()},
+        errors=table.errors + again.errors,
+        lost=again.lost,
+        pending=again.pending,
+    )
+
+
 def assemble(
     results: Iterable[tuple[Task, dict[str, Any] | None, str | None]],
     settings: dict[str, Any],
-    lost: Sequence[tuple[str, str, int, int]] = (),
+    pending: Sequence[Task] = (),
 ) -> Benchmark:
-    """The :class:`Benchmark` of the tasks' columns, in task order."""
+    """The :class:`Benchmark` of the tasks' columns, in task order (``pending``: the tasks lost)."""
     import numpy
 
     parts: list[dict[str, Any]] = []
@@ -265,6 +326,12 @@ def assemble(
     merged = {
         name: numpy.concatenate([p[name] for p in parts]) if parts else numpy.empty(0) for name in COLUMNS
     }
+    lost = tuple((t.problem["name"], t.solver["label"], t.first, t.stop) for t in pending)
     return Benchmark(
-        columns=merged, settings=settings, timeouts=tuple(timeouts), errors=tuple(errors), lost=tuple(lost)
+        columns=merged,
+        settings=settings,
+        timeouts=tuple(timeouts),
+        errors=tuple(errors),
+        lost=lost,
+        pending=tuple(pending),
     )

@@ -36,8 +36,9 @@ class Benchmark:
             "timeout").
         errors: one line per task that raised (its runs have status "error").
         lost: the chunks a Dask sweep lost (``(problem, solver, first, stop)``); their runs are
-            absent until resumed.
+            absent until :func:`taylorlr.benchmarking.resume` runs them again.
         seconds: wall time per problem (not part of equality).
+        pending: the lost chunks' tasks, as plain data (what ``resume`` runs).
 
     >>> import taylorlr as tl
     >>> table = tl.benchmark(["booth"], rules=("exact",), optimizers=("gd",), baselines=("bfgs",), steps=50)
@@ -51,6 +52,7 @@ class Benchmark:
     errors: tuple[str, ...] = ()
     lost: tuple[tuple[str, str, int, int], ...] = ()
     seconds: Mapping[str, float] = field(default_factory=dict, compare=False)
+    pending: tuple[Any, ...] = field(default=(), repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.columns["problem"]) if self.columns else 0
