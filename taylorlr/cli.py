@@ -1185,7 +1185,7 @@ def bench_blocks(table: Any, tau: float) -> list[Any]:
         )
     winners = table.winners(tau)
     baselines = [s for s in table.solvers if s in ("bfgs", "trust-exact", "constant")]
-    problems = Table(title="per problem, standard start: evaluations to solve (- : not solved)")
+    problems = Table(title="evals to solve from x0 (-: unsolved)")
     for name in ("#", "problem", "n", "best rule", "evals", *baselines):
         problems.add_column(name, justify="left" if name in ("problem", "best rule") else "right")
     for w in winners:

@@ -19,6 +19,10 @@ HEAVY = [
     "matplotlib",
     "cupy",
     "array_api_strict",
+    "dask",
+    "distributed",
+    "pandas",
+    "pyarrow",
 ]
 
 
@@ -64,6 +68,12 @@ ARRAY_ONLY = [
 @pytest.mark.parametrize("module", ARRAY_ONLY)
 def test_the_array_side_loads_no_symbolic_library(module):
     assert not loaded_after(f"import {module}") & {"sympy", "symengine", "llvmlite", "scipy"}
+
+
+@pytest.mark.parametrize("module", ["taylorlr.benchmarking", "taylorlr.scaleout"])
+def test_the_benchmark_and_scale_out_load_their_heavy_libraries_only_when_used(module):
+    loaded = loaded_after(f"import {module}")
+    assert not loaded & {"numpy", "sympy", "scipy", "matplotlib", "dask", "distributed", "pandas", "pyarrow"}
 
 
 @pytest.mark.parametrize("name", ["newton_step", "newton", "compare"])

@@ -38,7 +38,7 @@ def test_bench_text_names_the_winners_and_parquet_holds_the_rows(tmp_path):
     pytest.importorskip("pyarrow")
     out = invoke(*SMALL, "--baselines", "bfgs", "--parquet", str(tmp_path / "t.parquet"), "--quiet")
     assert "solvers (solved: f <= f* + 0.001 (f0 - f*))" in out.stdout
-    assert "per problem, standard start" in out.stdout and "beale" in out.stdout
+    assert "evals to solve from x0 (-: unsolved)" in out.stdout and "beale" in out.stdout
     import pyarrow.parquet
 
     assert pyarrow.parquet.read_table(tmp_path / "t.parquet").num_rows == 4
