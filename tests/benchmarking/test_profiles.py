@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import taylorlr as tl
 from taylorlr.benchmarking.profiles import (
@@ -81,3 +83,29 @@ def test_a_benchmark_gives_its_costs_and_a_figure_with_the_baselines(tmp_path):
     assert {line.get_linestyle() for line in left.get_lines()[1:]} <= {"--", ":", "-."}
     with pytest.raises(ValueError, match="tau must be one of"):
         profile_costs(table, 0.5)
+
+
+costs_matrix = st.integers(1, 5).flatmap(
+    lambda solvers: st.lists(
+        st.lists(st.one_of(st.integers(1, 50).map(float), st.just(INF)), min_size=solvers, max_size=solvers),
+        min_size=1,
+        max_size=6,
+    )
+)
+
+
+@given(costs_matrix, st.lists(st.floats(1.0, 60.0), min_size=1, max_size=5))
+def test_profiles_equal_a_plain_python_count(costs, alphas):
+    """Against an independent loop over the definitions (Dolan-More 2002, More-Wild 2009)."""
+    dims = [1 + k % 3 for k in range(len(costs))]
+    rho = performance_profile(costs, alphas)
+    d = data_profile(costs, dims, alphas)
+    for s in range(len(costs[0])):
+        for k, a in enumerate(alphas):
+            solved_within = 0
+            for row in costs:
+                best = min(row)
+                solved_within += best < INF and row[s] < INF and row[s] / best <= a
+            assert rho[s, k] == solved_within / len(costs)
+            within = sum(row[s] < INF and row[s] / (n + 1) <= a for row, n in zip(costs, dims, strict=True))
+            assert d[s, k] == within / len(costs)
