@@ -1136,6 +1136,10 @@ def bench(
     """
     from taylorlr.benchmarking import DEFAULT_OPTIMIZERS, DEFAULT_RULES
 
+    for path, option in ((csv_path, "--csv"), (parquet_path, "--parquet")):
+        _check_output(path, option)
+    if parquet_path and not _has_module("pyarrow"):
+        raise MissingDependencyError("--parquet needs pyarrow: pip install pyarrow")
     chosen = split_names(problems) or ()
     names: Any = chosen[0] if len(chosen) == 1 and chosen[0] in ("mgh", "zoo", "all") else chosen
     wanted = () if baselines.strip() == "none" else split_names(baselines) or ()
@@ -1152,6 +1156,20 @@ def bench(
         click.echo(f"profile written to {profile}", err=True)
     payload = {**table.to_dict(), "tau": float(tau), "summary": table.summary(float(tau))}
     emit(payload, as_json, lambda data: bench_blocks(table, float(tau)))
+
+
+def _check_output(path: str | None, option: str) -> None:
+    """Before any work: an output file's folder must exist."""
+    from pathlib import Path
+
+    if path and not Path(path).resolve().parent.is_dir():
+        raise click.BadParameter(f"cannot write {path}: its folder does not exist", param_hint=f"'{option}'")
+
+
+def _has_module(name: str) -> bool:
+    from importlib.util import find_spec
+
+    return find_spec(name) is not None
 
 
 def _bench_sweep(problems: Any, settings: dict[str, Any], enabled: bool) -> Any:

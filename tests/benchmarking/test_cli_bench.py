@@ -51,6 +51,7 @@ def test_bench_text_names_the_winners_and_parquet_holds_the_rows(tmp_path):
         (["--rules", "retsina"], "did you mean 'retsinas'"),
         (["--baselines", "bgfs"], "did you mean 'bfgs'"),
         (["--profile", "p.nope"], "which matplotlib cannot write"),
+        (["--csv", "no/such/folder/t.csv"], "its folder does not exist"),
     ],
 )
 def test_bench_bad_input_is_exit_2_with_the_nearest_name(args, message):
