@@ -162,13 +162,15 @@ def plot_profiles(
     kappas = numpy.geomspace(0.5, max(_largest(per_gradient[solved]), 1.0) * 1.05, 400)
     rho, data = performance_profile(costs, alphas), data_profile(costs, dims, kappas)
     figure, (left, right) = _figure()
-    colours = iter(_colours(len(solvers) - len(baseline)))
+    rules = dict.fromkeys(label.split("/")[0] for label in solvers if label not in baseline)
+    colour = dict(zip(rules, _colours(len(rules)), strict=True))
     dashes = iter(["--", ":", "-.", (0, (5, 1, 1, 1))] * len(solvers))
     for index, label in enumerate(solvers):
         if label in baseline:
             style = {"color": "black", "linestyle": next(dashes), "linewidth": 2.2, "zorder": 3}
-        else:
-            style = {"color": next(colours), "linewidth": 1.2}
+        else:  # a colour per rule, a line per optimizer
+            rule, _, optimizer = label.partition("/")
+            style = {"color": colour[rule], **_OPTIMIZER_LINES.get(optimizer, {"linewidth": 1.0})}
         left.step(alphas, rho[index], where="post", label=label, **style)
         right.step(kappas, data[index], where="post", label=label, **style)
     left.set(xscale="log", xlabel=r"performance ratio $\alpha$ (evaluations / fewest)",
@@ -181,6 +183,13 @@ def plot_profiles(
     if path is not None:
         figure.savefig(path, dpi=110)
     return figure
+
+
+_OPTIMIZER_LINES: dict[str, dict[str, Any]] = {
+    "gd": {"linewidth": 1.8},
+    "momentum": {"linewidth": 1.0, "linestyle": (0, (4, 2))},
+    "adam": {"linewidth": 1.0, "linestyle": (0, (1, 1))},
+}
 
 
 def _largest(values: Any) -> float:
@@ -203,5 +212,5 @@ def _figure() -> Any:
 def _colours(count: int) -> list[Any]:
     from matplotlib import colormaps
 
-    cmap = colormaps["tab20"]
-    return [cmap(k % 20) for k in range(max(count, 1))]
+    cmap = colormaps["tab10"]
+    return [cmap(k % 10) for k in range(count)]
