@@ -222,25 +222,48 @@ def local(
     progress: Callable[[int, int], None] | None,
     spent: dict[str, float] | None = None,
 ) -> Iterable[tuple[Task, dict[str, Any] | None, str | None]]:
-    """Run the tasks here, in order: (task, columns, error line) each; a spent budget gives "timeout".
+    """Run the tasks here: (task, columns, error line) each, in task order; a spent budget gives "timeout".
 
-    ``spent`` (problem -> seconds) is filled as the tasks run.
+    A problem's baselines run first (they are the reference, and cheap), so a problem whose budget
+    runs out still has them. ``spent`` (problem -> seconds) is filled as the tasks run.
     """
     spent = {} if spent is None else spent
-    for done, task in enumerate(tasks, start=1):
-        name = task.problem["name"]
-        if time_budget is not None and spent.get(name, 0.0) > time_budget:
-            yield task, failed(task, TIMEOUT), None
-        else:
-            began = time.perf_counter()
-            try:
-                yield task, run_task(task), None
-            except Exception as error:  # a solver that raises is a row, never a missing one
-                line = f"{name} / {task.solver['label']}: {type(error).__name__}: {error}"
-                yield task, failed(task, ERROR), line
-            spent[name] = spent.get(name, 0.0) + time.perf_counter() - began
-        if progress is not None:
-            progress(done, len(tasks))
+    done = 0
+    for group in _by_problem(tasks):
+        results: dict[int, tuple[Task, dict[str, Any] | None, str | None]] = {}
+        for k in sorted(range(len(group)), key=lambda k: group[k].solver["kind"] != "baseline"):
+            results[k] = _one(group[k], time_budget, spent)
+            done += 1
+            if progress is not None:
+                progress(done, len(tasks))
+        yield from (results[k] for k in range(len(group)))
+
+
+def _by_problem(tasks: Sequence[Task]) -> Iterable[list[Task]]:
+    group: list[Task] = []
+    for task in tasks:
+        if group and task.problem["name"] != group[0].problem["name"]:
+            yield group
+            group = []
+        group.append(task)
+    if group:
+        yield group
+
+
+def _one(
+    task: Task, time_budget: float | None, spent: dict[str, float]
+) -> tuple[Task, dict[str, Any] | None, str | None]:
+    name = task.problem["name"]
+    if time_budget is not None and spent.get(name, 0.0) > time_budget:
+        return task, failed(task, TIMEOUT), None
+    began = time.perf_counter()
+    try:
+        return task, run_task(task), None
+    except Exception as error:  # a solver that raises is a row, never a missing one
+        line = f"{name} / {task.solver['label']}: {type(error).__name__}: {error}"
+        return task, failed(task, ERROR), line
+    finally:
+        spent[name] = spent.get(name, 0.0) + time.perf_counter() - began
 
 
 def on_cluster(
