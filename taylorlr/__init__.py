@@ -59,7 +59,13 @@ _LAZY = {
 }
 
 # public submodules reachable as attributes: ``tl.rules.retsinas(...)``, ``tl.optimizers.adam(...)``
-_SUBMODULES = {"rules": "alpha.rules", "optimizers": "alpha.optimizers", "problems": "problems"}
+_SUBMODULES = {
+    "rules": "alpha.rules",
+    "optimizers": "alpha.optimizers",
+    "problems": "problems",
+    "scaleout": "scaleout",
+    "benchmarking": "benchmarking",
+}
 
 __all__ = [
     "BackendError",
