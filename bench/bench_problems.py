@@ -15,6 +15,7 @@ import math
 import time
 
 import taylorlr as tl
+from taylorlr.benchmarking import BASELINES
 
 
 def cell(value: float) -> str:
@@ -42,7 +43,7 @@ def main() -> None:
     for s in table.summary(args.tau):
         print(f"| {s['solver']} | {s['solved']} | {s['converged']} | {s['failed']} | {s['wins']} | "
               f"{cell(s['median_evaluations'])} |")  # fmt: skip
-    baselines = [s for s in table.solvers if s in tl.benchmarking.BASELINES]
+    baselines = [s for s in table.solvers if s in BASELINES]
     print(f"\n| # | problem | n | best rule | evaluations | {' | '.join(baselines)} |")
     print("|--:|---|--:|---|--:|" + "--:|" * len(baselines))
     for w in table.winners(args.tau):

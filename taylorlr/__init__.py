@@ -59,13 +59,7 @@ _LAZY = {
 }
 
 # public submodules reachable as attributes: ``tl.rules.retsinas(...)``, ``tl.optimizers.adam(...)``
-_SUBMODULES = {
-    "rules": "alpha.rules",
-    "optimizers": "alpha.optimizers",
-    "problems": "problems",
-    "scaleout": "scaleout",
-    "benchmarking": "benchmarking",
-}
+_SUBMODULES = {"rules": "alpha.rules", "optimizers": "alpha.optimizers", "problems": "problems"}
 
 __all__ = [
     "BackendError",
