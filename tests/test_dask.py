@@ -82,3 +82,18 @@ def test_the_benchmark_on_a_cluster_equals_the_local_one_and_resumes_lost_chunks
     assert len(broken) == len(local) - 4  # nothing silently filled in
     assert resume(broken, client) == local
     assert resume(broken) == local  # or here
+
+
+def test_the_bench_command_runs_on_a_scheduler_address(client):
+    import json
+
+    from click.testing import CliRunner
+
+    from taylorlr.cli import cli
+
+    args = ["bench", "--problems", "booth", "--rules", "retsinas", "--optimizers", "gd",
+            "--baselines", "bfgs", "--steps", "30", "--json"]  # fmt: skip
+    here = json.loads(CliRunner().invoke(cli, args).stdout)
+    there = CliRunner().invoke(cli, [*args, "--scheduler", client.scheduler.address])
+    assert there.exit_code == 0, there.output
+    assert json.loads(there.stdout)["rows"] == here["rows"] and here["rows"]

@@ -16,15 +16,16 @@ when a function of this module runs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from taylorlr.errors import MissingDependencyError, OptionError
 
-__all__ = ["RunSummary", "client_for", "resume", "run", "run_tasks", "summarize"]
+__all__ = ["RunSummary", "client_for", "connected", "resume", "run", "run_tasks", "summarize"]
 
 INSTALL_HINT = "scale-out needs dask.distributed: pip install 'taylorlr[dask]'"
 #: the per-member arrays of a :class:`RunSummary`
@@ -60,8 +61,19 @@ def run_tasks(
 
     ``function`` must be importable on the workers (it is sent by reference); ``tasks`` plain data.
     """
-    client = client_for(client)
-    return _gather([client.submit(function, task, pure=False) for task in tasks], progress)
+    with connected(client) as live:
+        return _gather([live.submit(function, task, pure=False) for task in tasks], progress)
+
+
+@contextlib.contextmanager
+def connected(client: Any) -> Iterator[Any]:
+    """:func:`client_for`, closing on exit a Client it opened from an address (never the caller's)."""
+    live = client_for(client)
+    try:
+        yield live
+    finally:
+        if live is not client:
+            live.close()
 
 
 def _gather(futures: list[Any], progress: Callable[[int, int], None] | None) -> tuple[list[Any], list[int]]:
@@ -268,8 +280,8 @@ def _task_block(task: Mapping[str, Any]) -> RunSummary:
 def _cluster_blocks(
     tasks: list[dict[str, Any]], client: Any, progress: Callable[[int, int], None] | None
 ) -> tuple[list[Any], list[int]]:
-    client = client_for(client)
-    return _gather([client.compute(_delayed_block(task)) for task in tasks], progress)
+    with connected(client) as live:
+        return _gather([live.compute(_delayed_block(task)) for task in tasks], progress)
 
 
 def _delayed_block(task: Mapping[str, Any]) -> Any:
