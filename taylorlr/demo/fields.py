@@ -36,7 +36,10 @@ class RequestError(OptionError):
 
 
 class Field(Protocol):
-    default: Any
+    """What a request field is: a default, and a reader that checks a given value."""
+
+    @property
+    def default(self) -> Any: ...
 
     def read(self, name: str, value: Any) -> Any: ...
 
@@ -85,7 +88,9 @@ class Integer:
         if isinstance(value, bool) or not isinstance(value, int):
             raise RequestError(f"{name} must be a whole number, got {_shown(value)}", field=name)
         if not self.low <= value <= self.high:
-            raise RequestError(f"{name} must be in [{self.low}, {self.high}], got {_shown(value)}", field=name)
+            raise RequestError(
+                f"{name} must be in [{self.low}, {self.high}], got {_shown(value)}", field=name
+            )
         return value
 
 
@@ -159,7 +164,10 @@ def read_request(body: bytes, schema: Mapping[str, Field]) -> dict[str, Any]:
         raise RequestError(
             f"unknown field {unknown[0]!r}: this endpoint takes {', '.join(schema)}", field=unknown[0]
         )
-    return {name: field.read(name, given[name]) if name in given else field.default for name, field in schema.items()}
+    return {
+        name: field.read(name, given[name]) if name in given else field.default
+        for name, field in schema.items()
+    }
 
 
 def _no_constant(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""The demo page's three panels, computed by taylorlr: each takes a validated request, returns JSON-ready data.
+"""The demo page's three panels, computed by taylorlr: a validated request in, JSON-ready data out.
 
 - :func:`onestep`: source 000's demonstration (``one_step_demo``), exact, with what the
   source printed beside the right value (its f(w0) and f'(w0) are f and f' at -w0).
@@ -162,7 +162,7 @@ def plane(request: dict[str, Any]) -> dict[str, Any]:
         raise RequestError("window must be [xmin, xmax, ymin, ymax] with xmin < xmax and ymin < ymax")
     step = newton_step(loss, list(request["at"]), throw=False)
     compiled = loss.compile()
-    eigenvalues, eigenvectors = numpy.linalg.eigh(step.hessian)
+    _, eigenvectors = numpy.linalg.eigh(step.hessian)  # the eigenvalues are step.eigenvalues
     values = compiled.value(numpy.stack([step.start, step.point]))
     return {
         "variables": list(loss.names),
@@ -188,7 +188,8 @@ def _grid(compiled: Any, window: tuple[float, ...], size: int) -> dict[str, Any]
     with quiet():
         F = compiled.value(numpy.stack([X, Y], axis=-1))
     finite = F[numpy.isfinite(F)]
-    levels = numpy.unique(numpy.quantile(finite, numpy.linspace(0, 1, LEVELS + 2)[1:-1])) if finite.size else []
+    quantiles = numpy.linspace(0, 1, LEVELS + 2)[1:-1]
+    levels = numpy.unique(numpy.quantile(finite, quantiles)) if finite.size else numpy.zeros(0)
     return {"x": json_ready(xs), "y": json_ready(ys), "f": json_ready(F), "levels": json_ready(levels)}
 
 
@@ -204,7 +205,8 @@ def alpha(request: dict[str, Any]) -> dict[str, Any]:
     loss = read_loss(request["loss"])
     if len(request["at"]) != loss.n:
         raise RequestError(
-            f"at has {len(request['at'])} coordinates; the loss has {loss.n} variables ({', '.join(loss.names)})",
+            f"at has {len(request['at'])} coordinates; "
+            f"the loss has {loss.n} variables ({', '.join(loss.names)})",
             field="at",
         )
     options = {k: request[k] for k in ("alpha0", "gamma", "steps", "safeguards")}

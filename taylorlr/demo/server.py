@@ -105,7 +105,7 @@ class DemoHandler(BaseHTTPRequestHandler):
     server_version = "taylorlr-demo"
     sys_version = ""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the terminal shows the URL and nothing per request."""
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
@@ -118,7 +118,7 @@ class DemoHandler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path in STATIC:
             name, content_type = STATIC[path]
-            body = resources.files("taylorlr.demo").joinpath("static", name).read_bytes()
+            body = resources.files("taylorlr.demo").joinpath("static").joinpath(name).read_bytes()
             self._send(HTTPStatus.OK, body, content_type)
         elif path == "/api/options":
             self._send_json(HTTPStatus.OK, options())
@@ -232,4 +232,6 @@ def options() -> dict[str, Any]:
             out["choices"] = list(field.choices())
         return out
 
-    return {panel: {name: describe(field) for name, field in schema.items()} for panel, schema in SCHEMAS.items()}
+    return {
+        panel: {name: describe(field) for name, field in schema.items()} for panel, schema in SCHEMAS.items()
+    }
