@@ -270,7 +270,10 @@ function drawAlpha() {
   const canvas = $("alpha-canvas"), g = canvas.getContext("2d");
   g.fillStyle = "#fbfbf8"; g.fillRect(0, 0, canvas.width, canvas.height);
   if (!lastAlpha) return;
-  const series = [[lastAlpha.alphas, "#e67e22", "α_t (rule)"], [lastAlpha.oracle_alphas, "#1f5fbf", "oracle α_t"]];
+  const series = [
+    [lastAlpha.alphas, "#e67e22", "● α_t (the rule)"],
+    [lastAlpha.oracle_alphas, "#1f5fbf", "● oracle α_t (≤ 0 not drawn)"],
+  ];
   const logs = series.flatMap(([s]) => s.filter((v) => v !== null && v > 0).map(Math.log10));
   if (!logs.length) return;
   let low = Math.floor(Math.min(...logs)), high = Math.ceil(Math.max(...logs));
@@ -283,7 +286,7 @@ function drawAlpha() {
     g.beginPath(); g.moveTo(pad, Y(10 ** e)); g.lineTo(canvas.width - 10, Y(10 ** e)); g.stroke();
     g.fillText("1e" + e, 2, Y(10 ** e) + 4);
   }
-  g.fillText("step t", canvas.width / 2 - 15, canvas.height - 6);
+  g.fillText("step t", canvas.width - 50, canvas.height - 6);
   series.forEach(([values, color, label], k) => {
     g.strokeStyle = color; g.fillStyle = color; g.lineWidth = 2; g.beginPath();
     let open = false;
@@ -294,7 +297,7 @@ function drawAlpha() {
     });
     g.stroke();
     values.forEach((v, t) => { if (v !== null && v > 0) dot(g, [X(t), Y(v)], color, 2.5); });
-    g.fillText(label, canvas.width - 110, 22 + 14 * k);
+    g.fillText(label, pad + 120 * k, canvas.height - 6);
   });
 }
 
