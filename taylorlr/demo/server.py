@@ -30,10 +30,13 @@ from importlib import resources
 from typing import Any
 
 from taylorlr.demo.fields import MAX_BODY, RequestError, read_request
+from taylorlr.demo.worker import Worker
 from taylorlr.errors import OptionError, ParseError, SingularHessianError, TaylorLRError
 
 #: the only address the demo listens on
 HOST = "127.0.0.1"
+#: the seconds one request may compute before it is stopped (see :mod:`taylorlr.demo.worker`)
+BUDGET = 10.0
 #: path -> (file in ``static/``, content type)
 STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
@@ -54,7 +57,9 @@ class DemoServer(ThreadingHTTPServer):
     """An HTTP server for the demo page, bound to 127.0.0.1 only.
 
     Requests are computed one at a time (``lock``): the demo serves one person, and the
-    caches of a loss are not shared between threads.
+    caches of a loss are not shared between threads. With a ``budget`` (seconds) they are
+    computed in a child process that is stopped past it (:class:`~taylorlr.demo.worker.Worker`);
+    ``budget=None`` computes in this process, without a limit (for tests that patch the panels).
 
     Raises:
         OptionError: an address other than 127.0.0.1, or a port that cannot be listened on.
@@ -62,11 +67,12 @@ class DemoServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int]) -> None:
+    def __init__(self, address: tuple[str, int], *, budget: float | None = BUDGET) -> None:
         host, port = address
         if host != HOST:
             raise OptionError(f"the demo server listens on {HOST} only, got {host!r}")
         self.lock = threading.Lock()
+        self.worker = None if budget is None else Worker(budget)
         try:
             super().__init__((HOST, port), DemoHandler)
         except OSError as error:
@@ -86,16 +92,38 @@ class DemoServer(ThreadingHTTPServer):
     def allowed_hosts(self) -> set[str]:
         return {f"{HOST}:{self.port}", f"localhost:{self.port}"}
 
+    def compute(self, name: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON answer) of one panel request, one at a time, within the budget."""
+        from taylorlr.demo.panels import PANELS, SCHEMAS
 
-def make_server(port: int = 0) -> DemoServer:
+        with self.lock:
+            if self.worker is not None:
+                return self.worker.call(name, body)
+            return answer_request(name, body, PANELS[name], SCHEMAS[name])
+
+    def server_close(self) -> None:
+        super().server_close()
+        if self.worker is not None:
+            self.worker.close()
+
+
+def make_server(port: int = 0, *, budget: float | None = BUDGET) -> DemoServer:
     """The demo server on 127.0.0.1:``port`` (0: a free port), listening; :meth:`serve_forever` serves.
 
+    Its worker process starts at once, so that it has loaded SymPy when the page's first
+    request comes. ``budget``: the seconds a request may compute (None: no limit, in-process).
+
     Raises:
-        OptionError: the port is out of range or taken.
+        OptionError: the port is out of range or taken, or the budget is not positive.
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise OptionError(f"port must be a whole number in [0, 65535], got {port!r}")
-    return DemoServer((HOST, port))
+    if budget is not None and not 0 < budget < float("inf"):
+        raise OptionError(f"budget must be a positive number of seconds, got {budget!r}")
+    server = DemoServer((HOST, port), budget=budget)
+    if server.worker is not None:
+        server.worker.start()
+    return server
 
 
 class DemoHandler(BaseHTTPRequestHandler):
@@ -128,7 +156,7 @@ class DemoHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         if not self._host_allowed() or not self._origin_allowed():
             return
-        from taylorlr.demo.panels import PANELS, SCHEMAS
+        from taylorlr.demo.panels import PANELS
 
         name = self.path.split("?", 1)[0].removeprefix("/api/")
         if name not in PANELS:
@@ -137,9 +165,7 @@ class DemoHandler(BaseHTTPRequestHandler):
         body = self._body()
         if body is None:
             return
-        with self.server.lock:
-            status, answer = answer_request(name, body, PANELS[name], SCHEMAS[name])
-        self._send_json(status, answer)
+        self._send_json(*self.server.compute(name, body))
 
     def _reject(self, status: HTTPStatus, message: str) -> None:
         self._send_json(status, {"error": message, "type": "RequestError"})

@@ -35,7 +35,7 @@ from playwright import sync_api  # noqa: E402 (after the one skip: Playwright is
 
 @pytest.fixture(scope="module")
 def page():
-    server = make_server(0)
+    server = make_server(0, budget=120.0)  # generous: a slow CI machine must not fail on the budget
     threading.Thread(target=server.serve_forever, daemon=True).start()
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)

@@ -26,11 +26,26 @@ from taylorlr.demo.server import HOST, DemoServer, make_server
 from taylorlr.symbolic.parse import parse
 
 
+def serving(budget):
+    demo = make_server(0, budget=budget)
+    threading.Thread(target=demo.serve_forever, daemon=True).start()
+    return demo
+
+
 @pytest.fixture(scope="module")
 def server():
-    demo = make_server(0)
-    thread = threading.Thread(target=demo.serve_forever, daemon=True)
-    thread.start()
+    """The server as `taylorlr demo` runs it: requests computed in its worker process (a generous
+    budget, so that a slow CI machine does not turn a test into a budget test)."""
+    demo = serving(budget=120.0)
+    yield demo
+    demo.shutdown()
+    demo.server_close()
+
+
+@pytest.fixture(scope="module")
+def inline():
+    """A server that computes in this process, so that a test can patch the panels."""
+    demo = serving(budget=None)
     yield demo
     demo.shutdown()
     demo.server_close()
@@ -196,7 +211,7 @@ HOSTILE = [
 
 @pytest.mark.parametrize("panel", ["plane", "alpha"])
 @pytest.mark.parametrize("text", HOSTILE)
-def test_a_hostile_loss_gets_the_parser_s_caret_message_and_nothing_runs(server, monkeypatch, panel, text):
+def test_a_hostile_loss_gets_the_parser_s_caret_message_and_nothing_runs(inline, monkeypatch, panel, text):
     import taylorlr.alpha.engine
     import taylorlr.numerics.newton
 
@@ -204,7 +219,7 @@ def test_a_hostile_loss_gets_the_parser_s_caret_message_and_nothing_runs(server,
     monkeypatch.setattr(taylorlr.numerics.newton, "newton_step", lambda *a, **k: ran.append(a))
     monkeypatch.setattr(taylorlr.alpha.engine, "run", lambda *a, **k: ran.append(a))
     at = [0.0, 0.0]
-    status, data = post(server, panel, {"loss": text, "at": at})
+    status, data = post(inline, panel, {"loss": text, "at": at})
     with pytest.raises(tl.ParseError) as expected:
         parse(text)
     assert status == 400 and data["type"] == "ParseError" and data["field"] == "loss"
@@ -301,11 +316,26 @@ def test_the_page_and_its_assets_are_served_with_a_strict_policy(server):
     assert b"http://" not in page and b"https://" not in page
 
 
-def test_an_internal_error_is_said_in_json_without_a_traceback(server, monkeypatch):
+def test_an_internal_error_is_said_in_json_without_a_traceback(inline, monkeypatch):
     monkeypatch.setitem(panels.PANELS, "onestep", lambda request: 1 / 0)
-    status, data = post(server, "onestep", {})
+    status, data = post(inline, "onestep", {})
     assert status == 500 and data["error"].startswith("internal error: ZeroDivisionError")
     assert "Traceback" not in json.dumps(data)
+
+
+def test_a_request_past_the_budget_is_stopped_and_the_next_one_is_answered():
+    demo = serving(budget=1.0)
+    try:
+        # the exact line search along (x + y + 1)**200 solves a polynomial of degree 199: minutes
+        slow = {"loss": "(x + y + 1)**200", "at": [0.3, 0.5], "optimizer": "adam", "steps": 100}
+        status, data = post(demo, "alpha", slow)
+        assert status == 422 and data["type"] == "BudgetExceededError" and "budget of 1 s" in data["error"]
+        demo.worker.budget = 120.0  # the next request starts a fresh worker (imports: not a budget test)
+        status, data = post(demo, "onestep", {})
+        assert status == 200 and data["w1"] == -1
+    finally:
+        demo.shutdown()
+        demo.server_close()
 
 
 # ---------------------------------------------------------------- 127.0.0.1 only
