@@ -37,6 +37,8 @@ CACHE_SIZE = 16
 DEFAULT_LOSS = "x**4/4 - x**2/2 + 2*y**2"
 #: the number of contour levels the plane panel sends
 LEVELS = 14
+#: the points at which the one-step panel samples f and its quadratic model
+CURVE_POINTS = 121
 
 
 def _rules() -> tuple[str, ...]:
@@ -136,7 +138,23 @@ def onestep(request: dict[str, Any]) -> dict[str, Any]:
         "lines": demo.lines(),
         "source_printed": {name: float(v) for name, v in printed.items()},
         "source_printed_exact": {name: str(v) for name, v in printed.items()},
+        "curve": _curve(demo, w),
     }
+
+
+def _curve(demo: Any, w: Any) -> dict[str, Any]:
+    """f and its quadratic Taylor model at w0 (the parabola the step solves), sampled around w0, w1, w*."""
+    import numpy
+    import sympy
+
+    marks = [float(v) for v in (demo.w0, demo.w1, demo.w_star) if v is not None]
+    low, high = min(marks), max(marks)
+    margin = max(1.0, 0.3 * (high - low))
+    ws = numpy.linspace(low - margin, high + margin, CURVE_POINTS)
+    f = numpy.polyval([float(c) for c in sympy.Poly(demo.f, w).all_coeffs()], ws)
+    model = float(demo.f_w0) + float(demo.df_w0) * (ws - float(demo.w0))
+    model = model + float(demo.d2f.subs(w, demo.w0)) / 2 * (ws - float(demo.w0)) ** 2
+    return {"w": json_ready(ws), "f": json_ready(f), "model": json_ready(model)}
 
 
 def plane(request: dict[str, Any]) -> dict[str, Any]:

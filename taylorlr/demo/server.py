@@ -204,7 +204,18 @@ class DemoHandler(BaseHTTPRequestHandler):
         return self.rfile.read(int(length))
 
     def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload, allow_nan=False).encode("utf-8")
+        try:
+            body = json.dumps(payload, allow_nan=False).encode("utf-8")
+        except (TypeError, ValueError) as error:  # a value JSON cannot hold: a bug, said as such
+            status, body = (
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                json.dumps(
+                    {
+                        "error": f"internal error: the answer is not JSON ({error}), please report",
+                        "type": "InternalError",
+                    }
+                ).encode("utf-8"),
+            )
         self._send(status, body, "application/json")
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:

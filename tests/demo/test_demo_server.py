@@ -78,6 +78,11 @@ def test_the_defaults_are_source_000_with_its_misprint_beside_the_right_values(s
     # at w0 = -4, f = -16 + 8 - 3 = -11 and f' = 8 - 2 = 6; the source printed -27 and -10, f and f' at +4
     assert (data["f_w0"], data["df_w0"]) == (-11, 6)
     assert data["source_printed"] == {"w": 4, "f_w0": -27, "df_w0": -10}
+    # the curve: f and its quadratic model at w0 (the same parabola here: f is quadratic)
+    curve = data["curve"]
+    assert curve["f"] == pytest.approx([-(w**2) - 2 * w - 3 for w in curve["w"]], rel=1e-15, abs=1e-13)
+    assert curve["model"] == pytest.approx(curve["f"], rel=1e-15, abs=1e-13)
+    assert min(curve["w"]) < -4 and max(curve["w"]) > -1
 
 
 TENTHS = st.integers(-100, 100).map(lambda k: Fraction(k, 10))
@@ -103,6 +108,13 @@ def test_the_one_step_numbers_are_the_closed_forms_of_the_cubic(server, a, b, c,
     # the misprint: f and f' at -w0
     assert Fraction(data["source_printed_exact"]["f_w0"]) == -d * w0**3 + a * w0**2 - b * w0 + c
     assert Fraction(data["source_printed_exact"]["df_w0"]) == 3 * d * w0**2 - 2 * a * w0 + b
+    # the dashed curve is the quadratic model at w0, whose vertex is w1
+    f0 = d * w0**3 + a * w0**2 + b * w0 + c
+    model = [
+        float(f0 + slope * (v - w0) + curvature / 2 * (v - w0) ** 2)
+        for v in map(Fraction, data["curve"]["w"])
+    ]
+    assert data["curve"]["model"] == pytest.approx(model, rel=1e-12, abs=1e-9)
 
 
 @pytest.mark.parametrize(

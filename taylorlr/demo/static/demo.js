@@ -87,6 +87,40 @@ function renderOnestep(data, ok) {
   const printed = data.source_printed;
   misprint("os-f_w0", printed.f_w0, printed.w);
   misprint("os-df_w0", printed.df_w0, printed.w);
+  drawCurve(data);
+}
+
+// f and its quadratic model, both sampled by the server; the view's range follows f's samples
+function drawCurve(data) {
+  const canvas = $("onestep-canvas"), g = canvas.getContext("2d"), c = data.curve;
+  g.fillStyle = "#fbfbf8"; g.fillRect(0, 0, canvas.width, canvas.height);
+  const finite = c.f.filter((v) => v !== null);
+  let low = Math.min(...finite), high = Math.max(...finite);
+  const pad = 0.1 * (high - low || 1); low -= pad; high += pad;
+  const w0 = c.w[0], w1 = c.w[c.w.length - 1];
+  const X = (w) => (w - w0) / (w1 - w0) * canvas.width;
+  const Y = (v) => (high - v) / (high - low) * canvas.height;
+  g.strokeStyle = "rgba(0,0,0,0.25)"; g.lineWidth = 1; g.beginPath();
+  if (low < 0 && high > 0) { g.moveTo(0, Y(0)); g.lineTo(canvas.width, Y(0)); }
+  if (w0 < 0 && w1 > 0) { g.moveTo(X(0), 0); g.lineTo(X(0), canvas.height); }
+  g.stroke();
+  g.fillStyle = "#444"; g.font = "12px sans-serif"; g.fillText("w", canvas.width - 12, canvas.height - 6);
+  line(g, c.w, c.model, X, Y, "#e67e22", [6, 4]);
+  line(g, c.w, c.f, X, Y, "#222", []);
+  const marks = [[data.w0, data.f_w0, "#222"], [data.w1, data.f_w1, "#e67e22"], [data.w_star, data.f_star, "#1f5fbf"]];
+  for (const [w, v, color] of marks) if (w !== null && v !== null) dot(g, [X(w), Y(v)], color, 5);
+}
+
+function line(g, xs, ys, X, Y, color, dash) {
+  g.save(); g.beginPath(); g.rect(0, 0, g.canvas.width, g.canvas.height); g.clip();
+  g.strokeStyle = color; g.lineWidth = 2; g.setLineDash(dash); g.beginPath();
+  let open = false;
+  xs.forEach((x, k) => {
+    if (ys[k] === null) { open = false; return; }
+    if (open) g.lineTo(X(x), Y(ys[k])); else g.moveTo(X(x), Y(ys[k]));
+    open = true;
+  });
+  g.stroke(); g.restore();
 }
 
 function misprint(id, value, at) {
