@@ -11,8 +11,9 @@ person opens on their own machine). Every request is checked before any work:
   unknown fields), the loss text by taylorlr's parser;
 - every answer is JSON or one of the three static files; an error is
   ``{"error": message, "type": name, ...}`` with status 400 (bad input: a ParseError adds
-  ``reason`` and ``column``), 404, 405, 411, 413, 415 or 422 (well-formed input on which the math
-  has no answer: f''(w0) = 0), and 500 ("internal error", never a traceback).
+  ``reason`` and ``column``), 403 (another origin), 404, 411, 413, 415, 501 (a method other than GET
+  and POST) or 422 (well-formed input on which the math has no answer, f''(w0) = 0, or that ran
+  past the time budget), and 500 ("internal error", never a traceback).
 
 >>> server = make_server(0)
 >>> server.server_address[0], server.url.startswith("http://127.0.0.1:")

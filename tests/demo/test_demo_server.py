@@ -422,3 +422,23 @@ def test_a_taken_port_is_exit_2_with_the_reason(server):
 
     result = CliRunner().invoke(cli, ["demo", "--no-browser", "--port", str(server.port)])
     assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{server.port}" in result.output
+
+
+@pytest.mark.parametrize("no_browser", [False, True])
+def test_the_browser_opens_on_the_printed_url_unless_no_browser(monkeypatch, no_browser):
+    import webbrowser
+
+    from click.testing import CliRunner
+
+    from taylorlr.cli import cli
+
+    opened, asked = [], threading.Event()
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url) or asked.set())
+    # Ctrl-C at once: the command closes the server and ends with 130
+    monkeypatch.setattr(DemoServer, "serve_forever", lambda self: (_ for _ in ()).throw(KeyboardInterrupt))
+    arguments = ["demo", "--no-browser"] if no_browser else ["demo"]
+    result = CliRunner().invoke(cli, arguments)
+    url = result.output.split(" at ", 1)[1].split()[0]
+    assert result.exit_code == 130 and url.startswith("http://127.0.0.1:")
+    assert asked.wait(0 if no_browser else 30) is not no_browser
+    assert opened == ([] if no_browser else [url])

@@ -343,8 +343,12 @@ function showSlider(input) {
 }
 
 async function fillChoices() {
-  const response = await fetch("/api/options");
-  const options = await response.json();
+  let options;
+  try {
+    options = await (await fetch("/api/options")).json();
+  } catch (error) {
+    return;  // the pickers stay empty; the alpha panel sends the defaults
+  }
   for (const name of ["rule", "optimizer"]) {
     const field = options.alpha[name];
     for (const choice of field.choices) $(name).append(new Option(choice, choice, false, choice === field.default));
