@@ -1223,6 +1223,47 @@ def _evals(value: float) -> str:
     return "-" if not math.isfinite(value) else f"{value:g}"
 
 
+# taylorlr demo ----------------------------------------------------------------------------------
+
+_DEMO_EXAMPLE = """
+\b
+Example:
+  taylorlr demo                          (opens the page in your browser)
+  taylorlr demo --port 8765 --no-browser (prints the URL; Ctrl-C stops it)
+"""
+
+
+@cli.command(epilog=_DEMO_EXAMPLE)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+    help="The port on 127.0.0.1; 0 takes a free one.",
+)  # fmt: skip
+@click.option("--no-browser", is_flag=True, help="Print the URL only; do not open a browser.")
+def demo(port: int, no_browser: bool) -> None:
+    """Source 000's one-step demonstration as a local web page, computed by taylorlr.
+
+    Sliders a, b, c, d, w0 (the source's demo, its misprint beside the right value), a loss
+    of two variables typed in (contours, the Newton step, the Hessian's eigen-directions
+    and the verdict) and the alpha rules (alpha_t beside the oracle's). A server on
+    127.0.0.1 only computes every number; the page draws. Ctrl-C stops it (exit 130).
+    """
+    import threading
+    import webbrowser
+
+    from taylorlr.demo.server import make_server
+
+    server = make_server(port)
+    click.echo(f"taylorlr demo at {server.url} (Ctrl-C to stop)")
+    if not no_browser:
+        threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        server.server_close()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``taylorlr`` console script and ``python -m taylorlr``."""
     cli.main(args=argv, prog_name="taylorlr")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import sympy
@@ -115,7 +116,7 @@ def one_step_demo(a: Any = -1, b: Any = -2, c: Any = -3, w0: Any = -4, d: Any = 
     if curvature == 0:
         raise SingularHessianError(f"f''(w0) = 0 at w0 = {w0} for f = {f}: eta = 1/f''(w0) does not exist")
     eta = 1 / curvature
-    w1 = sympy.nsimplify(w0 - eta * df.subs(_W, w0))
+    w1 = w0 - eta * df.subs(_W, w0)  # exact already: nsimplify would swap a rational for a near surd
     w_star = _nearest_root(df, w1)
     kind = None if w_star is None else _kind(d2f.subs(_W, w_star))
     return OneStepDemo(
@@ -140,8 +141,14 @@ def miss_table(ds: Iterable[Any], **demo: Any) -> tuple[MissRow, ...]:
 
 
 def _exact(value: Any) -> sympy.Expr:
+    """An exact number: a float by its decimal repr, an exact number as it is (nsimplify would turn
+    2017/970 into a product of surds that differs from it in the 18th digit)."""
     if isinstance(value, float):
         return sympy.Rational(repr(value))
+    if isinstance(value, sympy.Basic):
+        return value
+    if isinstance(value, Fraction):
+        return sympy.Rational(value.numerator, value.denominator)
     return sympy.Rational(value) if isinstance(value, (int, str)) else sympy.nsimplify(value)
 
 

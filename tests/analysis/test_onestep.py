@@ -62,3 +62,12 @@ def test_a_stationary_inflection_is_a_saddle_of_the_shared_kind():
     assert "stationary inflection" in demo.lines()[-1] and demo.to_dict()["kind"] == "saddle"
     none = one_step_demo(a=0, b=1, c=0, w0=1, d=1)  # f' = 3 w^2 + 1 > 0: no stationary point
     assert none.kind is None and none.to_dict()["kind"] == "none"
+
+
+@pytest.mark.parametrize("w0", [-2.8, sympy.Rational(2017, 970), "2017/970"])
+def test_an_exact_w1_is_the_rational_it_equals_not_a_nearby_surd(w0):
+    # f = -0.47 w^3 - 5.5 w^2 - 4.6 w: eta = -125/388 and w1 = 2017/970 from w0 = -2.8;
+    # nsimplify once turned 2017/970 into 7*2**(489/593)*... (off in the 18th digit)
+    demo = one_step_demo(a=-5.5, b=-4.6, c=0, w0=-2.8, d=-0.47)
+    assert demo.w1 == sympy.Rational(2017, 970) and demo.eta == sympy.Rational(-125, 388)
+    assert one_step_demo(w0=w0).w0 == sympy.Rational(str(w0) if not isinstance(w0, float) else repr(w0))

@@ -48,6 +48,10 @@ def test_compiling_loads_numpy_but_not_scipy():
     assert "numpy" in loaded and not loaded & {"scipy", "matplotlib", "cupy"}
 
 
+def test_the_demo_server_loads_nothing_heavy_until_a_request_needs_it():
+    assert loaded_after("import taylorlr.demo.server, taylorlr.demo.fields, taylorlr.demo.panels") == set()
+
+
 ARRAY_ONLY = [
     "taylorlr.numerics",
     "taylorlr.numerics.newton",
