@@ -28,6 +28,7 @@ from taylorlr.compile.compiled import Compiled, compile_loss
 from taylorlr.errors import LossDefinitionError, OptionError, PointError, TaylorLRError
 from taylorlr.symbolic.derivatives import (
     SparseDerivatives,
+    compiled_on_symengine,
     sparse_derivatives,
     to_sympy,
     unwrap_real,
@@ -128,6 +129,15 @@ class Loss:
         if derivatives.engine.name == "sympy":
             _check_derivatives(derivatives, self.names)
         return derivatives
+
+    @cached_property
+    def compiled_derivatives(self) -> SparseDerivatives:
+        """The derivatives that :meth:`compile` compiles: SymEngine's for a smooth loss of any size
+        (SymPy's printed form is never built for them), else :attr:`derivatives`."""
+        taken = self.__dict__.get("derivatives")
+        if (taken is not None and taken.engine.name == "symengine") or not compiled_on_symengine(self.expr):
+            return self.derivatives
+        return sparse_derivatives(self.expr, self.variables, engine="symengine")
 
     @cached_property
     def gradient(self) -> sympy.Matrix:
@@ -277,7 +287,7 @@ class Loss:
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = compile_loss(
-                self.derivatives,
+                self.compiled_derivatives,
                 self.names,
                 self.data,
                 backend=resolved,
