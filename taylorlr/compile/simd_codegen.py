@@ -221,19 +221,58 @@ def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True) -> Colum
     for argument in function.args[:-1]:
         argument.add_attribute("noalias")  # distinct arrays: nothing stored is read through another
     body = _LoopBody(ir, function, arrays)
+    for k in range(len(arrays)):
+        body.defer_loads(k)
+    definitions = _Definitions(body, replacements)
+    late: dict[int, dict[int, Any]] = {}
     for k, array in enumerate(arrays):
-        for symbol, value in zip(array.reads, body.load_columns(k), strict=True):
-            body.translate.values[symbol] = value
-    for symbol, expression in replacements:
-        body.translate.values[symbol] = body.translate(expression)
-    stores = [(k, j, body.translate.number(e)) for (k, j, _), e in zip(written, reduced, strict=True)]
-    for k in range(len(arrays)):  # after every load: in place is safe
-        body.store_columns(k, {j: value for kk, j, value in stores if kk == k})
+        columns = [(j, e) for (kk, j, _), e in zip(written, reduced, strict=True) if kk == k]
+        eager = not array.reads  # write-only: a column block is stored as soon as it is computed
+        values: dict[int, Any] = {}
+        for position, (j, e) in enumerate(columns):
+            definitions.emit_needed(e)
+            values[j] = body.translate.number(e)
+            last = position + 1 == len(columns)
+            if eager and (last or columns[position + 1][0] // LANES != j // LANES):
+                body.store_columns(k, values)
+                values = {}
+        if values:
+            late[k] = values
+    for k, values in late.items():  # read and written in place: stored after every load
+        body.store_columns(k, values)
     body.close()
     _require_symbols(llvm, [f.name for f in module.functions if f.is_declaration])
     engine, address = _jit(llvm, str(module), optimise)
     prototype = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * len(arrays), ctypes.c_int64)
     return ColumnLoop(arrays, prototype(address), engine)
+
+
+class _Definitions:
+    """The CSE replacements, each translated just before the first expression that needs it.
+
+    Emitting them all first kept every one alive across the whole kernel (a register
+    allocation that grew faster than the kernel); dependencies are emitted in the CSE's own
+    order (each after those it uses), without recursion however long the chain.
+    """
+
+    def __init__(self, body: _LoopBody, replacements: Sequence[tuple[Any, Any]]) -> None:
+        self.body, self.replacements = body, list(replacements)
+        self.index = {symbol: k for k, (symbol, _) in enumerate(self.replacements)}
+        self.emitted: set[Any] = set()
+
+    def emit_needed(self, expression: Any) -> None:
+        needed: list[int] = []
+        stack = [expression]
+        while stack:
+            for symbol in stack.pop().free_symbols:
+                if symbol in self.index and symbol not in self.emitted:
+                    self.emitted.add(symbol)
+                    needed.append(self.index[symbol])
+                    stack.append(self.replacements[self.index[symbol]][1])
+        translate = self.body.translate
+        for k in sorted(needed):
+            symbol, definition = self.replacements[k]
+            translate.values[symbol] = translate(definition)
 
 
 class _LoopBody:
@@ -275,22 +314,32 @@ class _LoopBody:
             self.point_bases[(k, lane)] = base
         return b.bitcast(b.gep(base, [ir.Constant(self.i64, j)]), element.as_pointer())
 
-    def load_columns(self, k: int) -> list[Any]:
-        """Every column of array k as a vector over the tile's points."""
+    def defer_loads(self, k: int) -> None:
+        """Load array k's columns at their first use (short live ranges: a cheaper register allocation)."""
+        reads = self.arrays[k].reads
         if self.arrays[k].layout != "points":
-            return [self.load(k, j) for j in range(len(self.arrays[k].reads))]
-        columns: list[Any] = []
-        width = len(self.arrays[k].reads)
-        for j in range(0, width, LANES):
-            if j + LANES <= width:  # four columns of four points: four loads and a transpose
-                points = [
-                    self.builder.load(self.point_address(k, lane, j, self.vector), align=8)
-                    for lane in range(LANES)
-                ]
-                columns += self._transpose(points)
-            else:
-                columns += [self._gather(k, c) for c in range(j, width)]
-        return columns
+            for j, symbol in enumerate(reads):
+                self.translate.deferred[symbol] = functools.partial(self._load_into, symbol, k, j)
+            return
+        for j in range(0, len(reads), LANES):
+            block = reads[j : j + LANES]
+            for symbol in block:
+                self.translate.deferred[symbol] = functools.partial(self._load_block, k, j)
+
+    def _load_into(self, symbol: Any, k: int, j: int) -> None:
+        self.translate.values[symbol] = self.load(k, j)
+
+    def _load_block(self, k: int, j: int) -> None:
+        """Columns j .. j + LANES - 1 of a "points" array (a transpose, or gathers for a last short block)."""
+        reads = self.arrays[k].reads[j : j + LANES]
+        if len(reads) == LANES:
+            addresses = [self.point_address(k, lane, j, self.vector) for lane in range(LANES)]
+            columns = self._transpose([self.builder.load(a, align=8) for a in addresses])
+        else:
+            columns = [self._gather(k, c) for c in range(j, j + len(reads))]
+        for symbol, column in zip(reads, columns, strict=True):
+            self.translate.values[symbol] = column
+            self.translate.deferred.pop(symbol, None)
 
     def store_columns(self, k: int, values: dict[int, Any]) -> None:
         """Write the vectors ``values`` (by column) to array k."""
@@ -299,7 +348,7 @@ class _LoopBody:
                 self.store(k, j, value)
             return
         width = self.arrays[k].width
-        for j in range(0, width, LANES):
+        for j in sorted({c - c % LANES for c in values}):
             block = [values.get(c) for c in range(j, min(j + LANES, width))]
             if len(block) == LANES and all(v is not None for v in block):
                 for lane, point in enumerate(self._transpose(block)):
@@ -345,7 +394,7 @@ class _LoopBody:
     def close(self) -> None:
         b, ir = self.builder, self.ir
         following = b.add(self.tile, ir.Constant(self.i64, 1))
-        self.tile.add_incoming(following, self.body)
+        self.tile.add_incoming(following, b.block)
         b.cbranch(b.icmp_signed("<", following, self.tiles), self.body, self.done)
         ir.IRBuilder(self.done).ret_void()
 
@@ -357,11 +406,18 @@ class _Translator:
         self.ir, self.builder, self.vector = ir, builder, vector
         self.boolean = ir.VectorType(ir.IntType(1), LANES)
         self.values: dict[Any, Any] = {}
+        #: symbols whose value is made at first use (the columns the loop reads)
+        self.deferred: dict[Any, Callable[[], None]] = {}
 
     def __call__(self, node: Any) -> Any:
-        if node not in self.values:
-            self.values[node] = self._translate(node)
-        return self.values[node]
+        value = self.values.get(node)
+        if value is None:
+            load = self.deferred.pop(node, None)
+            if load is not None:
+                load()
+                return self.values[node]
+            value = self.values[node] = self._translate(node)
+        return value
 
     def number(self, node: Any) -> Any:
         """A vector of doubles: conditions used as values become 1.0 or 0.0."""
