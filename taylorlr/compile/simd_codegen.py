@@ -128,13 +128,16 @@ class LoopArray:
     With both, column j is read as ``reads[j]`` and overwritten with ``writes[j]``. An
     ``integers`` array is int64 and write-only: each value is truncated toward zero
     (exact for whole numbers up to 2**53; NaN and out-of-range values give an
-    unspecified integer).
+    unspecified integer). A ``zeroed`` array is filled with zeros by the caller: a block
+    of :data:`LANES` columns whose expressions are all 0 is not stored (a dense Hessian's
+    zeros cost no instructions).
     """
 
     layout: str
     reads: tuple[Any, ...] = ()
     writes: tuple[Any, ...] = ()
     integers: bool = False
+    zeroed: bool = False
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
@@ -229,13 +232,16 @@ def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True) -> Colum
         columns = [(j, e) for (kk, j, _), e in zip(written, reduced, strict=True) if kk == k]
         eager = not array.reads  # write-only: a column block is stored as soon as it is computed
         values: dict[int, Any] = {}
+        zeros = 0
         for position, (j, e) in enumerate(columns):
             definitions.emit_needed(e)
             values[j] = body.translate.number(e)
+            zeros += array.zeroed and e == 0
             last = position + 1 == len(columns)
             if eager and (last or columns[position + 1][0] // LANES != j // LANES):
-                body.store_columns(k, values)
-                values = {}
+                if zeros < len(values):
+                    body.store_columns(k, values)
+                values, zeros = {}, 0
         if values:
             late[k] = values
     for k, values in late.items():  # read and written in place: stored after every load
@@ -672,7 +678,7 @@ class SimdKernel:
         count = 1
         for size in batch:
             count *= size
-        out = xp.empty((count, self.n_outputs))
+        out = self._output(xp, count)
         if self.loop is None or count == 0:
             return xp.reshape(out, batch + (self.n_outputs,))
         rows = [
@@ -686,10 +692,15 @@ class SimdKernel:
             tails = [xp.zeros((LANES, width)) for width in self.widths]
             for tail, r in zip(tails, rows, strict=True):
                 tail[: count - whole] = r[whole:]
-            tail_out = xp.empty((LANES, self.n_outputs))
+            tail_out = self._output(xp, LANES)
             self.loop([*tails, tail_out])
             out[whole:] = tail_out[: count - whole]
         return xp.reshape(out, batch + (self.n_outputs,))
+
+    def _output(self, xp: Any, count: int) -> Any:
+        """The (count, n_outputs) output: zeros when the loop skips blocks of zero outputs."""
+        zeroed = self.loop is not None and self.loop.arrays[-1].zeroed
+        return (xp.zeros if zeroed else xp.empty)((count, self.n_outputs))
 
 
 def build_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> SimdKernel:
@@ -724,7 +735,9 @@ def _cached_kernel(widths: tuple[int, ...], outputs: tuple[Any, ...]) -> SimdKer
     if not outputs:
         return SimdKernel("", 0, widths, None)
     groups = [tuple(se.Symbol(f"a{g}_{i}") for i in range(width)) for g, width in enumerate(widths)]
-    arrays = [LoopArray("points", reads=group) for group in groups] + [LoopArray("points", writes=outputs)]
+    zeroed = sum(1 for e in outputs if e == 0) >= LANES  # a block of zeros may be skipped
+    arrays = [LoopArray("points", reads=group) for group in groups]
+    arrays.append(LoopArray("points", writes=outputs, zeroed=zeroed))
     loop = compile_loop(arrays, optimise=False)
     source = f"<SIMD loop: {len(outputs)} outputs of {sum(widths)} columns, {LANES} points per vector>"
     return SimdKernel(source, len(outputs), widths, loop)
