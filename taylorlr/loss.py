@@ -19,12 +19,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sympy
 
-from taylorlr.compile.backends import resolve_backend
-from taylorlr.compile.compiled import Compiled, compile_loss
 from taylorlr.errors import LossDefinitionError, OptionError, PointError, TaylorLRError
 from taylorlr.symbolic.derivatives import (
     SparseDerivatives,
@@ -36,6 +34,9 @@ from taylorlr.symbolic.derivatives import (
 )
 from taylorlr.symbolic.functions import FUNCTIONS
 from taylorlr.symbolic.points import exact_point
+
+if TYPE_CHECKING:
+    from taylorlr.compile.compiled import Compiled
 
 #: SymPy function classes a loss may contain: the function catalogue (the parser's
 #: functions, plus what differentiating them produces).
@@ -282,6 +283,10 @@ class Loss:
                 symbols, else "xp"; chosen per loss, never per batch), "xp" (generated
                 array-namespace code) or "simd" ("llvm" is its former name).
         """
+        # imported here: the exact side (taylorlr solve) never compiles
+        from taylorlr.compile.backends import resolve_backend
+        from taylorlr.compile.compiled import compile_loss
+
         resolved = resolve_backend(backend)
         key = (resolved.name, dtype, generator)
         compiled = self._compiled.get(key)
