@@ -44,13 +44,20 @@ CASES = {
 DEFAULT_CASES = tuple(CASES)
 
 
-def rosenbrock(x: Any, n: int) -> Any:
-    return sum(100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(n - 1))
+def rosenbrock(x: Any, n: int, total: Any = sum) -> Any:
+    return total([100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(n - 1)])
 
 
-def quartic(x: Any, n: int) -> Any:
+def quartic(x: Any, n: int, total: Any = sum) -> Any:
     """The dense quartic (sum_i (i + 1) x_i)^4 + sum_i x_i^2: every Hessian entry is non-zero."""
-    return sum((i + 1) * x[i] for i in range(n)) ** 4 + sum(x[i] ** 2 for i in range(n))
+    return total([(i + 1) * x[i] for i in range(n)]) ** 4 + total([x[i] ** 2 for i in range(n)])
+
+
+def sympy_sum(terms: list[Any]) -> Any:
+    """A sum as SymPy users write it: ``sympy.Add(*terms)`` (Python's ``sum`` is quadratic in SymPy)."""
+    import sympy
+
+    return sympy.Add(*terms)
 
 
 def rosenbrock_text(n: int) -> str:
@@ -75,7 +82,7 @@ def child_taylorlr(kind: str, n: int, text: bool, generator: str) -> dict[str, f
         loss = tl.Loss(rosenbrock_text(n))
     else:
         x = sympy.symbols(f"x1:{n + 1}", real=True)
-        loss = tl.Loss(build(x, n), variables=x)
+        loss = tl.Loss(build(x, n, sympy_sum), variables=x)
     made = time.process_time()
     f = loss.compile(generator=generator)
     f.grad(point)
