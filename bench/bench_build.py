@@ -14,7 +14,9 @@ one clock, everything a user waits for before the first numbers:
   parse the loss from text instead), ``tl.Loss``, ``compile()`` with the generator it picks
   (``auto``; ``xp`` as a second column), and the first ``grad`` and ``hess`` calls at one point;
 * CasADi: the expression built in Python (``SX`` symbols and arithmetic), ``casadi.hessian``,
-  a ``casadi.Function`` of gradient and Hessian, and its first call at the same point.
+  a ``casadi.Function`` of gradient and Hessian, and its first call at the same point;
+* with ``--naive``, the naive SymPy route up to n = 100: the same SymPy expression,
+  ``sympy.diff`` per variable, ``sympy.hessian``, ``lambdify`` of both and their first calls.
 
 Figures are medians over the fresh processes of the CPU seconds the process spent in that
 span (``time.process_time``: every thread; the build is single-threaded, so on an idle machine
@@ -42,6 +44,8 @@ CASES = {
     "quartic-20": ("quartic", 20, False),
 }
 DEFAULT_CASES = tuple(CASES)
+#: the naive route's largest n (at n = 100 it takes seconds; it grows about as n^3)
+NAIVE_LIMIT = 100
 
 
 def rosenbrock(x: Any, n: int, total: Any = sum) -> Any:
@@ -92,6 +96,25 @@ def child_taylorlr(kind: str, n: int, text: bool, generator: str) -> dict[str, f
     return {"total": end - start, "loss": made - start, "grad": graded - made, "hess": end - graded}
 
 
+def child_naive(kind: str, n: int) -> dict[str, float]:
+    import numpy as np
+    import sympy
+
+    a, b = sympy.symbols("a b", real=True)
+    w = a * b + sympy.sin(b) ** 2
+    sympy.lambdify((a, b), sympy.hessian(w, (a, b)))(1.0, 1.0)
+    sympy.core.cache.clear_cache()
+    build = rosenbrock if kind == "rosenbrock" else quartic
+    point = np.full(n, 0.5)
+    start = time.process_time()
+    x = sympy.symbols(f"x1:{n + 1}", real=True)
+    expr = build(x, n, sympy_sum)
+    gradient = sympy.lambdify(x, [sympy.diff(expr, v) for v in x])
+    hessian = sympy.lambdify(x, sympy.hessian(expr, x))
+    gradient(*point), hessian(*point)
+    return {"total": time.process_time() - start}
+
+
 def child_casadi(kind: str, n: int) -> dict[str, float]:
     import casadi
     import numpy as np
@@ -122,6 +145,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cases", nargs="+", choices=tuple(CASES), default=list(DEFAULT_CASES))
     parser.add_argument("--baseline", help="another taylorlr checkout (its root), timed alternately")
+    parser.add_argument("--naive", action="store_true", help="also the naive SymPy route (n <= 100)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -129,6 +153,8 @@ def main() -> None:
         kind, n, text = CASES[case]
         if tool == "casadi":
             print(json.dumps(child_casadi(kind, n)))
+        elif tool == "naive":
+            print(json.dumps(child_naive(kind, n)))
         else:
             print(json.dumps(child_taylorlr(kind, n, text, tool.split(":")[1])))
         return
@@ -136,6 +162,8 @@ def main() -> None:
     tools = {"taylorlr (auto)": ("taylorlr:auto", here), "taylorlr (xp)": ("taylorlr:xp", here)}
     if args.baseline:
         tools["baseline (auto)"] = ("taylorlr:auto", args.baseline)
+    if args.naive:
+        tools["naive SymPy"] = ("naive", here)
     tools["CasADi"] = ("casadi", here)
     print("Cold build in a fresh process, median CPU seconds; ratio = over CasADi\n")
     header = " | ".join(f"{name} | ratio" if name != "CasADi" else name for name in tools)
@@ -145,6 +173,9 @@ def main() -> None:
         times: dict[str, list[dict[str, float]]] = {name: [] for name in tools}
         for _ in range(args.runs):
             for name, (tool, path) in tools.items():
+                if tool == "naive" and CASES[case][1] > NAIVE_LIMIT:
+                    times[name].append({"total": float("nan")})
+                    continue
                 times[name].append(run_child(tool, case, path))
         median = {name: statistics.median(t["total"] for t in runs) for name, runs in times.items()}
         auto = times["taylorlr (auto)"]

@@ -105,6 +105,8 @@ _SPECIAL_NUMBERS = {"Infinity": float("inf"), "NegativeInfinity": float("-inf"),
 #: integer powers up to this size become multiplications; larger ones call ``pow``
 _MULTIPLIED_POWERS = 16
 LAYOUTS = ("tiles", "rows", "points")
+#: IR instructions from which a loop's machine code is generated at level 0 (:func:`codegen_level`)
+LARGE_LOOP_INSTRUCTIONS = 1500
 
 
 class UnsupportedExpression(NotImplementedError):
@@ -201,9 +203,9 @@ def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True) -> Colum
     """Compile the loop that computes every array's ``writes`` from every array's ``reads``.
 
     ``optimise=False`` skips LLVM's IR passes (the vector code is emitted already CSE'd
-    and vectorised; machine code is still generated at O3): about 5 ms to build a small
-    group instead of 25 ms, for the same speed on the straight-line evaluations of
-    :class:`SimdKernel`.
+    and vectorised; machine code is still generated at O3, or at O0 for a large loop: see
+    :func:`codegen_level`): about 5 ms to build a small group instead of 25 ms, for the same
+    speed on the straight-line evaluations of :class:`SimdKernel`.
 
     Raises:
         UnsupportedExpression: a node the loop cannot express (see the module docs).
@@ -248,7 +250,10 @@ def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True) -> Colum
         body.store_columns(k, values)
     body.close()
     _require_symbols(llvm, [f.name for f in module.functions if f.is_declaration])
-    engine, address = _jit(llvm, str(module), optimise)
+    # an optimised loop (the engine's fused step, built once and run for every step) keeps level 3
+    instructions = sum(len(block.instructions) for block in function.blocks)
+    level = 3 if optimise else codegen_level(instructions)
+    engine, address = _jit(llvm, str(module), optimise, level)
     prototype = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * len(arrays), ctypes.c_int64)
     return ColumnLoop(arrays, prototype(address), engine)
 
@@ -599,14 +604,29 @@ def _initialize() -> None:
     llvm.initialize_native_asmprinter()
 
 
-def _target_machine() -> Any:
+def _target_machine(level: int = 3) -> Any:
     """A target machine for the host CPU: a new one per loop, as the JIT engine takes ownership."""
     import llvmlite.binding as llvm
 
     _initialize()
     target = llvm.Target.from_default_triple()
     features = llvm.get_host_cpu_features().flatten()
-    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=features, opt=3)
+    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=features, opt=level)
+
+
+def codegen_level(instructions: int) -> int:
+    """LLVM's code generation level for a loop of this many IR instructions: 3, or 0 for large loops.
+
+    Large straight-line loops spend their build in LLVM's register allocator, instruction
+    selection and schedulers, whose cost per instruction grows with the loop; at level 0 they
+    build 30-60% faster and run 0-14% slower (bench/bench_build.py, docs/performance.md). Small
+    loops, built in milliseconds either way, keep level 3. Both levels keep IEEE semantics (no
+    fast-math, no fused multiply-add), so a point's values are the same bits at either.
+
+    >>> codegen_level(200), codegen_level(20_000)
+    (3, 0)
+    """
+    return 3 if instructions < LARGE_LOOP_INSTRUCTIONS else 0
 
 
 #: intrinsics that compile to instructions, not to a call of the C math library
@@ -635,9 +655,9 @@ def _load_libm(llvm: Any) -> None:
         llvm.load_library_permanently(library)
 
 
-def _jit(llvm: Any, source: str, optimise: bool = True) -> tuple[Any, int]:
+def _jit(llvm: Any, source: str, optimise: bool = True, level: int = 3) -> tuple[Any, int]:
     """Optimise (O3, loop and SLP vectorisers on) and JIT-compile; the engine and the address."""
-    machine = _target_machine()
+    machine = _target_machine(level)
     module = llvm.parse_assembly(source)
     module.verify()
     if optimise:
