@@ -8,12 +8,18 @@ Run by hand (not part of the test suite):
 It times, as separate processes, ``python -m taylorlr solve "x**2+3*x*y**2"``
 (the README's first command: derivatives, exact critical points and the
 bounded-below proof) and ``python -c "import sympy"``, alternating the two so
-that both see the same machine load. The target is a ratio of at most 1.5.
+that both see the same machine load (``--baseline PATH`` adds the same command run on
+another checkout of taylorlr, e.g. main, alternated too). Each figure is the median, over
+the runs, of the process's CPU time (user + system, from ``resource``: what machine load
+does not inflate; on an idle machine it is close to the wall time, printed beside it).
+The target is a ratio of at most 1.5.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,34 +32,49 @@ COMMANDS = {
 TARGET = 1.5
 
 
-def wall_time(command: list[str]) -> float:
-    """Seconds from start to exit of one process (its output discarded)."""
+def timed(command: list[str], pythonpath: str | None = None) -> tuple[float, float]:
+    """CPU seconds (user + system) and wall seconds of one process (its output discarded)."""
+    environment = dict(os.environ)
+    if pythonpath is not None:
+        environment["PYTHONPATH"] = pythonpath
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=environment)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, wall
 
 
-def medians(runs: int) -> dict[str, float]:
-    """The median wall time of each command over ``runs`` alternating runs (after one warm-up each)."""
-    for command in COMMANDS.values():
-        wall_time(command)
-    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+def medians(runs: int, baseline: str | None = None) -> dict[str, tuple[float, float]]:
+    """Median CPU and wall times of each command over ``runs`` alternating runs (after one warm-up each)."""
+    commands = {name: (command, None) for name, command in COMMANDS.items()}
+    if baseline is not None:
+        commands["baseline solve"] = (COMMANDS["taylorlr solve"], baseline)
+    for command, path in commands.values():
+        timed(command, path)
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(runs):
-        for name, command in COMMANDS.items():
-            times[name].append(wall_time(command))
-    return {name: statistics.median(values) for name, values in times.items()}
+        for name, (command, path) in commands.items():
+            times[name].append(timed(command, path))
+    return {
+        name: (statistics.median(c for c, _ in values), statistics.median(w for _, w in values))
+        for name, values in times.items()
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
-    runs = parser.parse_args().runs
-    result = medians(runs)
-    for name, seconds in result.items():
-        print(f"{name:<16} median of {runs}: {seconds:.3f} s")
-    ratio = result["taylorlr solve"] / result["import sympy"]
-    verdict = "within" if ratio <= TARGET else "OVER"
-    print(f"ratio            {ratio:.2f}x  ({verdict} the {TARGET}x budget)")
+    parser.add_argument("--baseline", help="another taylorlr checkout (its root), timed alternately")
+    args = parser.parse_args()
+    result = medians(args.runs, args.baseline)
+    for name, (cpu, wall) in result.items():
+        print(f"{name:<16} median of {args.runs}: {cpu:.3f} s CPU ({wall:.3f} s wall)")
+    for name in result:
+        if name != "import sympy":
+            ratio = result[name][0] / result["import sympy"][0]
+            verdict = "within" if ratio <= TARGET else "OVER"
+            print(f"{name:<16} / import sympy: {ratio:.2f}x CPU  ({verdict} the {TARGET}x budget)")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,15 @@
-"""Benchmark: symbolic build time and compiled throughput, as ratios within one run.
+"""Benchmark: compiled throughput, as ratios within one run.
 
 Run by hand (not part of the test suite):
 
-    python bench/bench_symbolic.py            # n = 10, 50, 100 (+ 200 for taylorlr and CasADi)
-    python bench/bench_symbolic.py --full     # also the naive SymPy route at n = 200 (about 2 minutes)
+    python bench/bench_symbolic.py
 
-(a) Build: gradient + Hessian + compiled functions for the extended Rosenbrock
-function and a dense quartic in 10 variables, for taylorlr, the naive SymPy
-route (``sympy.hessian`` + ``lambdify``) and CasADi (``pip install casadi``).
-(b) Throughput: gradient + Hessian at 10^6 points for n = 2 and n = 10, against
+Throughput: gradient + Hessian at 10^6 points for n = 2 and n = 10, against
 SymPy's lambdify (with cse) and against the memory floor: copying as many
-bytes as the inputs and outputs hold.
+bytes as the inputs and outputs hold. The build (gradient + Hessian + compile),
+measured cold in fresh processes against CasADi and the naive SymPy route, is
+``bench/bench_build.py``: this script used to time it warm (the same expressions
+rebuilt in one process, SymPy's cache full), which is not how a user meets it.
 
 Every figure is the median of several repeats; the ratios compare numbers taken
 in the same run, since these machines are shared and noisy.
@@ -35,11 +34,6 @@ def rosenbrock_text(n: int) -> str:
     return " + ".join(f"100*(x{i + 1} - x{i}**2)**2 + (1 - x{i})**2" for i in range(1, n))
 
 
-def dense_quartic_text(n: int) -> str:
-    linear = " + ".join(f"{i + 1}*x{i + 1}" for i in range(n))
-    return f"({linear})**4 + " + " + ".join(f"x{i + 1}**2" for i in range(n))
-
-
 def median_time(function: Callable[[], Any], repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -47,68 +41,6 @@ def median_time(function: Callable[[], Any], repeats: int) -> float:
         function()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def build_taylorlr(text: str, generator: str) -> Callable[[], Any]:
-    expr = tl.Loss(text).expr  # parse once, outside the timing
-
-    def build() -> Any:
-        loss = tl.Loss(expr)
-        f = loss.compile(generator=generator)
-        point = np.ones(loss.n)
-        return f.grad(point), f.hess(point)  # forces both kernels to be generated
-
-    return build
-
-
-def build_naive(text: str) -> Callable[[], Any]:
-    expr = tl.Loss(text).expr
-    symbols = sorted(expr.free_symbols, key=lambda s: tl.loss.natural_key(s.name))
-
-    def build() -> Any:
-        gradient = [sympy.diff(expr, s) for s in symbols]
-        hessian = sympy.hessian(expr, symbols)
-        return sympy.lambdify(symbols, gradient), sympy.lambdify(symbols, hessian)
-
-    return build
-
-
-def build_casadi(kind: str, n: int) -> Callable[[], Any] | None:
-    try:
-        import casadi
-    except ImportError:
-        return None
-
-    def build() -> Any:
-        x = casadi.SX.sym("x", n)
-        if kind == "rosenbrock":
-            f = sum(100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(n - 1))
-        else:
-            f = sum((i + 1) * x[i] for i in range(n)) ** 4 + sum(x[i] ** 2 for i in range(n))
-        hessian, gradient = casadi.hessian(f, x)
-        return casadi.Function("f", [x], [gradient, hessian])
-
-    return build
-
-
-def section_build(full: bool) -> None:
-    build_taylorlr("x*y + y**2", "simd")()  # warm up imports and the JIT once
-    print("## Build: gradient + Hessian + compile (seconds, median)\n")
-    print("| case | taylorlr (xp) | taylorlr (simd) | naive SymPy | CasADi | naive / xp | xp / CasADi |")
-    print("|---|---|---|---|---|---|---|")
-    cases = [("rosenbrock", n) for n in (10, 50, 100, 200)] + [("quartic", 10)]
-    for kind, n in cases:
-        text = rosenbrock_text(n) if kind == "rosenbrock" else dense_quartic_text(n)
-        xp_time = median_time(build_taylorlr(text, "xp"), 5)
-        simd_time = median_time(build_taylorlr(text, "simd"), 3)
-        naive_time = median_time(build_naive(text), 1) if (n <= 100 or full) else float("nan")
-        casadi_build = build_casadi(kind, n)
-        casadi_time = median_time(casadi_build, 5) if casadi_build else float("nan")
-        print(
-            f"| {kind} n={n} | {xp_time:.4f} | {simd_time:.4f} | {naive_time:.3f} | {casadi_time:.4f} "
-            f"| {naive_time / xp_time:.0f}x | {xp_time / casadi_time:.1f}x |"
-        )
-        sys.stdout.flush()
 
 
 def throughput_row(n: int, rng: np.random.Generator) -> dict[str, float]:
@@ -146,17 +78,10 @@ def section_throughput() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--full", action="store_true", help="also time the naive route at n = 200")
-    parser.add_argument("--only", choices=("build", "throughput"))
-    args = parser.parse_args()
+    formatter = argparse.RawDescriptionHelpFormatter
+    argparse.ArgumentParser(description=__doc__, formatter_class=formatter).parse_args()
     print(f"taylorlr {tl.__version__}, sympy {sympy.__version__}, numpy {np.__version__}\n")
-    if args.only != "throughput":
-        section_build(args.full)
-    if args.only != "build":
-        section_throughput()
+    section_throughput()
 
 
 if __name__ == "__main__":

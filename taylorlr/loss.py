@@ -19,15 +19,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sympy
 
-from taylorlr.compile.backends import resolve_backend
-from taylorlr.compile.compiled import Compiled, compile_loss
 from taylorlr.errors import LossDefinitionError, OptionError, PointError, TaylorLRError
 from taylorlr.symbolic.derivatives import (
     SparseDerivatives,
+    compiled_on_symengine,
     sparse_derivatives,
     to_sympy,
     unwrap_real,
@@ -35,6 +34,9 @@ from taylorlr.symbolic.derivatives import (
 )
 from taylorlr.symbolic.functions import FUNCTIONS
 from taylorlr.symbolic.points import exact_point
+
+if TYPE_CHECKING:
+    from taylorlr.compile.compiled import Compiled
 
 #: SymPy function classes a loss may contain: the function catalogue (the parser's
 #: functions, plus what differentiating them produces).
@@ -128,6 +130,15 @@ class Loss:
         if derivatives.engine.name == "sympy":
             _check_derivatives(derivatives, self.names)
         return derivatives
+
+    @cached_property
+    def compiled_derivatives(self) -> SparseDerivatives:
+        """The derivatives that :meth:`compile` compiles: SymEngine's for a smooth loss of any size
+        (SymPy's printed form is never built for them), else :attr:`derivatives`."""
+        taken = self.__dict__.get("derivatives")
+        if (taken is not None and taken.engine.name == "symengine") or not compiled_on_symengine(self.expr):
+            return self.derivatives
+        return sparse_derivatives(self.expr, self.variables, engine="symengine")
 
     @cached_property
     def gradient(self) -> sympy.Matrix:
@@ -272,12 +283,16 @@ class Loss:
                 symbols, else "xp"; chosen per loss, never per batch), "xp" (generated
                 array-namespace code) or "simd" ("llvm" is its former name).
         """
+        # imported here: the exact side (taylorlr solve) never compiles
+        from taylorlr.compile.backends import resolve_backend
+        from taylorlr.compile.compiled import compile_loss
+
         resolved = resolve_backend(backend)
         key = (resolved.name, dtype, generator)
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = compile_loss(
-                self.derivatives,
+                self.compiled_derivatives,
                 self.names,
                 self.data,
                 backend=resolved,

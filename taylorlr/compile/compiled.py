@@ -29,7 +29,6 @@ from typing import Any
 
 import sympy
 
-from taylorlr.compile import simd_codegen, xp_codegen
 from taylorlr.compile.backends import Backend, resolve_backend
 from taylorlr.compile.kernel import Kernel
 from taylorlr.errors import OptionError, PointError
@@ -220,7 +219,7 @@ class Compiled:
         if self.generator != "auto":
             return self.generator
         eligible = self.backend.is_numpy and self.dtype == "float64" and not self.data_symbols
-        return "simd" if eligible and simd_codegen.available() else "xp"
+        return "simd" if eligible and _simd_available() else "xp"
 
     @cached_property
     def _vector_symbols(self) -> tuple[Any, ...]:
@@ -287,6 +286,9 @@ class Compiled:
 def _kernel(exprs: list[Any], groups: list[tuple[Any, ...]], generator: str, fallback: bool) -> Kernel:
     """The group's kernel; a SIMD loop that cannot be built (a C math function the JIT does not
     find) falls back to ``xp`` when ``fallback``: a property of the expression, not of a batch."""
+    # the generators are imported when a kernel is first built: the exact side (taylorlr solve) never is
+    from taylorlr.compile import simd_codegen, xp_codegen
+
     if generator == "simd":
         try:
             return simd_codegen.build_kernel(exprs, groups)
@@ -294,6 +296,12 @@ def _kernel(exprs: list[Any], groups: list[tuple[Any, ...]], generator: str, fal
             if not fallback:
                 raise OptionError(f"generator='simd' cannot compile this loss ({error}); use 'xp'") from error
     return xp_codegen.build_kernel(exprs, groups)
+
+
+def _simd_available() -> bool:
+    from taylorlr.compile import simd_codegen
+
+    return simd_codegen.available()
 
 
 def compile_loss(
@@ -314,6 +322,6 @@ def compile_loss(
         raise OptionError(f"generator must be one of {GENERATOR_CHOICES}, got {generator!r}")
     if generator == "simd" and not (resolved.is_numpy and dtype == "float64" and not data_symbols):
         raise OptionError("generator='simd' works on float64 NumPy arrays of a loss without data; use 'xp'")
-    if generator == "simd" and not simd_codegen.available():
+    if generator == "simd" and not _simd_available():
         raise OptionError("generator='simd' needs llvmlite (pip install llvmlite); use 'xp'")
     return Compiled(derivatives, names, data_symbols, resolved, dtype, generator, reduction)

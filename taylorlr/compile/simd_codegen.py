@@ -105,6 +105,8 @@ _SPECIAL_NUMBERS = {"Infinity": float("inf"), "NegativeInfinity": float("-inf"),
 #: integer powers up to this size become multiplications; larger ones call ``pow``
 _MULTIPLIED_POWERS = 16
 LAYOUTS = ("tiles", "rows", "points")
+#: IR instructions from which a loop's machine code is generated at level 0 (:func:`codegen_level`)
+LARGE_LOOP_INSTRUCTIONS = 1500
 
 
 class UnsupportedExpression(NotImplementedError):
@@ -128,13 +130,16 @@ class LoopArray:
     With both, column j is read as ``reads[j]`` and overwritten with ``writes[j]``. An
     ``integers`` array is int64 and write-only: each value is truncated toward zero
     (exact for whole numbers up to 2**53; NaN and out-of-range values give an
-    unspecified integer).
+    unspecified integer). A ``zeroed`` array is filled with zeros by the caller: a block
+    of :data:`LANES` columns whose expressions are all 0 is not stored (a dense Hessian's
+    zeros cost no instructions).
     """
 
     layout: str
     reads: tuple[Any, ...] = ()
     writes: tuple[Any, ...] = ()
     integers: bool = False
+    zeroed: bool = False
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
@@ -198,9 +203,9 @@ def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True) -> Colum
     """Compile the loop that computes every array's ``writes`` from every array's ``reads``.
 
     ``optimise=False`` skips LLVM's IR passes (the vector code is emitted already CSE'd
-    and vectorised; machine code is still generated at O3): about 5 ms to build a small
-    group instead of 25 ms, for the same speed on the straight-line evaluations of
-    :class:`SimdKernel`.
+    and vectorised; machine code is still generated at O3, or at O0 for a large loop: see
+    :func:`codegen_level`): about 5 ms to build a small group instead of 25 ms, for the same
+    speed on the straight-line evaluations of :class:`SimdKernel`.
 
     Raises:
         UnsupportedExpression: a node the loop cannot express (see the module docs).
@@ -221,19 +226,64 @@ def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True) -> Colum
     for argument in function.args[:-1]:
         argument.add_attribute("noalias")  # distinct arrays: nothing stored is read through another
     body = _LoopBody(ir, function, arrays)
+    for k in range(len(arrays)):
+        body.defer_loads(k)
+    definitions = _Definitions(body, replacements)
+    late: dict[int, dict[int, Any]] = {}
     for k, array in enumerate(arrays):
-        for symbol, value in zip(array.reads, body.load_columns(k), strict=True):
-            body.translate.values[symbol] = value
-    for symbol, expression in replacements:
-        body.translate.values[symbol] = body.translate(expression)
-    stores = [(k, j, body.translate.number(e)) for (k, j, _), e in zip(written, reduced, strict=True)]
-    for k in range(len(arrays)):  # after every load: in place is safe
-        body.store_columns(k, {j: value for kk, j, value in stores if kk == k})
+        columns = [(j, e) for (kk, j, _), e in zip(written, reduced, strict=True) if kk == k]
+        eager = not array.reads  # write-only: a column block is stored as soon as it is computed
+        values: dict[int, Any] = {}
+        zeros = 0
+        for position, (j, e) in enumerate(columns):
+            definitions.emit_needed(e)
+            values[j] = body.translate.number(e)
+            zeros += array.zeroed and e == 0
+            last = position + 1 == len(columns)
+            if eager and (last or columns[position + 1][0] // LANES != j // LANES):
+                if zeros < len(values):
+                    body.store_columns(k, values)
+                values, zeros = {}, 0
+        if values:
+            late[k] = values
+    for k, values in late.items():  # read and written in place: stored after every load
+        body.store_columns(k, values)
     body.close()
     _require_symbols(llvm, [f.name for f in module.functions if f.is_declaration])
-    engine, address = _jit(llvm, str(module), optimise)
+    # an optimised loop (the engine's fused step, built once and run for every step) keeps level 3
+    instructions = sum(len(block.instructions) for block in function.blocks)
+    level = 3 if optimise else codegen_level(instructions)
+    engine, address = _jit(llvm, str(module), optimise, level)
     prototype = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * len(arrays), ctypes.c_int64)
     return ColumnLoop(arrays, prototype(address), engine)
+
+
+class _Definitions:
+    """The CSE replacements, each translated just before the first expression that needs it.
+
+    Emitting them all first kept every one alive across the whole kernel (a register
+    allocation that grew faster than the kernel); dependencies are emitted in the CSE's own
+    order (each after those it uses), without recursion however long the chain.
+    """
+
+    def __init__(self, body: _LoopBody, replacements: Sequence[tuple[Any, Any]]) -> None:
+        self.body, self.replacements = body, list(replacements)
+        self.index = {symbol: k for k, (symbol, _) in enumerate(self.replacements)}
+        self.emitted: set[Any] = set()
+
+    def emit_needed(self, expression: Any) -> None:
+        needed: list[int] = []
+        stack = [expression]
+        while stack:
+            for symbol in stack.pop().free_symbols:
+                if symbol in self.index and symbol not in self.emitted:
+                    self.emitted.add(symbol)
+                    needed.append(self.index[symbol])
+                    stack.append(self.replacements[self.index[symbol]][1])
+        translate = self.body.translate
+        for k in sorted(needed):
+            symbol, definition = self.replacements[k]
+            translate.values[symbol] = translate(definition)
 
 
 class _LoopBody:
@@ -275,22 +325,32 @@ class _LoopBody:
             self.point_bases[(k, lane)] = base
         return b.bitcast(b.gep(base, [ir.Constant(self.i64, j)]), element.as_pointer())
 
-    def load_columns(self, k: int) -> list[Any]:
-        """Every column of array k as a vector over the tile's points."""
+    def defer_loads(self, k: int) -> None:
+        """Load array k's columns at their first use (short live ranges: a cheaper register allocation)."""
+        reads = self.arrays[k].reads
         if self.arrays[k].layout != "points":
-            return [self.load(k, j) for j in range(len(self.arrays[k].reads))]
-        columns: list[Any] = []
-        width = len(self.arrays[k].reads)
-        for j in range(0, width, LANES):
-            if j + LANES <= width:  # four columns of four points: four loads and a transpose
-                points = [
-                    self.builder.load(self.point_address(k, lane, j, self.vector), align=8)
-                    for lane in range(LANES)
-                ]
-                columns += self._transpose(points)
-            else:
-                columns += [self._gather(k, c) for c in range(j, width)]
-        return columns
+            for j, symbol in enumerate(reads):
+                self.translate.deferred[symbol] = functools.partial(self._load_into, symbol, k, j)
+            return
+        for j in range(0, len(reads), LANES):
+            block = reads[j : j + LANES]
+            for symbol in block:
+                self.translate.deferred[symbol] = functools.partial(self._load_block, k, j)
+
+    def _load_into(self, symbol: Any, k: int, j: int) -> None:
+        self.translate.values[symbol] = self.load(k, j)
+
+    def _load_block(self, k: int, j: int) -> None:
+        """Columns j .. j + LANES - 1 of a "points" array (a transpose, or gathers for a last short block)."""
+        reads = self.arrays[k].reads[j : j + LANES]
+        if len(reads) == LANES:
+            addresses = [self.point_address(k, lane, j, self.vector) for lane in range(LANES)]
+            columns = self._transpose([self.builder.load(a, align=8) for a in addresses])
+        else:
+            columns = [self._gather(k, c) for c in range(j, j + len(reads))]
+        for symbol, column in zip(reads, columns, strict=True):
+            self.translate.values[symbol] = column
+            self.translate.deferred.pop(symbol, None)
 
     def store_columns(self, k: int, values: dict[int, Any]) -> None:
         """Write the vectors ``values`` (by column) to array k."""
@@ -299,7 +359,7 @@ class _LoopBody:
                 self.store(k, j, value)
             return
         width = self.arrays[k].width
-        for j in range(0, width, LANES):
+        for j in sorted({c - c % LANES for c in values}):
             block = [values.get(c) for c in range(j, min(j + LANES, width))]
             if len(block) == LANES and all(v is not None for v in block):
                 for lane, point in enumerate(self._transpose(block)):
@@ -345,7 +405,7 @@ class _LoopBody:
     def close(self) -> None:
         b, ir = self.builder, self.ir
         following = b.add(self.tile, ir.Constant(self.i64, 1))
-        self.tile.add_incoming(following, self.body)
+        self.tile.add_incoming(following, b.block)
         b.cbranch(b.icmp_signed("<", following, self.tiles), self.body, self.done)
         ir.IRBuilder(self.done).ret_void()
 
@@ -357,11 +417,18 @@ class _Translator:
         self.ir, self.builder, self.vector = ir, builder, vector
         self.boolean = ir.VectorType(ir.IntType(1), LANES)
         self.values: dict[Any, Any] = {}
+        #: symbols whose value is made at first use (the columns the loop reads)
+        self.deferred: dict[Any, Callable[[], None]] = {}
 
     def __call__(self, node: Any) -> Any:
-        if node not in self.values:
-            self.values[node] = self._translate(node)
-        return self.values[node]
+        value = self.values.get(node)
+        if value is None:
+            load = self.deferred.pop(node, None)
+            if load is not None:
+                load()
+                return self.values[node]
+            value = self.values[node] = self._translate(node)
+        return value
 
     def number(self, node: Any) -> Any:
         """A vector of doubles: conditions used as values become 1.0 or 0.0."""
@@ -537,14 +604,29 @@ def _initialize() -> None:
     llvm.initialize_native_asmprinter()
 
 
-def _target_machine() -> Any:
+def _target_machine(level: int = 3) -> Any:
     """A target machine for the host CPU: a new one per loop, as the JIT engine takes ownership."""
     import llvmlite.binding as llvm
 
     _initialize()
     target = llvm.Target.from_default_triple()
     features = llvm.get_host_cpu_features().flatten()
-    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=features, opt=3)
+    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=features, opt=level)
+
+
+def codegen_level(instructions: int) -> int:
+    """LLVM's code generation level for a loop of this many IR instructions: 3, or 0 for large loops.
+
+    Large straight-line loops spend their build in LLVM's register allocator, instruction
+    selection and schedulers, whose cost per instruction grows with the loop; at level 0 they
+    build 30-60% faster and run 0-14% slower (bench/bench_build.py, docs/performance.md). Small
+    loops, built in milliseconds either way, keep level 3. Both levels keep IEEE semantics (no
+    fast-math, no fused multiply-add), so a point's values are the same bits at either.
+
+    >>> codegen_level(200), codegen_level(20_000)
+    (3, 0)
+    """
+    return 3 if instructions < LARGE_LOOP_INSTRUCTIONS else 0
 
 
 #: intrinsics that compile to instructions, not to a call of the C math library
@@ -573,9 +655,9 @@ def _load_libm(llvm: Any) -> None:
         llvm.load_library_permanently(library)
 
 
-def _jit(llvm: Any, source: str, optimise: bool = True) -> tuple[Any, int]:
+def _jit(llvm: Any, source: str, optimise: bool = True, level: int = 3) -> tuple[Any, int]:
     """Optimise (O3, loop and SLP vectorisers on) and JIT-compile; the engine and the address."""
-    machine = _target_machine()
+    machine = _target_machine(level)
     module = llvm.parse_assembly(source)
     module.verify()
     if optimise:
@@ -616,7 +698,7 @@ class SimdKernel:
         count = 1
         for size in batch:
             count *= size
-        out = xp.empty((count, self.n_outputs))
+        out = self._output(xp, count)
         if self.loop is None or count == 0:
             return xp.reshape(out, batch + (self.n_outputs,))
         rows = [
@@ -630,10 +712,15 @@ class SimdKernel:
             tails = [xp.zeros((LANES, width)) for width in self.widths]
             for tail, r in zip(tails, rows, strict=True):
                 tail[: count - whole] = r[whole:]
-            tail_out = xp.empty((LANES, self.n_outputs))
+            tail_out = self._output(xp, LANES)
             self.loop([*tails, tail_out])
             out[whole:] = tail_out[: count - whole]
         return xp.reshape(out, batch + (self.n_outputs,))
+
+    def _output(self, xp: Any, count: int) -> Any:
+        """The (count, n_outputs) output: zeros when the loop skips blocks of zero outputs."""
+        zeroed = self.loop is not None and self.loop.arrays[-1].zeroed
+        return (xp.zeros if zeroed else xp.empty)((count, self.n_outputs))
 
 
 def build_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> SimdKernel:
@@ -668,7 +755,9 @@ def _cached_kernel(widths: tuple[int, ...], outputs: tuple[Any, ...]) -> SimdKer
     if not outputs:
         return SimdKernel("", 0, widths, None)
     groups = [tuple(se.Symbol(f"a{g}_{i}") for i in range(width)) for g, width in enumerate(widths)]
-    arrays = [LoopArray("points", reads=group) for group in groups] + [LoopArray("points", writes=outputs)]
+    zeroed = sum(1 for e in outputs if e == 0) >= LANES  # a block of zeros may be skipped
+    arrays = [LoopArray("points", reads=group) for group in groups]
+    arrays.append(LoopArray("points", writes=outputs, zeroed=zeroed))
     loop = compile_loop(arrays, optimise=False)
     source = f"<SIMD loop: {len(outputs)} outputs of {sum(widths)} columns, {LANES} points per vector>"
     return SimdKernel(source, len(outputs), widths, loop)

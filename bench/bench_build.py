@@ -1,0 +1,192 @@
+"""Benchmark: the cold build of a loss, as a user meets it, against CasADi, counted alike.
+
+Run by hand (not part of the test suite):
+
+    python bench/bench_build.py                    # every case, 3 fresh processes per tool
+    python bench/bench_build.py --runs 5 --cases rosenbrock-10 quartic-20
+    python bench/bench_build.py --baseline /work/main   # also another checkout of taylorlr, alternated
+
+Each measurement is one fresh Python process. It imports its libraries (not timed), warms up
+their lazy imports on a different small function, clears SymPy's cache, and then times, with
+one clock, everything a user waits for before the first numbers:
+
+* taylorlr: the expression built in Python (SymPy symbols and arithmetic; ``text`` cases
+  parse the loss from text instead), ``tl.Loss``, ``compile()`` with the generator it picks
+  (``auto``; ``xp`` as a second column), and the first ``grad`` and ``hess`` calls at one point;
+* CasADi: the expression built in Python (``SX`` symbols and arithmetic), ``casadi.hessian``,
+  a ``casadi.Function`` of gradient and Hessian, and its first call at the same point;
+* with ``--naive``, the naive SymPy route up to n = 100: the same SymPy expression,
+  ``sympy.diff`` per variable, ``sympy.hessian``, ``lambdify`` of both and their first calls.
+
+Figures are medians over the fresh processes of the CPU seconds the process spent in that
+span (``time.process_time``: every thread; the build is single-threaded, so on an idle machine
+this is the wall time, and on the shared, loaded machines of this project it is the figure that
+load does not inflate); the tools alternate; ratios are taylorlr over CasADi.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+CASES = {
+    "rosenbrock-10-text": ("rosenbrock", 10, True),
+    "rosenbrock-10": ("rosenbrock", 10, False),
+    "rosenbrock-100": ("rosenbrock", 100, False),
+    "rosenbrock-1000": ("rosenbrock", 1000, False),
+    "quartic-10": ("quartic", 10, False),
+    "quartic-20": ("quartic", 20, False),
+}
+DEFAULT_CASES = tuple(CASES)
+#: the naive route's largest n (at n = 100 it takes seconds; it grows about as n^3)
+NAIVE_LIMIT = 100
+
+
+def rosenbrock(x: Any, n: int, total: Any = sum) -> Any:
+    return total([100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(n - 1)])
+
+
+def quartic(x: Any, n: int, total: Any = sum) -> Any:
+    """The dense quartic (sum_i (i + 1) x_i)^4 + sum_i x_i^2: every Hessian entry is non-zero."""
+    return total([(i + 1) * x[i] for i in range(n)]) ** 4 + total([x[i] ** 2 for i in range(n)])
+
+
+def sympy_sum(terms: list[Any]) -> Any:
+    """A sum as SymPy users write it: ``sympy.Add(*terms)`` (Python's ``sum`` is quadratic in SymPy)."""
+    import sympy
+
+    return sympy.Add(*terms)
+
+
+def rosenbrock_text(n: int) -> str:
+    return " + ".join(f"100*(x{i + 2} - x{i + 1}**2)**2 + (1 - x{i + 1})**2" for i in range(n - 1))
+
+
+def child_taylorlr(kind: str, n: int, text: bool, generator: str) -> dict[str, float]:
+    import numpy as np
+    import sympy
+
+    import taylorlr as tl
+    from taylorlr.compile import simd_codegen
+
+    simd_codegen.available()
+    warm = tl.Loss("a*b + sin(b)**2 + exp(a)").compile(generator=generator)  # lazy imports, the JIT
+    warm.grad(np.ones(2)), warm.hess(np.ones(2))
+    sympy.core.cache.clear_cache()
+    build = rosenbrock if kind == "rosenbrock" else quartic
+    point = np.full(n, 0.5)
+    start = time.process_time()
+    if text:
+        loss = tl.Loss(rosenbrock_text(n))
+    else:
+        x = sympy.symbols(f"x1:{n + 1}", real=True)
+        loss = tl.Loss(build(x, n, sympy_sum), variables=x)
+    made = time.process_time()
+    f = loss.compile(generator=generator)
+    f.grad(point)
+    graded = time.process_time()
+    f.hess(point)
+    end = time.process_time()
+    return {"total": end - start, "loss": made - start, "grad": graded - made, "hess": end - graded}
+
+
+def child_naive(kind: str, n: int) -> dict[str, float]:
+    import numpy as np
+    import sympy
+
+    a, b = sympy.symbols("a b", real=True)
+    w = a * b + sympy.sin(b) ** 2
+    sympy.lambdify((a, b), sympy.hessian(w, (a, b)))(1.0, 1.0)
+    sympy.core.cache.clear_cache()
+    build = rosenbrock if kind == "rosenbrock" else quartic
+    point = np.full(n, 0.5)
+    start = time.process_time()
+    x = sympy.symbols(f"x1:{n + 1}", real=True)
+    expr = build(x, n, sympy_sum)
+    gradient = sympy.lambdify(x, [sympy.diff(expr, v) for v in x])
+    hessian = sympy.lambdify(x, sympy.hessian(expr, x))
+    gradient(*point), hessian(*point)
+    return {"total": time.process_time() - start}
+
+
+def child_casadi(kind: str, n: int) -> dict[str, float]:
+    import casadi
+    import numpy as np
+
+    y = casadi.SX.sym("y", 2)
+    h, g = casadi.hessian(y[0] * y[1] + casadi.sin(y[1]) ** 2, y)
+    casadi.Function("w", [y], [g, h])(np.ones(2))
+    build = rosenbrock if kind == "rosenbrock" else quartic
+    point = np.full(n, 0.5)
+    start = time.process_time()
+    x = casadi.SX.sym("x", n)
+    hessian, gradient = casadi.hessian(build(x, n), x)
+    casadi.Function("f", [x], [gradient, hessian])(point)
+    return {"total": time.process_time() - start}
+
+
+def run_child(tool: str, case: str, pythonpath: str | None) -> dict[str, float]:
+    environment = dict(os.environ)
+    if pythonpath is not None:
+        environment["PYTHONPATH"] = pythonpath
+    command = [sys.executable, __file__, "--child", tool, case]
+    output = subprocess.run(command, check=True, capture_output=True, text=True, env=environment).stdout
+    return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--cases", nargs="+", choices=tuple(CASES), default=list(DEFAULT_CASES))
+    parser.add_argument("--baseline", help="another taylorlr checkout (its root), timed alternately")
+    parser.add_argument("--naive", action="store_true", help="also the naive SymPy route (n <= 100)")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        tool, case = args.child
+        kind, n, text = CASES[case]
+        if tool == "casadi":
+            print(json.dumps(child_casadi(kind, n)))
+        elif tool == "naive":
+            print(json.dumps(child_naive(kind, n)))
+        else:
+            print(json.dumps(child_taylorlr(kind, n, text, tool.split(":")[1])))
+        return
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tools = {"taylorlr (auto)": ("taylorlr:auto", here), "taylorlr (xp)": ("taylorlr:xp", here)}
+    if args.baseline:
+        tools["baseline (auto)"] = ("taylorlr:auto", args.baseline)
+    if args.naive:
+        tools["naive SymPy"] = ("naive", here)
+    tools["CasADi"] = ("casadi", here)
+    print("Cold build in a fresh process, median CPU seconds; ratio = over CasADi\n")
+    header = " | ".join(f"{name} | ratio" if name != "CasADi" else name for name in tools)
+    print(f"| case | {header} | auto: loss / grad / hess |")
+    print("|---" * (2 * len(tools)) + "|---|")
+    for case in args.cases:
+        times: dict[str, list[dict[str, float]]] = {name: [] for name in tools}
+        for _ in range(args.runs):
+            for name, (tool, path) in tools.items():
+                if tool == "naive" and CASES[case][1] > NAIVE_LIMIT:
+                    times[name].append({"total": float("nan")})
+                    continue
+                times[name].append(run_child(tool, case, path))
+        median = {name: statistics.median(t["total"] for t in runs) for name, runs in times.items()}
+        auto = times["taylorlr (auto)"]
+        parts = [f"{statistics.median(t[key] for t in auto):.4f}" for key in ("loss", "grad", "hess")]
+        cells = [
+            f"{median[name]:.4f}" + ("" if name == "CasADi" else f" | {median[name] / median['CasADi']:.1f}x")
+            for name in tools
+        ]
+        print(f"| {case} | {' | '.join(cells)} | {' / '.join(parts)} |")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
