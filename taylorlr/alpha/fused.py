@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from taylorlr.alpha._record import constant, with_batch_shape
+from taylorlr.alpha._record import RecordPlan, constant, last_step, recorded_steps, with_batch_shape
 from taylorlr.alpha._step import SymbolOps, settle, start_code
 from taylorlr.alpha.optimizers import is_identity, select_state
 from taylorlr.alpha.result import _CONVERGED, _MAX_STEPS, _RUNNING, Counts, SafeguardCounts
@@ -508,10 +508,10 @@ class FusedStepper:
     oracle: Any  # (theta, omega, alpha, t) -> alpha*, or None
     path = "fused"
 
-    def run(self, theta0: Any, alpha0: Any, gamma: Any, steps: int, shape: tuple[int, ...]) -> dict[str, Any]:
+    def run(self, theta0: Any, alpha0: Any, gamma: Any, plan: RecordPlan, shape: tuple[int, ...]) -> dict[str, Any]:
         import numpy as np
 
-        batch = shape or (1,)
+        batch, steps = shape or (1,), plan.steps
         size, n, step = math.prod(batch), theta0.shape[-1], self.kernel
         layout, column = step.layout, step.layout.column
         state = TiledState(layout, size, frozen=float(_CONVERGED))
@@ -520,8 +520,8 @@ class FusedStepper:
         inputs[:n, :size] = np.broadcast_to(theta0, (*batch, n)).reshape(size, n).T
         inputs[n, :size] = np.broadcast_to(alpha0, batch).reshape(size)
         inputs[n + 1, :size] = np.broadcast_to(gamma, batch).reshape(size)
-        history = np.empty((steps + 1, layout.recorded, state.padded))
-        step.begin(inputs[: n + 2], state.array, history[0])  # f, grad f, ||grad f|| and the status
+        history = _History(plan, layout.recorded, state.padded)
+        step.begin(inputs[: n + 2], state.array, history.row(0))  # f, grad f, ||grad f|| and the status
         state.freeze_padding()
         optimizer_state = None
         if layout.separate_grad:  # the base optimizer's first direction
@@ -529,7 +529,7 @@ class FusedStepper:
             omega, optimizer_state = self.optimizer.direction(grad, self.optimizer.init(theta), theta)
             state.set("omega", omega)
         record_oracle = self.oracle is not None
-        oracle_alphas = np.full((steps, size), np.nan) if record_oracle else constant(np.nan, (steps, size))
+        oracle_rows: list[Any] = []
         fires: Any = 0  # (len(FIRINGS), B) once a guard has fired
         codes = state.array[:, column("code"), :]  # a view: the kernel updates it in place
         done = 0
@@ -539,14 +539,13 @@ class FusedStepper:
             if t and t % FIRE_FLUSH == 0:  # before a digit can overflow
                 fires += _fire_digits(state.get("fires"))
                 state.array[:, column("fires"), :] = 0.0
-            if record_oracle:
+            if record_oracle and plan.keeps(t):
                 found = self.oracle(state.get("theta"), state.get("omega"), state.get("alpha"), t)
-                oracle_alphas[t] = np.where(state.get("code") == _RUNNING, found, np.nan)
-            step(state.array, history[t + 1])
+                oracle_rows.append(np.where(state.get("code") == _RUNNING, found, np.nan))
+            step(state.array, history.row(t + 1))
             if layout.separate_grad:  # the optimizer's direction, for the members that moved
                 optimizer_state = self._direction_for_moved(state, optimizer_state, t)
             done = t + 1
-        history[done + 1 :] = history[done]
         read_back = inputs.view(np.int64)[: len(READ_BACK)]  # the inputs are spent: no fresh memory
         step.read_back(state.array, read_back)
         code, stopped_at, values, gradients, hvps, *flushed = read_back[:, :size]
@@ -558,7 +557,14 @@ class FusedStepper:
         running = code == _RUNNING
         stopped_at[running] = steps
         code[running] = _MAX_STEPS
-        recorded = history[:, :, :size]
+        rows = recorded_steps(plan, last_step(stopped_at))
+        recorded = history.finish(done, rows, state)[:, :, :size]
+        if not record_oracle:
+            oracle_alphas = constant(np.nan, (len(recorded) - 1, size))
+        elif plan.full:
+            oracle_alphas = _oracle_rows(oracle_rows, steps, size)
+        else:
+            oracle_alphas = _oracle_rows(oracle_rows[: len(rows) - 1], len(rows) - 1, size)
         records = {
             "points": recorded[:, :n].transpose(0, 2, 1),
             "losses": recorded[:, column("value")],
@@ -569,6 +575,7 @@ class FusedStepper:
             "stopped_at": stopped_at,
             "counts": Counts(**counts),
             "safeguard_counts": SafeguardCounts(**firings),
+            "recorded_steps": rows,
         }
         return with_batch_shape(records, (size,), shape)
 
@@ -585,6 +592,80 @@ class FusedStepper:
             return new_state
         state.set("omega", np.where(moved[:, None], omega_next, state.get("omega")))
         return select_state(moved, new_state, optimizer_state)
+
+
+def _oracle_rows(rows: list[Any], count: int, size: int) -> Any:
+    """The oracle's alphas as a (count, B) array, NaN past the rows computed."""
+    import numpy as np
+
+    out = np.full((count, size), np.nan)
+    if rows:
+        out[: len(rows)] = rows
+    return out
+
+
+#: the bytes of one chunk of a thinned history (it grows by such chunks)
+_CHUNK_BYTES = 2**26
+
+
+class _History:
+    """The rows of a run's history, each (n + 3, padded B), written by the kernels in place.
+
+    Every step recorded (``plan.full``): one (steps + 1, ...) array, whose memory the system
+    hands out as rows are first written; the rows past the batch's last step repeat it at the
+    end (the padding). Thinned: the kept rows in chunks that grow as the run goes on, the other
+    steps' records in one scratch row, and at the end the final row from the state.
+    """
+
+    def __init__(self, plan: RecordPlan, width: int, padded: int) -> None:
+        import numpy as np
+
+        self.plan, self.width, self.padded = plan, width, padded
+        per_chunk = plan.steps + 1 if plan.full else max(1, min(plan.rows, _CHUNK_BYTES // (8 * width * padded)))
+        self.chunks = [np.empty((per_chunk, width, padded))]
+        self.used = 0  # rows written (thinned)
+        self.steps: list[int] = []  # the step of each row written (thinned)
+        self.scratch: Any = None
+
+    def row(self, t: int) -> Any:
+        """Where the kernel writes step t's record."""
+        import numpy as np
+
+        if self.plan.full:
+            return self.chunks[0][t]
+        if not self.plan.keeps(t):
+            if self.scratch is None:
+                self.scratch = np.empty((self.width, self.padded))
+            return self.scratch
+        return self._next(t)
+
+    def _next(self, t: int) -> Any:
+        import numpy as np
+
+        chunk, slot = divmod(self.used, len(self.chunks[0]))
+        if chunk == len(self.chunks):
+            self.chunks.append(np.empty_like(self.chunks[0]))
+        self.used += 1
+        self.steps.append(t)
+        return self.chunks[chunk][slot]
+
+    def finish(self, done: int, rows: Any, state: TiledState) -> Any:
+        """The history as one (rows, n + 3, padded B) array: padded to steps + 1 rows (every step
+        recorded), else cut to ``rows`` (the steps up to the batch's last valid one) with the
+        state's recorded columns (each member's last point) as the last row."""
+        import numpy as np
+
+        if self.plan.full:
+            history = self.chunks[0]
+            history[done + 1 :] = history[done]
+            return history
+        kept = sum(step <= rows[-1] for step in self.steps)
+        self.used, self.steps = kept, self.steps[:kept]
+        if self.steps[-1] != rows[-1]:
+            tiles = state.array[:, : self.width, :]  # (tiles, width, LANES): the recorded columns
+            self._next(int(rows[-1]))[...] = tiles.transpose(1, 0, 2).reshape(self.width, self.padded)
+        whole = np.concatenate(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
+        return whole[: self.used]
 
 
 def _fire_digits(packed: Any) -> Any:
