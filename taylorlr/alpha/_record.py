@@ -115,7 +115,8 @@ class RecordPlan:
 def recorded_steps(plan: RecordPlan, done: int) -> Any:
     """The step of each row of a thinned history whose batch ran ``done`` steps (None: every step).
 
-    >>> recorded_steps(RecordPlan.of(4, 10), 10).tolist(), recorded_steps(RecordPlan.of("final", 10), 3).tolist()
+    >>> every_4th, final = RecordPlan.of(4, 10), RecordPlan.of("final", 10)
+    >>> recorded_steps(every_4th, 10).tolist(), recorded_steps(final, 3).tolist()
     ([0, 4, 8, 10], [0, 3])
     """
     import numpy
@@ -154,7 +155,7 @@ def available_memory() -> int | None:
         return None
 
 
-def memory_limit(limit: Any) -> float:
+def resolve_memory_limit(limit: Any) -> float:
     """The run's memory limit in bytes: ``limit`` itself, or by default :data:`MEMORY_SHARE`
     of :func:`available_memory` (no limit where that cannot be read).
 
@@ -209,7 +210,9 @@ def check_memory(need: Footprint, limit: float, *, limit_given: bool) -> None:
         return
     where = "the limit given" if limit_given else f"{MEMORY_SHARE:.0%} of the memory available now"
     chunk = int(limit // need.per_member)
-    chunks = f"; or run the start points in chunks of at most about {chunk:,}" if 1 <= chunk < need.members else ""
+    chunks = (
+        f"; or run the start points in chunks of at most about {chunk:,}" if 1 <= chunk < need.members else ""
+    )
     raise MemoryBudgetError(
         f"tl.run would hold about {_size(need.total)} (its history {_size(need.history)}, its working "
         f"state {_size(need.working)} for {need.members:,} start point(s)), more than {_size(limit)} "

@@ -37,9 +37,9 @@ from taylorlr.alpha._record import (
     check_memory,
     constant,
     footprint,
-    memory_limit as resolve_memory_limit,
     last_step,
     recorded_steps,
+    resolve_memory_limit,
     with_batch_shape,
 )
 from taylorlr.alpha._step import ArrayOps, settle, start_code
@@ -417,7 +417,9 @@ class GenericStepper:
     loss_start: Any = field(init=False)
     ops: ArrayOps = field(init=False)
 
-    def run(self, theta0: Any, alpha0: Any, gamma: Any, plan: RecordPlan, shape: tuple[int, ...]) -> dict[str, Any]:
+    def run(
+        self, theta0: Any, alpha0: Any, gamma: Any, plan: RecordPlan, shape: tuple[int, ...]
+    ) -> dict[str, Any]:
         xp, steps = self.xp, plan.steps
         # a single point runs as a batch of one: 0-d arrays turn into NumPy scalars,
         # which some elementwise paths treat as Python numbers
@@ -557,7 +559,12 @@ class GenericStepper:
         return new, verdict.code, stopped_at, oracle_alpha
 
     def _finish(
-        self, records: dict[str, list[Any]], code: Any, stopped_at: Any, plan: RecordPlan, batch: tuple[int, ...]
+        self,
+        records: dict[str, list[Any]],
+        code: Any,
+        stopped_at: Any,
+        plan: RecordPlan,
+        batch: tuple[int, ...],
     ) -> dict[str, Any]:
         import numpy
 

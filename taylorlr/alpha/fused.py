@@ -508,7 +508,9 @@ class FusedStepper:
     oracle: Any  # (theta, omega, alpha, t) -> alpha*, or None
     path = "fused"
 
-    def run(self, theta0: Any, alpha0: Any, gamma: Any, plan: RecordPlan, shape: tuple[int, ...]) -> dict[str, Any]:
+    def run(
+        self, theta0: Any, alpha0: Any, gamma: Any, plan: RecordPlan, shape: tuple[int, ...]
+    ) -> dict[str, Any]:
         import numpy as np
 
         batch, steps = shape or (1,), plan.steps
@@ -621,7 +623,9 @@ class _History:
         import numpy as np
 
         self.plan, self.width, self.padded = plan, width, padded
-        per_chunk = plan.steps + 1 if plan.full else max(1, min(plan.rows, _CHUNK_BYTES // (8 * width * padded)))
+        per_chunk = (
+            plan.steps + 1 if plan.full else max(1, min(plan.rows, _CHUNK_BYTES // (8 * width * padded)))
+        )
         self.chunks = [np.empty((per_chunk, width, padded))]
         self.used = 0  # rows written (thinned)
         self.steps: list[int] = []  # the step of each row written (thinned)
