@@ -1,6 +1,16 @@
 """Throughput of ``tl.run`` against the cost of its evaluations alone (by hand, not a test).
 
     python bench/bench_engine.py [--batch 100000] [--steps 20] [--repeats 5]
+    python bench/bench_engine.py --ends [--steps 20] [--repeats 5] [--largest 1000000]
+
+``--ends``: the engine at both ends of the batch size, against a hand-written NumPy loop of the
+same method (gradient descent, the ``exact`` rule, hand-derived gradient and Hessian-vector
+product of (extended) Rosenbrock, f every step, no safeguards, no history), at B = 10^2 ... 10^6
+start points: each time the fastest of ``--repeats`` runs taken in turn with the hand loop's,
+and the ratio run / hand (below 1: the engine is faster). Then the memory: the peak resident
+set of a fresh process that makes the start points and runs (the engine with ``record="all"``
+and with ``record="final"``, kernels built; or the hand loop: both processes import this module,
+so the same libraries), at the largest B, as ratios against the hand loop's.
 
 For each rule, on 2-D Rosenbrock and 10-D extended Rosenbrock, at a batch of start
 points: the run's throughput in (start points x steps) / s, and the engine's
@@ -19,6 +29,9 @@ memory and the results.
 from __future__ import annotations
 
 import argparse
+import resource
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -109,12 +122,134 @@ def kernel_alone(loss: tl.Loss, f: tl.Compiled, rule: str, points: np.ndarray, s
     return min(times)
 
 
+def hand_loop(starts: np.ndarray, steps: int, alpha0: float = 1e-4, gamma: float = 1.0) -> np.ndarray:
+    """Gradient descent with the exact rule on (extended) Rosenbrock, written by hand in NumPy:
+    alpha_{t+1} = alpha_t + gamma <grad f(theta+), g> / <g, H(theta+) g>, f evaluated every step."""
+
+    def parts(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return theta[:, 0::2], theta[:, 1::2]
+
+    def grad(theta: np.ndarray) -> np.ndarray:
+        x, y = parts(theta)
+        r = y - x * x
+        out = np.empty_like(theta)
+        out[:, 0::2] = -400.0 * x * r - 2.0 * (1.0 - x)
+        out[:, 1::2] = 200.0 * r
+        return out
+
+    def hvp(theta: np.ndarray, v: np.ndarray) -> np.ndarray:
+        (x, y), (vx, vy) = parts(theta), parts(v)
+        out = np.empty_like(theta)
+        out[:, 0::2] = (1200.0 * x * x - 400.0 * y + 2.0) * vx - 400.0 * x * vy
+        out[:, 1::2] = 200.0 * vy - 400.0 * x * vx
+        return out
+
+    def value(theta: np.ndarray) -> np.ndarray:
+        x, y = parts(theta)
+        return (100.0 * (y - x * x) ** 2 + (1.0 - x) ** 2).sum(axis=1)
+
+    theta = starts.copy()
+    alpha = np.full(len(theta), alpha0)
+    g = grad(theta)
+    losses = [value(theta)]
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            plus = theta - alpha[:, None] * g
+            g_plus = grad(plus)
+            slope = np.einsum("ij,ij->i", g_plus, g)
+            curvature = np.einsum("ij,ij->i", g, hvp(plus, g))
+            alpha = alpha + gamma * slope / curvature
+            theta, g = plus, g_plus
+            losses[0] = value(plus)  # f at the new point, as the engine records it
+    return theta
+
+
+def engine_run(loss: tl.Loss, starts: np.ndarray, steps: int, record: object = "all") -> tl.Run | None:
+    """The engine's run of the hand loop's method (None: this tree has no ``record=``, as before it)."""
+    options = {} if record == "all" else {"record": record}
+    try:
+        return tl.run(loss, starts, "gd", "exact", steps=steps, tol=0.0, alpha0=1e-4, oracle=False, **options)
+    except TypeError:
+        return None
+
+
+def peak_memory(kind: str, text: str, batch: int, steps: int) -> float:
+    """Peak resident memory (MiB) of a fresh process that makes the start points and runs ``kind``."""
+    child = [sys.executable, __file__, "--memory-child", kind, "--problem", text, "--batch", str(batch),
+             "--steps", str(steps)]  # fmt: skip
+    return float(subprocess.run(child, capture_output=True, text=True, check=True).stdout.split()[-1])
+
+
+def memory_child(kind: str, text: str, batch: int, steps: int) -> None:
+    n = 2 * text.count("(1 - x")  # one (1 - x_i) term per pair of variables
+    starts = np.random.default_rng(0).uniform(-2.0, 2.0, size=(batch, n))
+    if kind == "hand":
+        hand_loop(starts, steps)
+    else:
+        loss = tl.Loss(text)
+        engine_run(loss, starts[:4], 1, kind)  # build the kernels as the timed runs do
+        if engine_run(loss, starts, steps, kind) is None:
+            print("nan")
+            return
+    print(_peak_resident())
+
+
+def _peak_resident() -> float:
+    """This process's peak resident memory in MiB (VmHWM: ru_maxrss would carry the parent's over exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def ends(args: argparse.Namespace) -> None:
+    """The engine against the hand loop from 10^2 to ``--largest`` start points, and the memory."""
+    rng = np.random.default_rng(0)
+    sizes = [10**k for k in range(2, 7) if 10**k <= args.largest]
+    print(f"gd + exact, {args.steps} steps, tol 0, oracle off; fastest of {args.repeats}, taken in turn")
+    print("| problem | start points | hand loop (s) | run (s) | run, record='final' (s) | run / hand "
+          "| final / hand |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, text in PROBLEMS.items():
+        loss = tl.Loss(text)
+        for size in sizes:
+            starts = rng.uniform(-2.0, 2.0, size=(size, loss.n))
+            engine_run(loss, starts[:4], 1)
+            times: dict[str, list[float]] = {"hand": [], "all": [], "final": []}
+            repeats = args.repeats if size < 10**6 else max(2, args.repeats // 2)
+            for _ in range(repeats):
+                times["hand"].append(timed(lambda starts=starts: hand_loop(starts, args.steps)))
+                for record in ("all", "final"):
+                    times[record].append(
+                        timed(lambda r=record, s=starts, f=loss: engine_run(f, s, args.steps, r))
+                    )
+            hand, full, final = (min(times[k]) for k in ("hand", "all", "final"))
+            print(f"| {name} | {size:.0e} | {hand:.4f} | {full:.4f} | {final:.4f} | {full / hand:.2f} "
+                  f"| {final / hand:.2f} |")  # fmt: skip
+    print(f"\npeak resident memory of a fresh process at {args.largest:.0e} start points (MiB)")
+    print("| problem | hand loop | run | run, record='final' | run / hand | final / hand |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, text in PROBLEMS.items():
+        peaks = {kind: peak_memory(kind, text, args.largest, args.steps) for kind in ("hand", "all", "final")}
+        hand, full, final = peaks["hand"], peaks["all"], peaks["final"]
+        print(f"| {name} | {hand:.0f} | {full:.0f} | {final:.0f} | {full / hand:.2f} | {final / hand:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch", type=int, default=100_000)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5, help="timings per figure (the fastest is shown)")
+    parser.add_argument("--ends", action="store_true", help="the engine against a hand loop, 10^2 ... 10^6")
+    parser.add_argument("--largest", type=int, default=1_000_000, help="--ends: the largest batch")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    parser.add_argument("--problem", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_child:
+        return memory_child(args.memory_child, args.problem, args.batch, args.steps)
+    if args.ends:
+        return ends(args)
     rng = np.random.default_rng(0)
     print(f"batch {args.batch}, {args.steps} steps, optimizer gd, oracle off")
     print(

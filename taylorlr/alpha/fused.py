@@ -169,12 +169,14 @@ READ_BACK = ("code", "stopped", "values", "gradients", "hvps", *(f"fires_{name}"
 class StepKernel:
     """The compiled loops of a fused run, over a :class:`TiledState` array of padded B members.
 
-    * ``begin(inputs, state, record)``: from ``inputs``, a C-contiguous (n + 2, B) array
-      (theta transposed, then alpha_0 and gamma), fill the whole state (f, grad f,
-      ||grad f||, the starting status) and write the first record;
+    * ``begin(points, hyper, state, record)``: from ``points``, a C-contiguous (B, n) array
+      (the start points, read in place), and ``hyper``, a (2, B) array (alpha_0 and gamma),
+      fill the whole state (f, grad f, ||grad f||, the starting status) and write the first
+      record;
     * ``kernel(state, record)``: advance the state one step in place and write the
       recorded columns (theta, f, alpha, ||grad f||) into ``record``, a C-contiguous
-      (n + 3, B) array (one step of the run's history);
+      (n + 3, B) array (one step of the run's history; a step the history does not keep
+      runs in chunks of tiles with a small scratch record: the same loop, the same bits);
     * ``read_back(state, out)``: write the :data:`READ_BACK` numbers into ``out``, a
       C-contiguous int64 (len(READ_BACK), B) array.
 
@@ -193,8 +195,8 @@ class StepKernel:
     def __call__(self, state: Any, record: Any) -> None:
         self.step([state, record])
 
-    def begin(self, inputs: Any, state: Any, record: Any) -> None:
-        self.start([inputs, state, record])
+    def begin(self, points: Any, hyper: Any, state: Any, record: Any) -> None:
+        self.start([points, hyper, state, record])
 
     def read_back(self, state: Any, out: Any) -> None:
         self.finish([state, out])
@@ -235,7 +237,12 @@ def build_step_kernel(
     )
     inputs, starting = _start_expressions(se, derivatives, layout, tol)
     start = llvm_loop.compile_loop(
-        [LoopArray("rows", reads=inputs), LoopArray("tiles", writes=starting), _record(starting, layout)]
+        [
+            LoopArray("points", reads=inputs[:-2]),
+            LoopArray("rows", reads=inputs[-2:]),
+            LoopArray("tiles", writes=starting),
+            _record(starting, layout),
+        ]
     )
     read_back = _read_back_expressions(se, symbols, layout, evaluations)
     finish = llvm_loop.compile_loop(
@@ -517,13 +524,9 @@ class FusedStepper:
         size, n, step = math.prod(batch), theta0.shape[-1], self.kernel
         layout, column = step.layout, step.layout.column
         state = TiledState(layout, size, frozen=float(_CONVERGED))
-        # theta transposed, alpha_0 and gamma; its memory takes the int64 read-back at the end
-        inputs = np.zeros((max(n + 2, len(READ_BACK)), state.padded))
-        inputs[:n, :size] = np.broadcast_to(theta0, (*batch, n)).reshape(size, n).T
-        inputs[n, :size] = np.broadcast_to(alpha0, batch).reshape(size)
-        inputs[n + 1, :size] = np.broadcast_to(gamma, batch).reshape(size)
         history = _History(plan, layout.recorded, state.padded)
-        step.begin(inputs[: n + 2], state.array, history.row(0))  # f, grad f, ||grad f|| and the status
+        # f, grad f, ||grad f|| and the status, from the start points read in place where they can be
+        step.begin(*_start_inputs(theta0, alpha0, gamma, batch, state.padded), state.array, history.row(0))
         state.freeze_padding()
         optimizer_state = None
         if layout.separate_grad:  # the base optimizer's first direction
@@ -544,16 +547,15 @@ class FusedStepper:
             if record_oracle and plan.keeps(t):
                 found = self.oracle(state.get("theta"), state.get("omega"), state.get("alpha"), t)
                 oracle_rows.append(np.where(state.get("code") == _RUNNING, found, np.nan))
-            step(state.array, history.row(t + 1))
+            history.advance(step, state.array, t + 1)
             if layout.separate_grad:  # the optimizer's direction, for the members that moved
                 optimizer_state = self._direction_for_moved(state, optimizer_state, t)
             done = t + 1
-        read_back = inputs.view(np.int64)[: len(READ_BACK)]  # the inputs are spent: no fresh memory
-        step.read_back(state.array, read_back)
-        code, stopped_at, values, gradients, hvps, *flushed = read_back[:, :size]
+        code, stopped_at, values, gradients, hvps, *flushed = _read_back(step, state)
         none = constant(np.int64(0), (size,))
         hvps = hvps if step.evaluations["hvps"] else none
         counts = {"values": values, "gradients": gradients, "hvps": hvps, "line_searches": none}
+        flushed = [none if counted is None else counted for counted in flushed]  # None: never fired
         firings = {name: fires[k] + flushed[k] if isinstance(fires, np.ndarray) else flushed[k]
                    for k, name in enumerate(FIRINGS)}  # fmt: skip
         running = code == _RUNNING
@@ -596,6 +598,49 @@ class FusedStepper:
         return select_state(moved, new_state, optimizer_state)
 
 
+def _start_inputs(
+    theta0: Any, alpha0: Any, gamma: Any, batch: tuple[int, ...], padded: int
+) -> tuple[Any, Any]:
+    """The start loop's inputs: the (padded B, n) start points (the caller's array itself when it
+    is C-contiguous float64 and B fills whole tiles) and the (2, padded B) alpha_0 and gamma."""
+    import numpy as np
+
+    size, n = math.prod(batch), theta0.shape[-1]
+    points = np.ascontiguousarray(np.broadcast_to(theta0, (*batch, n)).reshape(size, n), dtype=np.float64)
+    if size != padded:
+        points = np.concatenate([points, np.zeros((padded - size, n))])
+    hyper = np.zeros((2, padded))
+    hyper[0, :size] = np.broadcast_to(alpha0, batch).reshape(size)
+    hyper[1, :size] = np.broadcast_to(gamma, batch).reshape(size)
+    return points, hyper
+
+
+#: members read back at a time: a small buffer, whatever the batch
+_READ_BACK_CHUNK = 2**16
+
+
+def _read_back(step: StepKernel, state: TiledState) -> list[Any]:
+    """The :data:`READ_BACK` numbers as int64 arrays of B, read back a chunk of tiles at a time
+    (no buffer of the batch's size); a guard's firings are None where it never fired."""
+    import numpy as np
+
+    size, tiles = state.size, len(state.array)
+    out: list[Any] = [np.empty(size, np.int64) for _ in READ_BACK[:5]] + [None] * len(FIRINGS)
+    per_chunk = max(1, _READ_BACK_CHUNK // LANES)
+    flat = np.empty(len(READ_BACK) * per_chunk * LANES, np.int64)
+    for first in range(0, tiles, per_chunk):
+        last = min(tiles, first + per_chunk)
+        low, high = first * LANES, min(last * LANES, size)
+        part = flat[: len(READ_BACK) * (last - first) * LANES].reshape(len(READ_BACK), -1)
+        step.read_back(state.array[first:last], part)
+        for k, values in enumerate(part[:, : high - low]):
+            if out[k] is None and values.any():
+                out[k] = np.zeros(size, np.int64)
+            if out[k] is not None:
+                out[k][low:high] = values
+    return out
+
+
 def _oracle_rows(rows: list[Any], count: int, size: int) -> Any:
     """The oracle's alphas as a (count, B) array, NaN past the rows computed."""
     import numpy as np
@@ -606,70 +651,63 @@ def _oracle_rows(rows: list[Any], count: int, size: int) -> Any:
     return out
 
 
-#: the bytes of one chunk of a thinned history (it grows by such chunks)
-_CHUNK_BYTES = 2**26
+#: members per call of a step that is not recorded (the scratch record's size)
+_SCRATCH_MEMBERS = 2**15
 
 
 class _History:
     """The rows of a run's history, each (n + 3, padded B), written by the kernels in place.
 
-    Every step recorded (``plan.full``): one (steps + 1, ...) array, whose memory the system
-    hands out as rows are first written; the rows past the batch's last step repeat it at the
-    end (the padding). Thinned: the kept rows in chunks that grow as the run goes on, the other
-    steps' records in one scratch row, and at the end the final row from the state.
+    One (rows, n + 3, padded B) array, whose memory the system hands out as rows are first
+    written (so a run that stops early holds nothing for the steps it never took; the run's
+    memory check bounds the whole). Every step recorded (``plan.full``): the rows past the
+    batch's last step repeat it at the end (the padding). Thinned: the kept rows, the other
+    steps writing their record into a small scratch, a chunk of tiles at a time, and at the
+    end a last row with the state's recorded columns (each member's last point).
     """
 
     def __init__(self, plan: RecordPlan, width: int, padded: int) -> None:
         import numpy as np
 
-        self.plan, self.width, self.padded = plan, width, padded
-        per_chunk = (
-            plan.steps + 1 if plan.full else max(1, min(plan.rows, _CHUNK_BYTES // (8 * width * padded)))
-        )
-        self.chunks = [np.empty((per_chunk, width, padded))]
-        self.used = 0  # rows written (thinned)
+        self.plan, self.width = plan, width
+        self.rows = np.empty((plan.rows, width, padded))
         self.steps: list[int] = []  # the step of each row written (thinned)
         self.scratch: Any = None
 
     def row(self, t: int) -> Any:
-        """Where the kernel writes step t's record."""
-        import numpy as np
-
+        """Where the kernel writes step t's record (a kept row)."""
         if self.plan.full:
-            return self.chunks[0][t]
-        if not self.plan.keeps(t):
-            if self.scratch is None:
-                self.scratch = np.empty((self.width, self.padded))
-            return self.scratch
-        return self._next(t)
+            return self.rows[t]
+        self.steps.append(t)
+        return self.rows[len(self.steps) - 1]
 
-    def _next(self, t: int) -> Any:
+    def advance(self, step: StepKernel, tiles: Any, t: int) -> None:
+        """Run the step that leads to step t's point, writing its record where it is kept, else
+        a chunk of tiles at a time into a small scratch record (the same loop: the same bits)."""
         import numpy as np
 
-        chunk, slot = divmod(self.used, len(self.chunks[0]))
-        if chunk == len(self.chunks):
-            self.chunks.append(np.empty_like(self.chunks[0]))
-        self.used += 1
-        self.steps.append(t)
-        return self.chunks[chunk][slot]
+        if self.plan.full or self.plan.keeps(t):
+            step(tiles, self.row(t))
+            return
+        per_chunk = max(1, _SCRATCH_MEMBERS // LANES)
+        if self.scratch is None:
+            self.scratch = np.empty(self.width * min(per_chunk, len(tiles)) * LANES)
+        for first in range(0, len(tiles), per_chunk):
+            part = tiles[first : first + per_chunk]
+            step(part, self.scratch[: self.width * len(part) * LANES].reshape(self.width, -1))
 
     def finish(self, done: int, rows: Any, state: TiledState) -> Any:
-        """The history as one (rows, n + 3, padded B) array: padded to steps + 1 rows (every step
-        recorded), else cut to ``rows`` (the steps up to the batch's last valid one) with the
-        state's recorded columns (each member's last point) as the last row."""
-        import numpy as np
-
+        """The history: padded to steps + 1 rows (every step recorded), else cut to ``rows``
+        (the steps up to the batch's last valid one) with each member's last point as the last row."""
         if self.plan.full:
-            history = self.chunks[0]
-            history[done + 1 :] = history[done]
-            return history
+            self.rows[done + 1 :] = self.rows[done]
+            return self.rows
         kept = sum(step <= rows[-1] for step in self.steps)
-        self.used, self.steps = kept, self.steps[:kept]
+        del self.steps[kept:]
         if self.steps[-1] != rows[-1]:
             tiles = state.array[:, : self.width, :]  # (tiles, width, LANES): the recorded columns
-            self._next(int(rows[-1]))[...] = tiles.transpose(1, 0, 2).reshape(self.width, self.padded)
-        whole = np.concatenate(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
-        return whole[: self.used]
+            self.row(int(rows[-1])).reshape(self.width, -1, LANES)[...] = tiles.transpose(1, 0, 2)
+        return self.rows[: len(self.steps)]
 
 
 def _fire_digits(packed: Any) -> Any:
