@@ -216,11 +216,16 @@ def ends(args: argparse.Namespace) -> None:
         for size in sizes:
             starts = rng.uniform(-2.0, 2.0, size=(size, loss.n))
             engine_run(loss, starts[:4], 1)
-            times: dict[str, list[float]] = {"hand": [], "all": [], "final": []}
+            thinned = engine_run(loss, starts[:4], 1, "final") is not None  # a tree with record=
+            times: dict[str, list[float]] = {
+                "hand": [],
+                "all": [],
+                "final": [] if thinned else [float("nan")],
+            }
             repeats = args.repeats if size < 10**6 else max(2, args.repeats // 2)
             for _ in range(repeats):
                 times["hand"].append(timed(lambda starts=starts: hand_loop(starts, args.steps)))
-                for record in ("all", "final"):
+                for record in ("all", "final") if thinned else ("all",):
                     times[record].append(
                         timed(lambda r=record, s=starts, f=loss: engine_run(f, s, args.steps, r))
                     )

@@ -195,6 +195,12 @@ class StepKernel:
     def __call__(self, state: Any, record: Any) -> None:
         self.step([state, record])
 
+    def unchecked(self, state: int, record: int, tiles: int) -> None:
+        """The step on ``tiles`` tiles of a state and a record at these addresses, without the
+        Python-side checks of :meth:`__call__` (a few microseconds a call: most of a step at
+        10^2 members); for the stepper's own arrays only."""
+        self.step.function(state, record, tiles)
+
     def begin(self, points: Any, hyper: Any, state: Any, record: Any) -> None:
         self.start([points, hyper, state, record])
 
@@ -664,6 +670,9 @@ class _History:
     batch's last step repeat it at the end (the padding). Thinned: the kept rows, the other
     steps writing their record into a small scratch, a chunk of tiles at a time, and at the
     end a last row with the state's recorded columns (each member's last point).
+
+    The step loop is called at addresses (:meth:`StepKernel.unchecked`): every array here and
+    the state are made by the stepper, C-contiguous float64 of the shapes the loop expects.
     """
 
     def __init__(self, plan: RecordPlan, width: int, padded: int) -> None:
@@ -672,7 +681,8 @@ class _History:
         self.plan, self.width = plan, width
         self.rows = np.empty((plan.rows, width, padded))
         self.steps: list[int] = []  # the step of each row written (thinned)
-        self.scratch: Any = None
+        per_chunk = min(max(1, _SCRATCH_MEMBERS // LANES), padded // LANES)
+        self.scratch = None if plan.full else np.empty((width, per_chunk * LANES))
 
     def row(self, t: int) -> Any:
         """Where the kernel writes step t's record (a kept row)."""
@@ -683,18 +693,18 @@ class _History:
 
     def advance(self, step: StepKernel, tiles: Any, t: int) -> None:
         """Run the step that leads to step t's point, writing its record where it is kept, else
-        a chunk of tiles at a time into a small scratch record (the same loop: the same bits)."""
-        import numpy as np
-
+        a chunk of tiles at a time into the scratch record (the same loop: the same bits)."""
         if self.plan.full or self.plan.keeps(t):
-            step(tiles, self.row(t))
+            step.unchecked(tiles.ctypes.data, self.row(t).ctypes.data, len(tiles))
             return
-        per_chunk = max(1, _SCRATCH_MEMBERS // LANES)
-        if self.scratch is None:
-            self.scratch = np.empty(self.width * min(per_chunk, len(tiles)) * LANES)
+        assert self.scratch is not None
+        per_chunk, scratch, state = (
+            self.scratch.shape[1] // LANES,
+            self.scratch.ctypes.data,
+            tiles.ctypes.data,
+        )
         for first in range(0, len(tiles), per_chunk):
-            part = tiles[first : first + per_chunk]
-            step(part, self.scratch[: self.width * len(part) * LANES].reshape(self.width, -1))
+            step.unchecked(state + first * tiles.strides[0], scratch, min(per_chunk, len(tiles) - first))
 
     def finish(self, done: int, rows: Any, state: TiledState) -> Any:
         """The history: padded to steps + 1 rows (every step recorded), else cut to ``rows``
