@@ -155,19 +155,29 @@ def available_memory() -> int | None:
         return None
 
 
-def resolve_memory_limit(limit: Any) -> float:
-    """The run's memory limit in bytes: ``limit`` itself, or by default :data:`MEMORY_SHARE`
-    of :func:`available_memory` (no limit where that cannot be read).
+def resolve_memory_limit(limit: Any) -> float | None:
+    """The run's memory limit in bytes, or None for the default (:func:`default_memory_limit`,
+    read only for a run large enough to need it).
 
     Raises:
         OptionError: a limit that is not a positive number (``math.inf``: no limit).
     """
     if limit is None:
-        available = available_memory()
-        return math.inf if available is None else MEMORY_SHARE * available
+        return None
     if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit > 0:
         raise OptionError(f"memory_limit must be a positive number of bytes (or math.inf), got {limit!r}")
     return float(limit)
+
+
+def default_memory_limit() -> float:
+    """:data:`MEMORY_SHARE` of :func:`available_memory` (no limit where that cannot be read)."""
+    available = available_memory()
+    return math.inf if available is None else MEMORY_SHARE * available
+
+
+#: runs estimated below this many bytes are not checked against the default limit (reading the
+#: memory available costs more than such a run's steps at 10^2 members)
+UNCHECKED = 2**26
 
 
 @dataclass(frozen=True)
@@ -200,15 +210,19 @@ def footprint(*, path: str, size: int, n: int, plan: RecordPlan, oracle: bool) -
     return Footprint(history, per_member * padded, size, per_member + plan.rows * (n + 4) * 8)
 
 
-def check_memory(need: Footprint, limit: float, *, limit_given: bool) -> None:
-    """Refuse a run that would hold more than ``limit`` bytes, saying what to change.
+def check_memory(need: Footprint, limit: float | None) -> None:
+    """Refuse a run that would hold more than ``limit`` bytes (None: the default limit, for a run
+    estimated above :data:`UNCHECKED` bytes), saying what to change.
 
     Raises:
         MemoryBudgetError: the estimate exceeds the limit.
     """
+    if limit is None and need.total <= UNCHECKED:
+        return
+    where = "the limit given" if limit is not None else f"{MEMORY_SHARE:.0%} of the memory available now"
+    limit = default_memory_limit() if limit is None else limit
     if need.total <= limit:
         return
-    where = "the limit given" if limit_given else f"{MEMORY_SHARE:.0%} of the memory available now"
     chunk = int(limit // need.per_member)
     chunks = (
         f"; or run the start points in chunks of at most about {chunk:,}" if 1 <= chunk < need.members else ""

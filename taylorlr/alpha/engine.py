@@ -305,7 +305,7 @@ def run(
     shape = _batch_shape(xp, theta0, alpha0_array, gamma_array)
     size = math.prod(shape)
     need = footprint(path=stepper.path, size=size, n=loss.n, plan=plan, oracle=oracle)
-    check_memory(need, limit, limit_given=memory_limit is not None)
+    check_memory(need, limit)
     with quiet():
         arrays = stepper.run(theta0, alpha0_array, gamma_array, plan, shape)
     settings = {
@@ -543,7 +543,10 @@ class GenericStepper:
         accept = verdict.accept
         stopped_at = xp.where(accept, t + 1, stopped_at)
         for name in FIRINGS:
-            self.tally.add(name, update.fired[name] & verdict.counted)
+            fired = update.fired[name]
+            if hasattr(fired, "shape") and not bool(xp.any(fired)):
+                continue  # most guards fire on no member at most steps: no pass to count them
+            self.tally.add(name, fired & verdict.counted)
         if bool(xp.all(accept)):  # the common case: nobody to freeze
             new = _State(plus, value_next, grad_next, omega_next, optimizer_state, update.alpha)
             return new, verdict.code, stopped_at, oracle_alpha

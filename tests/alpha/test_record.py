@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import taylorlr as tl
-from taylorlr.alpha._record import available_memory, resolve_memory_limit
+from taylorlr.alpha._record import available_memory, default_memory_limit, resolve_memory_limit
 
 ROSENBROCK = "(1 - x)**2 + 100*(y - x**2)**2"
 STARTS = np.random.default_rng(7).uniform(-2.0, 2.0, size=(4100, 2))
@@ -136,4 +136,5 @@ def test_memory_limit_and_record_are_checked():
 
 def test_the_default_limit_is_half_the_memory_available():
     available = available_memory()
-    assert available is None or 0 < resolve_memory_limit(None) <= available
+    assert available is None or 0 < default_memory_limit() == available / 2
+    assert resolve_memory_limit(None) is None and resolve_memory_limit(2**30) == 2**30
