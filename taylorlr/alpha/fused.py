@@ -540,7 +540,8 @@ class FusedStepper:
             omega, optimizer_state = self.optimizer.direction(grad, self.optimizer.init(theta), theta)
             state.set("omega", omega)
         record_oracle = self.oracle is not None
-        oracle_rows: list[Any] = []
+        # every step: one (steps, B) array, NaN past the steps taken; thinned: the kept rows
+        oracle_rows: Any = np.full((steps, size), np.nan) if record_oracle and plan.full else []
         fires: Any = 0  # (len(FIRINGS), B) once a guard has fired
         codes = state.array[:, column("code"), :]  # a view: the kernel updates it in place
         done = 0
@@ -552,7 +553,11 @@ class FusedStepper:
                 state.array[:, column("fires"), :] = 0.0
             if record_oracle and plan.keeps(t):
                 found = self.oracle(state.get("theta"), state.get("omega"), state.get("alpha"), t)
-                oracle_rows.append(np.where(state.get("code") == _RUNNING, found, np.nan))
+                found = np.where(state.get("code") == _RUNNING, found, np.nan)
+                if plan.full:
+                    oracle_rows[t] = found
+                else:
+                    oracle_rows.append(found)
             history.advance(step, state.array, t + 1)
             if layout.separate_grad:  # the optimizer's direction, for the members that moved
                 optimizer_state = self._direction_for_moved(state, optimizer_state, t)
@@ -572,7 +577,7 @@ class FusedStepper:
         if not record_oracle:
             oracle_alphas = constant(np.nan, (len(recorded) - 1, size))
         elif plan.full:
-            oracle_alphas = _oracle_rows(oracle_rows, steps, size)
+            oracle_alphas = oracle_rows
         else:
             oracle_alphas = _oracle_rows(oracle_rows[: len(rows) - 1], len(rows) - 1, size)
         records = {
