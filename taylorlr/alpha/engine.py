@@ -43,7 +43,7 @@ from taylorlr.alpha._record import (
     with_batch_shape,
 )
 from taylorlr.alpha._step import ArrayOps, settle, start_code
-from taylorlr.alpha.optimizers import Optimizer, resolve_optimizer, select_state
+from taylorlr.alpha.optimizers import Optimizer, is_identity, resolve_optimizer, select_state
 from taylorlr.alpha.oracle import LineOracle, build_line_oracle
 from taylorlr.alpha.result import _MAX_STEPS, _RUNNING, COUNTED, Counts, Run, SafeguardCounts
 from taylorlr.alpha.rules import Probe, Rule, dot, resolve_rule
@@ -304,7 +304,8 @@ def run(
     stepper: Stepper = (_fused_stepper(generic, path) if path != "generic" else None) or generic
     shape = _batch_shape(xp, theta0, alpha0_array, gamma_array)
     size = math.prod(shape)
-    need = footprint(path=stepper.path, size=size, n=loss.n, plan=plan, oracle=oracle)
+    direction = not is_identity(the_optimizer)
+    need = footprint(path=stepper.path, size=size, n=loss.n, plan=plan, oracle=oracle, direction=direction)
     check_memory(need, limit)
     with quiet():
         arrays = stepper.run(theta0, alpha0_array, gamma_array, plan, shape)

@@ -637,7 +637,7 @@ def _read_back(step: StepKernel, state: TiledState) -> list[Any]:
 
     size, tiles = state.size, len(state.array)
     out: list[Any] = [np.empty(size, np.int64) for _ in READ_BACK[:5]] + [None] * len(FIRINGS)
-    per_chunk = max(1, _READ_BACK_CHUNK // LANES)
+    per_chunk = min(max(1, _READ_BACK_CHUNK // LANES), tiles)
     flat = np.empty(len(READ_BACK) * per_chunk * LANES, np.int64)
     for first in range(0, tiles, per_chunk):
         last = min(tiles, first + per_chunk)
