@@ -511,9 +511,9 @@ class FusedStepper:
     counts come from the kernel's ``tries`` column (no tally), and "anyone still
     running?" is asked every ``_RUNNING_CHECK`` steps (a stopped member is frozen by the
     kernel, so a late check only costs kernel calls that change nothing). The kernel
-    writes each step's record (theta, f, alpha, ||grad f||) into one
-    (steps + 1, n + 3, B) slab; ``points``, ``losses``, ``alphas`` and ``grad_norms``
-    are views of it.
+    writes each kept step's record (theta, f, alpha, ||grad f||) into one
+    (rows, n + 3, B) slab (:class:`_History`: every step, or the rows ``record=`` keeps);
+    ``points``, ``losses``, ``alphas`` and ``grad_norms`` are views of it.
     """
 
     kernel: StepKernel
