@@ -626,8 +626,8 @@ def _start_inputs(
     return points, hyper
 
 
-#: members read back at a time: a small buffer, whatever the batch
-_READ_BACK_CHUNK = 2**16
+#: members read back at a time: a small buffer (it stays in cache), whatever the batch
+_READ_BACK_CHUNK = 2**13
 
 
 def _read_back(step: StepKernel, state: TiledState) -> list[Any]:
@@ -635,21 +635,23 @@ def _read_back(step: StepKernel, state: TiledState) -> list[Any]:
     (no buffer of the batch's size); a guard's firings are None where it never fired."""
     import numpy as np
 
-    size, tiles = state.size, len(state.array)
-    out: list[Any] = [np.empty(size, np.int64) for _ in READ_BACK[:5]] + [None] * len(FIRINGS)
+    size, tiles, count = state.size, len(state.array), len(READ_BACK)
+    kept = np.empty((5, size), np.int64)  # code, stopped, values, gradients, hvps
+    fired: list[Any] = [None] * len(FIRINGS)
     per_chunk = min(max(1, _READ_BACK_CHUNK // LANES), tiles)
-    flat = np.empty(len(READ_BACK) * per_chunk * LANES, np.int64)
+    flat = np.empty(count * per_chunk * LANES, np.int64)
     for first in range(0, tiles, per_chunk):
         last = min(tiles, first + per_chunk)
         low, high = first * LANES, min(last * LANES, size)
-        part = flat[: len(READ_BACK) * (last - first) * LANES].reshape(len(READ_BACK), -1)
+        part = flat[: count * (last - first) * LANES].reshape(count, -1)
         step.read_back(state.array[first:last], part)
-        for k, values in enumerate(part[:, : high - low]):
-            if out[k] is None and values.any():
-                out[k] = np.zeros(size, np.int64)
-            if out[k] is not None:
-                out[k][low:high] = values
-    return out
+        kept[:, low:high] = part[:5, : high - low]
+        fires = part[5:, : high - low]
+        for k in np.flatnonzero(fires.any(axis=1)):
+            if fired[k] is None:
+                fired[k] = np.zeros(size, np.int64)
+            fired[k][low:high] = fires[k]
+    return [*kept, *fired]
 
 
 def _oracle_rows(rows: list[Any], count: int, size: int) -> Any:
