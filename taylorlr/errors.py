@@ -111,3 +111,29 @@ class RunFailedError(TaylorLRError, ArithmeticError):
 
 def _rebuild_run_failed(message: str, run: object) -> RunFailedError:
     return RunFailedError(message, run=run)
+
+
+class MemoryBudgetError(TaylorLRError, MemoryError):
+    """A computation would allocate more memory than its limit: refused before allocating.
+
+    Attributes:
+        needed: the bytes it would hold (an estimate, computed before anything is allocated).
+        limit: the limit in bytes.
+
+    The message says what takes the memory and what to change.
+
+    >>> err = MemoryBudgetError("tl.run would hold 9 GiB ...", needed=9 * 2**30, limit=2**30)
+    >>> err.needed > err.limit and isinstance(err, MemoryError)
+    True
+    """
+
+    def __init__(self, message: str, *, needed: int, limit: float) -> None:
+        self.needed, self.limit = needed, limit
+        super().__init__(message)
+
+    def __reduce__(self):  # keep pickling working (keyword-only arguments)
+        return (_rebuild_memory_budget, (str(self), self.needed, self.limit))
+
+
+def _rebuild_memory_budget(message: str, needed: int, limit: float) -> MemoryBudgetError:
+    return MemoryBudgetError(message, needed=needed, limit=limit)

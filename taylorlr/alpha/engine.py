@@ -26,14 +26,24 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from taylorlr._typing import require_loss
-from taylorlr.alpha._record import constant, with_batch_shape
+from taylorlr.alpha._record import (
+    RecordPlan,
+    check_memory,
+    constant,
+    footprint,
+    last_step,
+    recorded_steps,
+    resolve_memory_limit,
+    with_batch_shape,
+)
 from taylorlr.alpha._step import ArrayOps, settle, start_code
-from taylorlr.alpha.optimizers import Optimizer, resolve_optimizer, select_state
+from taylorlr.alpha.optimizers import Optimizer, is_identity, resolve_optimizer, select_state
 from taylorlr.alpha.oracle import LineOracle, build_line_oracle
 from taylorlr.alpha.result import _MAX_STEPS, _RUNNING, COUNTED, Counts, Run, SafeguardCounts
 from taylorlr.alpha.rules import Probe, Rule, dot, resolve_rule
@@ -49,14 +59,15 @@ PATHS = ("auto", "generic", "fused")
 class Stepper(Protocol):
     """A path through the steps: :class:`GenericStepper` or :class:`~taylorlr.alpha.fused.FusedStepper`.
 
-    ``run`` advances a batch of ``shape`` (() for one point) ``steps`` times from theta0 with
-    alpha0 and gamma (broadcast against it) and returns the :class:`Run` record's arrays.
+    ``run`` advances a batch of ``shape`` (() for one point) up to ``plan.steps`` times from
+    theta0 with alpha0 and gamma (broadcast against it), records the rows the plan keeps, and
+    returns the :class:`Run` record's arrays.
     """
 
     path: str
 
     def run(
-        self, theta0: Any, alpha0: Any, gamma: Any, steps: int, shape: tuple[int, ...]
+        self, theta0: Any, alpha0: Any, gamma: Any, plan: RecordPlan, shape: tuple[int, ...]
     ) -> dict[str, Any]: ...
 
 
@@ -204,6 +215,8 @@ def run(
     optimizer_options: Mapping[str, Any] | None = None,
     rule_options: Mapping[str, Any] | None = None,
     path: str = "auto",
+    record: str | int = "all",
+    memory_limit: float | None = None,
     throw: bool = False,
 ) -> Run:
     """Run a base optimizer with an alpha rule over a batch of start points.
@@ -238,6 +251,12 @@ def run(
         path: "auto" (the fused step wherever it applies, else the generic one),
             "generic" or "fused" (an OptionError saying why where it does not apply).
             The path taken is ``Run.settings["path"]``.
+        record: what the history keeps: "all" (every step, the default), a positive integer k
+            (theta_0, every k-th step and the end) or "final" (theta_0 and the end only);
+            the rows' steps are ``Run.recorded_steps``. A member's numbers do not depend on it.
+        memory_limit: the bytes the run may hold (history and working state, estimated before
+            anything is allocated); by default half the memory available when it starts;
+            ``math.inf`` for no limit.
         throw: raise :class:`~taylorlr.RunFailedError` unless every member converged.
 
     Returns:
@@ -247,6 +266,8 @@ def run(
     Raises:
         OptionError: a bad option, hyperparameter or data source, or path="fused"
             where the fused step does not apply.
+        MemoryBudgetError: the run would hold more than ``memory_limit`` (the message says
+            how much, and what to change: ``record=``, fewer steps, chunks of start points).
         RunFailedError: with ``throw=True``, a member that did not converge.
         PointError: start points of the wrong shape.
 
@@ -258,6 +279,8 @@ def run(
     """
     loss = as_loss(loss)
     _check_steps(steps, tol)
+    plan = RecordPlan.of(record, steps)
+    limit = resolve_memory_limit(memory_limit)
     _check_divergence(divergence)
     if path not in PATHS:
         raise OptionError(f"path must be one of {PATHS}, got {path!r}")
@@ -280,8 +303,12 @@ def run(
     )
     stepper: Stepper = (_fused_stepper(generic, path) if path != "generic" else None) or generic
     shape = _batch_shape(xp, theta0, alpha0_array, gamma_array)
+    size = math.prod(shape)
+    direction = not is_identity(the_optimizer)
+    need = footprint(path=stepper.path, size=size, n=loss.n, plan=plan, oracle=oracle, direction=direction)
+    check_memory(need, limit)
     with quiet():
-        record = stepper.run(theta0, alpha0_array, gamma_array, steps, shape)
+        arrays = stepper.run(theta0, alpha0_array, gamma_array, plan, shape)
     settings = {
         "alpha0": to_numpy(alpha0_array),
         "gamma": to_numpy(gamma_array),
@@ -293,9 +320,10 @@ def run(
         "stochastic": batches.stochastic,
         "optimizer_hyperparameters": dict(the_optimizer.hyperparameters),
         "path": stepper.path,
+        "record": plan.label,
     }
     result = Run(
-        **record,
+        **arrays,
         rule=the_rule.label,
         optimizer=the_optimizer.name,
         oracle_method=line_oracle.method if line_oracle is not None else "none",
@@ -390,8 +418,10 @@ class GenericStepper:
     loss_start: Any = field(init=False)
     ops: ArrayOps = field(init=False)
 
-    def run(self, theta0: Any, alpha0: Any, gamma: Any, steps: int, shape: tuple[int, ...]) -> dict[str, Any]:
-        xp = self.xp
+    def run(
+        self, theta0: Any, alpha0: Any, gamma: Any, plan: RecordPlan, shape: tuple[int, ...]
+    ) -> dict[str, Any]:
+        xp, steps = self.xp, plan.steps
         # a single point runs as a batch of one: 0-d arrays turn into NumPy scalars,
         # which some elementwise paths treat as Python numbers
         batch = shape or (1,)
@@ -412,20 +442,38 @@ class GenericStepper:
             "grad_norms": [_norm(xp, state.grad)],
             "oracle_alphas": [],
         }
+        row_steps = [0]
         for t in range(steps):
             active = code == _RUNNING
             if not bool(xp.any(active)):
                 break
             state, code, stopped_at, oracle_alpha = self._step(t, state, gamma, code, stopped_at)
-            for name, value in (
-                ("points", state.theta),
-                ("alphas", state.alpha),
-                ("losses", state.value),
-                ("grad_norms", _norm(xp, state.grad)),
-            ):
-                records[name].append(value)
-            records["oracle_alphas"].append(xp.where(active, oracle_alpha, xp.nan))
-        return with_batch_shape(self._finish(records, code, stopped_at, steps, batch), batch, shape)
+            if plan.keeps(t):
+                records["oracle_alphas"].append(xp.where(active, oracle_alpha, xp.nan))
+            if plan.keeps(t + 1):
+                self._append(records, state)
+                row_steps.append(t + 1)
+        rows = None
+        if not plan.full:  # thinned: the rows up to the batch's last valid step, then the end
+            rows = recorded_steps(plan, last_step(to_numpy(xp.where(code == _RUNNING, steps, stopped_at))))
+            kept = sum(step <= rows[-1] for step in row_steps)
+            for values in records.values():
+                del values[kept:]
+            if row_steps[kept - 1] != rows[-1]:
+                self._append(records, state)  # each member's last point
+            del records["oracle_alphas"][len(rows) - 1 :]
+        arrays = self._finish(records, code, stopped_at, plan, batch)
+        return with_batch_shape({**arrays, "recorded_steps": rows}, batch, shape)
+
+    def _append(self, records: dict[str, list[Any]], state: _State) -> None:
+        """Record the state as a row of the history (``oracle_alphas`` aside)."""
+        for name, value in (
+            ("points", state.theta),
+            ("alphas", state.alpha),
+            ("losses", state.value),
+            ("grad_norms", _norm(self.xp, state.grad)),
+        ):
+            records[name].append(value)
 
     def _start(self, theta: Any, alpha0: Any, everyone: Any) -> tuple[_State, Any]:
         xp = self.xp
@@ -496,7 +544,10 @@ class GenericStepper:
         accept = verdict.accept
         stopped_at = xp.where(accept, t + 1, stopped_at)
         for name in FIRINGS:
-            self.tally.add(name, update.fired[name] & verdict.counted)
+            fired = update.fired[name]
+            if hasattr(fired, "shape") and not bool(xp.any(fired)):
+                continue  # most guards fire on no member at most steps: no pass to count them
+            self.tally.add(name, fired & verdict.counted)
         if bool(xp.all(accept)):  # the common case: nobody to freeze
             new = _State(plus, value_next, grad_next, omega_next, optimizer_state, update.alpha)
             return new, verdict.code, stopped_at, oracle_alpha
@@ -512,12 +563,19 @@ class GenericStepper:
         return new, verdict.code, stopped_at, oracle_alpha
 
     def _finish(
-        self, records: dict[str, list[Any]], code: Any, stopped_at: Any, steps: int, batch: tuple[int, ...]
+        self,
+        records: dict[str, list[Any]],
+        code: Any,
+        stopped_at: Any,
+        plan: RecordPlan,
+        batch: tuple[int, ...],
     ) -> dict[str, Any]:
         import numpy
 
-        xp = self.xp
+        xp, steps = self.xp, plan.steps
         for name, values in records.items():
+            if not plan.full:  # a thinned record is not padded beyond the batch's last step
+                break
             filler = (
                 xp.full(batch, xp.nan, dtype=records["alphas"][0].dtype) if name == "oracle_alphas" else None
             )

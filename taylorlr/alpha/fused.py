@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from taylorlr.alpha._record import constant, with_batch_shape
+from taylorlr.alpha._record import RecordPlan, constant, last_step, recorded_steps, with_batch_shape
 from taylorlr.alpha._step import SymbolOps, settle, start_code
 from taylorlr.alpha.optimizers import is_identity, select_state
 from taylorlr.alpha.result import _CONVERGED, _MAX_STEPS, _RUNNING, Counts, SafeguardCounts
@@ -169,12 +169,14 @@ READ_BACK = ("code", "stopped", "values", "gradients", "hvps", *(f"fires_{name}"
 class StepKernel:
     """The compiled loops of a fused run, over a :class:`TiledState` array of padded B members.
 
-    * ``begin(inputs, state, record)``: from ``inputs``, a C-contiguous (n + 2, B) array
-      (theta transposed, then alpha_0 and gamma), fill the whole state (f, grad f,
-      ||grad f||, the starting status) and write the first record;
+    * ``begin(points, hyper, state, record)``: from ``points``, a C-contiguous (B, n) array
+      (the start points, read in place), and ``hyper``, a (2, B) array (alpha_0 and gamma),
+      fill the whole state (f, grad f, ||grad f||, the starting status) and write the first
+      record;
     * ``kernel(state, record)``: advance the state one step in place and write the
       recorded columns (theta, f, alpha, ||grad f||) into ``record``, a C-contiguous
-      (n + 3, B) array (one step of the run's history);
+      (n + 3, B) array (one step of the run's history; a step the history does not keep
+      runs in chunks of tiles with a small scratch record: the same loop, the same bits);
     * ``read_back(state, out)``: write the :data:`READ_BACK` numbers into ``out``, a
       C-contiguous int64 (len(READ_BACK), B) array.
 
@@ -193,8 +195,14 @@ class StepKernel:
     def __call__(self, state: Any, record: Any) -> None:
         self.step([state, record])
 
-    def begin(self, inputs: Any, state: Any, record: Any) -> None:
-        self.start([inputs, state, record])
+    def unchecked(self, state: int, record: int, tiles: int) -> None:
+        """The step on ``tiles`` tiles of a state and a record at these addresses, without the
+        Python-side checks of :meth:`__call__` (a few microseconds a call: most of a step at
+        10^2 members); for the stepper's own arrays only."""
+        self.step.function(state, record, tiles)
+
+    def begin(self, points: Any, hyper: Any, state: Any, record: Any) -> None:
+        self.start([points, hyper, state, record])
 
     def read_back(self, state: Any, out: Any) -> None:
         self.finish([state, out])
@@ -235,7 +243,12 @@ def build_step_kernel(
     )
     inputs, starting = _start_expressions(se, derivatives, layout, tol)
     start = llvm_loop.compile_loop(
-        [LoopArray("rows", reads=inputs), LoopArray("tiles", writes=starting), _record(starting, layout)]
+        [
+            LoopArray("points", reads=inputs[:-2]),
+            LoopArray("rows", reads=inputs[-2:]),
+            LoopArray("tiles", writes=starting),
+            _record(starting, layout),
+        ]
     )
     read_back = _read_back_expressions(se, symbols, layout, evaluations)
     finish = llvm_loop.compile_loop(
@@ -498,9 +511,9 @@ class FusedStepper:
     counts come from the kernel's ``tries`` column (no tally), and "anyone still
     running?" is asked every ``_RUNNING_CHECK`` steps (a stopped member is frozen by the
     kernel, so a late check only costs kernel calls that change nothing). The kernel
-    writes each step's record (theta, f, alpha, ||grad f||) into one
-    (steps + 1, n + 3, B) slab; ``points``, ``losses``, ``alphas`` and ``grad_norms``
-    are views of it.
+    writes each kept step's record (theta, f, alpha, ||grad f||) into one
+    (rows, n + 3, B) slab (:class:`_History`: every step, or the rows ``record=`` keeps);
+    ``points``, ``losses``, ``alphas`` and ``grad_norms`` are views of it.
     """
 
     kernel: StepKernel
@@ -508,20 +521,18 @@ class FusedStepper:
     oracle: Any  # (theta, omega, alpha, t) -> alpha*, or None
     path = "fused"
 
-    def run(self, theta0: Any, alpha0: Any, gamma: Any, steps: int, shape: tuple[int, ...]) -> dict[str, Any]:
+    def run(
+        self, theta0: Any, alpha0: Any, gamma: Any, plan: RecordPlan, shape: tuple[int, ...]
+    ) -> dict[str, Any]:
         import numpy as np
 
-        batch = shape or (1,)
+        batch, steps = shape or (1,), plan.steps
         size, n, step = math.prod(batch), theta0.shape[-1], self.kernel
         layout, column = step.layout, step.layout.column
         state = TiledState(layout, size, frozen=float(_CONVERGED))
-        # theta transposed, alpha_0 and gamma; its memory takes the int64 read-back at the end
-        inputs = np.zeros((max(n + 2, len(READ_BACK)), state.padded))
-        inputs[:n, :size] = np.broadcast_to(theta0, (*batch, n)).reshape(size, n).T
-        inputs[n, :size] = np.broadcast_to(alpha0, batch).reshape(size)
-        inputs[n + 1, :size] = np.broadcast_to(gamma, batch).reshape(size)
-        history = np.empty((steps + 1, layout.recorded, state.padded))
-        step.begin(inputs[: n + 2], state.array, history[0])  # f, grad f, ||grad f|| and the status
+        history = _History(plan, layout.recorded, state.padded)
+        # f, grad f, ||grad f|| and the status, from the start points read in place where they can be
+        step.begin(*_start_inputs(theta0, alpha0, gamma, batch, state.padded), state.array, history.row(0))
         state.freeze_padding()
         optimizer_state = None
         if layout.separate_grad:  # the base optimizer's first direction
@@ -529,7 +540,8 @@ class FusedStepper:
             omega, optimizer_state = self.optimizer.direction(grad, self.optimizer.init(theta), theta)
             state.set("omega", omega)
         record_oracle = self.oracle is not None
-        oracle_alphas = np.full((steps, size), np.nan) if record_oracle else constant(np.nan, (steps, size))
+        # every step: one (steps, B) array, NaN past the steps taken; thinned: the kept rows
+        oracle_rows: Any = np.full((steps, size), np.nan) if record_oracle and plan.full else []
         fires: Any = 0  # (len(FIRINGS), B) once a guard has fired
         codes = state.array[:, column("code"), :]  # a view: the kernel updates it in place
         done = 0
@@ -539,26 +551,35 @@ class FusedStepper:
             if t and t % FIRE_FLUSH == 0:  # before a digit can overflow
                 fires += _fire_digits(state.get("fires"))
                 state.array[:, column("fires"), :] = 0.0
-            if record_oracle:
+            if record_oracle and plan.keeps(t):
                 found = self.oracle(state.get("theta"), state.get("omega"), state.get("alpha"), t)
-                oracle_alphas[t] = np.where(state.get("code") == _RUNNING, found, np.nan)
-            step(state.array, history[t + 1])
+                found = np.where(state.get("code") == _RUNNING, found, np.nan)
+                if plan.full:
+                    oracle_rows[t] = found
+                else:
+                    oracle_rows.append(found)
+            history.advance(step, state.array, t + 1)
             if layout.separate_grad:  # the optimizer's direction, for the members that moved
                 optimizer_state = self._direction_for_moved(state, optimizer_state, t)
             done = t + 1
-        history[done + 1 :] = history[done]
-        read_back = inputs.view(np.int64)[: len(READ_BACK)]  # the inputs are spent: no fresh memory
-        step.read_back(state.array, read_back)
-        code, stopped_at, values, gradients, hvps, *flushed = read_back[:, :size]
+        code, stopped_at, values, gradients, hvps, *flushed = _read_back(step, state)
         none = constant(np.int64(0), (size,))
         hvps = hvps if step.evaluations["hvps"] else none
         counts = {"values": values, "gradients": gradients, "hvps": hvps, "line_searches": none}
+        flushed = [none if counted is None else counted for counted in flushed]  # None: never fired
         firings = {name: fires[k] + flushed[k] if isinstance(fires, np.ndarray) else flushed[k]
                    for k, name in enumerate(FIRINGS)}  # fmt: skip
         running = code == _RUNNING
         stopped_at[running] = steps
         code[running] = _MAX_STEPS
-        recorded = history[:, :, :size]
+        rows = recorded_steps(plan, last_step(stopped_at))
+        recorded = history.finish(done, rows, state)[:, :, :size]
+        if not record_oracle:
+            oracle_alphas = constant(np.nan, (len(recorded) - 1, size))
+        elif plan.full:
+            oracle_alphas = oracle_rows
+        else:
+            oracle_alphas = _oracle_rows(oracle_rows[: len(rows) - 1], len(rows) - 1, size)
         records = {
             "points": recorded[:, :n].transpose(0, 2, 1),
             "losses": recorded[:, column("value")],
@@ -569,6 +590,7 @@ class FusedStepper:
             "stopped_at": stopped_at,
             "counts": Counts(**counts),
             "safeguard_counts": SafeguardCounts(**firings),
+            "recorded_steps": rows,
         }
         return with_batch_shape(records, (size,), shape)
 
@@ -585,6 +607,124 @@ class FusedStepper:
             return new_state
         state.set("omega", np.where(moved[:, None], omega_next, state.get("omega")))
         return select_state(moved, new_state, optimizer_state)
+
+
+def _start_inputs(
+    theta0: Any, alpha0: Any, gamma: Any, batch: tuple[int, ...], padded: int
+) -> tuple[Any, Any]:
+    """The start loop's inputs: the (padded B, n) start points (the caller's array itself when it
+    is C-contiguous float64 and B fills whole tiles) and the (2, padded B) alpha_0 and gamma."""
+    import numpy as np
+
+    size, n = math.prod(batch), theta0.shape[-1]
+    points = np.ascontiguousarray(np.broadcast_to(theta0, (*batch, n)).reshape(size, n), dtype=np.float64)
+    if size != padded:
+        points = np.concatenate([points, np.zeros((padded - size, n))])
+    hyper = np.zeros((2, padded))
+    hyper[0, :size] = np.broadcast_to(alpha0, batch).reshape(size)
+    hyper[1, :size] = np.broadcast_to(gamma, batch).reshape(size)
+    return points, hyper
+
+
+#: members read back at a time: a small buffer (it stays in cache), whatever the batch
+_READ_BACK_CHUNK = 2**13
+
+
+def _read_back(step: StepKernel, state: TiledState) -> list[Any]:
+    """The :data:`READ_BACK` numbers as int64 arrays of B, read back a chunk of tiles at a time
+    (no buffer of the batch's size); a guard's firings are None where it never fired."""
+    import numpy as np
+
+    size, tiles, count = state.size, len(state.array), len(READ_BACK)
+    kept = np.empty((5, size), np.int64)  # code, stopped, values, gradients, hvps
+    fired: list[Any] = [None] * len(FIRINGS)
+    per_chunk = min(max(1, _READ_BACK_CHUNK // LANES), tiles)
+    flat = np.empty(count * per_chunk * LANES, np.int64)
+    for first in range(0, tiles, per_chunk):
+        last = min(tiles, first + per_chunk)
+        low, high = first * LANES, min(last * LANES, size)
+        part = flat[: count * (last - first) * LANES].reshape(count, -1)
+        step.read_back(state.array[first:last], part)
+        kept[:, low:high] = part[:5, : high - low]
+        fires = part[5:, : high - low]
+        for k in np.flatnonzero(fires.any(axis=1)):
+            if fired[k] is None:
+                fired[k] = np.zeros(size, np.int64)
+            fired[k][low:high] = fires[k]
+    return [*kept, *fired]
+
+
+def _oracle_rows(rows: list[Any], count: int, size: int) -> Any:
+    """The oracle's alphas as a (count, B) array, NaN past the rows computed."""
+    import numpy as np
+
+    out = np.full((count, size), np.nan)
+    if rows:
+        out[: len(rows)] = rows
+    return out
+
+
+#: members per call of a step that is not recorded (the scratch record's size)
+_SCRATCH_MEMBERS = 2**15
+
+
+class _History:
+    """The rows of a run's history, each (n + 3, padded B), written by the kernels in place.
+
+    One (rows, n + 3, padded B) array, whose memory the system hands out as rows are first
+    written (so a run that stops early holds nothing for the steps it never took; the run's
+    memory check bounds the whole). Every step recorded (``plan.full``): the rows past the
+    batch's last step repeat it at the end (the padding). Thinned: the kept rows, the other
+    steps writing their record into a small scratch, a chunk of tiles at a time, and at the
+    end a last row with the state's recorded columns (each member's last point).
+
+    The step loop is called at addresses (:meth:`StepKernel.unchecked`): every array here and
+    the state are made by the stepper, C-contiguous float64 of the shapes the loop expects.
+    """
+
+    def __init__(self, plan: RecordPlan, width: int, padded: int) -> None:
+        import numpy as np
+
+        self.plan, self.width = plan, width
+        self.rows = np.empty((plan.rows, width, padded))
+        self.steps: list[int] = []  # the step of each row written (thinned)
+        per_chunk = min(max(1, _SCRATCH_MEMBERS // LANES), padded // LANES)
+        self.scratch = None if plan.full else np.empty((width, per_chunk * LANES))
+
+    def row(self, t: int) -> Any:
+        """Where the kernel writes step t's record (a kept row)."""
+        if self.plan.full:
+            return self.rows[t]
+        self.steps.append(t)
+        return self.rows[len(self.steps) - 1]
+
+    def advance(self, step: StepKernel, tiles: Any, t: int) -> None:
+        """Run the step that leads to step t's point, writing its record where it is kept, else
+        a chunk of tiles at a time into the scratch record (the same loop: the same bits)."""
+        if self.plan.full or self.plan.keeps(t):
+            step.unchecked(tiles.ctypes.data, self.row(t).ctypes.data, len(tiles))
+            return
+        assert self.scratch is not None
+        per_chunk, scratch, state = (
+            self.scratch.shape[1] // LANES,
+            self.scratch.ctypes.data,
+            tiles.ctypes.data,
+        )
+        for first in range(0, len(tiles), per_chunk):
+            step.unchecked(state + first * tiles.strides[0], scratch, min(per_chunk, len(tiles) - first))
+
+    def finish(self, done: int, rows: Any, state: TiledState) -> Any:
+        """The history: padded to steps + 1 rows (every step recorded), else cut to ``rows``
+        (the steps up to the batch's last valid one) with each member's last point as the last row."""
+        if self.plan.full:
+            self.rows[done + 1 :] = self.rows[done]
+            return self.rows
+        kept = sum(step <= rows[-1] for step in self.steps)
+        del self.steps[kept:]
+        if self.steps[-1] != rows[-1]:
+            tiles = state.array[:, : self.width, :]  # (tiles, width, LANES): the recorded columns
+            self.row(int(rows[-1])).reshape(self.width, -1, LANES)[...] = tiles.transpose(1, 0, 2)
+        return self.rows[: len(self.steps)]
 
 
 def _fire_digits(packed: Any) -> Any:

@@ -155,6 +155,12 @@ class Run:
             NONFINITE member failed in the step from that point.
         counts, safeguard_counts: see :class:`Counts`, :class:`SafeguardCounts`.
         rule, optimizer: labels; settings: the other options, for the record.
+        recorded_steps: None when every step is recorded (``record="all"``, the default: row t
+            is step t). With ``record=k`` or ``"final"``, the step of each row of ``points``,
+            ``alphas``, ``losses`` and ``grad_norms`` (1-d int: 0, k, 2k, ... and the batch's
+            last step), the last row holding each member's final point (``x``); the rows of
+            ``oracle_alphas`` are the steps ``recorded_steps[:-1]``. :attr:`valid` and
+            :meth:`history` read both forms.
 
     It also answers in SciPy's ``OptimizeResult`` words, per member: :attr:`x`, :attr:`fun`,
     :attr:`success`, :attr:`message`, :attr:`nit`, :attr:`nfev`, :attr:`njev`, :attr:`nhev`.
@@ -182,6 +188,7 @@ class Run:
     optimizer: str
     oracle_method: str
     settings: Mapping[str, Any] = field(default_factory=dict)
+    recorded_steps: Any = None
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
@@ -237,26 +244,43 @@ class Run:
 
     # the histories without their padding ------------------------------------------------------
 
-    @property
-    def valid(self) -> Any:
-        """(steps+1, *batch) bool: True where ``points``, ``losses`` ... hold data, not padding
-        (t <= stopped_at)."""
+    def _row_steps(self) -> Any:
+        """The step of each history row (1-d int)."""
         import numpy
 
-        steps = numpy.arange(len(self.losses)).reshape((-1,) + (1,) * len(self.batch_shape))
-        return steps <= numpy.asarray(self.stopped_at)
+        if self.recorded_steps is None:
+            return numpy.arange(len(self.losses))
+        return numpy.asarray(self.recorded_steps)
+
+    @property
+    def valid(self) -> Any:
+        """(rows, *batch) bool: True where ``points``, ``losses`` ... hold data, not padding
+        (every step recorded: t <= stopped_at). A thinned record (``record=k``) counts a row
+        when the row before it is a step before the member's stop: the first row past the stop
+        holds the member's final point."""
+        import numpy
+
+        steps = self._row_steps()
+        before = numpy.concatenate([[-1], steps[:-1]]).reshape((-1,) + (1,) * len(self.batch_shape))
+        return before < numpy.asarray(self.stopped_at)
 
     def history(self, member: int | tuple[int, ...] = ()) -> dict[str, Any]:
         """One member's histories cut at its stopping step (no padding).
 
         ``member`` indexes the batch (an int or a tuple; () for a single start point). The
         arrays are ``points`` (stop+1, n), ``alphas``, ``losses``, ``grad_norms`` (stop+1)
-        and ``oracle_alphas`` (stop): the oracle of each step taken.
+        and ``oracle_alphas`` (stop): the oracle of each step taken; ``steps`` says which step
+        each row is (0 ... stop; with ``record=k``, the recorded steps up to the stop and the stop).
         """
+        import numpy
+
         index = member if isinstance(member, tuple) else (member,)
         stop = int(self.stopped_at[index])
-        cut = {name: getattr(self, name)[(slice(0, stop + 1),) + index] for name in _HISTORIES}
-        cut["oracle_alphas"] = self.oracle_alphas[(slice(0, stop),) + index]
+        steps = self._row_steps()
+        rows = int(numpy.searchsorted(steps, stop)) + 1  # the first row at or past the stop, included
+        cut = {name: getattr(self, name)[(slice(0, rows),) + index] for name in _HISTORIES}
+        cut["oracle_alphas"] = self.oracle_alphas[(slice(0, rows - 1),) + index]
+        cut["steps"] = numpy.minimum(steps[:rows], stop)
         return cut
 
     # text and JSON ------------------------------------------------------------------------------
@@ -289,6 +313,7 @@ class Run:
             "stopped_at": json_ready(self.stopped_at),
             "counts": self.counts.to_dict(),
             "safeguard_counts": self.safeguard_counts.to_dict(),
+            **({} if self.recorded_steps is None else {"recorded_steps": json_ready(self.recorded_steps)}),
         }
 
 

@@ -65,7 +65,7 @@ def judge(run: Run, compiled: Any, *, divergence: float, data: Mapping[str, Any]
         small = numpy.ravel(run.grad_norms[-1]) <= run.settings.get("tol", numpy.inf)
     # a member that kept its last point (stopped_at == steps) without a small gradient ran out of
     # steps (a failed step t leaves stopped_at = t); only the others need their status read
-    ran_out = (stopped == len(run.losses) - 1) & ~small
+    ran_out = (stopped == run.settings.get("steps", len(run.losses) - 1)) & ~small
     others = numpy.flatnonzero(~ran_out)
     overflowed = others[codes[others] == _ORDER[Status.NONFINITE]]
     stops = others[codes[others] == _ORDER[Status.CONVERGED]]
@@ -121,12 +121,10 @@ def _statuses() -> Any:
 
 
 def _last_points(run: Run) -> Any:
-    """members (flat indices) -> their last valid points (k, n), without a pass over the batch."""
-    import numpy
-
-    flat = run.points.reshape(len(run.points), -1, run.points.shape[-1])
-    stopped_at = numpy.ravel(run.stopped_at)
-    return lambda members: flat[stopped_at[members], members]
+    """members (flat indices) -> their last valid points (k, n), without a pass over the batch
+    (the last row holds them: the padding repeats them, a thinned record ends with them)."""
+    flat = run.points[-1].reshape(-1, run.points.shape[-1])
+    return lambda members: flat[members]
 
 
 def _falls_along_descent(compiled: Any, points: Any, floor: Any, data: Mapping[str, Any]) -> Any:
