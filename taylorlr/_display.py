@@ -23,8 +23,11 @@ True
 from __future__ import annotations
 
 import html
+import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 #: the most table rows a card shows before it says how many it left out
@@ -58,8 +61,10 @@ def folded(value: float | None, exact: str | None, limit: int = EXACT_LIMIT) -> 
 
     >>> folded(0.7071067811865476, "sqrt(2)/2"), folded(2.0, "2"), folded(0.25, None)
     ('sqrt(2)/2 ≈ 0.707107', '2', '0.25')
-    >>> folded(0.5873, "CRootOf(x**9 - 3*x**7 + 2*x**5 - 17*x**3 + x - 1, 2)")
-    '0.5873 (exact: CRootOf(x**9 - 3*x**7 + 2*x**5 ...)'
+    >>> folded(0.5873021, "CRootOf(x**9 - 3*x**7 + 2*x**5 - 17*x**3 + x - 1, 2)")
+    '0.587302 (root of x**9 - 3*x**7 + 2*x**5 - 17*x**3 + x - 1 in [0.587302, 0.587303])'
+    >>> folded(1.1, "sqrt(2 + sqrt(3 + sqrt(5 + sqrt(7 + sqrt(11 + sqrt(13))))))/7")
+    '1.1 (exact: sqrt(2 + sqrt(3 + sqrt(5 + sqrt(7 + ...)'
     """
     if exact is None:
         return fmt(value)
@@ -68,7 +73,31 @@ def folded(value: float | None, exact: str | None, limit: int = EXACT_LIMIT) -> 
         return exact
     if len(exact) <= limit:
         return f"{exact} ≈ {fmt(value)}"
+    root = re.fullmatch(r"CRootOf\((.*), (-?\d+)\)", exact)
+    if root and value is not None:
+        polynomial = root.group(1)
+        shown = polynomial if len(polynomial) <= limit else polynomial[: limit - 4].rstrip() + " ..."
+        return f"{fmt(value)} (root of {shown} in {enclosure(value)})"
     return f"{fmt(value)} (exact: {exact[: limit - 4].rstrip()} ...)"
+
+
+def enclosure(value: float) -> str:
+    """An interval of 6-digit decimals around ``value`` (widened by 4 ulp on each side first, so
+    the true number a float was rounded from is inside too).
+
+    >>> enclosure(0.5873021049), enclosure(-2.0)
+    ('[0.587302, 0.587303]', '[-2.00001, -1.99999]')
+    """
+    low = Decimal(math.nextafter(math.nextafter(value, -math.inf), -math.inf) - 2 * math.ulp(value))
+    high = Decimal(math.nextafter(math.nextafter(value, math.inf), math.inf) + 2 * math.ulp(value))
+    return f"[{_rounded(low, ROUND_FLOOR)}, {_rounded(high, ROUND_CEILING)}]"
+
+
+def _rounded(number: Decimal, rounding: str) -> str:
+    if number == 0:
+        return "0"
+    quantum = Decimal(1).scaleb(number.adjusted() - 5)
+    return f"{number.quantize(quantum, rounding=rounding).normalize():g}"
 
 
 def counts_text(counts: dict[str, int]) -> str:

@@ -294,7 +294,6 @@ class Run:
             "safeguard_counts": self.safeguard_counts.to_dict(),
         }
 
-
     # notebook display and exports ------------------------------------------------------------------
 
     def status_counts(self) -> dict[str, int]:
@@ -317,7 +316,8 @@ class Run:
         """
         return (
             f"Run({self.optimizer} with the {self.rule} rule, batch {self.batch_shape}, "
-            f"{len(self.losses) - 1} steps, {counts_text(self.status_counts())}, best f {fmt(self._best_f())})"
+            f"{len(self.losses) - 1} steps, {counts_text(self.status_counts())}, "
+            f"best f {fmt(self._best_f())})"
         )
 
     def _best_f(self) -> float | None:
@@ -346,24 +346,26 @@ class Run:
         import numpy
 
         n = self.points.shape[-1]
-        rows = []
+        rows: list[tuple[str, ...]] = []
         for k, (status, stop) in enumerate(zip(self.status.ravel(), self.stopped_at.ravel(), strict=True)):
             point = numpy.reshape(self.x, (-1, n))[k]
             f, g = numpy.ravel(self.fun)[k], numpy.ravel(self.grad_norms[-1])[k]
-            rows.append((str(k), getattr(status, "value", str(status)), str(int(stop)), fmt(f), fmt(g), vector(point)))
+            label = str(getattr(status, "value", status))
+            rows.append((str(k), label, str(int(stop)), fmt(f), fmt(g), vector(point)))
         return rows
 
     def _step_rows(self) -> list[tuple[str, ...]]:
         """t, f, ||g||, alpha_t, oracle alpha*_t: both ends of a long run, the middle elided."""
         stop = int(self.stopped_at)
         shown = list(range(stop + 1)) if stop < 16 else [*range(8), -1, *range(stop - 7, stop + 1)]
-        rows = []
+        rows: list[tuple[str, ...]] = []
         for t in shown:
             if t < 0:
                 rows.append(("...", "", "", "", ""))
                 continue
             oracle = self.oracle_alphas[t] if t < len(self.oracle_alphas) else None
-            rows.append((str(t), fmt(self.losses[t]), fmt(self.grad_norms[t]), fmt(self.alphas[t]), fmt(oracle)))
+            measured = (self.losses[t], self.grad_norms[t], self.alphas[t], oracle)
+            rows.append((str(t), *map(fmt, measured)))
         return rows
 
     def _repr_html_(self) -> str:
@@ -404,7 +406,8 @@ class Run:
         n = self.points.shape[-1]
         names = list(variables) if variables is not None else [f"x{i}" for i in range(n)]
         if len(names) != n:
-            raise OptionError(f"variables names {len(names)} coordinates, the run has {n}: pass {n} names")
+            given = f"{len(names)} name{'' if len(names) == 1 else 's'}"
+            raise OptionError(f"variables gives {given} for the run's {n} coordinates: pass {n} names")
         points = numpy.reshape(self.points, (len(self.points), -1, n))
         flat = {name: numpy.reshape(getattr(self, name), (len(self.losses), -1))
                 for name in ("losses", "grad_norms", "alphas")}  # fmt: skip
@@ -423,6 +426,7 @@ class Run:
                 columns["oracle_alpha"].append(float(oracle[t, k]) if t < len(oracle) else math.nan)
                 columns["status"].append(getattr(status, "value", str(status)))
         return columns
+
 
 _HISTORIES = ("points", "alphas", "losses", "grad_norms")
 _MEMBER_HEADER = ("member", "status", "stopped at", "f", "||g||", "point")

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from taylorlr._display import Card, counts_text, fmt, vector
 from taylorlr._typing import require_loss
 from taylorlr.compile.backends import as_batch, quiet, to_numpy
 from taylorlr.errors import OptionError, PointError, SingularHessianError
@@ -189,6 +190,75 @@ class NewtonStep:
             "fallback": self.fallback,
         }
 
+    # notebook display ------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        """One line: the method, batch shape, and how many members head for each kind (never arrays).
+
+        >>> import taylorlr as tl
+        >>> tl.newton_step(tl.Loss("x**2 + 3*x*y**2"), [1.0, 2.0])
+        NewtonStep(newton, batch (), n = 2, saddle 1)
+        """
+        fallback = f", fallback {self.fallback}" if self.fallback else ""
+        n = self.point.shape[-1]
+        return f"NewtonStep({self.method}, batch {self.batch_shape}, n = {n}, {self._counts()}{fallback})"
+
+    def _counts(self) -> str:
+        labels = [str(c) for c in _strings_flat(self.curvature)]
+        return counts_text({label: labels.count(label) for label in dict.fromkeys(labels)})
+
+    def _card(self) -> Card:
+        title = f"{self.method.capitalize()} step" + (f" (fallback {self.fallback})" if self.fallback else "")
+        rows = [self._member_cells(k) for k in range(_size(self.batch_shape))]
+        if self.batch_shape:
+            fields = (("batch shape", str(self.batch_shape)), ("heads for", self._counts()))
+            return Card(title=title, fields=fields, header=_STEP_COLUMNS, rows=rows)
+        return Card(title=title, fields=tuple(zip(_STEP_COLUMNS[1:], rows[0][1:], strict=True)))
+
+    def _member_cells(self, k: int) -> tuple[str, ...]:
+        """Member k (flat index): start, gradient, eigenvalues, condition, curvature, step, new point."""
+        import numpy
+
+        n = self.point.shape[-1]
+
+        def row(array: Any) -> Any:
+            return numpy.reshape(to_numpy(array), (-1, n))[k]
+
+        def entry(array: Any) -> Any:
+            return numpy.ravel(to_numpy(array))[k]
+
+        return (
+            str(k), vector(row(self.start)), vector(row(self.gradient)),
+            ", ".join(map(fmt, row(self.eigenvalues))),
+            fmt(entry(self.condition)), str(_strings_flat(self.curvature)[k]),
+            str(_strings_flat(self.conditioning)[k]), vector(row(self.step)), vector(row(self.point)),
+        )  # fmt: skip
+
+    def _repr_html_(self) -> str:
+        return self._card().html()
+
+    def _repr_markdown_(self) -> str:
+        return self._card().markdown()
+
+
+_STEP_COLUMNS = (
+    "member", "start", "gradient", "eigenvalues", "condition", "heads for", "conditioning", "step",
+    "new point",
+)  # fmt: skip
+
+
+def _strings_flat(labels: Any) -> list[str]:
+    """Per-member labels (an object array, 0-d for one point) as a flat list of strings."""
+    import numpy
+
+    return [str(label) for label in numpy.ravel(numpy.asarray(labels, dtype=object))]
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    import math
+
+    return math.prod(shape)
+
 
 @dataclass(frozen=True, kw_only=True)
 class NewtonRun:
@@ -268,6 +338,22 @@ class NewtonRun:
     def nhev(self) -> Any:
         """Hessian evaluations per member (one per point visited)."""
         return self.stopped_at + 1
+
+    def __repr__(self) -> str:
+        """One line: the steps taken, how each member ended, and the best f (never arrays).
+
+        >>> import taylorlr as tl
+        >>> tl.newton(tl.Loss("x**4 - 2*x**2"), [2.0], steps=20)
+        NewtonRun(7 steps, batch (), converged 1, best f -1)
+        """
+        import numpy
+
+        labels = _strings_flat(self.status)
+        counts = counts_text({label: labels.count(label) for label in dict.fromkeys(labels)})
+        values: Any = [] if self.value is None else numpy.ravel(numpy.asarray(to_numpy(self.value), dtype=float))
+        finite = [v for v in values if numpy.isfinite(v)]
+        best = fmt(min(finite)) if finite else "n/a"
+        return f"NewtonRun({self.iterations} steps, batch {self.point.shape[:-1]}, {counts}, best f {best})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
