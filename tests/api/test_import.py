@@ -19,6 +19,8 @@ HEAVY = [
     "matplotlib",
     "cupy",
     "array_api_strict",
+    "pandas",
+    "IPython",
 ]
 
 
