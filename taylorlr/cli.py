@@ -230,16 +230,29 @@ def plot_path_problem(path: str) -> str | None:
 
     Nothing is left behind: writability is probed with a scratch file that is removed at once.
     """
+    from pathlib import Path
+
+    if not path.strip():
+        return "the file name is empty"
+    formats = plot_formats()
+    extension = Path(path).suffix.lstrip(".").lower()
+    if extension not in formats:
+        given = "has no extension" if not extension else f"has the extension .{extension}"
+        return f"{path!r} {given}, which matplotlib cannot write: use one of {', '.join(formats)}"
+    return write_problem(path)
+
+
+def write_problem(path: str) -> str | None:
+    """Why a file cannot be written to ``path`` (empty, not a regular file, no folder, not writable), or None.
+
+    Nothing is left behind: writability is probed with a scratch file that is removed at once.
+    """
     import tempfile
     from pathlib import Path
 
     if not path.strip():
         return "the file name is empty"
-    target, formats = Path(path), plot_formats()
-    extension = target.suffix.lstrip(".").lower()
-    if extension not in formats:
-        given = "has no extension" if not extension else f"has the extension .{extension}"
-        return f"{path!r} {given}, which matplotlib cannot write: use one of {', '.join(formats)}"
+    target = Path(path)
     if target.exists() and not target.is_file():
         return f"{path!r} exists and is not a regular file"
     if not target.parent.is_dir():
@@ -259,12 +272,55 @@ class PlotFile(click.ParamType):
     """--plot FILE: a path matplotlib can write, checked before any work."""
 
     name = "file"
+    check = staticmethod(plot_path_problem)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        problem = plot_path_problem(value) if isinstance(value, str) else None
+        problem = self.check(value) if isinstance(value, str) else None
         if problem:
             self.fail(problem, param, ctx)
         return value
+
+
+class OutputFile(PlotFile):
+    """--csv FILE: a path a file can be written to, checked before any work."""
+
+    check = staticmethod(write_problem)
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: into a scratch file beside it, then renamed over it.
+
+    A failure (the disk is full, ...) leaves ``path`` as it was (absent, or its old content).
+
+    Raises:
+        OptionError: ``path`` cannot be written, with the reason.
+    """
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path)
+    scratch = None
+    try:
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".taylorlr-", delete=False) as file:
+            scratch = Path(file.name)
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        if target.exists():
+            os.chmod(scratch, target.stat().st_mode & 0o7777)
+        else:
+            os.chmod(scratch, 0o666 & ~_umask())
+        os.replace(scratch, target)
+    except OSError as error:
+        if scratch is not None:
+            scratch.unlink(missing_ok=True)
+        raise OptionError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class RegistryName(click.ParamType):
@@ -371,14 +427,16 @@ def save_plot(path: str, function: str, subject: Any, **options: Any) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         drawn = getattr(plots, function)(subject, Path(scratch) / f"plot{target.suffix}", **options)
         data = drawn.read_bytes()
-    existed = target.exists()
-    try:
-        target.write_bytes(data)
-    except OSError as error:
-        if not existed:
-            target.unlink(missing_ok=True)
-        raise OptionError(f"cannot write {path}: {error.strerror or error}") from None
+    write_atomically(path, data)
     click.echo(f"plot written to {path}", err=True)
+
+
+def save_csv(path: str, columns: dict[str, list[Any]]) -> None:
+    """Write a record's columns (``Run.records``, ``Comparison.records``) as CSV, whole or not at all."""
+    from taylorlr.report.export import csv_text
+
+    write_atomically(path, csv_text(columns).encode())
+    click.echo(f"table written to {path}", err=True)
 
 
 def check_contour(loss: Loss, plot: str | None) -> None:
@@ -577,8 +635,10 @@ def expression_options(at: str | None) -> Callable[[Any], Any]:
     return _compose(*decorators)
 
 
-def output_options(*, latex: bool = False, plot: str | None = None) -> Callable[[Any], Any]:
-    """--json, and where they make sense --latex and --plot FILE."""
+def output_options(
+    *, latex: bool = False, plot: str | None = None, csv: str | None = None
+) -> Callable[[Any], Any]:
+    """--json, and where they make sense --latex, --plot FILE and --csv FILE."""
     decorators = [
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object (schema in docs/cli.md).")
     ]
@@ -592,6 +652,12 @@ def output_options(*, latex: bool = False, plot: str | None = None) -> Callable[
                 "--plot",
                 type=PlotFile(),
                 help=f"Write {plot} to this file (png, pdf, svg, ...: the extension names the format).",
+            )
+        )
+    if csv:
+        decorators.append(
+            click.option(
+                "--csv", "csv_path", type=OutputFile(), help=f"Also write {csv} as CSV to this file."
             )
         )
     return _compose(*decorators)
@@ -872,7 +938,10 @@ Example:
 @click.option(
     "--strict", is_flag=True, help="Exit 3 unless the run ended 'converged' (not a saddle, maximum, ...)."
 )
-@output_options(plot="the loss and alpha against the step")
+@output_options(
+    plot="the loss and alpha against the step",
+    csv="one row per step (t, the point, f, ||g||, alpha_t, the oracle's alpha*_t, status)",
+)
 @numeric_options
 def run_command(
     expression: str,
@@ -883,6 +952,7 @@ def run_command(
     strict: bool,
     as_json: bool,
     plot: str | None,
+    csv_path: str | None,
     **options: Any,
 ) -> None:
     """Run an optimizer with an alpha rule from --at, the line-search oracle's alpha beside it."""
@@ -895,6 +965,8 @@ def run_command(
     payload = run_data(loss, result)
     if plot:
         save_plot(plot, "plot_run", result)
+    if csv_path:
+        save_csv(csv_path, result.records(variables=loss.names))
     emit(payload, as_json, lambda data: [run_table(data), *run_lines(data)])
     if strict and payload["final"]["status"] != "converged":
         raise StrictFailure(f"the run did not end 'converged' (--strict): {payload['final']['message']}")
@@ -923,7 +995,7 @@ Example:
     help="Distance that counts as reached, in [0, inf).",
 )  # fmt: skip
 @run_options
-@output_options(plot="a contour of f with the runs' paths")
+@output_options(plot="a contour of f with the runs' paths", csv="the ranked table, one row per run")
 @numeric_options
 def compare(
     expression: str,
@@ -934,6 +1006,7 @@ def compare(
     tol_x: float,
     as_json: bool,
     plot: str | None,
+    csv_path: str | None,
     **options: Any,
 ) -> None:
     """Every rule x optimizer from --at against the exact optimum, as a table sorted best first."""
@@ -948,6 +1021,8 @@ def compare(
     payload = comparison_data(loss, table, {**settings, "rules": list(rules), "optimizers": list(optimizers)})
     if plot:
         save_plot(plot, "plot_contour", loss, critical_points=loss.critical_points(), runs=list(table.runs))
+    if csv_path:
+        save_csv(csv_path, table.records())
     emit(payload, as_json, lambda data: [comparison_table(data), *comparison_lines(data)])
 
 

@@ -350,7 +350,7 @@ class NewtonRun:
 
         labels = _strings_flat(self.status)
         counts = counts_text({label: labels.count(label) for label in dict.fromkeys(labels)})
-        values: Any = [] if self.value is None else numpy.ravel(numpy.asarray(to_numpy(self.value), dtype=float))
+        values: Any = [] if self.value is None else numpy.ravel(numpy.asarray(to_numpy(self.value), float))
         finite = [v for v in values if numpy.isfinite(v)]
         best = fmt(min(finite)) if finite else "n/a"
         return f"NewtonRun({self.iterations} steps, batch {self.point.shape[:-1]}, {counts}, best f {best})"
