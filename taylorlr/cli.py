@@ -408,12 +408,13 @@ def progress(total: int, label: str, enabled: bool) -> Iterator[Callable[[], Non
         yield lambda: bar.advance(task)
 
 
-def save_plot(path: str, function: str, subject: Any, **options: Any) -> None:
-    """Draw ``subject`` with ``taylorlr.report.plots.<function>`` into ``path`` (matplotlib loads now).
+def save_plot(path: str, function: str, *subjects: Any, **options: Any) -> None:
+    """Draw ``subjects`` with ``taylorlr.report.plots.<function>`` (a Figure) into ``path`` (matplotlib
+    loads now).
 
-    The figure is drawn in a scratch folder and then copied, so a drawing that fails leaves
-    nothing at ``path``; the commands save before they print, so an error is never preceded
-    by a report.
+    The figure is written in a scratch folder and then renamed over ``path``, so a drawing that
+    fails leaves nothing at ``path``; the commands save before they print, so an error is never
+    preceded by a report.
 
     Raises:
         OptionError: ``path`` cannot be written (the disk is full, ...).
@@ -423,10 +424,9 @@ def save_plot(path: str, function: str, subject: Any, **options: Any) -> None:
 
     from taylorlr.report import plots
 
-    target = Path(path)
+    figure = getattr(plots, function)(*subjects, **options)
     with tempfile.TemporaryDirectory() as scratch:
-        drawn = getattr(plots, function)(subject, Path(scratch) / f"plot{target.suffix}", **options)
-        data = drawn.read_bytes()
+        data = plots.save(figure, Path(scratch) / f"plot{Path(path).suffix}").read_bytes()
     write_atomically(path, data)
     click.echo(f"plot written to {path}", err=True)
 
@@ -439,16 +439,11 @@ def save_csv(path: str, columns: dict[str, list[Any]]) -> None:
     click.echo(f"table written to {path}", err=True)
 
 
-def check_contour(loss: Loss, plot: str | None) -> None:
-    """Before any work: --plot draws a contour of f, which needs two variables and no data symbols."""
-    if not plot:
-        return
-    why = None
-    if loss.n != 2:
-        why = f"a contour of f needs exactly 2 variables; f has {loss.n} ({', '.join(loss.names)})"
-    elif loss.data:
-        why = f"a contour of f cannot show data symbols ({', '.join(loss.names_of(loss.data))})"
-    if why:
+def check_plot(loss: Loss, plot: str | None) -> None:
+    """Before any work: --plot draws f (a curve in 1-D, contours in 2-D, a plane through n-D), which
+    needs numbers for every symbol: no data symbols."""
+    if plot and loss.data:
+        why = f"a figure of f cannot show data symbols ({', '.join(loss.names_of(loss.data))})"
         raise click.BadParameter(why, param_hint="'--plot'")
 
 
@@ -753,7 +748,7 @@ Example:
 )  # fmt: skip
 @fallback_option
 @click.option("--strict", is_flag=True, help="Exit 3 when the Hessian at --at is singular (no --fallback).")
-@output_options(latex=True, plot="a contour of f with its critical points")
+@output_options(latex=True, plot="f with its critical points (a curve, contours, or a plane through n-D)")
 @numeric_options
 def solve(
     expression: str,
@@ -780,13 +775,13 @@ def solve(
     from taylorlr.solution import solve as analyse
 
     loss = make_loss(expression, variables, data)
-    check_contour(loss, plot)
+    check_plot(loss, plot)
     solution = analyse(loss, at, budget=budget, fallback=fallback, backend=backend, dtype=dtype)
     payload = solution.to_dict()
     if latex:
         payload["latex"] = solve_latex(solution)
     if plot:
-        save_plot(plot, "plot_contour", loss, critical_points=solution.critical_points)
+        save_plot(plot, "plot_loss", loss, critical_points=solution.critical_points, at=at)
     emit(payload, as_json, solve_lines)
     if strict and at is not None:
         check_regular([payload["newton"]], fallback)
@@ -995,7 +990,10 @@ Example:
     help="Distance that counts as reached, in [0, inf).",
 )  # fmt: skip
 @run_options
-@output_options(plot="a contour of f with the runs' paths", csv="the ranked table, one row per run")
+@output_options(
+    plot="f with the runs' paths, and each run's gap to f* (the best runs in colour)",
+    csv="the ranked table, one row per run",
+)
 @numeric_options
 def compare(
     expression: str,
@@ -1014,13 +1012,13 @@ def compare(
     from taylorlr.report.text import comparison_data, comparison_lines, comparison_table
 
     loss = make_loss(expression, variables)
-    check_contour(loss, plot)
+    check_plot(loss, plot)
     settings = run_settings(**options)
     rules, optimizers = rules or DEFAULT_RULES, optimizers or DEFAULT_OPTIMIZERS
     table = sweep(loss, at, rules, optimizers, tol_x, settings, enabled=progress_wanted(as_json))
     payload = comparison_data(loss, table, {**settings, "rules": list(rules), "optimizers": list(optimizers)})
     if plot:
-        save_plot(plot, "plot_contour", loss, critical_points=loss.critical_points(), runs=list(table.runs))
+        save_plot(plot, "plot_comparison", loss, table, critical_points=loss.critical_points())
     if csv_path:
         save_csv(csv_path, table.records())
     emit(payload, as_json, lambda data: [comparison_table(data), *comparison_lines(data)])
