@@ -57,7 +57,8 @@ def vector(values: Iterable[Any]) -> str:
 
 def folded(value: float | None, exact: str | None, limit: int = EXACT_LIMIT) -> str:
     """An exact number for people: short exact forms as they are (with the decimal beside a
-    non-integer), long ones (an algebraic ``CRootOf``) as the decimal with the form folded.
+    non-integer), long ones as the decimal with the form folded, and a root of a polynomial
+    (``CRootOf``) as its decimal, its polynomial and an interval that holds it.
 
     >>> folded(0.7071067811865476, "sqrt(2)/2"), folded(2.0, "2"), folded(0.25, None)
     ('sqrt(2)/2 ≈ 0.707107', '2', '0.25')
@@ -71,9 +72,9 @@ def folded(value: float | None, exact: str | None, limit: int = EXACT_LIMIT) -> 
     exact = exact.strip()
     if exact.lstrip("-").isdigit():
         return exact
-    if len(exact) <= limit:
-        return f"{exact} ≈ {fmt(value)}"
     root = re.fullmatch(r"CRootOf\((.*), (-?\d+)\)", exact)
+    if len(exact) <= limit and not root:
+        return f"{exact} ≈ {fmt(value)}"
     if root and value is not None:
         polynomial = root.group(1)
         shown = polynomial if len(polynomial) <= limit else polynomial[: limit - 4].rstrip() + " ..."

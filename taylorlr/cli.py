@@ -378,20 +378,57 @@ def emit(payload: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any
         else:
             click.echo(to_json(record))
         return
+    width = output_width()
     for block in render(payload):
         if isinstance(block, str):
-            click.echo(block)
+            for line in wrapped(block, width):
+                click.echo(line)
         else:
             _console().print(block)
 
 
+def output_width() -> int | None:
+    """The width text and tables are fitted to: $COLUMNS when set, else the terminal's, else None
+    (not a terminal: nothing is wrapped, and tables are as wide as they need)."""
+    import shutil
+
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def wrapped(line: str, width: int | None) -> list[str]:
+    """A line of text wrapped to ``width`` between words (never inside a number or a word), continuation
+    lines indented under the text after a label ("verdict    global ..." continues under "global"),
+    or two more than an indented line.
+
+    >>> wrapped("verdict    aa bb cc dd ee ff", 22)
+    ['verdict    aa bb cc dd', '           ee ff']
+    >>> wrapped("  (x, y) = (1, 2): minimum", 16)
+    ['  (x, y) = (1,', '    2): minimum']
+    """
+    import re
+    import textwrap
+
+    if width is None or len(line) <= width:
+        return [line]
+    lead = len(line) - len(line.lstrip())
+    label = re.match(r"^\S+(?: \S+)?\s{2,}", line) if not lead else None
+    indent = " " * min(len(label.group(0)) if label else lead + 2, width // 2)
+    return textwrap.wrap(
+        line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
+    )
+
+
 def _console(stderr: bool = False) -> Any:
-    """A rich console on stdout (or stderr); wide enough for any table when it is not a terminal."""
+    """A rich console on stdout (or stderr), as wide as :func:`output_width` (200 when not a terminal)."""
     from rich.console import Console
 
     console = Console(stderr=stderr, highlight=False)
-    if not console.is_terminal:
-        console.width = 200
+    console.width = output_width() or 200
     return console
 
 
@@ -666,6 +703,19 @@ numeric_options = _compose(
     click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True),
 )  # fmt: skip
 
+exact_option = click.option(
+    "--exact", "full_exact", is_flag=True,
+    help="Print long exact values (algebraic roots) whole; by default they are folded behind their decimals.",
+)  # fmt: skip
+
+
+def show_exact(exact: bool) -> None:
+    """--exact: the text prints long exact forms whole (--json always holds them)."""
+    from taylorlr.report.text import FULL_EXACT
+
+    FULL_EXACT.set(exact)
+
+
 fallback_option = click.option(
     "--fallback", type=click.Choice(["pinv", "damped"]), help="Step anyway where H is singular."
 )
@@ -749,6 +799,7 @@ Example:
 @fallback_option
 @click.option("--strict", is_flag=True, help="Exit 3 when the Hessian at --at is singular (no --fallback).")
 @output_options(latex=True, plot="f with its critical points (a curve, contours, or a plane through n-D)")
+@exact_option
 @numeric_options
 def solve(
     expression: str,
@@ -761,6 +812,7 @@ def solve(
     as_json: bool,
     latex: bool,
     plot: str | None,
+    full_exact: bool,
     backend: str,
     dtype: str,
 ) -> None:
@@ -776,6 +828,7 @@ def solve(
 
     loss = make_loss(expression, variables, data)
     check_plot(loss, plot)
+    show_exact(full_exact)
     solution = analyse(loss, at, budget=budget, fallback=fallback, backend=backend, dtype=dtype)
     payload = solution.to_dict()
     if latex:
@@ -833,6 +886,7 @@ Example:
 @fallback_option
 @click.option("--strict", is_flag=True, help="Exit 3 when a singular Hessian stops a step (no --fallback).")
 @output_options()
+@exact_option
 @numeric_options
 def newton(
     expression: str,
@@ -844,10 +898,12 @@ def newton(
     fallback: str | None,
     strict: bool,
     as_json: bool,
+    full_exact: bool,
     backend: str,
     dtype: str,
 ) -> None:
     """Newton steps from --at: eta, the new point, f before and after, and what H's eigenvalues say."""
+    show_exact(full_exact)
     from taylorlr.numerics.newton import newton as iterate
     from taylorlr.report.text import newton_run_data
     from taylorlr.solution import exact_newton_step
@@ -867,10 +923,14 @@ def newton(
 
 def newton_blocks(payload: dict[str, Any]) -> list[Any]:
     """One step in detail, or a table of the iterations, then the status."""
-    from taylorlr.report.text import newton_step_lines, newton_table, point_label, vector_text
+    from taylorlr.report.text import newton_step_lines, newton_tables, point_label, vector_text
 
     steps = payload["steps"]
-    body = newton_step_lines(steps[0], payload["variables"]) if len(steps) == 1 else [newton_table(payload)]
+    body = (
+        newton_step_lines(steps[0], payload["variables"])
+        if len(steps) == 1
+        else newton_tables(payload, output_width())
+    )
     status = (
         f"status  {payload['status']} after {payload['iterations']} step(s) at "
         f"{point_label(payload['variables'])} = {vector_text(payload['point'])}"
@@ -952,7 +1012,7 @@ def run_command(
 ) -> None:
     """Run an optimizer with an alpha rule from --at, the line-search oracle's alpha beside it."""
     from taylorlr.alpha.engine import run
-    from taylorlr.report.text import run_data, run_lines, run_table
+    from taylorlr.report.text import run_data, run_lines, run_tables
 
     loss = make_loss(expression, variables)
     settings = run_settings(**options)
@@ -962,7 +1022,7 @@ def run_command(
         save_plot(plot, "plot_run", result)
     if csv_path:
         save_csv(csv_path, result.records(variables=loss.names))
-    emit(payload, as_json, lambda data: [run_table(data), *run_lines(data)])
+    emit(payload, as_json, lambda data: [*run_tables(data, output_width()), *run_lines(data)])
     if strict and payload["final"]["status"] != "converged":
         raise StrictFailure(f"the run did not end 'converged' (--strict): {payload['final']['message']}")
 
@@ -1009,7 +1069,7 @@ def compare(
 ) -> None:
     """Every rule x optimizer from --at against the exact optimum, as a table sorted best first."""
     from taylorlr.comparison import DEFAULT_OPTIMIZERS, DEFAULT_RULES
-    from taylorlr.report.text import comparison_data, comparison_lines, comparison_table
+    from taylorlr.report.text import comparison_data, comparison_lines, comparison_tables
 
     loss = make_loss(expression, variables)
     check_plot(loss, plot)
@@ -1021,7 +1081,7 @@ def compare(
         save_plot(plot, "plot_comparison", loss, table, critical_points=loss.critical_points())
     if csv_path:
         save_csv(csv_path, table.records())
-    emit(payload, as_json, lambda data: [comparison_table(data), *comparison_lines(data)])
+    emit(payload, as_json, lambda data: [*comparison_tables(data, output_width()), *comparison_lines(data)])
 
 
 def sweep(
