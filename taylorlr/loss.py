@@ -86,6 +86,11 @@ class Loss:
 
     A SymPy expression's symbols that are not declared real (``sympy.symbols("x")``)
     are replaced by real symbols of the same name: every loss is a real function.
+
+    >>> import taylorlr as tl
+    >>> loss = tl.Loss("(w*x - y)**2", variables=["w"], data=["x", "y"])
+    >>> loss.names, loss.gradient
+    (('w',), Matrix([[2*x*(w*x - y)]]))
     """
 
     def __init__(

@@ -203,6 +203,11 @@ class Solution:
         at: the point, exact (None without ``at``).
         newton: the :class:`NewtonReport` of one Newton step from ``at``.
         step_size: the :class:`~taylorlr.numerics.stepsize.StepSize` bounds at ``at``.
+
+    >>> import taylorlr as tl
+    >>> solution = tl.solve("x**4 - 2*x**2", at=[2])
+    >>> solution.at, solution.newton.exact.point, str(solution.bounded_below.verdict)[:11]
+    ((2,), (16/11,), 'no evidence')
     """
 
     loss: Loss

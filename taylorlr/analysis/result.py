@@ -22,7 +22,13 @@ DIGITS = 30
 
 
 class SearchStatus(Verdict):
-    """How the critical points were found, and how far the list can be trusted."""
+    """How the critical points were found, and how far the list can be trusted.
+
+    >>> import taylorlr as tl
+    >>> exact, numeric = tl.Loss("x**2 + y**2"), tl.Loss("exp(x) - 2*x")
+    >>> str(exact.critical_points().status), str(numeric.critical_points().status)
+    ('complete', 'numeric')
+    """
 
     COMPLETE = ("complete", "exact: every real critical point, each an exact algebraic number")
     BUDGET_EXCEEDED = (
@@ -41,7 +47,12 @@ class SearchStatus(Verdict):
 
 
 class Boundedness(Verdict):
-    """Whether f is bounded below, as far as the probes can tell."""
+    """Whether f is bounded below, as far as the probes can tell.
+
+    >>> import taylorlr as tl
+    >>> str(tl.Loss("x**3 + y**2").critical_points().bounded_below.verdict)
+    'unbounded'
+    """
 
     UNBOUNDED = ("unbounded", "f -> -inf along a line: proved (f is an exact polynomial along it)")
     NO_EVIDENCE = (
@@ -67,6 +78,11 @@ class CriticalPoint:
         tolerance: for a numeric point, the rounding bound its gradient was tested against:
             each |df/dx_i| is within what evaluating it in floats, or moving the point by one
             ulp, can produce (0.0 for exact points).
+
+    >>> import taylorlr as tl
+    >>> point = tl.Loss("x**2 + 3*x*y**2").critical_points()[0]
+    >>> point.point, point.kind, point.degenerate, point.reason[:18]
+    ((0, 0), <Kind.SADDLE: 'saddle'>, True, 'along the curve x ')
     """
 
     point: tuple[Any, ...]
@@ -176,6 +192,11 @@ class CriticalPoints(Sequence[CriticalPoint]):
         note: what happened, in a sentence.
         rejected: numeric candidates where the search stalled with a small gradient that is
             provably not zero (a plateau or an asymptote): not returned as critical points.
+
+    >>> import taylorlr as tl
+    >>> points = tl.Loss("x**4 - 2*x**2 + y**2").critical_points()
+    >>> len(points), points.status, points.counts()
+    (3, <SearchStatus.COMPLETE: 'complete'>, {'minimum': 2, 'saddle': 1})
     """
 
     points: tuple[CriticalPoint, ...]

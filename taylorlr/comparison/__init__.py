@@ -64,7 +64,11 @@ REFERENCES = MODES
 
 
 class Standing(Labelled):
-    """Where a row ranks, best first (see the module's ranking); ``.message`` says why."""
+    """Where a row ranks, best first (see the module's ranking); ``.message`` says why.
+
+    >>> [standing.value for standing in Standing]
+    ['reached', 'converged', 'stopped short', 'failed', 'falling']
+    """
 
     REACHED = (
         "reached",
@@ -211,6 +215,11 @@ class Comparison:
         tol_x: the distance tolerance for ``iterations_to_tol``.
         runs: the full :class:`~taylorlr.Run` of each pair, in the order they ran
             (for plots and further study; not part of ``to_dict()``).
+
+    >>> import taylorlr as tl
+    >>> table = tl.compare("(x - 1)**2 + 4*y**2", [0.0, 1.0], rules=("exact",), optimizers=("gd",), steps=50)
+    >>> table.minimisers, table.verdict.value, table.rows[0].standing.value
+    (((1.0, 0.0),), 'global minimum (proved)', 'reached')
     """
 
     rows: tuple[ComparisonRow, ...]
@@ -362,6 +371,11 @@ def compare(
     Raises:
         OptionError: an unknown reference.
         PointError: ``at`` is a batch rather than one point.
+
+    >>> import taylorlr as tl
+    >>> table = tl.compare("x**4 + y**2 - x*y", [1.0, 1.0], rules=("exact", "fixed"), optimizers=("gd",))
+    >>> [(row.rule, row.standing.value) for row in table.rows], len(table.runs)
+    ([('exact', 'reached'), ('fixed', 'stopped short')], 2)
     """
     loss = as_loss(loss)
     if reference not in REFERENCES:

@@ -63,6 +63,9 @@ def resolve_backend(backend: str | ModuleType | Backend = "numpy") -> Backend:
     Raises:
         MissingDependencyError: CuPy (or array-api-strict) is not installed.
         BackendError: the name is unknown, or CuPy finds no GPU.
+
+    >>> resolve_backend("numpy").name, resolve_backend("array-api-strict").name
+    ('numpy', 'array_api_strict')
     """
     if isinstance(backend, Backend):
         return backend

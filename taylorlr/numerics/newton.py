@@ -47,7 +47,12 @@ DEFAULT_DAMPING = 1e-3
 
 
 class Curvature(Verdict):
-    """What H's eigenvalues say about where the Newton step heads (per member)."""
+    """What H's eigenvalues say about where the Newton step heads (per member).
+
+    >>> import taylorlr as tl
+    >>> tl.newton_step(tl.Loss("x**2 - y**2"), [[1.0, 1.0], [0.0, 0.0]]).curvature.tolist()
+    [<Curvature.SADDLE: 'saddle'>, <Curvature.SADDLE: 'saddle'>]
+    """
 
     MINIMUM = (
         "minimum",
@@ -78,7 +83,12 @@ class Curvature(Verdict):
 
 
 class Conditioning(Verdict):
-    """How far the step can be trusted, from H's condition number and the solve's backward error."""
+    """How far the step can be trusted, from H's condition number and the solve's backward error.
+
+    >>> import taylorlr as tl
+    >>> str(tl.newton_step(tl.Loss("x**2 + 1e-14*y**2"), [1.0, 1.0]).conditioning)
+    'ill-conditioned'
+    """
 
     WELL = ("well-conditioned", "H is well conditioned: the step is accurate to about condition * eps")
     ILL = (
@@ -96,7 +106,12 @@ class Conditioning(Verdict):
 
 
 class NewtonStatus(Verdict):
-    """How an iterated Newton run ended (per member)."""
+    """How an iterated Newton run ended (per member).
+
+    >>> import taylorlr as tl
+    >>> str(tl.newton(tl.Loss("x**4 + x"), [0.0]).status), NewtonStatus.SINGULAR.message[:31]
+    ('singular', 'a singular Hessian stopped the ')
+    """
 
     CONVERGED = ("converged", "the gradient norm fell to tol or below")
     MAX_STEPS = ("max_steps", "all steps ran without reaching tol: raise steps, or start closer")
@@ -137,6 +152,11 @@ class NewtonStep:
         singular: mask of the members where H is singular (or not finite): no Newton step exists.
         nonfinite: mask of the members where f, g or H is not finite.
         rtol: the relative eigenvalue tolerance used for "singular".
+
+    >>> import taylorlr as tl
+    >>> step = tl.newton_step(tl.Loss("x**2 + 3*x*y**2"), [1.0, 2.0])
+    >>> step.point.round(6).tolist(), bool(step.curvature == "saddle"), step.eigenvalues.round(3).tolist()
+    ([0.545455, 0.909091], True, [-8.166, 16.166])
     """
 
     start: Any
@@ -278,6 +298,11 @@ class NewtonRun:
         tol: the gradient-norm tolerance.
         value: f at the last point, (...,).
         stopped_at: the number of steps each member took, (...,).
+
+    >>> import taylorlr as tl
+    >>> run = tl.newton(tl.Loss("x**4 - 2*x**2"), [2.0], steps=20)
+    >>> bool(run.status == "converged"), run.x.round(9).tolist(), int(run.nit)
+    (True, [1.0], 6)
     """
 
     steps: tuple[NewtonStep, ...]

@@ -73,6 +73,11 @@ def save(figure: Any, path: str | os.PathLike[str]) -> Path:
 
     Raises:
         OptionError: the folder does not exist.
+
+    >>> import pathlib, tempfile
+    >>> from taylorlr.analysis.onestep import one_step_demo
+    >>> save(plot_onestep(one_step_demo()), pathlib.Path(tempfile.mkdtemp()) / "step.svg").suffix
+    '.svg'
     """
     return _save(figure, _target(path))
 
@@ -421,6 +426,11 @@ class Plane:
         basis: (n, 2) orthonormal columns u, v.
         labels: the two axis labels.
         note: what the plane is, said on the figure ("" for the 2-D plane itself).
+
+    >>> import numpy as np
+    >>> plane = Plane(np.array([0.0, 0.0, 1.0]), np.eye(3)[:, :2], ("x", "y"))
+    >>> plane.project(np.array([2.0, 3.0, 5.0])).tolist(), float(plane.distance(np.array([2.0, 3.0, 5.0])))
+    ([2.0, 3.0], 4.0)
     """
 
     origin: Any
