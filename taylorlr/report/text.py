@@ -27,6 +27,7 @@ import sympy
 
 from taylorlr._display import EXACT_LIMIT, folded
 from taylorlr._json import json_ready
+from taylorlr.comparison import ROW_COLUMNS
 from taylorlr.solution import symbolic_summary
 
 if TYPE_CHECKING:
@@ -608,10 +609,7 @@ def comparison_data(loss: Loss, comparison: Comparison, settings: dict[str, Any]
     }
 
 
-COMPARISON_COLUMNS = (
-    "#", "rule", "optimizer", "status", "steps to tol", "final f", "final gap", "distance", "alpha error",
-    "evaluations",
-)  # fmt: skip
+COMPARISON_COLUMNS = ("#", *ROW_COLUMNS)
 
 
 def comparison_table(payload: dict[str, Any]) -> Any:

@@ -27,7 +27,7 @@ def invoke(*args: str, columns: int | None = None):
 
 @pytest.fixture(scope="module")
 def compared():
-    args = ("compare", QUADRATIC, "--at", "x=0,y=1", "--steps", "200")
+    args = ("compare", QUADRATIC, "--at", "x=0,y=1", "--steps", "60")
     return json.loads(invoke(*args, "--json").stdout), invoke(*args, columns=80).stdout
 
 
@@ -45,7 +45,7 @@ def test_compare_at_80_columns_keeps_every_digit_and_exponent(compared):
 
 def test_compare_wide_is_one_table_and_narrow_is_two_that_repeat_the_rank(compared):
     _, narrow = compared
-    wide = invoke("compare", QUADRATIC, "--at", "x=0,y=1", "--steps", "200", columns=200).stdout
+    wide = invoke("compare", QUADRATIC, "--at", "x=0,y=1", "--steps", "60", columns=200).stdout
     assert wide.count("best first") == 1 and narrow.count("(continued)") == 1
     ranks = [int(m) for m in re.findall(r"^│ +(\d+) │", narrow, flags=re.M)]
     assert ranks == list(range(1, 22)) * 2
