@@ -248,3 +248,17 @@ def test_folded_root_encloses_the_true_root():
 def test_enclosure_holds_the_value(value):
     low, high = (sympy.Rational(s) for s in enclosure(value).strip("[]").split(", "))
     assert low < sympy.Rational(value) < high
+
+
+def test_to_dict_is_strict_json_and_round_trips_the_arrays(comparison):
+    import json
+
+    run = tl.run("(x - 1)**2 + 4*y**2", [[0.0, 1.0], [2.0, 2.0]], rule="retsinas", steps=20)
+    data = json.loads(json.dumps(run.to_dict(), allow_nan=False))
+    for name in ("points", "alphas", "losses", "grad_norms", "stopped_at"):
+        assert np.array_equal(np.array(data[name], dtype=float), getattr(run, name), equal_nan=True), name
+    assert np.array_equal(np.array(data["oracle_alphas"], dtype=float), run.oracle_alphas, equal_nan=True)
+    assert data["status"] == [str(s) for s in run.status.ravel()]
+    table = json.loads(json.dumps(comparison.to_dict(), allow_nan=False))
+    assert [row["final_value"] for row in table["rows"]] == [row.final_value for row in comparison.rows]
+    assert [row["standing"] for row in table["rows"]] == [row.standing.value for row in comparison.rows]
