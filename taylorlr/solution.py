@@ -67,7 +67,12 @@ def curvature_verdict(curvature: str, fallback: str | None) -> str:
 
 
 def symbolic_summary(loss: Loss) -> dict[str, Any]:
-    """The loss, its variables, gradient and Hessian as JSON-ready strings."""
+    """The loss, its variables, gradient and Hessian as JSON-ready strings.
+
+    >>> import taylorlr as tl
+    >>> symbolic_summary(tl.Loss("x*y"))["hessian"]
+    [['0', '1'], ['1', '0']]
+    """
     return {
         "expression": str(loss.expr),
         "variables": list(loss.names),
@@ -88,6 +93,11 @@ class ExactNewtonStep:
         start, step, point: w, H^-1 g and w+ (SymPy numbers).
         eta: 1/f'' in 1-D, the matrix H^-1 in n-D.
         f_before, f_after: f(w) and f(w+), exact.
+
+    >>> import taylorlr as tl
+    >>> step = exact_newton_step(tl.Loss("x**2 + 3*x*y**2"), (1, 2))
+    >>> step.point, step.f_after
+    ((6/11, 10/11), 2196/1331)
     """
 
     start: tuple[sympy.Expr, ...]

@@ -114,6 +114,10 @@ class Counts(_PerMember):
     the method, and are not counted. A count that is zero by construction (line
     searches of a rule that makes none, HVPs of a rule that uses none) may be a
     read-only array.
+
+    >>> import taylorlr as tl
+    >>> tl.run("x**2 + 10*y**2", [1.0, 1.0], rule="retsinas", steps=30).counts.totals()
+    {'values': 10, 'gradients': 10, 'hvps': 0, 'line_searches': 0}
     """
 
     values: Any
@@ -124,7 +128,13 @@ class Counts(_PerMember):
 
 @dataclass(frozen=True)
 class SafeguardCounts(_PerMember):
-    """How many times each safeguard fired, per batch member (see :class:`~taylorlr.Safeguards`)."""
+    """How many times each safeguard fired, per batch member (see :class:`~taylorlr.Safeguards`).
+
+    >>> import taylorlr as tl
+    >>> fired = tl.run("x**2 + 10*y**2", [1.0, 1.0], rule="retsinas", steps=30).safeguard_counts.totals()
+    >>> sorted(fired), sum(fired.values())
+    (['alpha_max', 'alpha_min', 'curvature', 'factor_max', 'factor_min', 'precision', 'rising_loss'], 0)
+    """
 
     curvature: Any
     rising_loss: Any

@@ -157,6 +157,11 @@ class BoundedBelow:
         point: the lowest probed point, with ``value`` = f there.
         direction: the line's direction (for "unbounded").
         probes: how many lines were probed.
+
+    >>> import taylorlr as tl
+    >>> evidence = tl.Loss("x**3 + y**2").critical_points().bounded_below
+    >>> evidence.proof, evidence.direction
+    (True, (-1.0, 0.0))
     """
 
     verdict: Boundedness

@@ -122,6 +122,12 @@ class ComparisonRow:
             when the oracle had no minimiser at any step).
         evaluations: values, gradients, HVPs and line searches spent.
         safeguard_firings: how often each safeguard fired.
+
+    >>> import taylorlr as tl
+    >>> table = tl.compare("(x - 1)**2 + 4*y**2", [0.0, 1.0], rules=("exact",), optimizers=("gd",), steps=50)
+    >>> row = table.rows[0]
+    >>> row.status, row.iterations_to_tol, row.final_gap < 1e-12, row.evaluations["hvps"]
+    (<Status.CONVERGED: 'converged'>, 9, True, 9)
     """
 
     rule: str
