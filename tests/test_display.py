@@ -262,3 +262,13 @@ def test_to_dict_is_strict_json_and_round_trips_the_arrays(comparison):
     table = json.loads(json.dumps(comparison.to_dict(), allow_nan=False))
     assert [row["final_value"] for row in table["rows"]] == [row.final_value for row in comparison.rows]
     assert [row["standing"] for row in table["rows"]] == [row.standing.value for row in comparison.rows]
+
+
+def test_a_large_batch_shows_its_first_members_and_says_how_many_more():
+    run = tl.run("x**2 + y**2", np.ones((1000, 2)), rule="exact", steps=3)
+    html = shown(run)["text/html"]
+    rows = [r for r in table_rows(html) if len(r) == 6][1:]
+    assert len(rows) == 32 and "968 more members not shown" in html
+    assert "converged 1000" in repr(run)
+    step = tl.newton_step(tl.Loss("x**2 + y**2"), np.ones((100, 2)))
+    assert "68 more members not shown" in shown(step)["text/html"]

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from taylorlr._display import Card, counts_text, fmt, vector
+from taylorlr._display import ROW_LIMIT, Card, counts_text, fmt, vector
 from taylorlr._json import json_ready
 from taylorlr.errors import OptionError
 from taylorlr.kinds import Verdict
@@ -348,7 +348,11 @@ class Run:
         )
         title = f"Run: {self.optimizer} with the {self.rule} rule"
         if self.batch_shape:
-            return Card(title=title, fields=fields, header=_MEMBER_HEADER, rows=self._member_rows())
+            size = len(self.status.ravel())
+            more = f"{size - ROW_LIMIT} more members not shown" if size > ROW_LIMIT else ""
+            return Card(
+                title=title, fields=fields, header=_MEMBER_HEADER, rows=self._member_rows(), note=more
+            )
         return Card(title=title, fields=(*fields, ("message", self.messages()[0])),
                     header=_STEP_HEADER, rows=self._step_rows())  # fmt: skip
 
@@ -357,7 +361,8 @@ class Run:
 
         n = self.points.shape[-1]
         rows: list[tuple[str, ...]] = []
-        for k, (status, stop) in enumerate(zip(self.status.ravel(), self.stopped_at.ravel(), strict=True)):
+        members = zip(self.status.ravel()[:ROW_LIMIT], self.stopped_at.ravel()[:ROW_LIMIT], strict=True)
+        for k, (status, stop) in enumerate(members):  # a notebook shows the first ROW_LIMIT members
             point = numpy.reshape(self.x, (-1, n))[k]
             f, g = numpy.ravel(self.fun)[k], numpy.ravel(self.grad_norms[-1])[k]
             label = str(getattr(status, "value", status))

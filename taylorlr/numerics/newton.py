@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from taylorlr._display import Card, counts_text, fmt, vector
+from taylorlr._display import ROW_LIMIT, Card, counts_text, fmt, vector
 from taylorlr._typing import require_loss
 from taylorlr.compile.backends import as_batch, quiet, to_numpy
 from taylorlr.errors import OptionError, PointError, SingularHessianError
@@ -229,10 +229,12 @@ class NewtonStep:
 
     def _card(self) -> Card:
         title = f"{self.method.capitalize()} step" + (f" (fallback {self.fallback})" if self.fallback else "")
-        rows = [self._member_cells(k) for k in range(_size(self.batch_shape))]
+        size = _size(self.batch_shape)
+        rows = [self._member_cells(k) for k in range(min(size, ROW_LIMIT))]  # the first ROW_LIMIT members
         if self.batch_shape:
             fields = (("batch shape", str(self.batch_shape)), ("heads for", self._counts()))
-            return Card(title=title, fields=fields, header=_STEP_COLUMNS, rows=rows)
+            more = f"{size - ROW_LIMIT} more members not shown" if size > ROW_LIMIT else ""
+            return Card(title=title, fields=fields, header=_STEP_COLUMNS, rows=rows, note=more)
         return Card(title=title, fields=tuple(zip(_STEP_COLUMNS[1:], rows[0][1:], strict=True)))
 
     def _member_cells(self, k: int) -> tuple[str, ...]:
