@@ -373,9 +373,11 @@ def _draw_line(
     if start is not None:
         _draw_models(ax, loss, at, float(start[0]), xs, orders, name)
         _draw_newton_1d(ax, loss, float(start[0]), name)
-    for label, path in paths.items():
-        line = path[:, 0, 0]
-        ax.plot(line, _values(loss, line[:, None]), ".-", lw=1, ms=4, label=plain(label))
+    for colour, (label, path) in zip(_colours(len(paths)), paths.items(), strict=True):
+        for member in range(path.shape[1]):
+            line = path[:, member, 0]
+            ax.plot(line, _values(loss, line[:, None]), ".-", lw=1, ms=4, color=colour,
+                    label=plain(label) if member == 0 else None)  # fmt: skip
     _draw_critical_points(ax, [((x, float(_values(loss, [[x]])[0])), kind) for x, kind in points])
     finite = fs[numpy.isfinite(fs)]
     if finite.size:
@@ -649,6 +651,8 @@ def _step_ends(loss: Any, at: Any) -> list[Any]:
 
 def _draw_newton_arrow(ax: Any, loss: Any, plane: Plane, start: Any) -> None:
     """The Newton step from ``start``, projected on the plane (none where H is singular)."""
+    import numpy
+
     from taylorlr.numerics.newton import newton_step
 
     step = newton_step(loss, start)
@@ -659,7 +663,18 @@ def _draw_newton_arrow(ax: Any, loss: Any, plane: Plane, start: Any) -> None:
     ax.annotate(
         "", xy=tuple(b), xytext=tuple(a), arrowprops={"arrowstyle": "->", "color": "tab:purple", "lw": 2}
     )
-    ax.plot(*b, "s", ms=7, color="tab:purple", label=f"Newton step (heads for a {step.curvature})", zorder=6)
+    off = float(plane.distance(numpy.asarray(step.point, dtype=float))) > 1e-9 * (
+        1 + float(numpy.abs(step.point).max())
+    )
+    where = ", its end projected onto the plane" if off else ""
+    ax.plot(
+        *b,
+        "s",
+        ms=7,
+        color="tab:purple",
+        label=f"Newton step (heads for a {step.curvature}{where})",
+        zorder=6,
+    )
 
 
 def _labelled(runs: Mapping[str, Any] | Sequence[Any]) -> list[tuple[str, Any]]:

@@ -127,3 +127,23 @@ def test_bad_plot_arguments_are_option_errors():
         plots.plot_comparison(loss, [1, 2])
     with pytest.raises(tl.OptionError, match="data symbols"):
         plots.plot_loss(tl.Loss("(w*a)**2", variables=["w"], data=["a"]))
+
+
+def test_an_n_d_newton_step_that_leaves_the_slice_says_its_end_is_projected():
+    # from (1, 1, 0) the Newton step of this quadratic lands on its minimum (-2/3, 0, 4/3), off z = 0
+    figure = plots.plot_loss(tl.Loss("x**2 + y**2 + (z - 1)**2 + x*z"), at=[1, 1, 0])
+    texts = [t.get_text() for t in figure.legends[0].get_texts()]
+    assert "Newton step (heads for a minimum, its end projected onto the plane)" in texts
+    end = next(line for line in figure.axes[0].lines if line.get_label().startswith("Newton"))
+    assert (end.get_xdata()[0], end.get_ydata()[0]) == pytest.approx((-2 / 3, 0.0))
+
+
+def test_one_d_comparison_paths_share_the_colours_of_the_gap_panel():
+    loss = tl.Loss("x**4 - 2*x**2 + x/2")
+    table = tl.compare(loss, [2.0], rules=("exact", "retsinas", "fixed"), optimizers=("gd",), steps=20)
+    land, gaps = plots.plot_comparison(loss, table, best=2).axes[:2]
+    colour = {line.get_label(): line.get_color() for line in gaps.lines if line.get_label().startswith("#")}
+    for line in land.lines:
+        if line.get_label() in colour:
+            assert line.get_color() == colour[line.get_label()]
+    assert len(colour) == 2
