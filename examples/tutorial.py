@@ -94,11 +94,10 @@ def figures(loss: tl.Loss, result: tl.Run, folder: Path) -> None:
 
     section(f"figures in {folder}")
     runs = {rule: tl.run(loss, START, "gd", rule, alpha0=1e-3, steps=300) for rule in RULES[:4]}
-    written = [
-        plot_onestep([one_step_demo(), one_step_demo(d="0.1")], folder / "onestep.png"),
-        plot_contour(loss, folder / "himmelblau_contour.png", loss.critical_points(), runs),
-        plot_run(result, folder / "himmelblau_run.png"),
-    ]
+    written = [folder / name for name in ("onestep.png", "himmelblau_contour.png", "himmelblau_run.png")]
+    plot_onestep([one_step_demo(), one_step_demo(d="0.1")], written[0])  # each returns its Figure
+    plot_contour(loss, written[1], loss.critical_points(), runs)
+    plot_run(result, written[2])
     for path in written:
         print(f"  {path} ({path.stat().st_size // 1024} KiB)")
 

@@ -230,16 +230,29 @@ def plot_path_problem(path: str) -> str | None:
 
     Nothing is left behind: writability is probed with a scratch file that is removed at once.
     """
+    from pathlib import Path
+
+    if not path.strip():
+        return "the file name is empty"
+    formats = plot_formats()
+    extension = Path(path).suffix.lstrip(".").lower()
+    if extension not in formats:
+        given = "has no extension" if not extension else f"has the extension .{extension}"
+        return f"{path!r} {given}, which matplotlib cannot write: use one of {', '.join(formats)}"
+    return write_problem(path)
+
+
+def write_problem(path: str) -> str | None:
+    """Why a file cannot be written to ``path`` (empty, not a regular file, no folder, not writable), or None.
+
+    Nothing is left behind: writability is probed with a scratch file that is removed at once.
+    """
     import tempfile
     from pathlib import Path
 
     if not path.strip():
         return "the file name is empty"
-    target, formats = Path(path), plot_formats()
-    extension = target.suffix.lstrip(".").lower()
-    if extension not in formats:
-        given = "has no extension" if not extension else f"has the extension .{extension}"
-        return f"{path!r} {given}, which matplotlib cannot write: use one of {', '.join(formats)}"
+    target = Path(path)
     if target.exists() and not target.is_file():
         return f"{path!r} exists and is not a regular file"
     if not target.parent.is_dir():
@@ -259,12 +272,55 @@ class PlotFile(click.ParamType):
     """--plot FILE: a path matplotlib can write, checked before any work."""
 
     name = "file"
+    check = staticmethod(plot_path_problem)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        problem = plot_path_problem(value) if isinstance(value, str) else None
+        problem = self.check(value) if isinstance(value, str) else None
         if problem:
             self.fail(problem, param, ctx)
         return value
+
+
+class OutputFile(PlotFile):
+    """--csv FILE: a path a file can be written to, checked before any work."""
+
+    check = staticmethod(write_problem)
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: into a scratch file beside it, then renamed over it.
+
+    A failure (the disk is full, ...) leaves ``path`` as it was (absent, or its old content).
+
+    Raises:
+        OptionError: ``path`` cannot be written, with the reason.
+    """
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path)
+    scratch = None
+    try:
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".taylorlr-", delete=False) as file:
+            scratch = Path(file.name)
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        if target.exists():
+            os.chmod(scratch, target.stat().st_mode & 0o7777)
+        else:
+            os.chmod(scratch, 0o666 & ~_umask())
+        os.replace(scratch, target)
+    except OSError as error:
+        if scratch is not None:
+            scratch.unlink(missing_ok=True)
+        raise OptionError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class RegistryName(click.ParamType):
@@ -322,20 +378,57 @@ def emit(payload: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any
         else:
             click.echo(to_json(record))
         return
+    width = output_width()
     for block in render(payload):
         if isinstance(block, str):
-            click.echo(block)
+            for line in wrapped(block, width):
+                click.echo(line)
         else:
             _console().print(block)
 
 
+def output_width() -> int | None:
+    """The width text and tables are fitted to: $COLUMNS when set, else the terminal's, else None
+    (not a terminal: nothing is wrapped, and tables are as wide as they need)."""
+    import shutil
+
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def wrapped(line: str, width: int | None) -> list[str]:
+    """A line of text wrapped to ``width`` between words (never inside a number or a word), continuation
+    lines indented under the text after a label ("verdict    global ..." continues under "global"),
+    or two more than an indented line.
+
+    >>> wrapped("verdict    aa bb cc dd ee ff", 22)
+    ['verdict    aa bb cc dd', '           ee ff']
+    >>> wrapped("  (x, y) = (1, 2): minimum", 16)
+    ['  (x, y) = (1,', '    2): minimum']
+    """
+    import re
+    import textwrap
+
+    if width is None or len(line) <= width:
+        return [line]
+    lead = len(line) - len(line.lstrip())
+    label = re.match(r"^\S+(?: \S+)?\s{2,}", line) if not lead else None
+    indent = " " * min(len(label.group(0)) if label else lead + 2, width // 2)
+    return textwrap.wrap(
+        line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
+    )
+
+
 def _console(stderr: bool = False) -> Any:
-    """A rich console on stdout (or stderr); wide enough for any table when it is not a terminal."""
+    """A rich console on stdout (or stderr), as wide as :func:`output_width` (200 when not a terminal)."""
     from rich.console import Console
 
     console = Console(stderr=stderr, highlight=False)
-    if not console.is_terminal:
-        console.width = 200
+    console.width = output_width() or 200
     return console
 
 
@@ -352,12 +445,13 @@ def progress(total: int, label: str, enabled: bool) -> Iterator[Callable[[], Non
         yield lambda: bar.advance(task)
 
 
-def save_plot(path: str, function: str, subject: Any, **options: Any) -> None:
-    """Draw ``subject`` with ``taylorlr.report.plots.<function>`` into ``path`` (matplotlib loads now).
+def save_plot(path: str, function: str, *subjects: Any, **options: Any) -> None:
+    """Draw ``subjects`` with ``taylorlr.report.plots.<function>`` (a Figure) into ``path`` (matplotlib
+    loads now).
 
-    The figure is drawn in a scratch folder and then copied, so a drawing that fails leaves
-    nothing at ``path``; the commands save before they print, so an error is never preceded
-    by a report.
+    The figure is written in a scratch folder and then renamed over ``path``, so a drawing that
+    fails leaves nothing at ``path``; the commands save before they print, so an error is never
+    preceded by a report.
 
     Raises:
         OptionError: ``path`` cannot be written (the disk is full, ...).
@@ -367,30 +461,26 @@ def save_plot(path: str, function: str, subject: Any, **options: Any) -> None:
 
     from taylorlr.report import plots
 
-    target = Path(path)
+    figure = getattr(plots, function)(*subjects, **options)
     with tempfile.TemporaryDirectory() as scratch:
-        drawn = getattr(plots, function)(subject, Path(scratch) / f"plot{target.suffix}", **options)
-        data = drawn.read_bytes()
-    existed = target.exists()
-    try:
-        target.write_bytes(data)
-    except OSError as error:
-        if not existed:
-            target.unlink(missing_ok=True)
-        raise OptionError(f"cannot write {path}: {error.strerror or error}") from None
+        data = plots.save(figure, Path(scratch) / f"plot{Path(path).suffix}").read_bytes()
+    write_atomically(path, data)
     click.echo(f"plot written to {path}", err=True)
 
 
-def check_contour(loss: Loss, plot: str | None) -> None:
-    """Before any work: --plot draws a contour of f, which needs two variables and no data symbols."""
-    if not plot:
-        return
-    why = None
-    if loss.n != 2:
-        why = f"a contour of f needs exactly 2 variables; f has {loss.n} ({', '.join(loss.names)})"
-    elif loss.data:
-        why = f"a contour of f cannot show data symbols ({', '.join(loss.names_of(loss.data))})"
-    if why:
+def save_csv(path: str, columns: dict[str, list[Any]]) -> None:
+    """Write a record's columns (``Run.records``, ``Comparison.records``) as CSV, whole or not at all."""
+    from taylorlr.report.export import csv_text
+
+    write_atomically(path, csv_text(columns).encode())
+    click.echo(f"table written to {path}", err=True)
+
+
+def check_plot(loss: Loss, plot: str | None) -> None:
+    """Before any work: --plot draws f (a curve in 1-D, contours in 2-D, a plane through n-D), which
+    needs numbers for every symbol: no data symbols."""
+    if plot and loss.data:
+        why = f"a figure of f cannot show data symbols ({', '.join(loss.names_of(loss.data))})"
         raise click.BadParameter(why, param_hint="'--plot'")
 
 
@@ -577,8 +667,10 @@ def expression_options(at: str | None) -> Callable[[Any], Any]:
     return _compose(*decorators)
 
 
-def output_options(*, latex: bool = False, plot: str | None = None) -> Callable[[Any], Any]:
-    """--json, and where they make sense --latex and --plot FILE."""
+def output_options(
+    *, latex: bool = False, plot: str | None = None, csv: str | None = None
+) -> Callable[[Any], Any]:
+    """--json, and where they make sense --latex, --plot FILE and --csv FILE."""
     decorators = [
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object (schema in docs/cli.md).")
     ]
@@ -594,6 +686,12 @@ def output_options(*, latex: bool = False, plot: str | None = None) -> Callable[
                 help=f"Write {plot} to this file (png, pdf, svg, ...: the extension names the format).",
             )
         )
+    if csv:
+        decorators.append(
+            click.option(
+                "--csv", "csv_path", type=OutputFile(), help=f"Also write {csv} as CSV to this file."
+            )
+        )
     return _compose(*decorators)
 
 
@@ -604,6 +702,19 @@ numeric_options = _compose(
     ),
     click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True),
 )  # fmt: skip
+
+exact_option = click.option(
+    "--exact", "full_exact", is_flag=True,
+    help="Print long exact values (algebraic roots) whole; by default they are folded behind their decimals.",
+)  # fmt: skip
+
+
+def show_exact(exact: bool) -> None:
+    """--exact: the text prints long exact forms whole (--json always holds them)."""
+    from taylorlr.report.text import FULL_EXACT
+
+    FULL_EXACT.set(exact)
+
 
 fallback_option = click.option(
     "--fallback", type=click.Choice(["pinv", "damped"]), help="Step anyway where H is singular."
@@ -687,7 +798,8 @@ Example:
 )  # fmt: skip
 @fallback_option
 @click.option("--strict", is_flag=True, help="Exit 3 when the Hessian at --at is singular (no --fallback).")
-@output_options(latex=True, plot="a contour of f with its critical points")
+@output_options(latex=True, plot="f with its critical points (a curve, contours, or a plane through n-D)")
+@exact_option
 @numeric_options
 def solve(
     expression: str,
@@ -700,6 +812,7 @@ def solve(
     as_json: bool,
     latex: bool,
     plot: str | None,
+    full_exact: bool,
     backend: str,
     dtype: str,
 ) -> None:
@@ -714,13 +827,14 @@ def solve(
     from taylorlr.solution import solve as analyse
 
     loss = make_loss(expression, variables, data)
-    check_contour(loss, plot)
+    check_plot(loss, plot)
+    show_exact(full_exact)
     solution = analyse(loss, at, budget=budget, fallback=fallback, backend=backend, dtype=dtype)
     payload = solution.to_dict()
     if latex:
         payload["latex"] = solve_latex(solution)
     if plot:
-        save_plot(plot, "plot_contour", loss, critical_points=solution.critical_points)
+        save_plot(plot, "plot_loss", loss, critical_points=solution.critical_points, at=at)
     emit(payload, as_json, solve_lines)
     if strict and at is not None:
         check_regular([payload["newton"]], fallback)
@@ -772,6 +886,7 @@ Example:
 @fallback_option
 @click.option("--strict", is_flag=True, help="Exit 3 when a singular Hessian stops a step (no --fallback).")
 @output_options()
+@exact_option
 @numeric_options
 def newton(
     expression: str,
@@ -783,10 +898,12 @@ def newton(
     fallback: str | None,
     strict: bool,
     as_json: bool,
+    full_exact: bool,
     backend: str,
     dtype: str,
 ) -> None:
     """Newton steps from --at: eta, the new point, f before and after, and what H's eigenvalues say."""
+    show_exact(full_exact)
     from taylorlr.numerics.newton import newton as iterate
     from taylorlr.report.text import newton_run_data
     from taylorlr.solution import exact_newton_step
@@ -806,10 +923,14 @@ def newton(
 
 def newton_blocks(payload: dict[str, Any]) -> list[Any]:
     """One step in detail, or a table of the iterations, then the status."""
-    from taylorlr.report.text import newton_step_lines, newton_table, point_label, vector_text
+    from taylorlr.report.text import newton_step_lines, newton_tables, point_label, vector_text
 
     steps = payload["steps"]
-    body = newton_step_lines(steps[0], payload["variables"]) if len(steps) == 1 else [newton_table(payload)]
+    body = (
+        newton_step_lines(steps[0], payload["variables"])
+        if len(steps) == 1
+        else newton_tables(payload, output_width())
+    )
     status = (
         f"status  {payload['status']} after {payload['iterations']} step(s) at "
         f"{point_label(payload['variables'])} = {vector_text(payload['point'])}"
@@ -872,7 +993,10 @@ Example:
 @click.option(
     "--strict", is_flag=True, help="Exit 3 unless the run ended 'converged' (not a saddle, maximum, ...)."
 )
-@output_options(plot="the loss and alpha against the step")
+@output_options(
+    plot="the loss and alpha against the step",
+    csv="one row per step (t, the point, f, ||g||, alpha_t, the oracle's alpha*_t, status)",
+)
 @numeric_options
 def run_command(
     expression: str,
@@ -883,11 +1007,12 @@ def run_command(
     strict: bool,
     as_json: bool,
     plot: str | None,
+    csv_path: str | None,
     **options: Any,
 ) -> None:
     """Run an optimizer with an alpha rule from --at, the line-search oracle's alpha beside it."""
     from taylorlr.alpha.engine import run
-    from taylorlr.report.text import run_data, run_lines, run_table
+    from taylorlr.report.text import run_data, run_lines, run_tables
 
     loss = make_loss(expression, variables)
     settings = run_settings(**options)
@@ -895,7 +1020,9 @@ def run_command(
     payload = run_data(loss, result)
     if plot:
         save_plot(plot, "plot_run", result)
-    emit(payload, as_json, lambda data: [run_table(data), *run_lines(data)])
+    if csv_path:
+        save_csv(csv_path, result.records(variables=loss.names))
+    emit(payload, as_json, lambda data: [*run_tables(data, output_width()), *run_lines(data)])
     if strict and payload["final"]["status"] != "converged":
         raise StrictFailure(f"the run did not end 'converged' (--strict): {payload['final']['message']}")
 
@@ -923,7 +1050,10 @@ Example:
     help="Distance that counts as reached, in [0, inf).",
 )  # fmt: skip
 @run_options
-@output_options(plot="a contour of f with the runs' paths")
+@output_options(
+    plot="f with the runs' paths, and each run's gap to f* (the best runs in colour)",
+    csv="the ranked table, one row per run",
+)
 @numeric_options
 def compare(
     expression: str,
@@ -934,21 +1064,24 @@ def compare(
     tol_x: float,
     as_json: bool,
     plot: str | None,
+    csv_path: str | None,
     **options: Any,
 ) -> None:
     """Every rule x optimizer from --at against the exact optimum, as a table sorted best first."""
     from taylorlr.comparison import DEFAULT_OPTIMIZERS, DEFAULT_RULES
-    from taylorlr.report.text import comparison_data, comparison_lines, comparison_table
+    from taylorlr.report.text import comparison_data, comparison_lines, comparison_tables
 
     loss = make_loss(expression, variables)
-    check_contour(loss, plot)
+    check_plot(loss, plot)
     settings = run_settings(**options)
     rules, optimizers = rules or DEFAULT_RULES, optimizers or DEFAULT_OPTIMIZERS
     table = sweep(loss, at, rules, optimizers, tol_x, settings, enabled=progress_wanted(as_json))
     payload = comparison_data(loss, table, {**settings, "rules": list(rules), "optimizers": list(optimizers)})
     if plot:
-        save_plot(plot, "plot_contour", loss, critical_points=loss.critical_points(), runs=list(table.runs))
-    emit(payload, as_json, lambda data: [comparison_table(data), *comparison_lines(data)])
+        save_plot(plot, "plot_comparison", loss, table, critical_points=loss.critical_points())
+    if csv_path:
+        save_csv(csv_path, table.records())
+    emit(payload, as_json, lambda data: [*comparison_tables(data, output_width()), *comparison_lines(data)])
 
 
 def sweep(

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 
 class TaylorLRError(Exception):
-    """Base class of every error that taylorlr raises on purpose."""
+    """Base class of every error that taylorlr raises on purpose.
+
+    >>> import taylorlr as tl
+    >>> try:
+    ...     tl.Loss("x +")
+    ... except tl.TaylorLRError as error:
+    ...     print(type(error).__name__)
+    ParseError
+    """
 
 
 class ParseError(TaylorLRError, ValueError):
@@ -54,38 +62,93 @@ def _rebuild_parse_error(reason: str, text: str, column: int) -> ParseError:
 
 
 class LossDefinitionError(TaylorLRError, ValueError):
-    """A loss is ill-defined: no variable, an undeclared symbol, a complex constant, ..."""
+    """A loss is ill-defined: no variable, an undeclared symbol, a complex constant, ...
+
+    >>> import taylorlr as tl
+    >>> tl.Loss("1 + 2")
+    Traceback (most recent call last):
+    ...
+    taylorlr.errors.LossDefinitionError: the loss 3 has no variable: nothing to optimise
+    """
 
 
 class OptionError(TaylorLRError, ValueError):
-    """An option or hyperparameter is out of range or unknown."""
+    """An option or hyperparameter is out of range or unknown.
+
+    >>> import taylorlr as tl
+    >>> tl.run("x**2", [1.0], alpha0=-1)
+    Traceback (most recent call last):
+    ...
+    taylorlr.errors.OptionError: alpha0 must be finite and in (0, inf), got -1
+    """
 
 
 class PointError(TaylorLRError, ValueError):
-    """A point (``at``) has the wrong names, length, shape or non-finite entries."""
+    """A point (``at``) has the wrong names, length, shape or non-finite entries.
+
+    >>> import taylorlr as tl
+    >>> tl.newton_step(tl.Loss("x**2 + y**2"), [1.0])
+    Traceback (most recent call last):
+    ...
+    taylorlr.errors.PointError: the point has 1 coordinates but the loss has 2 variables ['x', 'y']
+    """
 
 
 class BackendError(TaylorLRError):
-    """An array backend is unknown, or its library (e.g. CuPy) or device is missing."""
+    """An array backend is unknown, or its library (e.g. CuPy) or device is missing.
+
+    >>> import taylorlr as tl
+    >>> tl.Loss("x**2").compile("tensorflow")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    taylorlr.errors.BackendError: unknown backend 'tensorflow': use 'numpy', 'cupy', 'array-api-strict' or ...
+    """
 
 
 class MissingDependencyError(TaylorLRError, ImportError):
-    """An optional dependency is needed; the message names the extra to install."""
+    """An optional dependency is needed; the message names the extra to install.
+
+    It is an ImportError too, so code that already handles a missing module handles it:
+
+    >>> import taylorlr as tl
+    >>> issubclass(tl.MissingDependencyError, ImportError)
+    True
+    """
 
 
 class SingularHessianError(TaylorLRError, ArithmeticError):
     """The Hessian is singular at the point, so the Newton step cannot be taken.
 
     The message suggests ``fallback="pinv"`` or ``fallback="damped"``.
+
+    >>> import taylorlr as tl
+    >>> tl.newton_step(tl.Loss("x**4"), [0.0], throw=True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    taylorlr.errors.SingularHessianError: the Hessian is singular at [0.0] ...: no Newton step exists; ...
     """
 
 
 class BudgetExceededError(TaylorLRError, TimeoutError):
-    """An exact computation ran out of its time budget."""
+    """An exact computation ran out of its time budget.
+
+    The critical-point search catches it and falls back to a numeric search, saying so:
+
+    >>> import taylorlr as tl
+    >>> tl.Loss("x**12 + y**12 - 3*x*y + x**3*y**5").critical_points(budget_s=1e-6).status
+    <SearchStatus.BUDGET_EXCEEDED: 'budget-exceeded'>
+    """
 
 
 class NotConvergedError(TaylorLRError, ArithmeticError):
-    """An iteration asked to raise (``throw=True``) ended without converging (its steps ran out)."""
+    """An iteration asked to raise (``throw=True``) ended without converging (its steps ran out).
+
+    >>> import taylorlr as tl
+    >>> tl.newton(tl.Loss("x**4"), [1.0], steps=2, throw=True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    taylorlr.errors.NotConvergedError: 1 of 1 member(s) ended ['max_steps']: ...
+    """
 
 
 class RunFailedError(TaylorLRError, ArithmeticError):

@@ -41,7 +41,11 @@ class Verdict(str, enum.Enum):
 
 
 class Kind(Verdict):
-    """What kind of stationary point: from the Hessian's inertia, or a higher-order argument."""
+    """What kind of stationary point: from the Hessian's inertia, or a higher-order argument.
+
+    >>> Kind.SADDLE == "saddle", Kind("minimum").message
+    (True, 'a local minimum: f rises in every direction')
+    """
 
     MINIMUM = ("minimum", "a local minimum: f rises in every direction")
     MAXIMUM = ("maximum", "a local maximum: f falls in every direction")

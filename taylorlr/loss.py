@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
+from taylorlr._display import Card
 from taylorlr.errors import LossDefinitionError, OptionError, PointError, TaylorLRError
 from taylorlr.symbolic.derivatives import (
     SparseDerivatives,
@@ -49,6 +50,14 @@ _ALLOWED_CONSTANTS = (sympy.pi, sympy.E)
 _FLOAT64_MAX = sympy.Float(1.7976931348623157e308)
 _FLOAT64_TINY = sympy.Float(2.2250738585072014e-308)
 _REDUCTIONS = ("mean", "sum")
+#: the longest expression text a notebook card shows whole, and the longest LaTeX it renders
+_TEXT_LIMIT = 400
+_LATEX_LIMIT = 4000
+
+
+def _short(text: str) -> str:
+    """An expression's text for a card: whole up to _TEXT_LIMIT characters, else cut and said so."""
+    return text if len(text) <= _TEXT_LIMIT else f"{text[:_TEXT_LIMIT]} ... ({len(text)} characters)"
 
 
 def natural_key(name: str) -> tuple[Any, ...]:
@@ -79,6 +88,11 @@ class Loss:
 
     A SymPy expression's symbols that are not declared real (``sympy.symbols("x")``)
     are replaced by real symbols of the same name: every loss is a real function.
+
+    >>> import taylorlr as tl
+    >>> loss = tl.Loss("(w*x - y)**2", variables=["w"], data=["x", "y"])
+    >>> loss.names, loss.gradient
+    (('w',), Matrix([[2*x*(w*x - y)]]))
     """
 
     def __init__(
@@ -103,6 +117,33 @@ class Loss:
     def __repr__(self) -> str:
         data = f", data={self.names_of(self.data)}" if self.data else ""
         return f"Loss({str(self.expr)!r}, variables={self.names}{data})"
+
+    # notebook display ------------------------------------------------------------------------------
+
+    def _card(self) -> Card:
+        fields = [("f", _short(str(self.expr))), ("variables", ", ".join(self.names))]
+        if self.data:
+            fields += [("data", ", ".join(self.names_of(self.data))), ("reduction", self.reduction)]
+        return Card(title=f"Loss of {self.n} variable{'s' if self.n > 1 else ''}", fields=fields)
+
+    def _repr_html_(self) -> str:
+        return self._card().html()
+
+    def _repr_markdown_(self) -> str:
+        return self._card().markdown()
+
+    def _repr_latex_(self) -> str | None:
+        """``f(x, y) = ...`` in LaTeX math (None, so HTML shows, when a name would break math mode).
+
+        >>> import taylorlr as tl
+        >>> print(tl.Loss("x**2 + 3*x*y**2")._repr_latex_())
+        $\\displaystyle f(x, y) = x^{2} + 3 x y^{2}$
+        """
+        text = sympy.latex(self.expr)
+        names = ", ".join(sympy.latex(v) for v in self.variables)
+        if "$" in text + names or len(text) > _LATEX_LIMIT:
+            return None
+        return f"$\\displaystyle f({names}) = {text}$"
 
     @staticmethod
     def names_of(symbols: Sequence[sympy.Symbol]) -> tuple[str, ...]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
+from taylorlr._display import Card, fmt, vector
 from taylorlr.errors import OptionError
 
 if TYPE_CHECKING:
@@ -66,7 +67,12 @@ def curvature_verdict(curvature: str, fallback: str | None) -> str:
 
 
 def symbolic_summary(loss: Loss) -> dict[str, Any]:
-    """The loss, its variables, gradient and Hessian as JSON-ready strings."""
+    """The loss, its variables, gradient and Hessian as JSON-ready strings.
+
+    >>> import taylorlr as tl
+    >>> symbolic_summary(tl.Loss("x*y"))["hessian"]
+    [['0', '1'], ['1', '0']]
+    """
     return {
         "expression": str(loss.expr),
         "variables": list(loss.names),
@@ -87,6 +93,11 @@ class ExactNewtonStep:
         start, step, point: w, H^-1 g and w+ (SymPy numbers).
         eta: 1/f'' in 1-D, the matrix H^-1 in n-D.
         f_before, f_after: f(w) and f(w+), exact.
+
+    >>> import taylorlr as tl
+    >>> step = exact_newton_step(tl.Loss("x**2 + 3*x*y**2"), (1, 2))
+    >>> step.point, step.f_after
+    ((6/11, 10/11), 2196/1331)
     """
 
     start: tuple[sympy.Expr, ...]
@@ -185,6 +196,10 @@ def newton_report(
 # the solution ---------------------------------------------------------------------------------
 
 
+def _shorter(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 4] + " ..."
+
+
 @dataclass(frozen=True, kw_only=True)
 class Solution:
     """Everything ``taylorlr solve`` reports about a loss, and with ``at`` about one point.
@@ -198,6 +213,11 @@ class Solution:
         at: the point, exact (None without ``at``).
         newton: the :class:`NewtonReport` of one Newton step from ``at``.
         step_size: the :class:`~taylorlr.numerics.stepsize.StepSize` bounds at ``at``.
+
+    >>> import taylorlr as tl
+    >>> solution = tl.solve("x**4 - 2*x**2", at=[2])
+    >>> solution.at, solution.newton.exact.point, str(solution.bounded_below.verdict)[:11]
+    ((2,), (16/11,), 'no evidence')
     """
 
     loss: Loss
@@ -231,6 +251,53 @@ class Solution:
             data["newton"] = self.newton.to_dict()
             data["step_size"] = self.step_size.to_dict()
         return data
+
+    # notebook display ------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        """One line: f, the critical points by kind, bounded below, and the point ``at``.
+
+        >>> import taylorlr as tl
+        >>> tl.solve("x**2 + 3*x*y**2", at={"x": 1, "y": 2})  # doctest: +NORMALIZE_WHITESPACE
+        Solution(f = x**2 + 3*x*y**2, critical points: saddle 1 (complete),
+                 bounded below: unbounded, at (1, 2))
+        """
+        at = "" if self.at is None else f", at {vector([str(c) for c in self.at])}"
+        bounded = "not examined" if self.bounded_below is None else self.bounded_below.verdict.value
+        return (
+            f"Solution(f = {_shorter(str(self.loss.expr))}, critical points: {self._points_text()}, "
+            f"bounded below: {bounded}{at})"
+        )
+
+    def _points_text(self) -> str:
+        if self.critical_points is None:
+            return f"skipped ({self.skipped})"
+        counts = ", ".join(f"{kind} {count}" for kind, count in self.critical_points.counts().items())
+        return f"{counts or 'none'} ({self.critical_points.status.value})"
+
+    def _card(self) -> Card:
+        from taylorlr.analysis.result import POINT_COLUMNS
+
+        fields = [("f", _shorter(str(self.loss.expr), 400)), ("variables", ", ".join(self.loss.names)),
+                  ("critical points", self._points_text())]  # fmt: skip
+        if self.bounded_below is not None:
+            fields.append(("bounded below", str(self.bounded_below.verdict)))
+        if self.newton is not None:
+            step = self.newton.step.to_dict()
+            fields += [
+                ("Newton step from", vector([str(c) for c in self.at or ()])),
+                ("new point", vector(step["point"])),
+                ("f before, after", f"{fmt(self.newton.f_before)}, {fmt(self.newton.f_after)}"),
+                ("heads for", curvature_verdict(str(step["curvature"]), step["fallback"])),
+            ]
+        rows = [(str(i), *p.cells()) for i, p in enumerate(self.critical_points or ())]
+        return Card(title="Solution", fields=fields, header=POINT_COLUMNS if rows else (), rows=rows)
+
+    def _repr_html_(self) -> str:
+        return self._card().html()
+
+    def _repr_markdown_(self) -> str:
+        return self._card().markdown()
 
     def _analysis(self) -> dict[str, Any]:
         if self.critical_points is None:

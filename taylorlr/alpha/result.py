@@ -5,11 +5,14 @@ Array-only: importing this module loads neither SymPy nor NumPy.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from taylorlr._display import ROW_LIMIT, Card, counts_text, fmt, vector
 from taylorlr._json import json_ready
+from taylorlr.errors import OptionError
 from taylorlr.kinds import Verdict
 
 _SOLVE = "`taylorlr solve` (tl.solve) can prove whether f is bounded below"
@@ -111,6 +114,10 @@ class Counts(_PerMember):
     the method, and are not counted. A count that is zero by construction (line
     searches of a rule that makes none, HVPs of a rule that uses none) may be a
     read-only array.
+
+    >>> import taylorlr as tl
+    >>> tl.run("x**2 + 10*y**2", [1.0, 1.0], rule="retsinas", steps=30).counts.totals()
+    {'values': 10, 'gradients': 10, 'hvps': 0, 'line_searches': 0}
     """
 
     values: Any
@@ -121,7 +128,13 @@ class Counts(_PerMember):
 
 @dataclass(frozen=True)
 class SafeguardCounts(_PerMember):
-    """How many times each safeguard fired, per batch member (see :class:`~taylorlr.Safeguards`)."""
+    """How many times each safeguard fired, per batch member (see :class:`~taylorlr.Safeguards`).
+
+    >>> import taylorlr as tl
+    >>> fired = tl.run("x**2 + 10*y**2", [1.0, 1.0], rule="retsinas", steps=30).safeguard_counts.totals()
+    >>> sorted(fired), sum(fired.values())
+    (['alpha_max', 'alpha_min', 'curvature', 'factor_max', 'factor_min', 'precision', 'rising_loss'], 0)
+    """
 
     curvature: Any
     rising_loss: Any
@@ -316,5 +329,145 @@ class Run:
             **({} if self.recorded_steps is None else {"recorded_steps": json_ready(self.recorded_steps)}),
         }
 
+    # notebook display and exports ------------------------------------------------------------------
+
+    def status_counts(self) -> dict[str, int]:
+        """How many batch members ended with each status (zeros left out), in :class:`Status` order.
+
+        >>> import taylorlr as tl
+        >>> tl.run("x**2", [[1.0], [0.0]], steps=5).status_counts()
+        {'converged': 2}
+        """
+        flat = [getattr(s, "value", s) for s in self.status.ravel()]
+        counts = {s.value: flat.count(s.value) for s in Status}
+        return {label: count for label, count in counts.items() if count}
+
+    def __repr__(self) -> str:
+        """One line: the labels, batch shape, steps, status counts and the best f (never arrays).
+
+        >>> import taylorlr as tl
+        >>> tl.run("(x - 1)**2 + 4*y**2", [0.0, 1.0], rule="exact", steps=50)
+        Run(gd with the exact rule, batch (), 50 steps, converged 1, best f 4.18382e-18)
+        """
+        return (
+            f"Run({self.optimizer} with the {self.rule} rule, batch {self.batch_shape}, "
+            f"{len(self.losses) - 1} steps, {counts_text(self.status_counts())}, "
+            f"best f {fmt(self._best_f())})"
+        )
+
+    def _best_f(self) -> float | None:
+        import numpy
+
+        final = numpy.asarray(self.fun, dtype=float)
+        finite = final[numpy.isfinite(final)]
+        return float(finite.min()) if finite.size else None
+
+    def _card(self) -> Card:
+        """The notebook card: a summary, then one row per member (or per step for one member)."""
+        fields = (
+            ("batch shape", str(self.batch_shape)),
+            ("steps", str(len(self.losses) - 1)),
+            ("statuses", counts_text(self.status_counts())),
+            ("best f", fmt(self._best_f())),
+            ("path", str(self.settings.get("path", "n/a"))),
+        )
+        title = f"Run: {self.optimizer} with the {self.rule} rule"
+        if self.batch_shape:
+            size = len(self.status.ravel())
+            more = f"{size - ROW_LIMIT} more members not shown" if size > ROW_LIMIT else ""
+            return Card(
+                title=title, fields=fields, header=_MEMBER_HEADER, rows=self._member_rows(), note=more
+            )
+        return Card(title=title, fields=(*fields, ("message", self.messages()[0])),
+                    header=_STEP_HEADER, rows=self._step_rows())  # fmt: skip
+
+    def _member_rows(self) -> list[tuple[str, ...]]:
+        import numpy
+
+        n = self.points.shape[-1]
+        rows: list[tuple[str, ...]] = []
+        members = zip(self.status.ravel()[:ROW_LIMIT], self.stopped_at.ravel()[:ROW_LIMIT], strict=True)
+        for k, (status, stop) in enumerate(members):  # a notebook shows the first ROW_LIMIT members
+            point = numpy.reshape(self.x, (-1, n))[k]
+            f, g = numpy.ravel(self.fun)[k], numpy.ravel(self.grad_norms[-1])[k]
+            label = str(getattr(status, "value", status))
+            rows.append((str(k), label, str(int(stop)), fmt(f), fmt(g), vector(point)))
+        return rows
+
+    def _step_rows(self) -> list[tuple[str, ...]]:
+        """t, f, ||g||, alpha_t, oracle alpha*_t: both ends of a long run, the middle elided."""
+        stop = int(self.stopped_at)
+        shown = list(range(stop + 1)) if stop < 16 else [*range(8), -1, *range(stop - 7, stop + 1)]
+        rows: list[tuple[str, ...]] = []
+        for t in shown:
+            if t < 0:
+                rows.append(("...", "", "", "", ""))
+                continue
+            oracle = self.oracle_alphas[t] if t < len(self.oracle_alphas) else None
+            measured = (self.losses[t], self.grad_norms[t], self.alphas[t], oracle)
+            rows.append((str(t), *map(fmt, measured)))
+        return rows
+
+    def _repr_html_(self) -> str:
+        return self._card().html()
+
+    def _repr_markdown_(self) -> str:
+        return self._card().markdown()
+
+    def to_frame(self, variables: Sequence[str] | None = None) -> Any:
+        """The run as a pandas DataFrame: one row per (member, step) taken, padding left out.
+
+        Columns: ``member`` (the flat batch index), ``t``, each coordinate (named by
+        ``variables``, e.g. ``loss.names``; ``x0``, ``x1``, ... by default), ``loss``, ``grad_norm``,
+        ``alpha`` (alpha_t, used by step t) and ``oracle_alpha`` (alpha*_t, NaN at the last
+        point, where no step was taken), and ``status`` (the member's final status).
+
+        Raises:
+            MissingDependencyError: pandas is not installed (``pip install pandas``).
+
+        >>> import taylorlr as tl
+        >>> frame = tl.run("(x - 1)**2", [0.0], rule="exact", steps=3).to_frame(variables=["x"])
+        >>> list(frame.columns), len(frame)
+        (['member', 't', 'x', 'loss', 'grad_norm', 'alpha', 'oracle_alpha', 'status'], 3)
+        """
+        from taylorlr._frame import frame_of
+
+        return frame_of(self.records(variables))
+
+    def records(self, variables: Sequence[str] | None = None) -> dict[str, list[Any]]:
+        """The columns of :meth:`to_frame` as plain lists (no pandas needed; what ``--csv`` writes).
+
+        >>> import taylorlr as tl
+        >>> tl.run("x**2", [1.0], rule="exact", steps=2).records()["x0"]
+        [1.0, 0.98, 0.0]
+        """
+        import numpy
+
+        n = self.points.shape[-1]
+        names = list(variables) if variables is not None else [f"x{i}" for i in range(n)]
+        if len(names) != n:
+            given = f"{len(names)} name{'' if len(names) == 1 else 's'}"
+            raise OptionError(f"variables gives {given} for the run's {n} coordinates: pass {n} names")
+        points = numpy.reshape(self.points, (len(self.points), -1, n))
+        flat = {name: numpy.reshape(getattr(self, name), (len(self.losses), -1))
+                for name in ("losses", "grad_norms", "alphas")}  # fmt: skip
+        oracle = numpy.reshape(self.oracle_alphas, (len(self.oracle_alphas), -1))
+        columns: dict[str, list[Any]] = {key: [] for key in ("member", "t", *names, "loss", "grad_norm",
+                                                             "alpha", "oracle_alpha", "status")}  # fmt: skip
+        for k, (status, stop) in enumerate(zip(self.status.ravel(), self.stopped_at.ravel(), strict=True)):
+            for t in range(int(stop) + 1):
+                columns["member"].append(k)
+                columns["t"].append(t)
+                for i, name in enumerate(names):
+                    columns[name].append(float(points[t, k, i]))
+                columns["loss"].append(float(flat["losses"][t, k]))
+                columns["grad_norm"].append(float(flat["grad_norms"][t, k]))
+                columns["alpha"].append(float(flat["alphas"][t, k]))
+                columns["oracle_alpha"].append(float(oracle[t, k]) if t < len(oracle) else math.nan)
+                columns["status"].append(getattr(status, "value", str(status)))
+        return columns
+
 
 _HISTORIES = ("points", "alphas", "losses", "grad_norms")
+_MEMBER_HEADER = ("member", "status", "stopped at", "f", "||g||", "point")
+_STEP_HEADER = ("t", "f", "||g||", "alpha_t", "oracle alpha*_t")

@@ -39,6 +39,10 @@ class OneStepDemo:
         kind: the :class:`~taylorlr.kinds.Kind` of w*: minimum, maximum or saddle (a stationary
             inflection, f'' = 0 at w*); None when f' has no real root.
         miss: |w1 - w*| (None when there is no extremum).
+
+    >>> demo = one_step_demo(d="1/10")
+    >>> demo.w1, str(demo.kind), demo.miss
+    (-17/11, 'maximum', 161/33 - 4*sqrt(10)/3)
     """
 
     f: sympy.Expr

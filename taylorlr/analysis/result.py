@@ -12,14 +12,23 @@ from typing import Any
 
 import sympy
 
+from taylorlr._display import Card, fmt, folded, vector
 from taylorlr.kinds import Kind, Verdict
 
 KINDS = tuple(k.value for k in Kind)
+#: the columns of a critical point's row (text and notebook)
+POINT_COLUMNS = ("#", "point", "kind", "eigenvalues", "f", "found")
 DIGITS = 30
 
 
 class SearchStatus(Verdict):
-    """How the critical points were found, and how far the list can be trusted."""
+    """How the critical points were found, and how far the list can be trusted.
+
+    >>> import taylorlr as tl
+    >>> exact, numeric = tl.Loss("x**2 + y**2"), tl.Loss("exp(x) - 2*x")
+    >>> str(exact.critical_points().status), str(numeric.critical_points().status)
+    ('complete', 'numeric')
+    """
 
     COMPLETE = ("complete", "exact: every real critical point, each an exact algebraic number")
     BUDGET_EXCEEDED = (
@@ -38,7 +47,12 @@ class SearchStatus(Verdict):
 
 
 class Boundedness(Verdict):
-    """Whether f is bounded below, as far as the probes can tell."""
+    """Whether f is bounded below, as far as the probes can tell.
+
+    >>> import taylorlr as tl
+    >>> str(tl.Loss("x**3 + y**2").critical_points().bounded_below.verdict)
+    'unbounded'
+    """
 
     UNBOUNDED = ("unbounded", "f -> -inf along a line: proved (f is an exact polynomial along it)")
     NO_EVIDENCE = (
@@ -64,6 +78,11 @@ class CriticalPoint:
         tolerance: for a numeric point, the rounding bound its gradient was tested against:
             each |df/dx_i| is within what evaluating it in floats, or moving the point by one
             ulp, can produce (0.0 for exact points).
+
+    >>> import taylorlr as tl
+    >>> point = tl.Loss("x**2 + 3*x*y**2").critical_points()[0]
+    >>> point.point, point.kind, point.degenerate, point.reason[:18]
+    ((0, 0), <Kind.SADDLE: 'saddle'>, True, 'along the curve x ')
     """
 
     point: tuple[Any, ...]
@@ -104,6 +123,27 @@ class CriticalPoint:
             data["value_exact"] = str(self.value)
         return data
 
+    # notebook display ------------------------------------------------------------------------------
+
+    def cells(self) -> tuple[str, ...]:
+        """The point as text cells: point (exact forms folded), kind, eigenvalues, f, how it was found."""
+        exact = [str(c) for c in self.point] if self.exact else [None] * len(self.point)
+        point = vector([folded(v, e) for v, e in zip(self.floats, exact, strict=True)])
+        exact_value = str(self.value) if self.exact else None
+        value = None if self.value is None else folded(float(self.value), exact_value)
+        how = ("exact" if self.exact else "numeric") + (", degenerate" if self.degenerate else "")
+        return point, str(self.kind), ", ".join(fmt(e) for e in self.eigenvalues), value or "n/a", how
+
+    def __repr__(self) -> str:
+        """One line, exact values folded (a ``CRootOf`` shown as its decimal and polynomial).
+
+        >>> import taylorlr as tl
+        >>> tl.Loss("x**3 - 3*x").critical_points()[0]
+        CriticalPoint(-1: maximum, eigenvalues -6, f = 2, exact)
+        """
+        point, kind, eigenvalues, value, how = self.cells()
+        return f"CriticalPoint({point}: {kind}, eigenvalues {eigenvalues}, f = {value}, {how})"
+
 
 @dataclass(frozen=True, kw_only=True)
 class BoundedBelow:
@@ -117,6 +157,11 @@ class BoundedBelow:
         point: the lowest probed point, with ``value`` = f there.
         direction: the line's direction (for "unbounded").
         probes: how many lines were probed.
+
+    >>> import taylorlr as tl
+    >>> evidence = tl.Loss("x**3 + y**2").critical_points().bounded_below
+    >>> evidence.proof, evidence.direction
+    (True, (-1.0, 0.0))
     """
 
     verdict: Boundedness
@@ -152,6 +197,11 @@ class CriticalPoints(Sequence[CriticalPoint]):
         note: what happened, in a sentence.
         rejected: numeric candidates where the search stalled with a small gradient that is
             provably not zero (a plateau or an asymptote): not returned as critical points.
+
+    >>> import taylorlr as tl
+    >>> points = tl.Loss("x**4 - 2*x**2 + y**2").critical_points()
+    >>> len(points), points.status, points.counts()
+    (3, <SearchStatus.COMPLETE: 'complete'>, {'minimum': 2, 'saddle': 1})
     """
 
     points: tuple[CriticalPoint, ...]
@@ -177,6 +227,42 @@ class CriticalPoints(Sequence[CriticalPoint]):
             result[str(p.kind)] += 1
         return {k: v for k, v in result.items() if v}
 
+    # notebook display ------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        """One line: how many points of each kind, and how they were found.
+
+        >>> import taylorlr as tl
+        >>> tl.Loss("x**4 - 2*x**2").critical_points()
+        CriticalPoints(3 points: minimum 2, maximum 1; complete)
+        """
+        counts = ", ".join(f"{kind} {count}" for kind, count in self.counts().items())
+        points = f"{len(self)} point{'' if len(self) == 1 else 's'}"
+        return f"CriticalPoints({points}{': ' + counts if counts else ''}; {self.status.value})"
+
+    def _card(self) -> Card:
+        fields = [("status", f"{self.status.value}: {self.note or self.status.message}")]
+        if self.bounded_below is not None:
+            fields.append(("bounded below", str(self.bounded_below.verdict)))
+        rows = [(str(i), *p.cells()) for i, p in enumerate(self.points)]
+        return Card(title=f"Critical points ({len(self)})", fields=fields, header=POINT_COLUMNS, rows=rows)
+
+    def _repr_html_(self) -> str:
+        return self._card().html()
+
+    def _repr_markdown_(self) -> str:
+        return self._card().markdown()
+
+    def _repr_latex_(self) -> str:
+        """The points in LaTeX math, one per line, each with its kind (exact where known).
+
+        >>> import taylorlr as tl
+        >>> print(tl.Loss("x**2 - y**2").critical_points()._repr_latex_())
+        $\\begin{array}{ll}\\left(0, 0\\right) & \\text{saddle}\\end{array}$
+        """
+        lines = [f"{point_latex(p.point)} & \\text{{{p.kind}}}" for p in self]
+        return "$\\begin{array}{ll}" + r" \\ ".join(lines) + r"\end{array}$"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": str(self.status),
@@ -187,6 +273,16 @@ class CriticalPoints(Sequence[CriticalPoint]):
             "critical_points": [p.to_dict() for p in self.points],
             "bounded_below": None if self.bounded_below is None else self.bounded_below.to_dict(),
         }
+
+
+def point_latex(point: Sequence[Any]) -> str:
+    r"""A point's coordinates in LaTeX: one bare, several as ``\left(a, b\right)``.
+
+    >>> point_latex((sympy.Rational(1, 2),)), point_latex((0, sympy.sqrt(2)))
+    ('\\frac{1}{2}', '\\left(0, \\sqrt{2}\\right)')
+    """
+    shown = [sympy.latex(sympy.sympify(c)) for c in point]
+    return shown[0] if len(shown) == 1 else r"\left(" + ", ".join(shown) + r"\right)"
 
 
 def _decimal(value: Any) -> str:

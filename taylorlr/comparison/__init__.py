@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from taylorlr._display import Card, fmt, vector
 from taylorlr._json import json_ready
 from taylorlr.alpha.engine import Run, as_loss, run
 from taylorlr.alpha.result import Status
@@ -63,7 +64,11 @@ REFERENCES = MODES
 
 
 class Standing(Labelled):
-    """Where a row ranks, best first (see the module's ranking); ``.message`` says why."""
+    """Where a row ranks, best first (see the module's ranking); ``.message`` says why.
+
+    >>> [standing.value for standing in Standing]
+    ['reached', 'converged', 'stopped short', 'failed', 'falling']
+    """
 
     REACHED = (
         "reached",
@@ -117,6 +122,12 @@ class ComparisonRow:
             when the oracle had no minimiser at any step).
         evaluations: values, gradients, HVPs and line searches spent.
         safeguard_firings: how often each safeguard fired.
+
+    >>> import taylorlr as tl
+    >>> table = tl.compare("(x - 1)**2 + 4*y**2", [0.0, 1.0], rules=("exact",), optimizers=("gd",), steps=50)
+    >>> row = table.rows[0]
+    >>> row.status, row.iterations_to_tol, row.final_gap < 1e-12, row.evaluations["hvps"]
+    (<Status.CONVERGED: 'converged'>, 9, True, 9)
     """
 
     rule: str
@@ -163,6 +174,15 @@ class ComparisonRow:
         measures = (_or_inf(self.final_gap), _or_inf(self.distance), _or_inf(self.final_value))
         return (_ORDER[self.standing], self.iterations_to_tol or 0, *measures, sum(self.evaluations.values()))
 
+    def cells(self) -> tuple[str, ...]:
+        """The row as the text cells of :data:`ROW_COLUMNS` (the CLI's table and the notebook's)."""
+        reached = "never" if self.iterations_to_tol is None else str(self.iterations_to_tol)
+        return (
+            self.rule, self.optimizer, str(getattr(self.status, "value", self.status)), reached,
+            fmt(self.final_value), _measured(self.final_gap), _measured(self.distance),
+            fmt(self.alpha_error_mean), str(sum(self.evaluations.values())),
+        )  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         data = {name: json_ready(getattr(self, name)) for name in self.__dataclass_fields__}
         status = getattr(self.status, "value", self.status)
@@ -175,6 +195,11 @@ def _status(status: Any) -> Any:
     value = getattr(status, "value", status)
     known = {s.value: s for s in Status}
     return known[value] if value in known and isinstance(known[value], str) else value
+
+
+def _measured(value: float) -> str:
+    """A measure for a table: "-" where there was nothing to measure from (NaN)."""
+    return "-" if value is None or math.isnan(value) else fmt(value)
 
 
 def _or_inf(value: float) -> float:
@@ -196,6 +221,11 @@ class Comparison:
         tol_x: the distance tolerance for ``iterations_to_tol``.
         runs: the full :class:`~taylorlr.Run` of each pair, in the order they ran
             (for plots and further study; not part of ``to_dict()``).
+
+    >>> import taylorlr as tl
+    >>> table = tl.compare("(x - 1)**2 + 4*y**2", [0.0, 1.0], rules=("exact",), optimizers=("gd",), steps=50)
+    >>> table.minimisers, table.verdict.value, table.rows[0].standing.value
+    (((1.0, 0.0),), 'global minimum (proved)', 'reached')
     """
 
     rows: tuple[ComparisonRow, ...]
@@ -221,6 +251,94 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.optimum.to_dict(), "tol_x": self.tol_x, "rows": [row.to_dict() for row in self.rows]}
+
+    # notebook display and exports ------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        """One line: how many runs, the verdict on min f, and the best row.
+
+        >>> import taylorlr as tl
+        >>> tl.compare("(x - 1)**2 + 4*y**2", [0.0, 1.0], rules=("exact", "fixed"), optimizers=("gd",),
+        ...            steps=60)
+        Comparison(2 runs, global minimum (proved), best: exact with gd, reached at step 9)
+        """
+        best = self.rows[0] if self.rows else None
+        said = "none" if best is None else f"{best.rule} with {best.optimizer}, {_standing_text(best)}"
+        return f"Comparison({len(self.rows)} runs, {self.verdict.value}, best: {said})"
+
+    def _card(self) -> Card:
+        minimisers = "; ".join(f"{vector(m)} (f* = {fmt(f)})" for m, f in zip(self.minimisers, self.f_star,
+                                                                            strict=True))  # fmt: skip
+        fields = (
+            ("optimum", f"{minimisers or 'none'} [{self.reference}]"),
+            ("verdict", f"{self.verdict.value}: {self.optimum.reason}"),
+            ("reached", f"within tol_x = {fmt(self.tol_x)} of a reference minimiser, and stayed"),
+        )
+        rows = [(str(rank), *row.cells()) for rank, row in enumerate(self.rows, start=1)]
+        return Card(title="Comparison: every rule x optimizer, best first", fields=fields,
+                    header=("#", *ROW_COLUMNS), rows=rows)  # fmt: skip
+
+    def _repr_html_(self) -> str:
+        return self._card().html()
+
+    def _repr_markdown_(self) -> str:
+        return self._card().markdown()
+
+    def records(self) -> dict[str, list[Any]]:
+        """The rows as plain columns, best first (no pandas needed; what ``compare --csv`` writes).
+
+        Columns: ``rank``, ``rule``, ``optimizer``, ``status``, ``standing``, ``steps_taken``,
+        ``iterations_to_tol`` (None: not reached), ``final_value``, ``final_gap``, ``distance``,
+        ``alpha_error_mean``, ``alpha_error_worst`` and one ``evaluations_<kind>`` per counted kind.
+
+        >>> import taylorlr as tl
+        >>> table = tl.compare("x**2", [1.0], rules=("exact",), optimizers=("gd", "adam"), steps=20)
+        >>> table.records()["optimizer"], table.records()["rank"]
+        (['gd', 'adam'], [1, 2])
+        """
+        columns: dict[str, list[Any]] = {name: [] for name in _RECORD_COLUMNS}
+        kinds = sorted({kind for row in self.rows for kind in row.evaluations})
+        columns.update({f"evaluations_{kind}": [] for kind in kinds})
+        for rank, row in enumerate(self.rows, start=1):
+            columns["rank"].append(rank)
+            for name in _RECORD_COLUMNS[1:]:
+                value = getattr(row, name)
+                columns[name].append(getattr(value, "value", value))
+            for kind in kinds:
+                columns[f"evaluations_{kind}"].append(row.evaluations.get(kind, 0))
+        return columns
+
+    def to_frame(self) -> Any:
+        """The rows as a pandas DataFrame, best first (the columns of :meth:`records`).
+
+        Raises:
+            MissingDependencyError: pandas is not installed (``pip install pandas``).
+
+        >>> import taylorlr as tl
+        >>> table = tl.compare("x**2", [1.0], rules=("exact", "fixed"), optimizers=("gd",), steps=20)
+        >>> table.to_frame()[["rule", "standing"]].values.tolist()
+        [['exact', 'reached'], ['fixed', 'stopped short']]
+        """
+        from taylorlr._frame import frame_of
+
+        return frame_of(self.records())
+
+
+#: the columns of a comparison's table (text, notebook)
+ROW_COLUMNS = (
+    "rule", "optimizer", "status", "steps to tol", "final f", "final gap", "distance", "alpha error",
+    "evaluations",
+)  # fmt: skip
+_RECORD_COLUMNS = (
+    "rank", "rule", "optimizer", "status", "standing", "steps_taken", "iterations_to_tol", "final_value",
+    "final_gap", "distance", "alpha_error_mean", "alpha_error_worst",
+)  # fmt: skip
+
+
+def _standing_text(row: ComparisonRow) -> str:
+    if row.standing == Standing.REACHED:
+        return f"reached at step {row.iterations_to_tol}"
+    return f"{row.standing.value} ({getattr(row.status, 'value', row.status)})"
 
 
 def compare(
@@ -259,6 +377,11 @@ def compare(
     Raises:
         OptionError: an unknown reference.
         PointError: ``at`` is a batch rather than one point.
+
+    >>> import taylorlr as tl
+    >>> table = tl.compare("x**4 + y**2 - x*y", [1.0, 1.0], rules=("exact", "fixed"), optimizers=("gd",))
+    >>> [(row.rule, row.standing.value) for row in table.rows], len(table.runs)
+    ([('exact', 'reached'), ('fixed', 'stopped short')], 2)
     """
     loss = as_loss(loss)
     if reference not in REFERENCES:

@@ -134,7 +134,11 @@ class Reference:
 
 
 def f_tolerance(f_star: float) -> float:
-    """How far below f* a value may lie and still be f* (rounding)."""
+    """How far below f* a value may lie and still be f* (rounding).
+
+    >>> f_tolerance(0.0), f_tolerance(100.0)
+    (1e-09, 1.01e-07)
+    """
     return F_ROUNDING * (1.0 + abs(f_star))
 
 

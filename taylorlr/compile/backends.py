@@ -63,6 +63,9 @@ def resolve_backend(backend: str | ModuleType | Backend = "numpy") -> Backend:
     Raises:
         MissingDependencyError: CuPy (or array-api-strict) is not installed.
         BackendError: the name is unknown, or CuPy finds no GPU.
+
+    >>> resolve_backend("numpy").name, resolve_backend("array-api-strict").name
+    ('numpy', 'array_api_strict')
     """
     if isinstance(backend, Backend):
         return backend
@@ -142,7 +145,12 @@ def namespace_of(*arrays: Any) -> Any:
 
 
 def to_numpy(array: Any) -> Any:
-    """Copy ``array`` to a NumPy array (from CuPy through ``.get()``)."""
+    """Copy ``array`` to a NumPy array (from CuPy through ``.get()``).
+
+    >>> import array_api_strict as xp
+    >>> to_numpy(xp.asarray([1.0, 2.0])).tolist()
+    [1.0, 2.0]
+    """
     import numpy
 
     if "cupy" in sys.modules and type(array).__module__.startswith("cupy"):

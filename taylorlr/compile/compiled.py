@@ -144,6 +144,12 @@ class Compiled:
         backend: the resolved :class:`~taylorlr.compile.backends.Backend`.
         dtype: ``"float64"`` or ``"float32"``.
         generator: "auto", "xp" or "simd", as asked; :meth:`generator_used` says which runs.
+
+    >>> import numpy as np, taylorlr as tl
+    >>> f = tl.Loss("x**2 + 3*x*y**2").compile()
+    >>> W = np.array([[1.0, 2.0], [0.0, 1.0]])
+    >>> f.value(W).tolist(), f.grad(W).tolist(), f.hess(W).shape
+    ([13.0, 0.0], [[14.0, 12.0], [3.0, 0.0]], (2, 2, 2))
     """
 
     derivatives: SparseDerivatives

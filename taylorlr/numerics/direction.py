@@ -69,6 +69,11 @@ def best_direction(
         loss: the loss; at: one point; eta: the step length (> 0).
         numeric: also minimise the true loss over the sphere (SciPy, imported here).
         starts: random starts for the numeric search (plus the model, gradient and Newton directions).
+
+    >>> import taylorlr as tl
+    >>> best = best_direction(tl.Loss("x**2 + 10*y**2"), [1.0, 1.0], 0.05, numeric=False)
+    >>> [round(c, 4) for c in best.model_direction], best.hard_case, best.model_value < best.gradient_value
+    ([0.1041, 0.9946], False, True)
     """
     loss = require_loss(loss, "best_direction")
     import numpy

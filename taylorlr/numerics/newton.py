@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from taylorlr._display import ROW_LIMIT, Card, counts_text, fmt, vector
 from taylorlr._typing import require_loss
 from taylorlr.compile.backends import as_batch, quiet, to_numpy
 from taylorlr.errors import OptionError, PointError, SingularHessianError
@@ -46,7 +47,12 @@ DEFAULT_DAMPING = 1e-3
 
 
 class Curvature(Verdict):
-    """What H's eigenvalues say about where the Newton step heads (per member)."""
+    """What H's eigenvalues say about where the Newton step heads (per member).
+
+    >>> import taylorlr as tl
+    >>> tl.newton_step(tl.Loss("x**2 - y**2"), [[1.0, 1.0], [0.0, 0.0]]).curvature.tolist()
+    [<Curvature.SADDLE: 'saddle'>, <Curvature.SADDLE: 'saddle'>]
+    """
 
     MINIMUM = (
         "minimum",
@@ -77,7 +83,12 @@ class Curvature(Verdict):
 
 
 class Conditioning(Verdict):
-    """How far the step can be trusted, from H's condition number and the solve's backward error."""
+    """How far the step can be trusted, from H's condition number and the solve's backward error.
+
+    >>> import taylorlr as tl
+    >>> str(tl.newton_step(tl.Loss("x**2 + 1e-14*y**2"), [1.0, 1.0]).conditioning)
+    'ill-conditioned'
+    """
 
     WELL = ("well-conditioned", "H is well conditioned: the step is accurate to about condition * eps")
     ILL = (
@@ -95,7 +106,12 @@ class Conditioning(Verdict):
 
 
 class NewtonStatus(Verdict):
-    """How an iterated Newton run ended (per member)."""
+    """How an iterated Newton run ended (per member).
+
+    >>> import taylorlr as tl
+    >>> str(tl.newton(tl.Loss("x**4 + x"), [0.0]).status), NewtonStatus.SINGULAR.message[:31]
+    ('singular', 'a singular Hessian stopped the ')
+    """
 
     CONVERGED = ("converged", "the gradient norm fell to tol or below")
     MAX_STEPS = ("max_steps", "all steps ran without reaching tol: raise steps, or start closer")
@@ -136,6 +152,11 @@ class NewtonStep:
         singular: mask of the members where H is singular (or not finite): no Newton step exists.
         nonfinite: mask of the members where f, g or H is not finite.
         rtol: the relative eigenvalue tolerance used for "singular".
+
+    >>> import taylorlr as tl
+    >>> step = tl.newton_step(tl.Loss("x**2 + 3*x*y**2"), [1.0, 2.0])
+    >>> step.point.round(6).tolist(), bool(step.curvature == "saddle"), step.eigenvalues.round(3).tolist()
+    ([0.545455, 0.909091], True, [-8.166, 16.166])
     """
 
     start: Any
@@ -189,6 +210,77 @@ class NewtonStep:
             "fallback": self.fallback,
         }
 
+    # notebook display ------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        """One line: the method, batch shape, and how many members head for each kind (never arrays).
+
+        >>> import taylorlr as tl
+        >>> tl.newton_step(tl.Loss("x**2 + 3*x*y**2"), [1.0, 2.0])
+        NewtonStep(newton, batch (), n = 2, saddle 1)
+        """
+        fallback = f", fallback {self.fallback}" if self.fallback else ""
+        n = self.point.shape[-1]
+        return f"NewtonStep({self.method}, batch {self.batch_shape}, n = {n}, {self._counts()}{fallback})"
+
+    def _counts(self) -> str:
+        labels = [str(c) for c in _strings_flat(self.curvature)]
+        return counts_text({label: labels.count(label) for label in dict.fromkeys(labels)})
+
+    def _card(self) -> Card:
+        title = f"{self.method.capitalize()} step" + (f" (fallback {self.fallback})" if self.fallback else "")
+        size = _size(self.batch_shape)
+        rows = [self._member_cells(k) for k in range(min(size, ROW_LIMIT))]  # the first ROW_LIMIT members
+        if self.batch_shape:
+            fields = (("batch shape", str(self.batch_shape)), ("heads for", self._counts()))
+            more = f"{size - ROW_LIMIT} more members not shown" if size > ROW_LIMIT else ""
+            return Card(title=title, fields=fields, header=_STEP_COLUMNS, rows=rows, note=more)
+        return Card(title=title, fields=tuple(zip(_STEP_COLUMNS[1:], rows[0][1:], strict=True)))
+
+    def _member_cells(self, k: int) -> tuple[str, ...]:
+        """Member k (flat index): start, gradient, eigenvalues, condition, curvature, step, new point."""
+        import numpy
+
+        n = self.point.shape[-1]
+
+        def row(array: Any) -> Any:
+            return numpy.reshape(to_numpy(array), (-1, n))[k]
+
+        def entry(array: Any) -> Any:
+            return numpy.ravel(to_numpy(array))[k]
+
+        return (
+            str(k), vector(row(self.start)), vector(row(self.gradient)),
+            ", ".join(map(fmt, row(self.eigenvalues))),
+            fmt(entry(self.condition)), str(_strings_flat(self.curvature)[k]),
+            str(_strings_flat(self.conditioning)[k]), vector(row(self.step)), vector(row(self.point)),
+        )  # fmt: skip
+
+    def _repr_html_(self) -> str:
+        return self._card().html()
+
+    def _repr_markdown_(self) -> str:
+        return self._card().markdown()
+
+
+_STEP_COLUMNS = (
+    "member", "start", "gradient", "eigenvalues", "condition", "heads for", "conditioning", "step",
+    "new point",
+)  # fmt: skip
+
+
+def _strings_flat(labels: Any) -> list[str]:
+    """Per-member labels (an object array, 0-d for one point) as a flat list of strings."""
+    import numpy
+
+    return [str(label) for label in numpy.ravel(numpy.asarray(labels, dtype=object))]
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    import math
+
+    return math.prod(shape)
+
 
 @dataclass(frozen=True, kw_only=True)
 class NewtonRun:
@@ -208,6 +300,11 @@ class NewtonRun:
         tol: the gradient-norm tolerance.
         value: f at the last point, (...,).
         stopped_at: the number of steps each member took, (...,).
+
+    >>> import taylorlr as tl
+    >>> run = tl.newton(tl.Loss("x**4 - 2*x**2"), [2.0], steps=20)
+    >>> bool(run.status == "converged"), run.x.round(9).tolist(), int(run.nit)
+    (True, [1.0], 6)
     """
 
     steps: tuple[NewtonStep, ...]
@@ -268,6 +365,22 @@ class NewtonRun:
     def nhev(self) -> Any:
         """Hessian evaluations per member (one per point visited)."""
         return self.stopped_at + 1
+
+    def __repr__(self) -> str:
+        """One line: the steps taken, how each member ended, and the best f (never arrays).
+
+        >>> import taylorlr as tl
+        >>> tl.newton(tl.Loss("x**4 - 2*x**2"), [2.0], steps=20)
+        NewtonRun(7 steps, batch (), converged 1, best f -1)
+        """
+        import numpy
+
+        labels = _strings_flat(self.status)
+        counts = counts_text({label: labels.count(label) for label in dict.fromkeys(labels)})
+        values: Any = [] if self.value is None else numpy.ravel(numpy.asarray(to_numpy(self.value), float))
+        finite = [v for v in values if numpy.isfinite(v)]
+        best = fmt(min(finite)) if finite else "n/a"
+        return f"NewtonRun({self.iterations} steps, batch {self.point.shape[:-1]}, {counts}, best f {best})"
 
     def to_dict(self) -> dict[str, Any]:
         return {

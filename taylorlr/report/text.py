@@ -14,15 +14,20 @@ functions that build tables.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import math
+import re
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
 import sympy
 
+from taylorlr._display import EXACT_LIMIT, folded
 from taylorlr._json import json_ready
+from taylorlr.comparison import ROW_COLUMNS
 from taylorlr.solution import symbolic_summary
 
 if TYPE_CHECKING:
@@ -131,6 +136,10 @@ def exact_or_float(floats: Sequence[float], exact: Sequence[str] | None) -> str:
     """
     if exact is None:
         return vector_text(floats)
+    if not FULL_EXACT.get() and any(_long(e) for e in exact):
+        if len(exact) == 1:
+            return folded(floats[0], exact[0])
+        return f"{vector_text(floats)} ({_algebraic(exact)})"
     shown = vector_text(list(exact))
     return shown if all(_is_integer_text(e) for e in exact) else f"{shown} ≈ {vector_text(floats)}"
 
@@ -143,7 +152,41 @@ def number_text(value: float | None, exact: str | None = None) -> str:
     """
     if exact is None:
         return fmt(value)
+    if not FULL_EXACT.get() and _long(exact):
+        return folded(value, exact) if _ROOT.fullmatch(exact) else f"{fmt(value)} (algebraic)"
     return exact if _is_integer_text(exact) else f"{exact} ≈ {fmt(value)}"
+
+
+#: set (``FULL_EXACT.set(True)``, the CLI's ``--exact``) to print long exact forms whole instead of
+#: folding them behind their decimal values
+FULL_EXACT: contextvars.ContextVar[bool] = contextvars.ContextVar("full_exact", default=False)
+_ROOT = re.compile(r"CRootOf\((.+?), -?\d+\)")
+
+
+def _long(text: str) -> bool:
+    """An exact form folded in text: longer than the notebook limit, or an algebraic root."""
+    return len(text) > EXACT_LIMIT or "CRootOf" in text
+
+
+def _algebraic(exact: Sequence[str]) -> str:
+    """What a folded exact vector is: algebraic, in roots of which polynomials.
+
+    >>> _algebraic(["-2*CRootOf(8*x**3 - x - 1, 1)", "CRootOf(8*x**3 - x - 1, 1)"])
+    'algebraic, in roots of 8*x**3 - x - 1'
+    """
+    polynomials = list(dict.fromkeys(m.group(1) for e in exact for m in _ROOT.finditer(e)))
+    if not polynomials:
+        return "exact form folded"
+    shown = "; ".join(p if len(p) <= EXACT_LIMIT else p[: EXACT_LIMIT - 4] + " ..." for p in polynomials)
+    return f"algebraic, in roots of {shown}"
+
+
+def folded_note(points: Sequence[dict[str, Any]]) -> list[str]:
+    """The line that says exact forms were folded, and how to see them (nothing when none were)."""
+    texts = [t for p in points for t in [*(p.get("point_exact") or []), p.get("value_exact") or ""]]
+    if FULL_EXACT.get() or not any(_long(t) for t in texts):
+        return []
+    return ["  (long exact forms are folded behind their decimals: --exact prints them, --json holds them)"]
 
 
 def _is_integer_text(text: str) -> bool:
@@ -176,7 +219,7 @@ def critical_point_lines(payload: dict[str, Any]) -> list[str]:
             f"  {names} = {exact_or_float(p['point'], p.get('point_exact'))}: {p['kind']}  "
             f"(eigenvalues {eigenvalues}; {flags}; f = {value})"
         )
-    lines += _more(len(points))
+    lines += _more(len(points)) + folded_note(points[:TEXT_POINT_LIMIT])
     if not points and info["status"] != "skipped":
         lines.append("  none")
     return lines
@@ -266,17 +309,75 @@ def newton_run_data(run: NewtonRun, steps: list[dict[str, Any]]) -> dict[str, An
 
 def newton_table(payload: dict[str, Any]) -> Any:
     """The Newton iterations as a rich table: k, point, f, ||g||, curvature."""
-    from rich.table import Table
+    return newton_tables(payload)[0]
 
-    table = Table(title=f"Newton iterations ({payload['method']})")
-    for column in ("k", "start point", "f", "||g||", "curvature", "new point"):
-        table.add_column(column, justify="right" if column in ("k", "f", "||g||") else "left")
+
+def newton_tables(payload: dict[str, Any], width: int | None = None) -> list[Any]:
+    """The Newton iterations as rich tables that fit ``width`` columns (see :func:`fitted_tables`)."""
+    rows = []
     for k, step in enumerate(payload["steps"]):
         norm = math.sqrt(sum(g * g for g in step["gradient"]))
-        table.add_row(
+        rows.append((
             str(k), vector_text(step["start"]), fmt(step["f_before"]), fmt(norm), step["curvature"],
             vector_text(step["point"]),
-        )  # fmt: skip
+        ))  # fmt: skip
+    columns = ("k", "start point", "f", "||g||", "curvature", "new point")
+    return fitted_tables(f"Newton iterations ({payload['method']})", columns, rows, width, right={0, 2, 3})
+
+
+# tables that fit the terminal ----------------------------------------------------------------
+
+
+def table_width(widths: Sequence[int]) -> int:
+    """The width rich gives a table (heavy head box, one space of padding each side) of these columns.
+
+    >>> table_width([3, 5])
+    15
+    """
+    return sum(w + 2 for w in widths) + len(widths) + 1
+
+
+def fitted_tables(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], width: int | None,
+    *, right: AbstractSet[int] = frozenset(), key: int = 1,
+) -> list[Any]:  # fmt: skip
+    """One rich table, or (when it is wider than ``width``) several, each repeating the first ``key``
+    columns, so that no cell is ever cut: every column is as wide as its longest cell (numbers
+    keep every digit and exponent), headers wrap between words, and no table is wider than
+    ``width`` unless a single column group cannot be narrower.
+
+    >>> [len(t.columns) for t in fitted_tables("t", ("#", "a", "b"), [("1", "x" * 30, "y" * 30)], 50)]
+    [2, 2]
+    """
+    cells = [max([len(row[j]) for row in rows] or [0]) for j in range(len(columns))]
+    needed = [max(c, len(column)) for c, column in zip(cells, columns, strict=True)]
+    groups: list[list[int]] = [list(range(len(columns)))]
+    if width is not None and table_width(needed) > width:  # headers wrap between words, cells never
+        needed = [max(c, *map(len, column.split())) for c, column in zip(cells, columns, strict=True)]
+    if width is not None and table_width(needed) > width:
+        groups, current = [], list(range(key))
+        for j in range(key, len(columns)):
+            if len(current) > key and table_width([needed[i] for i in [*current, j]]) > width:
+                groups.append(current)
+                current = list(range(key))
+            current.append(j)
+        groups.append(current)
+    return [_rich_table(title if g == 0 else f"{title} (continued)", columns, rows, group, needed, right)
+            for g, group in enumerate(groups)]  # fmt: skip
+
+
+def _rich_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], group: Sequence[int],
+    needed: Sequence[int], right: AbstractSet[int],
+) -> Any:  # fmt: skip
+    from rich.table import Table
+
+    table = Table(title=title)
+    for j in group:
+        table.add_column(columns[j], justify="right" if j in right else "left", width=needed[j],
+                         overflow="fold")  # fmt: skip
+    for row in rows:
+        table.add_row(*(row[j] for j in group))
     return table
 
 
@@ -363,15 +464,38 @@ def solve_latex(solution: Solution) -> dict[str, Any]:
 
 
 def latex_lines(latex: dict[str, Any] | None) -> list[str]:
-    """The ``--latex`` block of a text report (nothing when LaTeX was not asked for)."""
+    """The ``--latex`` block of a text report (nothing when LaTeX was not asked for): one LaTeX
+    formula a line, a list (the critical points) one formula a line under its name.
+
+    >>> for line in latex_lines({"f": "x^{2}", "critical_points": ["0", "\\frac{1}{2}"]}):
+    ...     print(line)
+    LaTeX
+      f: x^{2}
+      critical_points:
+        0
+        \frac{1}{2}
+    """
     if not latex:
         return []
-    return ["LaTeX"] + [f"  {name}: {text}" for name, text in latex.items()]
+    lines = ["LaTeX"]
+    for name, text in latex.items():
+        if isinstance(text, list):
+            lines += [f"  {name}:", *(f"    {item}" for item in text)]
+        else:
+            lines.append(f"  {name}: {text}")
+    return lines
 
 
 def points_latex(points: Sequence[CriticalPoint]) -> list[str]:
-    """LaTeX of each critical point's coordinates (exact where known)."""
-    return [sympy.latex(sympy.Tuple(*p.point)) for p in points]
+    """LaTeX of each critical point's coordinates (exact where known): one bare, several in parentheses.
+
+    >>> import taylorlr as tl
+    >>> print(*points_latex(tl.Loss("x**2 - y**2 + 2*y").critical_points()))
+    \\left(0, 1\\right)
+    """
+    from taylorlr.analysis.result import point_latex
+
+    return [point_latex(p.point) for p in points]
 
 
 # taylor --------------------------------------------------------------------------------------
@@ -434,22 +558,25 @@ def run_data(loss: Loss, run: Run) -> dict[str, Any]:
 
 def run_table(payload: dict[str, Any]) -> Any:
     """The iterations of a run as a rich table (the middle elided when long)."""
-    from rich.table import Table
+    return run_tables(payload)[0]
 
-    table = Table(title=f"{payload['optimizer']} with the {payload['rule']} rule")
-    for column in ("t", "loss", "||g||", "alpha", "oracle alpha"):
-        table.add_column(column, justify="right")
-    last = payload["final"]["step"]
-    for t in _shown_steps(last):
+
+def run_tables(payload: dict[str, Any], width: int | None = None) -> list[Any]:
+    """The iterations of a run as rich tables that fit ``width`` columns (see :func:`fitted_tables`)."""
+    rows = []
+    for t in _shown_steps(payload["final"]["step"]):
         if t is None:
-            table.add_row("...", "", "", "", "")
+            rows.append(("...", "", "", "", ""))
             continue
         oracle = payload["oracle_alphas"][t] if t < len(payload["oracle_alphas"]) else None
-        table.add_row(
+        rows.append((
             str(t), fmt(payload["losses"][t]), fmt(payload["grad_norms"][t]), fmt(payload["alphas"][t]),
             fmt(oracle),
-        )  # fmt: skip
-    return table
+        ))  # fmt: skip
+    title = f"{payload['optimizer']} with the {payload['rule']} rule"
+    return fitted_tables(
+        title, ("t", "loss", "||g||", "alpha", "oracle alpha"), rows, width, right=set(range(5))
+    )
 
 
 def _shown_steps(last: int) -> list[int | None]:
@@ -482,31 +609,33 @@ def comparison_data(loss: Loss, comparison: Comparison, settings: dict[str, Any]
     }
 
 
-COMPARISON_COLUMNS = (
-    "#", "rule", "optimizer", "status", "steps to tol", "final f", "final gap", "distance", "alpha error",
-    "evaluations",
-)  # fmt: skip
+COMPARISON_COLUMNS = ("#", *ROW_COLUMNS)
 
 
 def comparison_table(payload: dict[str, Any]) -> Any:
     """The ranked comparison as a rich table, best first ("alpha error" is the mean relative error
     of the alphas used against the line-search oracle's; "-" where there is nothing to measure from)."""
-    from rich.table import Table
+    return comparison_tables(payload)[0]
 
-    against = "the global minimum" if payload["verdict"] == "global minimum (proved)" else "the reference"
-    table = Table(title=f"every rule x optimizer against {against} (best first)")
-    for column in COMPARISON_COLUMNS:
-        text = column in ("rule", "optimizer", "status")
-        table.add_column(column, justify="left" if text else "right", no_wrap=True)
+
+def comparison_tables(payload: dict[str, Any], width: int | None = None) -> list[Any]:
+    """The ranked comparison as rich tables that fit ``width`` columns (see :func:`fitted_tables`):
+    at 80 columns the rank, rule, optimizer and status, then the rank and the measures."""
+    rows = []
     for rank, row in enumerate(payload["rows"], start=1):
         reached = row["iterations_to_tol"]
-        table.add_row(
+        rows.append((
             str(rank), row["rule"], row["optimizer"], row["status"],
             "never" if reached is None else str(reached), fmt(row["final_value"]),
             _measured(row["final_gap"]), _measured(row["distance"]), fmt(row["alpha_error_mean"]),
             str(sum(row["evaluations"].values())),
-        )  # fmt: skip
-    return table
+        ))  # fmt: skip
+    against = "the global minimum" if payload["verdict"] == "global minimum (proved)" else "the reference"
+    title = f"every rule x optimizer against {against} (best first)"
+    right = {
+        j for j, column in enumerate(COMPARISON_COLUMNS) if column not in ("rule", "optimizer", "status")
+    }
+    return fitted_tables(title, COMPARISON_COLUMNS, rows, width, right=right)
 
 
 def _measured(value: float | None) -> str:

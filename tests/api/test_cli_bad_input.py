@@ -125,14 +125,12 @@ def test_the_plot_is_written_to_exactly_the_path_named(tmp_path, extension, magi
     assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
 
 
-@pytest.mark.parametrize(
-    ("expression", "count", "names"), [("x**2", 1, "x"), ("x**2+y**2+z**2", 3, "x, y, z")]
-)
-def test_a_contour_that_cannot_be_drawn_is_refused_before_the_report(tmp_path, expression, count, names):
-    says = f"a contour of f needs exactly 2 variables; f has {count} ({names})"
-    refused("solve", expression, "--plot", str(tmp_path / "c.png"), says=says)
-    refused("compare", expression, "--at", ",".join(f"{n}=1" for n in names.split(", ")),
-            "--plot", str(tmp_path / "c.png"), says=says)  # fmt: skip
+def test_a_figure_that_cannot_be_drawn_is_refused_before_the_report(tmp_path):
+    # 1-D and n-D losses are drawn (tests/report/test_figures.py); data symbols have no numbers to draw
+    says = "a figure of f cannot show data symbols (a, b)"
+    refused(
+        "solve", "(w*a - b)**2", "--vars", "w", "--data", "a,b", "--plot", str(tmp_path / "c.png"), says=says
+    )
     assert list(tmp_path.iterdir()) == []
 
 

@@ -23,6 +23,7 @@ HEAVY = [
     "distributed",
     "pandas",
     "pyarrow",
+    "IPython",
 ]
 
 
