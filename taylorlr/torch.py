@@ -118,10 +118,14 @@ class TaylorLR:
         if direction not in DIRECTIONS:
             raise OptionError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
         self.optimizer = optimizer
-        self.options = TrainingOptions.build(rule, gamma=gamma, safeguards=safeguards, rule_options=rule_options)
+        self.options = TrainingOptions.build(
+            rule, gamma=gamma, safeguards=safeguards, rule_options=rule_options
+        )
         self.direction = direction if direction != "auto" else ("zero" if name in ZERO_SAFE else "difference")
         self._check_groups()
-        self._alpha = [check_alpha0(_number(g["lr"]), f"param group {i}'s lr") for i, g in enumerate(self._groups)]
+        self._alpha = [
+            check_alpha0(_number(g["lr"]), f"param group {i}'s lr") for i, g in enumerate(self._groups)
+        ]
         self._omega: list[list[torch.Tensor]] | None = None
         self._retry = False
         self._loss_start: float | None = None
@@ -292,7 +296,9 @@ class TaylorLR:
         return [[None if g is None else g.detach() for g in gs] for gs in grads]
 
     def _check_finite(self, value: float, grads: list[list[torch.Tensor | None]]) -> None:
-        finite = math.isfinite(value) and all(g is None or bool(torch.isfinite(g).all()) for gs in grads for g in gs)
+        finite = math.isfinite(value) and all(
+            g is None or bool(torch.isfinite(g).all()) for gs in grads for g in gs
+        )
         if not finite:
             raise NonFiniteLossError(
                 f"the loss at the current parameters is {value} or its gradient is not finite on this "
@@ -343,8 +349,10 @@ class TaylorLR:
             if not terms:
                 out.append([torch.zeros_like(p) for p in ps])
                 continue
-            hv = torch.autograd.grad(sum(terms), ps, allow_unused=True, retain_graph=i < len(params) - 1)
-            out.append([torch.zeros_like(p) if h is None else h.detach() for p, h in zip(ps, hv, strict=True)])
+            hv = torch.autograd.grad(torch.stack(terms).sum(), ps, allow_unused=True, retain_graph=i < len(params) - 1)
+            out.append(
+                [torch.zeros_like(p) if h is None else h.detach() for p, h in zip(ps, hv, strict=True)]
+            )
         return out
 
     # ------------------------------------------------------------------ the direction
@@ -355,7 +363,9 @@ class TaylorLR:
         with torch.no_grad():
             saved = [(g["lr"], g.get("weight_decay")) for g in self._groups]
             decays = []
-            for group, ps, gs, ths, alpha in zip(self._groups, self._params(), grads, theta, self._alpha, strict=True):
+            for group, ps, gs, ths, alpha in zip(
+                self._groups, self._params(), grads, theta, self._alpha, strict=True
+            ):
                 decay, decoupled = self._decay(group)
                 decays.append(decay if decoupled else 0.0)
                 for p, g, th in zip(ps, gs, ths, strict=True):
@@ -475,7 +485,9 @@ class TaylorLR:
     def _update(self, group: int, probe: Probe, loss_next: float, **kw: Any) -> tuple[float, dict[str, bool]]:
         eps = torch.finfo(self._groups[group]["params"][0].dtype).eps
         assert self._loss_start is not None
-        alpha, fired = self.options.update(probe, loss_start=self._loss_start, loss_next=loss_next, eps=eps, **kw)
+        alpha, fired = self.options.update(
+            probe, loss_start=self._loss_start, loss_next=loss_next, eps=eps, **kw
+        )
         self.recorder.fired(group, fired)
         return alpha, fired
 
@@ -516,7 +528,8 @@ class TaylorLR:
         ]
         if not all(math.isfinite(a) for a in self._alpha):
             raise NonFiniteLossError(
-                f"the next learning rates are {self._alpha} (0/0 in the pure formula): use safeguards='default'"
+                f"the next learning rates are {self._alpha} (0/0 in the pure formula): "
+                "use safeguards='default'"
             )
         self._omega = omega_next
         self._retry = True  # omega_{t+1} is already the direction of this step
@@ -525,7 +538,10 @@ class TaylorLR:
     # ------------------------------------------------------------------ the line search
 
     def _line_search(
-        self, closure: Callable[[], Any], theta: list[list[torch.Tensor]], grads: list[list[torch.Tensor | None]]
+        self,
+        closure: Callable[[], Any],
+        theta: list[list[torch.Tensor]],
+        grads: list[list[torch.Tensor | None]],
     ) -> None:
         """alpha_t = the minimiser of the batch loss along omega_t (the oracle), then the guards."""
         from scipy.optimize import brentq
@@ -554,7 +570,9 @@ class TaylorLR:
             else:
                 high = math.nan
             if math.isfinite(high):
-                proposal = high if s == 0 else brentq(slope, low, high, xtol=1e-300, rtol=4.5e-16, maxiter=200)
+                proposal = (
+                    high if s == 0 else brentq(slope, low, high, xtol=1e-300, rtol=4 * 2.0**-52, maxiter=200)
+                )
         self._restore(theta)
         probe = Probe(alpha=self._alpha[0], omega=_Flat(omega))
         self._alpha = [self._update(0, probe, math.nan, proposal=sign * proposal)[0]]
@@ -568,7 +586,9 @@ def _reads_plus(rule: Rule) -> bool:
     return bool(rule.needs & {"value_plus", "grad_plus", "hvp_plus", "value_mirror"})
 
 
-def _lagged_probe(alpha: float, value: float, omega: list[torch.Tensor], omega_next: list[torch.Tensor]) -> Probe:
+def _lagged_probe(
+    alpha: float, value: float, omega: list[torch.Tensor], omega_next: list[torch.Tensor]
+) -> Probe:
     return Probe(alpha=alpha, omega=_Flat(omega), value=value, omega_next=_Flat(omega_next))
 
 
@@ -680,5 +700,8 @@ class _Product:
         import numpy
 
         return numpy.float64(
-            sum(float(torch.dot(x.reshape(-1), y.reshape(-1))) for x, y in zip(self.a.parts, self.b.parts, strict=True))
+            sum(
+                float(torch.dot(x.reshape(-1), y.reshape(-1)))
+                for x, y in zip(self.a.parts, self.b.parts, strict=True)
+            )
         )
