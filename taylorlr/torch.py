@@ -349,7 +349,9 @@ class TaylorLR:
             if not terms:
                 out.append([torch.zeros_like(p) for p in ps])
                 continue
-            hv = torch.autograd.grad(torch.stack(terms).sum(), ps, allow_unused=True, retain_graph=i < len(params) - 1)
+            hv = torch.autograd.grad(
+                torch.stack(terms).sum(), ps, allow_unused=True, retain_graph=i < len(params) - 1
+            )
             out.append(
                 [torch.zeros_like(p) if h is None else h.detach() for p, h in zip(ps, hv, strict=True)]
             )
