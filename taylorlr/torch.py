@@ -14,8 +14,10 @@ same batch (source 003's minibatch form). See ``docs/training.md``.
 >>> opt = tlt.TaylorLR(torch.optim.SGD([w], lr=0.1), rule="exact")
 >>> for _ in range(3):
 ...     loss = opt.step(lambda: 0.5 * (w[0] ** 2 + 4 * w[1] ** 2))
->>> [round(a, 4) for (a,) in opt.history.alphas]  # 0.1, then the exact line search of each step
-[0.1, 0.3, 0.3]
+>>> [round(a, 4) for (a,) in opt.history.alphas]  # alpha_1 = 65/257: the exact line search of step 0
+[0.1, 0.2529, 0.2565]
+>>> opt.history.passes  # per step: one more forward and backward, at theta+, and one HVP
+{'forward': 3, 'backward': 3, 'hvp': 3}
 """
 
 from __future__ import annotations

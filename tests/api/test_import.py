@@ -19,6 +19,9 @@ HEAVY = [
     "matplotlib",
     "cupy",
     "array_api_strict",
+    "torch",
+    "jax",
+    "optax",
 ]
 
 
@@ -58,6 +61,7 @@ ARRAY_ONLY = [
     "taylorlr.alpha._step",
     "taylorlr.alpha._record",
     "taylorlr.alpha.engine",
+    "taylorlr._training",
 ]
 
 
