@@ -17,7 +17,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from training_problems import PROBLEMS  # noqa: E402
+from training_problems import CASES, PROBLEMS, discrepancy, engine, loss_of  # noqa: E402
 
 import taylorlr as tl  # noqa: E402
 from taylorlr._training import ClosureError, NonFiniteLossError, ParameterError  # noqa: E402
@@ -38,60 +38,6 @@ TORCH = {
     "adamw": lambda ps, lr: torch.optim.AdamW(ps, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-4),
 }
 
-# (optimizer, rule) -> (problem, gamma): each pair once, spread over the five problems
-CASES = {
-    ("gd", "exact"): (LOGISTIC, 1.0),
-    ("gd", "retsinas"): (LS, 1.0),
-    ("gd", "value-gradient"): (ROSEN10, 0.2),
-    ("gd", "three-point"): (LOGISTIC, 0.5),
-    ("gd", "lagged"): (LS, 1.0),
-    ("gd", "fixed"): (SPD, 1.0),
-    ("momentum", "exact"): (SPD, 0.1),
-    ("momentum", "retsinas"): (LS, 0.1),
-    ("momentum", "value-gradient"): (LOGISTIC, 0.1),
-    ("momentum", "three-point"): (LOGISTIC, 0.1),
-    ("momentum", "lagged"): (LOGISTIC, 0.1),
-    ("momentum", "fixed"): (ROSEN2, 0.1),
-    ("nesterov", "exact"): (ROSEN10, 0.1),
-    ("nesterov", "retsinas"): (SPD, 0.1),
-    ("nesterov", "value-gradient"): (LOGISTIC, 0.1),
-    ("nesterov", "three-point"): (LS, 0.1),
-    ("nesterov", "lagged"): (LS, 0.1),
-    ("nesterov", "fixed"): (ROSEN10, 0.1),
-    ("rmsprop", "exact"): (SPD, 0.1),
-    ("rmsprop", "retsinas"): (LS, 0.1),
-    ("rmsprop", "value-gradient"): (LS, 0.1),
-    ("rmsprop", "three-point"): (ROSEN10, 0.1),
-    ("rmsprop", "lagged"): (SPD, 0.1),
-    ("rmsprop", "fixed"): (LOGISTIC, 0.1),
-    ("adagrad", "exact"): (LS, 0.1),
-    ("adagrad", "retsinas"): (LS, 0.1),
-    ("adagrad", "value-gradient"): (ROSEN10, 0.1),
-    ("adagrad", "three-point"): (SPD, 0.1),
-    ("adagrad", "lagged"): (LS, 0.1),
-    ("adagrad", "fixed"): (ROSEN2, 0.1),
-    ("adam", "exact"): (ROSEN2, 0.1),
-    ("adam", "retsinas"): (ROSEN2, 0.1),
-    ("adam", "value-gradient"): (ROSEN2, 0.1),
-    ("adam", "three-point"): (ROSEN2, 0.1),
-    ("adam", "lagged"): (LOGISTIC, 0.1),
-    ("adam", "fixed"): (LS, 0.1),
-    ("adamw", "exact"): (ROSEN10, 0.1),
-    ("adamw", "retsinas"): (ROSEN10, 0.1),
-    ("adamw", "value-gradient"): (ROSEN2, 0.1),
-    ("adamw", "three-point"): (ROSEN10, 0.1),
-    ("adamw", "lagged"): (LOGISTIC, 0.1),
-    ("adamw", "fixed"): (SPD, 0.1),
-}
-
-_LOSSES: dict[str, object] = {}
-
-
-def loss_of(problem):
-    if problem.name not in _LOSSES:
-        _LOSSES[problem.name] = problem.loss()
-    return _LOSSES[problem.name]
-
 
 def train(problem, optimizer, rule, *, steps=50, alpha0=1e-3, **options):
     """The wrapped torch run: (alphas, points), points[0] the start."""
@@ -104,27 +50,6 @@ def train(problem, optimizer, rule, *, steps=50, alpha0=1e-3, **options):
         opt.step(lambda: problem.function(torch, w))
         points.append(w.detach().clone().numpy())
     return opt, np.array([a[0] for a in opt.history.alphas]), np.array(points)
-
-
-def engine(problem, optimizer, rule, *, steps=50, alpha0=1e-3, gamma=1.0, **options):
-    return tl.run(loss_of(problem), list(problem.start), optimizer, rule, alpha0=alpha0, gamma=gamma,
-                  steps=steps, tol=1e-6, oracle=False, path="generic", **options)  # fmt: skip
-
-
-def discrepancy(run, alphas, points, *, lagged=False):
-    """Largest relative difference of alphas, and of iterates (in norm), up to the engine's stop.
-
-    ``lagged`` learns that a step was rejected one call later: the point the engine kept
-    (theta_t again) is, in the wrapper, the rejected one; those points are skipped.
-    """
-    k = int(run.stopped_at)
-    ea, ep = run.alphas[:k], run.points[: k + 1]
-    keep = np.ones(k + 1, bool)
-    if lagged:
-        keep[1:] = np.any(ep[1:] != ep[:-1], axis=-1)
-    da = np.max(np.abs(alphas[:k] - ea) / np.abs(ea), initial=0.0)
-    dp = np.linalg.norm(points[: k + 1] - ep, axis=-1) / np.linalg.norm(ep, axis=-1)
-    return da, np.max(dp[keep], initial=0.0)
 
 
 @pytest.mark.parametrize(("optimizer", "rule"), sorted(CASES))

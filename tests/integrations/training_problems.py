@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+import taylorlr as tl
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -90,3 +92,82 @@ def spd_quadratic() -> Problem:
 
 
 PROBLEMS = (least_squares(), logistic(), rosenbrock(2), rosenbrock(10), spd_quadratic())
+
+
+LS, LOGISTIC, ROSEN2, ROSEN10, SPD = PROBLEMS
+
+# (optimizer, rule) -> (problem, gamma): each pair once, spread over the five problems
+CASES = {
+    ("gd", "exact"): (LOGISTIC, 1.0),
+    ("gd", "retsinas"): (LS, 1.0),
+    ("gd", "value-gradient"): (ROSEN10, 0.2),
+    ("gd", "three-point"): (LOGISTIC, 0.5),
+    ("gd", "lagged"): (LS, 1.0),
+    ("gd", "fixed"): (SPD, 1.0),
+    ("momentum", "exact"): (SPD, 0.1),
+    ("momentum", "retsinas"): (LS, 0.1),
+    ("momentum", "value-gradient"): (LOGISTIC, 0.1),
+    ("momentum", "three-point"): (LOGISTIC, 0.1),
+    ("momentum", "lagged"): (LOGISTIC, 0.1),
+    ("momentum", "fixed"): (ROSEN2, 0.1),
+    ("nesterov", "exact"): (ROSEN10, 0.1),
+    ("nesterov", "retsinas"): (SPD, 0.1),
+    ("nesterov", "value-gradient"): (LOGISTIC, 0.1),
+    ("nesterov", "three-point"): (LS, 0.1),
+    ("nesterov", "lagged"): (LS, 0.1),
+    ("nesterov", "fixed"): (ROSEN10, 0.1),
+    ("rmsprop", "exact"): (SPD, 0.1),
+    ("rmsprop", "retsinas"): (LS, 0.1),
+    ("rmsprop", "value-gradient"): (LS, 0.1),
+    ("rmsprop", "three-point"): (ROSEN10, 0.1),
+    ("rmsprop", "lagged"): (SPD, 0.1),
+    ("rmsprop", "fixed"): (LOGISTIC, 0.1),
+    ("adagrad", "exact"): (LS, 0.1),
+    ("adagrad", "retsinas"): (LS, 0.1),
+    ("adagrad", "value-gradient"): (ROSEN10, 0.1),
+    ("adagrad", "three-point"): (SPD, 0.1),
+    ("adagrad", "lagged"): (LS, 0.1),
+    ("adagrad", "fixed"): (ROSEN2, 0.1),
+    ("adam", "exact"): (ROSEN2, 0.1),
+    ("adam", "retsinas"): (ROSEN2, 0.1),
+    ("adam", "value-gradient"): (ROSEN2, 0.1),
+    ("adam", "three-point"): (ROSEN2, 0.1),
+    ("adam", "lagged"): (LOGISTIC, 0.1),
+    ("adam", "fixed"): (LS, 0.1),
+    ("adamw", "exact"): (ROSEN10, 0.1),
+    ("adamw", "retsinas"): (ROSEN10, 0.1),
+    ("adamw", "value-gradient"): (ROSEN2, 0.1),
+    ("adamw", "three-point"): (ROSEN10, 0.1),
+    ("adamw", "lagged"): (LOGISTIC, 0.1),
+    ("adamw", "fixed"): (SPD, 0.1),
+}
+
+
+_LOSSES: dict[str, object] = {}
+
+
+def loss_of(problem):
+    if problem.name not in _LOSSES:
+        _LOSSES[problem.name] = problem.loss()
+    return _LOSSES[problem.name]
+
+
+def engine(problem, optimizer, rule, *, steps=50, alpha0=1e-3, gamma=1.0, **options):
+    return tl.run(loss_of(problem), list(problem.start), optimizer, rule, alpha0=alpha0, gamma=gamma,
+                  steps=steps, tol=1e-6, oracle=False, path="generic", **options)  # fmt: skip
+
+
+def discrepancy(run, alphas, points, *, lagged=False):
+    """Largest relative difference of alphas, and of iterates (in norm), up to the engine's stop.
+
+    ``lagged`` learns that a step was rejected one call later: the point the engine kept
+    (theta_t again) is, in the wrapper, the rejected one; those points are skipped.
+    """
+    k = int(run.stopped_at)
+    ea, ep = run.alphas[:k], run.points[: k + 1]
+    keep = np.ones(k + 1, bool)
+    if lagged:
+        keep[1:] = np.any(ep[1:] != ep[:-1], axis=-1)
+    da = np.max(np.abs(alphas[:k] - ea) / np.abs(ea), initial=0.0)
+    dp = np.linalg.norm(points[: k + 1] - ep, axis=-1) / np.linalg.norm(ep, axis=-1)
+    return da, np.max(dp[keep], initial=0.0)
