@@ -574,9 +574,9 @@ class TaylorLR:
             else:
                 high = math.nan
             if math.isfinite(high):
-                proposal = (
-                    high if s == 0 else brentq(slope, low, high, xtol=1e-300, rtol=4 * 2.0**-52, maxiter=200)
-                )
+                # to the parameters' precision: the slope's last digits are rounding beyond it
+                rtol = 4 * max(torch.finfo(omega[0].dtype).eps, 2.0**-52)
+                proposal = high if s == 0 else brentq(slope, low, high, xtol=1e-300, rtol=rtol, maxiter=200)
         self._restore(theta)
         probe = Probe(alpha=self._alpha[0], omega=_Flat(omega))
         self._alpha = [self._update(0, probe, math.nan, proposal=sign * proposal)[0]]

@@ -27,6 +27,15 @@ from taylorlr.torch import TaylorLR  # noqa: E402
 LS, LOGISTIC, ROSEN2, ROSEN10, SPD = PROBLEMS
 F64 = torch.float64
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: threads only add contention on a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 #: taylorlr optimizer name -> the torch optimizer with the same direction (docs/training.md's mapping)
 TORCH = {
     "gd": lambda ps, lr: torch.optim.SGD(ps, lr=lr),
