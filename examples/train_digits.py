@@ -20,7 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
@@ -80,14 +79,17 @@ def train(rule: str, steps: int, batch: int = 64) -> dict[str, object]:
 
 def table(results: list[dict[str, object]]) -> str:
     lines = [
-        "| rule | final training loss | test accuracy | extra forward / backward / HVP per step | rejected steps | seconds |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| rule | final training loss | lowest (at step) | test accuracy | extra forward / backward / HVP "
+        "per step | rejected steps | seconds |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         p = r["passes"]
+        step, lowest = min(r["full"], key=lambda sl: sl[1])
         lines.append(
-            f"| {LABELS.get(r['rule'], r['rule'])} | {r['full'][-1][1]:.4f} | {r['accuracy']:.3f} | "
-            f"{p['forward']:.1f} / {p['backward']:.1f} / {p['hvp']:.1f} | {r['rejected']} | {r['seconds']:.1f} |"
+            f"| {LABELS.get(r['rule'], r['rule'])} | {r['full'][-1][1]:.4g} | {lowest:.4f} ({step}) | "
+            f"{r['accuracy']:.3f} | {p['forward']:.1f} / {p['backward']:.1f} / {p['hvp']:.1f} | "
+            f"{r['rejected']} | {r['seconds']:.1f} |"
         )
     return "\n".join(lines)
 

@@ -36,6 +36,7 @@ def one_thread():
     yield
     torch.set_num_threads(before)
 
+
 #: taylorlr optimizer name -> the torch optimizer with the same direction (docs/training.md's mapping)
 TORCH = {
     "gd": lambda ps, lr: torch.optim.SGD(ps, lr=lr),
