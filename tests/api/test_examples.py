@@ -31,7 +31,9 @@ KEY_LINES = {
     "source_000_demo.py": r"w1 = -1, f\(w1\) = -2",
     "source_001_slips.py": r"the notes drop the factor 2",
     "tutorial.py": r"\| line-search \| gd \| converged \|",
-    "train_digits.py": r"\| line-search oracle \| [\d.e+]+ \| [\d.]+ \(\d+\) \| [\d.]+ \| [\d.]+ / [\d.]+ / 0",
+    "train_digits.py": (
+        r"\| line-search oracle \| [\d.e+]+ \| [\d.]+ \(\d+\) \| [\d.]+ \| [\d.]+ / [\d.]+ / 0"
+    ),
 }
 
 # example file -> documents whose ```text blocks show its output, line for line
