@@ -133,6 +133,7 @@ class TaylorLR:
         self._loss_start: float | None = None
         self._previous: dict[str, Any] | None = None  # lagged: the last move, settled at the next call
         self.recorder = Recorder(len(self._groups))
+        self._buffers = _Buffers()
 
     # ------------------------------------------------------------------ the torch.optim surface
 
@@ -166,12 +167,12 @@ class TaylorLR:
         """The wrapped optimizer's state and the wrapper's (alphas, direction, record)."""
         previous = None
         if self._previous is not None:
-            previous = {"value": self._previous["value"], "theta": self._previous["theta"]}
+            previous = {"value": self._previous["value"], "theta": _copied(self._previous["theta"])}
         return {
             "optimizer": self.optimizer.state_dict(),
             "taylorlr": {
                 "alphas": list(self._alpha),
-                "omega": self._omega,
+                "omega": _copied(self._omega),
                 "retry": self._retry,
                 "loss_start": self._loss_start,
                 "previous": previous,
@@ -197,7 +198,8 @@ class TaylorLR:
         self._omega = None if mine["omega"] is None else [[w.clone() for w in ws] for ws in mine["omega"]]
         self._retry = bool(mine["retry"])
         self._loss_start = mine["loss_start"]
-        self._previous = None if mine["previous"] is None else dict(mine["previous"])
+        previous = mine["previous"]
+        self._previous = None if previous is None else {**previous, "theta": _copied(previous["theta"])}
         self.recorder.load(mine["record"])
         self._publish()
 
@@ -232,11 +234,11 @@ class TaylorLR:
         self._check_finite(value if closure is not None else 0.0, grads)
         if self._loss_start is None:
             self._loss_start = value if closure is not None else 0.0
-        if self._previous is not None and self._settle_lagged(value, grads, closure is not None):
+        theta = self._clone()
+        if self._previous is not None and self._settle_lagged(value, grads, closure is not None, theta):
             return loss
         if self._omega is None or not self._retry:
-            self._omega = self._directions(grads)
-        theta = self._clone()
+            self._omega = self._directions(grads, theta)
         if rule.kind == "line-search":
             assert closure is not None
             self._line_search(closure, theta, grads)
@@ -298,9 +300,8 @@ class TaylorLR:
         return [[None if g is None else g.detach() for g in gs] for gs in grads]
 
     def _check_finite(self, value: float, grads: list[list[torch.Tensor | None]]) -> None:
-        finite = math.isfinite(value) and all(
-            g is None or bool(torch.isfinite(g).all()) for gs in grads for g in gs
-        )
+        sums = [g.sum() for gs in grads for g in gs if g is not None]  # inf or NaN anywhere: not finite
+        finite = math.isfinite(value) and (not sums or bool(torch.isfinite(torch.stack(sums)).all()))
         if not finite:
             raise NonFiniteLossError(
                 f"the loss at the current parameters is {value} or its gradient is not finite on this "
@@ -361,9 +362,12 @@ class TaylorLR:
 
     # ------------------------------------------------------------------ the direction
 
-    def _directions(self, grads: list[list[torch.Tensor | None]]) -> list[list[torch.Tensor]]:
-        """omega_t from the wrapped optimizer (its state advances once)."""
-        theta = self._clone()
+    def _directions(
+        self, grads: list[list[torch.Tensor | None]], theta: list[list[torch.Tensor]]
+    ) -> list[list[torch.Tensor]]:
+        """omega_t from the wrapped optimizer at theta (its state advances once)."""
+        omega = self._buffers.other_than("omega", self._omega, self._params())
+        scratch = self._buffers.scratch(self._params())
         with torch.no_grad():
             saved = [(g["lr"], g.get("weight_decay")) for g in self._groups]
             decays = []
@@ -381,19 +385,19 @@ class TaylorLR:
                 else:
                     group["lr"] = alpha
             self.optimizer.step()
-            omega = []
-            for group, (lr, decay), ps, ths, alpha, kept in zip(
-                self._groups, saved, self._params(), theta, self._alpha, decays, strict=True
+            for group, (lr, decay), ps, ths, ws, tmp, alpha, kept in zip(
+                self._groups, saved, self._params(), theta, omega, scratch, self._alpha, decays, strict=True
             ):
                 group["lr"] = lr
                 if decay is not None:
                     group["weight_decay"] = decay
-                if self.direction == "zero":
-                    ws = [-p + kept * th if kept else -p for p, th in zip(ps, ths, strict=True)]
-                else:
-                    ws = [(th - p) / alpha for p, th in zip(ps, ths, strict=True)]
-                omega.append(ws)
-                for p, th in zip(ps, ths, strict=True):
+                for p, th, w, t in zip(ps, ths, ws, tmp, strict=True):
+                    if self.direction == "zero":
+                        torch.neg(p, out=w)
+                        if kept:  # AdamW: omega = omega_adam + lambda theta
+                            w.add_(torch.mul(th, kept, out=t))
+                    else:
+                        torch.sub(th, p, out=w).div_(alpha)
                     p.copy_(th)
         return omega
 
@@ -407,15 +411,27 @@ class TaylorLR:
         return decay, decoupled
 
     def _clone(self) -> list[list[torch.Tensor]]:
-        return [[p.detach().clone() for p in ps] for ps in self._params()]
+        """The parameters now, into the theta buffer that the pending lagged move does not hold."""
+        held = None if self._previous is None else self._previous["theta"]
+        theta = self._buffers.other_than("theta", held, self._params())
+        with torch.no_grad():
+            for ps, ths in zip(self._params(), theta, strict=True):
+                for p, th in zip(ps, ths, strict=True):
+                    th.copy_(p)
+        return theta
 
     def _move(self, theta: list[list[torch.Tensor]], alphas: list[float], sign: float = -1.0) -> None:
         """The parameters of group g to theta_g + sign * alpha_g omega_g."""
         assert self._omega is not None
+        flat_scratch = [t for ts in self._buffers.scratch(self._params()) for t in ts]
+        k = 0
         with torch.no_grad():
             for ps, ths, ws, alpha in zip(self._params(), theta, self._omega, alphas, strict=True):
-                for p, th, w in zip(ps, ths, ws, strict=True):
-                    p.copy_(th - alpha * w if sign < 0 else th + alpha * w)
+                scratch = flat_scratch[k : k + len(ps)]
+                k += len(ps)
+                for p, th, w, t in zip(ps, ths, ws, scratch, strict=True):
+                    torch.mul(w, alpha, out=t)  # theta -/+ (alpha omega): the engine's two roundings
+                    (torch.sub if sign < 0 else torch.add)(th, t, out=p)
 
     def _restore(self, theta: list[list[torch.Tensor]]) -> None:
         with torch.no_grad():
@@ -495,7 +511,13 @@ class TaylorLR:
         self.recorder.fired(group, fired)
         return alpha, fired
 
-    def _settle_lagged(self, value: float, grads: list[list[torch.Tensor | None]], known: bool) -> bool:
+    def _settle_lagged(
+        self,
+        value: float,
+        grads: list[list[torch.Tensor | None]],
+        known: bool,
+        here: list[list[torch.Tensor]],
+    ) -> bool:
         """Settle the last lagged move at theta_{t+1}: alpha_{t+1} from omega_{t+1}, or undo it.
 
         Returns whether the move was undone (and the retry move already made).
@@ -525,7 +547,7 @@ class TaylorLR:
             self._previous = {"value": previous["value"], "theta": theta}
             self._publish()
             return True
-        omega_next = self._directions(grads)
+        omega_next = self._directions(grads, here)
         self._alpha = [
             self._update(i, _lagged_probe(alpha, value_t, omega[i], omega_next[i]), loss_next)[0]
             for i, alpha in enumerate(self._alpha)
@@ -583,6 +605,32 @@ class TaylorLR:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+class _Buffers:
+    """Parameter-shaped tensors reused from step to step (a fresh 4 MB tensor costs page faults).
+
+    ``theta`` and ``omega`` come in two sets used in turn: the set handed out is never the
+    one still held (the pending lagged move's theta_t, the current omega_t).
+    """
+
+    def __init__(self) -> None:
+        self.sets: dict[str, list[list[list[torch.Tensor]]]] = {}
+
+    def other_than(self, name: str, held: Any, params: list[list[torch.Tensor]]) -> list[list[torch.Tensor]]:
+        if name not in self.sets:
+            self.sets[name] = [[[torch.empty_like(p) for p in ps] for ps in params] for _ in range(2)]
+        first, second = self.sets[name]
+        return second if held is first else first
+
+    def scratch(self, params: list[list[torch.Tensor]]) -> list[list[torch.Tensor]]:
+        if "scratch" not in self.sets:
+            self.sets["scratch"] = [[[torch.empty_like(p) for p in ps] for ps in params]]
+        return self.sets["scratch"][0]
+
+
+def _copied(tensors: Any) -> Any:
+    return None if tensors is None else [[t.clone() for t in ts] for ts in tensors]
 
 
 def _reads_plus(rule: Rule) -> bool:
