@@ -31,12 +31,15 @@ KEY_LINES = {
     "source_000_demo.py": r"w1 = -1, f\(w1\) = -2",
     "source_001_slips.py": r"the notes drop the factor 2",
     "tutorial.py": r"\| line-search \| gd \| converged \|",
+    "train_digits.py": (
+        r"\| line-search oracle \| [\d.e+]+ \| [\d.]+ \(\d+\) \| [\d.]+ \| [\d.]+ / [\d.]+ / 0"
+    ),
 }
 
 # example file -> documents whose ```text blocks show its output, line for line
 DOCUMENTED = {"tutorial.py": ("docs/tutorial.md",)}
 # the same code on a smaller problem where an example takes a size
-ARGUMENTS = {"batched_sweep.py": ("4000",)}
+ARGUMENTS = {"batched_sweep.py": ("4000",), "train_digits.py": ("30", "--no-plot")}
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,9 @@ HEAVY = [
     "pandas",
     "pyarrow",
     "IPython",
+    "torch",
+    "jax",
+    "optax",
 ]
 
 
@@ -67,6 +70,7 @@ ARRAY_ONLY = [
     "taylorlr.alpha._step",
     "taylorlr.alpha._record",
     "taylorlr.alpha.engine",
+    "taylorlr._training",
 ]
 
 

@@ -1,0 +1,265 @@
+"""What the PyTorch and optax wrappers share: options, errors, the alpha update, the record.
+
+Both wrappers run the core's own code for the learning rate: the rule's estimates
+(:mod:`taylorlr.alpha.rules`) on the wrapper's vectors, then
+:func:`taylorlr.alpha.safeguards.next_alpha` (the update and every guard) on float64
+scalars. Nothing here imports torch or JAX.
+
+>>> import numpy as np
+>>> from taylorlr.alpha.rules import Probe
+>>> options = TrainingOptions.build("retsinas", gamma=1.0, safeguards="none")
+>>> probe = Probe(alpha=np.float64(0.5), omega=np.array([1.0]), grad=np.array([2.0]),
+...               grad_plus=np.array([1.0]))
+>>> alpha, fired = options.update(probe, loss_start=1.0, loss_next=0.25, eps=2.0**-52)
+>>> alpha, fired["curvature"]
+(1.0, False)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from taylorlr.alpha.rules import Probe, Rule, resolve_rule
+from taylorlr.alpha.safeguards import FIRINGS, Safeguards, next_alpha, resolve_safeguards
+from taylorlr.errors import OptionError, TaylorLRError
+
+__all__ = [
+    "PASSES",
+    "ClosureError",
+    "NonFiniteLossError",
+    "ParameterError",
+    "TrainingError",
+    "TrainingHistory",
+    "TrainingOptions",
+]
+
+
+class TrainingError(TaylorLRError, ValueError):
+    """A training-loop wrapper (``taylorlr.torch``, ``taylorlr.optax``) was used in a way it cannot serve."""
+
+
+class ClosureError(TrainingError):
+    """The closure (or ``value_fn``) is missing, or returned something other than one scalar loss."""
+
+
+class ParameterError(TrainingError):
+    """A parameter the rules cannot handle: no gradient, a sparse gradient, half precision."""
+
+
+class NonFiniteLossError(TrainingError, ArithmeticError):
+    """The loss or its gradient at the current parameters is inf or NaN; the parameters are unchanged."""
+
+
+#: rules whose estimates read loss values along one line: they set a single alpha for all groups
+ONE_LINE = ("value-gradient", "three-point", "line-search")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingOptions:
+    """The rule, the safeguards and gamma of a wrapper, validated once.
+
+    Attributes:
+        rule: the :class:`~taylorlr.alpha.rules.Rule`.
+        guards: the :class:`~taylorlr.alpha.safeguards.Safeguards` (the core's own object).
+        gamma: slow adaptation in (0, 1].
+    """
+
+    rule: Rule
+    guards: Safeguards
+    gamma: float
+
+    @classmethod
+    def build(
+        cls,
+        rule: str | Rule,
+        *,
+        gamma: float,
+        safeguards: str | Safeguards,
+        rule_options: Mapping[str, Any] | None = None,
+    ) -> TrainingOptions:
+        """Resolve names as ``tl.run`` does.
+
+        Raises:
+            OptionError: an unknown rule or safeguard setting, or gamma outside (0, 1].
+
+        >>> TrainingOptions.build("three-point", gamma=0.5, safeguards="default").rule.label
+        'three-point(gradient)'
+        """
+        ok = isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and 0 < gamma <= 1
+        if not ok:
+            raise OptionError(f"gamma must be a number in (0, 1], got {gamma!r}")
+        return cls(
+            rule=resolve_rule(rule, **dict(rule_options or {})),
+            guards=resolve_safeguards(safeguards),
+            gamma=float(gamma),
+        )
+
+    def update(
+        self,
+        probe: Probe,
+        *,
+        loss_start: float,
+        loss_next: float,
+        eps: float,
+        proposal: float | None = None,
+    ) -> tuple[float, dict[str, bool]]:
+        """alpha_{t+1} and the guards that fired: the core's ``next_alpha`` on float64 scalars.
+
+        ``eps`` is the machine epsilon of the parameters' dtype (the precision guard's
+        rounding bound is that of the loss values the rule differences).
+        """
+        import numpy
+
+        from taylorlr.alpha._step import ArrayOps
+
+        ops = ArrayOps(numpy)
+        ops.eps = eps
+        scalar = numpy.float64
+        probe = replace(
+            probe,
+            alpha=scalar(probe.alpha),
+            value=_as_scalar(probe.value),
+            value_plus=_as_scalar(probe.value_plus),
+            value_mirror=_as_scalar(probe.value_mirror),
+        )
+        with numpy.errstate(all="ignore"):  # 0/0 in the pure formula is a guard's business
+            update = next_alpha(
+                self.rule,
+                probe,
+                scalar(self.gamma),
+                self.guards,
+                loss_start=scalar(loss_start),
+                loss_next=scalar(loss_next),
+                proposal=None if proposal is None else scalar(proposal),
+                ops=ops,
+            )
+        return float(update.alpha), {name: bool(update.fired[name]) for name in FIRINGS}
+
+
+def _as_scalar(value: Any) -> Any:
+    import numpy
+
+    return None if value is None else numpy.float64(value)
+
+
+#: extra passes per step of each rule, beyond the one forward and backward at theta_t
+#: that every optimizer makes (the minibatch form: theta+ is evaluated on the step's batch)
+PASSES: dict[str, dict[str, int]] = {
+    "exact": {"forward": 1, "backward": 1, "hvp": 1},
+    "retsinas": {"forward": 1, "backward": 1, "hvp": 0},
+    "value-gradient": {"forward": 1, "backward": 1, "hvp": 0},
+    "three-point": {"forward": 2, "backward": 1, "hvp": 0},
+    "three-point(values)": {"forward": 2, "backward": 0, "hvp": 0},
+    "lagged": {"forward": 0, "backward": 0, "hvp": 0},
+    "fixed": {"forward": 0, "backward": 0, "hvp": 0},
+}
+
+
+def extra_passes(rule: Rule) -> dict[str, int] | None:
+    """The documented extra passes per step (per group for ``hvp``); None for a line search.
+
+    >>> extra_passes(resolve_rule("three-point", numerator="values"))
+    {'forward': 2, 'backward': 0, 'hvp': 0}
+    """
+    if rule.kind == "line-search":
+        return None
+    if rule.kind == "fixed":
+        return dict(PASSES["fixed"])
+    return {
+        "forward": int("value_plus" in rule.needs or "grad_plus" in rule.needs or "hvp_plus" in rule.needs)
+        + int("value_mirror" in rule.needs),
+        "backward": int("grad_plus" in rule.needs or "hvp_plus" in rule.needs),
+        "hvp": int("hvp_plus" in rule.needs),
+    }
+
+
+@dataclass
+class Recorder:
+    """The running record of a wrapper: alpha per step and group, firings per group, passes."""
+
+    groups: int
+    alphas: list[list[float]] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    firings: list[dict[str, int]] = field(default_factory=list)
+    passes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("forward", "backward", "hvp"), 0))
+    rejected: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.firings:
+            self.firings = [dict.fromkeys(FIRINGS, 0) for _ in range(self.groups)]
+
+    def count(self, **passes: int) -> None:
+        for name, n in passes.items():
+            self.passes[name] += n
+
+    def fired(self, group: int, fired: Mapping[str, bool]) -> None:
+        for name, hit in fired.items():
+            self.firings[group][name] += int(hit)
+
+    def snapshot(self) -> TrainingHistory:
+        return TrainingHistory(
+            alphas=tuple(tuple(a) for a in self.alphas),
+            losses=tuple(self.losses),
+            firings=tuple(dict(f) for f in self.firings),
+            passes=dict(self.passes),
+            rejected=self.rejected,
+        )
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "alphas": [list(a) for a in self.alphas],
+            "losses": list(self.losses),
+            "firings": [dict(f) for f in self.firings],
+            "passes": dict(self.passes),
+            "rejected": self.rejected,
+        }
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        self.alphas = [list(a) for a in state["alphas"]]
+        self.losses = list(state["losses"])
+        self.firings = [dict(f) for f in state["firings"]]
+        self.passes = dict(state["passes"])
+        self.rejected = int(state["rejected"])
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingHistory:
+    """What a wrapper did, step by step.
+
+    Attributes:
+        alphas: per step, the alpha of each parameter group used for that step's move.
+        losses: per step, the loss at theta_t on the step's batch (NaN without a closure).
+        firings: per group, how often each safeguard fired (names of
+            :data:`taylorlr.alpha.safeguards.FIRINGS`).
+        passes: extra evaluations beyond the one forward and backward at theta_t per
+            step: ``forward``, ``backward`` and ``hvp`` (double backward) passes.
+        rejected: steps the rising-loss guard rejected (their move was undone).
+
+    >>> TrainingHistory(alphas=((0.1,),), losses=(1.0,), firings=({},), passes={}, rejected=0).steps
+    1
+    """
+
+    alphas: tuple[tuple[float, ...], ...]
+    losses: tuple[float, ...]
+    firings: tuple[dict[str, int], ...]
+    passes: dict[str, int]
+    rejected: int
+
+    @property
+    def steps(self) -> int:
+        return len(self.alphas)
+
+
+def check_alpha0(alpha0: Any, where: str) -> float:
+    """A positive finite initial learning rate.
+
+    Raises:
+        OptionError: anything else, naming where it came from.
+    """
+    ok = isinstance(alpha0, (int, float)) and not isinstance(alpha0, bool) and 0 < alpha0 < math.inf
+    if not ok:
+        raise OptionError(f"the initial learning rate ({where}) must be a finite number > 0, got {alpha0!r}")
+    return float(alpha0)

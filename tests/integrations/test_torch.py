@@ -1,0 +1,365 @@
+"""taylorlr.torch against the exact engine: the same alphas and iterates as tl.run, and its bad input.
+
+The losses are written twice (tests/integrations/training_problems.py): as taylorlr text,
+which tl.run differentiates symbolically, and as torch code, which autograd differentiates.
+Every rule x optimizer present in both runs once, on a problem where the run is not
+chaotic, and must match tl.run to 1e-10 over 50 steps (alphas: relative; iterates: relative
+in norm), up to the engine's convergence (past ||grad f|| = 1e-6 both are rounding noise).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from training_problems import CASES, PROBLEMS, discrepancy, engine, loss_of  # noqa: E402
+
+import taylorlr as tl  # noqa: E402
+from taylorlr._training import ClosureError, NonFiniteLossError, ParameterError  # noqa: E402
+from taylorlr.alpha import optimizers as tlo  # noqa: E402
+from taylorlr.torch import TaylorLR  # noqa: E402
+
+LS, LOGISTIC, ROSEN2, ROSEN10, SPD = PROBLEMS
+F64 = torch.float64
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: threads only add contention on a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+#: taylorlr optimizer name -> the torch optimizer with the same direction (docs/training.md's mapping)
+TORCH = {
+    "gd": lambda ps, lr: torch.optim.SGD(ps, lr=lr),
+    "momentum": lambda ps, lr: torch.optim.SGD(ps, lr=lr, momentum=0.9),
+    "nesterov": lambda ps, lr: torch.optim.SGD(ps, lr=lr, momentum=0.9, nesterov=True),
+    "rmsprop": lambda ps, lr: torch.optim.RMSprop(ps, lr=lr, alpha=0.9, eps=1e-8),
+    "adagrad": lambda ps, lr: torch.optim.Adagrad(ps, lr=lr, eps=1e-8),
+    "adam": lambda ps, lr: torch.optim.Adam(ps, lr=lr, betas=(0.9, 0.999), eps=1e-8),
+    "adamw": lambda ps, lr: torch.optim.AdamW(ps, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-4),
+}
+
+
+def train(problem, optimizer, rule, *, steps=50, alpha0=1e-3, **options):
+    """The wrapped torch run: (alphas, points), points[0] the start."""
+    w = torch.nn.Parameter(torch.tensor(problem.start, dtype=F64))
+    opt = TaylorLR(
+        optimizer([w], alpha0) if callable(optimizer) else TORCH[optimizer]([w], alpha0), rule, **options
+    )
+    points = [w.detach().clone().numpy()]
+    for _ in range(steps):
+        opt.step(lambda: problem.function(torch, w))
+        points.append(w.detach().clone().numpy())
+    return opt, np.array([a[0] for a in opt.history.alphas]), np.array(points)
+
+
+@pytest.mark.parametrize(("optimizer", "rule"), sorted(CASES))
+def test_the_wrapper_takes_the_engines_steps(optimizer, rule):
+    problem, gamma = CASES[optimizer, rule]
+    run = engine(problem, optimizer, rule, gamma=gamma)
+    opt, alphas, points = train(problem, optimizer, rule, gamma=gamma)
+    da, dp = discrepancy(run, alphas, points, lagged=rule == "lagged")
+    assert da <= 1e-10 and dp <= 1e-10, (problem.name, da, dp)
+    # lagged does not count a rejected step's estimates (it has no omega_{t+1} there)
+    if int(run.stopped_at) == 50 and (rule != "lagged" or run.safeguard_counts.totals()["rising_loss"] == 0):
+        assert opt.history.firings[0] == run.safeguard_counts.totals()
+
+
+def test_chaotic_runs_agree_as_closely_as_the_engine_with_itself():
+    """gd + exact, gamma 1 on Rosenbrock from (-1.2, 1) amplifies every ulp (11 rejected steps).
+
+    There the engine's own two paths (generic and fused: the same formulas summed in
+    another order) differ too; the wrapper differs from the engine by no more than that
+    (within a factor 10), and takes the same safeguard decisions.
+    """
+    run = engine(ROSEN2, "gd", "exact")
+    fused = tl.run(loss_of(ROSEN2), [-1.2, 1.0], "gd", "exact", alpha0=1e-3, gamma=1.0, steps=50, tol=1e-6,
+                   oracle=False, path="fused")  # fmt: skip
+    opt, alphas, points = train(ROSEN2, "gd", "exact")
+    self_da = np.max(np.abs(fused.alphas - run.alphas) / run.alphas)
+    da, _ = discrepancy(run, alphas, points)
+    assert self_da > 1e-10 and da <= 10 * self_da
+    assert opt.history.firings[0] == run.safeguard_counts.totals()
+
+
+@pytest.mark.parametrize("rule", ["exact", "retsinas", "value-gradient", "three-point"])
+@pytest.mark.parametrize(("problem", "optimizer"), [(SPD, "gd"), (LS, "momentum")])
+def test_on_quadratics_alpha_next_is_the_exact_line_search(problem, optimizer, rule):
+    """gamma 1, safeguards off: alpha_{t+1} = <g_t, omega_t> / omega_t^T A omega_t (closed form)."""
+    w = torch.nn.Parameter(torch.tensor(problem.start, dtype=F64))
+    opt = TaylorLR(TORCH[optimizer]([w], 1e-2), rule, safeguards="none")
+    hessian = torch.autograd.functional.hessian(lambda v: problem.function(torch, v), w.detach()).numpy()
+    for _ in range(8):
+        theta = w.detach().clone()
+        gradient = torch.autograd.grad(problem.function(torch, theta.requires_grad_()), theta)[0].numpy()
+        alpha = opt.alphas[0]
+        opt.step(lambda: problem.function(torch, w))
+        omega = (theta.detach().numpy() - w.detach().numpy()) / alpha
+        expected = gradient @ omega / (omega @ hessian @ omega)
+        assert math.isclose(opt.alphas[0], expected, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize(("problem", "rtol"), [(LS, 1e-10), (SPD, 1e-10), (ROSEN10, 1e-10)])
+def test_the_minibatch_line_search_is_the_engines_oracle(problem, rtol):
+    """The engine's oracle finds the roots of the line polynomial; the wrapper brackets the slope
+    on the batch and refines it with Brent's method: the same minimiser (the only one on these lines)."""
+    run = tl.run(
+        loss_of(problem), list(problem.start), "adam", "line-search", steps=10, tol=1e-6, path="generic"
+    )
+    opt, alphas, points = train(problem, "adam", "line-search", steps=10)
+    k = int(run.stopped_at)
+    np.testing.assert_allclose(alphas[:k], run.alphas[:k], rtol=rtol)
+    np.testing.assert_allclose(points[: k + 1], run.points[: k + 1], rtol=rtol, atol=rtol)
+    assert opt.extra_passes_per_step is None and opt.history.passes["forward"] >= 2 * k
+
+
+# ---------------------------------------------------------------------- conventions
+
+
+def _dampened_momentum(beta: float, dampening: float) -> tlo.Optimizer:
+    """torch's SGD momentum with dampening: b_1 = g_1, then b_t = beta b + (1 - dampening) g_t."""
+
+    def init(params):
+        return tlo.AdamState(np.zeros(params.shape[:-1]), np.zeros_like(params), np.zeros_like(params))
+
+    def direction(g, state, params):
+        first = state.count == 0
+        m = np.where(first[..., None], g, beta * state.mu + (1 - dampening) * g)
+        return m, tlo.AdamState(state.count + 1, m, state.nu)
+
+    return tlo.custom(init, direction, name="dampened momentum")
+
+
+CONVENTIONS = {
+    # torch optimizer -> the taylorlr optimizer with the same direction
+    "SGD(weight_decay) = chain(add_decayed_weights, momentum)": (
+        lambda ps, lr: torch.optim.SGD(ps, lr=lr, momentum=0.5, weight_decay=0.1),
+        tlo.chain(tlo.add_decayed_weights(0.1), tlo.momentum(0.5)),
+    ),
+    "SGD(nesterov, weight_decay) = chain(add_decayed_weights, nesterov)": (
+        lambda ps, lr: torch.optim.SGD(ps, lr=lr, momentum=0.5, nesterov=True, weight_decay=0.1),
+        tlo.chain(tlo.add_decayed_weights(0.1), tlo.nesterov(0.5)),
+    ),
+    "SGD(dampening) = a custom optimizer (b_1 = g_1)": (
+        lambda ps, lr: torch.optim.SGD(ps, lr=lr, momentum=0.5, dampening=0.5),
+        _dampened_momentum(0.5, 0.5),
+    ),
+    "Adam(weight_decay) = chain(add_decayed_weights, adam)": (
+        lambda ps, lr: torch.optim.Adam(ps, lr=lr, weight_decay=0.1),
+        tlo.chain(tlo.add_decayed_weights(0.1), tlo.adam()),
+    ),
+    "AdamW(weight_decay) = adamw": (
+        lambda ps, lr: torch.optim.AdamW(ps, lr=lr, weight_decay=0.1),
+        tlo.adamw(weight_decay=0.1),
+    ),
+    "RMSprop(alpha, eps, weight_decay) = chain(add_decayed_weights, rmsprop(decay, eps))": (
+        lambda ps, lr: torch.optim.RMSprop(ps, lr=lr, alpha=0.99, eps=1e-6, weight_decay=0.1),
+        tlo.chain(tlo.add_decayed_weights(0.1), tlo.rmsprop(decay=0.99, eps=1e-6)),
+    ),
+    "Adagrad(initial_accumulator_value, eps) = adagrad(eps, initial)": (
+        lambda ps, lr: torch.optim.Adagrad(ps, lr=lr, initial_accumulator_value=0.5, eps=1e-6),
+        tlo.adagrad(eps=1e-6, initial=0.5),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONVENTIONS))
+def test_torch_conventions_map_to_taylorlr_optimizers(name):
+    make, optimizer = CONVENTIONS[name]
+    run = engine(SPD, optimizer, "retsinas", steps=30, gamma=0.1)
+    _, alphas, points = train(SPD, make, "retsinas", steps=30, gamma=0.1)
+    da, dp = discrepancy(run, alphas, points)
+    assert da <= 1e-10 and dp <= 1e-10
+
+
+def test_the_difference_direction_serves_any_optimizer_to_rounding():
+    """direction="difference" reads omega from (theta_t - theta_after) / lr: exact up to theta's rounding."""
+    _, a_zero, p_zero = train(ROSEN10, "adam", "exact", steps=20, gamma=0.1)
+    _, a_diff, p_diff = train(ROSEN10, "adam", "exact", steps=20, gamma=0.1, direction="difference")
+    np.testing.assert_allclose(a_diff, a_zero, rtol=1e-6)
+    np.testing.assert_allclose(p_diff, p_zero, rtol=1e-8)
+
+
+# ---------------------------------------------------------------------- the record
+
+
+@pytest.mark.parametrize("rule", ["exact", "retsinas", "value-gradient", "three-point", "lagged", "fixed"])
+def test_extra_passes_are_counted_as_documented(rule):
+    opt, _, _ = train(LS, "adam", rule, steps=7, gamma=0.1, safeguards="none")
+    per_step = opt.extra_passes_per_step
+    assert opt.history.passes == {name: 7 * n for name, n in per_step.items()}
+    assert opt.history.steps == 7 and len(opt.history.losses) == 7
+
+
+def test_state_dict_round_trips():
+    def fresh():
+        w = torch.nn.Parameter(torch.tensor(ROSEN2.start, dtype=F64))
+        return w, TaylorLR(torch.optim.Adam([w], lr=1e-3), "lagged", gamma=0.1)
+
+    w, opt = fresh()
+    closure = lambda: ROSEN2.function(torch, w)  # noqa: E731
+    for _ in range(5):
+        opt.step(closure)
+    state, saved = copy.deepcopy(opt.state_dict()), w.detach().clone()  # as torch.save would
+    for _ in range(5):
+        opt.step(closure)
+    w2, opt2 = fresh()
+    with torch.no_grad():
+        w2.copy_(saved)
+    opt2.load_state_dict(state)
+    for _ in range(5):
+        opt2.step(lambda: ROSEN2.function(torch, w2))
+    assert torch.equal(w, w2) and opt.history == opt2.history and opt.alphas == opt2.alphas
+    with pytest.raises(tl.OptionError, match="saved with rule 'lagged'"):
+        TaylorLR(torch.optim.Adam([w], lr=1e-3), "exact").load_state_dict(state)
+
+
+def test_each_group_has_its_own_alpha():
+    """f(x, y) = f1(x) + f2(y), x and y in two groups of different sizes: each group's alphas
+    are those of tl.run on its own part (the rules are block-wise)."""
+    x = torch.nn.Parameter(torch.tensor(SPD.start, dtype=F64))
+    y = torch.nn.Parameter(torch.tensor(ROSEN2.start, dtype=F64))
+    opt = TaylorLR(torch.optim.Adam([{"params": [x], "lr": 1e-3}, {"params": [y], "lr": 2e-3}]), "exact",
+                   gamma=0.1, safeguards=tl.Safeguards(rising_loss=None))  # fmt: skip
+    for _ in range(30):
+        opt.step(lambda: SPD.function(torch, x) + ROSEN2.function(torch, y))
+    for group, (problem, alpha0) in enumerate([(SPD, 1e-3), (ROSEN2, 2e-3)]):
+        run = engine(problem, "adam", "exact", steps=30, alpha0=alpha0, gamma=0.1,
+                     safeguards=tl.Safeguards(rising_loss=None))  # fmt: skip
+        mine = np.array([a[group] for a in opt.history.alphas])
+        k = int(run.stopped_at)
+        np.testing.assert_allclose(mine[:k], run.alphas[:k], rtol=1e-10)
+        assert opt.history.firings[group] == run.safeguard_counts.totals()
+    assert opt.history.passes["hvp"] == 2 * 30  # one per group and step
+    assert [g["lr"] for g in opt.param_groups] == opt.alphas
+
+
+def test_lagged_and_fixed_run_without_a_closure():
+    w = torch.nn.Parameter(torch.tensor(LS.start, dtype=F64))
+    opt = TaylorLR(torch.optim.SGD([w], lr=1e-3), "lagged")
+    for _ in range(20):
+        opt.zero_grad()
+        LS.function(torch, w).backward()
+        opt.step()
+    run = engine(LS, "gd", "lagged", steps=20, safeguards=tl.Safeguards(rising_loss=None))
+    k = int(run.stopped_at)
+    np.testing.assert_allclose(np.array(opt.history.alphas)[:k, 0], run.alphas[:k], rtol=1e-10)
+
+
+# ---------------------------------------------------------------------- bad input
+
+
+def _one(rule="exact", dtype=F64, optimizer=torch.optim.SGD, **options):
+    w = torch.nn.Parameter(torch.tensor([1.0, 2.0], dtype=dtype))
+    return w, TaylorLR(optimizer([w], lr=0.1), rule, **options)
+
+
+def test_a_closure_returning_a_non_scalar_is_refused():
+    w, opt = _one()
+    with pytest.raises(ClosureError, match=r"shape \(2,\).*\.mean\(\)"):
+        opt.step(lambda: w**2)
+    with pytest.raises(ClosureError, match=r"not a tensor.*not loss.item\(\)"):
+        opt.step(lambda: (w**2).sum().item())
+    assert torch.equal(w.detach(), torch.tensor([1.0, 2.0], dtype=F64))
+
+
+def test_a_closure_that_calls_backward_is_refused():
+    w, opt = _one()
+
+    def closure():
+        loss = (w**2).sum()
+        loss.backward()
+        return loss
+
+    with pytest.raises(ClosureError, match="called backward"):
+        opt.step(closure)
+
+
+def test_a_nan_loss_at_theta_t_is_an_error_and_nothing_moves():
+    w, opt = _one()
+    with pytest.raises(NonFiniteLossError, match="nothing moved"):
+        opt.step(lambda: (w**2).sum() * float("nan"))
+    assert torch.equal(w.detach(), torch.tensor([1.0, 2.0], dtype=F64))
+
+
+def _nan_below_half(w):
+    """(w**2).sum(), but NaN once w[0] < 0.5: the step from w = (1, 2) at lr 0.4 lands there."""
+    return lambda: torch.where(w[0] < 0.5, torch.tensor(float("nan"), dtype=F64), (w**2).sum())
+
+
+def test_a_nan_loss_at_theta_plus_is_a_counted_rejection():
+    w, opt = _one(optimizer=lambda ps, lr: torch.optim.SGD(ps, lr=0.4))
+    opt.step(_nan_below_half(w))
+    assert opt.history.rejected == 1 and opt.history.firings[0]["rising_loss"] == 1
+    assert torch.equal(w.detach(), torch.tensor([1.0, 2.0], dtype=F64))  # the move was undone
+    assert math.isclose(opt.alphas[0], 0.04)  # shrink (0.1) x 0.4
+    w, off = _one(optimizer=lambda ps, lr: torch.optim.SGD(ps, lr=0.4), safeguards="none")
+    with pytest.raises(NonFiniteLossError, match="rising-loss guard is off"):
+        off.step(_nan_below_half(w))
+    assert torch.equal(w.detach(), torch.tensor([1.0, 2.0], dtype=F64))
+
+
+def test_a_parameter_without_grad_is_refused_and_an_unused_one_left_alone():
+    frozen = torch.nn.Parameter(torch.ones(3), requires_grad=False)
+    with pytest.raises(ParameterError, match=r"does not require grad.*requires_grad_"):
+        TaylorLR(torch.optim.SGD([frozen], lr=0.1))
+    w = torch.nn.Parameter(torch.tensor([1.0, 2.0], dtype=F64))
+    unused = torch.nn.Parameter(torch.tensor([5.0], dtype=F64))
+    opt = TaylorLR(torch.optim.Adam([w, unused], lr=0.1), "retsinas")
+    for _ in range(3):
+        opt.step(lambda: (w**2).sum())
+    assert unused.item() == 5.0 and w.abs().max() < 2.0
+
+
+@pytest.mark.parametrize("rule", ["exact", "retsinas", "value-gradient", "three-point", "line-search"])
+def test_a_rule_that_evaluates_the_loss_needs_a_closure(rule):
+    w, opt = _one(rule)
+    (w**2).sum().backward()
+    with pytest.raises(ClosureError, match=r"needs a closure.*only 'fixed' and 'lagged'"):
+        opt.step()
+
+
+def test_a_sparse_gradient_is_refused():
+    embedding = torch.nn.Embedding(10, 3, sparse=True).double()
+    opt = TaylorLR(torch.optim.SGD(embedding.parameters(), lr=0.1), "retsinas")
+    with pytest.raises(ParameterError, match=r"sparse gradient.*sparse=False"):
+        opt.step(lambda: embedding(torch.tensor([1, 2])).pow(2).sum())
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_parameters_are_refused(dtype):
+    with pytest.raises(ParameterError, match=r"float32 parameters.*autocast"):
+        _one(dtype=dtype)
+
+
+def test_several_groups_with_a_one_line_rule_are_refused():
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(5))
+    with pytest.raises(tl.OptionError, match=r"one alpha for all.*2 param groups.*'exact', 'retsinas'"):
+        TaylorLR(torch.optim.SGD([{"params": [a]}, {"params": [b]}], lr=0.1), "three-point")
+
+
+@pytest.mark.parametrize(("make", "match"), [
+    (lambda w: torch.optim.LBFGS([w]), "LBFGS: it runs its own line search"),
+    (lambda w: torch.optim.Rprop([w]), "Rprop"),
+    (lambda w: "sgd", "wraps a torch.optim.Optimizer"),
+])  # fmt: skip
+def test_optimizers_without_a_learning_rate_factor_are_refused(make, match):
+    w = torch.nn.Parameter(torch.ones(2))
+    with pytest.raises(tl.OptionError, match=match):
+        TaylorLR(make(w))
+
+
+def test_float32_parameters_train_with_float32_precision_guards():
+    w, opt = _one("three-point", dtype=torch.float32)
+    for _ in range(5):
+        opt.step(lambda: ((w - 3) ** 2).sum())
+    assert all(math.isfinite(a) for (a,) in opt.history.alphas) and w.dtype == torch.float32
