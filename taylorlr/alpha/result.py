@@ -448,23 +448,21 @@ class Run:
         if len(names) != n:
             given = f"{len(names)} name{'' if len(names) == 1 else 's'}"
             raise OptionError(f"variables gives {given} for the run's {n} coordinates: pass {n} names")
-        points = numpy.reshape(self.points, (len(self.points), -1, n))
-        flat = {name: numpy.reshape(getattr(self, name), (len(self.losses), -1))
-                for name in ("losses", "grad_norms", "alphas")}  # fmt: skip
-        oracle = numpy.reshape(self.oracle_alphas, (len(self.oracle_alphas), -1))
         columns: dict[str, list[Any]] = {key: [] for key in ("member", "t", *names, "loss", "grad_norm",
                                                              "alpha", "oracle_alpha", "status")}  # fmt: skip
-        for k, (status, stop) in enumerate(zip(self.status.ravel(), self.stopped_at.ravel(), strict=True)):
-            for t in range(int(stop) + 1):
-                columns["member"].append(k)
-                columns["t"].append(t)
-                for i, name in enumerate(names):
-                    columns[name].append(float(points[t, k, i]))
-                columns["loss"].append(float(flat["losses"][t, k]))
-                columns["grad_norm"].append(float(flat["grad_norms"][t, k]))
-                columns["alpha"].append(float(flat["alphas"][t, k]))
-                columns["oracle_alpha"].append(float(oracle[t, k]) if t < len(oracle) else math.nan)
-                columns["status"].append(getattr(status, "value", str(status)))
+        for k, status in enumerate(self.status.ravel()):
+            cut = self.history(tuple(int(i) for i in numpy.unravel_index(k, self.batch_shape)))
+            rows = len(cut["steps"])
+            columns["member"] += [k] * rows
+            columns["t"] += [int(t) for t in cut["steps"]]
+            for i, name in enumerate(names):
+                columns[name] += [float(v) for v in cut["points"][:, i]]
+            columns["loss"] += [float(v) for v in cut["losses"]]
+            columns["grad_norm"] += [float(v) for v in cut["grad_norms"]]
+            columns["alpha"] += [float(v) for v in cut["alphas"]]
+            oracle = [float(v) for v in cut["oracle_alphas"]]
+            columns["oracle_alpha"] += oracle + [math.nan] * (rows - len(oracle))
+            columns["status"] += [getattr(status, "value", str(status))] * rows
         return columns
 
 

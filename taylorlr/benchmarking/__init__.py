@@ -122,6 +122,11 @@ def benchmark(
         OptionError: an unknown problem, rule, optimizer or baseline (with the nearest name), or a
             bad option.
         SweepTooLargeError: the sweep would not fit in ``max_bytes`` (the message says how to chunk it).
+
+    >>> import taylorlr as tl
+    >>> table = tl.benchmark(["booth"], rules=["exact"], optimizers=["gd"], baselines=["bfgs"], steps=50)
+    >>> [(row["solver"], row["status"]) for row in table.rows()]
+    [('exact/gd', 'converged'), ('bfgs', 'converged')]
     """
     chosen = resolve_problems(problems)
     options = _options(locals())

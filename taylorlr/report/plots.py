@@ -845,15 +845,14 @@ def plot_run(run: Any, path: str | os.PathLike[str] | None = None, *, member: in
     target = _maybe_target(path)
     figure, axes = _figure(3, 1, size=(7.0, 7.6), sharex=True)
     loss_ax, grad_ax, alpha_ax = axes[:, 0]
-    stop = series["stop"]
-    steps = range(stop + 1)
-    _curve(loss_ax, steps, series["losses"][: stop + 1], "f(theta_t)", "black")
-    _curve(grad_ax, steps, series["grad_norms"][: stop + 1], "||grad f(theta_t)||", "tab:gray")
-    _curve(alpha_ax, steps, series["alphas"][: stop + 1], f"alpha_t ({plain(run.rule)})", "tab:blue")
-    _curve(alpha_ax, range(stop), series["oracle"][:stop], "line-search oracle alpha*_t", "tab:red", ls="--")
-    _log_if_positive(loss_ax, series["losses"][: stop + 1])
-    _log_if_positive(grad_ax, series["grad_norms"][: stop + 1])
-    _log_if_positive(alpha_ax, [*series["alphas"][: stop + 1], *series["oracle"][:stop]])
+    stop, steps = series["stop"], list(series["steps"])
+    _curve(loss_ax, steps, series["losses"], "f(theta_t)", "black")
+    _curve(grad_ax, steps, series["grad_norms"], "||grad f(theta_t)||", "tab:gray")
+    _curve(alpha_ax, steps, series["alphas"], f"alpha_t ({plain(run.rule)})", "tab:blue")
+    _curve(alpha_ax, steps[:-1], series["oracle"], "line-search oracle alpha*_t", "tab:red", ls="--")
+    _log_if_positive(loss_ax, series["losses"])
+    _log_if_positive(grad_ax, series["grad_norms"])
+    _log_if_positive(alpha_ax, [*series["alphas"], *series["oracle"]])
     for ax in axes[:, 0]:
         ax.axvline(stop, color="black", ls=":", lw=1)
         ax.grid(alpha=0.3)
@@ -878,20 +877,27 @@ def _member_series(run: Any, member: int | None) -> dict[str, Any]:
     if not 0 <= index < size:
         raise OptionError(f"member must be in 0..{size - 1}, got {member}")
 
-    def pick(array: Any) -> Any:
-        return array.reshape(array.shape[0], -1)[:, index]
-
+    cut = _member_history(run, index)
     return {
-        "losses": pick(run.losses),
-        "grad_norms": pick(run.grad_norms),
-        "alphas": pick(run.alphas),
-        "oracle": pick(run.oracle_alphas) if len(run.oracle_alphas) else run.oracle_alphas,
+        "steps": cut["steps"],
+        "losses": cut["losses"],
+        "grad_norms": cut["grad_norms"],
+        "alphas": cut["alphas"],
+        "oracle": cut["oracle_alphas"],
         "status": run.status.reshape(-1)[index].value,
         "stop": int(run.stopped_at.reshape(-1)[index]),
     }
 
 
-def _curve(ax: Any, steps: range, values: Any, label: str, colour: str, ls: str = "-") -> None:
+def _member_history(run: Any, index: int) -> dict[str, Any]:
+    """Member ``index`` (flat) of a run, cut at its stop, with the step of each row (``steps``):
+    every step, or the recorded ones of a thinned record (``record=k``)."""
+    import numpy
+
+    return dict(run.history(tuple(int(i) for i in numpy.unravel_index(index, run.status.shape))))
+
+
+def _curve(ax: Any, steps: Sequence[int], values: Any, label: str, colour: str, ls: str = "-") -> None:
     import numpy
 
     values = numpy.asarray(values, dtype=float)
@@ -989,18 +995,16 @@ def _draw_gaps(ax: Any, runs: Mapping[str, Any], comparison: Any, faint: Sequenc
     colours = iter(_colours(len(runs) - len(faint)))
     seen: list[float] = []
     for count, (label, run) in enumerate(sorted(runs.items(), key=lambda item: item[0] not in faint)):
-        stop = int(numpy.max(run.stopped_at))
-        values = numpy.ravel(run.losses[: stop + 1]).astype(float)
+        cut = _member_history(run, int(numpy.argmax(run.stopped_at)))
+        steps, values = list(cut["steps"]), numpy.ravel(cut["losses"]).astype(float)
         shown = values - f_star if f_star is not None else values
         if f_star is not None:
             shown = numpy.maximum(shown, 0.0)
         seen += list(shown[numpy.isfinite(shown)])
         if label in faint:
-            ax.plot(
-                range(stop + 1), shown, **_FAINT, label=f"the other {len(faint)} runs" if count == 0 else None
-            )
+            ax.plot(steps, shown, **_FAINT, label=f"the other {len(faint)} runs" if count == 0 else None)
         else:
-            ax.plot(range(stop + 1), shown, lw=1.6, color=next(colours), label=plain(label))
+            ax.plot(steps, shown, lw=1.6, color=next(colours), label=plain(label))
     positive = [v for v in seen if v > 0]
     if positive and max(positive) > 10 * min(positive):
         ax.set_yscale("symlog", linthresh=max(min(positive), 1e-300))

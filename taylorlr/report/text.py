@@ -539,7 +539,7 @@ RUN_TABLE_ENDS = 8
 def run_data(loss: Loss, run: Run) -> dict[str, Any]:
     """A run as JSON-ready data: the run's record plus a ``final`` summary and its messages."""
     record = run.to_dict()
-    last = int(run.stopped_at)
+    cut = run.history()  # the last row is the final step, also in a thinned record
     return {
         "expression": str(loss.expr),
         "variables": list(loss.names),
@@ -547,11 +547,11 @@ def run_data(loss: Loss, run: Run) -> dict[str, Any]:
         "final": {
             "status": record["status"][0],
             "message": run.messages()[0],
-            "step": last,
-            "point": record["points"][last],
-            "loss": record["losses"][last],
-            "grad_norm": record["grad_norms"][last],
-            "alpha": record["alphas"][last],
+            "step": int(run.stopped_at),
+            "point": json_ready(cut["points"][-1]),
+            "loss": json_ready(cut["losses"][-1]),
+            "grad_norm": json_ready(cut["grad_norms"][-1]),
+            "alpha": json_ready(cut["alphas"][-1]),
         },
     }
 
@@ -564,14 +564,15 @@ def run_table(payload: dict[str, Any]) -> Any:
 def run_tables(payload: dict[str, Any], width: int | None = None) -> list[Any]:
     """The iterations of a run as rich tables that fit ``width`` columns (see :func:`fitted_tables`)."""
     rows = []
-    for t in _shown_steps(payload["final"]["step"]):
-        if t is None:
+    for shown in _elided(_recorded_rows(payload)):
+        if shown is None:
             rows.append(("...", "", "", "", ""))
             continue
-        oracle = payload["oracle_alphas"][t] if t < len(payload["oracle_alphas"]) else None
+        t, row = shown
+        oracle = payload["oracle_alphas"][row] if row < len(payload["oracle_alphas"]) else None
         rows.append((
-            str(t), fmt(payload["losses"][t]), fmt(payload["grad_norms"][t]), fmt(payload["alphas"][t]),
-            fmt(oracle),
+            str(t), fmt(payload["losses"][row]), fmt(payload["grad_norms"][row]),
+            fmt(payload["alphas"][row]), fmt(oracle),
         ))  # fmt: skip
     title = f"{payload['optimizer']} with the {payload['rule']} rule"
     return fitted_tables(
@@ -579,10 +580,23 @@ def run_tables(payload: dict[str, Any], width: int | None = None) -> list[Any]:
     )
 
 
-def _shown_steps(last: int) -> list[int | None]:
-    if last < 2 * RUN_TABLE_ENDS:
-        return list(range(last + 1))
-    return [*range(RUN_TABLE_ENDS), None, *range(last + 1 - RUN_TABLE_ENDS, last + 1)]
+def _recorded_rows(payload: dict[str, Any]) -> list[tuple[int, int]]:
+    """(step, history row) up to the stop: every step, or the rows of a thinned record (``record=k``),
+    whose last row holds the final step."""
+    last = payload["final"]["step"]
+    steps = payload.get("recorded_steps") or range(len(payload["losses"]))
+    pairs = []
+    for row, step in enumerate(steps):
+        pairs.append((min(int(step), last), row))
+        if step >= last:
+            break
+    return pairs
+
+
+def _elided(rows: list[tuple[int, int]]) -> list[tuple[int, int] | None]:
+    if len(rows) <= 2 * RUN_TABLE_ENDS:
+        return list(rows)
+    return [*rows[:RUN_TABLE_ENDS], None, *rows[-RUN_TABLE_ENDS:]]
 
 
 def run_lines(payload: dict[str, Any]) -> list[str]:
