@@ -16,6 +16,7 @@ Matrix([
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from functools import cached_property
@@ -23,6 +24,9 @@ from typing import Any
 
 import sympy
 
+from taylorlr._budget import DEFAULT_MAX_TERMS, Budget
+from taylorlr._budget import check as budget_check
+from taylorlr._budget import check_size as budget_check_size
 from taylorlr.compile.backends import resolve_backend
 from taylorlr.compile.compiled import Compiled, compile_loss
 from taylorlr.errors import LossDefinitionError, OptionError, PointError, TaylorLRError
@@ -35,6 +39,7 @@ from taylorlr.symbolic.derivatives import (
 )
 from taylorlr.symbolic.functions import FUNCTIONS
 from taylorlr.symbolic.points import exact_point
+from taylorlr.symbolic.series import Unsupported, taylor_series
 
 #: SymPy function classes a loss may contain: the function catalogue (the parser's
 #: functions, plus what differentiating them produces).
@@ -47,6 +52,8 @@ _ALLOWED_CONSTANTS = (sympy.pi, sympy.E)
 _FLOAT64_MAX = sympy.Float(1.7976931348623157e308)
 _FLOAT64_TINY = sympy.Float(2.2250738585072014e-308)
 _REDUCTIONS = ("mean", "sum")
+#: the default time budget of :meth:`Loss.taylor` (seconds)
+TAYLOR_BUDGET_S = 60.0
 
 
 def natural_key(name: str) -> tuple[Any, ...]:
@@ -242,11 +249,24 @@ class Loss:
             g = sympy.diff(g, alpha)
         return tuple(coefficients)
 
-    def taylor(self, at: Any, order: int = 2) -> sympy.Expr:
+    def taylor(
+        self, at: Any, order: int = 2, *, budget_s: float = TAYLOR_BUDGET_S, max_terms: int = DEFAULT_MAX_TERMS
+    ) -> sympy.Expr:
         """The Taylor polynomial of the given order at ``at``, expanded in the variables.
 
-        sum over |k| <= order of D^k f(a) (x - a)^k / k!, computed exactly along
-        the ray a + t (x - a).
+        sum over |k| <= order of D^k f(a) (x - a)^k / k!, computed exactly along the ray
+        a + t (x - a), order by order (:mod:`taylorlr.symbolic.series`), under a budget.
+
+        Args:
+            at: the point (names to numbers, or numbers in variable order; exact numbers allowed).
+            order: the degree, 0 to 50.
+            budget_s: seconds allowed; checked between the orders and inside each.
+            max_terms: the most terms the polynomial (or a part of it) may have.
+
+        Raises:
+            BudgetExceededError: the time or the size ran out (stage "taylor"); its message
+                names the option to raise.
+            PointError: f is not defined, or not ``order`` times differentiable, at ``at``.
 
         >>> import taylorlr as tl
         >>> tl.Loss("x**3").taylor({"x": 1}, order=2)
@@ -255,8 +275,10 @@ class Loss:
         _check_order(order)
         a = exact_point(at, self.variables)
         point = dict(zip(self.names, a, strict=True))
+        budget = Budget(stage="taylor", seconds=budget_s, max_terms=max_terms, hint="lower the order")
         try:
-            return _taylor(self.expr, self.variables, a, order, point)
+            with budget.active():
+                return _taylor(self.expr, self.variables, a, order, point)
         except TaylorLRError:
             raise
         except (ValueError, TypeError) as error:  # SymPy cannot compare min/max arguments that are not real
@@ -315,15 +337,29 @@ def _taylor(
     g = wrap_kink_arguments(expr.xreplace(ray))
     if order >= 1:
         _check_no_kink_at(g, t, expr, point)
+    try:
+        return taylor_series(expr, variables, a, order)
+    except Unsupported:  # a variable exponent, max/min, a point off the analytic domain: differentiate
+        pass
     terms = []
     for k in range(order + 1):
+        budget_check_size(_nodes(g, DEFAULT_MAX_TERMS + 1), f"nodes of the order-{k} derivative along the ray")
         term = unwrap_real(g.xreplace({t: 0}))
         if term.has(*_NOT_FINITE, sympy.Derivative, sympy.DiracDelta, sympy.I):
             what = _NOT_SMOOTH_AT.get(k, f"{k} times differentiable")
             raise PointError(f"{expr} is not {what} at {point}: its order-{k} term is {term}")
         terms.append(term / sympy.factorial(k))
         g = sympy.diff(g, t)
-    return sympy.expand(sympy.Add(*terms))
+    expanded = []
+    for term in terms:  # term by term, so that the budget is checked between them
+        budget_check()
+        expanded.append(sympy.expand(term))
+    return sympy.Add(*expanded)
+
+
+def _nodes(expr: sympy.Expr, limit: int) -> int:
+    """The number of nodes of ``expr``, counted up to ``limit``."""
+    return sum(1 for _ in itertools.islice(sympy.preorder_traversal(expr), limit))
 
 
 def _check_exact_powers(expr: sympy.Expr, at: dict, point: dict) -> None:
