@@ -250,7 +250,12 @@ class Loss:
         return tuple(coefficients)
 
     def taylor(
-        self, at: Any, order: int = 2, *, budget_s: float = TAYLOR_BUDGET_S, max_terms: int = DEFAULT_MAX_TERMS
+        self,
+        at: Any,
+        order: int = 2,
+        *,
+        budget_s: float = TAYLOR_BUDGET_S,
+        max_terms: int = DEFAULT_MAX_TERMS,
     ) -> sympy.Expr:
         """The Taylor polynomial of the given order at ``at``, expanded in the variables.
 
@@ -343,7 +348,8 @@ def _taylor(
         pass
     terms = []
     for k in range(order + 1):
-        budget_check_size(_nodes(g, DEFAULT_MAX_TERMS + 1), f"nodes of the order-{k} derivative along the ray")
+        size = _nodes(g, DEFAULT_MAX_TERMS + 1)
+        budget_check_size(size, f"nodes of the order-{k} derivative along the ray")
         term = unwrap_real(g.xreplace({t: 0}))
         if term.has(*_NOT_FINITE, sympy.Derivative, sympy.DiracDelta, sympy.I):
             what = _NOT_SMOOTH_AT.get(k, f"{k} times differentiable")

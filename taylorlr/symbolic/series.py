@@ -44,7 +44,7 @@ _NOT_A_VALUE = (
 def taylor_series(
     expr: sympy.Expr, variables: Sequence[sympy.Symbol], a: Sequence[sympy.Expr], order: int
 ) -> sympy.Expr:
-    """The expanded Taylor polynomial of ``expr`` of degree ``order`` at ``a`` (raises :class:`Unsupported`)."""
+    """The expanded Taylor polynomial of ``expr`` of degree ``order`` at ``a``, or :class:`Unsupported`."""
     constants = _Constants()
     values = _values(expr, {v: sympy.sympify(c) for v, c in zip(variables, a, strict=True)}, constants, order)
     names = tuple(sympy.Dummy(v.name) for v in variables)  # the ring's copies of the variables
@@ -201,7 +201,8 @@ class _Propagation:
             return self.miller(base, sympy.Rational(node.exp), *map(self.constant, constants))
         u = self(node.args[0])
         if isinstance(node, (sympy.sin, sympy.cos, sympy.sinh, sympy.cosh)):
-            s, c = self.trig(u, *map(self.constant, constants), hyperbolic=not isinstance(node, (sympy.sin, sympy.cos)))
+            hyperbolic = isinstance(node, (sympy.sinh, sympy.cosh))
+            s, c = self.trig(u, *map(self.constant, constants), hyperbolic=hyperbolic)
             return s if isinstance(node, (sympy.sin, sympy.sinh)) else c
         if isinstance(node, sympy.exp):
             return self.exponential(u, self.constant(constants[0]))
