@@ -85,9 +85,10 @@ class Budget:
     def exceeded(self, what: str = "") -> BudgetExceededError:
         """The error for this stage's deadline (``what``: the step that was running)."""
         during = f" ({what})" if what else ""
+        hint = f", or {self.hint}" if self.hint else ""
         return BudgetExceededError(
             f"budget exceeded after {self.elapsed:.1f} s in stage '{self.stage}'{during}: "
-            f"the limit is {self.option}={self.seconds:g} s; raise {self.option}",
+            f"the limit is {self.option}={self.seconds:g} s; raise {self.option}{hint}",
             stage=self.stage,
             option=self.option,
             elapsed_s=self.elapsed,

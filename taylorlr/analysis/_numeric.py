@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
+from taylorlr import _budget
 from taylorlr.analysis.result import CriticalPoint
 from taylorlr.kinds import Kind
 
@@ -47,11 +48,14 @@ def numeric_points(loss: Loss, box: float, seeds: int) -> tuple[list[CriticalPoi
     from taylorlr.numerics.newton import newton
 
     compiled = loss.compile()
+    _budget.check()
     starts = numpy.random.default_rng(0).uniform(-box, box, size=(seeds, loss.n))
     with numpy.errstate(all="ignore"):  # seeds outside the domain (log of a negative) give NaN
         ends = numpy.asarray(newton(loss, starts, steps=_NEWTON_STEPS, tol=1e-12, fallback="damped").point)
+        _budget.check()
         ends = numpy.concatenate([ends, descend(compiled, starts, _DESCENT_STEPS)])
         ends = polish(compiled, ends[numpy.all(numpy.isfinite(ends), axis=-1)], _POLISH_STEPS)
+        _budget.check()
         values = numpy.asarray(compiled.value(ends))
         residual = numpy.linalg.norm(compiled.grad(ends), axis=-1)
     ends, values, residual = (
@@ -71,6 +75,7 @@ def descend(compiled: Compiled, W: Any, steps: int) -> Any:
     W = numpy.array(W, dtype=float)
     f = numpy.asarray(compiled.value(W), dtype=float)
     for _ in range(steps):
+        _budget.check()
         d = _descent_direction(compiled, W)
         slope = numpy.einsum("bi,bi->b", numpy.asarray(compiled.grad(W)), d)
         pending = numpy.isfinite(f) & numpy.all(numpy.isfinite(d), axis=-1) & (slope < 0)
@@ -116,6 +121,7 @@ def polish(compiled: Compiled, W: Any, steps: int) -> Any:
     best_norm = _norm(compiled, best)
     current = best
     for _ in range(steps):
+        _budget.check()
         current = numpy.asarray(newton_step_on(compiled, current, fallback="pinv").point)
         norm = _norm(compiled, current)
         better = norm < best_norm
@@ -157,6 +163,7 @@ def within_rounding(loss: Loss, compiled: Compiled, W: Any) -> tuple[Any, Any]:
     bound = SAFETY * (error + moved)  # NaN (a Hessian or a bound that is not finite): no verdict, rejected
     accepted = numpy.all(numpy.abs(g) <= bound, axis=-1)
     for index in numpy.nonzero(walk.underflow & accepted)[0]:
+        _budget.check()
         accepted[index] = _mp_within(loss, W[index], bound[index])
     return accepted, bound.max(axis=-1)
 
