@@ -9,7 +9,7 @@ and returns a status instead. The active budget is held in a context variable, s
 in the call tree checks it without the budget being threaded through every signature, and code
 run outside any budget checks nothing. Pure Python: no SymPy, no NumPy.
 
->>> with Budget(stage="taylor", seconds=60, option="budget_s").active():
+>>> with Budget(stage="taylor", seconds=60).active():
 ...     check()          # well within the deadline: returns
 >>> b = Budget(stage="taylor", seconds=60, max_terms=10, hint="lower the order")
 >>> b.size(11, "terms of the polynomial")
@@ -38,6 +38,18 @@ DEFAULT_MAX_TERMS = 200_000
 MAX_SECONDS = 1e6
 
 _ACTIVE: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("taylorlr_budget", default=None)
+#: the name messages give the time option: "budget_s" in the API, "--budget" under the CLI
+_OPTION: contextvars.ContextVar[str] = contextvars.ContextVar("taylorlr_budget_option", default="budget_s")
+
+
+@contextlib.contextmanager
+def option_named(name: str) -> Iterator[None]:
+    """Inside the block, budget messages name the time option ``name`` (the CLI's ``--budget``)."""
+    token = _OPTION.set(name)
+    try:
+        yield
+    finally:
+        _OPTION.reset(token)
 
 
 @dataclass
@@ -54,7 +66,7 @@ class Budget:
 
     stage: str
     seconds: float = DEFAULT_SECONDS
-    option: str = "budget_s"
+    option: str = field(default_factory=lambda: _OPTION.get())
     max_terms: int = DEFAULT_MAX_TERMS
     hint: str = ""
     started: float = field(default_factory=time.monotonic)
@@ -136,12 +148,13 @@ def check_size(count: int, what: str) -> None:
         budget.size(count, what)
 
 
-def validated_seconds(seconds: float, option: str = "budget_s") -> float:
+def validated_seconds(seconds: float, option: str = "") -> float:
     """A positive, finite number of seconds, at most MAX_SECONDS, else an :class:`OptionError`.
 
     >>> validated_seconds(2)
     2.0
     """
+    option = option or _OPTION.get()
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= MAX_SECONDS:
         raise OptionError(f"{option} must be a number of seconds in (0, {MAX_SECONDS:g}], got {seconds!r}")
     return float(seconds)

@@ -27,6 +27,7 @@ import sympy
 from taylorlr._budget import DEFAULT_MAX_TERMS, Budget
 from taylorlr._budget import check as budget_check
 from taylorlr._budget import check_size as budget_check_size
+from taylorlr._budget import ensure as ensure_budget
 from taylorlr.compile.backends import resolve_backend
 from taylorlr.compile.compiled import Compiled, compile_loss
 from taylorlr.errors import LossDefinitionError, OptionError, PointError, TaylorLRError
@@ -54,6 +55,9 @@ _FLOAT64_TINY = sympy.Float(2.2250738585072014e-308)
 _REDUCTIONS = ("mean", "sum")
 #: the default time budget of :meth:`Loss.taylor` (seconds)
 TAYLOR_BUDGET_S = 60.0
+#: the time budget of the derivatives and of a compile asked for on their own (seconds)
+DERIVATIVES_BUDGET_S = 120.0
+COMPILE_BUDGET_S = 300.0
 
 
 def natural_key(name: str) -> tuple[Any, ...]:
@@ -130,8 +134,11 @@ class Loss:
         Raises:
             LossDefinitionError: a derivative that no code generator computes (re, im, I or an
                 unevaluated Derivative), named with its variable.
+            BudgetExceededError: differentiating took longer than the budget of the stage that
+                asked (or ``DERIVATIVES_BUDGET_S`` on its own).
         """
-        derivatives = sparse_derivatives(self.expr, self.variables)
+        with ensure_budget("derivatives", DERIVATIVES_BUDGET_S, hint="simplify the loss"):
+            derivatives = sparse_derivatives(self.expr, self.variables)
         if derivatives.engine.name == "sympy":
             _check_derivatives(derivatives, self.names)
         return derivatives
@@ -289,7 +296,14 @@ class Loss:
         except (ValueError, TypeError) as error:  # SymPy cannot compare min/max arguments that are not real
             raise PointError(f"{self.expr} is not defined (real) at {point}: {error}") from error
 
-    def compile(self, backend: Any = "numpy", dtype: str = "float64", *, generator: str = "auto") -> Compiled:
+    def compile(
+        self,
+        backend: Any = "numpy",
+        dtype: str = "float64",
+        *,
+        generator: str = "auto",
+        budget_s: float = COMPILE_BUDGET_S,
+    ) -> Compiled:
         """Compile value, grad, hess and hvp for a backend (cached per backend and dtype).
 
         Args:
@@ -298,20 +312,28 @@ class Loss:
             generator: "auto" (the SIMD loop generator on float64 NumPy without data
                 symbols, else "xp"; chosen per loss, never per batch), "xp" (generated
                 array-namespace code) or "simd" ("llvm" is its former name).
+            budget_s: seconds for the derivatives and the compile, checked before and between
+                them (inside a stage with a budget of its own, that budget applies).
+
+        Raises:
+            BudgetExceededError: the derivatives took the whole budget (stage "compile").
         """
         resolved = resolve_backend(backend)
         key = (resolved.name, dtype, generator)
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = compile_loss(
-                self.derivatives,
-                self.names,
-                self.data,
-                backend=resolved,
-                dtype=dtype,
-                generator=generator,
-                reduction=self.reduction,
-            )
+            with ensure_budget("compile", budget_s) as budget:
+                derivatives = self.derivatives
+                budget.check()
+                compiled = compile_loss(
+                    derivatives,
+                    self.names,
+                    self.data,
+                    backend=resolved,
+                    dtype=dtype,
+                    generator=generator,
+                    reduction=self.reduction,
+                )
             self._compiled[key] = compiled
         return compiled
 
