@@ -65,7 +65,8 @@ CRITICAL_HANGS = [
     'tl.Loss("x**1000 + y**1000").critical_points(budget_s=1)',
     'tl.Loss("x**1000 + y**2").critical_points(budget_s=1)',
     'tl.Loss("(x+y+z)**200").critical_points(budget_s=1)',
-    'tl.Loss(" + ".join(f"(x{i}**2 - 1)**2 + x{i}*x{(i + 1) % 12}" for i in range(12))).critical_points(budget_s=2)',
+    'tl.Loss(" + ".join(f"(x{i}**2 - 1)**2 + x{i}*x{(i + 1) % 12}" for i in range(12)))'
+    ".critical_points(budget_s=2)",
 ]
 
 
@@ -87,7 +88,7 @@ def test_a_loss_with_a_constant_below_float64_is_refused_before_any_stage():
 def test_taylor_at_the_origin_of_exp_sin_xy_to_order_50_is_the_univariate_series_in_xy():
     from sympy.polys.ring_series import rs_exp, rs_sin
 
-    R, u = sympy.polys.rings.ring("u", sympy.QQ)
+    _, u = sympy.polys.rings.ring("u", sympy.QQ)
     series = rs_exp(rs_sin(u, u, 26), u, 26)  # SymPy's own ring series: exp(sin(u)) up to u**25
     x, y = sympy.symbols("x y", real=True)
     expected = sympy.expand(series.as_expr().subs(sympy.Symbol("u"), x * y))
