@@ -44,8 +44,7 @@ def bounded_below(loss: Loss, points: list[CriticalPoint], probes: int) -> Bound
 
 
 def _unbounded_along(loss: Loss, d: tuple[int, ...], lowest: CriticalPoint | None) -> BoundedBelow | None:
-    t = sympy.Dummy("t", real=True)
-    line = sympy.Poly(loss.expr.xreplace({v: di * t for v, di in zip(loss.variables, d, strict=True)}), t)
+    line = _line(loss, d)
     degree, lead = line.degree(), line.LC()
     if degree <= 0 or not lead.is_Rational or (degree % 2 == 0 and lead > 0):
         return None
@@ -64,6 +63,41 @@ def _unbounded_along(loss: Loss, d: tuple[int, ...], lowest: CriticalPoint | Non
             )  # fmt: skip
         step *= 2
     return None
+
+
+def _line(loss: Loss, d: tuple[int, ...]) -> sympy.Poly:
+    """f(t d) as a univariate polynomial, by evaluating the expression tree in Q[t] (no SymPy expand)."""
+    t = sympy.Dummy("t", real=True)
+    ring, T = sympy.polys.rings.ring([t], sympy.QQ)
+    along = {v: T * di for v, di in zip(loss.variables, d, strict=True)}
+    memo: dict[sympy.Expr, object] = {}
+
+    def value(node: sympy.Expr) -> object:
+        if node not in memo:
+            memo[node] = _evaluate(node, along, ring, value)
+        return memo[node]
+
+    try:
+        return sympy.Poly(value(loss.expr).as_expr(), t)  # type: ignore[attr-defined]
+    except (sympy.CoercionFailed, TypeError):  # floats or constants like pi: SymPy's own expansion
+        return sympy.Poly(loss.expr.xreplace({v: di * t for v, di in zip(loss.variables, d, strict=True)}), t)
+
+
+def _evaluate(node: sympy.Expr, along: dict, ring: object, value: object) -> object:
+    if node in along:
+        return along[node]
+    if isinstance(node, sympy.Add):
+        return sum((value(a) for a in node.args), ring(0))  # type: ignore[operator]
+    if isinstance(node, sympy.Mul):
+        product = ring(1)  # type: ignore[operator]
+        for a in node.args:
+            product *= value(a)  # type: ignore[operator]
+        return product
+    if isinstance(node, sympy.Pow) and node.exp.is_Integer and node.exp >= 0:
+        return value(node.base) ** int(node.exp)  # type: ignore[operator]
+    if node.is_Rational:
+        return ring(node)  # type: ignore[operator]
+    raise TypeError(f"not a rational polynomial node: {node}")
 
 
 def _float(value: sympy.Expr) -> float:

@@ -33,6 +33,7 @@ SAFETY = 4.0
 _NEWTON_STEPS = 60
 _DESCENT_STEPS = 60
 _POLISH_STEPS = 6
+_BACKTRACKS, _BLOCK = 40, 8  # Armijo halvings, and how many are tried in one evaluation
 
 
 def numeric_points(loss: Loss, box: float, seeds: int) -> tuple[list[CriticalPoint], int]:
@@ -81,17 +82,19 @@ def descend(compiled: Compiled, W: Any, steps: int) -> Any:
         pending = numpy.isfinite(f) & numpy.all(numpy.isfinite(d), axis=-1) & (slope < 0)
         if not pending.any():
             break
-        alpha = numpy.ones(len(W))
-        for _ in range(40):
+        for block in range(_BACKTRACKS // _BLOCK):  # alphas 1, 1/2, ..., 2^-39, a block per call
             index = numpy.nonzero(pending)[0]
             if index.size == 0:
                 break
-            trial = W[index] + alpha[index, None] * d[index]
+            alpha = 0.5 ** numpy.arange(block * _BLOCK, (block + 1) * _BLOCK)
+            trial = W[index][None] + alpha[:, None, None] * d[index][None]
             ft = numpy.asarray(compiled.value(trial))
-            ok = numpy.isfinite(ft) & (ft <= f[index] + 1e-4 * alpha[index] * slope[index])
-            W[index[ok]], f[index[ok]] = trial[ok], ft[ok]
-            pending[index[ok]] = False
-            alpha[index[~ok]] /= 2
+            ok = numpy.isfinite(ft) & (ft <= f[index][None] + 1e-4 * alpha[:, None] * slope[index][None])
+            found = ok.any(axis=0)
+            first = numpy.argmax(ok, axis=0)[found]  # the largest alpha that passes, as halving finds it
+            rows = index[found]
+            W[rows], f[rows] = trial[first, found], ft[first, found]
+            pending[rows] = False
     return W
 
 

@@ -220,6 +220,8 @@ def _pending(
     started: float,
 ) -> CriticalPoints:
     """The numeric answer now, the exact one on ``.refined()``."""
+    import dataclasses
+
     note = "numeric points; the exact solve runs on: call .refined()" + _rejected_note(rejected)
 
     def refine() -> CriticalPoints:
@@ -227,13 +229,17 @@ def _pending(
         return _assemble(loss, outcome, Refinement.DONE, numeric, rejected, probes, started)
 
     result = _record(loss, numeric, SearchStatus.PENDING, note, rejected, Refinement.PENDING, probes, started)
-    return _with_pending(result, refine)
+    return dataclasses.replace(result, pending=_Pending(refine, worker.stop))
 
 
-def _with_pending(result: CriticalPoints, refine: Callable[[], CriticalPoints]) -> CriticalPoints:
-    import dataclasses
+class _Pending:
+    """A background exact solve: call it to wait for the refined record, or ``cancel()`` it."""
 
-    return dataclasses.replace(result, pending=refine)
+    def __init__(self, refine: Callable[[], CriticalPoints], cancel: Callable[[], None]) -> None:
+        self.refine, self.cancel = refine, cancel
+
+    def __call__(self) -> CriticalPoints:
+        return self.refine()
 
 
 def _assemble(

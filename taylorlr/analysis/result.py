@@ -204,6 +204,11 @@ class CriticalPoints(Sequence[CriticalPoint]):
         """
         return self if self.pending is None else self.pending()
 
+    def cancel(self) -> None:
+        """Stop the background exact solve of a "pending" result (nothing otherwise)."""
+        if self.pending is not None:
+            self.pending.cancel()
+
     def __len__(self) -> int:
         return len(self.points)
 
