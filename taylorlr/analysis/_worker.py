@@ -33,7 +33,7 @@ EXACT_MEMORY = 2 * 1024**3
 @dataclass(frozen=True)
 class Outcome:
     """How the exact solve ended: "done" (``value``), "error" (``value`` is the exception),
-    "budget-exceeded", "out-of-memory" or "crashed" (``message`` says more)."""
+    "budget-exceeded", "out-of-memory", "cancelled" or "crashed" (``message`` says more)."""
 
     kind: str
     value: Any = None
@@ -61,8 +61,12 @@ class ExactWorker:
             self.process.start()
             send.close()
 
+    cancelled = False
+
     def outcome(self, deadline: float) -> Outcome:
         """The solve's outcome, waiting until ``deadline`` (``time.monotonic``) at most."""
+        if self.cancelled:
+            return Outcome("cancelled")
         if self.process is None:
             return _in_process(self.solve, deadline)
         try:
@@ -74,6 +78,11 @@ class ExactWorker:
         finally:
             self.stop()
         return Outcome(kind, value, message)
+
+    def cancel(self) -> None:
+        """Stop the solve for good: its outcome is "cancelled"."""
+        self.cancelled = True
+        self.stop()
 
     def stop(self) -> None:
         """Kill the child if it still runs (idempotent)."""

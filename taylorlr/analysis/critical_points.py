@@ -65,6 +65,7 @@ MAX_SOLUTIONS = 1000
 #: budget_s is shorter (the first answer is never withheld)
 ANSWER_FLOOR_S = 1.0
 _NUMERIC_NOTE = "numeric multi-start search: evidence, not proof"
+_STOPPED = {"out-of-memory": Refinement.OUT_OF_MEMORY, "cancelled": Refinement.CANCELLED}
 
 
 def critical_points(
@@ -163,14 +164,17 @@ def _not_exact(loss: Loss, method: str) -> tuple[None, Refinement]:
 
 
 def bezout_bound(loss: Loss) -> int:
-    """prod_i deg(df/dx_i), from the expression tree without expanding it: bounds the complex solutions.
+    """prod_i deg(df/dx_i), from the expression trees without expanding them: bounds the complex solutions.
 
     >>> import taylorlr as tl
-    >>> bezout_bound(tl.Loss("x**4 + y**3 + x*y"))
-    9
+    >>> bezout_bound(tl.Loss("x**4 + y**3 + x*y"))   # 4x^3 + y and 3y^2 + x
+    6
     """
-    degree = max(1, _degree(loss.expr, frozenset(loss.variables)))
-    return (degree - 1) ** loss.n if degree > 1 else 1
+    variables = frozenset(loss.variables)
+    bound = 1
+    for g in loss.gradient:
+        bound *= max(1, _degree(g, variables))
+    return bound
 
 
 def _degree(expr: sympy.Expr, variables: frozenset[sympy.Symbol]) -> int:
@@ -229,7 +233,7 @@ def _pending(
         return _assemble(loss, outcome, Refinement.DONE, numeric, rejected, probes, started)
 
     result = _record(loss, numeric, SearchStatus.PENDING, note, rejected, Refinement.PENDING, probes, started)
-    return dataclasses.replace(result, pending=_Pending(refine, worker.stop))
+    return dataclasses.replace(result, pending=_Pending(refine, worker.cancel))
 
 
 class _Pending:
@@ -259,8 +263,7 @@ def _assemble(
     elif outcome is not None and outcome.kind == "error":
         raise outcome.value
     elif outcome is not None and outcome.kind != "done":
-        stopped = outcome.kind == "out-of-memory"
-        refinement = Refinement.OUT_OF_MEMORY if stopped else Refinement.BUDGET_EXCEEDED
+        refinement = _STOPPED.get(outcome.kind, Refinement.BUDGET_EXCEEDED)
         status, note = (
             SearchStatus.BUDGET_EXCEEDED,
             f"the exact solve was stopped ({refinement}); numeric points",

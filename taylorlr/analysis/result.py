@@ -62,6 +62,10 @@ class Refinement(Verdict):
         "out of memory",
         "the exact solve needed more memory than it is allowed and was stopped; the points are numeric",
     )
+    CANCELLED = (
+        "cancelled",
+        "the background exact solve was stopped by cancel(); the points are numeric",
+    )
     NOT_APPLICABLE = (
         "not applicable",
         "no exact solve: the loss is not a polynomial with rational coefficients, or method='numeric'",
@@ -184,7 +188,7 @@ class CriticalPoints(Sequence[CriticalPoint]):
         rejected: numeric candidates where the search stalled with a small gradient that is
             provably not zero (a plateau or an asymptote): not returned as critical points.
         refinement: a :class:`Refinement`: what became of the exact solve ("done", "pending",
-            "budget exceeded", "too large", "out of memory" or "not applicable").
+            "budget exceeded", "too large", "out of memory", "cancelled" or "not applicable").
     """
 
     points: tuple[CriticalPoint, ...]
