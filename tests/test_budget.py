@@ -131,3 +131,27 @@ def _newton_by_hand(loss):
     H = sympy.hessian(loss.expr, (x, y)).subs({x: 1, y: 1})
     g = sympy.Matrix([loss.expr.diff(v) for v in (x, y)]).subs({x: 1, y: 1})
     return tuple(sympy.Matrix([1, 1]) - H.inv() * g)
+
+
+def test_the_cli_names_its_budget_option_and_exits_2():
+    from click.testing import CliRunner
+
+    from taylorlr.cli import cli
+
+    result = CliRunner().invoke(
+        cli, ["taylor", "exp(sin(x*y))", "--at", "x=1/3,y=1/7", "--order", "20", "--budget", "0.2"]
+    )
+    assert result.exit_code == 2
+    assert (
+        "in stage 'taylor': the limit is --budget=0.2 s; raise --budget, or lower the order" in result.output
+    )
+    assert _budget.current() is None and "raise budget_s" in str(_budget.Budget(stage="s").exceeded())
+
+
+def test_solve_keeps_the_float_newton_step_and_says_why_the_exact_one_is_missing():
+    at = {"x": sympy.Rational(1, 3**130_000), "y": 1}
+    newton = tl.solve("x**4 + y**2", at=at).newton.to_dict()
+    assert newton["exact"] is None and "stage 'exact Newton step'" in newton["exact_note"]
+    assert (
+        newton["start"] == pytest.approx([0.0, 1.0]) and newton["curvature"] == "singular"
+    )  # float: 3^-130000 is 0
