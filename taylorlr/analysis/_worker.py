@@ -49,7 +49,7 @@ def fork_available() -> bool:
 class ExactWorker:
     """``solve()`` running in a forked child (or, without fork, deferred to :meth:`outcome`)."""
 
-    def __init__(self, solve: Callable[[], Any], memory: int = EXACT_MEMORY) -> None:
+    def __init__(self, solve: Callable[[], Any], memory: int = EXACT_MEMORY, lifetime: float = 1e6) -> None:
         self.solve = solve
         self.process: Any = None
         if fork_available():
@@ -57,7 +57,8 @@ class ExactWorker:
 
             context = multiprocessing.get_context("fork")
             self.receive, send = context.Pipe(duplex=False)
-            self.process = context.Process(target=_child, args=(solve, send, memory), daemon=True)
+            arguments = (solve, send, memory, lifetime)
+            self.process = context.Process(target=_child, args=arguments, daemon=True)
             self.process.start()
             send.close()
 
@@ -96,8 +97,11 @@ class ExactWorker:
             self.receive.close()
 
 
-def _child(solve: Callable[[], Any], send: Any, memory: int) -> None:
+def _child(solve: Callable[[], Any], send: Any, memory: int, lifetime: float) -> None:
     _limit_memory(memory)
+    if hasattr(signal, "setitimer"):  # ends itself past its deadline, even if nobody waits for it
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.setitimer(signal.ITIMER_REAL, lifetime)
     try:
         result: tuple[str, Any, str] = ("done", solve(), "")
     except MemoryError:

@@ -119,7 +119,7 @@ def critical_points(
     )
     deadline = answer.started + budget_s
     with answer.active():
-        worker, refinement = _start_exact(loss, method, max_solutions)
+        worker, refinement = _start_exact(loss, method, max_solutions, budget_s)
         try:
             if method == "exact":
                 return _exact_answer(loss, worker, deadline, budget_s, probes, started)
@@ -133,7 +133,9 @@ def critical_points(
         return _assemble(loss, outcome, refinement, numeric, rejected, probes, started)
 
 
-def _start_exact(loss: Loss, method: str, max_solutions: int) -> tuple[ExactWorker | None, Refinement]:
+def _start_exact(
+    loss: Loss, method: str, max_solutions: int, budget_s: float
+) -> tuple[ExactWorker | None, Refinement]:
     """The exact solve, started in a worker when it applies and is small enough."""
     if method == "numeric":
         return None, Refinement.NOT_APPLICABLE
@@ -151,7 +153,7 @@ def _start_exact(loss: Loss, method: str, max_solutions: int) -> tuple[ExactWork
     if sympy.Poly(loss.expr, *loss.variables).domain not in (sympy.ZZ, sympy.QQ):
         return _not_exact(loss, method)
     loss.gradient, loss.hessian  # noqa: B018 - computed once here, inherited by the worker
-    return ExactWorker(lambda: _exact_points(loss)), Refinement.DONE
+    return ExactWorker(lambda: _exact_points(loss), lifetime=budget_s + 1.0), Refinement.DONE
 
 
 def _not_exact(loss: Loss, method: str) -> tuple[None, Refinement]:
