@@ -106,6 +106,11 @@ class Budget:
             elapsed_s=self.elapsed,
         )
 
+    def reserve(self, seconds: float, what: str) -> None:
+        """Raise now when fewer than ``seconds`` remain for a step that cannot be interrupted (``what``)."""
+        if self.remaining < seconds:
+            raise self.exceeded(f"{what} would need about {seconds:.1f} s more")
+
     def size(self, count: int, what: str) -> None:
         """Raise :class:`BudgetExceededError` when ``count`` (terms about to be built) exceeds max_terms."""
         self.check()
@@ -139,6 +144,13 @@ def check() -> None:
     budget = _ACTIVE.get()
     if budget is not None:
         budget.check()
+
+
+def reserve(seconds: float, what: str) -> None:
+    """Before a step that cannot be interrupted: raise unless ``seconds`` remain (no budget: no check)."""
+    budget = _ACTIVE.get()
+    if budget is not None:
+        budget.reserve(seconds, what)
 
 
 def check_size(count: int, what: str) -> None:
