@@ -58,6 +58,7 @@ ARRAY_ONLY = [
     "taylorlr.alpha._step",
     "taylorlr.alpha._record",
     "taylorlr.alpha.engine",
+    "taylorlr._budget",
 ]
 
 
