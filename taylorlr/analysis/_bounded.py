@@ -30,7 +30,7 @@ def bounded_below(loss: Loss, points: list[CriticalPoint], probes: int) -> Bound
     """Probe f along lines through the origin (exact for polynomials), else through the lowest point."""
     lowest = min(points, key=lambda p: float(p.value)) if points else None
     base = lowest.floats if lowest is not None else (0.0,) * loss.n
-    directions = probe_directions(loss.n)[:probes]
+    directions = probe_directions(loss.n, limit=probes)
     if loss.is_polynomial:
         try:
             for d in directions:
