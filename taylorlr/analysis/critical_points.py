@@ -120,15 +120,18 @@ def critical_points(
     deadline = answer.started + budget_s
     with answer.active():
         worker, refinement = _start_exact(loss, method, max_solutions, budget_s)
+        handed_over = False  # a pending result owns its worker; otherwise it ends here
         try:
             if method == "exact":
                 return _exact_answer(loss, worker, deadline, budget_s, probes, started)
             numeric, rejected = numeric_points(loss, box, seeds)
             if worker is not None and not wait:
-                return _pending(loss, worker, deadline, numeric, rejected, probes, started)
+                pending = _pending(loss, worker, deadline, numeric, rejected, probes, started)
+                handed_over = True
+                return pending
             outcome = worker.outcome(deadline) if worker is not None else None
         finally:
-            if worker is not None and wait:
+            if worker is not None and not handed_over:
                 worker.stop()
         return _assemble(loss, outcome, refinement, numeric, rejected, probes, started)
 
