@@ -64,6 +64,15 @@ class ExactWorker:
 
     cancelled = False
 
+    def ready(self, timeout: float) -> bool:
+        """Whether the outcome can be had at once, waiting ``timeout`` s at most (without fork: True)."""
+        if self.process is None or self.cancelled:
+            return True
+        try:
+            return bool(self.receive.poll(max(0.0, timeout)))
+        except (EOFError, OSError):
+            return True
+
     def outcome(self, deadline: float) -> Outcome:
         """The solve's outcome, waiting until ``deadline`` (``time.monotonic``) at most."""
         if self.cancelled:

@@ -61,6 +61,9 @@ METHODS = ("auto", "exact", "numeric")
 _SAMPLES = 12  # numeric samples shown from a curve or surface of critical points
 #: the most complex solutions (Bezout bound prod_i deg(df/dx_i)) the exact solve is attempted for
 MAX_SOLUTIONS = 1000
+#: how long the exact solve is given alone before the numeric search starts beside it (seconds):
+#: small systems are solved exactly within it, with no numeric search (and no NumPy)
+EXACT_FIRST_S = 0.25
 #: the numeric answer and the bounded-below probe always get this many seconds, even when
 #: budget_s is shorter (the first answer is never withheld)
 ANSWER_FLOOR_S = 1.0
@@ -124,12 +127,19 @@ def critical_points(
         try:
             if method == "exact":
                 return _exact_answer(loss, worker, deadline, budget_s, probes, started)
-            numeric, rejected = numeric_points(loss, box, seeds)
+            outcome = None
+            if worker is not None and wait and worker.ready(min(EXACT_FIRST_S, budget_s)):
+                outcome = worker.outcome(deadline)  # a small system: no numeric search needed
+            numeric: list[CriticalPoint] = []
+            rejected = 0
+            if outcome is None or outcome.kind != "done" or outcome.value[0] is None:
+                numeric, rejected = numeric_points(loss, box, seeds)
             if worker is not None and not wait:
                 pending = _pending(loss, worker, deadline, numeric, rejected, probes, started)
                 handed_over = True
                 return pending
-            outcome = worker.outcome(deadline) if worker is not None else None
+            if worker is not None and outcome is None:
+                outcome = worker.outcome(deadline)
         finally:
             if worker is not None and not handed_over:
                 worker.stop()
