@@ -77,7 +77,14 @@ def test_critical_points_too_large_for_the_exact_solve_come_back_numeric_with_th
         assert outcome["stage"] == "critical points (numeric search)" and "raise budget_s" in outcome["text"]
         return
     assert outcome["kind"] == "value", outcome
-    assert outcome["status"] == "budget-exceeded" and outcome["refinement"] == "too large"
+    if outcome["refinement"] == "done":  # a machine fast enough for the exact solve within the budget
+        assert outcome["status"] == "complete"
+        return
+    # too large for an exact solve (Bezout bound), or stopped at the budget (x**1000 + y**2: 999)
+    assert outcome["status"] == "budget-exceeded" and outcome["refinement"] in (
+        "too large",
+        "budget exceeded",
+    )
 
 
 def test_a_loss_with_a_constant_below_float64_is_refused_before_any_stage():
