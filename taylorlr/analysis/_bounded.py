@@ -10,7 +10,8 @@ numeric probe answers (evidence, not proof).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import sympy
 
@@ -44,17 +45,16 @@ def bounded_below(loss: Loss, points: list[CriticalPoint], probes: int) -> Bound
 
 
 def _unbounded_along(loss: Loss, d: tuple[int, ...], lowest: CriticalPoint | None) -> BoundedBelow | None:
-    line = _line(loss, d)
-    degree, lead = line.degree(), line.LC()
-    if degree <= 0 or not lead.is_Rational or (degree % 2 == 0 and lead > 0):
+    degree, lead, line = _line(loss, d)
+    if degree <= 0 or (degree % 2 == 0 and lead > 0):
         return None
     scale = 1 if lead < 0 else -1
-    start = line.eval(0)
+    start = line(sympy.Integer(0))
     target = min(start, sympy.Rational(float(lowest.value)) if lowest is not None else start) - 1
     step = sympy.Integer(1)
     for _ in range(MAX_DOUBLINGS):
         _budget.check()
-        value = line.eval(scale * step)
+        value = line(scale * step)
         if value < target:
             return BoundedBelow(
                 verdict=Boundedness.UNBOUNDED, proof=True,
@@ -65,38 +65,46 @@ def _unbounded_along(loss: Loss, d: tuple[int, ...], lowest: CriticalPoint | Non
     return None
 
 
-def _line(loss: Loss, d: tuple[int, ...]) -> sympy.Poly:
-    """f(t d) as a univariate polynomial, by evaluating the expression tree in Q[t] (no SymPy expand)."""
-    t = sympy.Dummy("t", real=True)
-    ring, T = sympy.polys.rings.ring([t], sympy.QQ)
+def _line(loss: Loss, d: tuple[int, ...]) -> tuple[int, sympy.Expr, Callable[[sympy.Expr], sympy.Expr]]:
+    """f(t d): its degree, leading coefficient and values, from the expression tree evaluated in Q[t]."""
+    ring, T = _RING
     along = {v: T * di for v, di in zip(loss.variables, d, strict=True)}
-    memo: dict[sympy.Expr, object] = {}
+    memo: dict[sympy.Expr, Any] = {}
 
-    def value(node: sympy.Expr) -> object:
+    def value(node: sympy.Expr) -> Any:
         if node not in memo:
             memo[node] = _evaluate(node, along, ring, value)
         return memo[node]
 
     try:
-        return sympy.Poly(value(loss.expr).as_expr(), t)  # type: ignore[attr-defined]
+        p = value(loss.expr)
     except (sympy.CoercionFailed, TypeError):  # floats or constants like pi: SymPy's own expansion
-        return sympy.Poly(loss.expr.xreplace({v: di * t for v, di in zip(loss.variables, d, strict=True)}), t)
+        t = sympy.Dummy("t", real=True)
+        poly = sympy.Poly(loss.expr.xreplace({v: di * t for v, di in zip(loss.variables, d, strict=True)}), t)
+        return poly.degree(), poly.LC(), poly.eval
+    to_sympy = ring.domain.to_sympy
+    degree = p.degree() if p else -1
+    return degree, to_sympy(p.LC), lambda at: to_sympy(p(int(at)))
 
 
-def _evaluate(node: sympy.Expr, along: dict, ring: object, value: object) -> object:
+#: the ring Q[t] the lines are evaluated in
+_RING = sympy.polys.rings.ring([sympy.Dummy("t", real=True)], sympy.QQ)
+
+
+def _evaluate(node: sympy.Expr, along: dict, ring: Any, value: Any) -> Any:
     if node in along:
         return along[node]
     if isinstance(node, sympy.Add):
-        return sum((value(a) for a in node.args), ring(0))  # type: ignore[operator]
+        return sum((value(a) for a in node.args), ring(0))
     if isinstance(node, sympy.Mul):
-        product = ring(1)  # type: ignore[operator]
+        product = ring(1)
         for a in node.args:
-            product *= value(a)  # type: ignore[operator]
+            product *= value(a)
         return product
     if isinstance(node, sympy.Pow) and node.exp.is_Integer and node.exp >= 0:
-        return value(node.base) ** int(node.exp)  # type: ignore[operator]
+        return value(node.base) ** int(node.exp)
     if node.is_Rational:
-        return ring(node)  # type: ignore[operator]
+        return ring(node)
     raise TypeError(f"not a rational polynomial node: {node}")
 
 
