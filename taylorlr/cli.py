@@ -601,8 +601,11 @@ class GuardedGroup(click.Group):
         return error.exit_code
 
     def invoke(self, ctx: click.Context) -> Any:
+        from taylorlr._budget import option_named
+
         try:
-            return super().invoke(ctx)
+            with option_named("--budget"):  # a budget message names the option the user can raise
+                return super().invoke(ctx)
         except click.exceptions.NoSuchOption as error:
             if error.option_name.startswith("--"):
                 raise
@@ -794,7 +797,8 @@ Example:
 @click.option("--data", "data", help="Data symbols, comma-separated (minibatch inputs).")
 @click.option(
     "--budget", type=Real(0, BUDGET_MAX, low_open=True), default=10.0, show_default=True,
-    help=f"Seconds for the exact solve, in (0, {BUDGET_MAX:g}].",
+    help=f"Seconds for the critical points (the exact solve stops there: numeric points) and for "
+    f"the exact Newton step, each; in (0, {BUDGET_MAX:g}].",
 )  # fmt: skip
 @fallback_option
 @click.option("--strict", is_flag=True, help="Exit 3 when the Hessian at --at is singular (no --fallback).")
@@ -865,6 +869,14 @@ def check_regular(steps: list[dict[str, Any]], fallback: str | None) -> None:
         )
 
 
+def budget_option(default: float, stage: str) -> Callable[[Any], Any]:
+    """``--budget SECONDS`` for a command whose ``stage`` can grow (BudgetExceededError, exit 2)."""
+    return click.option(
+        "--budget", type=Real(0, BUDGET_MAX, low_open=True), default=default, show_default=True,
+        help=f"Seconds for {stage}, in (0, {BUDGET_MAX:g}]; past them it stops with an error (exit 2).",
+    )  # fmt: skip
+
+
 _NEWTON_EXAMPLE = """
 \b
 Example:
@@ -885,6 +897,7 @@ Example:
 )
 @fallback_option
 @click.option("--strict", is_flag=True, help="Exit 3 when a singular Hessian stops a step (no --fallback).")
+@budget_option(30.0, "the exact Newton step")
 @output_options()
 @exact_option
 @numeric_options
@@ -897,6 +910,7 @@ def newton(
     method: str,
     fallback: str | None,
     strict: bool,
+    budget: float,
     as_json: bool,
     full_exact: bool,
     backend: str,
@@ -913,7 +927,7 @@ def newton(
     run = iterate(
         loss, at, steps=steps, tol=tol, fallback=fallback, method=method, backend=backend, dtype=dtype
     )
-    exact = exact_newton_step(loss, _exact_start(loss, at)) if method == "newton" else None
+    exact = exact_newton_step(loss, _exact_start(loss, at), budget_s=budget) if method == "newton" else None
     records = [step_data(loss, s, exact if k == 0 else None, backend, dtype) for k, s in enumerate(run.steps)]
     payload = {"expression": str(loss.expr), "variables": list(loss.names), **newton_run_data(run, records)}
     emit(payload, as_json, newton_blocks)
@@ -949,6 +963,7 @@ Example:
 @cli.command(epilog=_TAYLOR_EXAMPLE)
 @expression_options(at="required")
 @click.option("--order", type=click.IntRange(0, 50), default=2, show_default=True, help="Polynomial degree.")
+@budget_option(60.0, "the Taylor polynomial")
 @output_options(latex=True)
 @numeric_options
 def taylor(
@@ -956,6 +971,7 @@ def taylor(
     variables: str | None,
     at: dict[str, Any],
     order: int,
+    budget: float,
     as_json: bool,
     latex: bool,
     backend: str,
@@ -967,7 +983,7 @@ def taylor(
     from taylorlr.report.text import taylor_data, taylor_lines
 
     loss = make_loss(expression, variables)
-    polynomial = loss.taylor(at, order=order)
+    polynomial = loss.taylor(at, order=order, budget_s=budget)
     payload = taylor_data(loss, _exact_start(loss, at), order, polynomial)
     if latex:
         payload["latex"] = {"taylor": sympy.latex(polynomial)}

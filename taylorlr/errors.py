@@ -130,14 +130,30 @@ class SingularHessianError(TaylorLRError, ArithmeticError):
 
 
 class BudgetExceededError(TaylorLRError, TimeoutError):
-    """An exact computation ran out of its time budget.
+    """A stage (taylor, derivatives, critical points, an exact Newton step, compile) ran out of its budget.
 
-    The critical-point search catches it and falls back to a numeric search, saying so:
+    Attributes:
+        stage: the stage that was running.
+        option: the option that raises the limit (``budget_s``, ``--budget``, ``max_terms``).
+        elapsed_s: seconds the stage had run.
 
-    >>> import taylorlr as tl
-    >>> tl.Loss("x**12 + y**12 - 3*x*y + x**3*y**5").critical_points(budget_s=1e-6).status
-    <SearchStatus.BUDGET_EXCEEDED: 'budget-exceeded'>
+    >>> err = BudgetExceededError("budget exceeded ...", stage="taylor", option="budget_s", elapsed_s=1.0)
+    >>> err.stage, err.option, isinstance(err, TimeoutError)
+    ('taylor', 'budget_s', True)
     """
+
+    def __init__(self, message: str, *, stage: str = "", option: str = "budget_s", elapsed_s: float = 0.0):
+        self.stage = stage
+        self.option = option
+        self.elapsed_s = elapsed_s
+        super().__init__(message)
+
+    def __reduce__(self):  # keep pickling working (keyword-only arguments): a worker process sends it
+        return (_rebuild_budget_exceeded, (str(self), self.stage, self.option, self.elapsed_s))
+
+
+def _rebuild_budget_exceeded(message: str, stage: str, option: str, elapsed_s: float) -> BudgetExceededError:
+    return BudgetExceededError(message, stage=stage, option=option, elapsed_s=elapsed_s)
 
 
 class NotConvergedError(TaylorLRError, ArithmeticError):

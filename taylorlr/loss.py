@@ -16,6 +16,7 @@ Matrix([
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from functools import cached_property
@@ -23,6 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
+from taylorlr._budget import DEFAULT_MAX_TERMS, Budget
+from taylorlr._budget import check as budget_check
+from taylorlr._budget import check_size as budget_check_size
+from taylorlr._budget import ensure as ensure_budget
 from taylorlr._display import Card
 from taylorlr.errors import LossDefinitionError, OptionError, PointError, TaylorLRError
 from taylorlr.symbolic.derivatives import (
@@ -35,6 +40,7 @@ from taylorlr.symbolic.derivatives import (
 )
 from taylorlr.symbolic.functions import FUNCTIONS
 from taylorlr.symbolic.points import exact_point
+from taylorlr.symbolic.series import Unsupported, taylor_series
 
 if TYPE_CHECKING:
     from taylorlr.compile.compiled import Compiled
@@ -58,6 +64,13 @@ _LATEX_LIMIT = 4000
 def _short(text: str) -> str:
     """An expression's text for a card: whole up to _TEXT_LIMIT characters, else cut and said so."""
     return text if len(text) <= _TEXT_LIMIT else f"{text[:_TEXT_LIMIT]} ... ({len(text)} characters)"
+
+
+#: the default time budget of :meth:`Loss.taylor` (seconds)
+TAYLOR_BUDGET_S = 60.0
+#: the time budget of the derivatives and of a compile asked for on their own (seconds)
+DERIVATIVES_BUDGET_S = 120.0
+COMPILE_BUDGET_S = 300.0
 
 
 def natural_key(name: str) -> tuple[Any, ...]:
@@ -166,8 +179,11 @@ class Loss:
         Raises:
             LossDefinitionError: a derivative that no code generator computes (re, im, I or an
                 unevaluated Derivative), named with its variable.
+            BudgetExceededError: differentiating took longer than the budget of the stage that
+                asked (or ``DERIVATIVES_BUDGET_S`` on its own).
         """
-        derivatives = sparse_derivatives(self.expr, self.variables)
+        with ensure_budget("derivatives", DERIVATIVES_BUDGET_S, hint="simplify the loss"):
+            derivatives = sparse_derivatives(self.expr, self.variables)
         if derivatives.engine.name == "sympy":
             _check_derivatives(derivatives, self.names)
         return derivatives
@@ -294,11 +310,29 @@ class Loss:
             g = sympy.diff(g, alpha)
         return tuple(coefficients)
 
-    def taylor(self, at: Any, order: int = 2) -> sympy.Expr:
+    def taylor(
+        self,
+        at: Any,
+        order: int = 2,
+        *,
+        budget_s: float = TAYLOR_BUDGET_S,
+        max_terms: int = DEFAULT_MAX_TERMS,
+    ) -> sympy.Expr:
         """The Taylor polynomial of the given order at ``at``, expanded in the variables.
 
-        sum over |k| <= order of D^k f(a) (x - a)^k / k!, computed exactly along
-        the ray a + t (x - a).
+        sum over |k| <= order of D^k f(a) (x - a)^k / k!, computed exactly along the ray
+        a + t (x - a), order by order (:mod:`taylorlr.symbolic.series`), under a budget.
+
+        Args:
+            at: the point (names to numbers, or numbers in variable order; exact numbers allowed).
+            order: the degree, 0 to 50.
+            budget_s: seconds allowed; checked between the orders and inside each.
+            max_terms: the most terms the polynomial (or a part of it) may have.
+
+        Raises:
+            BudgetExceededError: the time or the size ran out (stage "taylor"); its message
+                names the option to raise.
+            PointError: f is not defined, or not ``order`` times differentiable, at ``at``.
 
         >>> import taylorlr as tl
         >>> tl.Loss("x**3").taylor({"x": 1}, order=2)
@@ -307,14 +341,23 @@ class Loss:
         _check_order(order)
         a = exact_point(at, self.variables)
         point = dict(zip(self.names, a, strict=True))
+        budget = Budget(stage="taylor", seconds=budget_s, max_terms=max_terms, hint="lower the order")
         try:
-            return _taylor(self.expr, self.variables, a, order, point)
+            with budget.active():
+                return _taylor(self.expr, self.variables, a, order, point)
         except TaylorLRError:
             raise
         except (ValueError, TypeError) as error:  # SymPy cannot compare min/max arguments that are not real
             raise PointError(f"{self.expr} is not defined (real) at {point}: {error}") from error
 
-    def compile(self, backend: Any = "numpy", dtype: str = "float64", *, generator: str = "auto") -> Compiled:
+    def compile(
+        self,
+        backend: Any = "numpy",
+        dtype: str = "float64",
+        *,
+        generator: str = "auto",
+        budget_s: float = COMPILE_BUDGET_S,
+    ) -> Compiled:
         """Compile value, grad, hess and hvp for a backend (cached per backend and dtype).
 
         Args:
@@ -323,6 +366,11 @@ class Loss:
             generator: "auto" (the SIMD loop generator on float64 NumPy without data
                 symbols, else "xp"; chosen per loss, never per batch), "xp" (generated
                 array-namespace code) or "simd" ("llvm" is its former name).
+            budget_s: seconds for the derivatives and the compile, checked before and between
+                them (inside a stage with a budget of its own, that budget applies).
+
+        Raises:
+            BudgetExceededError: the derivatives took the whole budget (stage "compile").
         """
         # imported here: the exact side (taylorlr solve) never compiles
         from taylorlr.compile.backends import resolve_backend
@@ -332,15 +380,18 @@ class Loss:
         key = (resolved.name, dtype, generator)
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = compile_loss(
-                self.compiled_derivatives,
-                self.names,
-                self.data,
-                backend=resolved,
-                dtype=dtype,
-                generator=generator,
-                reduction=self.reduction,
-            )
+            with ensure_budget("compile", budget_s) as budget:
+                derivatives = self.compiled_derivatives
+                budget.check()
+                compiled = compile_loss(
+                    derivatives,
+                    self.names,
+                    self.data,
+                    backend=resolved,
+                    dtype=dtype,
+                    generator=generator,
+                    reduction=self.reduction,
+                )
             self._compiled[key] = compiled
         return compiled
 
@@ -371,15 +422,30 @@ def _taylor(
     g = wrap_kink_arguments(expr.xreplace(ray))
     if order >= 1:
         _check_no_kink_at(g, t, expr, point)
+    try:
+        return taylor_series(expr, variables, a, order)
+    except Unsupported:  # a variable exponent, max/min, a point off the analytic domain: differentiate
+        pass
     terms = []
     for k in range(order + 1):
+        size = _nodes(g, DEFAULT_MAX_TERMS + 1)
+        budget_check_size(size, f"nodes of the order-{k} derivative along the ray")
         term = unwrap_real(g.xreplace({t: 0}))
         if term.has(*_NOT_FINITE, sympy.Derivative, sympy.DiracDelta, sympy.I):
             what = _NOT_SMOOTH_AT.get(k, f"{k} times differentiable")
             raise PointError(f"{expr} is not {what} at {point}: its order-{k} term is {term}")
         terms.append(term / sympy.factorial(k))
         g = sympy.diff(g, t)
-    return sympy.expand(sympy.Add(*terms))
+    expanded = []
+    for term in terms:  # term by term, so that the budget is checked between them
+        budget_check()
+        expanded.append(sympy.expand(term))
+    return sympy.Add(*expanded)
+
+
+def _nodes(expr: sympy.Expr, limit: int) -> int:
+    """The number of nodes of ``expr``, counted up to ``limit``."""
+    return sum(1 for _ in itertools.islice(sympy.preorder_traversal(expr), limit))
 
 
 def _check_exact_powers(expr: sympy.Expr, at: dict, point: dict) -> None:

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
+from taylorlr._budget import Budget
 from taylorlr._display import Card, fmt, vector
-from taylorlr.errors import OptionError
+from taylorlr.errors import BudgetExceededError, OptionError
 
 if TYPE_CHECKING:
     from taylorlr.analysis.critical_points import BoundedBelow, CriticalPoint, CriticalPoints
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
 STEP_SIZE_BOX = 1.0
 #: the most variables for which the exact Newton step is formed
 EXACT_STEP_LIMIT = 12
+#: the exact Newton step's own budget (seconds), and the most bits its g and H may hold
+EXACT_STEP_BUDGET_S = 30.0
+EXACT_STEP_BITS = 1_000_000
 
 CURVATURE_VERDICTS = {
     "minimum": "H is positive definite: the step heads for a minimum of the quadratic model "
@@ -123,11 +127,17 @@ class ExactNewtonStep:
 
 
 def exact_newton_step(
-    loss: Loss, at: Sequence[sympy.Expr], limit: int = EXACT_STEP_LIMIT
+    loss: Loss,
+    at: Sequence[sympy.Expr],
+    limit: int = EXACT_STEP_LIMIT,
+    *,
+    budget_s: float = EXACT_STEP_BUDGET_S,
 ) -> ExactNewtonStep | None:
     """The Newton step in exact arithmetic, when g and H are rational at ``at``.
 
-    Returns None when an entry is irrational, H is singular, or n > ``limit``.
+    Returns None when an entry is irrational, H is singular, or n > ``limit``. Runs within
+    ``budget_s`` seconds and refuses g and H of more than ``EXACT_STEP_BITS`` bits in all:
+    :class:`~taylorlr.errors.BudgetExceededError` (stage "exact Newton step").
 
     >>> import taylorlr as tl
     >>> exact_newton_step(tl.Loss("x**2 + 3*x*y**2"), [sympy.Integer(1), sympy.Integer(2)]).point
@@ -135,17 +145,29 @@ def exact_newton_step(
     """
     if loss.n > limit:
         return None
-    at_point = dict(zip(loss.variables, at, strict=True))
-    H, g = loss.hessian.xreplace(at_point), loss.gradient.xreplace(at_point)
-    if not all(e.is_Rational for e in (*H, *g)) or H.det() == 0:
-        return None
-    step = tuple(H.LUsolve(g))
-    point = tuple(a - s for a, s in zip(at, step, strict=True))
-    inverse = H.inv()
+    with Budget(stage="exact Newton step", seconds=budget_s, max_terms=EXACT_STEP_BITS).active() as budget:
+        at_point = dict(zip(loss.variables, at, strict=True))
+        H, g = loss.hessian.xreplace(at_point), loss.gradient.xreplace(at_point)
+        if not all(e.is_Rational for e in (*H, *g)):
+            return None
+        budget.size(sum(_bits(e) for e in (*H, *g)), "bits of the exact gradient and Hessian")
+        if H.det() == 0:
+            return None
+        budget.check()
+        step = tuple(H.LUsolve(g))
+        point = tuple(a - s for a, s in zip(at, step, strict=True))
+        budget.check()
+        inverse = H.inv()
+        budget.check()
+        f_after = loss.value_at(point)
     return ExactNewtonStep(
         start=tuple(at), step=step, point=point, eta=inverse[0, 0] if loss.n == 1 else inverse,
-        f_before=loss.value_at(at), f_after=loss.value_at(point),
+        f_before=loss.value_at(at), f_after=f_after,
     )  # fmt: skip
+
+
+def _bits(number: sympy.Rational) -> int:
+    return int(number.p).bit_length() + int(number.q).bit_length()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,12 +178,14 @@ class NewtonReport:
         step: the :class:`~taylorlr.NewtonStep` at one point.
         f_before, f_after: f at its start and at its new point (floats).
         exact: the :class:`ExactNewtonStep`, or None where it is not formed.
+        exact_note: why the exact step is missing when its budget ran out ("" otherwise).
     """
 
     step: NewtonStep
     f_before: float
     f_after: float
     exact: ExactNewtonStep | None = None
+    exact_note: str = ""
 
     @property
     def heads_for(self) -> str:
@@ -175,6 +199,7 @@ class NewtonReport:
             "f_after": self.f_after,
             "heads_for": self.heads_for,
             "exact": None if self.exact is None else self.exact.to_dict(),
+            **({"exact_note": self.exact_note} if self.exact_note else {}),
         }
 
 
@@ -184,13 +209,14 @@ def newton_report(
     exact: ExactNewtonStep | None,
     backend: Any = "numpy",
     dtype: str = "float64",
+    exact_note: str = "",
 ) -> NewtonReport:
     """A step's report, with f evaluated before and after it on the step's backend."""
     from taylorlr.compile.backends import to_numpy
 
     value = loss.compile(backend, dtype).value
     f_before, f_after = (float(to_numpy(value(w))) for w in (step.start, step.point))
-    return NewtonReport(step=step, f_before=f_before, f_after=f_after, exact=exact)
+    return NewtonReport(step=step, f_before=f_before, f_after=f_after, exact=exact, exact_note=exact_note)
 
 
 # the solution ---------------------------------------------------------------------------------
@@ -325,7 +351,8 @@ def solve(
     Args:
         loss: a :class:`~taylorlr.Loss` or its text.
         at: a point (mapping of names, or a sequence in variable order; exact numbers allowed).
-        budget: seconds allowed for the exact critical-point solve.
+        budget: seconds allowed for the critical points (the exact solve is stopped when they
+            run out: numeric points) and, separately, for the exact Newton step at ``at``.
         fallback: None, "pinv" or "damped": how the Newton step treats a singular Hessian.
         backend, dtype: where the float Newton step is computed.
 
@@ -345,9 +372,8 @@ def solve(
         return Solution(loss=loss, critical_points=points, skipped=skipped)
     if loss.data:
         raise OptionError("--at needs numbers for every symbol: drop --data, or substitute the data")
-    return Solution(
-        loss=loss, critical_points=points, skipped=skipped, **_local(loss, at, fallback, backend, dtype)
-    )
+    local = _local(loss, at, fallback, backend, dtype, budget)
+    return Solution(loss=loss, critical_points=points, skipped=skipped, **local)
 
 
 def _critical_points(loss: Loss, budget: float) -> tuple[CriticalPoints | None, str]:
@@ -360,16 +386,22 @@ def _critical_points(loss: Loss, budget: float) -> tuple[CriticalPoints | None, 
     return critical_points(loss, budget_s=budget), ""
 
 
-def _local(loss: Loss, at: Any, fallback: str | None, backend: Any, dtype: str) -> dict[str, Any]:
-    """One Newton step from ``at`` (float and exact) and the step-size bounds there."""
+def _local(
+    loss: Loss, at: Any, fallback: str | None, backend: Any, dtype: str, budget: float
+) -> dict[str, Any]:
+    """One Newton step from ``at`` (float and exact: within ``budget`` s) and the step-size bounds there."""
     from taylorlr.numerics.newton import newton
     from taylorlr.numerics.stepsize import step_size
     from taylorlr.symbolic.points import exact_point
 
     start = exact_point(at, loss.variables)
     step = newton(loss, at, steps=1, fallback=fallback, backend=backend, dtype=dtype).steps[0]
+    try:
+        exact, note = exact_newton_step(loss, start, budget_s=budget), ""
+    except BudgetExceededError as error:
+        exact, note = None, str(error)
     return {
         "at": start,
-        "newton": newton_report(loss, step, exact_newton_step(loss, start), backend, dtype),
+        "newton": newton_report(loss, step, exact, backend, dtype, exact_note=note),
         "step_size": step_size(loss, start, radius=STEP_SIZE_BOX, backend=backend, dtype=dtype),
     }

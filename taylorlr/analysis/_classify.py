@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 _LAMBDA = sympy.Dummy("lambda")
 _U = sympy.Dummy("u", real=True)  # the variable of a binary form's dehomogenisation
+_FORM_PROBES = 4000  # directions tried on a form: all of them up to 5 null directions (5^5 + 10)
 
 
 def classify(loss: Loss, point: AlgebraicPoint) -> CriticalPoint:
@@ -204,7 +205,7 @@ def _is_definite(form: sympy.Expr, a: tuple[sympy.Symbol, ...], k: int) -> bool:
 
 def _form_candidates(form: sympy.Expr, a: tuple[sympy.Symbol, ...], k: int) -> list[tuple[Any, ...]]:
     """Probe directions, plus, for two null directions, points between and beyond the real roots."""
-    candidates: list[tuple[Any, ...]] = list(probe_directions(len(a)))
+    candidates: list[tuple[Any, ...]] = list(probe_directions(len(a), limit=_FORM_PROBES))
     if len(a) == 2:
         p = sympy.Poly(form.xreplace({a[0]: _U, a[1]: 1}), _U)
         roots = sorted({sympy.Rational(round(float(r) * 2**20), 2**20) for r in p.real_roots()})
@@ -214,11 +215,18 @@ def _form_candidates(form: sympy.Expr, a: tuple[sympy.Symbol, ...], k: int) -> l
     return candidates
 
 
-def probe_directions(m: int) -> list[tuple[int, ...]]:
-    """Coordinate axes, then every direction with entries in {-1, 0, 1} and then {-2..2}."""
+def probe_directions(m: int, limit: int | None = None) -> list[tuple[int, ...]]:
+    """Coordinate axes, then directions with entries in {-1, 0, 1} and then {-2..2}: the first ``limit``.
+
+    Generated lazily: there are 5^m of them, 244 million for m = 12.
+
+    >>> probe_directions(12, limit=3)[2]
+    (0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    """
     axes = [tuple(int(i == j) for j in range(m)) for i in range(m)]
-    more = [d for r in (1, 2) for d in itertools.product(range(-r, r + 1), repeat=m) if any(d)]
-    return axes + [tuple(-x for x in d) for d in axes] + more
+    more = (d for r in (1, 2) for d in itertools.product(range(-r, r + 1), repeat=m) if any(d))
+    every = itertools.chain(axes, (tuple(-x for x in d) for d in axes), more)
+    return list(itertools.islice(every, limit))
 
 
 def _kind_from_form(

@@ -8,9 +8,6 @@ name a user can type collides with it.
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,35 +15,10 @@ from typing import Any
 import sympy
 
 from taylorlr.analysis.result import DIGITS as _DIGITS
-from taylorlr.errors import BudgetExceededError
 
 #: the separating coordinate t of the shape form (a Dummy: no user variable can be it)
 T = sympy.Dummy("t", real=True)
 _T = T
-
-
-@contextlib.contextmanager
-def deadline(budget_s: float) -> Iterator[None]:
-    """Raise BudgetExceededError inside the block after ``budget_s`` (SIGALRM, main thread only).
-
-    SymPy's Groebner code has no cancellation hook; a timer signal interrupts it
-    between bytecodes. Off the main thread (or without SIGALRM) the block runs to the end.
-    """
-    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if not usable:
-        yield
-        return
-
-    def expire(signum: int, frame: Any) -> None:
-        raise BudgetExceededError(f"the exact critical-point solve ran past its budget of {budget_s} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, budget_s)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 # exact solutions ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
+from taylorlr import _budget
 from taylorlr.analysis.result import CriticalPoint
 from taylorlr.kinds import Kind
 
@@ -32,6 +33,7 @@ SAFETY = 4.0
 _NEWTON_STEPS = 60
 _DESCENT_STEPS = 60
 _POLISH_STEPS = 6
+_BACKTRACKS, _BLOCK = 40, 8  # Armijo halvings, and how many are tried in one evaluation
 
 
 def numeric_points(loss: Loss, box: float, seeds: int) -> tuple[list[CriticalPoint], int]:
@@ -47,11 +49,14 @@ def numeric_points(loss: Loss, box: float, seeds: int) -> tuple[list[CriticalPoi
     from taylorlr.numerics.newton import newton
 
     compiled = loss.compile()
+    _budget.check()
     starts = numpy.random.default_rng(0).uniform(-box, box, size=(seeds, loss.n))
     with numpy.errstate(all="ignore"):  # seeds outside the domain (log of a negative) give NaN
         ends = numpy.asarray(newton(loss, starts, steps=_NEWTON_STEPS, tol=1e-12, fallback="damped").point)
+        _budget.check()
         ends = numpy.concatenate([ends, descend(compiled, starts, _DESCENT_STEPS)])
         ends = polish(compiled, ends[numpy.all(numpy.isfinite(ends), axis=-1)], _POLISH_STEPS)
+        _budget.check()
         values = numpy.asarray(compiled.value(ends))
         residual = numpy.linalg.norm(compiled.grad(ends), axis=-1)
     ends, values, residual = (
@@ -71,22 +76,25 @@ def descend(compiled: Compiled, W: Any, steps: int) -> Any:
     W = numpy.array(W, dtype=float)
     f = numpy.asarray(compiled.value(W), dtype=float)
     for _ in range(steps):
+        _budget.check()
         d = _descent_direction(compiled, W)
         slope = numpy.einsum("bi,bi->b", numpy.asarray(compiled.grad(W)), d)
         pending = numpy.isfinite(f) & numpy.all(numpy.isfinite(d), axis=-1) & (slope < 0)
         if not pending.any():
             break
-        alpha = numpy.ones(len(W))
-        for _ in range(40):
+        for block in range(_BACKTRACKS // _BLOCK):  # alphas 1, 1/2, ..., 2^-39, a block per call
             index = numpy.nonzero(pending)[0]
             if index.size == 0:
                 break
-            trial = W[index] + alpha[index, None] * d[index]
+            alpha = 0.5 ** numpy.arange(block * _BLOCK, (block + 1) * _BLOCK)
+            trial = W[index][None] + alpha[:, None, None] * d[index][None]
             ft = numpy.asarray(compiled.value(trial))
-            ok = numpy.isfinite(ft) & (ft <= f[index] + 1e-4 * alpha[index] * slope[index])
-            W[index[ok]], f[index[ok]] = trial[ok], ft[ok]
-            pending[index[ok]] = False
-            alpha[index[~ok]] /= 2
+            ok = numpy.isfinite(ft) & (ft <= f[index][None] + 1e-4 * alpha[:, None] * slope[index][None])
+            found = ok.any(axis=0)
+            first = numpy.argmax(ok, axis=0)[found]  # the largest alpha that passes, as halving finds it
+            rows = index[found]
+            W[rows], f[rows] = trial[first, found], ft[first, found]
+            pending[rows] = False
     return W
 
 
@@ -116,6 +124,7 @@ def polish(compiled: Compiled, W: Any, steps: int) -> Any:
     best_norm = _norm(compiled, best)
     current = best
     for _ in range(steps):
+        _budget.check()
         current = numpy.asarray(newton_step_on(compiled, current, fallback="pinv").point)
         norm = _norm(compiled, current)
         better = norm < best_norm
@@ -157,6 +166,7 @@ def within_rounding(loss: Loss, compiled: Compiled, W: Any) -> tuple[Any, Any]:
     bound = SAFETY * (error + moved)  # NaN (a Hessian or a bound that is not finite): no verdict, rejected
     accepted = numpy.all(numpy.abs(g) <= bound, axis=-1)
     for index in numpy.nonzero(walk.underflow & accepted)[0]:
+        _budget.check()
         accepted[index] = _mp_within(loss, W[index], bound[index])
     return accepted, bound.max(axis=-1)
 

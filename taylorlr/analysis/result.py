@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sympy
@@ -40,9 +40,44 @@ class SearchStatus(Verdict):
         "a multi-start numeric search (the loss is not a polynomial with rational coefficients, or "
         "method='numeric'): each point is critical within rounding, but points may be missing",
     )
+    PENDING = (
+        "pending",
+        "numeric points (evidence, not proof) while the exact solve runs on (wait=False): call .refined()",
+    )
     POSITIVE_DIMENSIONAL = (
         "positive-dimensional",
         "the critical points form a curve or surface: a few numeric samples of it",
+    )
+
+
+class Refinement(Verdict):
+    """What became of the exact solve (the refinement of the numeric points)."""
+
+    DONE = ("done", "the exact solve finished: the points are exact algebraic numbers")
+    PENDING = (
+        "pending",
+        "the exact solve still runs in the background (wait=False): call .refined() for its answer",
+    )
+    BUDGET_EXCEEDED = (
+        "budget exceeded",
+        "the exact solve ran past budget_s and was stopped; the points are numeric: raise budget_s",
+    )
+    TOO_LARGE = (
+        "too large",
+        "the exact solve was not attempted: its Bezout bound exceeds max_solutions; the points are "
+        "numeric: raise max_solutions",
+    )
+    OUT_OF_MEMORY = (
+        "out of memory",
+        "the exact solve needed more memory than it is allowed and was stopped; the points are numeric",
+    )
+    CANCELLED = (
+        "cancelled",
+        "the background exact solve was stopped by cancel(); the points are numeric",
+    )
+    NOT_APPLICABLE = (
+        "not applicable",
+        "no exact solve: the loss is not a polynomial with rational coefficients, or method='numeric'",
     )
 
 
@@ -197,6 +232,8 @@ class CriticalPoints(Sequence[CriticalPoint]):
         note: what happened, in a sentence.
         rejected: numeric candidates where the search stalled with a small gradient that is
             provably not zero (a plateau or an asymptote): not returned as critical points.
+        refinement: a :class:`Refinement`: what became of the exact solve ("done", "pending",
+            "budget exceeded", "too large", "out of memory", "cancelled" or "not applicable").
 
     >>> import taylorlr as tl
     >>> points = tl.Loss("x**4 - 2*x**2 + y**2").critical_points()
@@ -210,6 +247,21 @@ class CriticalPoints(Sequence[CriticalPoint]):
     elapsed_s: float
     note: str = ""
     rejected: int = 0
+    refinement: Refinement = Refinement.NOT_APPLICABLE
+    pending: Any = field(default=None, repr=False, compare=False)
+
+    def refined(self) -> CriticalPoints:
+        """The exact answer of a result returned with refinement "pending" (``wait=False``).
+
+        Waits for the background solve until the budget's deadline; a result that is not
+        pending is returned as it is.
+        """
+        return self if self.pending is None else self.pending()
+
+    def cancel(self) -> None:
+        """Stop the background exact solve of a "pending" result (nothing otherwise)."""
+        if self.pending is not None:
+            self.pending.cancel()
 
     def __len__(self) -> int:
         return len(self.points)
@@ -266,6 +318,7 @@ class CriticalPoints(Sequence[CriticalPoint]):
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": str(self.status),
+            "refinement": str(self.refinement),
             "note": self.note,
             "elapsed_s": self.elapsed_s,
             "counts": self.counts(),

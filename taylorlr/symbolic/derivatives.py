@@ -35,6 +35,8 @@ from typing import Any
 
 import sympy
 
+from taylorlr import _budget
+
 
 @functools.cache
 def symengine_module() -> Any:
@@ -250,12 +252,14 @@ def sparse_derivatives(
     index = {v: i for i, v in enumerate(engine_vars)}
     parts: dict[int, list[Any]] = defaultdict(list)
     for term in eng.terms(value):
+        _budget.check()
         for symbol in term.free_symbols:
             if symbol in index:
                 parts[index[symbol]].append(eng.diff(term, symbol))
     gradient = tuple(eng.add(parts[i]) for i in range(len(engine_vars)))
     hessian: dict[tuple[int, int], Any] = {}
     for i, entry in enumerate(gradient):
+        _budget.check()
         for symbol in entry.free_symbols:
             j = index.get(symbol)
             if j is not None and j >= i:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -128,14 +129,24 @@ def test_non_polynomial_losses_fall_back_to_labelled_numeric_points():
     assert point.floats == pytest.approx((np.log(2), 0.0), abs=1e-10)
 
 
-def test_budget_runs_out_with_a_clear_status_and_numeric_points():
+def _slow_exact_solve(monkeypatch):
+    """An exact solve that would take a minute (the forked worker inherits the patch)."""
+    import taylorlr.analysis.critical_points as module
+
+    monkeypatch.setattr(module, "_exact_points", lambda loss: time.sleep(60))
+
+
+def test_budget_runs_out_with_a_clear_status_and_numeric_points(monkeypatch):
+    _slow_exact_solve(monkeypatch)
     loss = make_loss(GOLDSTEIN_PRICE.text)
-    result = critical_points(loss, budget_s=0.05)
-    assert result.status == "budget-exceeded" and "budget" in result.note
+    result = critical_points(loss, budget_s=3)
+    assert result.status == "budget-exceeded" and "budget exceeded" in result.note
+    assert result.refinement == "budget exceeded" and "raise budget_s" in result.refinement.message
     assert result.counts() == GOLDSTEIN_PRICE.counts
     assert all(not p.exact for p in result)
-    with pytest.raises(tl.BudgetExceededError):
+    with pytest.raises(tl.BudgetExceededError, match="raise budget_s") as error:
         critical_points(loss, budget_s=0.05, method="exact")
+    assert error.value.stage == "critical points" and error.value.option == "budget_s"
 
 
 def test_options_and_records():

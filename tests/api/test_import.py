@@ -71,6 +71,7 @@ ARRAY_ONLY = [
     "taylorlr.alpha._record",
     "taylorlr.alpha.engine",
     "taylorlr._training",
+    "taylorlr._budget",
 ]
 
 

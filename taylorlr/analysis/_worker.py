@@ -1,0 +1,179 @@
+"""Run the exact solve where it can be stopped: a forked worker process, killed at its deadline.
+
+SymPy's Groebner bases, FGLM and real-root isolation have no cancellation hook, and a single
+call into them (or into a big-integer product) cannot be interrupted from inside. So the exact
+solve runs in a child process forked from this one (it inherits the loss and its derivatives:
+nothing is pickled on the way in), with an address-space limit; the parent waits for its answer
+until the deadline, then kills it. The child's answer comes back pickled through a pipe. While it
+works, the parent runs the numeric search on the other core. Where ``fork`` is missing, the
+solve runs in this process under a SIGALRM timer (main thread only), as before.
+
+>>> worker = ExactWorker(lambda: 6 * 7)
+>>> worker.outcome(deadline=time.monotonic() + 30)
+Outcome(kind='done', value=42, message='')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from taylorlr.errors import BudgetExceededError
+
+#: the memory the exact solve may add to this process's address space (bytes)
+EXACT_MEMORY = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the exact solve ended: "done" (``value``), "error" (``value`` is the exception),
+    "budget-exceeded", "out-of-memory", "cancelled" or "crashed" (``message`` says more)."""
+
+    kind: str
+    value: Any = None
+    message: str = ""
+
+
+def fork_available() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+class ExactWorker:
+    """``solve()`` running in a forked child (or, without fork, deferred to :meth:`outcome`)."""
+
+    def __init__(self, solve: Callable[[], Any], memory: int = EXACT_MEMORY, lifetime: float = 1e6) -> None:
+        self.solve = solve
+        self.process: Any = None
+        if fork_available():
+            import multiprocessing
+
+            context = multiprocessing.get_context("fork")
+            self.receive, send = context.Pipe(duplex=False)
+            arguments = (solve, send, memory, lifetime)
+            self.process = context.Process(target=_child, args=arguments, daemon=True)
+            self.process.start()
+            send.close()
+
+    cancelled = False
+
+    def ready(self, timeout: float) -> bool:
+        """Whether the outcome can be had at once, waiting ``timeout`` s at most (without fork: True)."""
+        if self.process is None or self.cancelled:
+            return True
+        try:
+            return bool(self.receive.poll(max(0.0, timeout)))
+        except (EOFError, OSError):
+            return True
+
+    def outcome(self, deadline: float) -> Outcome:
+        """The solve's outcome, waiting until ``deadline`` (``time.monotonic``) at most."""
+        if self.cancelled:
+            return Outcome("cancelled")
+        if self.process is None:
+            return _in_process(self.solve, deadline)
+        try:
+            if not self.receive.poll(max(0.0, deadline - time.monotonic())):
+                return Outcome("budget-exceeded")
+            kind, value, message = self.receive.recv()
+        except (EOFError, OSError):
+            return Outcome("crashed", message=f"the exact worker ended with code {self.process.exitcode}")
+        finally:
+            self.stop()
+        return Outcome(kind, value, message)
+
+    def cancel(self) -> None:
+        """Stop the solve for good: its outcome is "cancelled"."""
+        self.cancelled = True
+        self.stop()
+
+    def stop(self) -> None:
+        """Kill the child if it still runs (idempotent)."""
+        process = self.process
+        if process is None or process.pid is None:
+            return
+        if process.is_alive():
+            process.kill()
+        process.join(1.0)
+        with contextlib.suppress(OSError):
+            self.receive.close()
+
+
+def _child(solve: Callable[[], Any], send: Any, memory: int, lifetime: float) -> None:
+    _limit_memory(memory)
+    if hasattr(signal, "setitimer"):  # ends itself past its deadline, even if nobody waits for it
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.setitimer(signal.ITIMER_REAL, lifetime)
+    try:
+        result: tuple[str, Any, str] = ("done", solve(), "")
+    except MemoryError:
+        result = (
+            "out-of-memory",
+            None,
+            f"the exact solve needed more than {memory / 1024**3:g} GiB more memory",
+        )
+    except BaseException as error:
+        result = ("error", error, f"{type(error).__name__}: {error}")
+    try:
+        send.send(result)
+    except Exception as error:  # the value or the error does not pickle
+        send.send(("crashed", None, f"the exact result could not be sent back: {error}"))
+    send.close()
+
+
+def _limit_memory(extra: int) -> None:
+    """Cap the child's address space at its current size plus ``extra`` (where the OS allows)."""
+    try:
+        import resource
+
+        with open(f"/proc/{os.getpid()}/statm") as statm:
+            pages = int(statm.read().split()[0])
+        limit = pages * os.sysconf("SC_PAGE_SIZE") + extra
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard == resource.RLIM_INFINITY or limit < hard:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, OSError, ValueError):  # no /proc or no rlimits: unlimited, as before
+        return
+
+
+def _in_process(solve: Callable[[], Any], deadline: float) -> Outcome:
+    try:
+        with alarm(max(1e-3, deadline - time.monotonic())):
+            return Outcome("done", solve())
+    except BudgetExceededError:
+        return Outcome("budget-exceeded")
+    except MemoryError:
+        return Outcome("out-of-memory", message="the exact solve ran out of memory")
+
+
+@contextlib.contextmanager
+def alarm(seconds: float) -> Iterator[None]:
+    """Raise BudgetExceededError inside the block after ``seconds`` (SIGALRM, main thread only).
+
+    Off the main thread (or without SIGALRM) the block runs to the end.
+    """
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise BudgetExceededError(
+            f"the exact critical-point solve ran past its budget of {seconds:.3g} s",
+            stage="critical points",
+        )
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
