@@ -410,7 +410,8 @@ def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[An
     """
     xp = compiled.xp
     with quiet():
-        value, g, H = compiled.value(W), compiled.grad(W), compiled.hess(W)
+        value = compiled.value(W)
+        g, H = compiled.grad_and_hess(W)  # one kernel for both
     finite = xp.isfinite(value) & xp.all(xp.isfinite(g), axis=-1)
     finite = finite & xp.all(xp.isfinite(xp.reshape(H, (*H.shape[:-2], -1))), axis=-1)
     nonfinite = xp.logical_not(finite)
@@ -421,6 +422,8 @@ def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[An
             f"(f = {_at(value, where)}, gradient {_at(g, where)}): "
             "the point is outside f's domain, or the values overflow"
         )
+    if not bool(xp.any(nonfinite)):  # no copies of g and H where every member is finite
+        return g, H, nonfinite
     g = xp.where(nonfinite[..., None], xp.zeros_like(g), g)
     eye = xp.eye(H.shape[-1], dtype=H.dtype)
     return g, xp.where(nonfinite[..., None, None], eye, H), nonfinite
@@ -564,14 +567,16 @@ def _shift(
 
 def _solve(xp: Any, H: Any, g: Any, singular: Any) -> Any:
     """H^-1 g through a solve, with the identity in place of H where it is singular (no NaN)."""
-    safe = xp.where(singular[..., None, None], xp.eye(H.shape[-1], dtype=H.dtype), H)
-    return xp.linalg.solve(safe, xp.expand_dims(g, axis=-1))[..., 0]
+    if bool(xp.any(singular)):
+        H = xp.where(singular[..., None, None], xp.eye(H.shape[-1], dtype=H.dtype), H)
+    return xp.linalg.solve(H, xp.expand_dims(g, axis=-1))[..., 0]
 
 
 def _backward_error(xp: Any, H: Any, g: Any, s: Any, singular: Any) -> Any:
     """||H s - g|| / (||H|| ||s|| + ||g||) (Rigal and Gaches), 0 where no solve was made."""
     residual = _norm(xp, xp.linalg.matmul(H, s[..., None])[..., 0] - g, (-1,))
-    scale = _norm(xp, H, (-2, -1)) * _norm(xp, s, (-1,)) + _norm(xp, g, (-1,))
+    flat = xp.reshape(H, (*H.shape[:-2], -1))
+    scale = xp.sqrt(xp.vecdot(flat, flat)) * _norm(xp, s, (-1,)) + _norm(xp, g, (-1,))  # ||H||_F
     ok = scale > 0
     error = residual / xp.where(ok, scale, xp.ones_like(scale))
     return xp.where(xp.logical_or(singular, xp.logical_not(ok)), xp.zeros_like(error), error)
