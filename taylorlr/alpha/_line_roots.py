@@ -39,22 +39,54 @@ def roots_kernel(nodes: Any) -> Any:
 
 @functools.lru_cache(maxsize=8)
 def _kernel(nodes: tuple[float, ...]) -> Any:
-    import numpy
     import symengine as se
 
     from taylorlr.compile.simd_codegen import build_kernel
 
+    values = se.symbols(f"v0:{len(nodes)}")
+    return build_kernel(root_expressions(values, nodes), [values])
+
+
+def root_expressions(values: Any, nodes: Any) -> list[Any]:
+    """SymEngine expressions of (t*, p'(t*), bound) from expressions of p's values at ``nodes``."""
+    import numpy
+    import symengine as se
+
     count = len(nodes)
-    values = se.symbols(f"v0:{count}")
-    inverse = numpy.linalg.inv(numpy.vander(numpy.array(nodes), count, increasing=True))
+    inverse = numpy.linalg.inv(numpy.vander(numpy.array(nodes, dtype=float), count, increasing=True))
     b = [
         sum((se.RealDouble(float(inverse[k, j])) * values[j] for j in range(count)), se.Integer(0))
         for k in range(count)
     ]
     b += [se.Integer(0)] * (MAX_SLOPE_DEGREE + 1 - count)  # p's missing higher coefficients
-    candidates = _candidates(se, b)
-    best, curvature = _choose(se, b, candidates)
-    return build_kernel([best, curvature, root_bound(se, b[:count])], [values])
+    best, curvature = _choose(se, b, _candidates(se, b))
+    return [best, curvature, root_bound(se, b[:count])]
+
+
+def line_kernels(gradient: Any, variables: Any, nodes: Any) -> tuple[Any, Any]:
+    """Two loops along the line theta - alpha omega, from the gradient's expressions:
+
+    (theta, omega, scale) rows -> g' at ``scale * nodes``, and (theta, omega, alpha) rows ->
+    g'(alpha), each the gradient substituted along the line and dotted with omega in one pass
+    (no (B, n) temporaries). ``gradient`` is in ``variables`` (SymEngine or SymPy).
+    """
+    import symengine as se
+
+    from taylorlr.compile.simd_codegen import build_kernel
+
+    n = len(variables)
+    theta = se.symbols(f"w0:{n}")
+    omega = se.symbols(f"u0:{n}")
+    scale = se.Symbol("s")
+    variables = [se.sympify(v) for v in variables]
+    gradient = [se.sympify(g) for g in gradient]
+
+    def slope(alpha: Any) -> Any:
+        along = {v: theta[i] - alpha * omega[i] for i, v in enumerate(variables)}
+        return -sum((omega[i] * g.subs(along) for i, g in enumerate(gradient)), se.Integer(0))
+
+    at_nodes = build_kernel([slope(scale * float(t)) for t in nodes], [theta, omega, (scale,)])
+    return at_nodes, build_kernel([slope(scale)], [theta, omega, (scale,)])
 
 
 def root_bound(xp: Any, b: list[Any]) -> Any:
@@ -116,21 +148,24 @@ def _quadratic(se: Any, f: _Flags, c: Any, b: Any) -> list[tuple[Any, Any]]:
 
 
 def _cubic(se: Any, f: _Flags, c: Any, b: Any, a: Any) -> list[tuple[Any, Any]]:
-    """Roots of t^3 + a t^2 + b t + c: Viete's three cosines (disc < 0), else Cardano's one root."""
+    """Roots of t^3 + a t^2 + b t + c: one from Viete's cosine (disc < 0) or Cardano's cube root,
+    the others by deflation."""
     shift = -a / 3
     p = b - a * a / 3
     q = (2 * a * a * a - 9 * a * b) / 27 + c
     disc = (q / 2) ** 2 + (p / 3) ** 3
     radius = 2 * se.sqrt(se.Max(-p / 3, 0))
     cosine = se.Max(se.Integer(-1), se.Min(se.Integer(1), -4 * q / radius**3))
-    angle = se.acos(cosine) / 3
-    three = [radius * se.cos(angle - 2 * se.pi * k / 3) + shift for k in range(3)]
+    largest = radius * se.cos(se.acos(cosine) / 3) + shift  # Viete's first cosine: the largest root
     root = se.sqrt(se.Max(disc, 0))
     s = -q / 2 - f.pick(f.test(se.Lt(q, 0)), -root, root)
     u = se.sign(s) * se.Abs(s) ** se.Rational(1, 3)
     one = u - p / (3 * u) + shift
-    several = f.test(se.Lt(disc, 0))
-    return [(f.pick(several, three[0], one), se.Integer(1)), (three[1], several), (three[2], several)]
+    first = f.pick(f.test(se.Lt(disc, 0)), largest, one)
+    # the other two from the deflated quadratic t^2 + (a + r) t + (b + r (a + r)): real only when
+    # there are three (two libm calls a member instead of four cosines and a cube root)
+    linear = a + first
+    return [(first, se.Integer(1)), *_quadratic(se, f, b + first * linear, linear)]
 
 
 def _choose(se: Any, b: list[Any], candidates: list[tuple[Any, Any]]) -> tuple[Any, Any]:

@@ -140,10 +140,10 @@ def _build(loss: Any, compiled: Any) -> LineOracle:
         return LineOracle(OracleMethod.OVER_BUDGET, _golden_minimiser(compiled))
     if degree > MAX_DEGREE:
         return LineOracle(OracleMethod.GOLDEN, _golden_minimiser(compiled))
-    return LineOracle(OracleMethod.POLYNOMIAL, _polynomial_minimiser(compiled, degree))
+    return LineOracle(OracleMethod.POLYNOMIAL, _polynomial_minimiser(compiled, degree, loss))
 
 
-def _polynomial_minimiser(compiled: Any, degree: int) -> Callable[..., Any]:
+def _polynomial_minimiser(compiled: Any, degree: int, loss: Any = None) -> Callable[..., Any]:
     """alpha* from g' interpolated at ``degree`` Chebyshev nodes around the guess' scale."""
     import numpy
 
@@ -159,13 +159,20 @@ def _polynomial_minimiser(compiled: Any, degree: int) -> Callable[..., Any]:
     solve = _roots_solver(nodes, compiled)
     reach = min(1e3, 0.5 * RESCALE ** (1 / (count - 1)))  # how far from the nodes a root is trusted
 
-    def solve_at(theta: Any, omega: Any, scale: Any, data: Mapping[str, Any]) -> tuple[Any, Any, Any]:
-        """(alpha*, g''(alpha*), root bound) (B,) from g' at ``scale * nodes`` (flat batch, on the host)."""
+    def one_round(theta: Any, omega: Any, scale: Any, data: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
+        """(alpha*, g''(alpha*), root bound, the true g'(alpha*)) (B,) from g' at ``scale * nodes``."""
         xp = namespace_of(theta)
         step = xp.expand_dims(xp.asarray(scale, dtype=theta.dtype), -1) * omega
         values = [to_numpy(-dot(compiled.grad(theta - float(t) * step, **data), omega)) for t in nodes]
         t, curvature, bound = solve(numpy.stack(values, axis=-1))  # in units of scale
-        return t * scale, curvature / scale, bound * scale
+        alpha = t * scale
+        at = xp.asarray(numpy.where(numpy.isfinite(alpha), alpha, 0.0), dtype=theta.dtype)
+        slope = to_numpy(-dot(compiled.grad(theta - xp.expand_dims(at, -1) * omega, **data), omega))
+        return alpha, curvature / scale, bound * scale, slope
+
+    fused = _fused_round(loss, compiled, nodes)
+    if fused is not None:
+        one_round = fused
 
     def minimise(theta: Any, omega: Any, alpha_guess: Any, data: Mapping[str, Any]) -> Any:
         xp = namespace_of(theta)
@@ -185,8 +192,8 @@ def _polynomial_minimiser(compiled: Any, degree: int) -> Callable[..., Any]:
                     if rows.size == scale.size
                     else (xp.take(theta, pick, axis=0), xp.take(omega, pick, axis=0))
                 )
-                found, curvature, bound = solve_at(at, along, scale[rows], data)
-                polished, correction = _polish(compiled, at, along, found, curvature, data)
+                found, curvature, bound, slope = one_round(at, along, scale[rows], data)
+                polished, correction = _polish(found, curvature, slope)
                 alpha[rows] = polished
                 # a root far from the nodes, none seen (a coefficient may have drowned), or one the
                 # true g' disowns: look again from nodes on the scale of what was found
@@ -248,20 +255,63 @@ def _roots_solver(nodes: Any, compiled: Any) -> Callable[[Any], tuple[Any, Any, 
     return numpy_solve
 
 
-def _polish(compiled: Any, theta: Any, omega: Any, alpha: Any, curvature: Any, data: Any) -> tuple[Any, Any]:
-    """One Newton step on the true g'(alpha) = -<grad f(theta - alpha omega), omega> (flat batch),
-    and the step's size relative to alpha."""
+def _polish(alpha: Any, curvature: Any, slope: Any) -> tuple[Any, Any]:
+    """One Newton step on the true g' (its value ``slope`` at alpha), and its size relative to alpha."""
     import numpy
 
-    xp = namespace_of(theta)
-    finite = numpy.isfinite(alpha)
-    a = xp.asarray(numpy.where(finite, alpha, 0.0), dtype=theta.dtype)
-    slope = to_numpy(-dot(compiled.grad(theta - xp.expand_dims(a, -1) * omega, **data), omega))
     polished = alpha - slope / curvature
-    good = finite & numpy.isfinite(polished) & (curvature > 0)
-    return numpy.where(good, polished, alpha), numpy.where(
-        good, numpy.abs(polished - alpha) / numpy.abs(polished), 0.0
+    good = numpy.isfinite(alpha) & numpy.isfinite(polished) & (curvature > 0)
+    correction = numpy.where(good, numpy.abs(polished - alpha) / numpy.abs(polished), 0.0)
+    return numpy.where(good, polished, alpha), correction
+
+
+#: the fused round is built only for gradients of at most this many operations in all (its
+#: first loop holds ``degree`` copies of the gradient; bigger losses take the round of NumPy calls)
+MAX_FUSED_OPS = 400
+
+
+def _fused_round(loss: Any, compiled: Any, nodes: Any) -> Callable[..., Any] | None:
+    """The round of :func:`_polynomial_minimiser` as three SIMD loops (g' at the nodes, the roots,
+    g' at alpha*), where it applies (else None)."""
+    import numpy
+
+    from taylorlr.alpha import _line_roots
+    from taylorlr.compile import simd_codegen
+
+    applies = (
+        loss is not None
+        and not loss.data
+        and compiled.dtype == "float64"
+        and compiled.backend.name == "numpy"
+        and len(nodes) - 1 <= _line_roots.MAX_SLOPE_DEGREE
+        and simd_codegen.available()
     )
+    if not applies:
+        return None
+    gradient = loss.derivatives.gradient
+    if sum(_operations(g) for g in gradient) > MAX_FUSED_OPS:
+        return None
+    try:
+        at_nodes, at_alpha = _line_roots.line_kernels(gradient, loss.derivatives.variables, nodes)
+    except simd_codegen.UnsupportedExpression:
+        return None
+    roots = _line_roots.roots_kernel(nodes)
+
+    def fused_round(theta: Any, omega: Any, scale: Any, data: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
+        count = theta.shape[0]
+        values = at_nodes.stacked(numpy, [theta, omega, scale.reshape(count, 1)], (count,), None)
+        out = roots.stacked(numpy, [values], (count,), None)
+        alpha = out[:, 0] * scale
+        finite = numpy.where(numpy.isfinite(alpha), alpha, 0.0).reshape(count, 1)
+        slope = at_alpha.stacked(numpy, [theta, omega, finite], (count,), None)[:, 0]
+        return alpha, out[:, 1] / scale, out[:, 2] * scale, slope
+
+    return fused_round
+
+
+def _operations(expression: Any) -> int:
+    """A cheap size of an engine expression: the length of its printed form over 4."""
+    return len(str(expression)) // 4
 
 
 def polynomial_line_minimum(c: Any) -> Any:
