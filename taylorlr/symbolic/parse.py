@@ -59,7 +59,8 @@ are bounded *before* SymPy is asked to build anything large:
   :data:`MAX_NUMBER_BITS` allows, so a printed expression always reads back; Python reads and
   prints integers up to ``sys.get_int_max_str_digits()``, 4300 by default, and a lower setting
   is named in the error) and decimal exponents within ``+-``:data:`MAX_DECIMAL_EXPONENT`
-  (``1e-999999999`` is an error, not 0).
+  (``1e-999999999`` is an error, not 0), also as written with digits (``0.000...1`` with 2000
+  zeros is 1e-2001, refused like ``1e-2001``).
 - :data:`MAX_NUMBER_BITS`: a conservative bound on the bits of every exact
   number SymPy would materialise (estimated bottom-up: bits add under
   products, multiply under powers). It also keeps every number printable
@@ -542,6 +543,16 @@ def _exact_number(literal: str, text: str, column: int) -> sympy.Rational:
     if len(whole) + len(fraction) > MAX_LITERAL_DIGITS:
         raise ParseError(f"number has more than {MAX_LITERAL_DIGITS} digits", text=text, column=column)
     exponent = _decimal_exponent(match["exponent"], text, column) - len(fraction)
+    significant = (whole + fraction).lstrip("0")
+    if (match["fraction"] is not None or match["exponent"]) and significant:
+        # a decimal's size as written: 0.000...1 is 1e-2001, as far out of range as 1e-2001 itself
+        leading = exponent + len(significant) - 1
+        if abs(leading) > MAX_DECIMAL_EXPONENT:
+            raise ParseError(
+                f"number out of range: about 1e{leading} (limit 1e+-{MAX_DECIMAL_EXPONENT})",
+                text=text,
+                column=column,
+            )
     try:
         mantissa = int(whole + fraction or "0")
     except ValueError as error:  # sys.set_int_max_str_digits() set below the literal's length

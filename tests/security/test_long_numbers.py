@@ -65,3 +65,11 @@ def test_the_solution_of_a_loss_with_long_numbers_reads_back():
 def test_longer_literals_are_refused_with_the_limit_named(digits, message):
     with pytest.raises(tl.ParseError, match=message):
         parse("9" * digits + "*x")
+
+
+def test_a_decimal_written_out_is_bounded_like_its_exponent():
+    assert parse("0." + "0" * 999 + "1") == sympy.Rational(1, 10**1000)  # 1e-1000, the limit
+    with pytest.raises(tl.ParseError, match="out of range"):
+        parse("0." + "0" * 1000 + "1")  # 1e-1001, as 1e-1001 is
+    with pytest.raises(tl.ParseError, match="exponent too large"):
+        parse("1e-1001")
