@@ -310,6 +310,63 @@ class Loss:
             g = sympy.diff(g, alpha)
         return tuple(coefficients)
 
+    def line_degree(self, *, deadline: float | None = None) -> int:
+        """A bound on the degree of g(alpha) = f(w - alpha u): the total degree of f (polynomial f only).
+
+        Read from the expression tree without expanding it (sums take the largest, products
+        add, integer powers multiply), iteratively, so no depth of nesting exhausts the stack.
+
+        Args:
+            deadline: a ``time.monotonic()`` instant; past it the walk stops with
+                :class:`~taylorlr.errors.BudgetExceededError`.
+
+        >>> import taylorlr as tl
+        >>> tl.Loss("(x - y**2)**2 + 3*x*y + 1").line_degree()
+        4
+        """
+        if not self.is_polynomial:
+            raise LossDefinitionError(f"{self.expr} is not a polynomial in {self.names}")
+        return self._line_degree(self.expr, frozenset(self.variables), deadline)
+
+    @staticmethod
+    def _line_degree(expr: sympy.Expr, variables: frozenset[sympy.Symbol], deadline: float | None) -> int:
+        """The degree bound over an explicit stack (each shared subtree once), checking ``deadline``."""
+        import time
+
+        from taylorlr.errors import BudgetExceededError
+
+        degrees: dict[sympy.Basic, int] = {}
+        stack: list[tuple[sympy.Basic, bool]] = [(expr, False)]
+        while stack:
+            node, ready = stack.pop()
+            if node in degrees:
+                continue
+            if deadline is not None and time.monotonic() > deadline:
+                raise BudgetExceededError("the line polynomial's degree was not found within its budget")
+            if not ready and node.args and not isinstance(node, sympy.Symbol):
+                stack.append((node, True))
+                stack.extend((arg, False) for arg in node.args if arg not in degrees)
+                continue
+            degrees[node] = Loss._node_degree(node, variables, degrees)
+        return degrees[expr]
+
+    @staticmethod
+    def _node_degree(
+        node: sympy.Basic, variables: frozenset[sympy.Symbol], degrees: dict[sympy.Basic, int]
+    ) -> int:
+        """A node's degree from its arguments' (``degrees``)."""
+        if node in variables:
+            return 1
+        if not any(degrees.get(a, 0) for a in node.args):
+            return 0  # a constant, or any function of data symbols only
+        if isinstance(node, sympy.Add):
+            return max(degrees[a] for a in node.args)
+        if isinstance(node, sympy.Mul):
+            return sum(degrees[a] for a in node.args)
+        if isinstance(node, sympy.Pow) and node.exp.is_Integer and node.exp >= 0:
+            return degrees[node.base] * int(node.exp)
+        raise LossDefinitionError(f"{node} is not a polynomial in {sorted(map(str, variables))}")
+
     def taylor(
         self,
         at: Any,

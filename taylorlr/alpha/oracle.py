@@ -1,9 +1,14 @@
 """The line-search oracle: alpha* minimising g(alpha) = f(theta - alpha omega), exactly.
 
 A measurement beside every run (``Run.oracle_alphas``) and the ``line-search`` rule
-itself. For a polynomial loss, g is a polynomial in alpha whose coefficients are
-derived once, symbolically, and compiled; each step then finds the real roots of
-g'. Any other loss gets a bracketed golden-section search (a local answer).
+itself. For a polynomial loss of degree d, g' is a polynomial of degree d - 1 in alpha:
+its coefficients come from the loss's own compiled gradient, g'(a) = -<grad f(theta - a omega),
+omega> at d Chebyshev nodes (an exact interpolation, up to rounding), and every step finds
+the real roots of g' (closed forms up to degree 3, companion matrices above), then polishes
+the chosen one with one Newton step on the true g'. Nothing is derived symbolically, so the
+oracle costs no build time beyond the loss's degree (found within :data:`BUILD_BUDGET_S`).
+Any other loss, and polynomials above degree :data:`MAX_DEGREE`, get a bracketed
+golden-section search (a local answer).
 
 >>> import numpy as np
 >>> polynomial_line_minimum(np.array([[0.0, -2.0, 1.0]])).tolist()  # g = alpha^2 - 2 alpha
@@ -13,6 +18,7 @@ g'. Any other loss gets a bracketed golden-section search (a local answer).
 from __future__ import annotations
 
 import math
+import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,8 +26,48 @@ from typing import Any
 
 from taylorlr.alpha.rules import dot
 from taylorlr.compile.backends import namespace_of, to_numpy
+from taylorlr.errors import BudgetExceededError
+from taylorlr.kinds import Verdict
 
-__all__ = ["LineOracle", "build_line_oracle", "polynomial_line_minimum"]
+__all__ = [
+    "BUILD_BUDGET_S",
+    "MAX_DEGREE",
+    "LineOracle",
+    "OracleMethod",
+    "build_line_oracle",
+    "polynomial_line_minimum",
+]
+
+#: seconds the oracle may spend finding a polynomial loss's degree before it falls back
+BUILD_BUDGET_S = 5.0
+#: the highest degree of a polynomial loss that gets the exact oracle (d gradient calls a step)
+MAX_DEGREE = 12
+#: a root found more than (1/2) RESCALE^(1/m) node scales away (m = the degree of g') is found
+#: again from nodes on its own scale: the interpolation's error grows like (2 t)^m eps there,
+#: and this keeps it below 1e-8 relative, which the final Newton step on the true g' squares
+RESCALE = 1e8
+#: at most this many rounds of nodes per member and step (most members need one)
+ROUNDS = 3
+
+
+class OracleMethod(Verdict):
+    """How the oracle found alpha* (``Run.oracle_method``), with what that promises."""
+
+    POLYNOMIAL = (
+        "polynomial roots",
+        "exact to rounding: the best local minimiser of the line polynomial (f is a polynomial)",
+    )
+    GOLDEN = (
+        "golden section (local)",
+        "a local minimiser from a geometric grid and golden section (f is not a polynomial, or its "
+        "degree is above MAX_DEGREE): not proved to be the best along the line",
+    )
+    OVER_BUDGET = (
+        "golden section (local; the exact oracle was over its budget)",
+        "f is a polynomial, but its degree was not found within the oracle's build budget "
+        "(taylorlr.alpha.oracle.BUILD_BUDGET_S): the run went on with a local golden-section "
+        "search; raise the budget for the exact alpha*",
+    )
 
 
 @dataclass(frozen=True)
@@ -40,8 +86,7 @@ class LineOracle:
     section refines it; NaN when the best grid point is an end of the grid.
 
     Attributes:
-        method: "polynomial roots" (exact, f polynomial) or
-            "golden section (local)" (a bracketed scalar search otherwise).
+        method: an :class:`OracleMethod` (a str: "polynomial roots", "golden section (local)", ...).
         minimise: ``minimise(theta, omega, alpha_guess, data) -> alpha*`` over a batch.
     """
 
@@ -52,20 +97,21 @@ class LineOracle:
 def build_line_oracle(loss: Any, compiled: Any) -> LineOracle:
     """The line-search oracle for a :class:`~taylorlr.Loss` and its compiled functions, built once.
 
-    Polynomial losses: the coefficients of g(alpha) = sum c_k(theta, omega) alpha^k
-    are derived and compiled once (``loss.line_polynomial`` over symbols that no
-    user name can reach); at run time the real roots of g' come from companion
-    matrices (NumPy eigvals on stacks, on the host). Other losses: a geometric
-    grid brackets the best alpha, then golden section.
+    Polynomial losses of degree d <= :data:`MAX_DEGREE`: g' is interpolated from the compiled
+    gradient at d nodes every step and its real roots found in closed form or from companion
+    matrices (NumPy, on the host). The only build step is the degree
+    (``loss.line_degree``), bounded by :data:`BUILD_BUDGET_S`; past it the oracle is a
+    golden-section search and says so (:attr:`OracleMethod.OVER_BUDGET`). Other losses: a
+    geometric grid brackets the best alpha, then golden section.
 
     The oracle is cached per loss and compiled object: the next ``tl.run`` on the
-    same loss reuses it (deriving the line polynomial is the costly part).
+    same loss reuses it.
 
     >>> import numpy as np, sympy, taylorlr as tl
     >>> x = sympy.Symbol("x", real=True)
     >>> loss = tl.Loss((x**2 - 1)**2)
     >>> oracle = build_line_oracle(loss, loss.compile())
-    >>> oracle.method, float(oracle.minimise(np.array([0.5]), np.array([-1.0]), np.array(0.1), {}))
+    >>> str(oracle.method), float(oracle.minimise(np.array([0.5]), np.array([-1.0]), np.array(0.1), {}))
     ('polynomial roots', 0.5)
     >>> build_line_oracle(loss, loss.compile()) is oracle
     True
@@ -76,10 +122,7 @@ def build_line_oracle(loss: Any, compiled: Any) -> LineOracle:
         per_loss = {}
     oracle = per_loss.get(id(compiled))
     if oracle is None:
-        if loss.is_polynomial:
-            oracle = LineOracle("polynomial roots", _polynomial_minimiser(loss, compiled))
-        else:
-            oracle = LineOracle("golden section (local)", _golden_minimiser(compiled))
+        oracle = _build(loss, compiled)
         per_loss[id(compiled)] = oracle  # the oracle holds ``compiled``, so its id stays unique
     return oracle
 
@@ -88,35 +131,187 @@ def build_line_oracle(loss: Any, compiled: Any) -> LineOracle:
 _ORACLES: weakref.WeakKeyDictionary[Any, dict[int, LineOracle]] = weakref.WeakKeyDictionary()
 
 
-def _polynomial_minimiser(loss: Any, compiled: Any) -> Callable[..., Any]:
-    import sympy
+def _build(loss: Any, compiled: Any) -> LineOracle:
+    if not loss.is_polynomial:
+        return LineOracle(OracleMethod.GOLDEN, _golden_minimiser(compiled))
+    try:
+        degree = loss.line_degree(deadline=time.monotonic() + BUILD_BUDGET_S)
+    except BudgetExceededError:
+        return LineOracle(OracleMethod.OVER_BUDGET, _golden_minimiser(compiled))
+    if degree > MAX_DEGREE:
+        return LineOracle(OracleMethod.GOLDEN, _golden_minimiser(compiled))
+    return LineOracle(OracleMethod.POLYNOMIAL, _polynomial_minimiser(compiled, degree, loss))
 
-    from taylorlr.compile.compiled import BatchedFunction
-    from taylorlr.compile.xp_codegen import build_kernel
 
-    # Dummy symbols equal nothing a user can write, whatever the variables are called
-    direction = tuple(sympy.Dummy(f"u{i}", real=True) for i in range(loss.n))
-    coefficients = list(loss.line_polynomial(direction))
-    groups = [loss.variables, direction, *([loss.data] if loss.data else [])]
-    kernel = build_kernel(coefficients, groups, generator="xp")
-    n = loss.n
-    function = BatchedFunction(
-        kernel,
-        (n, n),
-        (len(coefficients),),
-        compiled.backend,
-        compiled.dtype,
-        loss.names_of(loss.data),
-        loss.reduction,
-    )
+def _polynomial_minimiser(compiled: Any, degree: int, loss: Any = None) -> Callable[..., Any]:
+    """alpha* from g' interpolated at ``degree`` Chebyshev nodes around the guess' scale."""
+    import numpy
+
+    if degree < 2:  # g is linear or constant: no local minimiser anywhere
+
+        def nowhere(theta: Any, omega: Any, alpha_guess: Any, data: Mapping[str, Any]) -> Any:
+            xp = namespace_of(theta)
+            return xp.full(theta.shape[:-1], xp.nan, dtype=theta.dtype)
+
+        return nowhere
+    count = degree  # g' has degree - 1, so ``degree`` nodes determine it
+    nodes = numpy.cos(numpy.pi * (numpy.arange(count) + 0.5) / count)
+    solve = _roots_solver(nodes, compiled)
+    reach = min(1e3, 0.5 * RESCALE ** (1 / (count - 1)))  # how far from the nodes a root is trusted
+
+    def one_round(theta: Any, omega: Any, scale: Any, data: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
+        """(alpha*, g''(alpha*), root bound, the true g'(alpha*)) (B,) from g' at ``scale * nodes``."""
+        xp = namespace_of(theta)
+        step = xp.expand_dims(xp.asarray(scale, dtype=theta.dtype), -1) * omega
+        values = [to_numpy(-dot(compiled.grad(theta - float(t) * step, **data), omega)) for t in nodes]
+        t, curvature, bound = solve(numpy.stack(values, axis=-1))  # in units of scale
+        alpha = t * scale
+        at = xp.asarray(numpy.where(numpy.isfinite(alpha), alpha, 0.0), dtype=theta.dtype)
+        slope = to_numpy(-dot(compiled.grad(theta - xp.expand_dims(at, -1) * omega, **data), omega))
+        return alpha, curvature / scale, bound * scale, slope
+
+    fused = _fused_round(loss, compiled, nodes)
+    if fused is not None:
+        one_round = fused
 
     def minimise(theta: Any, omega: Any, alpha_guess: Any, data: Mapping[str, Any]) -> Any:
         xp = namespace_of(theta)
-        c = to_numpy(function(theta, omega, data=data))
-        best = polynomial_line_minimum(c)
-        return xp.asarray(best, dtype=theta.dtype)
+        batch = tuple(numpy.broadcast_shapes(theta.shape[:-1], omega.shape[:-1], numpy.shape(alpha_guess)))
+        n = theta.shape[-1]
+        theta = xp.reshape(xp.broadcast_to(theta, batch + (n,)), (-1, n))
+        omega = xp.reshape(xp.broadcast_to(omega, batch + (n,)), (-1, n))
+        guess = numpy.broadcast_to(to_numpy(alpha_guess), batch).reshape(-1).astype(numpy.float64)
+        scale = numpy.where(numpy.isfinite(guess) & (guess != 0), numpy.abs(guess), 1.0)
+        alpha = numpy.full(scale.shape, numpy.nan)
+        rows = numpy.arange(scale.size)  # the members still looking
+        with numpy.errstate(all="ignore"):
+            for _ in range(ROUNDS):
+                pick = xp.asarray(rows)
+                at, along = (
+                    (theta, omega)
+                    if rows.size == scale.size
+                    else (xp.take(theta, pick, axis=0), xp.take(omega, pick, axis=0))
+                )
+                found, curvature, bound, slope = one_round(at, along, scale[rows], data)
+                polished, correction = _polish(found, curvature, slope)
+                alpha[rows] = polished
+                # a root far from the nodes, none seen (a coefficient may have drowned), or one the
+                # true g' disowns: look again from nodes on the scale of what was found
+                size = numpy.where(numpy.isnan(found), bound, numpy.abs(polished))
+                far = (size > reach * scale[rows]) | (size < scale[rows] / reach) | (correction > 1e-6)
+                again = numpy.isfinite(size) & (size != 0) & far
+                rows = rows[again]
+                scale[rows] = size[again]
+                if not rows.size:
+                    break
+        return xp.asarray(alpha.reshape(batch), dtype=theta.dtype)
 
     return minimise
+
+
+class _NumPyMath:
+    """The two functions :func:`taylorlr.alpha._line_roots.root_bound` needs, on NumPy arrays."""
+
+    @staticmethod
+    def Abs(a: Any) -> Any:
+        import numpy
+
+        return numpy.abs(a)
+
+    @staticmethod
+    def Max(*arrays: Any) -> Any:
+        import numpy
+
+        return numpy.max(numpy.stack(arrays), axis=0)
+
+
+def _roots_solver(nodes: Any, compiled: Any) -> Callable[[Any], tuple[Any, Any, Any]]:
+    """values (B, k) of p at ``nodes`` -> (t*, p'(t*), root bound): a compiled loop for k <= 4, else NumPy."""
+    import numpy
+
+    from taylorlr.alpha import _line_roots
+
+    if len(nodes) - 1 <= _line_roots.MAX_SLOPE_DEGREE and compiled.dtype == "float64":
+        from taylorlr.compile import simd_codegen
+
+        if simd_codegen.available():
+            kernel = _line_roots.roots_kernel(nodes)
+
+            def compiled_solve(values: Any) -> tuple[Any, Any, Any]:
+                out = kernel.stacked(numpy, [numpy.ascontiguousarray(values)], (values.shape[0],), None)
+                return out[:, 0].copy(), out[:, 1].copy(), out[:, 2].copy()
+
+            return compiled_solve
+    to_monomial = numpy.linalg.inv(numpy.vander(nodes, len(nodes), increasing=True))
+
+    def numpy_solve(values: Any) -> tuple[Any, Any, Any]:
+        # ascending coefficients of p(t), summed in a fixed order (a matmul's order depends on B)
+        p = sum(values[:, j : j + 1] * to_monomial[:, j] for j in range(len(nodes)))
+        g = numpy.concatenate([numpy.zeros_like(p[:, :1]), p / numpy.arange(1, p.shape[1] + 1)], axis=1)
+        t = polynomial_line_minimum(g)  # G(t) = sum_k g[k] t^k, G' = p
+        curvature = _horner(_derivative(p), numpy.where(numpy.isfinite(t), t, 0.0)[:, None])[:, 0]
+        return t, curvature, _line_roots.root_bound(_NumPyMath, list(p.T))
+
+    return numpy_solve
+
+
+def _polish(alpha: Any, curvature: Any, slope: Any) -> tuple[Any, Any]:
+    """One Newton step on the true g' (its value ``slope`` at alpha), and its size relative to alpha."""
+    import numpy
+
+    polished = alpha - slope / curvature
+    good = numpy.isfinite(alpha) & numpy.isfinite(polished) & (curvature > 0)
+    correction = numpy.where(good, numpy.abs(polished - alpha) / numpy.abs(polished), 0.0)
+    return numpy.where(good, polished, alpha), correction
+
+
+#: the fused round is built only for gradients of at most this many operations in all (its
+#: first loop holds ``degree`` copies of the gradient; bigger losses take the round of NumPy calls)
+MAX_FUSED_OPS = 400
+
+
+def _fused_round(loss: Any, compiled: Any, nodes: Any) -> Callable[..., Any] | None:
+    """The round of :func:`_polynomial_minimiser` as three SIMD loops (g' at the nodes, the roots,
+    g' at alpha*), where it applies (else None)."""
+    import numpy
+
+    from taylorlr.alpha import _line_roots
+    from taylorlr.compile import simd_codegen
+
+    applies = (
+        loss is not None
+        and not loss.data
+        and compiled.dtype == "float64"
+        and compiled.backend.name == "numpy"
+        and len(nodes) - 1 <= _line_roots.MAX_SLOPE_DEGREE
+        and simd_codegen.available()
+    )
+    if not applies:
+        return None
+    gradient = loss.derivatives.gradient
+    if sum(_operations(g) for g in gradient) > MAX_FUSED_OPS:
+        return None
+    try:
+        at_nodes, at_alpha = _line_roots.line_kernels(gradient, loss.derivatives.variables, nodes)
+    except simd_codegen.UnsupportedExpression:
+        return None
+    roots = _line_roots.roots_kernel(nodes)
+
+    def fused_round(theta: Any, omega: Any, scale: Any, data: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
+        count = theta.shape[0]
+        values = at_nodes.stacked(numpy, [theta, omega, scale.reshape(count, 1)], (count,), None)
+        out = roots.stacked(numpy, [values], (count,), None)
+        alpha = out[:, 0] * scale
+        finite = numpy.where(numpy.isfinite(alpha), alpha, 0.0).reshape(count, 1)
+        slope = at_alpha.stacked(numpy, [theta, omega, finite], (count,), None)[:, 0]
+        return alpha, out[:, 1] / scale, out[:, 2] * scale, slope
+
+    return fused_round
+
+
+def _operations(expression: Any) -> int:
+    """A cheap size of an engine expression: the length of its printed form over 4."""
+    return len(str(expression)) // 4
 
 
 def polynomial_line_minimum(c: Any) -> Any:
@@ -167,7 +362,12 @@ def _horner(p: Any, x: Any) -> Any:
 
 
 def _real_roots(p: Any) -> Any:
-    """Real roots of the polynomials p[b] (ascending coefficients), NaN-padded: shape (B, degree)."""
+    """Real roots of the polynomials p[b] (ascending coefficients), NaN-padded: shape (B, degree).
+
+    Closed forms for degrees 1 to 3, companion-matrix eigenvalues above; a complex pair
+    whose imaginary part is within 1e-7 of its real part's scale counts as a double real
+    root (the caller polishes every root with Newton steps).
+    """
     import numpy
 
     count, size = p.shape
@@ -178,15 +378,74 @@ def _real_roots(p: Any) -> Any:
     for m in numpy.unique(degree):
         if m < 1:
             continue
-        rows = numpy.nonzero(degree == m)[0]
+        rows = numpy.nonzero(degree == m)[0] if m < size - 1 or (degree != m).any() else slice(None)
         monic = p[rows, :m] / p[rows, m : m + 1]
-        companion = numpy.zeros((rows.size, m, m))
-        companion[:, 0, :] = -monic[:, ::-1]
-        companion[:, numpy.arange(1, m), numpy.arange(m - 1)] = 1.0
-        eig = numpy.linalg.eigvals(companion)
-        real = numpy.abs(eig.imag) <= 1e-7 * numpy.maximum(1.0, numpy.abs(eig.real))
-        out[rows, :m] = numpy.where(real, eig.real, numpy.nan)
+        out[rows, :m] = _MONIC_ROOTS.get(int(m), _companion_roots)(monic)
     return out
+
+
+def _nearly_real(real: Any, imaginary: Any) -> Any:
+    import numpy
+
+    return numpy.abs(imaginary) <= 1e-7 * numpy.maximum(1.0, numpy.abs(real))
+
+
+def _companion_roots(monic: Any) -> Any:
+    """Real roots of x^m + sum_k monic[:, k] x^k from the companion matrices' eigenvalues."""
+    import numpy
+
+    rows, m = monic.shape
+    companion = numpy.zeros((rows, m, m))
+    companion[:, 0, :] = -monic[:, ::-1]
+    companion[:, numpy.arange(1, m), numpy.arange(m - 1)] = 1.0
+    eig = numpy.linalg.eigvals(companion)
+    return numpy.where(_nearly_real(eig.real, eig.imag), eig.real, numpy.nan)
+
+
+def _linear_roots(monic: Any) -> Any:
+    return -monic
+
+
+def _quadratic_roots(monic: Any) -> Any:
+    """x^2 + b x + c, without cancellation (the larger root first, the other from c / q)."""
+    import numpy
+
+    c, b = monic[:, 0], monic[:, 1]
+    half = -b / 2
+    disc = half * half - c
+    root = numpy.sqrt(numpy.maximum(disc, 0.0))
+    q = half + numpy.copysign(root, half)
+    other = numpy.where(q != 0, c / numpy.where(q != 0, q, 1.0), 0.0)
+    real = (disc >= 0) | _nearly_real(half, numpy.sqrt(numpy.maximum(-disc, 0.0)))
+    return numpy.where(real[:, None], numpy.stack([q, other], axis=1), numpy.nan)
+
+
+def _cubic_roots(monic: Any) -> Any:
+    """x^3 + a x^2 + b x + c: Viete's cosines (three real roots) or Cardano (one, and a pair)."""
+    import numpy
+
+    c, b, a = monic[:, 0], monic[:, 1], monic[:, 2]
+    shift = -a / 3
+    p = b - a * a / 3
+    q = (2 * a * a * a - 9 * a * b) / 27 + c
+    disc = (q / 2) ** 2 + (p / 3) ** 3
+    # three real roots (disc <= 0, so p <= 0)
+    radius = 2 * numpy.sqrt(numpy.maximum(-p / 3, 0.0))
+    cosine = numpy.clip(
+        numpy.where(radius > 0, -4 * q / numpy.where(radius > 0, radius, 1.0) ** 3, 0.0), -1, 1
+    )
+    angle = numpy.arccos(cosine) / 3
+    three = radius[:, None] * numpy.cos(angle[:, None] - 2 * numpy.pi / 3 * numpy.arange(3)) + shift[:, None]
+    # one real root u - p / (3u), u the cube root without cancellation, and the pair's real part
+    u = numpy.cbrt(-q / 2 - numpy.copysign(numpy.sqrt(numpy.maximum(disc, 0.0)), q))
+    v = numpy.where(u != 0, -p / (3 * numpy.where(u != 0, u, 1.0)), 0.0)
+    pair_real, pair_imaginary = -(u + v) / 2 + shift, numpy.sqrt(3.0) / 2 * (u - v)
+    pair = numpy.where(_nearly_real(pair_real, pair_imaginary), pair_real, numpy.nan)
+    one = numpy.stack([u + v + shift, pair, pair], axis=1)
+    return numpy.where((disc <= 0)[:, None], three, one)
+
+
+_MONIC_ROOTS: dict[int, Callable[[Any], Any]] = {1: _linear_roots, 2: _quadratic_roots, 3: _cubic_roots}
 
 
 def _golden_minimiser(compiled: Any, grid_half_width: int = 40, iterations: int = 80) -> Callable[..., Any]:

@@ -55,8 +55,12 @@ are bounded *before* SymPy is asked to build anything large:
   nesting (parentheses, calls, unary signs, powers; a chain such as
   ``a + b - c + ...`` counts as one level).
 - :data:`MAX_NAME_LENGTH` characters per name.
-- :data:`MAX_LITERAL_DIGITS` digits per number and decimal exponents within
-  ``+-``:data:`MAX_DECIMAL_EXPONENT` (``1e-999999999`` is an error, not 0).
+- :data:`MAX_LITERAL_DIGITS` digits per number (3,011: as many as the largest number
+  :data:`MAX_NUMBER_BITS` allows, so a printed expression always reads back; Python reads and
+  prints integers up to ``sys.get_int_max_str_digits()``, 4300 by default, and a lower setting
+  is named in the error) and decimal exponents within ``+-``:data:`MAX_DECIMAL_EXPONENT`
+  (``1e-999999999`` is an error, not 0), also as written with digits (``0.000...1`` with 2000
+  zeros is 1e-2001, refused like ``1e-2001``).
 - :data:`MAX_NUMBER_BITS`: a conservative bound on the bits of every exact
   number SymPy would materialise (estimated bottom-up: bits add under
   products, multiply under powers). It also keeps every number printable
@@ -141,8 +145,9 @@ MAX_DEPTH = 100
 MAX_NAME_LENGTH = 64
 """Most characters in one variable name."""
 
-MAX_LITERAL_DIGITS = 1_000
-"""Most digits in one number literal."""
+MAX_LITERAL_DIGITS = 3_011
+"""Most digits in one number literal: those of ``2**MAX_NUMBER_BITS``, the largest number the
+parser builds, so that every printed expression (``str`` of a loss, the JSON's strings) reads back."""
 
 MAX_DECIMAL_EXPONENT = 1_000
 """Largest absolute decimal exponent in a literal such as ``1e-3``."""
@@ -538,7 +543,20 @@ def _exact_number(literal: str, text: str, column: int) -> sympy.Rational:
     if len(whole) + len(fraction) > MAX_LITERAL_DIGITS:
         raise ParseError(f"number has more than {MAX_LITERAL_DIGITS} digits", text=text, column=column)
     exponent = _decimal_exponent(match["exponent"], text, column) - len(fraction)
-    mantissa = int(whole + fraction or "0")
+    significant = (whole + fraction).lstrip("0")
+    if (match["fraction"] is not None or match["exponent"]) and significant:
+        # a decimal's size as written: 0.000...1 is 1e-2001, as far out of range as 1e-2001 itself
+        leading = exponent + len(significant) - 1
+        if abs(leading) > MAX_DECIMAL_EXPONENT:
+            raise ParseError(
+                f"number out of range: about 1e{leading} (limit 1e+-{MAX_DECIMAL_EXPONENT})",
+                text=text,
+                column=column,
+            )
+    try:
+        mantissa = int(whole + fraction or "0")
+    except ValueError as error:  # sys.set_int_max_str_digits() set below the literal's length
+        raise ParseError(f"cannot read the number: {error}", text=text, column=column) from None
     if exponent >= 0:
         return sympy.Integer(mantissa * 10**exponent)
     return sympy.Rational(mantissa, 10**-exponent)

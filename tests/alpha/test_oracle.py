@@ -136,13 +136,13 @@ def test_the_default_direction_never_reuses_a_variable_of_the_same_name():
 def test_the_oracle_is_built_once_per_loss(monkeypatch):
     loss = tl.Loss("(x - 1)**4 + y**2")
     calls = []
-    original = type(loss).line_polynomial
+    original = type(loss).line_degree  # the one build step: the degree (no symbolic expansion)
 
     def counted(self, *args, **kwargs):
         calls.append(1)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(type(loss), "line_polynomial", counted)
+    monkeypatch.setattr(type(loss), "line_degree", counted)
     first = tl.run(loss, [0.0, 1.0], steps=3)
     second = tl.run(loss, [0.0, 1.0], steps=3)
     assert len(calls) == 1
@@ -199,3 +199,98 @@ def test_the_oracle_cache_lets_its_loss_go():
     del loss
     gc.collect()
     assert gone() is None
+
+
+# --------------------------------------------------------------------------- the numeric oracle
+
+
+def exact_slope_minimiser(p: list[int]):
+    """Over the strict local minimisers of G = integral of p (roots of p with p' > 0): the lowest
+    positive one, else the negative one nearest 0; None for a multiple root or no minimiser."""
+    t = sympy.Symbol("t", real=True)
+    poly = sympy.Poly(list(reversed(p)), t)
+    if poly.is_zero or poly.degree() < 1 or sympy.degree(sympy.gcd(poly, poly.diff(t))) > 0:
+        return None
+    big = sympy.integrate(poly.as_expr(), t)
+    minima = [r for r in sympy.real_roots(poly) if poly.diff(t).eval(r) > 0]
+    positive = [r for r in minima if r > 0]
+    if positive:
+        return min(positive, key=lambda r: big.subs(t, r))
+    return max(minima) if minima else None
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.integers(2, 4).flatmap(lambda k: st.lists(st.integers(-9, 9), min_size=k, max_size=k)))
+@example([-9, 0, 1, 0])  # p = t^2 - 9 written as a cubic: the degree drops, t* = 3
+@example([3, 7, -6, 7])  # one real root (Cardano's branch)
+def test_the_compiled_root_loop_is_the_exact_minimiser(p):
+    simd = pytest.importorskip("taylorlr.compile.simd_codegen")
+    if not simd.available():
+        pytest.skip("no llvmlite")
+    from taylorlr.alpha._line_roots import roots_kernel
+
+    nodes = np.cos(np.pi * (np.arange(len(p)) + 0.5) / len(p))
+    values = np.array([[sum(c * t**k for k, c in enumerate(p)) for t in nodes]])
+    t_star, curvature, bound = roots_kernel(nodes).stacked(np, [values], (1,), None)[0]
+    exact = exact_slope_minimiser(p)
+    roots = np.roots(p[::-1]) if p[-1] else np.roots(p[-2::-1])
+    assert np.all(np.abs(roots) <= bound * (1 + 1e-12)) if p[-1] else True  # Fujiwara's bound holds
+    if exact is None:
+        return
+    assert t_star == pytest.approx(float(exact), rel=1e-9, abs=1e-12)
+    slope = sum(k * c * float(exact) ** (k - 1) for k, c in enumerate(p) if k)
+    assert curvature == pytest.approx(slope, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("guess", [1e-8, 1e-3, 1.0, 1e3, 1e8])
+def test_the_guess_changes_no_oracle_alpha(guess):
+    # the nodes sit at the guess' scale; a root found far from it is found again from nodes on its own
+    x, y = sympy.symbols("x y", real=True)
+    f = x**4 + (y - 2) ** 4 / 2 - 3 * x**2 * y + x * y + 2 * y**2
+    theta, omega = [sympy.Rational(5, 3), -1], [2, -1]
+    loss = tl.Loss(f, variables=[x, y])
+    line = oracle.build_line_oracle(loss, loss.compile())
+    got = float(line.minimise(np.array([5 / 3, -1.0]), np.array([2.0, -1.0]), np.array(guess), {}))
+    assert got == pytest.approx(float(exact_line_minimum(f, (x, y), theta, omega)), rel=1e-11)
+
+
+def test_a_member_gets_the_same_oracle_alpha_alone_or_in_a_batch():
+    loss = tl.Loss("(x - 1)**4 + x*y + y**2 - x**2*y")
+    starts = np.random.default_rng(0).uniform(-2, 2, (37, 2))
+    batch = tl.run(loss, starts, steps=3, tol=0.0)
+    alone = tl.run(loss, starts[5], steps=3, tol=0.0)
+    np.testing.assert_array_equal(batch.oracle_alphas[:, 5], alone.oracle_alphas)
+
+
+def test_over_its_budget_the_oracle_is_a_local_search_and_the_run_says_so(monkeypatch):
+    monkeypatch.setattr(oracle, "BUILD_BUDGET_S", 0.0)
+    run = tl.run("(x - 1)**4 + 3*y**2 + x*y", [0.0, 1.0], steps=2, tol=0.0)
+    assert run.oracle_method == oracle.OracleMethod.OVER_BUDGET
+    assert "budget" in oracle.OracleMethod(run.oracle_method).message
+    assert run.to_dict()["oracle_method"] == str(oracle.OracleMethod.OVER_BUDGET)
+    exact = tl.run("(x - 1)**4 + 3*y**2 + x*y", [0.0, 1.0], steps=2, tol=0.0)  # a new loss: built again
+    assert exact.oracle_method == "golden section (local; the exact oracle was over its budget)"
+
+
+def test_within_its_budget_the_polynomial_oracle_is_exact_and_says_so():
+    run = tl.run("(x - 1)**4 + 3*y**2 + x*y", [0.0, 1.0], steps=2, tol=0.0)
+    assert run.oracle_method == oracle.OracleMethod.POLYNOMIAL == "polynomial roots"
+
+
+def test_a_polynomial_above_the_exact_oracles_degree_gets_the_local_search():
+    loss = tl.Loss(f"x**{oracle.MAX_DEGREE + 2} + y**2")
+    assert oracle.build_line_oracle(loss, loss.compile()).method == oracle.OracleMethod.GOLDEN
+
+
+@pytest.mark.parametrize(
+    ("text", "degree"),
+    [("x", 1), ("(x - y**2)**2 + 3*x*y + 1", 4), ("(x*y + 1)**3*(x + 2)", 7), ("x**2*exp(2)", 2)],
+)
+def test_line_degree_bounds_the_total_degree(text, degree):
+    loss = tl.Loss(text)
+    assert loss.line_degree() == degree == sympy.Poly(loss.expr, *loss.variables).total_degree()
+
+
+def test_line_degree_respects_its_deadline():
+    with pytest.raises(tl.errors.BudgetExceededError, match="budget"):
+        tl.Loss("(x + y)**3 + x*y").line_degree(deadline=0.0)

@@ -1,0 +1,81 @@
+"""Batched one-step Newton against its floor (by hand, not a test).
+
+    python bench/bench_newton.py [--batch 100000] [--repeats 5]
+
+The floor is what any batched Newton step must do: the gradient and Hessian from one
+compiled kernel call (``Compiled.grad_and_hess``, the SIMD loop) and one stacked
+``numpy.linalg.solve``. ``tl.newton_step`` also checks f, g and H for finiteness, labels
+each member (curvature, conditioning, singular) from H's eigenvalues, and checks the solve's
+backward error; so the table prints its time against the floor and against the floor plus
+``numpy.linalg.eigvalsh`` (the eigenvalues it reports). Fastest of ``--repeats``, taken in turn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import taylorlr as tl
+
+LOSSES = {
+    "rosenbrock 2-D": ("(1 - x1)**2 + 100*(x2 - x1**2)**2", 2),
+    "quadratic 10-D": (" + ".join(f"{i + 1}*x{i}**2" for i in range(10)) + " + x0*x1 - x9", 10),
+}
+
+
+def floor(compiled: tl.Compiled, W: np.ndarray) -> None:
+    """g and H from one kernel call, and one stacked solve."""
+    g, H = compiled.grad_and_hess(W)
+    np.linalg.solve(H, g[..., None])
+
+
+def floor_and_eigenvalues(compiled: tl.Compiled, W: np.ndarray) -> None:
+    g, H = compiled.grad_and_hess(W)
+    np.linalg.solve(H, g[..., None])
+    np.linalg.eigvalsh(H)
+
+
+def newton_step(loss: tl.Loss, W: np.ndarray) -> None:
+    tl.newton_step(loss, W)
+
+
+def fastest(loss: tl.Loss, W: np.ndarray, repeats: int) -> dict[str, float]:
+    """The fastest of ``repeats`` timings of each candidate, taken in turn (the same load for all)."""
+    compiled = loss.compile()
+    candidates = {
+        "floor": (floor, compiled),
+        "floor + eigvalsh": (floor_and_eigenvalues, compiled),
+        "newton_step": (newton_step, loss),
+    }
+    best = dict.fromkeys(candidates, float("inf"))
+    for _ in range(repeats):
+        for name, (action, first) in candidates.items():
+            start = time.perf_counter()
+            action(first, W)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    options = parser.parse_args()
+    print(f"{options.batch} points, fastest of {options.repeats}")
+    for name, (text, n) in LOSSES.items():
+        loss = tl.Loss(text)
+        W = np.random.default_rng(0).uniform(-2.0, 2.0, (options.batch, n))
+        tl.newton_step(loss, W[:8])
+        t = fastest(loss, W, options.repeats)
+        print(
+            f"{name:>15}: floor {t['floor']:.4f} s, floor + eigvalsh {t['floor + eigvalsh']:.4f} s, "
+            f"newton_step {t['newton_step']:.4f} s = {t['newton_step'] / t['floor']:.2f}x the floor "
+            f"(goal 1.5, verdict only), {t['newton_step'] / t['floor + eigvalsh']:.2f}x floor + eigvalsh "
+            "(goal 1.2)"
+        )
+
+
+if __name__ == "__main__":
+    main()

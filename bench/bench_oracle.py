@@ -1,0 +1,85 @@
+"""The line-search oracle's price: a run with it against the same run without (by hand, not a test).
+
+    python bench/bench_oracle.py [--batch 100000] [--steps 20] [--repeats 3] [--symbolic]
+
+For polynomial losses (2-D Rosenbrock, a 10-D quadratic, 10-D extended Rosenbrock) it times
+``tl.run(loss, starts, steps=...)`` with ``oracle=True`` and ``oracle=False`` in turn (the
+fastest of ``--repeats`` each, so both see the same load) and prints the ratio; the goal
+is at most 2. It also times the oracle's build on the costly losses of the issue (Watson
+n = 6, Brown and Dennis): ``build_line_oracle`` (the degree; the root loop, compiled once
+per process) and, with ``--symbolic``, the symbolic ``loss.line_polynomial()`` the oracle
+derived before (28-32 s on Watson, 377 s on Brown and Dennis when measured for issue 14).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import taylorlr as tl
+from taylorlr.alpha import oracle
+from taylorlr.problems import get
+
+LOSSES = {
+    "rosenbrock 2-D": ("(1 - x1)**2 + 100*(x2 - x1**2)**2", 2),
+    "quadratic 10-D": (" + ".join(f"{i + 1}*x{i}**2" for i in range(10)) + " + x0*x1 - x9", 10),
+    "ext. rosenbrock 10-D": (
+        " + ".join(f"100*(x{2 * i + 2} - x{2 * i + 1}**2)**2 + (1 - x{2 * i + 1})**2" for i in range(5)),
+        10,
+    ),
+}
+
+
+def run_ratio(text: str, n: int, batch: int, steps: int, repeats: int) -> tuple[float, float]:
+    """(fastest run with the oracle, fastest without) in seconds."""
+    loss = tl.Loss(text)
+    starts = np.random.default_rng(0).uniform(-2.0, 2.0, (batch, n))
+    tl.run(loss, starts[:8], steps=2)  # compile (and build the oracle) outside the timings
+    best = {True: float("inf"), False: float("inf")}
+    for _ in range(repeats):
+        for with_oracle in (True, False):
+            start = time.perf_counter()
+            tl.run(loss, starts, steps=steps, tol=0.0, oracle=with_oracle)
+            best[with_oracle] = min(best[with_oracle], time.perf_counter() - start)
+    return best[True], best[False]
+
+
+def build_times(symbolic: bool) -> None:
+    for name in ("watson", "brown_dennis"):
+        problem = get(name, n=6) if name == "watson" else get(name)
+        loss = problem.loss
+        compiled = loss.compile()
+        start = time.perf_counter()
+        built = oracle.build_line_oracle(loss, compiled)
+        print(
+            f"{problem.title:>22}: oracle build {time.perf_counter() - start:8.3f} s ({built.method})", end=""
+        )
+        starts = np.asarray(problem.x0, dtype=float)[None, :]
+        start = time.perf_counter()
+        tl.run(loss, starts, steps=1)
+        print(f"; a one-step run {time.perf_counter() - start:6.3f} s", end="")
+        if symbolic:
+            start = time.perf_counter()
+            loss.line_polynomial()
+            print(f"; symbolic line_polynomial() {time.perf_counter() - start:8.1f} s", end="")
+        print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=100_000)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--symbolic", action="store_true", help="also time the old symbolic derivation")
+    options = parser.parse_args()
+    print(f"{options.batch} starts x {options.steps} steps, rule 'exact', optimizer 'gd'")
+    for name, (text, n) in LOSSES.items():
+        on, off = run_ratio(text, n, options.batch, options.steps, options.repeats)
+        print(f"{name:>22}: oracle on {on:7.3f} s, off {off:7.3f} s, ratio {on / off:5.2f} (goal <= 2)")
+    build_times(options.symbolic)
+
+
+if __name__ == "__main__":
+    main()

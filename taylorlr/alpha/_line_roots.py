@@ -1,0 +1,218 @@
+"""The polynomial oracle's per-member work as one compiled SIMD loop (g' of degree 1 to 3).
+
+From the values of p(t) = g'(scale t) at the Chebyshev nodes, each member's loop iteration
+forms p's coefficients, finds its real roots in closed form (the linear root; the quadratic
+formula without cancellation; Viete's cosines or Cardano's cube roots), polishes each with
+two Newton steps on p, keeps the local minimisers of G(t) = integral of p (p' > 0) and picks
+the one :func:`taylorlr.alpha.oracle.polynomial_line_minimum` picks: the lowest positive one,
+else the negative one nearest 0, else NaN. It writes t*, p'(t*) and a bound on |roots of p|
+(Fujiwara's). A coefficient below 1e-13 of the largest counts as zero (the degree drops), as in
+the NumPy path; a double root of p (no strict minimiser of G) is not a candidate.
+One loop, compiled once per degree (:mod:`taylorlr.compile.simd_codegen`), instead of some
+sixty NumPy passes over the batch.
+
+>>> import numpy as np
+>>> kernel = roots_kernel(np.array([-1.0, 1.0]))  # nodes of a linear p
+>>> kernel.stacked(np, [np.array([[-3.0, 1.0]])], (1,), None).tolist()  # p(t) = 2 t - 1
+[[0.5, 2.0, 0.5]]
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+__all__ = ["MAX_SLOPE_DEGREE", "roots_kernel"]
+
+#: the highest degree of p = g' the loop solves (quartic losses); above, NumPy's companion matrices
+MAX_SLOPE_DEGREE = 3
+#: a coefficient at most this fraction of the largest is zero (as ``oracle._real_roots``)
+NEGLIGIBLE = 1e-13
+#: a complex pair with |imaginary| <= NEARLY_REAL * max(1, |real|) is a double root (not a minimiser)
+NEARLY_REAL = 1e-7
+
+
+def roots_kernel(nodes: Any) -> Any:
+    """The compiled loop for p of degree len(nodes) - 1 (at most 3): node values -> (t*, p'(t*), bound)."""
+    return _kernel(tuple(float(t) for t in nodes))
+
+
+@functools.lru_cache(maxsize=8)
+def _kernel(nodes: tuple[float, ...]) -> Any:
+    import symengine as se
+
+    from taylorlr.compile.simd_codegen import build_kernel
+
+    values = se.symbols(f"v0:{len(nodes)}")
+    return build_kernel(root_expressions(values, nodes), [values])
+
+
+def root_expressions(values: Any, nodes: Any) -> list[Any]:
+    """SymEngine expressions of (t*, p'(t*), bound) from expressions of p's values at ``nodes``."""
+    import numpy
+    import symengine as se
+
+    count = len(nodes)
+    inverse = numpy.linalg.inv(numpy.vander(numpy.array(nodes, dtype=float), count, increasing=True))
+    b = [
+        sum((se.RealDouble(float(inverse[k, j])) * values[j] for j in range(count)), se.Integer(0))
+        for k in range(count)
+    ]
+    b += [se.Integer(0)] * (MAX_SLOPE_DEGREE + 1 - count)  # p's missing higher coefficients
+    best, curvature = _choose(se, b, _candidates(se, b))
+    return [best, curvature, root_bound(se, b[:count])]
+
+
+def line_kernels(gradient: Any, variables: Any, nodes: Any) -> tuple[Any, Any]:
+    """Two loops along the line theta - alpha omega, from the gradient's expressions:
+
+    (theta, omega, scale) rows -> g' at ``scale * nodes``, and (theta, omega, alpha) rows ->
+    g'(alpha), each the gradient substituted along the line and dotted with omega in one pass
+    (no (B, n) temporaries). ``gradient`` is in ``variables`` (SymEngine or SymPy).
+    """
+    import symengine as se
+
+    from taylorlr.compile.simd_codegen import build_kernel
+
+    n = len(variables)
+    theta = se.symbols(f"w0:{n}")
+    omega = se.symbols(f"u0:{n}")
+    scale = se.Symbol("s")
+    variables = [se.sympify(v) for v in variables]
+    gradient = [se.sympify(g) for g in gradient]
+
+    def slope(alpha: Any) -> Any:
+        along = {v: theta[i] - alpha * omega[i] for i, v in enumerate(variables)}
+        return -sum((omega[i] * g.subs(along) for i, g in enumerate(gradient)), se.Integer(0))
+
+    at_nodes = build_kernel([slope(scale * float(t)) for t in nodes], [theta, omega, (scale,)])
+    return at_nodes, build_kernel([slope(scale)], [theta, omega, (scale,)])
+
+
+def root_bound(xp: Any, b: list[Any]) -> Any:
+    """Fujiwara's bound on |roots| of sum_k b[k] t^k (from the top coefficient, however small)."""
+    m = len(b) - 1
+    terms = [xp.Abs(b[k] / b[m]) ** (1 / (m - k)) for k in range(m)]
+    terms[0] = terms[0] / 2 ** (1 / m)
+    return 2 * (xp.Max(*terms) if len(terms) > 1 else terms[0])
+
+
+class _Flags:
+    """Conditions as 0.0/1.0 numbers (products, maxima) and selections on a flag above 1/2.
+
+    Plain comparisons only ever reach a ``Piecewise``: no ``And``/``Or``/``Not`` nodes, whose
+    shared subtrees the loop translation does not always keep apart.
+    """
+
+    def __init__(self, se: Any) -> None:
+        self.se = se
+
+    def test(self, relation: Any) -> Any:
+        return self.se.Piecewise((self.se.Integer(1), relation), (self.se.Integer(0), True))
+
+    def pick(self, flag: Any, if_true: Any, if_false: Any) -> Any:
+        return self.se.Piecewise((if_true, self.se.Gt(flag, 0.5)), (if_false, True))
+
+    def either(self, *flags: Any) -> Any:
+        return self.se.Max(*flags) if len(flags) > 1 else flags[0]
+
+
+def _candidates(se: Any, b: list[Any]) -> list[tuple[Any, Any]]:
+    """Up to three (root, is-a-root flag) pairs of p, by the degree its significant coefficients give."""
+    f = _Flags(se)
+    degree = max(k for k, c in enumerate(b) if c != 0)
+    largest = se.Max(*(se.Abs(c) for c in b[: degree + 1]))
+    significant = [f.test(se.Gt(se.Abs(c), NEGLIGIBLE * largest)) for c in b[: degree + 1]]
+    cases = [([(-b[0] / b[1], se.Integer(1))], significant[1])]  # (roots, whether this is the degree)
+    if degree >= 2:
+        cases.append((_quadratic(se, f, b[0] / b[2], b[1] / b[2]), significant[2]))
+    if degree >= 3:
+        cases.append((_cubic(se, f, b[0] / b[3], b[1] / b[3], b[2] / b[3]), significant[3]))
+    result = []
+    for k in range(degree):
+        root, valid = se.Integer(0), se.Integer(0)
+        for roots, when in cases:  # from the lowest degree up: the highest significant one wins
+            root = f.pick(when, roots[k][0], root) if k < len(roots) else root
+            valid = f.pick(when, roots[k][1] if k < len(roots) else se.Integer(0), valid)
+        result.append((root, valid))
+    return result
+
+
+def _quadratic(se: Any, f: _Flags, c: Any, b: Any) -> list[tuple[Any, Any]]:
+    """Roots of t^2 + b t + c without cancellation; flagged only for a positive discriminant."""
+    half = -b / 2
+    disc = half * half - c
+    q = half + f.pick(f.test(se.Lt(half, 0)), -se.sqrt(disc), se.sqrt(disc))
+    real = f.test(se.Gt(disc, (NEARLY_REAL * se.Max(1, se.Abs(half))) ** 2))  # not a double root
+    return [(q, real), (c / q, real * f.test(se.Ne(q, 0)))]
+
+
+def _cubic(se: Any, f: _Flags, c: Any, b: Any, a: Any) -> list[tuple[Any, Any]]:
+    """Roots of t^3 + a t^2 + b t + c: one from Viete's cosine (disc < 0) or Cardano's cube root,
+    the others by deflation."""
+    shift = -a / 3
+    p = b - a * a / 3
+    q = (2 * a * a * a - 9 * a * b) / 27 + c
+    disc = (q / 2) ** 2 + (p / 3) ** 3
+    radius = 2 * se.sqrt(se.Max(-p / 3, 0))
+    cosine = se.Max(se.Integer(-1), se.Min(se.Integer(1), -4 * q / radius**3))
+    largest = radius * se.cos(se.acos(cosine) / 3) + shift  # Viete's first cosine: the largest root
+    root = se.sqrt(se.Max(disc, 0))
+    s = -q / 2 - f.pick(f.test(se.Lt(q, 0)), -root, root)
+    u = se.sign(s) * se.Abs(s) ** se.Rational(1, 3)
+    one = u - p / (3 * u) + shift
+    first = f.pick(f.test(se.Lt(disc, 0)), largest, one)
+    # the other two from the deflated quadratic t^2 + (a + r) t + (b + r (a + r)): real only when
+    # there are three (two libm calls a member instead of four cosines and a cube root)
+    linear = a + first
+    return [(first, se.Integer(1)), *_quadratic(se, f, b + first * linear, linear)]
+
+
+def _choose(se: Any, b: list[Any], candidates: list[tuple[Any, Any]]) -> tuple[Any, Any]:
+    """(t*, p'(t*)): the lowest positive local minimiser of G, else the negative one nearest 0."""
+    f = _Flags(se)
+
+    def p(t: Any) -> Any:
+        return b[0] + t * (b[1] + t * (b[2] + t * b[3]))
+
+    def slope(t: Any) -> Any:
+        return b[1] + t * (2 * b[2] + t * 3 * b[3])
+
+    def integral(t: Any) -> Any:
+        return t * (b[0] + t * (b[1] / 2 + t * (b[2] / 3 + t * b[3] / 4)))
+
+    polished = []
+    for root, valid in candidates:
+        t = f.pick(valid, root, se.Integer(0))
+        for _ in range(2):
+            t = t - p(t) / slope(t)
+        is_min = valid * f.test(se.Gt(slope(t), 0))
+        positive = is_min * f.test(se.Gt(t, 0))
+        polished.append((t, positive, is_min - positive, integral(t)))
+    count = len(polished)
+    best = se.nan
+    for k in reversed(range(count)):  # the negative one nearest 0, the last resort
+        t, _, negative, _ = polished[k]
+        beats = [
+            f.either(1 - polished[j][2], f.test(se.Ge(t, polished[j][0]))) for j in range(count) if j != k
+        ]
+        best = f.pick(_product(negative, beats), t, best)
+    for k in reversed(range(count)):  # the lowest positive one (the first of equals) wins over those
+        t, positive, _, value = polished[k]
+        beats = [
+            f.either(
+                1 - polished[j][1],
+                f.test(se.Le(value, polished[j][3]) if j > k else se.Lt(value, polished[j][3])),
+            )
+            for j in range(count)
+            if j != k
+        ]
+        best = f.pick(_product(positive, beats), t, best)
+    return best, slope(best)
+
+
+def _product(first: Any, others: list[Any]) -> Any:
+    result = first
+    for other in others:
+        result = result * other
+    return result
