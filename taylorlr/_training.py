@@ -38,19 +38,57 @@ __all__ = [
 
 
 class TrainingError(TaylorLRError, ValueError):
-    """A training-loop wrapper (``taylorlr.torch``, ``taylorlr.optax``) was used in a way it cannot serve."""
+    """A training-loop wrapper (``taylorlr.torch``, ``taylorlr.optax``) was used in a way it cannot serve.
+
+    One ``except`` clause catches every error of the wrappers' training loop:
+
+    >>> import torch, taylorlr.torch as tlt
+    >>> w = torch.nn.Parameter(torch.ones(1))
+    >>> try:
+    ...     tlt.TaylorLR(torch.optim.SGD([w], lr=0.1), rule="exact").step()  # no closure
+    ... except TrainingError as error:
+    ...     print(type(error).__name__, isinstance(error, ValueError))
+    ClosureError True
+    """
 
 
 class ClosureError(TrainingError):
-    """The closure (or ``value_fn``) is missing, or returned something other than one scalar loss."""
+    """The closure (or ``value_fn``) is missing, or returned something other than one scalar loss.
+
+    >>> import torch, taylorlr.torch as tlt
+    >>> w = torch.nn.Parameter(torch.ones(3))
+    >>> tlt.TaylorLR(torch.optim.SGD([w], lr=0.1)).step(lambda: w**2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    taylorlr._training.ClosureError: the closure returned a tensor of shape (3,), not one number: ...
+    """
 
 
 class ParameterError(TrainingError):
-    """A parameter the rules cannot handle: no gradient, a sparse gradient, half precision."""
+    """A parameter the rules cannot handle: no gradient, a sparse gradient, half precision.
+
+    >>> import torch, taylorlr.torch as tlt
+    >>> w = torch.nn.Parameter(torch.ones(2, dtype=torch.float16))
+    >>> tlt.TaylorLR(torch.optim.SGD([w], lr=0.1))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    taylorlr._training.ParameterError: param group 0 holds a torch.float16 parameter: ...
+    """
 
 
 class NonFiniteLossError(TrainingError, ArithmeticError):
-    """The loss or its gradient at the current parameters is inf or NaN; the parameters are unchanged."""
+    """The loss or its gradient at the current parameters is inf or NaN; the parameters are unchanged.
+
+    >>> import torch, taylorlr.torch as tlt
+    >>> w = torch.nn.Parameter(torch.tensor([-1.0]))
+    >>> opt = tlt.TaylorLR(torch.optim.SGD([w], lr=0.1))
+    >>> opt.step(lambda: w.sqrt().sum())  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    taylorlr._training.NonFiniteLossError: the loss at the current parameters is nan or its gradient ...
+    >>> w.tolist()  # nothing moved
+    [-1.0]
+    """
 
 
 #: rules whose estimates read loss values along one line: they set a single alpha for all groups
@@ -65,6 +103,14 @@ class TrainingOptions:
         rule: the :class:`~taylorlr.alpha.rules.Rule`.
         guards: the :class:`~taylorlr.alpha.safeguards.Safeguards` (the core's own object).
         gamma: slow adaptation in (0, 1].
+
+    >>> options = TrainingOptions.build("retsinas", gamma=0.5, safeguards="none")
+    >>> options.rule.name, options.gamma, options.guards.rising_loss  # None: the guard is off
+    ('retsinas', 0.5, None)
+    >>> TrainingOptions.build("exact", gamma=2.0, safeguards="default")
+    Traceback (most recent call last):
+    ...
+    taylorlr.errors.OptionError: gamma must be a number in (0, 1], got 2.0
     """
 
     rule: Rule

@@ -59,6 +59,13 @@ class TaylorLRState(NamedTuple):
         passes: extra evaluations so far: forward, backward, hvp (jvp of the gradient).
         rejected: moves the rising-loss guard undid.
         nonfinite: steps skipped because f or its gradient at the current point was inf/NaN.
+
+    >>> import jax.numpy as jnp, optax
+    >>> state = taylor_lr(optax.sgd(1.0), alpha0=0.5).init(jnp.zeros(3))
+    >>> float(state.alpha), float(state.step_alpha), int(state.count), state.omega.shape  # no move yet
+    (0.5, nan, 0, (3,))
+    >>> state.passes.tolist()  # forward, backward, hvp
+    [0, 0, 0]
     """
 
     inner: Any
@@ -102,6 +109,24 @@ def taylor_lr(
         OptionError: a bad rule, gamma, safeguard or alpha0.
         ParameterError: (at ``init``) float16/bfloat16 or integer parameters.
         ClosureError: (at ``update``) no ``value_fn`` or ``value``, or a loss that is not a scalar.
+
+    On f(w) = 2 |w|^2 the exact rule's first update is the exact line search, alpha_1 = 1/4
+    (1/f''), and the second step lands on the minimum:
+
+    >>> import jax, jax.numpy as jnp, optax
+    >>> f = lambda w: 2 * (w**2).sum()
+    >>> opt = taylor_lr(optax.sgd(1.0), "exact", alpha0=0.1)
+    >>> w = jnp.array([1.0, -1.0]); state = opt.init(w)
+    >>> for _ in range(2):
+    ...     value, grad = jax.value_and_grad(f)(w)
+    ...     updates, state = opt.update(grad, state, w, value=value, value_fn=f)
+    ...     w = optax.apply_updates(w, updates)
+    >>> float(state.step_alpha), w.tolist()
+    (0.25, [0.0, 0.0])
+    >>> opt.update(grad, state, w)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    taylorlr._training.ClosureError: taylor_lr's update needs the loss as optax's line searches take it: ...
     """
     options = TrainingOptions.build(rule, gamma=gamma, safeguards=safeguards, rule_options=rule_options)
     alpha0 = check_alpha0(alpha0, "alpha0")

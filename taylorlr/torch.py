@@ -97,6 +97,21 @@ class TaylorLR:
         OptionError: not a torch optimizer, one that is not linear in lr, a bad rule,
             gamma, safeguard or lr, or a one-line rule with several groups.
         ParameterError: a parameter that does not require grad, or is float16/bfloat16.
+
+    On f(w) = 2 w^2 the exact rule's first update is the exact line search, alpha_1 = 1/4
+    (1/f''), and the second step lands on the minimum; each group's ``lr`` shows its next alpha:
+
+    >>> import torch, taylorlr.torch as tlt
+    >>> w = torch.nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
+    >>> opt = tlt.TaylorLR(torch.optim.SGD([w], lr=0.1), rule="exact")
+    >>> for _ in range(2):
+    ...     loss = opt.step(lambda: 2 * (w**2).sum())
+    >>> opt.param_groups[0]["lr"], w.tolist()
+    (0.25, [0.0])
+    >>> tlt.TaylorLR(torch.optim.LBFGS([w]))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    taylorlr.errors.OptionError: TaylorLR cannot set the learning rate of LBFGS: it runs its own line ...
     """
 
     def __init__(

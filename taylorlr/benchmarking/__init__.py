@@ -204,6 +204,19 @@ def plan(
 
     Raises:
         SweepTooLargeError: see :func:`benchmark`.
+
+    Six starts (0 to 5) in chunks of 4 make two tasks per solver, plain data all:
+
+    >>> from taylorlr.benchmarking._solvers import solvers
+    >>> booth, chosen = resolve_problems(["booth"]), solvers(["exact"], ["gd"], ["bfgs"])
+    >>> tasks = plan(booth, chosen, starts=5, chunk=4, steps=50, oracle=False, max_bytes=None, options={})
+    >>> [(task.solver["label"], task.first, task.stop) for task in tasks]
+    [('exact/gd', 0, 4), ('exact/gd', 4, 6), ('bfgs', 0, 4), ('bfgs', 4, 6)]
+    >>> plan(booth, chosen, starts=5, chunk=4, steps=50, oracle=False, max_bytes=1000, options={})
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    taylorlr.benchmarking._memory.SweepTooLargeError: the table of 12 runs needs about ...
     """
     first, stop = _range(starts)
     if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
@@ -279,7 +292,19 @@ def on_cluster(
     progress: Callable[[int, int], None] | None = None,
     function: Callable[[Task], dict[str, Any]] = run_task,
 ) -> Benchmark:
-    """Run the tasks on a Dask cluster (:func:`taylorlr.scaleout.run_tasks`); failed chunks are ``lost``."""
+    """Run the tasks on a Dask cluster (:func:`taylorlr.scaleout.run_tasks`); failed chunks are ``lost``.
+
+    >>> import distributed
+    >>> from taylorlr.benchmarking._solvers import solvers
+    >>> options = dict(steps=50, tol=1e-8, alpha0=0.01, gamma=1.0, safeguards="default", oracle=False,
+    ...                seed=0, spread=0.5)
+    >>> tasks = plan(resolve_problems(["booth"]), solvers(["exact"], ["gd"], []), starts=1, chunk=None,
+    ...              steps=50, oracle=False, max_bytes=None, options=options)
+    >>> with distributed.Client(processes=False, dashboard_address=None) as client:
+    ...     table = on_cluster(tasks, {}, client)
+    >>> table.column("status").tolist(), table.lost  # the standard start and one more
+    (['converged', 'converged'], ())
+    """
     from taylorlr.scaleout import run_tasks
 
     results, lost = run_tasks(tasks, client, function, progress=progress)

@@ -62,6 +62,13 @@ def performance_ratios(costs: Any) -> Any:
     Raises:
         ValueError: a cost that is negative, zero or NaN (every solved run costs at least one
             evaluation; a failure is inf).
+
+    >>> performance_ratios([[2.0, 3.0], [5.0, float("inf")]]).tolist()
+    [[1.0, 1.5], [1.0, inf]]
+    >>> performance_ratios([[1.0, 0.0]])
+    Traceback (most recent call last):
+    ...
+    ValueError: costs must be positive, inf for a failure, never NaN
     """
     import numpy
 
@@ -73,7 +80,13 @@ def performance_ratios(costs: Any) -> Any:
 
 
 def performance_profile(costs: Any, alphas: Any) -> Any:
-    """rho[s, k]: the fraction of problems with ratio r[p, s] <= alphas[k] (shape (solvers, len(alphas)))."""
+    """rho[s, k]: the fraction of problems with ratio r[p, s] <= alphas[k] (shape (solvers, len(alphas))).
+
+    Ratios [[1, 2], [1, 1]]: solver 0 is best on both problems, solver 1 ties on the second:
+
+    >>> performance_profile([[2.0, 4.0], [3.0, 3.0]], [1.0, 1.5, 2.0]).tolist()
+    [[1.0, 1.0, 1.0], [0.5, 0.5, 1.0]]
+    """
     import numpy
 
     ratios = performance_ratios(costs)
@@ -82,7 +95,13 @@ def performance_profile(costs: Any, alphas: Any) -> Any:
 
 
 def data_profile(costs: Any, dimensions: Any, kappas: Any) -> Any:
-    """d[s, k]: the fraction of problems solved within kappas[k] (n_p + 1) evaluations."""
+    """d[s, k]: the fraction of problems solved within kappas[k] (n_p + 1) evaluations.
+
+    Costs per simplex gradient t / (n + 1) = [[1, 2], [2, inf]]:
+
+    >>> data_profile([[3.0, 6.0], [8.0, float("inf")]], [2, 3], [1.0, 2.0]).tolist()
+    [[0.5, 1.0], [0.0, 0.5]]
+    """
     import numpy
 
     t = _costs(costs)
@@ -110,6 +129,18 @@ def profile_costs(table: Benchmark, tau: float = 1e-3) -> tuple[Any, Any, tuple[
 
     A run that timed out, raised or never met the test costs inf; a (problem, start) missing a
     solver's row (a lost Dask chunk) is left out of the profile, for every solver.
+
+    >>> import taylorlr as tl
+    >>> table = tl.benchmark(["booth"], rules=["exact"], optimizers=["gd"], baselines=["bfgs"], steps=50)
+    >>> costs, dims, solvers = profile_costs(table)
+    >>> costs.shape, dims.tolist(), solvers  # one row per (problem, start), one column per solver
+    ((1, 2), [2], ('exact/gd', 'bfgs'))
+    >>> bool((costs >= 1).all() and (costs < float("inf")).all())  # both solved booth (n = 2)
+    True
+    >>> profile_costs(table, tau=0.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: tau must be one of the recorded levels (0.1, 0.001, 1e-05, 1e-07), got 0.5
     """
     import numpy
 
@@ -149,6 +180,14 @@ def plot_profiles(
 
     Raises:
         MissingDependencyError: matplotlib is not installed.
+
+    >>> import taylorlr as tl
+    >>> table = tl.benchmark(["booth"], rules=["exact"], optimizers=["gd"], baselines=["bfgs"], steps=50)
+    >>> figure = plot_profiles(table)
+    >>> [axes.get_title() for axes in figure.axes]
+    ['performance profile (Dolan-More), tau = 0.001', 'data profile (More-Wild), 1 problem-starts']
+    >>> [line.get_label() for line in figure.axes[0].get_lines()]  # bfgs: a baseline, drawn black
+    ['exact/gd', 'bfgs']
     """
     import numpy
 

@@ -38,6 +38,15 @@ def client_for(client: Any) -> Any:
     Raises:
         MissingDependencyError: dask.distributed is not installed.
         OptionError: ``client`` is neither a Client nor an address.
+
+    >>> import distributed
+    >>> with distributed.Client(processes=False, dashboard_address=None) as client:
+    ...     client_for(client) is client
+    True
+    >>> client_for(42)
+    Traceback (most recent call last):
+    ...
+    taylorlr.errors.OptionError: client must be a dask.distributed.Client or a scheduler address, got 42
     """
     try:
         import distributed
@@ -60,6 +69,11 @@ def run_tasks(
     """``function(task)`` for every task on the cluster: results in task order (None: lost), lost indices.
 
     ``function`` must be importable on the workers (it is sent by reference); ``tasks`` plain data.
+
+    >>> import distributed, operator
+    >>> with distributed.Client(processes=False, dashboard_address=None) as client:
+    ...     run_tasks([1, -2, 3], client, operator.neg)
+    ([-1, 2, -3], [])
     """
     with connected(client) as live:
         return _gather([live.submit(function, task, pure=False) for task in tasks], progress)
@@ -67,7 +81,15 @@ def run_tasks(
 
 @contextlib.contextmanager
 def connected(client: Any) -> Iterator[Any]:
-    """:func:`client_for`, closing on exit a Client it opened from an address (never the caller's)."""
+    """:func:`client_for`, closing on exit a Client it opened from an address (never the caller's).
+
+    >>> import distributed
+    >>> with distributed.Client(processes=False, dashboard_address=None) as client:
+    ...     with connected(client) as live:
+    ...         same = live is client
+    ...     print(same, client.status)  # the caller's Client is left open
+    True running
+    """
     live = client_for(client)
     try:
         yield live
@@ -109,6 +131,12 @@ class RunSummary:
         lost: the (first, stop) ranges of start points whose chunks were lost (their rows hold
             NaN, status "lost"); :func:`resume` runs them again.
         spec: the plain data a worker rebuilds the run from (loss text, variables, options).
+
+    >>> summary = run("(x - 1)**2", [[0.0], [3.0]], rule="exact", steps=20)
+    >>> len(summary), summary.fun.tolist(), summary.lost
+    (2, [0.0, 0.0], ())
+    >>> summary.spec["loss"], summary.spec["blocks"]
+    ('(x - 1)**2', [(0, 2)])
     """
 
     x: Any
@@ -229,6 +257,18 @@ def run(
         OptionError: a loss that cannot travel as text, a non-scalar alpha0/gamma, starts that
             are not (B, n), or an option that is not plain data.
         MissingDependencyError: dask is not installed.
+
+    Two chunks of two start points, here and on an in-process cluster, give the same result:
+
+    >>> import dask.array as da, distributed, numpy as np
+    >>> starts = da.from_array(np.array([[0.0], [3.0], [-2.0], [5.0]]), chunks=2)
+    >>> summary = run("(x - 1)**2", starts, rule="exact", steps=20)
+    >>> summary.status.tolist(), summary.x.ravel().tolist()
+    (['converged', 'converged', 'converged', 'converged'], [1.0, 1.0, 1.0, 1.0])
+    >>> with distributed.Client(processes=False, dashboard_address=None) as client:
+    ...     on_cluster = run("(x - 1)**2", starts, rule="exact", steps=20, client=client)
+    >>> on_cluster == summary
+    True
     """
     try:
         import dask.array as da
@@ -314,7 +354,19 @@ def _lost_rows(block: tuple[int, int], n: int) -> RunSummary:
 
 
 def resume(summary: RunSummary, starts: Any, *, client: Any = None) -> RunSummary:
-    """Run the lost chunks of ``summary`` again (from the same ``starts``) and fill them in."""
+    """Run the lost chunks of ``summary`` again (from the same ``starts``) and fill them in.
+
+    A summary whose second chunk (start 1) was lost, as a cluster reports it, is made whole here:
+
+    >>> import dataclasses, dask.array as da, numpy as np
+    >>> starts = da.from_array(np.array([[0.0], [3.0]]), chunks=1)
+    >>> summary = run("(x - 1)**2", starts, rule="exact", steps=20)
+    >>> broken = dataclasses.replace(summary, x=np.array([[1.0], [np.nan]]), lost=((1, 2),),
+    ...                              status=np.array(["converged", "lost"], dtype=object))
+    >>> again = resume(broken, starts)
+    >>> again.status.tolist(), again.lost, again == summary
+    (['converged', 'converged'], (), True)
+    """
     import numpy
 
     if not summary.lost:
