@@ -30,6 +30,7 @@ from taylorlr._budget import check_size as budget_check_size
 from taylorlr._budget import ensure as ensure_budget
 from taylorlr._display import Card
 from taylorlr.errors import LossDefinitionError, OptionError, PointError, TaylorLRError
+from taylorlr.symbolic.degree import degree_bound
 from taylorlr.symbolic.derivatives import (
     SparseDerivatives,
     compiled_on_symengine,
@@ -305,7 +306,7 @@ class Loss:
             raise LossDefinitionError(f"{self.expr} is not a polynomial in {self.names}")
         alpha, g = self.line(direction)
         coefficients: list[sympy.Expr] = []
-        for k in range(_degree_bound(self.expr, frozenset(self.variables)) + 1):
+        for k in range(degree_bound(self.expr, frozenset(self.variables)) + 1):
             coefficients.append(g.xreplace({alpha: 0}) / sympy.factorial(k))
             g = sympy.diff(g, alpha)
         return tuple(coefficients)
@@ -326,46 +327,7 @@ class Loss:
         """
         if not self.is_polynomial:
             raise LossDefinitionError(f"{self.expr} is not a polynomial in {self.names}")
-        return self._line_degree(self.expr, frozenset(self.variables), deadline)
-
-    @staticmethod
-    def _line_degree(expr: sympy.Expr, variables: frozenset[sympy.Symbol], deadline: float | None) -> int:
-        """The degree bound over an explicit stack (each shared subtree once), checking ``deadline``."""
-        import time
-
-        from taylorlr.errors import BudgetExceededError
-
-        degrees: dict[sympy.Basic, int] = {}
-        stack: list[tuple[sympy.Basic, bool]] = [(expr, False)]
-        while stack:
-            node, ready = stack.pop()
-            if node in degrees:
-                continue
-            if deadline is not None and time.monotonic() > deadline:
-                raise BudgetExceededError("the line polynomial's degree was not found within its budget")
-            if not ready and node.args and not isinstance(node, sympy.Symbol):
-                stack.append((node, True))
-                stack.extend((arg, False) for arg in node.args if arg not in degrees)
-                continue
-            degrees[node] = Loss._node_degree(node, variables, degrees)
-        return degrees[expr]
-
-    @staticmethod
-    def _node_degree(
-        node: sympy.Basic, variables: frozenset[sympy.Symbol], degrees: dict[sympy.Basic, int]
-    ) -> int:
-        """A node's degree from its arguments' (``degrees``)."""
-        if node in variables:
-            return 1
-        if not any(degrees.get(a, 0) for a in node.args):
-            return 0  # a constant, or any function of data symbols only
-        if isinstance(node, sympy.Add):
-            return max(degrees[a] for a in node.args)
-        if isinstance(node, sympy.Mul):
-            return sum(degrees[a] for a in node.args)
-        if isinstance(node, sympy.Pow) and node.exp.is_Integer and node.exp >= 0:
-            return degrees[node.base] * int(node.exp)
-        raise LossDefinitionError(f"{node} is not a polynomial in {sorted(map(str, variables))}")
+        return degree_bound(self.expr, frozenset(self.variables), deadline=deadline)
 
     def taylor(
         self,
@@ -545,21 +507,6 @@ def _check_no_kink_at(g: sympy.Expr, t: sympy.Symbol, expr: sympy.Expr, point: d
                 f"{expr} has a kink at {point} ({type(node).__name__} of {arguments} there):"
                 " taylor() needs every abs, sign, max and min of the loss smooth at the point"
             )
-
-
-def _degree_bound(expr: sympy.Expr, variables: frozenset[sympy.Symbol]) -> int:
-    """An upper bound on the total degree of a polynomial in ``variables`` (no expansion)."""
-    if not expr.free_symbols & variables:
-        return 0
-    if isinstance(expr, sympy.Symbol):
-        return 1
-    if isinstance(expr, sympy.Add):
-        return max(_degree_bound(term, variables) for term in expr.args)
-    if isinstance(expr, sympy.Mul):
-        return sum(_degree_bound(factor, variables) for factor in expr.args)
-    if isinstance(expr, sympy.Pow) and expr.exp.is_Integer and expr.exp >= 0:
-        return _degree_bound(expr.base, variables) * int(expr.exp)
-    raise LossDefinitionError(f"{expr} is not a polynomial in {sorted(map(str, variables))}")
 
 
 def _check_order(order: int) -> None:

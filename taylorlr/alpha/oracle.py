@@ -51,7 +51,14 @@ ROUNDS = 3
 
 
 class OracleMethod(Verdict):
-    """How the oracle found alpha* (``Run.oracle_method``), with what that promises."""
+    """How the oracle found alpha* (``Run.oracle_method``), with what that promises.
+
+    >>> import taylorlr as tl
+    >>> tl.run("x**4 + x", [1.0], steps=3).oracle_method
+    <OracleMethod.POLYNOMIAL: 'polynomial roots'>
+    >>> tl.run("exp(x) - 2*x", [1.0], steps=3).oracle_method.message.startswith("a local minimiser")
+    True
+    """
 
     POLYNOMIAL = (
         "polynomial roots",

@@ -41,6 +41,7 @@ from taylorlr.analysis.result import (
     SearchStatus,
 )
 from taylorlr.errors import BudgetExceededError, LossDefinitionError, OptionError
+from taylorlr.symbolic.degree import degree_bound
 
 if TYPE_CHECKING:
     from taylorlr.loss import Loss
@@ -188,21 +189,8 @@ def bezout_bound(loss: Loss) -> int:
     variables = frozenset(loss.variables)
     bound = 1
     for g in loss.gradient:
-        bound *= max(1, _degree(g, variables))
+        bound *= max(1, degree_bound(g, variables))
     return bound
-
-
-def _degree(expr: sympy.Expr, variables: frozenset[sympy.Symbol]) -> int:
-    if not expr.free_symbols & variables:
-        return 0
-    if isinstance(expr, sympy.Symbol):
-        return 1
-    if isinstance(expr, sympy.Add):
-        return max(_degree(term, variables) for term in expr.args)
-    if isinstance(expr, sympy.Mul):
-        return sum(_degree(factor, variables) for factor in expr.args)
-    assert isinstance(expr, sympy.Pow)  # a polynomial: a power with a non-negative integer exponent
-    return _degree(expr.base, variables) * int(expr.exp)
 
 
 def _exact_answer(

@@ -51,7 +51,12 @@ class SearchStatus(Verdict):
 
 
 class Refinement(Verdict):
-    """What became of the exact solve (the refinement of the numeric points)."""
+    """What became of the exact solve (the refinement of the numeric points).
+
+    >>> import taylorlr as tl
+    >>> tl.Loss("x**2 + y**2").critical_points().refinement
+    <Refinement.DONE: 'done'>
+    """
 
     DONE = ("done", "the exact solve finished: the points are exact algebraic numbers")
     PENDING = (

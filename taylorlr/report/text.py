@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import sympy
 
-from taylorlr._display import EXACT_LIMIT, folded
+from taylorlr._display import EXACT_LIMIT, fmt, folded
+from taylorlr._display import vector as vector_text
 from taylorlr._json import json_ready
 from taylorlr.comparison import ROW_COLUMNS
 from taylorlr.solution import symbolic_summary
@@ -107,25 +108,6 @@ def schema_name(command: str) -> str:
 def to_json(payload: dict[str, Any]) -> str:
     """The one JSON text of a command's payload (indented, strict: no NaN or Infinity)."""
     return json.dumps(json_ready(payload), indent=2, allow_nan=False)
-
-
-def fmt(value: Any) -> str:
-    """A float for people: 6 significant digits; None as "n/a".
-
-    >>> fmt(1 / 3), fmt(None), fmt(float("inf")), fmt(2.0), fmt(-0.0)
-    ('0.333333', 'n/a', 'inf', '2', '0')
-    """
-    return "n/a" if value is None else f"{value + 0.0:.6g}"  # + 0.0 turns -0.0 into 0.0
-
-
-def vector_text(values: Sequence[Any]) -> str:
-    """A vector as "(a, b)" (a single entry bare): strings as they are, numbers through :func:`fmt`.
-
-    >>> vector_text([0.5, "1/3"]), vector_text([2.0])
-    ('(0.5, 1/3)', '2')
-    """
-    shown = [v if isinstance(v, str) else fmt(v) for v in values]
-    return shown[0] if len(shown) == 1 else "(" + ", ".join(shown) + ")"
 
 
 def exact_or_float(floats: Sequence[float], exact: Sequence[str] | None) -> str:
