@@ -336,12 +336,15 @@ def test_an_internal_error_is_said_in_json_without_a_traceback(inline, monkeypat
 
 
 def test_a_request_past_the_budget_is_stopped_and_the_next_one_is_answered():
-    demo = serving(budget=1.0)
+    demo = serving(budget=0.25)
     try:
-        # the exact line search along (x + y + 1)**200 solves a polynomial of degree 199: minutes
-        slow = {"loss": "(x + y + 1)**200", "at": [0.3, 0.5], "optimizer": "adam", "steps": 100}
+        # a product of 34 linear factors (296 characters, the page takes 300): starting the worker,
+        # building the loss and compiling its gradient and Hessian (34 products of 33 factors each)
+        # take seconds, far past a quarter of a second
+        product = "*".join(f"(x-{k}*y)" for k in range(1, 35))
+        slow = {"loss": product, "at": [0.3, 0.5], "optimizer": "adam", "steps": 5}
         status, data = post(demo, "alpha", slow)
-        assert status == 422 and data["type"] == "BudgetExceededError" and "budget of 1 s" in data["error"]
+        assert status == 422 and data["type"] == "BudgetExceededError" and "budget of 0.25 s" in data["error"]
         demo.worker.budget = 120.0  # the next request starts a fresh worker (imports: not a budget test)
         status, data = post(demo, "onestep", {})
         assert status == 200 and data["w1"] == -1
