@@ -3,6 +3,7 @@ are reported and resumed."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -60,6 +61,24 @@ def test_a_lost_chunk_of_a_run_is_reported_and_resumed(client, starts):
     assert (spread.status[200:300] == "lost").all() and np.isnan(spread.fun[200:300]).all()
     local = scaleout.summarize(tl.run(ROSENBROCK, starts, "gd", "exact", steps=30, oracle=False))
     assert np.array_equal(spread.fun[:200], local.fun[:200])
+    assert scaleout.resume(spread, starts, client=client) == local
+
+
+def _killing(block):
+    if block[0, 0] > 1e300:
+        os._exit(1)  # the worker process dies mid-task (the nanny starts another; the task is retried)
+    return block
+
+
+def test_a_chunk_whose_worker_dies_is_reported_lost_and_resumed(client, starts):
+    poisoned = starts.copy()
+    poisoned[100, 0] = 1e301  # the second chunk kills every worker that takes it
+    array = da.from_array(poisoned, chunks=(100, 2)).map_blocks(_killing, dtype=float)
+    spread = scaleout.run(ROSENBROCK, array, "gd", "exact", steps=30, client=client)
+    assert spread.lost == ((100, 200),)
+    assert (spread.status[100:200] == "lost").all()
+    local = scaleout.summarize(tl.run(ROSENBROCK, starts, "gd", "exact", steps=30, oracle=False))
+    assert np.array_equal(spread.fun[200:], local.fun[200:])
     assert scaleout.resume(spread, starts, client=client) == local
 
 
