@@ -20,20 +20,6 @@ API_PAGE = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 #: module or factory, and the test-problem functions, whose examples are the problem pages)
 WITHOUT_EXAMPLE = frozenset(
     (
-        "taylorlr.alpha.engine.GenericStepper",
-        "taylorlr.alpha.engine.Stepper",
-        "taylorlr.alpha.engine.as_loss",
-        "taylorlr.alpha.optimizers.AdamState",
-        "taylorlr.alpha.optimizers.ChainState",
-        "taylorlr.alpha.optimizers.EmptyState",
-        "taylorlr.alpha.optimizers.SquareState",
-        "taylorlr.alpha.optimizers.TraceState",
-        "taylorlr.alpha.oracle.LineOracle",
-        "taylorlr.alpha.rules.Probe",
-        "taylorlr.alpha.rules.dot",
-        "taylorlr.alpha.safeguards.AlphaUpdate",
-        "taylorlr.alpha.verdict.judge",
-        "taylorlr.alpha.verdict.negative_curvature_tolerance",
         "taylorlr.analysis.onestep.MissRow",
         "taylorlr.comparison.reference.Reference",
         "taylorlr.comparison.reference.Verdict",
