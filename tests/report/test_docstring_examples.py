@@ -20,15 +20,6 @@ API_PAGE = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 #: module or factory, and the test-problem functions, whose examples are the problem pages)
 WITHOUT_EXAMPLE = frozenset(
     (
-        "taylorlr.analysis.onestep.MissRow",
-        "taylorlr.comparison.reference.Reference",
-        "taylorlr.comparison.reference.Verdict",
-        "taylorlr.comparison.reference.reference_optimum",
-        "taylorlr.compile.backends.Backend",
-        "taylorlr.compile.backends.as_batch",
-        "taylorlr.compile.compiled.BatchedFunction",
-        "taylorlr.compile.compiled.compile_loss",
-        "taylorlr.kinds.Verdict",
         "taylorlr.numerics.direction.BestDirection",
         "taylorlr.numerics.intervals.TooLarge",
         "taylorlr.numerics.intervals.Unbounded",
