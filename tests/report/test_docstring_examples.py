@@ -16,33 +16,8 @@ import taylorlr as tl
 
 API_PAGE = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
-#: documented names without an example yet (issue 12 left them: records with examples on their
-#: module or factory, and the test-problem functions, whose examples are the problem pages)
-WITHOUT_EXAMPLE = frozenset(
-    (
-        "taylorlr.numerics.direction.BestDirection",
-        "taylorlr.numerics.intervals.TooLarge",
-        "taylorlr.numerics.intervals.Unbounded",
-        "taylorlr.numerics.intervals.check_smooth",
-        "taylorlr.numerics.intervals.enclosure",
-        "taylorlr.numerics.intervals.hessian_bound",
-        "taylorlr.numerics.newton.newton_step_on",
-        "taylorlr.numerics.stepsize.Certainty",
-        "taylorlr.numerics.stepsize.DescentLimit",
-        "taylorlr.numerics.stepsize.Guarantees",
-        "taylorlr.numerics.stepsize.Smoothness",
-        "taylorlr.numerics.stepsize.StepBound",
-        "taylorlr.numerics.stepsize.StepSize",
-        "taylorlr.numerics.stepsize.guarantees",
-        "taylorlr.numerics.stepsize.smoothness",
-        "taylorlr.solution.NewtonReport",
-        "taylorlr.solution.newton_report",
-        "taylorlr.symbolic.functions.Function",
-        "taylorlr.symbolic.functions.Growth",
-        "taylorlr.symbolic.functions.Spelling",
-        "taylorlr.symbolic.parse.SymPyNameWarning",
-    )
-)
+#: documented names without an example yet: none is left (it may only stay empty)
+WITHOUT_EXAMPLE: frozenset[str] = frozenset()
 
 
 def has_example(obj: object) -> bool:
