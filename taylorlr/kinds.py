@@ -18,7 +18,16 @@ from typing import Any
 
 
 class Verdict(str, enum.Enum):
-    """A ``str``-valued enum whose members are declared as ``NAME = (value, message)``."""
+    """A ``str``-valued enum whose members are declared as ``NAME = (value, message)``.
+
+    >>> class Light(Verdict):
+    ...     GREEN = ("green", "go on")
+    ...     RED = ("red", "stop and wait")
+    >>> Light.GREEN == "green", str(Light.RED), f"[{Light.RED:>5}]", Light.RED.message
+    (True, 'red', '[  red]', 'stop and wait')
+    >>> Light("green") is Light.GREEN
+    True
+    """
 
     _message: str
 

@@ -179,6 +179,14 @@ class NewtonReport:
         f_before, f_after: f at its start and at its new point (floats).
         exact: the :class:`ExactNewtonStep`, or None where it is not formed.
         exact_note: why the exact step is missing when its budget ran out ("" otherwise).
+
+    >>> import taylorlr as tl
+    >>> loss = tl.Loss("(x - 3)**2 + y**4")
+    >>> report = newton_report(loss, tl.newton_step(loss, [0.0, 3.0]), exact_newton_step(loss, [0, 3]))
+    >>> report.f_before, report.f_after, report.exact.point  # (0, 3) -> (3, 2): 9 + 81, then 16
+    (90.0, 16.0, (3, 2))
+    >>> report.heads_for.split(":")[0]
+    'H is positive definite'
     """
 
     step: NewtonStep
@@ -211,7 +219,14 @@ def newton_report(
     dtype: str = "float64",
     exact_note: str = "",
 ) -> NewtonReport:
-    """A step's report, with f evaluated before and after it on the step's backend."""
+    """A step's report, with f evaluated before and after it on the step's backend.
+
+    >>> import taylorlr as tl
+    >>> loss = tl.Loss("x**2 - y**2")
+    >>> report = newton_report(loss, tl.newton_step(loss, [1.0, 2.0]), None, dtype="float32")
+    >>> report.f_before, report.f_after, report.exact is None  # 1 - 4, then the saddle point
+    (-3.0, 0.0, True)
+    """
     from taylorlr.compile.backends import to_numpy
 
     value = loss.compile(backend, dtype).value

@@ -62,6 +62,11 @@ class Stepper(Protocol):
     ``run`` advances a batch of ``shape`` (() for one point) up to ``plan.steps`` times from
     theta0 with alpha0 and gamma (broadcast against it), records the rows the plan keeps, and
     returns the :class:`Run` record's arrays.
+
+    >>> fused = run("(x - 3)**2", [0.0], alpha0=0.1, steps=3)
+    >>> generic = run("(x - 3)**2", [0.0], alpha0=0.1, steps=3, path="generic")
+    >>> fused.settings["path"], generic.settings["path"], bool((fused.points == generic.points).all())
+    ('fused', 'generic', True)
     """
 
     path: str
@@ -374,7 +379,16 @@ def _batch_shape(xp: Any, theta0: Any, alpha0: Any, gamma: Any) -> tuple[int, ..
 
 
 def as_loss(loss: Any) -> Any:
-    """A :class:`~taylorlr.Loss` from itself or its text (SymPy loads only for text)."""
+    """A :class:`~taylorlr.Loss` from itself or its text (SymPy loads only for text).
+
+    >>> as_loss("(x - 3)**2 + y**2")
+    Loss('y**2 + (x - 3)**2', variables=('x', 'y'))
+    >>> import sympy
+    >>> as_loss(sympy.Symbol("x") ** 2)
+    Traceback (most recent call last):
+    ...
+    taylorlr.errors.OptionError: run takes a tl.Loss, got Pow x**2: build it with tl.Loss(x**2)
+    """
     if isinstance(loss, str):
         from taylorlr.loss import Loss
 
@@ -400,6 +414,11 @@ class GenericStepper:
 
     Every operation is elementwise over the batch or a reduction over a member's own
     last axis, so a member's numbers do not depend on the batch around it.
+
+    >>> one = run("(x - 3)**2", [0.0], alpha0=0.1, steps=3, path="generic")
+    >>> two = run("(x - 3)**2", [[0.0], [1.0]], alpha0=0.1, steps=3, path="generic")
+    >>> one.points.shape, two.points.shape, bool((two.points[:, 0] == one.points).all())
+    ((4, 1), (4, 2, 1), True)
     """
 
     xp: Any

@@ -95,6 +95,13 @@ class LineOracle:
     Attributes:
         method: an :class:`OracleMethod` (a str: "polynomial roots", "golden section (local)", ...).
         minimise: ``minimise(theta, omega, alpha_guess, data) -> alpha*`` over a batch.
+
+    >>> import numpy as np, taylorlr as tl
+    >>> loss = tl.Loss("exp(x) - 2*x")  # along omega = -1 from 0: g(alpha) = exp(alpha) - 2 alpha
+    >>> oracle = build_line_oracle(loss, loss.compile())
+    >>> alpha = oracle.minimise(np.array([0.0]), np.array([-1.0]), np.array(0.1), {})
+    >>> str(oracle.method), round(float(alpha), 6)  # alpha* = log 2 = 0.693147...
+    ('golden section (local)', 0.693147)
     """
 
     method: str

@@ -85,6 +85,11 @@ class Probe:
         value_plus, grad_plus, hvp_plus: f, grad f and H omega at theta+ = theta_t - alpha_t omega_t.
         value_mirror: f(theta_t + alpha_t omega_t).
         omega_next: omega_{t+1}, the optimizer's next direction (for ``lagged``).
+
+    >>> import numpy as np
+    >>> probe = Probe(alpha=np.array(0.1), omega=np.array([1.0, 2.0]))
+    >>> probe.value is None, probe.omega.shape
+    (True, (2,))
     """
 
     alpha: Any
@@ -313,6 +318,10 @@ def dot(a: Any, b: Any) -> Any:
 
     Column by column for small n: a reduction over a short inner axis is several
     times slower than n fused multiply-adds on whole columns.
+
+    >>> import numpy as np
+    >>> dot(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, 1.0])).tolist()
+    [3.0, 7.0]
     """
     n = max(a.shape[-1], b.shape[-1])
     if n > 16:

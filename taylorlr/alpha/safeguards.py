@@ -143,7 +143,19 @@ VALUE_DIFFERENCES: dict[str, Callable[[Any, Any], Any]] = {
 
 @dataclass(frozen=True)
 class AlphaUpdate:
-    """The next alpha and, per guard, where it fired (boolean arrays of the batch shape)."""
+    """The next alpha and, per guard, where it fired (boolean arrays of the batch shape).
+
+    A Newton step on g(alpha) = f(theta - alpha omega) for f = x**2 at theta+ = 1, alpha = 0.5,
+    omega = 1: g' = -<grad f(theta+), omega> = -2, g'' = <omega, H omega> = 2, so alpha_{t+1} = 0.5 + 2/2.
+
+    >>> import numpy as np
+    >>> from taylorlr.alpha.rules import Probe, exact
+    >>> p = Probe(alpha=np.array([0.5]), omega=np.array([[1.0]]), value=np.ones(1),
+    ...           grad_plus=np.array([[2.0]]), hvp_plus=np.array([[2.0]]))
+    >>> upd = next_alpha(exact(), p, 1.0, Safeguards(), loss_start=np.ones(1), loss_next=np.ones(1))
+    >>> upd.alpha.tolist(), any(fired.any() for fired in upd.fired.values())
+    ([1.5], False)
+    """
 
     alpha: Any
     fired: Mapping[str, Any]

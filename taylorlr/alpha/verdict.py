@@ -50,6 +50,16 @@ def judge(run: Run, compiled: Any, *, divergence: float, data: Mapping[str, Any]
         divergence: the run's blow-up factor, mirrored for UNBOUNDED.
         data: the data of a deterministic run; None for a stochastic one (then gradient
             stops keep CONVERGED: the Hessian of which minibatch?).
+
+    >>> import dataclasses, numpy as np, taylorlr as tl
+    >>> from taylorlr.alpha.result import Status
+    >>> loss = tl.Loss("x**2 - y**2")
+    >>> stop = tl.run(loss, [0.0, 0.0])  # a gradient stop at the saddle point 0
+    >>> loop = dataclasses.replace(stop, status=np.full((), Status.CONVERGED, dtype=object))
+    >>> judge(loop, loss.compile(), divergence=1e6, data={}).status.item()
+    <Status.SADDLE: 'saddle'>
+    >>> judge(loop, loss.compile(), divergence=1e6, data=None).status.item()  # stochastic: not judged
+    <Status.CONVERGED: 'converged'>
     """
     import numpy
 
@@ -197,7 +207,12 @@ def _eigen(compiled: Any, points: Any, data: Mapping[str, Any]) -> tuple[Any, An
 
 def negative_curvature_tolerance(size: Any, dtype: Any) -> Any:
     """How far below 0 an eigenvalue of a Hessian of this size (its largest |eigenvalue|)
-    must be to count as negative: sqrt(eps) relative, far above the rounding of H."""
+    must be to count as negative: sqrt(eps) relative, far above the rounding of H.
+
+    >>> import numpy as np
+    >>> float(negative_curvature_tolerance(4.0, np.float64)) == 4 * 2.0**-26  # sqrt(2**-52) * 4
+    True
+    """
     import numpy
 
     return numpy.sqrt(numpy.finfo(dtype).eps) * size

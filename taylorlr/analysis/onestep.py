@@ -91,7 +91,14 @@ class OneStepDemo:
 
 @dataclass(frozen=True)
 class MissRow:
-    """One row of the miss table: the cubic coefficient d and how far one step lands from w*."""
+    """One row of the miss table: the cubic coefficient d and how far one step lands from w*.
+
+    >>> row = miss_table(["1/10"])[0]  # f = w^3/10 - w^2 - 2w - 3 from w0 = -4
+    >>> row.d, row.w1, row.w_star, row.miss
+    (1/10, -17/11, 10/3 - 4*sqrt(10)/3, 161/33 - 4*sqrt(10)/3)
+    >>> round(row.to_dict()["miss"], 6)
+    0.662418
+    """
 
     d: sympy.Expr
     w1: sympy.Expr

@@ -45,7 +45,11 @@ MODES = ("auto", "critical-points", "solve")
 
 
 class Verdict(Labelled):
-    """What is proved about min f; ``.message`` says what it means for the table."""
+    """What is proved about min f; ``.message`` says what it means for the table.
+
+    >>> Verdict.GLOBAL == "global minimum (proved)", Verdict.GLOBAL.message
+    (True, 'the gaps are measured from min f itself')
+    """
 
     GLOBAL = (
         "global minimum (proved)",
@@ -101,6 +105,11 @@ class Reference:
             below it is heading to -inf or to an infimum that is not attained.
         best_point, upper_bound: with NONE_FOUND and CONTRADICTED, the lowest final point
             of the runs and f there (an upper bound on inf f); else None.
+
+    >>> import taylorlr as tl
+    >>> ref = reference_optimum(tl.Loss("x**4 - 2*x**2"), [])
+    >>> ref.minimisers, ref.f_star, ref.source, ref.lowest_critical
+    (((-1.0,), (1.0,)), (-1.0, -1.0), 'critical points (exact)', -1.0)
     """
 
     minimisers: tuple[tuple[float, ...], ...]
@@ -155,6 +164,11 @@ def reference_optimum(loss: Any, finals: Sequence[Any], mode: str = "auto") -> R
 
     Returns:
         A :class:`Reference` (never raises for a loss without a minimum: that is a verdict).
+
+    >>> import taylorlr as tl
+    >>> ref = reference_optimum(tl.Loss("x**4 - 2*x**2"), [])
+    >>> str(ref.verdict), ref.reason.split(":")[0]
+    ('global minimum (proved)', 'f is a coercive polynomial and its critical points are all known')
     """
     points = None if mode == "solve" else _critical_points(loss)
     bound = _lower_bound(loss)

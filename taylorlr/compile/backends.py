@@ -33,6 +33,11 @@ class Backend:
     Attributes:
         name: ``"numpy"``, ``"cupy"`` or the namespace module's name.
         xp: the array namespace (a module following the array API standard).
+
+    >>> import numpy as np
+    >>> backend = resolve_backend("numpy")
+    >>> backend.name, backend.xp is np, backend.dtype("float32")
+    ('numpy', True, <class 'numpy.float32'>)
     """
 
     name: str
@@ -164,7 +169,19 @@ def to_numpy(array: Any) -> Any:
 
 
 def as_batch(at: Any, variables: Sequence[Any], xp: Any, dtype: Any) -> Any:
-    """A point or batch of points as an array of shape (..., n) in namespace ``xp``."""
+    """A point or batch of points as an array of shape (..., n) in namespace ``xp``.
+
+    >>> import numpy as np, taylorlr as tl
+    >>> variables = tl.Loss("x + y").variables
+    >>> as_batch({"y": 2, "x": "1/4"}, variables, np, np.float64).tolist()
+    [0.25, 2.0]
+    >>> as_batch([[1, 2], [3, 4], [5, 6]], variables, np, np.float32).shape
+    (3, 2)
+    >>> as_batch([[1, 2, 3]], variables, np, np.float64)
+    Traceback (most recent call last):
+    ...
+    taylorlr.errors.PointError: expected points of shape (..., 2) for variables ['x', 'y'], got (1, 3)
+    """
     if isinstance(at, Mapping) or (isinstance(at, Sequence) and not _is_nested(at)):
         values = [_float_coordinate(v) for v in ordered_values(at, variables)]
         return xp.asarray(values, dtype=dtype)

@@ -42,6 +42,18 @@ class BatchedFunction:
     Calling it with one array of shape (..., k_g) per argument group returns an
     array of shape (..., *out_shape). With data symbols, each data array holds
     samples on its last axis, and the result is reduced (mean or sum) over them.
+
+    >>> import numpy as np, sympy
+    >>> from taylorlr.compile.backends import resolve_backend
+    >>> from taylorlr.compile.xp_codegen import build_kernel
+    >>> x, y, a = sympy.symbols("x y a", real=True)
+    >>> numpy_ = resolve_backend("numpy")
+    >>> f = BatchedFunction(build_kernel([x * y, x + y], [(x, y)]), (2,), (2,), numpy_, "float64")
+    >>> f(np.array([[2.0, 3.0], [1.0, -1.0]])).tolist()
+    [[6.0, 5.0], [-1.0, 0.0]]
+    >>> g = BatchedFunction(build_kernel([a * x], [(x,), (a,)]), (1,), (1,), numpy_, "float64", ("a",))
+    >>> g(np.array([2.0]), data={"a": np.array([1.0, 3.0])}).tolist()  # the mean of 2*1 and 2*3
+    [4.0]
     """
 
     kernel: Kernel
@@ -320,7 +332,18 @@ def compile_loss(
     generator: str = "auto",
     reduction: str = "mean",
 ) -> Compiled:
-    """Build a :class:`Compiled` (kernels are generated lazily, per output group)."""
+    """Build a :class:`Compiled` (kernels are generated lazily, per output group).
+
+    >>> import numpy as np, taylorlr as tl
+    >>> loss = tl.Loss("x**2 + 3*x*y**2")
+    >>> f = compile_loss(loss.derivatives, loss.names, (), generator="xp")
+    >>> f.generator_used, f.grad(np.array([1.0, 2.0])).tolist()
+    ('xp', [14.0, 12.0])
+    >>> compile_loss(loss.derivatives, loss.names, (), dtype="float16")
+    Traceback (most recent call last):
+    ...
+    taylorlr.errors.BackendError: dtype must be one of ('float64', 'float32'), got 'float16'
+    """
     resolved = resolve_backend(backend)
     resolved.dtype(dtype)  # validates the dtype name early
     generator = _ALIASES.get(generator, generator)

@@ -39,6 +39,16 @@ class BestDirection:
             several starts; None when ``numeric=False``).
         gradient_value: f(w - eta g/||g||).
         newton_value: f(w - eta s_N/||s_N||) for the Newton step s_N (None if H is singular).
+
+    On f = x^2 + y^2 at (3, 4) every direction is g/||g|| = (0.6, 0.8), one step of length 1
+    lands at (2.4, 3.2) with f = 16, and (H + lambda I) s = -g holds with lambda = 8:
+
+    >>> import taylorlr as tl
+    >>> best = best_direction(tl.Loss("x**2 + y**2"), [3.0, 4.0], 1.0, numeric=False)
+    >>> best.model_direction, best.model_value, best.gradient_value, best.newton_value
+    ((0.6, 0.8), 16.0, 16.0, 16.0)
+    >>> round(best.multiplier, 9), best.hard_case, best.numeric_direction
+    (8.0, False, None)
     """
 
     eta: float

@@ -29,15 +29,39 @@ NODE_BUDGET = 50_000
 
 
 class Unbounded(Exception):
-    """An expression that interval arithmetic cannot bound, or that is not smooth, on the box."""
+    """An expression that interval arithmetic cannot bound, or that is not smooth, on the box.
+
+    >>> import sympy
+    >>> x = sympy.Symbol("x", real=True)
+    >>> enclosure(1 / x, {x: (-1.0, 1.0)})
+    Traceback (most recent call last):
+    ...
+    taylorlr.numerics.intervals.Unbounded: 1/x is not bounded on the box (a pole, or an overflow)
+    """
 
 
 class TooLarge(Unbounded):
-    """An expression with more sub-expressions than :data:`NODE_BUDGET` (on any box)."""
+    """An expression with more sub-expressions than :data:`NODE_BUDGET` (on any box).
+
+    >>> import sympy
+    >>> x = sympy.Symbol("x", real=True)
+    >>> enclosure(sympy.Add(*[x**k for k in range(2, NODE_BUDGET + 3)], evaluate=False), {x: (0.0, 1.0)})
+    Traceback (most recent call last):
+    ...
+    taylorlr.numerics.intervals.TooLarge: the expression is too large to bound (over 50000 sub-expressions)
+    """
 
 
 def enclosure(expr: Any, box: Mapping[Any, tuple[float, float]]) -> tuple[float, float]:
-    """Floats (lo, hi) with lo <= expr(w) <= hi for every w in the box (symbol -> (lo, hi))."""
+    """Floats (lo, hi) with lo <= expr(w) <= hi for every w in the box (symbol -> (lo, hi)).
+
+    >>> import sympy
+    >>> x = sympy.Symbol("x", real=True)
+    >>> enclosure(sympy.sin(x), {x: (0.0, 1.0)})
+    (0.0, 0.8414709848078966)
+    >>> enclosure(x**2 - x, {x: (0.0, 2.0)})  # term by term: wider than the range [-1/4, 2]
+    (-2.0, 4.0)
+    """
     value = _Evaluator(box).bound(expr)
     lo, hi = _float(value.a, down=True), _float(value.b)
     if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -46,7 +70,16 @@ def enclosure(expr: Any, box: Mapping[Any, tuple[float, float]]) -> tuple[float,
 
 
 def check_smooth(expr: Any, box: Mapping[Any, tuple[float, float]]) -> None:
-    """Raise :class:`Unbounded` unless every node of expr is analytic on the box (no float range needed)."""
+    """Raise :class:`Unbounded` unless every node of expr is analytic on the box (no float range needed).
+
+    >>> import sympy
+    >>> x = sympy.Symbol("x", real=True)
+    >>> check_smooth(sympy.log(x), {x: (0.5, 1.0)})  # None: smooth
+    >>> check_smooth(sympy.Abs(x), {x: (-1.0, 1.0)})
+    Traceback (most recent call last):
+    ...
+    taylorlr.numerics.intervals.Unbounded: Abs(x) has a kink inside the box (its argument can be 0)
+    """
     import mpmath
 
     value = _Evaluator(box).bound(expr)
@@ -55,7 +88,14 @@ def check_smooth(expr: Any, box: Mapping[Any, tuple[float, float]]) -> None:
 
 
 def hessian_bound(hessian: Any, box: Mapping[Any, tuple[float, float]]) -> float:
-    """Gershgorin's bound max_i (sup H_ii + sum_{j != i} sup |H_ij|) >= lambda_max(H(w)) on the box."""
+    """Gershgorin's bound max_i (sup H_ii + sum_{j != i} sup |H_ij|) >= lambda_max(H(w)) on the box.
+
+    >>> import sympy
+    >>> x, y = sympy.symbols("x y", real=True)
+    >>> H = sympy.hessian(x**2 + 3*x*y**2, (x, y))  # [[2, 6y], [6y, 6x]]
+    >>> hessian_bound(H, {x: (-1.0, 1.0), y: (-1.0, 1.0)})  # rows: 2 + 6 and 6 + 6
+    12.0
+    """
     from mpmath import iv
 
     evaluator = _Evaluator(box)

@@ -466,7 +466,14 @@ def newton_step_on(
     third: Compiled | None = None,
     raise_singular: bool = False,
 ) -> NewtonStep:
-    """:func:`newton_step` on arrays: ``W`` (..., n) and a compiled loss (no SymPy)."""
+    """:func:`newton_step` on arrays: ``W`` (..., n) and a compiled loss (no SymPy).
+
+    >>> import numpy as np, taylorlr as tl
+    >>> f = tl.Loss("(x - 3)**2 + y**4").compile()
+    >>> step = newton_step_on(f, np.array([[0.0, 3.0], [1.0, -3.0]]))  # y - 4y^3/(12y^2) = 2y/3
+    >>> step.point.tolist(), [str(c) for c in step.curvature]
+    ([[3.0, 2.0], [3.0, -2.0]], ['minimum', 'minimum'])
+    """
     _check_options(fallback, method, rtol, damping)
     xp = compiled.xp
     n = W.shape[-1]

@@ -32,7 +32,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DescentLimit:
-    """eps_max = 2 g^T g / g^T H g at each point (inf where g^T H g <= 0), with its parts (...,)."""
+    """eps_max = 2 g^T g / g^T H g at each point (inf where g^T H g <= 0), with its parts (...,).
+
+    >>> import taylorlr as tl
+    >>> limit = descent_limit(tl.Loss("x**2 + 10*y**2"), [[1.0, 1.0], [1.0, 0.0]])  # g = (2, 20), (2, 0)
+    >>> limit.gTg.tolist(), limit.gHg.tolist(), limit.eps_max.round(6).tolist()  # 808/8008, 8/8
+    ([404.0, 4.0], [8008.0, 8.0], [0.100899, 1.0])
+    """
 
     eps_max: Any
     gTg: Any
@@ -52,6 +58,11 @@ class Smoothness:
         method: "exact (constant Hessian)", "interval Gershgorin" or "sampled estimate".
         box: ((lo_1, hi_1), ..., (lo_n, hi_n)).
         note: why the bound is not certified ("" when it is).
+
+    >>> import taylorlr as tl
+    >>> bound = smoothness(tl.Loss("x**4 + y**2"), 2.0)  # H = diag(12 x^2, 2): lambda_max = 48 at x = 2
+    >>> bound.L, bound.certified, bound.method, bound.box
+    (48.0, True, 'interval Gershgorin', ((-2.0, 2.0), (-2.0, 2.0)))
     """
 
     L: float
@@ -82,6 +93,13 @@ class Guarantees:
         L, eps: the smoothness bound and the step 1/L.
         f0, f_star: f(w0) and the optimum value.
         certified: whether L is a certified bound (else the guarantees are estimates too).
+
+    >>> import taylorlr as tl
+    >>> g = guarantees(tl.Loss("x**2 + 10*y**2"), [1.0, 1.0], 20.0, 0.0)
+    >>> g.eps, g.f0, g.certified  # an L given as a number is not certified
+    (0.05, 11.0, False)
+    >>> g.decrease(4.0), g.min_gradient_bound(10), g.iterations_for(0.01)  # 4/40, 2*20*11/10
+    (0.1, 44.0, 44000)
     """
 
     L: float
@@ -109,7 +127,14 @@ class Guarantees:
 
 
 class Certainty(Verdict):
-    """Whether a step-size statement is a theorem (``"guaranteed"``) or an ``"estimate"``."""
+    """Whether a step-size statement is a theorem (``"guaranteed"``) or an ``"estimate"``.
+
+    >>> import taylorlr as tl
+    >>> [str(c) for c in Certainty]
+    ['guaranteed', 'estimate']
+    >>> step_bound(tl.Loss("abs(x) + y**2"), ["1/10", 0]).certainty is Certainty.ESTIMATE  # a kink
+    True
+    """
 
     GUARANTEED = (
         "guaranteed",
@@ -138,6 +163,11 @@ class StepBound:
         eps, eps_limit: 1/L and 2/L (None unless L > 0).
         decrease: ||g||^2 / (2L) rounded down, the decrease guaranteed at eps = 1/L (None for an estimate).
         reason: why the statement is only an estimate ("" when guaranteed).
+
+    >>> import taylorlr as tl
+    >>> bound = step_bound(tl.Loss("x**2 + 10*y**2"), [1.0, 1.0])  # L = 20, g = (2, 20)
+    >>> str(bound.certainty), bound.eps, bound.eps_limit, bound.decrease  # 404 / 40
+    ('guaranteed', 0.05, 0.1, 10.1)
     """
 
     smoothness: Smoothness
@@ -170,6 +200,11 @@ class StepSize:
         descent: the model's descent limit eps_max = 2 g'g / g'Hg.
         lambda_max: the largest eigenvalue of H at the point.
         bound: the step eps = 1/L and what it guarantees (:class:`StepBound`).
+
+    >>> import taylorlr as tl
+    >>> sizes = step_size(tl.Loss("x**2 + 10*y**2"), [1.0, 1.0])
+    >>> sizes.lambda_max, round(float(sizes.descent.eps_max), 6), sizes.bound.eps  # 808/8008 and 1/20
+    (20.0, 0.100899, 0.05)
     """
 
     descent: DescentLimit
@@ -218,6 +253,13 @@ def smoothness(loss: Loss, box: Any = 1.0, *, samples: int = 4096) -> Smoothness
     Args:
         box: a half-width r (the box [-r, r]^n), or one (lo, hi) pair per variable.
         samples: points for the sampled estimate.
+
+    >>> import taylorlr as tl
+    >>> smoothness(tl.Loss("x**2 + 10*y**2")).method, smoothness(tl.Loss("x**2 + 10*y**2")).L
+    ('exact (constant Hessian)', 20.0)
+    >>> estimate = smoothness(tl.Loss("abs(x) + y**2"), [(-1, 1), (0, 1)], samples=64)
+    >>> estimate.certified, estimate.method, estimate.note
+    (False, 'sampled estimate', 'Abs(x) has a kink inside the box (its argument can be 0)')
     """
     loss = require_loss(loss, "smoothness")
     from taylorlr.numerics.intervals import Unbounded
@@ -381,7 +423,14 @@ def _estimate(smooth: Smoothness, reason: str) -> StepBound:
 
 
 def guarantees(loss: Loss, at: Any, L: float | Smoothness, f_star: float) -> Guarantees:
-    """The guarantees of gradient descent with eps = 1/L from ``at`` (one point)."""
+    """The guarantees of gradient descent with eps = 1/L from ``at`` (one point).
+
+    >>> import taylorlr as tl
+    >>> loss = tl.Loss("x**2 + 10*y**2")
+    >>> g = guarantees(loss, [1.0, 1.0], smoothness(loss), 0.0)
+    >>> g.L, g.f0, g.certified, g.min_gradient_bound(11)  # 2 * 20 * 11 / 11
+    (20.0, 11.0, True, 40.0)
+    """
     loss = require_loss(loss, "guarantees")
     bound = L if isinstance(L, Smoothness) else Smoothness(float(L), False, "given", ())
     if not bound.L > 0:

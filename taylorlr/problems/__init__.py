@@ -36,7 +36,11 @@ _REGISTRY: dict[str, Callable[..., Problem]] = {
 
 
 def names() -> tuple[str, ...]:
-    """Every problem's name: the 35 in the paper's order, then the zoo's own."""
+    """Every problem's name: the 35 in the paper's order, then the zoo's own.
+
+    >>> len(names()), names()[:2], names()[-1]
+    (43, ('rosenbrock', 'freudenstein_roth'), 'mccormick')
+    """
     return tuple(_REGISTRY)
 
 
@@ -78,15 +82,29 @@ def _canonical(name: Any) -> str:
 
 
 def mgh() -> tuple[Problem, ...]:
-    """The 35 problems of More, Garbow and Hillstrom (1981) at their default sizes, in order."""
+    """The 35 problems of More, Garbow and Hillstrom (1981) at their default sizes, in order.
+
+    >>> [p.number for p in mgh()] == list(range(1, 36))
+    True
+    """
     return tuple(builder() for builder in _mgh.BUILDERS)
 
 
 def zoo() -> tuple[Problem, ...]:
-    """The classic 2-D zoo (Rosenbrock and Beale are the paper's problems 1 and 5)."""
+    """The classic 2-D zoo (Rosenbrock and Beale are the paper's problems 1 and 5).
+
+    >>> [(p.name, p.number) for p in zoo()][:3]
+    [('rosenbrock', 1), ('beale', 5), ('himmelblau', None)]
+    >>> {p.n for p in zoo()}
+    {2}
+    """
     return (_mgh.rosenbrock(), _mgh.beale(), *(builder() for builder in _zoo.BUILDERS))
 
 
 def all() -> tuple[Problem, ...]:
-    """Every problem once: the 35, then the zoo's own."""
+    """Every problem once: the 35, then the zoo's own.
+
+    >>> tuple(p.name for p in all()) == names()
+    True
+    """
     return (*mgh(), *(builder() for builder in _zoo.BUILDERS))

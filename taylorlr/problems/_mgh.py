@@ -84,7 +84,14 @@ def _require(condition: bool, message: str) -> None:
 
 
 def rosenbrock() -> Problem:
-    """1. Rosenbrock: f1 = 10 (x2 - x1^2), f2 = 1 - x1."""
+    """1. Rosenbrock: f1 = 10 (x2 - x1^2), f2 = 1 - x1.
+
+    >>> p = rosenbrock()
+    >>> p
+    Problem('rosenbrock' #1, n=2, m=2, f*=0)
+    >>> p.loss.value_at(p.x_star[0])
+    0
+    """
     return _least_squares(
         number=1,
         name="rosenbrock",
@@ -97,7 +104,14 @@ def rosenbrock() -> Problem:
 
 
 def freudenstein_roth() -> Problem:
-    """2. Freudenstein and Roth."""
+    """2. Freudenstein and Roth.
+
+    >>> p = freudenstein_roth()
+    >>> p
+    Problem('freudenstein_roth' #2, n=2, m=2, f*=0)
+    >>> p.loss.value_at(p.x_star[0])
+    0
+    """
     return _least_squares(
         number=2,
         name="freudenstein_roth",
@@ -111,7 +125,14 @@ def freudenstein_roth() -> Problem:
 
 
 def powell_badly_scaled() -> Problem:
-    """3. Powell badly scaled."""
+    """3. Powell badly scaled.
+
+    >>> p = powell_badly_scaled()
+    >>> p
+    Problem('powell_badly_scaled' #3, n=2, m=2, f*=0)
+    >>> f"{float(p.loss.value_at(p.x_star[0])):.1e}"  # x_star is printed to a few digits
+    '2.6e-08'
+    """
     return _least_squares(
         number=3,
         name="powell_badly_scaled",
@@ -125,7 +146,14 @@ def powell_badly_scaled() -> Problem:
 
 
 def brown_badly_scaled() -> Problem:
-    """4. Brown badly scaled."""
+    """4. Brown badly scaled.
+
+    >>> p = brown_badly_scaled()
+    >>> p
+    Problem('brown_badly_scaled' #4, n=2, m=3, f*=0)
+    >>> p.loss.value_at(p.x_star[0])
+    0
+    """
     return _least_squares(
         number=4,
         name="brown_badly_scaled",
@@ -138,7 +166,14 @@ def brown_badly_scaled() -> Problem:
 
 
 def beale() -> Problem:
-    """5. Beale: f_i = y_i - x1 (1 - x2^i), y = (1.5, 2.25, 2.625)."""
+    """5. Beale: f_i = y_i - x1 (1 - x2^i), y = (1.5, 2.25, 2.625).
+
+    >>> p = beale()
+    >>> p
+    Problem('beale' #5, n=2, m=3, f*=0)
+    >>> p.loss.value_at(p.x_star[0])
+    0
+    """
     y = ("1.5", "2.25", "2.625")
     return _least_squares(
         number=5,
@@ -152,7 +187,14 @@ def beale() -> Problem:
 
 
 def jennrich_sampson(m: int = 10) -> Problem:
-    """6. Jennrich and Sampson: f_i = 2 + 2i - (exp(i x1) + exp(i x2)), m >= 2."""
+    """6. Jennrich and Sampson: f_i = 2 + 2i - (exp(i x1) + exp(i x2)), m >= 2.
+
+    >>> p = jennrich_sampson()
+    >>> p
+    Problem('jennrich_sampson' #6, n=2, m=10, f*=124.362)
+    >>> f"{float(p.loss.value_at(p.x_star[0])):.5g}"  # published f* = 124.362
+    '124.36'
+    """
     _require(m >= 2, f"Jennrich and Sampson needs m >= 2, got m={m}")
     published = m == 10
     return _least_squares(
@@ -173,6 +215,12 @@ def helical_valley() -> Problem:
 
     theta = arctan(x2/x1)/(2 pi) (+ 1/2 when x1 < 0) is 1/4 + atan2(-x1, x2)/(2 pi) wherever the
     paper defines it (x1 != 0); this form is smooth except on the ray x1 = 0, x2 <= 0.
+
+    >>> p = helical_valley()
+    >>> p
+    Problem('helical_valley' #7, n=3, m=3, f*=0)
+    >>> p.loss.value_at(p.x_star[0])
+    0
     """
     theta = "(1/4 + atan2(-x1, x2)/(2*pi))"
     return _least_squares(
@@ -211,7 +259,14 @@ _BARD_Y = (
 
 
 def bard() -> Problem:
-    """8. Bard: f_i = y_i - (x1 + u_i/(v_i x2 + w_i x3)), u_i = i, v_i = 16 - i, w_i = min(u_i, v_i)."""
+    """8. Bard: f_i = y_i - (x1 + u_i/(v_i x2 + w_i x3)), u_i = i, v_i = 16 - i, w_i = min(u_i, v_i).
+
+    >>> p = bard()
+    >>> p
+    Problem('bard' #8, n=3, m=15, f*=8.21487e-3)
+    >>> f"{float(p.loss.value_at(p.x_star[0])):.5g}"  # published f* = 8.21487e-3
+    '0.0082149'
+    """
     residuals = [f"{y} - (x1 + {i}/({16 - i}*x2 + {min(i, 16 - i)}*x3))" for i, y in enumerate(_BARD_Y, 1)]
     return _least_squares(
         number=8,
@@ -233,7 +288,14 @@ _GAUSSIAN_Y = ("0.0009", "0.0044", "0.0175", "0.0540", "0.1295", "0.2420", "0.35
 
 
 def gaussian() -> Problem:
-    """9. Gaussian: f_i = x1 exp(-x2 (t_i - x3)^2 / 2) - y_i, t_i = (8 - i)/2."""
+    """9. Gaussian: f_i = x1 exp(-x2 (t_i - x3)^2 / 2) - y_i, t_i = (8 - i)/2.
+
+    >>> p = gaussian()
+    >>> p
+    Problem('gaussian' #9, n=3, m=15, f*=1.12793e-8)
+    >>> f"{float(p.loss.value_at(p.x_star[0])):.5g}"  # published f* = 1.12793e-8
+    '1.1279e-08'
+    """
     y = _GAUSSIAN_Y + _GAUSSIAN_Y[-2::-1]
     residuals = [f"x1*exp(-x2*({_q(Fraction(8 - i, 2))} - x3)**2/2) - {yi}" for i, yi in enumerate(y, 1)]
     return _least_squares(
@@ -270,7 +332,14 @@ _MEYER_Y = (
 
 
 def meyer() -> Problem:
-    """10. Meyer: f_i = x1 exp(x2 / (t_i + x3)) - y_i, t_i = 45 + 5i."""
+    """10. Meyer: f_i = x1 exp(x2 / (t_i + x3)) - y_i, t_i = 45 + 5i.
+
+    >>> p = meyer()
+    >>> p
+    Problem('meyer' #10, n=3, m=16, f*=87.9458)
+    >>> f"{float(p.loss.value_at(p.x_star[0])):.5g}"  # published f* = 87.9458
+    '87.946'
+    """
     residuals = [f"x1*exp(x2/({45 + 5 * i} + x3)) - {y}" for i, y in enumerate(_MEYER_Y, 1)]
     return _least_squares(
         number=10,
@@ -292,6 +361,12 @@ def gulf(m: int = 99) -> Problem:
     """11. Gulf research and development: f_i = exp(-|y_i - x2|^x3 / x1) - t_i, 3 <= m <= 100.
 
     t_i = i/100, y_i = 25 + (-50 ln t_i)^(2/3); |r|^x3 is written ((r)**2)**(x3/2).
+
+    >>> p = gulf(m=5)
+    >>> p
+    Problem('gulf' #11, n=3, m=5, f*=0)
+    >>> p.loss.value_at(p.x_star[0])
+    0
     """
     _require(3 <= m <= 100, f"Gulf needs 3 <= m <= 100, got m={m}")
     residuals = []
@@ -317,7 +392,14 @@ def gulf(m: int = 99) -> Problem:
 
 
 def box_3d(m: int = 10) -> Problem:
-    """12. Box three-dimensional: f_i = exp(-t_i x1) - exp(-t_i x2) - x3 (exp(-t_i) - exp(-10 t_i))."""
+    """12. Box three-dimensional: f_i = exp(-t_i x1) - exp(-t_i x2) - x3 (exp(-t_i) - exp(-10 t_i)).
+
+    >>> p = box_3d()
+    >>> p
+    Problem('box_3d' #12, n=3, m=10, f*=0)
+    >>> p.loss.value_at(p.x_star[0])
+    0
+    """
     _require(m >= 3, f"Box three-dimensional needs m >= 3, got m={m}")
     residuals = []
     for i in range(1, m + 1):
@@ -336,7 +418,14 @@ def box_3d(m: int = 10) -> Problem:
 
 
 def powell_singular() -> Problem:
-    """13. Powell singular (the Hessian is singular at the minimum)."""
+    """13. Powell singular (the Hessian is singular at the minimum).
+
+    >>> p = powell_singular()
+    >>> p
+    Problem('powell_singular' #13, n=4, m=4, f*=0)
+    >>> p.loss.value_at(p.x_star[0])
+    0
+    """
     return _least_squares(
         number=13,
         name="powell_singular",
@@ -354,7 +443,14 @@ def _powell_block(first: int) -> list[str]:
 
 
 def wood() -> Problem:
-    """14. Wood."""
+    """14. Wood.
+
+    >>> p = wood()
+    >>> p
+    Problem('wood' #14, n=4, m=6, f*=0)
+    >>> p.loss.value_at(p.x_star[0])
+    0
+    """
     return _least_squares(
         number=14,
         name="wood",
@@ -390,7 +486,14 @@ _KOWALIK_U = ("4", "2", "1", "0.5", "0.25", "0.167", "0.125", "0.1", "0.0833", "
 
 
 def kowalik_osborne() -> Problem:
-    """15. Kowalik and Osborne: f_i = y_i - x1 (u_i^2 + u_i x2) / (u_i^2 + u_i x3 + x4)."""
+    """15. Kowalik and Osborne: f_i = y_i - x1 (u_i^2 + u_i x2) / (u_i^2 + u_i x3 + x4).
+
+    >>> p = kowalik_osborne()
+    >>> p
+    Problem('kowalik_osborne' #15, n=4, m=11, f*=3.07505e-4)
+    >>> f"{float(p.loss.value_at(p.x_star[0])):.5g}"  # published f* = 3.07505e-4
+    '0.00030751'
+    """
     residuals = [
         f"{y} - x1*({u}**2 + {u}*x2)/({u}**2 + {u}*x3 + x4)"
         for y, u in zip(_KOWALIK_Y, _KOWALIK_U, strict=True)
@@ -414,7 +517,14 @@ def kowalik_osborne() -> Problem:
 
 
 def brown_dennis(m: int = 20) -> Problem:
-    """16. Brown and Dennis: f_i = (x1 + t_i x2 - exp(t_i))^2 + (x3 + x4 sin(t_i) - cos(t_i))^2, t_i = i/5."""
+    """16. Brown and Dennis: f_i = (x1 + t_i x2 - exp(t_i))^2 + (x3 + x4 sin(t_i) - cos(t_i))^2, t_i = i/5.
+
+    >>> p = brown_dennis()
+    >>> p
+    Problem('brown_dennis' #16, n=4, m=20, f*=85822.2)
+    >>> f"{float(p.loss.value_at(p.x_star[0])):.5g}"  # published f* = 85822.2
+    '85822'
+    """
     _require(m >= 4, f"Brown and Dennis needs m >= 4, got m={m}")
     residuals = []
     for i in range(1, m + 1):
@@ -472,7 +582,14 @@ _OSBORNE1_Y = (
 
 
 def osborne1() -> Problem:
-    """17. Osborne 1: f_i = y_i - (x1 + x2 exp(-t_i x4) + x3 exp(-t_i x5)), t_i = 10 (i - 1)."""
+    """17. Osborne 1: f_i = y_i - (x1 + x2 exp(-t_i x4) + x3 exp(-t_i x5)), t_i = 10 (i - 1).
+
+    >>> p = osborne1()
+    >>> p
+    Problem('osborne1' #17, n=5, m=33, f*=5.46489e-5)
+    >>> f"{float(p.loss.value_at(p.x_star[0])):.5g}"  # published f* = 5.46489e-5
+    '5.4649e-05'
+    """
     residuals = [
         f"{y} - (x1 + x2*exp(-{10 * i}*x4) + x3*exp(-{10 * i}*x5))" for i, y in enumerate(_OSBORNE1_Y)
     ]
@@ -493,6 +610,12 @@ def biggs_exp6(m: int = 13) -> Problem:
     """18. Biggs EXP6: f_i = x3 exp(-t_i x1) - x4 exp(-t_i x2) + x6 exp(-t_i x5) - y_i, t_i = i/10.
 
     y_i = exp(-t_i) - 5 exp(-10 t_i) + 3 exp(-4 t_i).
+
+    >>> p = biggs_exp6()
+    >>> p
+    Problem('biggs_exp6' #18, n=6, m=13, f*=0)
+    >>> p.loss.value_at(p.x_star[0])
+    0
     """
     _require(m >= 6, f"Biggs EXP6 needs m >= 6, got m={m}")
     residuals = []
@@ -586,7 +709,14 @@ _OSBORNE2_Y = (
 
 
 def osborne2() -> Problem:
-    """19. Osborne 2: y_i - (x1 exp(-t_i x5) + sum_k x_k exp(-(t_i - x_{k+7})^2 x_{k+4})), t_i = (i-1)/10."""
+    """19. Osborne 2: y_i - (x1 exp(-t_i x5) + sum_k x_k exp(-(t_i - x_{k+7})^2 x_{k+4})), t_i = (i-1)/10.
+
+    >>> p = osborne2()
+    >>> p
+    Problem('osborne2' #19, n=11, m=65, f*=4.01377e-2)
+    >>> f"{float(p.loss.value_at(p.x_star[0])):.5g}"  # published f* = 4.01377e-2
+    '0.040138'
+    """
     residuals = []
     for i, y in enumerate(_OSBORNE2_Y):
         t = _q(Fraction(i, 10))
@@ -627,7 +757,14 @@ OSBORNE2_X_STAR = (
 
 
 def watson(n: int = 6) -> Problem:
-    """20. Watson, 2 <= n <= 31, m = 31."""
+    """20. Watson, 2 <= n <= 31, m = 31.
+
+    >>> p = watson()
+    >>> p
+    Problem('watson' #20, n=6, m=31, f*=2.28767e-3)
+    >>> f"{float(p.loss.value_at(p.x_star[0])):.5g}"  # published f* = 2.28767e-3
+    '0.0022877'
+    """
     _require(2 <= n <= 31, f"Watson needs 2 <= n <= 31, got n={n}")
     residuals = []
     for i in range(1, 30):
@@ -661,7 +798,14 @@ WATSON6_X_STAR = (
 
 
 def extended_rosenbrock(n: int = 10) -> Problem:
-    """21. Extended Rosenbrock, n even."""
+    """21. Extended Rosenbrock, n even.
+
+    >>> p = extended_rosenbrock()
+    >>> p
+    Problem('extended_rosenbrock' #21, n=10, m=10, f*=0)
+    >>> p.loss.value_at(p.x_star[0])
+    0
+    """
     _require(n >= 2 and n % 2 == 0, f"extended Rosenbrock needs an even n >= 2, got n={n}")
     residuals = []
     for i in range(1, n // 2 + 1):
@@ -678,7 +822,14 @@ def extended_rosenbrock(n: int = 10) -> Problem:
 
 
 def extended_powell(n: int = 12) -> Problem:
-    """22. Extended Powell singular, n a multiple of 4."""
+    """22. Extended Powell singular, n a multiple of 4.
+
+    >>> p = extended_powell()
+    >>> p
+    Problem('extended_powell' #22, n=12, m=12, f*=0)
+    >>> p.loss.value_at(p.x_star[0])
+    0
+    """
     _require(n >= 4 and n % 4 == 0, f"extended Powell needs n a multiple of 4, got n={n}")
     residuals = [r for k in range(n // 4) for r in _powell_block(4 * k + 1)]
     return _least_squares(
@@ -693,7 +844,14 @@ def extended_powell(n: int = 12) -> Problem:
 
 
 def penalty1(n: int = 4) -> Problem:
-    """23. Penalty I: f_i = sqrt(a) (x_i - 1), f_{n+1} = sum x_j^2 - 1/4, a = 1e-5."""
+    """23. Penalty I: f_i = sqrt(a) (x_i - 1), f_{n+1} = sum x_j^2 - 1/4, a = 1e-5.
+
+    >>> p = penalty1()
+    >>> p
+    Problem('penalty1' #23, n=4, m=5, f*=2.24997e-5)
+    >>> f"{float(p.loss.value_at(p.x_star[0])):.5g}"  # published f* = 2.24997e-5
+    '2.25e-05'
+    """
     _require(n >= 1, f"penalty I needs n >= 1, got n={n}")
     residuals = [f"sqrt(1/100000)*({_x(i)} - 1)" for i in range(1, n + 1)]
     residuals.append(" + ".join(f"{_x(j)}**2" for j in range(1, n + 1)) + " - 1/4")
@@ -715,7 +873,14 @@ def penalty1(n: int = 4) -> Problem:
 
 
 def penalty2(n: int = 4) -> Problem:
-    """24. Penalty II, m = 2n, a = 1e-5, y_i = exp(i/10) + exp((i-1)/10)."""
+    """24. Penalty II, m = 2n, a = 1e-5, y_i = exp(i/10) + exp((i-1)/10).
+
+    >>> p = penalty2()
+    >>> p
+    Problem('penalty2' #24, n=4, m=8, f*=9.37629e-6)
+    >>> f"{float(p.loss.value_at(p.x_star[0])):.5g}"  # published f* = 9.37629e-6
+    '9.3763e-06'
+    """
     _require(n >= 1, f"penalty II needs n >= 1, got n={n}")
     a = "sqrt(1/100000)"
     residuals = ["x1 - 1/5"]
@@ -746,7 +911,14 @@ PENALTY2_X_STAR = ("0.1999993334", "0.1913167068", "0.4801014834", "0.5188454015
 
 
 def variably_dimensioned(n: int = 10) -> Problem:
-    """25. Variably dimensioned, m = n + 2."""
+    """25. Variably dimensioned, m = n + 2.
+
+    >>> p = variably_dimensioned()
+    >>> p
+    Problem('variably_dimensioned' #25, n=10, m=12, f*=0)
+    >>> p.loss.value_at(p.x_star[0])
+    0
+    """
     _require(n >= 1, f"variably dimensioned needs n >= 1, got n={n}")
     residuals = [f"{_x(j)} - 1" for j in range(1, n + 1)]
     weighted = " + ".join(f"{j}*({_x(j)} - 1)" for j in range(1, n + 1))
@@ -763,7 +935,14 @@ def variably_dimensioned(n: int = 10) -> Problem:
 
 
 def trigonometric(n: int = 10) -> Problem:
-    """26. Trigonometric: f_i = n - sum cos x_j + i (1 - cos x_i) - sin x_i."""
+    """26. Trigonometric: f_i = n - sum cos x_j + i (1 - cos x_i) - sin x_i.
+
+    >>> p = trigonometric()
+    >>> p
+    Problem('trigonometric' #26, n=10, m=10, f*=0)
+    >>> p.loss.value_at(p.x_star[0])
+    0
+    """
     _require(n >= 1, f"trigonometric needs n >= 1, got n={n}")
     total = " + ".join(f"cos({_x(j)})" for j in range(1, n + 1))
     residuals = [f"{n} - ({total}) + {i}*(1 - cos({_x(i)})) - sin({_x(i)})" for i in range(1, n + 1)]
@@ -783,7 +962,14 @@ def trigonometric(n: int = 10) -> Problem:
 
 
 def brown_almost_linear(n: int = 10) -> Problem:
-    """27. Brown almost-linear: f_i = x_i + sum x_j - (n + 1) (i < n), f_n = prod x_j - 1."""
+    """27. Brown almost-linear: f_i = x_i + sum x_j - (n + 1) (i < n), f_n = prod x_j - 1.
+
+    >>> p = brown_almost_linear()
+    >>> p
+    Problem('brown_almost_linear' #27, n=10, m=10, f*=0)
+    >>> p.loss.value_at(p.x_star[0])
+    0
+    """
     _require(n >= 1, f"Brown almost-linear needs n >= 1, got n={n}")
     total = " + ".join(_x(j) for j in range(1, n + 1))
     residuals = [f"{_x(i)} + {total} - {n + 1}" for i in range(1, n)]
@@ -809,7 +995,14 @@ def _grid(n: int) -> tuple[Fraction, list[Fraction]]:
 
 
 def discrete_boundary_value(n: int = 10) -> Problem:
-    """28. Discrete boundary value: f_i = 2x_i - x_{i-1} - x_{i+1} + h^2 (x_i + t_i + 1)^3 / 2."""
+    """28. Discrete boundary value: f_i = 2x_i - x_{i-1} - x_{i+1} + h^2 (x_i + t_i + 1)^3 / 2.
+
+    >>> p = discrete_boundary_value()
+    >>> p
+    Problem('discrete_boundary_value' #28, n=10, m=10, f*=0)
+    >>> f"{float(p.loss.value_at(p.x_star[0])):.1e}"  # x_star is printed to a few digits
+    '2.2e-20'
+    """
     _require(n >= 1, f"discrete boundary value needs n >= 1, got n={n}")
     h, t = _grid(n)
     residuals = []
@@ -844,7 +1037,14 @@ DBV10_X_STAR = (
 
 
 def discrete_integral_equation(n: int = 10) -> Problem:
-    """29. Discrete integral equation."""
+    """29. Discrete integral equation.
+
+    >>> p = discrete_integral_equation()
+    >>> p
+    Problem('discrete_integral_equation' #29, n=10, m=10, f*=0)
+    >>> f"{float(p.loss.value_at(p.x_star[0])):.1e}"  # x_star is printed to a few digits
+    '4.2e-21'
+    """
     _require(n >= 1, f"discrete integral equation needs n >= 1, got n={n}")
     h, t = _grid(n)
     cube = [f"({_x(j)} + {_q(t[j - 1])} + 1)**3" for j in range(1, n + 1)]
@@ -870,7 +1070,14 @@ DIE10_X_STAR = DBV10_X_STAR  # the two discretisations share their solution
 
 
 def broyden_tridiagonal(n: int = 10) -> Problem:
-    """30. Broyden tridiagonal: f_i = (3 - 2x_i) x_i - x_{i-1} - 2 x_{i+1} + 1."""
+    """30. Broyden tridiagonal: f_i = (3 - 2x_i) x_i - x_{i-1} - 2 x_{i+1} + 1.
+
+    >>> p = broyden_tridiagonal()
+    >>> p
+    Problem('broyden_tridiagonal' #30, n=10, m=10, f*=0)
+    >>> f"{float(p.loss.value_at(p.x_star[0])):.1e}"  # x_star is printed to a few digits
+    '2.3e-19'
+    """
     _require(n >= 1, f"Broyden tridiagonal needs n >= 1, got n={n}")
     residuals = []
     for i in range(1, n + 1):
@@ -904,7 +1111,14 @@ BT10_X_STAR = (
 
 
 def broyden_banded(n: int = 10) -> Problem:
-    """31. Broyden banded: f_i = x_i (2 + 5 x_i^2) + 1 - sum_{j in J_i} x_j (1 + x_j), ml = 5, mu = 1."""
+    """31. Broyden banded: f_i = x_i (2 + 5 x_i^2) + 1 - sum_{j in J_i} x_j (1 + x_j), ml = 5, mu = 1.
+
+    >>> p = broyden_banded()
+    >>> p
+    Problem('broyden_banded' #31, n=10, m=10, f*=0)
+    >>> f"{float(p.loss.value_at(p.x_star[0])):.1e}"  # x_star is printed to a few digits
+    '4.6e-19'
+    """
     _require(n >= 1, f"Broyden banded needs n >= 1, got n={n}")
     residuals = []
     for i in range(1, n + 1):
@@ -942,7 +1156,14 @@ def _check_linear(n: int, m: int, name: str) -> None:
 
 
 def linear_full_rank(n: int = 5, m: int = 10) -> Problem:
-    """32. Linear function, full rank: f* = m - n at x = (-1, ..., -1)."""
+    """32. Linear function, full rank: f* = m - n at x = (-1, ..., -1).
+
+    >>> p = linear_full_rank()
+    >>> p
+    Problem('linear_full_rank' #32, n=5, m=10, f*=5)
+    >>> p.loss.value_at(p.x_star[0])
+    5
+    """
     _check_linear(n, m, "linear full rank")
     total = " + ".join(_x(j) for j in range(1, n + 1))
     residuals = [f"{_x(i)} - {_q(Fraction(2, m))}*({total}) - 1" for i in range(1, n + 1)]
@@ -959,7 +1180,14 @@ def linear_full_rank(n: int = 5, m: int = 10) -> Problem:
 
 
 def linear_rank1(n: int = 5, m: int = 10) -> Problem:
-    """33. Linear function, rank 1: f_i = i (sum j x_j) - 1; f* = m(m-1)/(2(2m+1))."""
+    """33. Linear function, rank 1: f_i = i (sum j x_j) - 1; f* = m(m-1)/(2(2m+1)).
+
+    >>> p = linear_rank1()
+    >>> p
+    Problem('linear_rank1' #33, n=5, m=10, f*=15/7)
+    >>> p.loss.value_at(p.x_star[0])
+    15/7
+    """
     _check_linear(n, m, "linear rank 1")
     total = " + ".join(f"{j}*{_x(j)}" for j in range(1, n + 1))
     residuals = [f"{i}*({total}) - 1" for i in range(1, m + 1)]
@@ -977,7 +1205,14 @@ def linear_rank1(n: int = 5, m: int = 10) -> Problem:
 
 
 def linear_rank1_zero(n: int = 5, m: int = 10) -> Problem:
-    """34. Linear function, rank 1 with zero columns and rows; f* = (m^2 + 3m - 6)/(2(2m - 3))."""
+    """34. Linear function, rank 1 with zero columns and rows; f* = (m^2 + 3m - 6)/(2(2m - 3)).
+
+    >>> p = linear_rank1_zero()
+    >>> p
+    Problem('linear_rank1_zero' #34, n=5, m=10, f*=62/17)
+    >>> p.loss.value_at(p.x_star[0])
+    62/17
+    """
     _check_linear(n, m, "linear rank 1 with zero columns and rows")
     _require(n >= 3, f"linear rank 1 with zero columns and rows needs n >= 3, got n={n}")
     total = " + ".join(f"{j}*{_x(j)}" for j in range(2, n))
@@ -996,7 +1231,14 @@ def linear_rank1_zero(n: int = 5, m: int = 10) -> Problem:
 
 
 def chebyquad(n: int = 8, m: int | None = None) -> Problem:
-    """35. Chebyquad: f_i = (1/n) sum_j T_i(x_j) - integral_0^1 T_i, T_i shifted to [0, 1]; m >= n."""
+    """35. Chebyquad: f_i = (1/n) sum_j T_i(x_j) - integral_0^1 T_i, T_i shifted to [0, 1]; m >= n.
+
+    >>> p = chebyquad()
+    >>> p
+    Problem('chebyquad' #35, n=8, m=8, f*=3.51687e-3)
+    >>> f"{float(p.loss.value_at(p.x_star[0])):.5g}"  # published f* = 3.51687e-3
+    '0.0035169'
+    """
     m = n if m is None else m
     _require(1 <= n <= m, f"Chebyquad needs 1 <= n <= m, got n={n}, m={m}")
     residuals = []

@@ -54,7 +54,14 @@ def _problem(
 
 
 def himmelblau() -> Problem:
-    """Himmelblau: (x^2 + y - 11)^2 + (x + y^2 - 7)^2, four global minima f = 0."""
+    """Himmelblau: (x^2 + y - 11)^2 + (x + y^2 - 7)^2, four global minima f = 0.
+
+    >>> p = himmelblau()
+    >>> p
+    Problem('himmelblau', n=2, m=2, f*=0)
+    >>> p.loss.value_at(p.x_star[0])  # (3, 2) is exact; the other three are printed to six decimals
+    0
+    """
     return _problem(
         name="himmelblau",
         title="Himmelblau",
@@ -69,7 +76,14 @@ def himmelblau() -> Problem:
 
 
 def booth() -> Problem:
-    """Booth: (x + 2y - 7)^2 + (2x + y - 5)^2, minimum f = 0 at (1, 3)."""
+    """Booth: (x + 2y - 7)^2 + (2x + y - 5)^2, minimum f = 0 at (1, 3).
+
+    >>> p = booth()
+    >>> p
+    Problem('booth', n=2, m=2, f*=0)
+    >>> p.loss.value_at(p.x_star[0])
+    0
+    """
     return _problem(
         name="booth",
         title="Booth",
@@ -83,7 +97,14 @@ def booth() -> Problem:
 
 
 def matyas() -> Problem:
-    """Matyas: 0.26 (x^2 + y^2) - 0.48 x y, minimum f = 0 at (0, 0)."""
+    """Matyas: 0.26 (x^2 + y^2) - 0.48 x y, minimum f = 0 at (0, 0).
+
+    >>> p = matyas()
+    >>> p
+    Problem('matyas', n=2, f*=0)
+    >>> p.loss.value_at(p.x_star[0])
+    0
+    """
     return _problem(
         name="matyas",
         title="Matyas",
@@ -97,7 +118,14 @@ def matyas() -> Problem:
 
 
 def three_hump_camel() -> Problem:
-    """Three-hump camel: 2x^2 - 1.05x^4 + x^6/6 + xy + y^2, minimum f = 0 at (0, 0)."""
+    """Three-hump camel: 2x^2 - 1.05x^4 + x^6/6 + xy + y^2, minimum f = 0 at (0, 0).
+
+    >>> p = three_hump_camel()
+    >>> p
+    Problem('three_hump_camel', n=2, f*=0)
+    >>> p.loss.value_at(p.x_star[0])
+    0
+    """
     return _problem(
         name="three_hump_camel",
         title="Three-hump camel",
@@ -112,7 +140,14 @@ def three_hump_camel() -> Problem:
 
 
 def six_hump_camel() -> Problem:
-    """Six-hump camel: (4 - 2.1x^2 + x^4/3) x^2 + xy + (-4 + 4y^2) y^2, two global minima."""
+    """Six-hump camel: (4 - 2.1x^2 + x^4/3) x^2 + xy + (-4 + 4y^2) y^2, two global minima.
+
+    >>> p = six_hump_camel()
+    >>> p
+    Problem('six_hump_camel', n=2, f*=-1.0316)
+    >>> f"{float(p.loss.value_at(p.x_star[0])):.4g}"  # published f* = -1.0316
+    '-1.032'
+    """
     return _problem(
         name="six_hump_camel",
         title="Six-hump camel",
@@ -127,7 +162,14 @@ def six_hump_camel() -> Problem:
 
 
 def goldstein_price() -> Problem:
-    """Goldstein-Price: minimum f = 3 at (0, -1)."""
+    """Goldstein-Price: minimum f = 3 at (0, -1).
+
+    >>> p = goldstein_price()
+    >>> p
+    Problem('goldstein_price', n=2, f*=3)
+    >>> p.loss.value_at(p.x_star[0])
+    3
+    """
     first = "(1 + (x + y + 1)**2*(19 - 14*x + 3*x**2 - 14*y + 6*x*y + 3*y**2))"
     second = "(30 + (2*x - 3*y)**2*(18 - 32*x + 12*x**2 + 48*y - 36*x*y + 27*y**2))"
     return _problem(
@@ -146,7 +188,14 @@ def goldstein_price() -> Problem:
 
 
 def branin() -> Problem:
-    """Branin(-Hoo): three global minima f = 5/(4 pi) (published 0.397887)."""
+    """Branin(-Hoo): three global minima f = 5/(4 pi) (published 0.397887).
+
+    >>> p = branin()
+    >>> p
+    Problem('branin', n=2, f*=5/(4*pi))
+    >>> p.loss.value_at(p.x_star[0])
+    5/(4*pi)
+    """
     return _problem(
         name="branin",
         title="Branin-Hoo",
@@ -169,7 +218,14 @@ def branin() -> Problem:
 
 
 def mccormick() -> Problem:
-    """McCormick: sin(x + y) + (x - y)^2 - 1.5x + 2.5y + 1 (the box's minimum, a local one here)."""
+    """McCormick: sin(x + y) + (x - y)^2 - 1.5x + 2.5y + 1 (the box's minimum, a local one here).
+
+    >>> p = mccormick()
+    >>> p
+    Problem('mccormick', n=2, f*=-sqrt(3)/2 - pi/3)
+    >>> p.loss.value_at(p.x_star[0])
+    -pi/3 - sqrt(3)/2
+    """
     return _problem(
         name="mccormick",
         title="McCormick",

@@ -32,7 +32,13 @@ MAX_MIN_MAX_ARGUMENTS = 8
 
 
 class Growth(str, enum.Enum):
-    """How fast a function's value can grow with its argument's (for the parser's size bounds)."""
+    """How fast a function's value can grow with its argument's (for the parser's size bounds).
+
+    >>> [growth.value for growth in Growth]
+    ['preserving', 'exponential', 'logarithmic']
+    >>> GROWTH_OF_CLASS[sympy.exp] is Growth.EXPONENTIAL, Growth.LOGARITHMIC == "logarithmic"
+    (True, True)
+    """
 
     PRESERVING = "preserving"  # |log|f(v)|| is about |log|v|| at most (sin, abs, max, ...)
     EXPONENTIAL = "exponential"  # |log|f(v)|| is about |v| (exp, sinh, cosh)
@@ -51,6 +57,12 @@ class Function:
         smooth: False when SymEngine cannot differentiate it (SymPy does then).
         domain: an open interval of real arguments where it is defined and differentiable.
         typed: False for classes only differentiation produces (never in parsed text).
+
+    >>> log = FUNCTIONS["log"]
+    >>> log.sympy_class is sympy.log, log.arity, log.growth.value, log.domain
+    (True, (1, 1), 'logarithmic', (0.2, 3.0))
+    >>> FUNCTIONS["Max"].arity, FUNCTIONS["Abs"].smooth, FUNCTIONS["Heaviside"].typed
+    ((2, None), False, False)
     """
 
     name: str
@@ -121,6 +133,12 @@ class Spelling:
         growth: for the parser's size estimates.
         root: the power a root applies (SymPy computes it at once; the parser checks it first).
         lattice: a min/max (counted and flattened against the parser's limits).
+
+    >>> sigmoid = SPELLINGS["sigmoid"]
+    >>> sigmoid.build(sympy.Symbol("x")), sigmoid.growth.value
+    (1/(1 + exp(-x)), 'exponential')
+    >>> SPELLINGS["sqrt"].root, SPELLINGS["max"].lattice
+    (1/2, True)
     """
 
     text: str

@@ -194,7 +194,17 @@ with a hint to rename.
 
 
 class SymPyNameWarning(UserWarning):
-    """A bare name of the text is also a SymPy name (``I``, ``oo``...): it was read as a variable."""
+    """A bare name of the text is also a SymPy name (``I``, ``oo``...): it was read as a variable.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     expr = parse("I*x + 1")
+    >>> sorted(str(name) for name in expr.free_symbols), caught[0].category is SymPyNameWarning
+    (['I', 'x'], True)
+    >>> str(caught[0].message).split(":")[0]
+    "'I' is read as a real variable, not as SymPy's"
+    """
 
 
 # --------------------------------------------------------------------------
