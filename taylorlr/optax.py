@@ -9,17 +9,7 @@ inside ``jax.jit``. The loss is taken as optax's own line searches take it: the 
 parameters) as extra arguments; the ``exact`` rule's curvature is ``jax.jvp`` of its gradient.
 See ``docs/training.md``.
 
->>> import jax, jax.numpy as jnp, optax
->>> from taylorlr.optax import taylor_lr
->>> f = lambda w: 0.5 * (w[0] ** 2 + 4 * w[1] ** 2)
->>> opt = taylor_lr(optax.sgd(1.0), "exact", alpha0=0.1)
->>> w = jnp.array([1.0, -2.0]); state = opt.init(w)
->>> for _ in range(3):
-...     value, grad = jax.value_and_grad(f)(w)
-...     updates, state = opt.update(grad, state, w, value=value, value_fn=f)
-...     w = optax.apply_updates(w, updates)
->>> round(float(state.step_alpha), 4), round(float(state.alpha), 4), int(state.count)  # alpha_2, alpha_3
-(0.2565, 0.9797, 3)
+The training loop (``value_fn`` passed to ``update``) is the example of :func:`taylor_lr`.
 """
 
 from __future__ import annotations
