@@ -1065,6 +1065,11 @@ Example:
     "--tol-x", type=Real(0), default=1e-6, show_default=True,
     help="Distance that counts as reached, in [0, inf).",
 )  # fmt: skip
+@click.option(
+    "--budget", type=Real(0, BUDGET_MAX, low_open=True), default=30.0, show_default=True,
+    help="Seconds for the critical points behind the reference optimum; past them the exact solve "
+    "stops and the reference rests on the numeric points (the verdict says what is proved).",
+)  # fmt: skip
 @run_options
 @output_options(
     plot="f with the runs' paths, and each run's gap to f* (the best runs in colour)",
@@ -1078,6 +1083,7 @@ def compare(
     rules: tuple[str, ...] | None,
     optimizers: tuple[str, ...] | None,
     tol_x: float,
+    budget: float,
     as_json: bool,
     plot: str | None,
     csv_path: str | None,
@@ -1091,10 +1097,13 @@ def compare(
     check_plot(loss, plot)
     settings = run_settings(**options)
     rules, optimizers = rules or DEFAULT_RULES, optimizers or DEFAULT_OPTIMIZERS
-    table = sweep(loss, at, rules, optimizers, tol_x, settings, enabled=progress_wanted(as_json))
+    table = sweep(
+        loss, at, rules, optimizers, tol_x, {**settings, "budget_s": budget}, progress_wanted(as_json)
+    )
     payload = comparison_data(loss, table, {**settings, "rules": list(rules), "optimizers": list(optimizers)})
     if plot:
-        save_plot(plot, "plot_comparison", loss, table, critical_points=loss.critical_points())
+        points = loss.critical_points(budget_s=budget)
+        save_plot(plot, "plot_comparison", loss, table, critical_points=points)
     if csv_path:
         save_csv(csv_path, table.records())
     emit(payload, as_json, lambda data: [*comparison_tables(data, output_width()), *comparison_lines(data)])
@@ -1107,7 +1116,6 @@ def sweep(
     optimizers: Sequence[str],
     tol_x: float,
     settings: dict[str, Any],
-    *,
     enabled: bool,
 ) -> Any:
     """:func:`taylorlr.compare` with a progress bar that advances once per run."""

@@ -333,3 +333,30 @@ def test_biggs_exp6_reference_from_a_run_next_to_the_minimiser():
     ref = reference_optimum(loss, [start, np.array([np.inf] * 6), near], mode="solve")
     assert ref.verdict == Verdict.GLOBAL  # f >= 0, attained
     assert any(np.allclose(m, [1, 10, 1, 5, 4, 3], rtol=1e-6) for m in ref.minimisers)
+
+
+def test_the_budget_reaches_the_critical_points_behind_the_reference(monkeypatch):
+    seen = []
+    original = tl.Loss.critical_points
+
+    def spy(self, **options):
+        seen.append(options.get("budget_s"))
+        return original(self, **options)
+
+    monkeypatch.setattr(tl.Loss, "critical_points", spy)
+    table = tl.compare("x**4 + y**2 - x*y", [1.0, 1.0], rules=("exact",), optimizers=("gd",), budget_s=7.5)
+    assert seen == [7.5] and table.optimum.verdict == Verdict.GLOBAL
+
+
+def test_compare_takes_a_budget_and_refuses_a_bad_one():
+    from click.testing import CliRunner
+
+    from taylorlr.cli import cli
+
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["compare", "x**4 + y**2 - x*y", "--at", "x=1,y=1", "--rules", "exact",
+                             "--optimizers", "gd", "--budget", "5", "--json"])  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.output)["rows"][0]["standing"] == "reached"
+    bad = runner.invoke(cli, ["compare", "x**2", "--at", "x=1", "--budget", "0"])
+    assert bad.exit_code == 2 and "--budget" in bad.output

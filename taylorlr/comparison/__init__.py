@@ -349,6 +349,7 @@ def compare(
     *,
     tol_x: float = 1e-6,
     reference: str = "auto",
+    budget_s: float = 30.0,
     progress: Callable[[int, int], None] | None = None,
     **run_options: Any,
 ) -> Comparison:
@@ -368,6 +369,9 @@ def compare(
         reference: "auto" (the critical points, and Newton from the runs' final points
             unless the critical points are all known), "critical-points" or "solve"
             (Newton from the final points only).
+        budget_s: seconds for the critical points behind the reference: past them the exact
+            solve stops and the reference rests on the numeric points (its verdict says what is
+            proved).
         progress: called as ``progress(done, total)`` after each run (e.g. to advance a bar).
         **run_options: passed to :func:`~taylorlr.run` (steps, alpha0, gamma, safeguards, ...).
 
@@ -398,7 +402,9 @@ def compare(
         raise PointError("compare takes one start point; loop over start points for a batch")
     compiled = loss.compile()
     finals = [(r.points[-1], float(to_numpy(compiled.value(r.points[-1])))) for r in runs]
-    optimum = _checked(reference_optimum(loss, [p for p, _ in finals], reference), runs, finals)
+    optimum = _checked(
+        reference_optimum(loss, [p for p, _ in finals], reference, budget_s=budget_s), runs, finals
+    )
     rows = [_row(r, value, optimum, tol_x) for r, (_, value) in zip(runs, finals, strict=True)]
     ordered = tuple(sorted(rows, key=ComparisonRow.sort_key))
     return Comparison(rows=ordered, optimum=optimum, tol_x=tol_x, runs=tuple(runs))

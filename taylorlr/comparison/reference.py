@@ -151,7 +151,9 @@ def f_tolerance(f_star: float) -> float:
     return F_ROUNDING * (1.0 + abs(f_star))
 
 
-def reference_optimum(loss: Any, finals: Sequence[Any], mode: str = "auto") -> Reference:
+def reference_optimum(
+    loss: Any, finals: Sequence[Any], mode: str = "auto", *, budget_s: float = 30.0
+) -> Reference:
     """The reference minimisers of ``loss`` and the verdict on min f.
 
     Args:
@@ -161,6 +163,7 @@ def reference_optimum(loss: Any, finals: Sequence[Any], mode: str = "auto") -> R
             local minima it reaches join the reference.
         mode: "auto" (the critical points; Newton from ``finals`` unless they are all
             known), "critical-points" (those only) or "solve" (Newton from ``finals`` only).
+        budget_s: seconds for the critical points (``Loss.critical_points(budget_s=...)``).
 
     Returns:
         A :class:`Reference` (never raises for a loss without a minimum: that is a verdict).
@@ -170,16 +173,16 @@ def reference_optimum(loss: Any, finals: Sequence[Any], mode: str = "auto") -> R
     >>> str(ref.verdict), ref.reason.split(":")[0]
     ('global minimum (proved)', 'f is a coercive polynomial and its critical points are all known')
     """
-    points = None if mode == "solve" else _critical_points(loss)
+    points = None if mode == "solve" else _critical_points(loss, budget_s)
     bound = _lower_bound(loss)
     if points is not None and points.status == "complete":
         return _from_complete(loss, points, bound)
     return _from_numeric(loss, points, finals if mode != "critical-points" else [], bound)
 
 
-def _critical_points(loss: Any) -> Any:
+def _critical_points(loss: Any, budget_s: float) -> Any:
     try:
-        return loss.critical_points()
+        return loss.critical_points(budget_s=budget_s)
     except (ImportError, NotImplementedError, ArithmeticError, ValueError):
         return None
 
