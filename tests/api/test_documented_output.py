@@ -7,6 +7,7 @@ compares, with elapsed times masked: the docs cannot drift from the code.
 
 from __future__ import annotations
 
+import doctest
 import re
 import shlex
 from pathlib import Path
@@ -41,3 +42,10 @@ def test_a_documented_command_prints_what_the_docs_show(document, command, outpu
     result = CliRunner().invoke(cli, shlex.split(command)[1:], terminal_width=100, prog_name="taylorlr")
     assert "internal error" not in result.output
     assert masked(result.output) == masked(output), f"{document}: {command}"
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+def test_every_python_prompt_in_the_docs_prints_what_it_shows(document):
+    """``>>>`` examples in README.md and docs/ run as doctests: their output is today's."""
+    failed, _ = doctest.testfile(str(document), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert failed == 0, f"{document.name}: {failed} example(s) print something else (run doctest on it)"
