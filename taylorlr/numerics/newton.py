@@ -29,6 +29,9 @@ from taylorlr._typing import require_loss
 from taylorlr.compile.backends import as_batch, quiet, to_numpy
 from taylorlr.errors import OptionError, PointError, SingularHessianError
 from taylorlr.kinds import Kind, Verdict
+from taylorlr.numerics._folds import across, all_finite, every_finite, norm
+from taylorlr.numerics._solve import backward_error, solve
+from taylorlr.numerics._spectrum import EPS, Spectrum, classify
 
 if TYPE_CHECKING:
     from taylorlr.compile.compiled import Compiled
@@ -36,8 +39,6 @@ if TYPE_CHECKING:
 
 FALLBACKS = (None, "pinv", "damped")
 METHODS = ("newton", "halley", "chebyshev")
-#: unit roundoff per dtype
-EPS = {"float64": 2.0**-52, "float32": 2.0**-23}
 #: the default rtol is RTOL_FACTOR * n * eps: an eigenvalue that small is zero within rounding
 RTOL_FACTOR = 4
 #: a solve is accurate when its backward error is at most BACKWARD_FACTOR * n * eps
@@ -139,8 +140,9 @@ class NewtonStep:
         step: H^-1 g (through a solve; the fallback's step where H is singular), (..., n).
         gradient: g at the start, (..., n).
         hessian: H at the start, (..., n, n).
-        eigenvalues: H's eigenvalues in ascending order, (..., n).
-        condition: max |eigenvalue| / min |eigenvalue| (inf where H is singular), (...,).
+        eigenvalues: H's eigenvalues in ascending order, (..., n) (computed when first read).
+        condition: max |eigenvalue| / min |eigenvalue| (inf where H is singular), (...,)
+            (computed when first read).
         curvature: :class:`Curvature` per member: "minimum", "maximum", "saddle", "singular" or
             "nonfinite" (f, g or H not finite there: no step).
         shift: the Levenberg shift mu added to H (0 where no damping was used), (...,).
@@ -164,8 +166,6 @@ class NewtonStep:
     step: Any
     gradient: Any
     hessian: Any
-    eigenvalues: Any
-    condition: Any
     curvature: Any
     shift: Any
     method: str = "newton"
@@ -175,6 +175,24 @@ class NewtonStep:
     singular: Any = field(default=None, repr=False, compare=False)
     nonfinite: Any = field(default=None, repr=False, compare=False)
     rtol: float = 0.0
+    known_eigenvalues: Any = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def eigenvalues(self) -> Any:
+        """H's eigenvalues in ascending order, (..., n): ``eigvalsh``, computed when first read
+        (the verdicts need them only where a cheap certificate is not conclusive)."""
+        if self.known_eigenvalues is not None:
+            return self.known_eigenvalues
+        return _xp_of(self.hessian).linalg.eigvalsh(self.hessian)
+
+    @cached_property
+    def condition(self) -> Any:
+        """max |eigenvalue| / min |eigenvalue| (inf where H is singular), (...,); from the eigenvalues."""
+        xp = _xp_of(self.hessian)
+        magnitude = xp.abs(self.eigenvalues)
+        largest, smallest = across(xp, magnitude, xp.maximum), across(xp, magnitude, xp.minimum)
+        safe_smallest = xp.where(self.singular, xp.ones_like(smallest), smallest)
+        return xp.where(self.singular, xp.full_like(largest, float("inf")), largest / safe_smallest)
 
     @cached_property
     def eta(self) -> Any:
@@ -479,34 +497,33 @@ def newton_step_on(
     n = W.shape[-1]
     tol = default_rtol(n, compiled.dtype) if rtol is None else rtol
     g, H, nonfinite = _finite_derivatives(compiled, W, single=raise_singular)
-    eigenvalues = xp.linalg.eigvalsh(H)
-    largest = _across(xp, xp.abs(eigenvalues), xp.maximum)
-    smallest = _across(xp, xp.abs(eigenvalues), xp.minimum)
+    spectrum = classify(xp, H, tol, compiled.dtype)
     # a non-finite member is treated like a singular one (no step), and labelled apart
-    singular = xp.logical_or(smallest <= tol * largest, nonfinite)
-    solved = _solve(xp, H, g, singular)
-    backward = _backward_error(xp, H, g, solved, singular)
+    singular = xp.logical_or(spectrum.singular, nonfinite)
+    solved = solve(xp, H, g, singular)
+    backward = backward_error(xp, H, g, solved, singular)
     singular = xp.logical_or(singular, backward > BACKWARD_FACTOR * n * EPS[compiled.dtype])
+    eigenvalues = spectrum.eigenvalues
     if raise_singular and fallback is None and bool(xp.any(singular)):
         where = _first(singular)
         raise SingularHessianError(
             f"the Hessian is singular at {_at(W, where)} "
-            f"(eigenvalues {_at(eigenvalues, where)}, rtol={tol:g}): no Newton step exists; "
+            f"(eigenvalues {_at(xp.linalg.eigvalsh(H), where)}, rtol={tol:g}): no Newton step exists; "
             "pass fallback='pinv' (pseudo-inverse step) or fallback='damped' (Levenberg shift)"
         )
-    shift = _shift(xp, eigenvalues, largest, singular, fallback, damping)
+    if fallback == "damped" and eigenvalues is None:
+        eigenvalues = xp.linalg.eigvalsh(H)
+    shift = _shift(xp, eigenvalues, singular, fallback, damping, H.dtype)
     step = _fallback_step(xp, H, g, solved, shift, singular, fallback, tol)
     if method != "newton" and third is not None:
         safe_H = xp.where(singular[..., None, None], xp.eye(n, dtype=H.dtype), H)
         step = xp.where(singular[..., None], step, _third_order_step(xp, third, W, safe_H, g, step, method))
-    safe_smallest = xp.where(singular, xp.ones_like(smallest), smallest)
-    condition = xp.where(singular, xp.full_like(largest, float("inf")), largest / safe_smallest)
     return NewtonStep(
-        start=W, point=W - step, step=step, gradient=g, hessian=H, eigenvalues=eigenvalues,
-        condition=condition, curvature=_curvature(eigenvalues, singular, nonfinite), shift=shift,
-        method=method, fallback=fallback,
-        conditioning=_conditioning(condition, singular, nonfinite, compiled.dtype),
+        start=W, point=W - step, step=step, gradient=g, hessian=H,
+        curvature=_curvature(spectrum, singular, nonfinite), shift=shift, method=method, fallback=fallback,
+        conditioning=_conditioning(spectrum, singular, nonfinite),
         backward_error=backward, singular=singular, nonfinite=nonfinite, rtol=tol,
+        known_eigenvalues=eigenvalues,
     )  # fmt: skip
 
 
@@ -532,7 +549,10 @@ def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[An
     with quiet():
         value = compiled.value(W)
         g, H = compiled.grad_and_hess(W)  # one kernel for both
-    finite = xp.isfinite(value) & _all_finite(xp, g) & _all_finite(xp, xp.reshape(H, (*H.shape[:-2], -1)))
+        if every_finite(xp, value, g, H):  # the common case: three sums, no per-member folds
+            return g, H, xp.zeros(value.shape, dtype=xp.bool)
+        flat = xp.reshape(H, (*H.shape[:-2], -1))
+        finite = xp.isfinite(value) & all_finite(xp, g) & all_finite(xp, flat)
     nonfinite = xp.logical_not(finite)
     if single and bool(xp.any(nonfinite)):
         where = _first(nonfinite)
@@ -616,7 +636,7 @@ def _iterate(
     for _ in range(steps):
         record = newton_step_on(compiled, W, third=third, **options)
         nonfinite = xp.logical_or(nonfinite, record.nonfinite)
-        small = _norm(xp, record.gradient, (-1,)) <= tol
+        small = norm(xp, record.gradient) <= tol
         converged = xp.logical_or(converged, small & xp.logical_not(nonfinite))
         singular = xp.logical_and(xp.logical_not(converged), _stuck(record, options["fallback"]))
         done = converged | singular | nonfinite
@@ -674,60 +694,13 @@ def _stuck(record: NewtonStep, fallback: str | None) -> Any:
     return record.singular
 
 
-def _shift(
-    xp: Any, eigenvalues: Any, largest: Any, singular: Any, fallback: str | None, damping: float
-) -> Any:
-    zero = xp.zeros_like(largest)
+def _shift(xp: Any, eigenvalues: Any, singular: Any, fallback: str | None, damping: float, dtype: Any) -> Any:
     if fallback != "damped":
-        return zero
+        return xp.zeros(singular.shape, dtype=dtype)
+    largest = across(xp, xp.abs(eigenvalues), xp.maximum)
+    zero = xp.zeros_like(largest)
     mu = xp.maximum(-eigenvalues[..., 0], zero) + damping * xp.maximum(largest, xp.ones_like(largest))
     return xp.where(singular, mu, zero)
-
-
-def _solve(xp: Any, H: Any, g: Any, singular: Any) -> Any:
-    """H^-1 g through a solve, with the identity in place of H where it is singular (no NaN)."""
-    if bool(xp.any(singular)):
-        H = xp.where(singular[..., None, None], xp.eye(H.shape[-1], dtype=H.dtype), H)
-    return xp.linalg.solve(H, xp.expand_dims(g, axis=-1))[..., 0]
-
-
-def _backward_error(xp: Any, H: Any, g: Any, s: Any, singular: Any) -> Any:
-    """||H s - g|| / (||H|| ||s|| + ||g||) (Rigal and Gaches), 0 where no solve was made."""
-    residual = _norm(xp, xp.linalg.matmul(H, s[..., None])[..., 0] - g, (-1,))
-    flat = xp.reshape(H, (*H.shape[:-2], -1))
-    scale = _norm(xp, flat, (-1,)) * _norm(xp, s, (-1,)) + _norm(xp, g, (-1,))  # ||H||_F
-    ok = scale > 0
-    error = residual / xp.where(ok, scale, xp.ones_like(scale))
-    return xp.where(xp.logical_or(singular, xp.logical_not(ok)), xp.zeros_like(error), error)
-
-
-def _norm(xp: Any, array: Any, axes: tuple[int, ...]) -> Any:
-    """The 2-norm (Frobenius for a matrix) over ``axes``, in core array-API operations only."""
-    if axes == (-1,):
-        return xp.sqrt(_across(xp, array * array, xp.add))
-    return xp.sqrt(xp.sum(array * array, axis=axes))
-
-
-#: below this many entries, a reduction over the last axis runs column by column (NumPy's
-#: reductions over a short contiguous axis cost 50-150 times more than the columns' ufuncs)
-_COLUMNS = 16
-
-
-def _across(xp: Any, array: Any, combine: Any) -> Any:
-    """``combine`` (add, maximum, minimum) folded over the last axis, column by column when short."""
-    size = array.shape[-1]
-    if size > _COLUMNS or size == 0:
-        reduce = {xp.add: xp.sum, xp.maximum: xp.max, xp.minimum: xp.min}[combine]
-        return reduce(array, axis=-1)
-    result = array[..., 0]
-    for k in range(1, size):
-        result = combine(result, array[..., k])
-    return result
-
-
-def _all_finite(xp: Any, array: Any) -> Any:
-    """Whether every entry over the last axis is finite: x - x is 0 for a finite x, NaN otherwise."""
-    return xp.isfinite(_across(xp, array - array, xp.add))
 
 
 def _fallback_step(
@@ -735,9 +708,7 @@ def _fallback_step(
 ) -> Any:
     """The solve's step where H is regular; the fallback's step (or 0) where it is singular."""
     if fallback == "damped":
-        replacement = _solve(
-            xp, H + shift[..., None, None] * xp.eye(H.shape[-1], dtype=H.dtype), g, ~singular
-        )
+        replacement = solve(xp, H + shift[..., None, None] * xp.eye(H.shape[-1], dtype=H.dtype), g, ~singular)
     elif fallback == "pinv":
         replacement = xp.linalg.matmul(xp.linalg.pinv(H, rtol=tol), xp.expand_dims(g, axis=-1))[..., 0]
     else:
@@ -759,20 +730,20 @@ def _effective_inverse(xp: Any, H: Any, shift: Any, singular: Any, fallback: str
     return xp.where(singular[..., None, None], replacement, inverse)
 
 
-def _curvature(eigenvalues: Any, singular: Any, nonfinite: Any) -> Any:
+def _curvature(spectrum: Spectrum, singular: Any, nonfinite: Any) -> Any:
     return _labels(
         Curvature.SADDLE,
-        (eigenvalues[..., -1] < 0, Curvature.MAXIMUM),
-        (eigenvalues[..., 0] > 0, Curvature.MINIMUM),
+        (spectrum.maximum, Curvature.MAXIMUM),
+        (spectrum.minimum, Curvature.MINIMUM),
         (singular, Curvature.SINGULAR),
         (nonfinite, Curvature.NONFINITE),
     )
 
 
-def _conditioning(condition: Any, singular: Any, nonfinite: Any, dtype: str) -> Any:
+def _conditioning(spectrum: Spectrum, singular: Any, nonfinite: Any) -> Any:
     return _labels(
         Conditioning.WELL,
-        (condition > EPS[dtype] ** -0.5, Conditioning.ILL),
+        (spectrum.ill, Conditioning.ILL),
         (singular, Conditioning.SINGULAR),
         (nonfinite, Conditioning.NONFINITE),
     )

@@ -1,0 +1,46 @@
+"""Batched folds over a short last axis, in core array-API operations only.
+
+NumPy's reductions over a short contiguous last axis cost 50-150 times more than the same work
+done column by column with ufuncs, so below :data:`COLUMNS` entries the folds run by columns.
+
+>>> import numpy as np
+>>> across(np, np.array([[1.0, -3.0, 2.0]]), np.maximum).tolist(), norm(np, np.array([[3.0, 4.0]])).tolist()
+([2.0], [5.0])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: below this many entries, a reduction over the last axis runs column by column
+COLUMNS = 16
+
+
+def across(xp: Any, array: Any, combine: Any) -> Any:
+    """``combine`` (add, maximum, minimum) folded over the last axis, column by column when short."""
+    size = array.shape[-1]
+    if size > COLUMNS or size == 0:
+        reduce = {xp.add: xp.sum, xp.maximum: xp.max, xp.minimum: xp.min}[combine]
+        return reduce(array, axis=-1)
+    result = array[..., 0]
+    for k in range(1, size):
+        result = combine(result, array[..., k])
+    return result
+
+
+def norm(xp: Any, array: Any) -> Any:
+    """The 2-norm over the last axis."""
+    if array.shape[-1] > COLUMNS and hasattr(xp.linalg, "vecdot"):
+        return xp.sqrt(xp.linalg.vecdot(array, array))  # no (..., k) temporary of squares
+    return xp.sqrt(across(xp, array * array, xp.add))
+
+
+def all_finite(xp: Any, array: Any) -> Any:
+    """Whether every entry over the last axis is finite: x - x is 0 for a finite x, NaN otherwise."""
+    return xp.isfinite(across(xp, array - array, xp.add))
+
+
+def every_finite(xp: Any, *arrays: Any) -> bool:
+    """Whether every entry of every array is finite, from one sum each (a fast path: a sum is
+    finite only if all its terms are; a finite-term sum that overflows just answers False)."""
+    return all(bool(xp.isfinite(xp.sum(a))) for a in arrays)

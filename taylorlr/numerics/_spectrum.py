@@ -1,0 +1,142 @@
+"""What a batch of symmetric matrices H says per member, with eigenvalues only where needed.
+
+The verdicts are defined by H's eigenvalues from ``eigvalsh`` (as they always were): H is
+singular when min |lambda| <= tol * max |lambda|, ill-conditioned when max |lambda| / min |lambda|
+exceeds 1/sqrt(eps), and the signs of the eigenvalues say minimum, maximum or saddle.
+
+A cheap *certificate* settles most members without eigenvalues: bounds lower <= min |lambda| and
+max |lambda| <= upper with the signs of the eigenvalues, exact for n = 1, the closed form of a
+symmetric 2 x 2 (mean +- hypot, accurate to a few eps * ||H||) for n = 2, and Gershgorin's discs
+(true bounds, conclusive for diagonally dominant H) for n >= 3. A member is *clear* when
+lower > (max(sqrt(eps), tol) * (1 + 1e-3) + 64 n eps) * upper: then it is neither singular nor
+ill-conditioned by ``eigvalsh`` either, whose own error (a small multiple of n eps ||H||) is far
+inside that margin, and the signs agree. Every other member (near-singular, ill-conditioned,
+not finite, or not diagonally dominant) gets ``eigvalsh`` and the eigenvalue rule itself, so
+the two routes give the same verdicts by construction, and each member's verdict depends on
+that member alone.
+
+>>> import numpy as np
+>>> s = classify(np, np.array([[[2.0, 0.0], [0.0, 3.0]], [[1.0, 1.0], [1.0, 1.0]]]), 1e-15, "float64")
+>>> s.singular.tolist(), s.minimum.tolist(), s.checked
+([False, True], [True, False], 1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from taylorlr.compile.backends import to_numpy
+from taylorlr.numerics._folds import across
+
+#: unit roundoff per dtype
+EPS = {"float64": 2.0**-52, "float32": 2.0**-23}
+#: the certificate's relative margin on the thresholds, and its absolute margin in units of n eps
+MARGIN, SLACK = 1e-3, 64
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spectrum:
+    """The per-member verdicts: ``singular`` in the array namespace, the rest NumPy bool arrays.
+
+    ``eigenvalues`` is set when every member needed them (else None: compute when read);
+    ``checked`` counts the members that went to ``eigvalsh``.
+    """
+
+    singular: Any
+    minimum: Any
+    maximum: Any
+    ill: Any
+    eigenvalues: Any = None
+    checked: int = 0
+
+
+def classify(xp: Any, H: Any, tol: float, dtype: str) -> Spectrum:
+    """Singular, minimum, maximum and ill-conditioned per member of H (..., n, n)."""
+    import numpy
+
+    batch, n = tuple(H.shape[:-2]), H.shape[-1]
+    clear, positive, negative = _certificate(xp, H, tol, dtype)
+    flat = numpy.reshape(numpy.asarray(to_numpy(clear), dtype=bool), (-1,))
+    minimum = numpy.reshape(numpy.asarray(to_numpy(positive), dtype=bool), (-1,)) & flat
+    maximum = numpy.reshape(numpy.asarray(to_numpy(negative), dtype=bool), (-1,)) & flat
+    singular = numpy.zeros(flat.shape, dtype=bool)
+    ill = numpy.zeros(flat.shape, dtype=bool)
+    rest = numpy.flatnonzero(~flat)
+    everyone = rest.size == flat.size
+    eigenvalues = None
+    if rest.size:
+        if everyone:
+            eigenvalues = xp.linalg.eigvalsh(H)
+            values = xp.reshape(eigenvalues, (-1, n))
+        else:
+            stacked = xp.reshape(H, (-1, n, n))
+            values = xp.linalg.eigvalsh(xp.take(stacked, xp.asarray(rest), axis=0))
+        ruled = eigenvalue_rule(xp, values, tol, dtype)
+        for target, verdict in zip((singular, minimum, maximum, ill), ruled, strict=True):
+            target[rest] = numpy.asarray(to_numpy(verdict), dtype=bool)
+    return Spectrum(
+        singular=xp.asarray(numpy.reshape(singular, batch)),
+        minimum=numpy.reshape(minimum, batch),
+        maximum=numpy.reshape(maximum, batch),
+        ill=numpy.reshape(ill, batch),
+        eigenvalues=eigenvalues,
+        checked=int(rest.size),
+    )
+
+
+def eigenvalue_rule(xp: Any, eigenvalues: Any, tol: float, dtype: str) -> tuple[Any, Any, Any, Any]:
+    """The definition: singular, minimum, maximum, ill-conditioned from ascending eigenvalues.
+
+    >>> import numpy as np
+    >>> [v.tolist() for v in eigenvalue_rule(np, np.array([[-1.0, 2.0], [1e-9, 1.0]]), 1e-15, "float64")]
+    [[False, False], [False, True], [False, False], [False, True]]
+    """
+    magnitude = xp.abs(eigenvalues)
+    largest, smallest = across(xp, magnitude, xp.maximum), across(xp, magnitude, xp.minimum)
+    singular = smallest <= tol * largest
+    condition = largest / xp.where(singular, xp.ones_like(smallest), smallest)
+    ill = xp.logical_and(xp.logical_not(singular), condition > EPS[dtype] ** -0.5)
+    return singular, eigenvalues[..., 0] > 0, eigenvalues[..., -1] < 0, ill
+
+
+def _certificate(xp: Any, H: Any, tol: float, dtype: str) -> tuple[Any, Any, Any]:
+    """(clear, all eigenvalues positive, all negative): the signs hold where ``clear`` does."""
+    n = H.shape[-1]
+    eps = EPS[dtype]
+    if n == 1:
+        h = H[..., 0, 0]
+        lower = upper = xp.abs(h)
+        positive, negative = h > 0, h < 0
+    elif n == 2:
+        lower, upper, positive, negative = _two_by_two(xp, H)
+    else:
+        lower, upper, positive, negative = _gershgorin(xp, H)
+    bound = max(eps**0.5, tol) * (1 + MARGIN) + SLACK * n * eps
+    return lower > bound * upper, positive, negative
+
+
+def _two_by_two(xp: Any, H: Any) -> tuple[Any, Any, Any, Any]:
+    """lambda = m -+ r with m = (a + c)/2, r = hypot((a - c)/2, b): |lambda|'s to a few eps ||H||.
+    ``eigvalsh`` reads the lower triangle, so b is H[1, 0] here too; no overflow or underflow
+    in r (hypot), and an overflow elsewhere gives inf or NaN, which is never clear."""
+    a, b, c = H[..., 0, 0], H[..., 1, 0], H[..., 1, 1]
+    m = 0.5 * a + 0.5 * c
+    r = xp.hypot(0.5 * a - 0.5 * c, b)
+    low, high = m - r, m + r
+    upper = xp.abs(m) + r
+    return xp.minimum(xp.abs(low), xp.abs(high)), upper, low > 0, high < 0
+
+
+def _gershgorin(xp: Any, H: Any) -> tuple[Any, Any, Any, Any]:
+    """Each eigenvalue lies in a disc |z - h_ii| <= R_i = sum_(j != i) |h_ij|: where no disc holds
+    0, min |lambda| >= min_i (|h_ii| - R_i), max |lambda| <= max_i (|h_ii| + R_i), and the
+    eigenvalues' signs are the diagonal's (discs on either side of 0 are disjoint)."""
+    diagonal = xp.linalg.diagonal(H)
+    rows = xp.matmul(xp.abs(H), xp.ones((H.shape[-1],), dtype=H.dtype))  # sum_j |h_ij|
+    centre = xp.abs(diagonal)
+    lower = across(xp, centre - (rows - centre), xp.minimum)
+    upper = across(xp, rows, xp.maximum)
+    positive = across(xp, diagonal, xp.minimum) > 0
+    negative = across(xp, diagonal, xp.maximum) < 0
+    return lower, upper, positive, negative
