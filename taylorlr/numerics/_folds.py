@@ -28,11 +28,16 @@ def across(xp: Any, array: Any, combine: Any) -> Any:
     return result
 
 
+def squares(xp: Any, array: Any) -> Any:
+    """The sum of squares over the last axis (a dot product when long: no temporary of squares)."""
+    if array.shape[-1] > COLUMNS and hasattr(xp.linalg, "vecdot"):
+        return xp.linalg.vecdot(array, array)
+    return across(xp, array * array, xp.add)
+
+
 def norm(xp: Any, array: Any) -> Any:
     """The 2-norm over the last axis."""
-    if array.shape[-1] > COLUMNS and hasattr(xp.linalg, "vecdot"):
-        return xp.sqrt(xp.linalg.vecdot(array, array))  # no (..., k) temporary of squares
-    return xp.sqrt(across(xp, array * array, xp.add))
+    return xp.sqrt(squares(xp, array))
 
 
 def all_finite(xp: Any, array: Any) -> Any:
@@ -41,6 +46,7 @@ def all_finite(xp: Any, array: Any) -> Any:
 
 
 def every_finite(xp: Any, *arrays: Any) -> bool:
-    """Whether every entry of every array is finite, from one sum each (a fast path: a sum is
-    finite only if all its terms are; a finite-term sum that overflows just answers False)."""
-    return all(bool(xp.isfinite(xp.sum(a))) for a in arrays)
+    """Whether every entry of every array is finite, from one sum of squares each over the last
+    axis and one sum of those (a fast path: a sum is finite only if all its terms are; one that
+    overflows from finite terms just answers False)."""
+    return all(bool(xp.isfinite(xp.sum(squares(xp, a)))) for a in arrays)

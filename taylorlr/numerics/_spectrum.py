@@ -6,12 +6,13 @@ exceeds 1/sqrt(eps), and the signs of the eigenvalues say minimum, maximum or sa
 
 A cheap *certificate* settles most members without eigenvalues: bounds lower <= min |lambda| and
 max |lambda| <= upper with the signs of the eigenvalues, exact for n = 1, the closed form of a
-symmetric 2 x 2 (mean +- hypot, accurate to a few eps * ||H||) for n = 2, and Gershgorin's discs
-(true bounds, conclusive for diagonally dominant H) for n >= 3. A member is *clear* when
+symmetric 2 x 2 (mean +- hypot, accurate to a few eps * ||H||) for n = 2, and Weyl's bound
+around the diagonal (true bounds, conclusive when the off-diagonal part is small beside the
+smallest diagonal entry) for n >= 3. A member is *clear* when
 lower > (max(sqrt(eps), tol) * (1 + 1e-3) + 64 n eps) * upper: then it is neither singular nor
 ill-conditioned by ``eigvalsh`` either, whose own error (a small multiple of n eps ||H||) is far
 inside that margin, and the signs agree. Every other member (near-singular, ill-conditioned,
-not finite, or not diagonally dominant) gets ``eigvalsh`` and the eigenvalue rule itself, so
+not finite, or far from diagonal) gets ``eigvalsh`` and the eigenvalue rule itself, so
 the two routes give the same verdicts by construction, and each member's verdict depends on
 that member alone.
 
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from taylorlr.compile.backends import to_numpy
-from taylorlr.numerics._folds import across
+from taylorlr.numerics._folds import across, squares
 
 #: unit roundoff per dtype
 EPS = {"float64": 2.0**-52, "float32": 2.0**-23}
@@ -111,7 +112,7 @@ def _certificate(xp: Any, H: Any, tol: float, dtype: str) -> tuple[Any, Any, Any
     elif n == 2:
         lower, upper, positive, negative = _two_by_two(xp, H)
     else:
-        lower, upper, positive, negative = _gershgorin(xp, H)
+        lower, upper, positive, negative = _weyl(xp, H, dtype)
     bound = max(eps**0.5, tol) * (1 + MARGIN) + SLACK * n * eps
     return lower > bound * upper, positive, negative
 
@@ -128,15 +129,19 @@ def _two_by_two(xp: Any, H: Any) -> tuple[Any, Any, Any, Any]:
     return xp.minimum(xp.abs(low), xp.abs(high)), upper, low > 0, high < 0
 
 
-def _gershgorin(xp: Any, H: Any) -> tuple[Any, Any, Any, Any]:
-    """Each eigenvalue lies in a disc |z - h_ii| <= R_i = sum_(j != i) |h_ij|: where no disc holds
-    0, min |lambda| >= min_i (|h_ii| - R_i), max |lambda| <= max_i (|h_ii| + R_i), and the
-    eigenvalues' signs are the diagonal's (discs on either side of 0 are disjoint)."""
+def _weyl(xp: Any, H: Any, dtype: str) -> tuple[Any, Any, Any, Any]:
+    """H = D + E with D its diagonal: each sorted eigenvalue of H is within ||E||_2 <= ||E||_F = e
+    of the same sorted diagonal entry (Weyl). Where every |h_ii| > e, min |lambda| >= min |h_ii| - e,
+    max |lambda| <= max |h_ii| + e, and the eigenvalues' signs are the diagonal's. e comes from
+    ||H||_F^2 - ||D||^2, with n^2 eps ||H||_F^2 added for the rounding of that difference."""
+    n = H.shape[-1]
     diagonal = xp.linalg.diagonal(H)
-    rows = xp.matmul(xp.abs(H), xp.ones((H.shape[-1],), dtype=H.dtype))  # sum_j |h_ij|
+    total = squares(xp, xp.reshape(H, (*H.shape[:-2], n * n)))
+    spill = total - squares(xp, diagonal)
+    e = xp.sqrt(xp.maximum(spill, xp.zeros_like(spill)) + (2 * n * n * EPS[dtype]) * total)
     centre = xp.abs(diagonal)
-    lower = across(xp, centre - (rows - centre), xp.minimum)
-    upper = across(xp, rows, xp.maximum)
+    lower = across(xp, centre, xp.minimum) - e
+    upper = across(xp, centre, xp.maximum) + e
     positive = across(xp, diagonal, xp.minimum) > 0
     negative = across(xp, diagonal, xp.maximum) < 0
     return lower, upper, positive, negative

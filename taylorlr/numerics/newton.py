@@ -549,9 +549,9 @@ def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[An
     with quiet():
         value = compiled.value(W)
         g, H = compiled.grad_and_hess(W)  # one kernel for both
-        if every_finite(xp, value, g, H):  # the common case: three sums, no per-member folds
-            return g, H, xp.zeros(value.shape, dtype=xp.bool)
         flat = xp.reshape(H, (*H.shape[:-2], -1))
+        if every_finite(xp, value[..., None], g, flat):  # the common case: no per-member folds
+            return g, H, xp.zeros(value.shape, dtype=xp.bool)
         finite = xp.isfinite(value) & all_finite(xp, g) & all_finite(xp, flat)
     nonfinite = xp.logical_not(finite)
     if single and bool(xp.any(nonfinite)):
