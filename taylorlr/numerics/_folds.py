@@ -46,7 +46,7 @@ def all_finite(xp: Any, array: Any) -> Any:
 
 
 def every_finite(xp: Any, *arrays: Any) -> bool:
-    """Whether every entry of every array is finite, from one sum of squares each over the last
-    axis and one sum of those (a fast path: a sum is finite only if all its terms are; one that
-    overflows from finite terms just answers False)."""
-    return all(bool(xp.isfinite(xp.sum(squares(xp, a)))) for a in arrays)
+    """Whether every entry of every array is finite, from one sum each (of the squares over a
+    long last axis first, a dot product): a fast path, as a sum is finite only if all its terms
+    are; one that overflows from finite terms just answers False."""
+    return all(bool(xp.isfinite(xp.sum(a if a.shape[-1] <= COLUMNS else squares(xp, a)))) for a in arrays)
