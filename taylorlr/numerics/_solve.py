@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from taylorlr.compile.backends import quiet
-from taylorlr.numerics._folds import across, norm
+from taylorlr.numerics._folds import norm, squares
 
 
 def solve(xp: Any, H: Any, g: Any, singular: Any) -> Any:
@@ -51,15 +51,25 @@ def _two_by_two(xp: Any, entries: list[list[Any]], g: Any) -> Any:
     return xp.stack([x1, x2], axis=-1)
 
 
-def backward_error(xp: Any, H: Any, g: Any, s: Any, singular: Any) -> Any:
-    """||H s - g|| / (||H||_F ||s|| + ||g||) (Rigal and Gaches), 0 where no solve was made."""
+def backward_error(xp: Any, H: Any, g: Any, s: Any, singular: Any, frobenius2: Any = None) -> Any:
+    """||H s - g|| / (||H||_F ||s|| + ||g||) (Rigal and Gaches), 0 where no solve was made.
+    ``frobenius2``: ||H||_F^2 per member, when the caller has it already."""
     n = H.shape[-1]
     if n > 2:
-        product = xp.matmul(H, s[..., None])[..., 0]
-    else:
-        product = xp.stack([across(xp, H[..., i, :] * s, xp.add) for i in range(n)], axis=-1)
-    residual = norm(xp, product - g)
-    scale = norm(xp, xp.reshape(H, (*H.shape[:-2], n * n))) * norm(xp, s) + norm(xp, g)
+        residual2 = squares(xp, xp.matmul(H, s[..., None])[..., 0] - g)
+    else:  # short rows: entry by entry, no (..., n, n) temporaries
+        residual2 = sum((_row(H, s, i) - g[..., i]) ** 2 for i in range(n))
+    if frobenius2 is None:
+        frobenius2 = squares(xp, xp.reshape(H, (*H.shape[:-2], n * n)))
+    scale = xp.sqrt(frobenius2) * norm(xp, s) + norm(xp, g)
     ok = scale > 0
-    error = residual / xp.where(ok, scale, xp.ones_like(scale))
+    error = xp.sqrt(residual2) / xp.where(ok, scale, xp.ones_like(scale))
     return xp.where(xp.logical_or(singular, xp.logical_not(ok)), xp.zeros_like(error), error)
+
+
+def _row(H: Any, s: Any, i: int) -> Any:
+    """(H s)_i, entry by entry."""
+    total = H[..., i, 0] * s[..., 0]
+    for j in range(1, H.shape[-1]):
+        total = total + H[..., i, j] * s[..., j]
+    return total

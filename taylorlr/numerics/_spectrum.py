@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from taylorlr.compile.backends import to_numpy
-from taylorlr.numerics._folds import across, squares
+from taylorlr.numerics._folds import across, compact, squares
 
 #: unit roundoff per dtype
 EPS = {"float64": 2.0**-52, "float32": 2.0**-23}
@@ -52,12 +52,15 @@ class Spectrum:
     checked: int = 0
 
 
-def classify(xp: Any, H: Any, tol: float, dtype: str) -> Spectrum:
-    """Singular, minimum, maximum and ill-conditioned per member of H (..., n, n)."""
+def classify(xp: Any, H: Any, tol: float, dtype: str, frobenius2: Any = None) -> Spectrum:
+    """Singular, minimum, maximum and ill-conditioned per member of H (..., n, n).
+
+    ``frobenius2``: ||H||_F^2 per member, when the caller has it already.
+    """
     import numpy
 
     batch, n = tuple(H.shape[:-2]), H.shape[-1]
-    clear, positive, negative = _certificate(xp, H, tol, dtype)
+    clear, positive, negative = _certificate(xp, H, tol, dtype, frobenius2)
     flat = numpy.reshape(numpy.asarray(to_numpy(clear), dtype=bool), (-1,))
     minimum = numpy.reshape(numpy.asarray(to_numpy(positive), dtype=bool), (-1,)) & flat
     maximum = numpy.reshape(numpy.asarray(to_numpy(negative), dtype=bool), (-1,)) & flat
@@ -101,7 +104,7 @@ def eigenvalue_rule(xp: Any, eigenvalues: Any, tol: float, dtype: str) -> tuple[
     return singular, eigenvalues[..., 0] > 0, eigenvalues[..., -1] < 0, ill
 
 
-def _certificate(xp: Any, H: Any, tol: float, dtype: str) -> tuple[Any, Any, Any]:
+def _certificate(xp: Any, H: Any, tol: float, dtype: str, frobenius2: Any) -> tuple[Any, Any, Any]:
     """(clear, all eigenvalues positive, all negative): the signs hold where ``clear`` does."""
     n = H.shape[-1]
     eps = EPS[dtype]
@@ -112,7 +115,7 @@ def _certificate(xp: Any, H: Any, tol: float, dtype: str) -> tuple[Any, Any, Any
     elif n == 2:
         lower, upper, positive, negative = _two_by_two(xp, H)
     else:
-        lower, upper, positive, negative = _weyl(xp, H, dtype)
+        lower, upper, positive, negative = _weyl(xp, H, dtype, frobenius2)
     bound = max(eps**0.5, tol) * (1 + MARGIN) + SLACK * n * eps
     return lower > bound * upper, positive, negative
 
@@ -129,14 +132,15 @@ def _two_by_two(xp: Any, H: Any) -> tuple[Any, Any, Any, Any]:
     return xp.minimum(xp.abs(low), xp.abs(high)), upper, low > 0, high < 0
 
 
-def _weyl(xp: Any, H: Any, dtype: str) -> tuple[Any, Any, Any, Any]:
+def _weyl(xp: Any, H: Any, dtype: str, total: Any) -> tuple[Any, Any, Any, Any]:
     """H = D + E with D its diagonal: each sorted eigenvalue of H is within ||E||_2 <= ||E||_F = e
     of the same sorted diagonal entry (Weyl). Where every |h_ii| > e, min |lambda| >= min |h_ii| - e,
     max |lambda| <= max |h_ii| + e, and the eigenvalues' signs are the diagonal's. e comes from
     ||H||_F^2 - ||D||^2, with n^2 eps ||H||_F^2 added for the rounding of that difference."""
     n = H.shape[-1]
-    diagonal = xp.linalg.diagonal(H)
-    total = squares(xp, xp.reshape(H, (*H.shape[:-2], n * n)))
+    diagonal = compact(xp, xp.linalg.diagonal(H))
+    if total is None:
+        total = squares(xp, xp.reshape(H, (*H.shape[:-2], n * n)))
     spill = total - squares(xp, diagonal)
     e = xp.sqrt(xp.maximum(spill, xp.zeros_like(spill)) + (2 * n * n * EPS[dtype]) * total)
     centre = xp.abs(diagonal)

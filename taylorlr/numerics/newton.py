@@ -29,7 +29,7 @@ from taylorlr._typing import require_loss
 from taylorlr.compile.backends import as_batch, quiet, to_numpy
 from taylorlr.errors import OptionError, PointError, SingularHessianError
 from taylorlr.kinds import Kind, Verdict
-from taylorlr.numerics._folds import across, all_finite, every_finite, norm
+from taylorlr.numerics._folds import across, all_finite, every_finite, norm, squares
 from taylorlr.numerics._solve import backward_error, solve
 from taylorlr.numerics._spectrum import EPS, Spectrum, classify
 
@@ -496,12 +496,12 @@ def newton_step_on(
     xp = compiled.xp
     n = W.shape[-1]
     tol = default_rtol(n, compiled.dtype) if rtol is None else rtol
-    g, H, nonfinite = _finite_derivatives(compiled, W, single=raise_singular)
-    spectrum = classify(xp, H, tol, compiled.dtype)
+    g, H, nonfinite, frobenius2 = _finite_derivatives(compiled, W, single=raise_singular)
+    spectrum = classify(xp, H, tol, compiled.dtype, frobenius2)
     # a non-finite member is treated like a singular one (no step), and labelled apart
     singular = xp.logical_or(spectrum.singular, nonfinite)
     solved = solve(xp, H, g, singular)
-    backward = backward_error(xp, H, g, solved, singular)
+    backward = backward_error(xp, H, g, solved, singular, frobenius2)
     singular = xp.logical_or(singular, backward > BACKWARD_FACTOR * n * EPS[compiled.dtype])
     eigenvalues = spectrum.eigenvalues
     if raise_singular and fallback is None and bool(xp.any(singular)):
@@ -536,8 +536,9 @@ def default_rtol(n: int, dtype: str) -> float:
     return RTOL_FACTOR * n * EPS[dtype]
 
 
-def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[Any, Any, Any]:
-    """g and H at W, with members where f, g or H is not finite masked (g = 0, H = I).
+def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[Any, Any, Any, Any]:
+    """g and H at W, with members where f, g or H is not finite masked (g = 0, H = I), the mask,
+    and ||H||_F^2 per member (one pass over H serves the finiteness check and what follows).
 
     f is checked too: log(x) + x**2 has a finite gradient and Hessian at x < 0, where
     f itself is undefined.
@@ -550,8 +551,9 @@ def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[An
         value = compiled.value(W)
         g, H = compiled.grad_and_hess(W)  # one kernel for both
         flat = xp.reshape(H, (*H.shape[:-2], -1))
-        if every_finite(xp, value[..., None], g, flat):  # the common case: no per-member folds
-            return g, H, xp.zeros(value.shape, dtype=xp.bool)
+        frobenius2 = squares(xp, flat)  # finite only where every entry is
+        if every_finite(xp, value, g) and bool(xp.isfinite(xp.sum(frobenius2))):  # the common case
+            return g, H, xp.zeros(value.shape, dtype=xp.bool), frobenius2
         finite = xp.isfinite(value) & all_finite(xp, g) & all_finite(xp, flat)
     nonfinite = xp.logical_not(finite)
     if single and bool(xp.any(nonfinite)):
@@ -562,10 +564,10 @@ def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[An
             "the point is outside f's domain, or the values overflow"
         )
     if not bool(xp.any(nonfinite)):  # no copies of g and H where every member is finite
-        return g, H, nonfinite
+        return g, H, nonfinite, frobenius2
     g = xp.where(nonfinite[..., None], xp.zeros_like(g), g)
     eye = xp.eye(H.shape[-1], dtype=H.dtype)
-    return g, xp.where(nonfinite[..., None, None], eye, H), nonfinite
+    return g, xp.where(nonfinite[..., None, None], eye, H), nonfinite, None
 
 
 def _first(mask: Any) -> tuple[int, ...]:
