@@ -18,8 +18,8 @@ that member alone.
 
 >>> import numpy as np
 >>> s = classify(np, np.array([[[2.0, 0.0], [0.0, 3.0]], [[1.0, 1.0], [1.0, 1.0]]]), 1e-15, "float64")
->>> s.singular.tolist(), s.minimum.tolist(), s.checked
-([False, True], [True, False], 1)
+>>> s.singular.tolist(), s.minimum.tolist(), s.checked.tolist()
+([False, True], [True, False], [1])
 """
 
 from __future__ import annotations
@@ -40,16 +40,35 @@ MARGIN, SLACK = 1e-3, 64
 class Spectrum:
     """The per-member verdicts: ``singular`` in the array namespace, the rest NumPy bool arrays.
 
-    ``eigenvalues`` is set when every member needed them (else None: compute when read);
-    ``checked`` counts the members that went to ``eigvalsh``.
+    ``checked`` holds the flat indices of the members that went to ``eigvalsh`` and ``values``
+    their eigenvalues; :meth:`eigenvalues` gives every member's when asked.
     """
 
     singular: Any
     minimum: Any
     maximum: Any
     ill: Any
-    eigenvalues: Any = None
-    checked: int = 0
+    checked: Any
+    values: Any = None
+
+    def eigenvalues(self, xp: Any, H: Any) -> Any:
+        """H's eigenvalues, ascending, (..., n): the checked members' from ``eigvalsh``; the others'
+        from the closed form for n <= 2 (within a few eps ||H|| of ``eigvalsh``'s, and far enough
+        from every threshold that the eigenvalue rule gives them the same verdicts), else
+        from ``eigvalsh``."""
+        import numpy
+
+        n = H.shape[-1]
+        if self.checked.size == numpy.size(self.minimum):  # every member went to eigvalsh
+            return self.values
+        if n > 2:
+            return xp.linalg.eigvalsh(H)
+        closed = _closed_form(xp, H)
+        if not self.checked.size:
+            return closed
+        host = numpy.array(to_numpy(xp.reshape(closed, (-1, n))))  # a writable copy
+        host[self.checked] = numpy.asarray(to_numpy(self.values))
+        return xp.asarray(numpy.reshape(host, closed.shape))
 
 
 def classify(xp: Any, H: Any, tol: float, dtype: str, frobenius2: Any = None) -> Spectrum:
@@ -67,16 +86,15 @@ def classify(xp: Any, H: Any, tol: float, dtype: str, frobenius2: Any = None) ->
     singular = numpy.zeros(flat.shape, dtype=bool)
     ill = numpy.zeros(flat.shape, dtype=bool)
     rest = numpy.flatnonzero(~flat)
-    everyone = rest.size == flat.size
-    eigenvalues = None
+    values = None
     if rest.size:
-        if everyone:
-            eigenvalues = xp.linalg.eigvalsh(H)
-            values = xp.reshape(eigenvalues, (-1, n))
+        if rest.size == flat.size:
+            values = xp.linalg.eigvalsh(H)
+            flat_values = xp.reshape(values, (-1, n))
         else:
             stacked = xp.reshape(H, (-1, n, n))
-            values = xp.linalg.eigvalsh(xp.take(stacked, xp.asarray(rest), axis=0))
-        ruled = eigenvalue_rule(xp, values, tol, dtype)
+            values = flat_values = xp.linalg.eigvalsh(xp.take(stacked, xp.asarray(rest), axis=0))
+        ruled = eigenvalue_rule(xp, flat_values, tol, dtype)
         for target, verdict in zip((singular, minimum, maximum, ill), ruled, strict=True):
             target[rest] = numpy.asarray(to_numpy(verdict), dtype=bool)
     return Spectrum(
@@ -84,8 +102,8 @@ def classify(xp: Any, H: Any, tol: float, dtype: str, frobenius2: Any = None) ->
         minimum=numpy.reshape(minimum, batch),
         maximum=numpy.reshape(maximum, batch),
         ill=numpy.reshape(ill, batch),
-        eigenvalues=eigenvalues,
-        checked=int(rest.size),
+        checked=rest,
+        values=values,
     )
 
 
@@ -124,12 +142,23 @@ def _two_by_two(xp: Any, H: Any) -> tuple[Any, Any, Any, Any]:
     """lambda = m -+ r with m = (a + c)/2, r = hypot((a - c)/2, b): |lambda|'s to a few eps ||H||.
     ``eigvalsh`` reads the lower triangle, so b is H[1, 0] here too; no overflow or underflow
     in r (hypot), and an overflow elsewhere gives inf or NaN, which is never clear."""
-    a, b, c = H[..., 0, 0], H[..., 1, 0], H[..., 1, 1]
-    m = 0.5 * a + 0.5 * c
-    r = xp.hypot(0.5 * a - 0.5 * c, b)
+    m, r = _centre_and_radius(xp, H)
     low, high = m - r, m + r
     upper = xp.abs(m) + r
     return xp.minimum(xp.abs(low), xp.abs(high)), upper, low > 0, high < 0
+
+
+def _centre_and_radius(xp: Any, H: Any) -> tuple[Any, Any]:
+    a, b, c = H[..., 0, 0], H[..., 1, 0], H[..., 1, 1]
+    return 0.5 * a + 0.5 * c, xp.hypot(0.5 * a - 0.5 * c, b)
+
+
+def _closed_form(xp: Any, H: Any) -> Any:
+    """The eigenvalues of a 1 x 1 (its entry, as ``eigvalsh`` gives it) or a symmetric 2 x 2."""
+    if H.shape[-1] == 1:
+        return H[..., 0, :]
+    m, r = _centre_and_radius(xp, H)
+    return xp.stack([m - r, m + r], axis=-1)
 
 
 def _weyl(xp: Any, H: Any, dtype: str, total: Any) -> tuple[Any, Any, Any, Any]:

@@ -175,15 +175,17 @@ class NewtonStep:
     singular: Any = field(default=None, repr=False, compare=False)
     nonfinite: Any = field(default=None, repr=False, compare=False)
     rtol: float = 0.0
-    known_eigenvalues: Any = field(default=None, repr=False, compare=False)
+    spectrum: Spectrum | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def eigenvalues(self) -> Any:
-        """H's eigenvalues in ascending order, (..., n): ``eigvalsh``, computed when first read
-        (the verdicts need them only where a cheap certificate is not conclusive)."""
-        if self.known_eigenvalues is not None:
-            return self.known_eigenvalues
-        return _xp_of(self.hessian).linalg.eigvalsh(self.hessian)
+        """H's eigenvalues in ascending order, (..., n), computed when first read (the verdicts
+        need them only where a cheap certificate is not conclusive): ``eigvalsh``'s, or for n <= 2
+        the closed form's where the certificate was conclusive."""
+        xp = _xp_of(self.hessian)
+        if self.spectrum is None:
+            return xp.linalg.eigvalsh(self.hessian)
+        return self.spectrum.eigenvalues(xp, self.hessian)
 
     @cached_property
     def condition(self) -> Any:
@@ -503,16 +505,14 @@ def newton_step_on(
     solved = solve(xp, H, g, singular)
     backward = backward_error(xp, H, g, solved, singular, frobenius2)
     singular = xp.logical_or(singular, backward > BACKWARD_FACTOR * n * EPS[compiled.dtype])
-    eigenvalues = spectrum.eigenvalues
     if raise_singular and fallback is None and bool(xp.any(singular)):
         where = _first(singular)
         raise SingularHessianError(
             f"the Hessian is singular at {_at(W, where)} "
-            f"(eigenvalues {_at(xp.linalg.eigvalsh(H), where)}, rtol={tol:g}): no Newton step exists; "
+            f"(eigenvalues {_at(spectrum.eigenvalues(xp, H), where)}, rtol={tol:g}): no Newton step exists; "
             "pass fallback='pinv' (pseudo-inverse step) or fallback='damped' (Levenberg shift)"
         )
-    if fallback == "damped" and eigenvalues is None:
-        eigenvalues = xp.linalg.eigvalsh(H)
+    eigenvalues = spectrum.eigenvalues(xp, H) if fallback == "damped" else None
     shift = _shift(xp, eigenvalues, singular, fallback, damping, H.dtype)
     step = _fallback_step(xp, H, g, solved, shift, singular, fallback, tol)
     if method != "newton" and third is not None:
@@ -523,7 +523,7 @@ def newton_step_on(
         curvature=_curvature(spectrum, singular, nonfinite), shift=shift, method=method, fallback=fallback,
         conditioning=_conditioning(spectrum, singular, nonfinite),
         backward_error=backward, singular=singular, nonfinite=nonfinite, rtol=tol,
-        known_eigenvalues=eigenvalues,
+        spectrum=spectrum,
     )  # fmt: skip
 
 

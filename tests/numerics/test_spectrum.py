@@ -127,20 +127,33 @@ def test_verdicts_match_sympys_exact_inertia_on_integer_matrices(rows):
             assert not s.ill[k]  # an integer matrix this small is far from ill-conditioned
 
 
-def test_a_well_conditioned_batch_needs_no_eigenvalues_and_reads_the_same_when_asked():
+def test_a_well_conditioned_batch_needs_no_eigvalsh_and_its_eigenvalues_say_what_its_labels_say():
     for text, n in [("(1 - x1)**2 + 100*(x2 - x1**2)**2", 2), ("x**2 + 3*y**2 + z**2 + x*y - 2*z", 3),
                     ("x**4 + x", 1)]:  # fmt: skip
         W = np.random.default_rng(1).uniform(0.5, 2.0, (200, n))
         step = tl.newton_step(tl.Loss(text), W)
-        assert step.known_eigenvalues is None  # nothing computed yet
-        eigenvalues = np.linalg.eigvalsh(step.hessian)
-        np.testing.assert_array_equal(step.eigenvalues, eigenvalues)
-        largest, smallest = np.abs(eigenvalues).max(-1), np.abs(eigenvalues).min(-1)
+        assert step.spectrum.checked.size == 0 and step.spectrum.values is None  # no eigvalsh yet
+        exact = np.linalg.eigvalsh(step.hessian)
+        scale = np.abs(exact).max(-1, keepdims=True)
+        bound = 8 * EPS["float64"] * scale if n == 2 else 0.0  # eigvalsh's own for n != 2
+        assert np.all(np.abs(step.eigenvalues - exact) <= bound), (n, np.abs(step.eigenvalues - exact).max())
+        largest, smallest = np.abs(step.eigenvalues).max(-1), np.abs(step.eigenvalues).min(-1)
         np.testing.assert_array_equal(step.condition, np.where(step.singular, np.inf, largest / smallest))
-        labels = np.where(
-            eigenvalues[:, 0] > 0, "minimum", np.where(eigenvalues[:, -1] < 0, "maximum", "saddle")
-        )
-        assert [str(c) for c in step.curvature] == labels.tolist()
+        singular, minimum, maximum, ill = eigenvalue_rule(np, exact, step.rtol, "float64")
+        labels = np.where(minimum, "minimum", np.where(maximum, "maximum", "saddle"))
+        assert [str(c) for c in step.curvature] == np.where(singular, "singular", labels).tolist()
+        assert [str(c) for c in step.conditioning] == np.where(
+            ill, "ill-conditioned", "well-conditioned"
+        ).tolist()
+
+
+def test_checked_members_report_eigvalsh_and_the_rest_the_closed_form():
+    H = np.array([[[2.0, 1.0], [1.0, 3.0]], [[1.0, 1.0], [1.0, 1.0]], [[1.0, 0.0], [0.0, 1e-9]]])
+    s = classify(np, H, default_rtol(2, "float64"), "float64")
+    assert s.checked.tolist() == [1, 2]  # singular, ill-conditioned
+    eigenvalues = s.eigenvalues(np, H)
+    np.testing.assert_array_equal(eigenvalues[1:], np.linalg.eigvalsh(H[1:]))
+    np.testing.assert_allclose(eigenvalues[0], [(5 - 5**0.5) / 2, (5 + 5**0.5) / 2], rtol=1e-15)
 
 
 @CI
