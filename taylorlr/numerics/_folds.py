@@ -40,12 +40,6 @@ def norm(xp: Any, array: Any) -> Any:
     return xp.sqrt(squares(xp, array))
 
 
-def compact(xp: Any, array: Any) -> Any:
-    """A fresh copy of ``array``: in row-major order, so that its columns fold fast (a view into a
-    wider array, like a Hessian's diagonal, costs a cache line per entry in every fold)."""
-    return xp.asarray(array, copy=True)
-
-
 def all_finite(xp: Any, array: Any) -> Any:
     """Whether every entry over the last axis is finite: x - x is 0 for a finite x, NaN otherwise."""
     return xp.isfinite(across(xp, array - array, xp.add))

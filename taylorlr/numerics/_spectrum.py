@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from taylorlr.compile.backends import to_numpy
-from taylorlr.numerics._folds import across, compact, squares
+from taylorlr.numerics._folds import across, squares
 
 #: unit roundoff per dtype
 EPS = {"float64": 2.0**-52, "float32": 2.0**-23}
@@ -167,14 +167,14 @@ def _weyl(xp: Any, H: Any, dtype: str, total: Any) -> tuple[Any, Any, Any, Any]:
     max |lambda| <= max |h_ii| + e, and the eigenvalues' signs are the diagonal's. e comes from
     ||H||_F^2 - ||D||^2, with n^2 eps ||H||_F^2 added for the rounding of that difference."""
     n = H.shape[-1]
-    diagonal = compact(xp, xp.linalg.diagonal(H))
+    diagonal = xp.stack([H[..., k, k] for k in range(n)], axis=0)  # (n, ...): folds along axis 0
     if total is None:
         total = squares(xp, xp.reshape(H, (*H.shape[:-2], n * n)))
-    spill = total - squares(xp, diagonal)
+    spill = total - xp.sum(diagonal * diagonal, axis=0)
     e = xp.sqrt(xp.maximum(spill, xp.zeros_like(spill)) + (2 * n * n * EPS[dtype]) * total)
     centre = xp.abs(diagonal)
-    lower = across(xp, centre, xp.minimum) - e
-    upper = across(xp, centre, xp.maximum) + e
-    positive = across(xp, diagonal, xp.minimum) > 0
-    negative = across(xp, diagonal, xp.maximum) < 0
+    lower = xp.min(centre, axis=0) - e
+    upper = xp.max(centre, axis=0) + e
+    positive = xp.min(diagonal, axis=0) > 0
+    negative = xp.max(diagonal, axis=0) < 0
     return lower, upper, positive, negative
