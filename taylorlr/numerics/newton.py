@@ -709,6 +709,8 @@ def _fallback_step(
     xp: Any, H: Any, g: Any, solved: Any, shift: Any, singular: Any, fallback: str | None, tol: float
 ) -> Any:
     """The solve's step where H is regular; the fallback's step (or 0) where it is singular."""
+    if not bool(xp.any(singular)):  # no member needs the fallback: no (..., n) copy
+        return solved
     if fallback == "damped":
         replacement = solve(xp, H + shift[..., None, None] * xp.eye(H.shape[-1], dtype=H.dtype), g, ~singular)
     elif fallback == "pinv":
