@@ -6,11 +6,13 @@ import itertools
 from fractions import Fraction
 
 import numpy as np
+import pytest
 import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import taylorlr as tl
+from taylorlr.compile.backends import to_numpy
 from taylorlr.numerics._solve import backward_error, solve
 from taylorlr.numerics._spectrum import EPS, classify, eigenvalue_rule
 from taylorlr.numerics.newton import default_rtol
@@ -171,3 +173,19 @@ def test_the_closed_form_two_by_two_solve_is_exact_to_rounding(entries):
         abs(float(Fraction(v) - e)) <= 1e-13 * scale for v, e in zip(s[0].tolist(), exact, strict=True)
     )
     assert backward_error(np, H, g, s, np.array([False]))[0] <= 4 * EPS["float64"]
+
+
+def test_array_api_strict_gives_the_numpy_labels_and_eigenvalues():
+    xps = pytest.importorskip("array_api_strict")
+    for text, W in [
+        ("x**2 + 3*y**2 + z**2 + x*y - 2*z + x*y*z", [[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [0.1, -0.2, 0.1]]),
+        ("x**2 - y**2 + x*y**2", [[0.0, 0.0], [1.0, 2.0], [0.0, 1.0], [-0.5, 0.0]]),
+        ("x**3", [[0.0], [1.0], [-1.0]]),
+    ]:
+        loss = tl.Loss(text)
+        strict = tl.newton_step(loss, xps.asarray(W), backend="array-api-strict")
+        plain = tl.newton_step(loss, np.array(W))
+        for name in ("curvature", "conditioning"):
+            assert [str(c) for c in getattr(strict, name)] == [str(c) for c in getattr(plain, name)]
+        np.testing.assert_allclose(to_numpy(strict.eigenvalues), plain.eigenvalues, rtol=1e-14, atol=1e-14)
+        np.testing.assert_allclose(to_numpy(strict.point), plain.point, rtol=1e-14)
