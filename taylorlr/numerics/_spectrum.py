@@ -9,7 +9,8 @@ max |lambda| <= upper with the signs of the eigenvalues, exact for n = 1, the cl
 symmetric 2 x 2 (mean +- hypot, accurate to a few eps * ||H||) for n = 2, and Weyl's bound
 around the diagonal (true bounds, conclusive when the off-diagonal part is small beside the
 smallest diagonal entry) for n >= 3. A member is *clear* when
-lower > (max(sqrt(eps), tol) * (1 + 1e-3) + 64 n eps) * upper: then it is neither singular nor
+lower > (max(sqrt(eps), tol) * (1 + 1e-3) + 64 n eps) * upper and upper >= 2^-450 (2^-40 in
+float32: no bits lost to underflow): then it is neither singular nor
 ill-conditioned by ``eigvalsh`` either, whose own error (a small multiple of n eps ||H||) is far
 inside that margin, and the signs agree. Every other member (near-singular, ill-conditioned,
 not finite, or far from diagonal) gets ``eigvalsh`` and the eigenvalue rule itself, so
@@ -27,13 +28,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from taylorlr.compile.backends import to_numpy
+from taylorlr.compile.backends import quiet, to_numpy
 from taylorlr.numerics._folds import across, squares
 
 #: unit roundoff per dtype
 EPS = {"float64": 2.0**-52, "float32": 2.0**-23}
 #: the certificate's relative margin on the thresholds, and its absolute margin in units of n eps
 MARGIN, SLACK = 1e-3, 64
+#: below this max |lambda| bound the certificate's squares and halves could lose bits to
+#: underflow: such members go to ``eigvalsh``, which scales them
+TINY = {"float64": 2.0**-450, "float32": 2.0**-40}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,8 +128,17 @@ def eigenvalue_rule(xp: Any, eigenvalues: Any, tol: float, dtype: str) -> tuple[
 
 def _certificate(xp: Any, H: Any, tol: float, dtype: str, frobenius2: Any) -> tuple[Any, Any, Any]:
     """(clear, all eigenvalues positive, all negative): the signs hold where ``clear`` does."""
+    with quiet():  # an overflow gives inf or NaN, never clear; no warning about it
+        lower, upper, positive, negative = _bounds(xp, H, dtype, frobenius2)
+    n, eps = H.shape[-1], EPS[dtype]
+    bound = max(eps**0.5, tol) * (1 + MARGIN) + SLACK * n * eps
+    return xp.logical_and(lower > bound * upper, upper >= TINY[dtype]), positive, negative
+
+
+def _bounds(xp: Any, H: Any, dtype: str, frobenius2: Any) -> tuple[Any, Any, Any, Any]:
+    """lower <= min |lambda|, max |lambda| <= upper, all eigenvalues > 0, all < 0 (the signs
+    hold where lower > 0)."""
     n = H.shape[-1]
-    eps = EPS[dtype]
     if n == 1:
         h = H[..., 0, 0]
         lower = upper = xp.abs(h)
@@ -134,8 +147,7 @@ def _certificate(xp: Any, H: Any, tol: float, dtype: str, frobenius2: Any) -> tu
         lower, upper, positive, negative = _two_by_two(xp, H)
     else:
         lower, upper, positive, negative = _weyl(xp, H, dtype, frobenius2)
-    bound = max(eps**0.5, tol) * (1 + MARGIN) + SLACK * n * eps
-    return lower > bound * upper, positive, negative
+    return lower, upper, positive, negative
 
 
 def _two_by_two(xp: Any, H: Any) -> tuple[Any, Any, Any, Any]:
