@@ -154,6 +154,9 @@ class NewtonStep:
         singular: mask of the members where H is singular (or not finite): no Newton step exists.
         nonfinite: mask of the members where f, g or H is not finite.
         rtol: the relative eigenvalue tolerance used for "singular".
+        spectrum: how the labels were found: which members needed ``eigvalsh`` (the others were
+            settled by a cheap certificate) and their eigenvalues, reused when
+            :attr:`eigenvalues` is read.
 
     >>> import taylorlr as tl
     >>> step = tl.newton_step(tl.Loss("x**2 + 3*x*y**2"), [1.0, 2.0])
