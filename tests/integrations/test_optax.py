@@ -1,16 +1,17 @@
 """taylorlr.optax against the exact engine: the same alphas and iterates as tl.run, jitted, in float64.
 
 The twin of test_torch.py: the losses of training_problems.py written with jax.numpy, 50
-jitted steps, 1e-10 against tl.run. In the transformation the inner optimizer only gives
-omega (its updates at learning rate 1, read by one ravel) and the rule only reads omega, so
-the cases run a diagonal: every rule once and every optimizer of the convention mapping
-(docs/training.md) once, each pair in its own run; test_torch.py runs the full product.
-(Each case is one XLA compilation, about 0.3-0.5 s.) float64 is switched on for this
-module only and restored after it.
+jitted steps, 1e-10 against tl.run (or 10x the engine's own disagreement, as there), for
+every rule taylor_lr runs x every optax optimizer of the convention mapping
+(docs/training.md): the 42 pairs of test_torch.py on the same problems, and the line
+search. XLA compilation is the cost, not the steps: the 50 steps are one lax.scan, and the
+rules of one optimizer and problem are branches of one program (lax.switch), compiled once
+(:func:`program`). float64 is switched on for this module only and restored after it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -20,7 +21,7 @@ jax = pytest.importorskip("jax")
 optax = pytest.importorskip("optax")
 
 import jax.numpy as jnp  # noqa: E402
-from training_problems import CASES, SPD, agrees, discrepancy, engine  # noqa: E402
+from training_problems import CASES, LS, SPD, agrees, discrepancy, engine  # noqa: E402
 
 import taylorlr as tl  # noqa: E402
 from taylorlr._training import ClosureError, ParameterError, extra_passes  # noqa: E402
@@ -50,47 +51,61 @@ OPTAX = {
     "adamw": (lambda: optax.adamw(1.0, weight_decay=1e-4), "adamw"),
 }
 
-#: every rule once, every optimizer once (gd twice: the pure Newton rule with gamma 1)
-DIAGONAL = [
-    ("gd", "exact"),
-    ("gd", "line-search"),
-    ("momentum", "lagged"),
-    ("nesterov", "three-point"),
-    ("rmsprop", "value-gradient"),
-    ("adagrad", "retsinas"),
-    ("adam", "exact"),
-    ("adamw", "fixed"),
-]
-CASES_OPTAX = {**CASES, ("gd", "line-search"): (SPD, 1.0)}
+#: (optimizer, rule) -> (problem, gamma): every rule taylor_lr runs x every optimizer of OPTAX (49 pairs):
+#: test_torch.py's 42 pairs on the same problems, and the line search on the SPD quadratic (the one
+#: problem whose every line has one minimiser, which is what both searches find)
+PAIRS = {**CASES, **{(name, "line-search"): (SPD, 1.0) for name in OPTAX}}
 
 
-def train(problem, inner, rule, *, steps=50, alpha0=1e-3, **options):
-    """The jitted optax run: (final state, alphas of each move, points)."""
+def scanned(problem, opt, *, steps=50):
+    """w0 -> (points, states, gradients) of ``steps`` updates of ``opt`` on ``problem``, one lax.scan.
+
+    points[k], states[k]: after step k + 1; gradients[k]: at the point step k + 1 started from.
+    """
     f = lambda w: problem.function(jnp, w)  # noqa: E731
-    opt = taylor_lr(inner, rule, alpha0=alpha0, **options)
 
-    @jax.jit
-    def step(w, state):
+    def body(carry, _):
+        w, state = carry
         value, grad = jax.value_and_grad(f)(w)
         updates, state = opt.update(grad, state, w, value=value, value_fn=f)
-        return optax.apply_updates(w, updates), state
+        w = optax.apply_updates(w, updates)
+        return (w, state), (w, state, grad)
 
-    w = jnp.asarray(problem.start)
-    state = opt.init(w)
-    points, alphas = [np.asarray(w)], []
-    for _ in range(steps):
-        w, state = step(w, state)
-        points.append(np.asarray(w))
-        alphas.append(float(state.step_alpha))
-    return state, np.array(alphas), np.array(points)
+    return lambda w0: jax.lax.scan(body, (w0, opt.init(w0)), length=steps)[1]
 
 
-@pytest.mark.parametrize(("optimizer", "rule"), DIAGONAL)
+@functools.cache
+def program(optimizer, problem_name):
+    """One jitted program for all the rules PAIRS runs with ``optimizer`` on that problem:
+    lax.switch on the rule's index, each branch the 50 steps as one lax.scan.
+
+    Compiling is the cost (about 0.25 s per rule and 0.2 s per program on one core; the 50
+    steps themselves take milliseconds), so the rules of one optimizer and problem share it.
+    """
+    pairs = {rule: pg for (name, rule), pg in PAIRS.items() if name == optimizer and pg[0].name == problem_name}
+    rules = sorted(pairs)
+    make = OPTAX[optimizer][0]
+    branches = [
+        scanned(pairs[rule][0], taylor_lr(make(), rule, alpha0=1e-3, gamma=pairs[rule][1])) for rule in rules
+    ]
+    return rules, jax.jit(lambda w0, index: jax.lax.switch(index, branches, w0))
+
+
+def train(problem, optimizer, rule):
+    """The jitted optax run of PAIRS: (final state, alphas of each move, points, the start first)."""
+    rules, run = program(optimizer, problem.name)
+    w0 = jnp.asarray(problem.start)
+    points, states, _ = run(w0, rules.index(rule))
+    final = jax.tree.map(lambda leaf: leaf[-1], states)
+    return final, np.asarray(states.step_alpha), np.concatenate([np.asarray(w0)[None], np.asarray(points)])
+
+
+@pytest.mark.parametrize(("optimizer", "rule"), sorted(PAIRS))
 def test_the_transformation_takes_the_engines_steps(optimizer, rule):
-    problem, gamma = CASES_OPTAX[optimizer, rule]
-    make, mine = OPTAX[optimizer]
+    problem, gamma = PAIRS[optimizer, rule]
+    mine = OPTAX[optimizer][1]
     run = engine(problem, mine, rule, gamma=gamma)
-    state, alphas, points = train(problem, make(), rule, gamma=gamma)
+    state, alphas, points = train(problem, optimizer, rule)
     da, dp = discrepancy(run, alphas, points, lagged=rule == "lagged")
     assert agrees(problem, mine, rule, da, dp, gamma=gamma), (problem.name, da, dp)
     if int(run.stopped_at) == 50 and (rule != "lagged" or run.safeguard_counts.totals()["rising_loss"] == 0):
@@ -101,26 +116,30 @@ def test_the_transformation_takes_the_engines_steps(optimizer, rule):
         assert np.asarray(state.passes).tolist() == [50 * per_step[k] for k in ("forward", "backward", "hvp")]
 
 
-@pytest.mark.parametrize("rule", ["exact", "retsinas", "value-gradient", "three-point"])
-def test_on_quadratics_alpha_next_is_the_exact_line_search(rule):
-    """gamma 1, safeguards off, momentum: alpha_{t+1} = <g_t, omega_t> / omega_t^T A omega_t."""
-    f = lambda w: SPD.function(jnp, w)  # noqa: E731
-    hessian = np.asarray(jax.hessian(f)(jnp.asarray(SPD.start)))
-    opt = taylor_lr(optax.sgd(1.0, momentum=0.9), rule, alpha0=1e-2, safeguards="none")
+LINE_RULES = ("exact", "retsinas", "value-gradient", "three-point")
 
-    @jax.jit
-    def step(w, state):
-        value, grad = jax.value_and_grad(f)(w)
-        updates, state = opt.update(grad, state, w, value=value, value_fn=f)
-        return optax.apply_updates(w, updates), state, grad
 
-    w = jnp.asarray(SPD.start)
-    state = opt.init(w)
-    for _ in range(8):
-        w, state, grad = step(w, state)
-        omega = np.asarray(state.omega)
-        expected = np.asarray(grad) @ omega / (omega @ hessian @ omega)
-        assert math.isclose(float(state.alpha), expected, rel_tol=1e-9)
+@functools.cache
+def line_search_program(problem_name, optimizer):
+    problem = {p.name: p for p in (SPD, LS)}[problem_name]
+    make = OPTAX[optimizer][0]
+    branches = [
+        scanned(problem, taylor_lr(make(), rule, alpha0=1e-2, safeguards="none"), steps=8) for rule in LINE_RULES
+    ]
+    return jax.jit(lambda w0, index: jax.lax.switch(index, branches, w0))
+
+
+@pytest.mark.parametrize("rule", LINE_RULES)
+@pytest.mark.parametrize(("problem", "optimizer"), [(SPD, "gd"), (LS, "momentum")])
+def test_on_quadratics_alpha_next_is_the_exact_line_search(problem, optimizer, rule):
+    """gamma 1, safeguards off: alpha_{t+1} = <g_t, omega_t> / omega_t^T A omega_t (closed form)."""
+    f = lambda w: problem.function(jnp, w)  # noqa: E731
+    hessian = np.asarray(jax.hessian(f)(jnp.asarray(problem.start)))
+    run = line_search_program(problem.name, optimizer)
+    _, states, grads = run(jnp.asarray(problem.start), LINE_RULES.index(rule))
+    omegas, grads = np.asarray(states.omega), np.asarray(grads)
+    expected = np.einsum("ki,ki->k", grads, omegas) / np.einsum("ki,ij,kj->k", omegas, hessian, omegas)
+    np.testing.assert_allclose(np.asarray(states.alpha), expected, rtol=1e-9)
 
 
 def test_extra_arguments_reach_value_fn_and_a_batch_is_the_same_at_theta_and_theta_plus():
