@@ -12,6 +12,7 @@ rules of one optimizer and problem are branches of one program (lax.switch), com
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 
 import numpy as np
@@ -82,7 +83,9 @@ def program(optimizer, problem_name):
     Compiling is the cost (about 0.25 s per rule and 0.2 s per program on one core; the 50
     steps themselves take milliseconds), so the rules of one optimizer and problem share it.
     """
-    pairs = {rule: pg for (name, rule), pg in PAIRS.items() if name == optimizer and pg[0].name == problem_name}
+    pairs = {
+        rule: pg for (name, rule), pg in PAIRS.items() if name == optimizer and pg[0].name == problem_name
+    }
     rules = sorted(pairs)
     make = OPTAX[optimizer][0]
     branches = [
@@ -121,10 +124,12 @@ LINE_RULES = ("exact", "retsinas", "value-gradient", "three-point")
 
 @functools.cache
 def line_search_program(problem_name, optimizer):
+    """The four rules' 8 steps on that quadratic, gamma 1, safeguards off: one program (lax.switch)."""
     problem = {p.name: p for p in (SPD, LS)}[problem_name]
     make = OPTAX[optimizer][0]
     branches = [
-        scanned(problem, taylor_lr(make(), rule, alpha0=1e-2, safeguards="none"), steps=8) for rule in LINE_RULES
+        scanned(problem, taylor_lr(make(), rule, alpha0=1e-2, safeguards="none"), steps=8)
+        for rule in LINE_RULES
     ]
     return jax.jit(lambda w0, index: jax.lax.switch(index, branches, w0))
 
@@ -140,6 +145,71 @@ def test_on_quadratics_alpha_next_is_the_exact_line_search(problem, optimizer, r
     omegas, grads = np.asarray(states.omega), np.asarray(grads)
     expected = np.einsum("ki,ki->k", grads, omegas) / np.einsum("ki,ij,kj->k", omegas, hessian, omegas)
     np.testing.assert_allclose(np.asarray(states.alpha), expected, rtol=1e-9)
+
+
+#: the convention mapping of docs/training.md with settings that are no one's default
+CONVENTIONS = {
+    "sgd momentum": (lambda: optax.sgd(1.0, momentum=0.5), tl.optimizers.momentum(0.5)),
+    "sgd nesterov": (lambda: optax.sgd(1.0, momentum=0.5, nesterov=True), tl.optimizers.nesterov(0.5)),
+    "rmsprop": (
+        lambda: optax.rmsprop(1.0, decay=0.7, eps=1e-6, eps_in_sqrt=False),
+        tl.optimizers.rmsprop(decay=0.7, eps=1e-6),
+    ),
+    "adagrad": (
+        lambda: optax.adagrad(1.0, initial_accumulator_value=0.5, eps=0.0),
+        tl.optimizers.adagrad(eps=1e-300, initial=0.5),
+    ),
+    "adam": (lambda: optax.adam(1.0, b1=0.8, b2=0.99, eps=1e-6), tl.optimizers.adam(0.8, 0.99, 1e-6)),
+    "adamw": (
+        lambda: optax.adamw(1.0, b1=0.8, b2=0.99, eps=1e-6, weight_decay=1e-2),
+        tl.optimizers.adamw(0.8, 0.99, 1e-6, weight_decay=1e-2),
+    ),
+}
+
+
+@functools.cache
+def conventions_program():
+    """All the mappings' runs in one jitted program (one compilation): name -> (points, states, grads)."""
+    runs = {
+        name: scanned(SPD, taylor_lr(make(), "retsinas", alpha0=1e-3, gamma=0.1), steps=30)
+        for name, (make, _) in CONVENTIONS.items()
+    }
+    return jax.jit(lambda w0: {name: run(w0) for name, run in runs.items()})
+
+
+@pytest.mark.parametrize("name", sorted(CONVENTIONS))
+def test_optax_conventions_map_to_taylorlr_optimizers(name):
+    mine = CONVENTIONS[name][1]
+    run = engine(SPD, mine, "retsinas", steps=30, gamma=0.1)
+    points, states, _ = conventions_program()(jnp.asarray(SPD.start))[name]
+    points = np.concatenate([np.asarray(SPD.start)[None], np.asarray(points)])
+    da, dp = discrepancy(run, np.asarray(states.step_alpha), points)
+    assert da <= 1e-10 and dp <= 1e-10, (da, dp)
+
+
+@pytest.mark.parametrize(
+    ("make", "mine"),
+    [
+        (lambda: optax.rmsprop(1.0, decay=0.9, eps=1e-2), tl.optimizers.rmsprop(0.9, 1e-2)),
+        (
+            lambda: optax.adagrad(1.0, initial_accumulator_value=0.0, eps=1e-2),
+            tl.optimizers.adagrad(eps=1e-2),
+        ),
+    ],
+    ids=["rmsprop", "adagrad"],
+)
+def test_optax_eps_inside_the_root_is_another_direction(make, mine):
+    """optax's default rmsprop (eps_in_sqrt=True) and its adagrad take g / sqrt(v + eps):
+    not taylorlr's g / (sqrt(v) + eps)."""
+    grad = jnp.asarray([0.3, -0.02, 1.5, 0.001])
+    omega = -np.asarray(make().update(grad, make().init(grad))[0])
+    expected = np.asarray(mine.direction(np.asarray(grad), mine.init(np.asarray(grad)), None)[0])
+    assert np.max(np.abs(omega - expected) / np.abs(expected)) > 1e-2
+
+
+def test_optax_adamw_has_taylorlrs_default_weight_decay():
+    default = inspect.signature(optax.adamw).parameters["weight_decay"].default
+    assert default == tl.optimizers.adamw().hyperparameters["weight_decay"] == 1e-4
 
 
 def test_extra_arguments_reach_value_fn_and_a_batch_is_the_same_at_theta_and_theta_plus():
