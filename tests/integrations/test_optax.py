@@ -278,3 +278,54 @@ def test_missing_or_non_scalar_losses_are_refused():
 def test_half_precision_and_integer_parameters_are_refused(dtype):
     with pytest.raises(ParameterError, match="float32 or float64 parameters"):
         taylor_lr(optax.sgd(1.0)).init(jnp.ones(2, dtype=dtype))
+
+
+def one_step(f, rule, w, *, safeguards="default", alpha0=0.4, steps=1, inner=None):
+    """``steps`` updates op by op (jax.disable_jit: cheaper than compiling for one step): (w, state)."""
+    opt = taylor_lr(inner or optax.sgd(1.0), rule, alpha0=alpha0, safeguards=safeguards)
+    w = jnp.asarray(w)
+    state = opt.init(w)
+    with jax.disable_jit():
+        for _ in range(steps):
+            value, grad = jax.value_and_grad(f)(w)
+            updates, state = opt.update(grad, state, w, value=value, value_fn=f)
+            w = optax.apply_updates(w, updates)
+    return np.asarray(w), state
+
+
+def nan_below(w):
+    """|w|^2, NaN where w_0 < 0.5: from (1, 2), gradient descent at alpha 0.4 lands at (0.2, 0.4)."""
+    return jnp.where(w[0] < 0.5, jnp.nan, jnp.sum(w**2))
+
+
+@pytest.mark.parametrize("rule", ["exact", "retsinas", "value-gradient", "three-point"])
+def test_with_the_guards_off_a_nan_at_theta_plus_undoes_the_move_and_keeps_alpha(rule):
+    """Where torch raises NonFiniteLossError (nothing can raise inside jit): no NaN alpha, counted."""
+    w, state = one_step(nan_below, rule, [1.0, 2.0], safeguards="none")
+    assert w.tolist() == [1.0, 2.0] and float(state.alpha) == 0.4 and bool(state.retry)
+    assert int(state.nonfinite) == 1 and int(state.rejected) == 0
+
+
+@pytest.mark.parametrize(
+    ("safeguards", "alpha", "rejected", "nonfinite"), [("default", 0.04, 1, 0), ("none", 0.4, 0, 1)]
+)
+def test_a_lagged_move_onto_a_nan_is_undone_at_the_next_step(safeguards, alpha, rejected, nonfinite):
+    """lagged learns of the NaN at the next call: it undoes the move there (the rising-loss guard
+    shrinking alpha, or, with the guards off, alpha kept) and retries along the same direction."""
+    w, state = one_step(nan_below, "lagged", [1.0, 2.0], safeguards=safeguards, steps=2)
+    np.testing.assert_allclose(w, np.array([1.0, 2.0]) - alpha * np.array([2.0, 4.0]), rtol=1e-15)
+    assert math.isclose(float(state.step_alpha), alpha) and np.asarray(state.omega).tolist() == [2.0, 4.0]
+    assert (int(state.count), int(state.rejected), int(state.nonfinite)) == (2, rejected, nonfinite)
+
+
+def test_a_line_without_a_minimum_keeps_alpha_with_the_guards_off():
+    """f = w_0 + w_1 falls all along every line: the search finds no minimiser; no NaN step."""
+    w, state = one_step(lambda w: jnp.sum(w), "line-search", [1.0, 2.0], safeguards="none")
+    assert w.tolist() == [1.0, 2.0] and float(state.alpha) == 0.4 and int(state.nonfinite) == 1
+
+
+def test_a_non_scalar_value_is_refused():
+    opt = taylor_lr(optax.sgd(1.0), "exact")
+    w = jnp.ones(2)
+    with pytest.raises(ClosureError, match=r"value must be the scalar loss at params, got shape \(2,\)"):
+        opt.update(w, opt.init(w), w, value=w, value_fn=lambda v: jnp.sum(v**2))
