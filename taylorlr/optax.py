@@ -48,7 +48,9 @@ class TaylorLRState(NamedTuple):
         firings: per guard of :data:`~taylorlr.alpha.safeguards.FIRINGS`, how often it fired.
         passes: extra evaluations so far: forward, backward, hvp (jvp of the gradient).
         rejected: moves the rising-loss guard undid.
-        nonfinite: steps skipped because f or its gradient at the current point was inf/NaN.
+        nonfinite: steps skipped because f or its gradient at the current point was inf/NaN, and
+            inf/NaN that no guard caught (at theta+ or in the pure formula, guards off): the
+            move undone and alpha kept.
 
     >>> import jax.numpy as jnp, optax
     >>> state = taylor_lr(optax.sgd(1.0), alpha0=0.5).init(jnp.zeros(3))

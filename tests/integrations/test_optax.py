@@ -26,6 +26,7 @@ from training_problems import CASES, LS, SPD, agrees, discrepancy, engine  # noq
 
 import taylorlr as tl  # noqa: E402
 from taylorlr._training import ClosureError, ParameterError, extra_passes  # noqa: E402
+from taylorlr.alpha.safeguards import FIRINGS  # noqa: E402
 from taylorlr.optax import taylor_lr  # noqa: E402
 
 
@@ -280,12 +281,13 @@ def test_half_precision_and_integer_parameters_are_refused(dtype):
         taylor_lr(optax.sgd(1.0)).init(jnp.ones(2, dtype=dtype))
 
 
-def one_step(f, rule, w, *, safeguards="default", alpha0=0.4, steps=1, inner=None):
-    """``steps`` updates op by op (jax.disable_jit: cheaper than compiling for one step): (w, state)."""
-    opt = taylor_lr(inner or optax.sgd(1.0), rule, alpha0=alpha0, safeguards=safeguards)
+def one_step(f, rule, w, *, safeguards="default", alpha0=0.4, steps=1, jit=False):
+    """``steps`` updates of gradient descent: (w, state). Op by op (jax.disable_jit) unless ``jit``:
+    cheaper than compiling for a step or two, but not for the line search's 64 doublings."""
+    opt = taylor_lr(optax.sgd(1.0), rule, alpha0=alpha0, safeguards=safeguards)
     w = jnp.asarray(w)
     state = opt.init(w)
-    with jax.disable_jit():
+    with jax.disable_jit(not jit):
         for _ in range(steps):
             value, grad = jax.value_and_grad(f)(w)
             updates, state = opt.update(grad, state, w, value=value, value_fn=f)
@@ -318,10 +320,69 @@ def test_a_lagged_move_onto_a_nan_is_undone_at_the_next_step(safeguards, alpha, 
     assert (int(state.count), int(state.rejected), int(state.nonfinite)) == (2, rejected, nonfinite)
 
 
-def test_a_line_without_a_minimum_keeps_alpha_with_the_guards_off():
-    """f = w_0 + w_1 falls all along every line: the search finds no minimiser; no NaN step."""
-    w, state = one_step(lambda w: jnp.sum(w), "line-search", [1.0, 2.0], safeguards="none")
-    assert w.tolist() == [1.0, 2.0] and float(state.alpha) == 0.4 and int(state.nonfinite) == 1
+@pytest.mark.parametrize(("safeguards", "alpha"), [("none", 0.4), ("default", 0.8)])
+@pytest.mark.parametrize("rule", ["line-search", "exact"])
+def test_a_line_without_a_minimum_keeps_alpha_with_the_guards_off(rule, safeguards, alpha):
+    """f = w_0 + w_1 falls all along every line: the search finds no minimiser, and the exact rule's
+    formula divides by a zero curvature; with the guards off no step, with them the curvature
+    policy (grow: 2 alpha), as in tl.run."""
+    w, state = one_step(jnp.sum, rule, [1.0, 2.0], safeguards=safeguards, jit=rule == "line-search")
+    assert float(state.alpha) == alpha
+    if safeguards == "none":
+        assert w.tolist() == [1.0, 2.0] and int(state.nonfinite) == 1
+    else:
+        assert int(state.nonfinite) == 0 and int(np.asarray(state.firings)[FIRINGS.index("curvature")]) == 1
+
+
+@jax.custom_jvp
+def nan_gradient_below(w):
+    """|w|^2, finite everywhere, with a NaN gradient where w_0 < 0.5."""
+    return jnp.sum(w**2)
+
+
+@nan_gradient_below.defjvp
+def _nan_gradient_below_jvp(primals, tangents):
+    (w,), (t,) = primals, tangents
+    return jnp.sum(w**2), jnp.sum(jnp.where(w[0] < 0.5, jnp.nan, 2.0) * w * t)
+
+
+@pytest.mark.parametrize("safeguards", ["default", "none"])
+@pytest.mark.parametrize("rule", ["exact", "retsinas"])
+def test_a_nan_gradient_at_theta_plus_undoes_the_move(rule, safeguards):
+    """The loss at theta+ is finite, so the rising-loss guard does not fire; the next step could
+    not start there: the move is undone, alpha kept, counted."""
+    w, state = one_step(nan_gradient_below, rule, [1.0, 2.0], safeguards=safeguards)
+    assert w.tolist() == [1.0, 2.0] and float(state.alpha) == 0.4 and bool(state.retry)
+    assert int(state.nonfinite) == 1 and int(state.rejected) == 0
+
+
+def test_value_and_value_fn_are_needed_by_every_rule_under_jit_too():
+    w = jnp.ones(2)
+    for rule in ("fixed", "lagged"):
+        opt = taylor_lr(optax.sgd(1.0), rule)
+        with pytest.raises(ClosureError, match="value_fn=f"):
+            jax.jit(lambda g, s: opt.update(g, s, w))(w, opt.init(w))  # noqa: B023
+
+
+def test_one_alpha_for_a_pytree_of_any_leaves_and_an_unused_leaf_stays():
+    """A dict of a 1-vector, a 2x2 matrix and a leaf the loss does not read: the same steps as the
+    flat vector, and the unused leaf never moves."""
+    flat = lambda w: SPD.function(jnp, w[:4])  # noqa: E731
+    tree = lambda p: SPD.function(jnp, jnp.concatenate([p["a"], p["b"].ravel()[:3]]))  # noqa: E731
+    w, flat_state = one_step(flat, "exact", list(SPD.start) + [0.0], steps=3, alpha0=1e-2)
+    start = {"a": jnp.asarray(SPD.start[:1]), "b": jnp.asarray([*SPD.start[1:], 0.0]).reshape(2, 2),
+             "unused": jnp.asarray([5.0, -5.0])}  # fmt: skip
+    opt = taylor_lr(optax.sgd(1.0), "exact", alpha0=1e-2)
+    params, state = start, opt.init(start)
+    with jax.disable_jit():
+        for _ in range(3):
+            value, grad = jax.value_and_grad(tree)(params)
+            updates, state = opt.update(grad, state, params, value=value, value_fn=tree)
+            params = optax.apply_updates(params, updates)
+    np.testing.assert_allclose(np.asarray(params["a"]), w[:1], rtol=1e-14)
+    np.testing.assert_allclose(np.asarray(params["b"]).ravel()[:3], w[1:4], rtol=1e-14)
+    assert np.asarray(params["unused"]).tolist() == [5.0, -5.0]
+    assert math.isclose(float(state.alpha), float(flat_state.alpha), rel_tol=1e-14)
 
 
 def test_a_non_scalar_value_is_refused():
