@@ -390,3 +390,37 @@ def test_a_non_scalar_value_is_refused():
     w = jnp.ones(2)
     with pytest.raises(ClosureError, match=r"value must be the scalar loss at params, got shape \(2,\)"):
         opt.update(w, opt.init(w), w, value=w, value_fn=lambda v: jnp.sum(v**2))
+
+
+def test_a_step_written_for_optax_line_searches_runs_unchanged():
+    """The call optax's zoom line search (here inside optax.lbfgs) takes, value, grad and value_fn
+    as extra arguments, drives taylor_lr too."""
+    f = lambda w: SPD.function(jnp, w)  # noqa: E731
+    start = jnp.asarray(SPD.start)
+    for opt in (optax.lbfgs(), taylor_lr(optax.sgd(1.0), "exact", alpha0=1e-2)):
+
+        @jax.jit
+        def step(w, state, opt=opt):
+            value, grad = jax.value_and_grad(f)(w)
+            updates, state = opt.update(grad, state, w, value=value, grad=grad, value_fn=f)
+            return optax.apply_updates(w, updates)
+
+        assert float(f(step(start, opt.init(start)))) < float(f(start))
+
+
+def test_value_fn_gets_the_extra_arguments_its_signature_names():
+    seen = {}
+
+    def plain(w):
+        return jnp.sum(w**2)
+
+    def keywords(w, **kwargs):
+        seen.update(kwargs)
+        return jnp.sum(w**2)
+
+    w = jnp.ones(2)
+    for f in (plain, keywords):
+        opt = taylor_lr(optax.sgd(1.0), "retsinas", alpha0=0.1)
+        with jax.disable_jit():
+            opt.update(2 * w, opt.init(w), w, value=f(w), value_fn=f, batch=3, other="x")
+    assert seen == {"batch": 3, "other": "x"}
