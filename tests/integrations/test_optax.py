@@ -22,7 +22,7 @@ jax = pytest.importorskip("jax")
 optax = pytest.importorskip("optax")
 
 import jax.numpy as jnp  # noqa: E402
-from training_problems import CASES, LS, SPD, agrees, discrepancy, engine  # noqa: E402
+from training_problems import CASES, LS, ROSEN2, SPD, agrees, discrepancy, engine  # noqa: E402
 
 import taylorlr as tl  # noqa: E402
 from taylorlr._training import ClosureError, ParameterError, extra_passes  # noqa: E402
@@ -424,3 +424,23 @@ def test_value_fn_gets_the_extra_arguments_its_signature_names():
         with jax.disable_jit():
             opt.update(2 * w, opt.init(w), w, value=f(w), value_fn=f, batch=3, other="x")
     assert seen == {"batch": 3, "other": "x"}
+
+
+def test_the_line_search_takes_the_first_minimiser_along_the_ray():
+    """Why the line-search pairs run on the SPD quadratic: on 2-D Rosenbrock from (-1.2, 1) the
+    first line, along -grad, is a quartic with two minimisers; the wrapper brackets the slope from
+    alpha = 0 and finds the first, where tl.run's oracle takes the lowest root of the line's
+    polynomial (the other one here)."""
+    f = lambda w: ROSEN2.function(jnp, w)  # noqa: E731
+    start = jnp.asarray(ROSEN2.start)
+    _, state = one_step(f, "line-search", list(ROSEN2.start), alpha0=1e-3, jit=True)
+    mine = float(state.step_alpha)
+    grad = np.asarray(jax.grad(f)(start))
+    nodes = np.linspace(0.0, 0.02, 5)  # the quartic through 5 points, exactly up to rounding
+    quartic = np.polynomial.Polynomial.fit(
+        nodes, [float(f(start - a * grad)) for a in nodes], 4, domain=[0, 0.02], window=[0, 0.02]
+    )
+    stationary = sorted(r.real for r in quartic.deriv().roots() if abs(r.imag) < 1e-12)
+    minimisers = [r for r in stationary if quartic.deriv(2)(r) > 0]
+    assert len(minimisers) == 2 and math.isclose(mine, minimisers[0], rel_tol=1e-9)
+    assert quartic(minimisers[1]) < quartic(minimisers[0])  # the other one is lower
