@@ -253,8 +253,9 @@ class _Step:
         update = next_alpha(rule, probe, self.options.gamma, self.options.guards, loss_start=state.loss_start,
                             loss_next=probe.value_plus, ops=self.ops)  # fmt: skip
         rejected = update.fired["rising_loss"]
-        # with the rising-loss guard off, an inf/NaN at theta+ or in the pure formula (0/0) undoes
-        # the move too, keeping alpha: counted in nonfinite (where torch raises NonFiniteLossError)
+        # an inf/NaN the rising-loss guard did not catch (the gradient at theta+; with the guard off,
+        # the loss there or x/0 in the pure formula) undoes the move too, keeping alpha: counted in
+        # nonfinite (where torch raises NonFiniteLossError)
         landed = jnp.isfinite(probe.value_plus)
         if probe.grad_plus is not None:
             landed = landed & jnp.all(jnp.isfinite(probe.grad_plus))
