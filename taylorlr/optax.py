@@ -297,9 +297,7 @@ class _Step:
 
     # ------------------------------------------------------------------ lagged
 
-    def _lagged(
-        self, state: TaylorLRState, value: Any, healthy: Any, omega_new: Any, inner_new: Any
-    ) -> Any:
+    def _lagged(self, state: TaylorLRState, value: Any, healthy: Any, omega_new: Any, inner_new: Any) -> Any:
         """Settle the last move at this point: alpha from omega_{t+1}, or undo it; then move.
 
         A move that landed where f or its gradient is inf/NaN is undone (by the rising-loss
