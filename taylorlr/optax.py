@@ -48,7 +48,9 @@ class TaylorLRState(NamedTuple):
         firings: per guard of :data:`~taylorlr.alpha.safeguards.FIRINGS`, how often it fired.
         passes: extra evaluations so far: forward, backward, hvp (jvp of the gradient).
         rejected: moves the rising-loss guard undid.
-        nonfinite: steps skipped because f or its gradient at the current point was inf/NaN.
+        nonfinite: steps skipped because f or its gradient at the current point was inf/NaN, and
+            inf/NaN that no guard caught (at theta+ or in the pure formula, guards off): the
+            move undone and alpha kept.
 
     >>> import jax.numpy as jnp, optax
     >>> state = taylor_lr(optax.sgd(1.0), alpha0=0.5).init(jnp.zeros(3))
@@ -194,13 +196,15 @@ class _Step:
         state = state._replace(loss_start=loss_start)
         omega_new, inner_new = self.direction(grad, state.inner)
         if rule.kind == "adaptive" and not _reads_plus(rule):
-            moved, new = self._lagged(state, value, omega_new, inner_new)
+            moved, new = self._lagged(state, value, healthy, omega_new, inner_new)
+            # a lagged move that landed on an inf/NaN loss or gradient is undone there, not skipped
+            healthy = healthy | state.pending
         else:
             moved, new = self._settled(state, value, gflat, omega_new, inner_new)
         # a step at an inf/NaN loss or gradient moves nothing and changes nothing but its counter
         keep = lambda a, b: jnp.where(healthy, a, b)  # noqa: E731
         new = jax.tree.map(keep, new, state)._replace(
-            nonfinite=state.nonfinite + (~healthy).astype(jnp.int32)
+            nonfinite=jnp.where(healthy, new.nonfinite, state.nonfinite + 1)
         )
         return self.unravel(jnp.where(healthy, moved, jnp.zeros_like(moved))), new
 
@@ -223,10 +227,11 @@ class _Step:
                 proposal=proposal,
                 ops=self.ops,
             )
-            alpha = update.alpha
+            broken = ~jnp.isfinite(update.alpha)  # no minimum along the line, and the guards off
+            alpha = jnp.where(broken, alpha, update.alpha)
             passes = passes + jnp.array([1, 1, 0], jnp.int32) * evaluations
             firings = state.firings + _as_counts(update.fired)
-            move = -alpha * omega
+            move = jnp.where(broken, 0.0, -alpha) * omega
             return move, state._replace(
                 inner=inner_state,
                 alpha=alpha,
@@ -237,6 +242,7 @@ class _Step:
                 value=value,
                 firings=firings,
                 passes=passes,
+                nonfinite=state.nonfinite + broken.astype(jnp.int32),
             )
         if rule.kind == "fixed":
             return -alpha * omega, state._replace(
@@ -247,18 +253,27 @@ class _Step:
         update = next_alpha(rule, probe, self.options.gamma, self.options.guards, loss_start=state.loss_start,
                             loss_next=probe.value_plus, ops=self.ops)  # fmt: skip
         rejected = update.fired["rising_loss"]
-        move = jnp.where(rejected, jnp.zeros_like(plus), -alpha * omega)
+        # an inf/NaN the rising-loss guard did not catch (the gradient at theta+; with the guard off,
+        # the loss there or x/0 in the pure formula) undoes the move too, keeping alpha: counted in
+        # nonfinite (where torch raises NonFiniteLossError)
+        landed = jnp.isfinite(probe.value_plus)
+        if probe.grad_plus is not None:
+            landed = landed & jnp.all(jnp.isfinite(probe.grad_plus))
+        broken = ~rejected & ~(landed & jnp.isfinite(update.alpha))
+        undo = rejected | broken
+        move = jnp.where(undo, jnp.zeros_like(plus), -alpha * omega)
         return move, state._replace(
             inner=inner_state,
-            alpha=update.alpha,
+            alpha=jnp.where(broken, alpha, update.alpha),
             step_alpha=alpha,
             count=state.count + 1,
             omega=omega,
-            retry=rejected,
+            retry=undo,
             value=value,
             firings=state.firings + _as_counts(update.fired),
             passes=passes + extra,
             rejected=state.rejected + rejected.astype(jnp.int32),
+            nonfinite=state.nonfinite + broken.astype(jnp.int32),
         )
 
     def _probe(self, alpha: Any, omega: Any, value: Any, gflat: Any, plus: Any) -> tuple[Probe, Any]:
@@ -282,22 +297,29 @@ class _Step:
 
     # ------------------------------------------------------------------ lagged
 
-    def _lagged(self, state: TaylorLRState, value: Any, omega_new: Any, inner_new: Any) -> Any:
-        """Settle the last move at this point: alpha from omega_{t+1}, or undo it; then move."""
+    def _lagged(self, state: TaylorLRState, value: Any, healthy: Any, omega_new: Any, inner_new: Any) -> Any:
+        """Settle the last move at this point: alpha from omega_{t+1}, or undo it; then move.
+
+        A move that landed where f or its gradient is inf/NaN is undone (by the rising-loss
+        guard where it fires, else keeping alpha, counted in nonfinite); an inf/NaN alpha from
+        the pure formula (0/0, guards off) is not taken: alpha stays, counted in nonfinite.
+        """
         guards = self.options.guards
         probe = Probe(alpha=state.alpha, omega=state.omega, value=state.value, omega_next=omega_new)
         update = next_alpha(self.options.rule, probe, self.options.gamma, guards, loss_start=state.loss_start,
                             loss_next=value, ops=self.ops)  # fmt: skip
         pending = state.pending
         rejected = pending & update.fired["rising_loss"]
+        undo = rejected | (pending & ~healthy)
+        broken = pending & ~rejected & ~(healthy & jnp.isfinite(update.alpha))
         fired = {name: pending & hit for name, hit in update.fired.items()}
-        fired["curvature"] = fired["curvature"] & ~rejected  # no omega_{t+1} on a rejected step
-        fired["precision"] = fired["precision"] & ~rejected
-        alpha = jnp.where(pending, update.alpha, state.alpha)
-        omega = jnp.where(rejected, state.omega, omega_new)
-        inner_state = jax.tree.map(lambda a, b: jnp.where(rejected, a, b), state.inner, inner_new)
-        start = jnp.where(rejected, state.theta, self.flat)
-        start_value = jnp.where(rejected, state.value, value)
+        fired["curvature"] = fired["curvature"] & ~undo  # no omega_{t+1} on an undone step
+        fired["precision"] = fired["precision"] & ~undo
+        alpha = jnp.where(pending & ~broken, update.alpha, state.alpha)
+        omega = jnp.where(undo, state.omega, omega_new)
+        inner_state = jax.tree.map(lambda a, b: jnp.where(undo, a, b), state.inner, inner_new)
+        start = jnp.where(undo, state.theta, self.flat)
+        start_value = jnp.where(undo, state.value, value)
         move = (start - self.flat) - alpha * omega
         return move, state._replace(
             inner=inner_state,
@@ -310,6 +332,7 @@ class _Step:
             theta=start,
             firings=state.firings + _as_counts(fired),
             rejected=state.rejected + rejected.astype(jnp.int32),
+            nonfinite=state.nonfinite + broken.astype(jnp.int32),
         )
 
     # ------------------------------------------------------------------ the line search
