@@ -622,7 +622,8 @@ class TaylorLR:
         gram = fast.settle(params, decays)
         if pending is not None:
             self._alpha = [
-                self._update(i, gram.probe(i, alpha, value_t), loss_next)[0] for i, alpha in enumerate(self._alpha)
+                self._update(i, gram.probe(i, alpha, value_t), loss_next)[0]
+                for i, alpha in enumerate(self._alpha)
             ]
             if not all(math.isfinite(a) for a in self._alpha):
                 raise NonFiniteLossError(
@@ -658,10 +659,10 @@ class TaylorLR:
                 flat = [p for ps in self._params() for p in ps]
                 for p, data in zip(flat, datas, strict=True):
                     p.data = data
-                for group, (lr, decay) in zip(self._groups, saved, strict=True):
+                for group, (lr, old_decay) in zip(self._groups, saved, strict=True):
                     group["lr"] = lr
-                    if decay is not None:
-                        group["weight_decay"] = decay
+                    if old_decay is not None:
+                        group["weight_decay"] = old_decay
         return kept
 
     # ------------------------------------------------------------------ the line search
