@@ -60,7 +60,7 @@ REFUSED = {
 DIRECTIONS = ("auto", "zero", "difference", "fast")
 
 #: the rules that the "fast" mode serves: they read no loss at theta+, so the move needs no copy of theta
-FAST_RULES = ("lagged",)
+FAST_RULES = ("lagged", "fixed")
 
 
 class TaylorLR:
@@ -95,12 +95,13 @@ class TaylorLR:
             theta = 0, weight decay folded in by the wrapper: exact, for the optimizers of
             :data:`ZERO_SAFE`), "difference" ((theta_t - theta_after) / lr after a normal
             step: any optimizer linear in lr, exact to rounding of theta), "fast" (``lagged``
-            only, optimizers of :data:`ZERO_SAFE`: the zero probe written into a preallocated
-            buffer while the parameters are swapped out, not copied; the move one fused
-            multiply-add; the rule's inner products from <omega_t, omega_t> kept from the last
-            step; a rejected move undone by the reverse move, to theta's rounding), or "auto":
-            "fast" for ``lagged`` where it applies, else "zero" where it applies, else
-            "difference" (docs/training.md says what each costs).
+            and ``fixed``, optimizers of :data:`ZERO_SAFE`; ``lagged``: the zero probe written
+            into a preallocated buffer while the parameters are swapped out, not copied, the
+            move one fused multiply-add, the rule's inner products from <omega_t, omega_t>
+            kept from the last step, a rejected move undone by the reverse move, to theta's
+            rounding; ``fixed``: the optimizer's own step), or "auto": "fast" for ``lagged``
+            and ``fixed`` where it applies, else "zero" where it applies, else "difference"
+            (docs/training.md says what each costs).
 
     Raises:
         OptionError: not a torch optimizer, one that is not linear in lr, a bad rule,
@@ -158,7 +159,7 @@ class TaylorLR:
         self._previous: dict[str, Any] | None = None  # lagged: the last move, settled at the next call
         self.recorder = Recorder(len(self._groups))
         self._buffers = _Buffers()
-        self._fast = _FastLagged(self._params()) if self.direction == "fast" else None
+        self._fast = _FastLagged(self._params(), rule=self.options.rule) if self.direction == "fast" else None
 
     # ------------------------------------------------------------------ the torch.optim surface
 
@@ -582,8 +583,11 @@ class TaylorLR:
     def _lagged_rejects(self, value_t: float, loss_next: float, *, undoable: bool) -> bool:
         """The rising-loss test of the last lagged move; where it fires, the shrunk alphas are set.
 
-        The test reads loss values only: stand-in vectors (all inner products 1) spare the real ones.
+        The test reads loss values only: stand-in vectors (all inner products 1) spare the real ones;
+        where the loss did not rise, the guard (a positive bound on the rise) cannot fire.
         """
+        if not undoable or loss_next <= value_t:
+            return False
         ones = [1.0] * len(self._alpha)
         stand_in = _Gram(ones, ones, ones)
         trial = [
@@ -595,7 +599,7 @@ class TaylorLR:
             )
             for i, alpha in enumerate(self._alpha)
         ]
-        if not (undoable and trial[0][1]["rising_loss"]):
+        if not trial[0][1]["rising_loss"]:
             return False
         for i, (_, fired) in enumerate(trial):  # no omega_{t+1}: no estimate to count
             self.recorder.fired(i, {**fired, "curvature": False, "precision": False})
@@ -608,6 +612,14 @@ class TaylorLR:
         fast = self._fast
         assert fast is not None
         params = self._params()
+        if self.options.rule.kind == "fixed":  # the optimizer's own step at lr = alpha_0
+            with torch.no_grad():
+                for ps, gs in zip(params, grads, strict=True):
+                    for p, g in zip(ps, gs, strict=True):
+                        p.grad = g
+                self.optimizer.step()
+            self._record(value)
+            return
         pending, fast.pending = fast.pending, None
         if pending is not None:
             value_t, loss_next = (pending["value"], value) if known else (0.0, 0.0)
@@ -742,8 +754,9 @@ class _FastLagged:
     the probe, the fused move), beyond what the optimizer itself does.
     """
 
-    def __init__(self, params: list[list[torch.Tensor]]) -> None:
-        self.flat = [[_flat_like(ps) for ps in params] for _ in range(2)]
+    def __init__(self, params: list[list[torch.Tensor]], rule: Rule) -> None:
+        sets = 2 if rule.kind == "adaptive" else 0  # fixed: the optimizer's own step, no buffer
+        self.flat = [[_flat_like(ps) for ps in params] for _ in range(sets)]
         self.views = [[_views(f, ps) for f, ps in zip(flats, params, strict=True)] for flats in self.flat]
         self.current = 0  # the set that holds -omega_t
         self.norms = [math.nan] * len(params)  # |omega_t|^2 per group
@@ -786,7 +799,7 @@ class _FastLagged:
 
     def state(self) -> dict[str, Any]:
         return {
-            "neg_omega": [f.clone() for f in self.flat[self.current]],
+            "neg_omega": [f.clone() for f in self.flat[self.current]] if self.flat else [],
             "norms": list(self.norms),
             "pending": None if self.pending is None else dict(self.pending),
         }
@@ -794,7 +807,7 @@ class _FastLagged:
     def load(self, state: Mapping[str, Any]) -> None:
         self.current = 0
         with torch.no_grad():
-            for flat, saved in zip(self.flat[0], state["neg_omega"], strict=True):
+            for flat, saved in zip(self.flat[0] if self.flat else [], state["neg_omega"], strict=True):
                 flat.copy_(saved)
         self.norms = [float(n) for n in state["norms"]]
         self.pending = None if state["pending"] is None else dict(state["pending"])

@@ -190,14 +190,15 @@ def test_the_difference_direction_serves_any_optimizer_to_rounding():
     np.testing.assert_allclose(p_diff, p_zero, rtol=1e-8)
 
 
-LAGGED = sorted(case for case in CASES if case[1] == "lagged")
+FAST = sorted(case for case in CASES if case[1] in ("lagged", "fixed"))
 
 
-@pytest.mark.parametrize(("optimizer", "rule"), LAGGED)
-def test_lagged_fast_and_exact_modes_agree(optimizer, rule):
-    """ "fast" (auto's choice for lagged: <omega_t - omega_{t+1}, omega_t> as |omega_t|^2 - <omega_{t+1},
-    omega_t>, one fused multiply-add per move, the reverse move for an undo) against "zero" (the
-    engine's own arithmetic): both match tl.run, and each other to 1e-10 (measured: 5.8e-11 at most)."""
+@pytest.mark.parametrize(("optimizer", "rule"), FAST)
+def test_fast_and_exact_modes_agree(optimizer, rule):
+    """The "fast" mode (auto's choice for lagged and fixed; lagged: <omega_t - omega_{t+1}, omega_t> as
+    |omega_t|^2 - <omega_{t+1}, omega_t>, one fused multiply-add per move, the reverse move for an
+    undo; fixed: the optimizer's own step) against "zero" (the engine's own arithmetic): both match
+    tl.run, and each other to 1e-10 (measured: 5.8e-11 at most, adagrad + lagged)."""
     problem, gamma = CASES[optimizer, rule]
     run = engine(problem, optimizer, rule, gamma=gamma)
     exact, a_exact, p_exact = train(problem, optimizer, rule, gamma=gamma, direction="zero")
@@ -239,6 +240,7 @@ def test_auto_picks_fast_for_lagged_where_it_serves_and_fast_elsewhere_is_refuse
     w = torch.nn.Parameter(torch.ones(2, dtype=F64))
     v = torch.nn.Parameter(torch.ones(2, dtype=torch.float32))
     assert TaylorLR(torch.optim.Adam([w]), "lagged").direction == "fast"
+    assert TaylorLR(torch.optim.SGD([w], lr=0.1), "fixed").direction == "fast"
     assert TaylorLR(torch.optim.Adam([w]), "retsinas").direction == "zero"
     assert TaylorLR(torch.optim.Adam([w, v]), "lagged").direction == "zero"  # one group, two dtypes
     with pytest.raises(tl.OptionError, match=r'direction="fast" cannot serve.*not \'exact\''):
