@@ -205,20 +205,26 @@ class TaylorLR:
                 "fast": None if self._fast is None else self._fast.state(),
                 "record": self.recorder.state(),
                 "rule": self.options.rule.label,
+                "direction": self.direction,
             },
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`'s output (the same rule and parameter layout).
+        """Restore :meth:`state_dict`'s output (the same rule, direction mode and parameter layout).
 
         Raises:
-            OptionError: a state saved with another rule.
+            OptionError: a state saved with another rule or direction mode.
         """
         mine = state["taylorlr"]
         if mine["rule"] != self.options.rule.label:
             raise OptionError(
                 f"this state was saved with rule {mine['rule']!r}, not {self.options.rule.label!r}: "
                 "build the wrapper with the same rule"
+            )
+        if mine.get("direction", self.direction) != self.direction:
+            raise OptionError(
+                f"this state was saved with direction={mine['direction']!r}, not {self.direction!r}: "
+                f"build the wrapper with direction={mine['direction']!r}"
             )
         self.optimizer.load_state_dict(state["optimizer"])
         self._alpha = [float(a) for a in mine["alphas"]]
@@ -583,10 +589,11 @@ class TaylorLR:
     def _lagged_rejects(self, value_t: float, loss_next: float, *, undoable: bool) -> bool:
         """The rising-loss test of the last lagged move; where it fires, the shrunk alphas are set.
 
-        The test reads loss values only: stand-in vectors (all inner products 1) spare the real ones;
-        where the loss did not rise, the guard (a positive bound on the rise) cannot fire.
+        The core's ``next_alpha`` runs only where the guard fires (``options.rises``), on
+        stand-in vectors (all inner products 1): the test reads loss values only.
         """
-        if not undoable or loss_next <= value_t:
+        if not (undoable and self.options.rises(loss_start=self._loss_start or 0.0, value=value_t,
+                                                loss_next=loss_next)):  # fmt: skip
             return False
         ones = [1.0] * len(self._alpha)
         stand_in = _Gram(ones, ones, ones)
@@ -748,10 +755,10 @@ class _Buffers:
 class _FastLagged:
     """The "fast" mode's state: two flat buffers per group (a view per parameter), used in turn.
 
-    One holds -omega_t (the last probe), the other receives -omega_{t+1}; with
+    One holds -omega_t (the last probe), the other (zero) receives -omega_{t+1}; with
     |omega_t|^2 kept from the last step, each step reads the parameters' size three times
-    (the two inner products of the new direction) and writes it twice (the zeroing before
-    the probe, the fused move), beyond what the optimizer itself does.
+    (the two inner products of the new direction) and writes it twice (the zeroing of the
+    spent buffer, the fused move), beyond what the optimizer itself does.
     """
 
     def __init__(self, params: list[list[torch.Tensor]], rule: Rule) -> None:
@@ -763,11 +770,8 @@ class _FastLagged:
         self.pending: dict[str, Any] | None = None  # the last move, settled at the next call
 
     def free(self) -> list[list[torch.Tensor]]:
-        """The other set, zeroed: the probe's parameters."""
-        other = 1 - self.current
-        for flat in self.flat[other]:
-            flat.zero_()
-        return self.views[other]
+        """The other set (zero: cleared by :meth:`settle`): the probe's parameters."""
+        return self.views[1 - self.current]
 
     def settle(self, params: list[list[torch.Tensor]], decays: list[float]) -> _Gram:
         """Take the probed set as -omega_{t+1} (decoupled decay folded in): the inner products."""
@@ -780,7 +784,9 @@ class _FastLagged:
                 (torch.dot(b, a), torch.dot(b, b))
                 for b, a in zip(self.flat[new], self.flat[self.current], strict=True)
             ]
-        cross, norms = [float(c) for c, _ in dots], [float(n) for _, n in dots]
+            cross, norms = [float(c) for c, _ in dots], [float(n) for _, n in dots]
+            for flat in self.flat[self.current]:  # omega_t is spent: cleared while still in cache
+                flat.zero_()
         gram = _Gram(self.norms, cross, norms)
         self.current, self.norms = new, norms
         return gram
@@ -809,6 +815,8 @@ class _FastLagged:
         with torch.no_grad():
             for flat, saved in zip(self.flat[0] if self.flat else [], state["neg_omega"], strict=True):
                 flat.copy_(saved)
+            for flat in self.flat[1] if self.flat else []:
+                flat.zero_()
         self.norms = [float(n) for n in state["norms"]]
         self.pending = None if state["pending"] is None else dict(state["pending"])
 

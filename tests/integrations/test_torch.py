@@ -17,11 +17,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 from training_problems import CASES, PROBLEMS, agrees, discrepancy, engine, loss_of  # noqa: E402
 
 import taylorlr as tl  # noqa: E402
-from taylorlr._training import ClosureError, NonFiniteLossError, ParameterError  # noqa: E402
+from taylorlr._training import ClosureError, NonFiniteLossError, ParameterError, TrainingOptions  # noqa: E402
 from taylorlr.alpha import optimizers as tlo  # noqa: E402
+from taylorlr.alpha.rules import Probe  # noqa: E402
 from taylorlr.torch import TaylorLR  # noqa: E402
 
 LS, LOGISTIC, ROSEN2, ROSEN10, SPD = PROBLEMS
@@ -236,6 +239,15 @@ def test_the_fast_mode_undoes_a_rising_step_and_retries():
     np.testing.assert_allclose(fast.alphas, zero.alphas, rtol=1e-12)
 
 
+@given(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6), st.floats(-1e6, 1e6), st.sampled_from([None, 1e-3, 10.0]))
+def test_the_wrappers_rising_test_is_the_guards(loss_start, value, loss_next, bound):
+    """lagged asks options.rises before it reads omega_{t+1}: it must fire exactly where next_alpha does."""
+    options = TrainingOptions.build("lagged", gamma=1.0, safeguards=tl.Safeguards(rising_loss=bound))
+    probe = Probe(alpha=0.1, value=value, omega=np.ones(1), omega_next=np.ones(1))
+    _, fired = options.update(probe, loss_start=loss_start, loss_next=loss_next, eps=1.0)
+    assert options.rises(loss_start=loss_start, value=value, loss_next=loss_next) == fired["rising_loss"]
+
+
 def test_auto_picks_fast_for_lagged_where_it_serves_and_fast_elsewhere_is_refused():
     w = torch.nn.Parameter(torch.ones(2, dtype=F64))
     v = torch.nn.Parameter(torch.ones(2, dtype=torch.float32))
@@ -288,6 +300,9 @@ def test_state_dict_round_trips(direction):
     assert torch.equal(w, w2) and opt.history == opt2.history and opt.alphas == opt2.alphas
     with pytest.raises(tl.OptionError, match="saved with rule 'lagged'"):
         TaylorLR(torch.optim.Adam([w], lr=1e-3), "exact").load_state_dict(state)
+    other = "zero" if direction == "fast" else "fast"
+    with pytest.raises(tl.OptionError, match=f"saved with direction='{direction}'.*direction='{direction}'"):
+        TaylorLR(torch.optim.Adam([w], lr=1e-3), "lagged", direction=other).load_state_dict(state)
 
 
 def test_each_group_has_its_own_alpha():
