@@ -573,15 +573,12 @@ class TaylorLR:
             self._publish()
             return True
         omega_next = self._directions(grads, here)
-        self._alpha = [
-            self._update(i, _lagged_probe(alpha, value_t, omega[i], omega_next[i]), loss_next)[0]
-            for i, alpha in enumerate(self._alpha)
-        ]
-        if not all(math.isfinite(a) for a in self._alpha):
-            raise NonFiniteLossError(
-                f"the next learning rates are {self._alpha} (0/0 in the pure formula): "
-                "use safeguards='default'"
-            )
+        self._alpha = _finite(
+            [
+                self._update(i, _lagged_probe(alpha, value_t, omega[i], omega_next[i]), loss_next)[0]
+                for i, alpha in enumerate(self._alpha)
+            ]
+        )
         self._omega = omega_next
         self._retry = True  # omega_{t+1} is already the direction of this step
         return False
@@ -640,15 +637,12 @@ class TaylorLR:
         decays = self._fast_probe(grads)
         gram = fast.settle(params, decays)
         if pending is not None:
-            self._alpha = [
-                self._update(i, gram.probe(i, alpha, value_t), loss_next)[0]
-                for i, alpha in enumerate(self._alpha)
-            ]
-            if not all(math.isfinite(a) for a in self._alpha):
-                raise NonFiniteLossError(
-                    f"the next learning rates are {self._alpha} (0/0 in the pure formula): "
-                    "use safeguards='default'"
-                )
+            self._alpha = _finite(
+                [
+                    self._update(i, gram.probe(i, alpha, value_t), loss_next)[0]
+                    for i, alpha in enumerate(self._alpha)
+                ]
+            )
         self._record(value)
         fast.move(params, self._alpha)
         fast.pending = {"value": value, "undoable": known}
@@ -911,6 +905,15 @@ def _resolve_direction(direction: str, name: str, rule: Rule, params: list[list[
         if why is not None:
             raise OptionError(f'direction="fast" cannot serve here: {why}; use direction="auto"')
     return direction
+
+
+def _finite(alphas: list[float]) -> list[float]:
+    """lagged's next alphas, or NonFiniteLossError (the alphas in use stay as they were)."""
+    if not all(math.isfinite(a) for a in alphas):
+        raise NonFiniteLossError(
+            f"the next learning rates are {alphas} (0/0 in the pure formula): use safeguards='default'"
+        )
+    return alphas
 
 
 def _copied(tensors: Any) -> Any:

@@ -248,6 +248,18 @@ def test_the_wrappers_rising_test_is_the_guards(loss_start, value, loss_next, bo
     assert options.rises(loss_start=loss_start, value=value, loss_next=loss_next) == fired["rising_loss"]
 
 
+@pytest.mark.parametrize("direction", ["fast", "zero"])
+def test_a_lagged_zero_curvature_without_guards_is_an_error_and_alpha_stays(direction):
+    """f = w0 + w1: omega_{t+1} = omega_t, so <omega_t - omega_{t+1}, omega_t> = 0 and the pure
+    formula divides by zero: a NonFiniteLossError, and the learning rate in use stays 0.1."""
+    w = torch.nn.Parameter(torch.tensor([1.0, 2.0], dtype=F64))
+    opt = TaylorLR(torch.optim.SGD([w], lr=0.1), "lagged", safeguards="none", direction=direction)
+    opt.step(lambda: w.sum())
+    with pytest.raises(NonFiniteLossError, match=r"next learning rates are \[inf\].*safeguards='default'"):
+        opt.step(lambda: w.sum())
+    assert opt.alphas == [0.1] and opt.param_groups[0]["lr"] == 0.1
+
+
 def test_auto_picks_fast_for_lagged_where_it_serves_and_fast_elsewhere_is_refused():
     w = torch.nn.Parameter(torch.ones(2, dtype=F64))
     v = torch.nn.Parameter(torch.ones(2, dtype=torch.float32))
