@@ -143,6 +143,20 @@ class TrainingOptions:
             gamma=float(gamma),
         )
 
+    def rises(self, *, loss_start: float, value: float, loss_next: float) -> bool:
+        """Whether the rising-loss guard fires on these losses: its test in ``next_alpha``, on floats.
+
+        A wrapper asks this before it spends a direction on the step (``lagged`` settles
+        its last move at the next call); where it is True, ``update`` fires the guard too.
+
+        >>> options = TrainingOptions.build("lagged", gamma=1.0, safeguards="default")
+        >>> options.rises(loss_start=1.0, value=1.0, loss_next=21.0), options.rises(
+        ...     loss_start=1.0, value=1.0, loss_next=21.5)
+        (False, True)
+        """
+        bound = self.guards.rising_loss
+        return bound is not None and not loss_next - value <= bound * (abs(loss_start) + abs(value))
+
     def update(
         self,
         probe: Probe,

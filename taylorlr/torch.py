@@ -57,7 +57,10 @@ REFUSED = {
     "SparseAdam": "its gradients are sparse",
 }
 
-DIRECTIONS = ("auto", "zero", "difference")
+DIRECTIONS = ("auto", "zero", "difference", "fast")
+
+#: the rules that the "fast" mode serves: they read no loss at theta+, so the move needs no copy of theta
+FAST_RULES = ("lagged", "fixed")
 
 
 class TaylorLR:
@@ -91,7 +94,14 @@ class TaylorLR:
         direction: how omega_t is read from the optimizer: "zero" (a step at lr = 1 from
             theta = 0, weight decay folded in by the wrapper: exact, for the optimizers of
             :data:`ZERO_SAFE`), "difference" ((theta_t - theta_after) / lr after a normal
-            step: any optimizer linear in lr, exact to rounding of theta), or "auto".
+            step: any optimizer linear in lr, exact to rounding of theta), "fast" (``lagged``
+            and ``fixed``, optimizers of :data:`ZERO_SAFE`; ``lagged``: the zero probe written
+            into a preallocated buffer while the parameters are swapped out, not copied, the
+            move one fused multiply-add, the rule's inner products from <omega_t, omega_t>
+            kept from the last step, a rejected move undone by the reverse move, to theta's
+            rounding; ``fixed``: the optimizer's own step), or "auto": "fast" for ``lagged``
+            and ``fixed`` where it applies, else "zero" where it applies, else "difference"
+            (docs/training.md says what each costs).
 
     Raises:
         OptionError: not a torch optimizer, one that is not linear in lr, a bad rule,
@@ -138,8 +148,8 @@ class TaylorLR:
         self.options = TrainingOptions.build(
             rule, gamma=gamma, safeguards=safeguards, rule_options=rule_options
         )
-        self.direction = direction if direction != "auto" else ("zero" if name in ZERO_SAFE else "difference")
         self._check_groups()
+        self.direction = _resolve_direction(direction, name, self.options.rule, self._params())
         self._alpha = [
             check_alpha0(_number(g["lr"]), f"param group {i}'s lr") for i, g in enumerate(self._groups)
         ]
@@ -149,6 +159,7 @@ class TaylorLR:
         self._previous: dict[str, Any] | None = None  # lagged: the last move, settled at the next call
         self.recorder = Recorder(len(self._groups))
         self._buffers = _Buffers()
+        self._fast = _FastLagged(self._params(), rule=self.options.rule) if self.direction == "fast" else None
 
     # ------------------------------------------------------------------ the torch.optim surface
 
@@ -191,22 +202,29 @@ class TaylorLR:
                 "retry": self._retry,
                 "loss_start": self._loss_start,
                 "previous": previous,
+                "fast": None if self._fast is None else self._fast.state(),
                 "record": self.recorder.state(),
                 "rule": self.options.rule.label,
+                "direction": self.direction,
             },
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`'s output (the same rule and parameter layout).
+        """Restore :meth:`state_dict`'s output (the same rule, direction mode and parameter layout).
 
         Raises:
-            OptionError: a state saved with another rule.
+            OptionError: a state saved with another rule or direction mode.
         """
         mine = state["taylorlr"]
         if mine["rule"] != self.options.rule.label:
             raise OptionError(
                 f"this state was saved with rule {mine['rule']!r}, not {self.options.rule.label!r}: "
                 "build the wrapper with the same rule"
+            )
+        if mine.get("direction", self.direction) != self.direction:
+            raise OptionError(
+                f"this state was saved with direction={mine['direction']!r}, not {self.direction!r}: "
+                f"build the wrapper with direction={mine['direction']!r}"
             )
         self.optimizer.load_state_dict(state["optimizer"])
         self._alpha = [float(a) for a in mine["alphas"]]
@@ -215,6 +233,8 @@ class TaylorLR:
         self._loss_start = mine["loss_start"]
         previous = mine["previous"]
         self._previous = None if previous is None else {**previous, "theta": _copied(previous["theta"])}
+        if self._fast is not None:
+            self._fast.load(mine["fast"])
         self.recorder.load(mine["record"])
         self._publish()
 
@@ -249,6 +269,9 @@ class TaylorLR:
         self._check_finite(value if closure is not None else 0.0, grads)
         if self._loss_start is None:
             self._loss_start = value if closure is not None else 0.0
+        if self._fast is not None:
+            self._step_fast(value, grads, closure is not None)
+            return loss
         theta = self._clone()
         if self._previous is not None and self._settle_lagged(value, grads, closure is not None, theta):
             return loss
@@ -419,7 +442,7 @@ class TaylorLR:
     def _decay(self, group: dict[str, Any]) -> tuple[float, bool]:
         """The group's weight decay and whether it is decoupled (AdamW); zeroed for the zero probe."""
         decay = _number(group.get("weight_decay") or 0.0)
-        if not decay or self.direction != "zero":
+        if not decay or self.direction not in ("zero", "fast"):
             return 0.0, False
         group["weight_decay"] = 0.0
         decoupled = bool(group.get("decoupled_weight_decay")) or isinstance(self.optimizer, torch.optim.AdamW)
@@ -541,22 +564,7 @@ class TaylorLR:
         assert previous is not None and self._omega is not None
         value_t, loss_next = (previous["value"], value) if known else (0.0, 0.0)
         omega = self._omega
-        # the rising-loss test reads loss values only: tiny stand-in vectors spare two dot products
-        stand_in = [torch.ones(1, dtype=torch.float64)]
-        trial = [
-            self.options.update(
-                _lagged_probe(alpha, value_t, stand_in, stand_in),
-                loss_start=self._loss_start or 0.0,
-                loss_next=loss_next,
-                eps=1.0,
-            )
-            for i, alpha in enumerate(self._alpha)
-        ]
-        if previous["theta"] is not None and trial[0][1]["rising_loss"]:
-            for i, (_, fired) in enumerate(trial):  # no omega_{t+1}: no estimate to count
-                self.recorder.fired(i, {**fired, "curvature": False, "precision": False})
-            self._alpha = [alpha for alpha, _ in trial]
-            self.recorder.rejected += 1
+        if self._lagged_rejects(value_t, loss_next, undoable=previous["theta"] is not None):
             theta = previous["theta"]
             self._restore(theta)
             self._record(previous["value"])
@@ -565,18 +573,110 @@ class TaylorLR:
             self._publish()
             return True
         omega_next = self._directions(grads, here)
-        self._alpha = [
-            self._update(i, _lagged_probe(alpha, value_t, omega[i], omega_next[i]), loss_next)[0]
-            for i, alpha in enumerate(self._alpha)
-        ]
-        if not all(math.isfinite(a) for a in self._alpha):
-            raise NonFiniteLossError(
-                f"the next learning rates are {self._alpha} (0/0 in the pure formula): "
-                "use safeguards='default'"
-            )
+        self._alpha = _finite(
+            [
+                self._update(i, _lagged_probe(alpha, value_t, omega[i], omega_next[i]), loss_next)[0]
+                for i, alpha in enumerate(self._alpha)
+            ]
+        )
         self._omega = omega_next
         self._retry = True  # omega_{t+1} is already the direction of this step
         return False
+
+    def _lagged_rejects(self, value_t: float, loss_next: float, *, undoable: bool) -> bool:
+        """The rising-loss test of the last lagged move; where it fires, the shrunk alphas are set.
+
+        The core's ``next_alpha`` runs only where the guard fires (``options.rises``), on
+        stand-in vectors (all inner products 1): the test reads loss values only.
+        """
+        if not (undoable and self.options.rises(loss_start=self._loss_start or 0.0, value=value_t,
+                                                loss_next=loss_next)):  # fmt: skip
+            return False
+        ones = [1.0] * len(self._alpha)
+        stand_in = _Gram(ones, ones, ones)
+        trial = [
+            self.options.update(
+                stand_in.probe(i, alpha, value_t),
+                loss_start=self._loss_start or 0.0,
+                loss_next=loss_next,
+                eps=1.0,
+            )
+            for i, alpha in enumerate(self._alpha)
+        ]
+        if not trial[0][1]["rising_loss"]:
+            return False
+        for i, (_, fired) in enumerate(trial):  # no omega_{t+1}: no estimate to count
+            self.recorder.fired(i, {**fired, "curvature": False, "precision": False})
+        self._alpha = [alpha for alpha, _ in trial]
+        self.recorder.rejected += 1
+        return True
+
+    def _step_fast(self, value: float, grads: list[list[torch.Tensor | None]], known: bool) -> None:
+        """``lagged`` in the "fast" mode: settle the last move, probe omega_{t+1}, move (no copy of theta)."""
+        fast = self._fast
+        assert fast is not None
+        params = self._params()
+        if self.options.rule.kind == "fixed":  # the optimizer's own step at lr = alpha_0
+            with torch.no_grad():
+                for ps, gs in zip(params, grads, strict=True):
+                    for p, g in zip(ps, gs, strict=True):
+                        p.grad = g
+                self.optimizer.step()
+            self._record(value)
+            return
+        pending, fast.pending = fast.pending, None
+        if pending is not None:
+            value_t, loss_next = (pending["value"], value) if known else (0.0, 0.0)
+            before = list(self._alpha)
+            if self._lagged_rejects(value_t, loss_next, undoable=pending["undoable"] and known):
+                fast.retry(params, before, self._alpha)
+                self._record(pending["value"])
+                fast.pending = pending
+                self._publish()
+                return
+        decays = self._fast_probe(grads)
+        gram = fast.settle(params, decays)
+        if pending is not None:
+            self._alpha = _finite(
+                [
+                    self._update(i, gram.probe(i, alpha, value_t), loss_next)[0]
+                    for i, alpha in enumerate(self._alpha)
+                ]
+            )
+        self._record(value)
+        fast.move(params, self._alpha)
+        fast.pending = {"value": value, "undoable": known}
+        self._publish()
+
+    def _fast_probe(self, grads: list[list[torch.Tensor | None]]) -> list[float]:
+        """The zero probe into the free buffer: the parameters' storage swapped, not copied.
+
+        Returns each group's decoupled weight decay (AdamW), which the probe leaves out.
+        """
+        fast = self._fast
+        assert fast is not None
+        saved = [(g["lr"], g.get("weight_decay")) for g in self._groups]
+        kept, datas = [], []
+        with torch.no_grad():
+            for group, ps, gs, views in zip(self._groups, self._params(), grads, fast.free(), strict=True):
+                decay, decoupled = self._decay(group)
+                kept.append(decay if decoupled else 0.0)
+                group["lr"] = 1.0
+                for p, g, view in zip(ps, gs, views, strict=True):
+                    p.grad = g if g is None or not decay or decoupled else g + decay * p
+                    datas.append(p.data)
+                    p.data = view
+            try:
+                self.optimizer.step()
+            finally:
+                flat = [p for ps in self._params() for p in ps]
+                for p, data in zip(flat, datas, strict=True):
+                    p.data = data
+                for group, (lr, old_decay) in zip(self._groups, saved, strict=True):
+                    group["lr"] = lr
+                    if old_decay is not None:
+                        group["weight_decay"] = old_decay
+        return kept
 
     # ------------------------------------------------------------------ the line search
 
@@ -644,6 +744,176 @@ class _Buffers:
         if "scratch" not in self.sets:
             self.sets["scratch"] = [[[torch.empty_like(p) for p in ps] for ps in params]]
         return self.sets["scratch"][0]
+
+
+class _FastLagged:
+    """The "fast" mode's state: two flat buffers per group (a view per parameter), used in turn.
+
+    One holds -omega_t (the last probe), the other (zero) receives -omega_{t+1}; with
+    |omega_t|^2 kept from the last step, each step reads the parameters' size three times
+    (the two inner products of the new direction) and writes it twice (the zeroing of the
+    spent buffer, the fused move), beyond what the optimizer itself does.
+    """
+
+    def __init__(self, params: list[list[torch.Tensor]], rule: Rule) -> None:
+        sets = 2 if rule.kind == "adaptive" else 0  # fixed: the optimizer's own step, no buffer
+        self.flat = [[_flat_like(ps) for ps in params] for _ in range(sets)]
+        self.views = [[_views(f, ps) for f, ps in zip(flats, params, strict=True)] for flats in self.flat]
+        self.current = 0  # the set that holds -omega_t
+        self.norms = [math.nan] * len(params)  # |omega_t|^2 per group
+        self.pending: dict[str, Any] | None = None  # the last move, settled at the next call
+
+    def free(self) -> list[list[torch.Tensor]]:
+        """The other set (zero: cleared by :meth:`settle`): the probe's parameters."""
+        return self.views[1 - self.current]
+
+    def settle(self, params: list[list[torch.Tensor]], decays: list[float]) -> _Gram:
+        """Take the probed set as -omega_{t+1} (decoupled decay folded in): the inner products."""
+        new = 1 - self.current
+        with torch.no_grad():
+            for views, ps, decay in zip(self.views[new], params, decays, strict=True):
+                if decay:  # AdamW: omega = omega_adam + lambda theta
+                    torch._foreach_add_(views, ps, alpha=-decay)
+            dots = [
+                (torch.dot(b, a), torch.dot(b, b))
+                for b, a in zip(self.flat[new], self.flat[self.current], strict=True)
+            ]
+            cross, norms = [float(c) for c, _ in dots], [float(n) for _, n in dots]
+            for flat in self.flat[self.current]:  # omega_t is spent: cleared while still in cache
+                flat.zero_()
+        gram = _Gram(self.norms, cross, norms)
+        self.current, self.norms = new, norms
+        return gram
+
+    def move(self, params: list[list[torch.Tensor]], alphas: list[float]) -> None:
+        """theta_g += alpha_g * (-omega_g): one fused multiply-add per parameter."""
+        with torch.no_grad():
+            for ps, views, alpha in zip(params, self.views[self.current], alphas, strict=True):
+                torch._foreach_add_(ps, views, alpha=alpha)
+
+    def retry(self, params: list[list[torch.Tensor]], before: list[float], after: list[float]) -> None:
+        """theta_t - alpha' omega_t from theta_t - alpha omega_t, by one move of (alpha - alpha') omega_t."""
+        with torch.no_grad():
+            for ps, views, a, b in zip(params, self.views[self.current], before, after, strict=True):
+                torch._foreach_add_(ps, views, alpha=b - a)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "neg_omega": [f.clone() for f in self.flat[self.current]] if self.flat else [],
+            "norms": list(self.norms),
+            "pending": None if self.pending is None else dict(self.pending),
+        }
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        self.current = 0
+        with torch.no_grad():
+            for flat, saved in zip(self.flat[0] if self.flat else [], state["neg_omega"], strict=True):
+                flat.copy_(saved)
+            for flat in self.flat[1] if self.flat else []:
+                flat.zero_()
+        self.norms = [float(n) for n in state["norms"]]
+        self.pending = None if state["pending"] is None else dict(state["pending"])
+
+
+def _flat_like(params: list[torch.Tensor]) -> torch.Tensor:
+    first = params[0] if params else torch.empty(0)
+    return torch.zeros(sum(int(p.numel()) for p in params), dtype=first.dtype, device=first.device)
+
+
+def _views(flat: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Tensor]:
+    out, k = [], 0
+    for p in params:
+        out.append(flat[k : k + p.numel()].view(p.shape))
+        k += int(p.numel())
+    return out
+
+
+class _Gram:
+    """omega_t and omega_{t+1} of each group known through their inner products, as ``lagged`` reads them."""
+
+    def __init__(self, norms: list[float], cross: list[float], norms_next: list[float]) -> None:
+        self.norms, self.cross, self.norms_next = norms, cross, norms_next
+
+    def probe(self, group: int, alpha: float, value: float) -> Probe:
+        table = {
+            ("w", "w"): self.norms[group],
+            ("n", "w"): self.cross[group],
+            ("w", "n"): self.cross[group],
+            ("n", "n"): self.norms_next[group],
+        }
+        return Probe(
+            alpha=alpha, value=value, omega=_Known({"w": 1.0}, table), omega_next=_Known({"n": 1.0}, table)
+        )
+
+
+class _Known:
+    """A combination of named vectors whose inner products are a table: the core's ``dot`` on them.
+
+    The shape only steers ``dot`` to its sum path (``sum(a * b, axis=-1)``); there are no elements.
+    """
+
+    __slots__ = ("coef", "table")
+    shape = (17,)
+
+    def __init__(self, coef: dict[str, float], table: dict[tuple[str, str], float]) -> None:
+        self.coef, self.table = coef, table
+
+    def __array_namespace__(self, api_version: Any = None) -> _Space:
+        return _SPACE
+
+    def __sub__(self, other: _Known) -> _Known:
+        coef = dict(self.coef)
+        for name, c in other.coef.items():
+            coef[name] = coef.get(name, 0.0) - c
+        return _Known(coef, self.table)
+
+    def __mul__(self, other: _Known) -> _KnownProduct:
+        return _KnownProduct(self, other)
+
+
+class _KnownProduct:
+    __slots__ = ("a", "b")
+
+    def __init__(self, a: _Known, b: _Known) -> None:
+        self.a, self.b = a, b
+
+    def total(self) -> Any:
+        import numpy
+
+        return numpy.float64(
+            sum(x * y * self.a.table[i, j] for i, x in self.a.coef.items() for j, y in self.b.coef.items())
+        )
+
+
+def _resolve_direction(direction: str, name: str, rule: Rule, params: list[list[torch.Tensor]]) -> str:
+    """The direction mode: "auto" resolved; "fast" where it cannot serve is an OptionError."""
+    one_kind = all(len({(p.dtype, p.device) for p in ps}) <= 1 for ps in params)
+    if direction == "auto":
+        if rule.name in FAST_RULES and name in ZERO_SAFE and one_kind:
+            return "fast"
+        return "zero" if name in ZERO_SAFE else "difference"
+    if direction == "fast":
+        why = (
+            f"it serves the rules {FAST_RULES} (which read no loss at theta+), not {rule.name!r}"
+            if rule.name not in FAST_RULES
+            else f"it probes the optimizers of ZERO_SAFE from theta = 0, and {name} is not one"
+            if name not in ZERO_SAFE
+            else "it keeps one flat buffer per group, and a group mixes dtypes or devices"
+            if not one_kind
+            else None
+        )
+        if why is not None:
+            raise OptionError(f'direction="fast" cannot serve here: {why}; use direction="auto"')
+    return direction
+
+
+def _finite(alphas: list[float]) -> list[float]:
+    """lagged's next alphas, or NonFiniteLossError (the alphas in use stay as they were)."""
+    if not all(math.isfinite(a) for a in alphas):
+        raise NonFiniteLossError(
+            f"the next learning rates are {alphas} (0/0 in the pure formula): use safeguards='default'"
+        )
+    return alphas
 
 
 def _copied(tensors: Any) -> Any:
