@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from taylorlr._budget import check as budget_check
 from taylorlr._budget import check_size as budget_check_size
 from taylorlr._budget import ensure as ensure_budget
 from taylorlr._display import Card
-from taylorlr.errors import LossDefinitionError, OptionError, PointError, TaylorLRError
+from taylorlr.errors import BudgetExceededError, LossDefinitionError, OptionError, PointError, TaylorLRError
 from taylorlr.symbolic.degree import degree_bound
 from taylorlr.symbolic.derivatives import (
     SparseDerivatives,
@@ -345,7 +346,9 @@ class Loss:
         Args:
             at: the point (names to numbers, or numbers in variable order; exact numbers allowed).
             order: the degree, 0 to 50.
-            budget_s: seconds allowed; checked between the orders and inside each.
+            budget_s: seconds allowed; checked between the orders and inside each. The
+                expansion runs in a forked worker (where ``fork`` exists) that is killed at the
+                deadline, since one SymPy step cannot be interrupted from inside.
             max_terms: the most terms the polynomial (or a part of it) may have.
 
         Raises:
@@ -361,13 +364,17 @@ class Loss:
         a = exact_point(at, self.variables)
         point = dict(zip(self.names, a, strict=True))
         budget = Budget(stage="taylor", seconds=budget_s, max_terms=max_terms, hint="lower the order")
-        try:
-            with budget.active():
-                return _taylor(self.expr, self.variables, a, order, point)
-        except TaylorLRError:
-            raise
-        except (ValueError, TypeError) as error:  # SymPy cannot compare min/max arguments that are not real
-            raise PointError(f"{self.expr} is not defined (real) at {point}: {error}") from error
+
+        def expand() -> sympy.Expr:
+            try:
+                with budget.active():
+                    return _taylor(self.expr, self.variables, a, order, point)
+            except TaylorLRError:
+                raise
+            except (ValueError, TypeError) as error:  # SymPy cannot compare min/max arguments not real
+                raise PointError(f"{self.expr} is not defined (real) at {point}: {error}") from error
+
+        return _in_worker(expand, budget)
 
     def compile(
         self,
@@ -390,6 +397,7 @@ class Loss:
 
         Raises:
             BudgetExceededError: the derivatives took the whole budget (stage "compile").
+            LossDefinitionError: the derivatives are nested too deeply for the generator.
         """
         # imported here: the exact side (taylorlr solve) never compiles
         from taylorlr.compile.backends import resolve_backend
@@ -402,15 +410,21 @@ class Loss:
             with ensure_budget("compile", budget_s) as budget:
                 derivatives = self.compiled_derivatives
                 budget.check()
-                compiled = compile_loss(
-                    derivatives,
-                    self.names,
-                    self.data,
-                    backend=resolved,
-                    dtype=dtype,
-                    generator=generator,
-                    reduction=self.reduction,
-                )
+                try:
+                    compiled = compile_loss(
+                        derivatives,
+                        self.names,
+                        self.data,
+                        backend=resolved,
+                        dtype=dtype,
+                        generator=generator,
+                        reduction=self.reduction,
+                    )
+                except RecursionError as error:  # a generator that walks the tree recursively
+                    raise LossDefinitionError(
+                        "the loss's derivatives are nested too deeply for the code generator"
+                        f" ({generator!r}): write the loss with fewer nested levels"
+                    ) from error
             self._compiled[key] = compiled
         return compiled
 
@@ -430,6 +444,33 @@ def _check_derivatives(derivatives: SparseDerivatives, names: Sequence[str]) -> 
                 f"the derivative {label} of the loss is {_shown(entry)}, which is not real or cannot be"
                 " computed: check that the loss is real where it is used"
             )
+
+
+#: seconds a stage in the worker may overrun its budget before it is killed: its own check
+#: usually ends it first, with the step that was running named
+_WORKER_GRACE_S = 0.5
+
+
+def _in_worker(work: Callable[[], Any], budget: Budget) -> Any:
+    """``work()`` in a forked worker, killed at the budget's deadline (plus a grace): one SymPy
+    call (an ``expand``, a ``diff`` of a deep tree) cannot be interrupted from inside, a process can."""
+    from taylorlr.analysis._worker import ExactWorker
+
+    worker = ExactWorker(work, lifetime=budget.remaining + 2 * _WORKER_GRACE_S)
+    outcome = worker.outcome(deadline=time.monotonic() + budget.remaining + _WORKER_GRACE_S)
+    if outcome.kind == "done":
+        return outcome.value
+    if outcome.kind == "error":
+        raise outcome.value
+    if outcome.kind == "budget-exceeded":
+        raise budget.exceeded("stopped at its deadline")
+    raise BudgetExceededError(  # out of memory, or a worker that died
+        f"stage '{budget.stage}' stopped early: {outcome.message or outcome.kind}; lower max_terms"
+        f" (now {budget.max_terms:,}) or {budget.hint or 'simplify the loss'}",
+        stage=budget.stage,
+        option="max_terms",
+        elapsed_s=budget.elapsed,
+    )
 
 
 def _taylor(
