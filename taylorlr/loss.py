@@ -201,13 +201,15 @@ class Loss:
 
     @cached_property
     def gradient(self) -> sympy.Matrix:
-        """The gradient, an n x 1 SymPy Matrix."""
-        return self.derivatives.to_sympy_gradient(self.variables + self.data)
+        """The gradient, an n x 1 SymPy Matrix (converted under the derivatives' budget)."""
+        with ensure_budget("derivatives", DERIVATIVES_BUDGET_S, hint="simplify the loss"):
+            return self.derivatives.to_sympy_gradient(self.variables + self.data)
 
     @cached_property
     def hessian(self) -> sympy.Matrix:
         """The Hessian, a symmetric n x n SymPy Matrix (one triangle, mirrored)."""
-        return self.derivatives.to_sympy_hessian(self.variables + self.data)
+        with ensure_budget("derivatives", DERIVATIVES_BUDGET_S, hint="simplify the loss"):
+            return self.derivatives.to_sympy_hessian(self.variables + self.data)
 
     @cached_property
     def is_polynomial(self) -> bool:
@@ -397,7 +399,6 @@ class Loss:
 
         Raises:
             BudgetExceededError: the derivatives took the whole budget (stage "compile").
-            LossDefinitionError: the derivatives are nested too deeply for the generator.
         """
         # imported here: the exact side (taylorlr solve) never compiles
         from taylorlr.compile.backends import resolve_backend
@@ -410,21 +411,15 @@ class Loss:
             with ensure_budget("compile", budget_s) as budget:
                 derivatives = self.compiled_derivatives
                 budget.check()
-                try:
-                    compiled = compile_loss(
-                        derivatives,
-                        self.names,
-                        self.data,
-                        backend=resolved,
-                        dtype=dtype,
-                        generator=generator,
-                        reduction=self.reduction,
-                    )
-                except RecursionError as error:  # a generator that walks the tree recursively
-                    raise LossDefinitionError(
-                        "the loss's derivatives are nested too deeply for the code generator"
-                        f" ({generator!r}): write the loss with fewer nested levels"
-                    ) from error
+                compiled = compile_loss(
+                    derivatives,
+                    self.names,
+                    self.data,
+                    backend=resolved,
+                    dtype=dtype,
+                    generator=generator,
+                    reduction=self.reduction,
+                )
             self._compiled[key] = compiled
         return compiled
 

@@ -27,7 +27,7 @@ import sympy
 
 from taylorlr import _budget
 
-__all__ = ["depth", "to_sympy_iteratively"]
+__all__ = ["depth", "distinct_nodes", "to_sympy_iteratively"]
 
 
 def depth(expr: Any, limit: int | None = None) -> int:
@@ -50,6 +50,18 @@ def depth(expr: Any, limit: int | None = None) -> int:
             return deepest
         stack.extend((arg, level + 1) for arg in node.args)
     return deepest
+
+
+def distinct_nodes(expr: Any, limit: int) -> int:
+    """The number of distinct subexpressions of ``expr``, counted up to ``limit`` (then ``limit + 1``)."""
+    seen: set[Any] = set()
+    stack = [expr]
+    while stack and len(seen) <= limit:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(node.args)
+    return len(seen)
 
 
 def to_sympy_iteratively(expr: Any, leaf: Callable[[sympy.Basic], sympy.Expr] = lambda s: s) -> sympy.Expr:

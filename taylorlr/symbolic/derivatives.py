@@ -37,7 +37,7 @@ import sympy
 
 from taylorlr import _budget
 from taylorlr.errors import LossDefinitionError
-from taylorlr.symbolic.depth import depth, to_sympy_iteratively
+from taylorlr.symbolic.depth import depth, distinct_nodes, to_sympy_iteratively
 
 
 @functools.cache
@@ -55,8 +55,10 @@ _SMALL_NODES = 400
 # ... and below this depth: SymPy's chain rule walks the tree again at every level of a
 # composition (sin(sin(...)) 50 deep: seconds, where SymEngine takes a millisecond)
 _SHALLOW_LEVELS = 12
-# deeper than this, an engine expression is rebuilt in SymPy without recursion (depth.py)
+# deeper or larger than this, an engine expression is rebuilt in SymPy without recursion, node
+# by node with the budget checked between nodes (depth.py)
 _DEEP_LEVELS = 40
+_LARGE_NODES = 20_000
 # SymPy alone differentiates through kinks; its chain rule costs about the cube of the depth
 # (sin(abs(...)) 41 levels deep: ~2 s, 99 levels: ~50 s) and cannot be interrupted: deeper
 # expressions are refused, shallower ones reserve their estimated time from the budget
@@ -184,7 +186,7 @@ def to_sympy(expr: Any, symbols: Sequence[sympy.Symbol] = ()) -> sympy.Expr:
     if isinstance(expr, sympy.Basic):
         return expr
     by_key = {_key(s): s for s in symbols}
-    if depth(expr, _DEEP_LEVELS) > _DEEP_LEVELS:  # SymEngine's own conversion recurses per level
+    if depth(expr, _DEEP_LEVELS) > _DEEP_LEVELS or distinct_nodes(expr, _LARGE_NODES) > _LARGE_NODES:
         return to_sympy_iteratively(
             expr, lambda node: by_key.get(_key(node), node) if node.is_Symbol else node
         )
