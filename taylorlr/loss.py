@@ -17,6 +17,7 @@ Matrix([
 from __future__ import annotations
 
 import itertools
+import pickle
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import sympy
+from sympy.core.parameters import evaluate as sympy_evaluate
 
 from taylorlr._budget import DEFAULT_MAX_TERMS, Budget
 from taylorlr._budget import check as budget_check
@@ -444,17 +446,32 @@ def _check_derivatives(derivatives: SparseDerivatives, names: Sequence[str]) -> 
 #: seconds a stage in the worker may overrun its budget before it is killed: its own check
 #: usually ends it first, with the step that was running named
 _WORKER_GRACE_S = 0.5
+#: reading an expression back (unpickling, unevaluated) takes about this many times writing it
+_READ_PER_WRITE = 8.0
 
 
-def _in_worker(work: Callable[[], Any], budget: Budget) -> Any:
+def _in_worker(work: Callable[[], sympy.Expr], budget: Budget) -> sympy.Expr:
     """``work()`` in a forked worker, killed at the budget's deadline (plus a grace): one SymPy
-    call (an ``expand``, a ``diff`` of a deep tree) cannot be interrupted from inside, a process can."""
+    call (an ``expand``, a ``diff`` of a deep tree) cannot be interrupted from inside, a process can.
+
+    The expression comes back pickled and is read unevaluated (it is canonical already: the same
+    expression, about five times faster than SymPy's constructors); the worker reserves the time
+    reading it back will take, so that a large answer at the deadline is refused, not late.
+    """
     from taylorlr.analysis._worker import ExactWorker
 
-    worker = ExactWorker(work, lifetime=budget.remaining + 2 * _WORKER_GRACE_S)
+    def pickled() -> bytes:
+        result = work()
+        started = time.monotonic()
+        data = pickle.dumps(result)
+        budget.reserve(_READ_PER_WRITE * (time.monotonic() - started), "reading the result back")
+        return data
+
+    worker = ExactWorker(pickled, lifetime=budget.remaining + 2 * _WORKER_GRACE_S)
     outcome = worker.outcome(deadline=time.monotonic() + budget.remaining + _WORKER_GRACE_S)
     if outcome.kind == "done":
-        return outcome.value
+        with sympy_evaluate(False):
+            return pickle.loads(outcome.value)  # bytes from our own forked worker
     if outcome.kind == "error":
         raise outcome.value
     if outcome.kind == "budget-exceeded":
