@@ -17,19 +17,22 @@ Matrix([
 from __future__ import annotations
 
 import itertools
+import pickle
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import sympy
+from sympy.core.parameters import evaluate as sympy_evaluate
 
 from taylorlr._budget import DEFAULT_MAX_TERMS, Budget
 from taylorlr._budget import check as budget_check
 from taylorlr._budget import check_size as budget_check_size
 from taylorlr._budget import ensure as ensure_budget
 from taylorlr._display import Card
-from taylorlr.errors import LossDefinitionError, OptionError, PointError, TaylorLRError
+from taylorlr.errors import BudgetExceededError, LossDefinitionError, OptionError, PointError, TaylorLRError
 from taylorlr.symbolic.degree import degree_bound
 from taylorlr.symbolic.derivatives import (
     SparseDerivatives,
@@ -200,13 +203,15 @@ class Loss:
 
     @cached_property
     def gradient(self) -> sympy.Matrix:
-        """The gradient, an n x 1 SymPy Matrix."""
-        return self.derivatives.to_sympy_gradient(self.variables + self.data)
+        """The gradient, an n x 1 SymPy Matrix (converted under the derivatives' budget)."""
+        with ensure_budget("derivatives", DERIVATIVES_BUDGET_S, hint="simplify the loss"):
+            return self.derivatives.to_sympy_gradient(self.variables + self.data)
 
     @cached_property
     def hessian(self) -> sympy.Matrix:
         """The Hessian, a symmetric n x n SymPy Matrix (one triangle, mirrored)."""
-        return self.derivatives.to_sympy_hessian(self.variables + self.data)
+        with ensure_budget("derivatives", DERIVATIVES_BUDGET_S, hint="simplify the loss"):
+            return self.derivatives.to_sympy_hessian(self.variables + self.data)
 
     @cached_property
     def is_polynomial(self) -> bool:
@@ -345,7 +350,9 @@ class Loss:
         Args:
             at: the point (names to numbers, or numbers in variable order; exact numbers allowed).
             order: the degree, 0 to 50.
-            budget_s: seconds allowed; checked between the orders and inside each.
+            budget_s: seconds allowed; checked between the orders and inside each. The
+                expansion runs in a forked worker (where ``fork`` exists) that is killed at the
+                deadline, since one SymPy step cannot be interrupted from inside.
             max_terms: the most terms the polynomial (or a part of it) may have.
 
         Raises:
@@ -361,13 +368,17 @@ class Loss:
         a = exact_point(at, self.variables)
         point = dict(zip(self.names, a, strict=True))
         budget = Budget(stage="taylor", seconds=budget_s, max_terms=max_terms, hint="lower the order")
-        try:
-            with budget.active():
-                return _taylor(self.expr, self.variables, a, order, point)
-        except TaylorLRError:
-            raise
-        except (ValueError, TypeError) as error:  # SymPy cannot compare min/max arguments that are not real
-            raise PointError(f"{self.expr} is not defined (real) at {point}: {error}") from error
+
+        def expand() -> sympy.Expr:
+            try:
+                with budget.active():
+                    return _taylor(self.expr, self.variables, a, order, point)
+            except TaylorLRError:
+                raise
+            except (ValueError, TypeError) as error:  # SymPy cannot compare min/max arguments not real
+                raise PointError(f"{self.expr} is not defined (real) at {point}: {error}") from error
+
+        return _in_worker(expand, budget)
 
     def compile(
         self,
@@ -430,6 +441,48 @@ def _check_derivatives(derivatives: SparseDerivatives, names: Sequence[str]) -> 
                 f"the derivative {label} of the loss is {_shown(entry)}, which is not real or cannot be"
                 " computed: check that the loss is real where it is used"
             )
+
+
+#: seconds a stage in the worker may overrun its budget before it is killed: its own check
+#: usually ends it first, with the step that was running named
+_WORKER_GRACE_S = 0.5
+#: reading an expression back (unpickling, unevaluated) takes about this many times writing it
+_READ_PER_WRITE = 8.0
+
+
+def _in_worker(work: Callable[[], sympy.Expr], budget: Budget) -> sympy.Expr:
+    """``work()`` in a forked worker, killed at the budget's deadline (plus a grace): one SymPy
+    call (an ``expand``, a ``diff`` of a deep tree) cannot be interrupted from inside, a process can.
+
+    The expression comes back pickled and is read unevaluated (it is canonical already: the same
+    expression, about five times faster than SymPy's constructors); the worker reserves the time
+    reading it back will take, so that a large answer at the deadline is refused, not late.
+    """
+    from taylorlr.analysis._worker import ExactWorker
+
+    def pickled() -> bytes:
+        result = work()
+        started = time.monotonic()
+        data = pickle.dumps(result)
+        budget.reserve(_READ_PER_WRITE * (time.monotonic() - started), "reading the result back")
+        return data
+
+    worker = ExactWorker(pickled, lifetime=budget.remaining + 2 * _WORKER_GRACE_S)
+    outcome = worker.outcome(deadline=time.monotonic() + budget.remaining + _WORKER_GRACE_S)
+    if outcome.kind == "done":
+        with sympy_evaluate(False):
+            return pickle.loads(outcome.value)  # bytes from our own forked worker
+    if outcome.kind == "error":
+        raise outcome.value
+    if outcome.kind == "budget-exceeded":
+        raise budget.exceeded("stopped at its deadline")
+    raise BudgetExceededError(  # out of memory, or a worker that died
+        f"stage '{budget.stage}' stopped early: {outcome.message or outcome.kind}; lower max_terms"
+        f" (now {budget.max_terms:,}) or {budget.hint or 'simplify the loss'}",
+        stage=budget.stage,
+        option="max_terms",
+        elapsed_s=budget.elapsed,
+    )
 
 
 def _taylor(

@@ -36,6 +36,8 @@ from typing import Any
 import sympy
 
 from taylorlr import _budget
+from taylorlr.errors import LossDefinitionError
+from taylorlr.symbolic.depth import depth, distinct_nodes, to_sympy_iteratively
 
 
 @functools.cache
@@ -50,6 +52,18 @@ def symengine_module() -> Any:
 
 # below this size SymPy differentiates as fast as the SymEngine round trip costs
 _SMALL_NODES = 400
+# ... and below this depth: SymPy's chain rule walks the tree again at every level of a
+# composition (sin(sin(...)) 50 deep: seconds, where SymEngine takes a millisecond)
+_SHALLOW_LEVELS = 12
+# deeper or larger than this, an engine expression is rebuilt in SymPy without recursion, node
+# by node with the budget checked between nodes (depth.py)
+_DEEP_LEVELS = 40
+_LARGE_NODES = 20_000
+# SymPy alone differentiates through kinks; its chain rule costs about the cube of the depth
+# (sin(abs(...)) 41 levels deep: ~2 s, 99 levels: ~50 s) and cannot be interrupted: deeper
+# expressions are refused, shallower ones reserve their estimated time from the budget
+_SYMPY_LEVELS = 48
+_SYMPY_SECONDS_AT_41_LEVELS = 2.0
 
 # SymEngine leaves these derivatives unevaluated (or drops DiracDelta): SymPy handles them
 _NON_SMOOTH = (sympy.Abs, sympy.sign, sympy.Max, sympy.Min, sympy.Heaviside)
@@ -99,9 +113,21 @@ def is_smooth(expr: sympy.Expr) -> bool:
     return not expr.has(*_NON_SMOOTH)
 
 
+def _check_sympy_depth(expr: sympy.Expr) -> None:
+    """Refuse an expression too deep for SymPy's derivatives; reserve their time from the budget."""
+    levels = depth(expr, _SYMPY_LEVELS)
+    if levels > _SYMPY_LEVELS:
+        raise LossDefinitionError(
+            f"the loss is nested more than {_SYMPY_LEVELS} levels deep around abs, sign, min, max or"
+            f" heaviside; derivatives through kinks nested this deep are not computed (they cost about"
+            f" the cube of the depth): write the loss with fewer nested levels"
+        )
+    _budget.reserve(_SYMPY_SECONDS_AT_41_LEVELS * (levels / 41) ** 3, "SymPy's derivatives")
+
+
 def _is_small(expr: sympy.Expr) -> bool:
     nodes = itertools.islice(sympy.preorder_traversal(expr), _SMALL_NODES)
-    return sum(1 for _ in nodes) < _SMALL_NODES
+    return sum(1 for _ in nodes) < _SMALL_NODES and depth(expr, _SHALLOW_LEVELS) <= _SHALLOW_LEVELS
 
 
 class RealPart(sympy.Function):
@@ -159,8 +185,12 @@ def to_sympy(expr: Any, symbols: Sequence[sympy.Symbol] = ()) -> sympy.Expr:
     """
     if isinstance(expr, sympy.Basic):
         return expr
-    converted = sympy.sympify(expr)
     by_key = {_key(s): s for s in symbols}
+    if depth(expr, _DEEP_LEVELS) > _DEEP_LEVELS or distinct_nodes(expr, _LARGE_NODES) > _LARGE_NODES:
+        return to_sympy_iteratively(
+            expr, lambda node: by_key.get(_key(node), node) if node.is_Symbol else node
+        )
+    converted = sympy.sympify(expr)
     return converted.xreplace({s: by_key[_key(s)] for s in converted.free_symbols if _key(s) in by_key})
 
 
@@ -244,6 +274,8 @@ def sparse_derivatives(
 ) -> SparseDerivatives:
     """Differentiate ``expr`` term by term: gradient and Hessian non-zero triangle."""
     eng = choose_engine(expr, engine)
+    if eng.name == "sympy":
+        _check_sympy_depth(expr)
     original = expr
     if eng.name == "sympy" and not is_smooth(expr):
         expr = wrap_kink_arguments(expr)

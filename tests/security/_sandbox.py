@@ -8,9 +8,9 @@ input is being handled. Two compiles are expected and allowed: the parser's
 and the xp generator's kernel (``<taylorlr kernel>``, generated from renamed symbols).
 Each text goes through ``tl.parse`` and ``Loss``; an accepted one of at most
 :data:`MAX_DOWNSTREAM_OPS` operations through its gradient and, for the first ``deep``
-accepted ones, ``compile()`` and a two-step ``tl.run``. (Larger ones, such as a 50-level
-tower ``x**x**...``, are not differentiated here: their derivatives grow without a budget
-today, the hang issue 15 asks budgets for.) Every
+accepted ones, ``compile()`` and a two-step ``tl.run``. (Larger ones stop after ``Loss`` unless
+``max_ops`` says otherwise: the deep nests of issue 15, a 99-level sin chain or a 50-level tower
+``x**x**...``, go the whole way in their own test.) Every
 outcome is recorded as ``value``, ``typed <Error>`` (a TaylorLRError), ``untyped <Error>:
 message`` or ``timeout``; the parent gets the list and the audit events.
 """
@@ -62,14 +62,16 @@ class _Timeout(BaseException):
     pass
 
 
-def feed(texts: list[str], deep: int = 20, timeout_s: float = 240.0) -> Report:
+def feed(
+    texts: list[str], deep: int = 20, timeout_s: float = 240.0, max_ops: int = MAX_DOWNSTREAM_OPS
+) -> Report:
     """Run ``texts`` through taylorlr in a watched, forked child; the child's :class:`Report`."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         os.close(read_end)
         try:
-            report = _child(texts, deep)
+            report = _child(texts, deep, max_ops)
         except BaseException:
             report = Report(crashed=traceback.format_exc())
         with os.fdopen(write_end, "wb") as out:
@@ -84,7 +86,7 @@ def feed(texts: list[str], deep: int = 20, timeout_s: float = 240.0) -> Report:
     return pickle.loads(data)
 
 
-def _child(texts: list[str], deep: int) -> Report:
+def _child(texts: list[str], deep: int, max_ops: int) -> Report:
     import taylorlr as tl
 
     _warm_up(tl)
@@ -106,14 +108,14 @@ def _child(texts: list[str], deep: int) -> Report:
     accepted = 0
     for text in texts:
         current["text"] = text
-        stage, outcome = _handle(tl, text, deep=accepted < deep)
+        stage, outcome = _handle(tl, text, deep=accepted < deep, max_ops=max_ops)
         current["text"] = None
         accepted += stage != "parse"
         report.outcomes.append((text, stage, outcome))
     return report
 
 
-def _handle(tl: Any, text: str, *, deep: bool) -> tuple[str, str]:
+def _handle(tl: Any, text: str, *, deep: bool, max_ops: int = MAX_DOWNSTREAM_OPS) -> tuple[str, str]:
     """(the last stage reached, its outcome) for one text."""
     stage = "parse"
     signal.alarm(PER_INPUT_S)
@@ -123,7 +125,7 @@ def _handle(tl: Any, text: str, *, deep: bool) -> tuple[str, str]:
             expr = tl.parse(text)
             stage = "loss"
             loss = tl.Loss(expr)
-            if expr.count_ops() > MAX_DOWNSTREAM_OPS:
+            if expr.count_ops() > max_ops:
                 return stage, "value"
             stage = "gradient"
             loss.gradient

@@ -52,6 +52,29 @@ def test_the_hostile_corpus_runs_nothing_and_ends_typed():
     assert any(stage == "run" and outcome == "value" for _, stage, outcome in report.outcomes)
 
 
+def _nest(template: str, n: int) -> str:
+    text = "x"
+    for _ in range(n):
+        text = template.replace("@", text)
+    return text
+
+
+DEEP_NESTS = [
+    _nest("sin(@)", 99),  # the parser's depth limit
+    "**".join(["x"] * 50),
+    _nest("sin(abs(@))", 24),
+    _nest("sin(abs(@))", 49),  # too deep for SymPy's chain rule through kinks: refused, typed
+]
+
+
+def test_deep_nests_go_through_gradient_compile_and_run_and_end_typed():
+    # issue 15: their derivatives took minutes; now a value or a TaylorLRError, within the alarm
+    report = _sandbox.feed(DEEP_NESTS, deep=len(DEEP_NESTS), max_ops=10**6)
+    check(report)
+    assert all(stage == "run" for _, stage, outcome in report.outcomes if outcome == "value")
+    assert [outcome for _, _, outcome in report.outcomes].count("value") >= 2
+
+
 def test_the_sandbox_sees_what_it_must_refuse():
     # the watch itself: an input that did open a file or import would be reported
     import taylorlr as tl
