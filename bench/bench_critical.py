@@ -3,7 +3,7 @@
 Run by hand (not part of the test suite):
 
     python bench/bench_critical.py            # every case, median of 3 runs each
-    python bench/bench_critical.py --runs 5
+    python bench/bench_critical.py --runs 5 --only himmelblau
 
 For each loss it times, in the same run and alternating, both from the same parsed ``Loss``:
 
@@ -127,6 +127,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--exact", action="store_true", help="also time the exact refinement")
     parser.add_argument("--budget", type=float, default=30.0)
+    parser.add_argument("--only", default="", help="the cases whose name contains this text")
     args = parser.parse_args()
     print(
         "| case | first answer (s) | SciPy grid (s) | ratio | kernels given: first answer (s) | grid (s) |"
@@ -134,6 +135,8 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, text in CASES.items():
+        if args.only.lower() not in name.lower():
+            continue
         times: dict[str, list[float]] = {"fresh": [], "grid": [], "warm": [], "warm grid": []}
         for _ in range(args.runs):
             times["fresh"].append(first_answer(text, kernels=False)[0])
