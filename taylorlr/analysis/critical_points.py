@@ -7,7 +7,8 @@ isolation), and every point is classified by exact signs (:mod:`~taylorlr.analys
 the Hessian's inertia, then the splitting lemma at a degenerate point). Otherwise a numeric
 search (:mod:`~taylorlr.analysis._numeric`) returns the points where the gradient is zero
 within rounding; for a polynomial it runs while the exact solve works in a forked worker
-(:mod:`~taylorlr.analysis._worker`), which is stopped at the deadline: the exact refinement
+(:mod:`~taylorlr.analysis._worker`; with ``wait=False`` the worker starts once the numeric
+answer is in), which is stopped at the deadline: the exact refinement
 either finishes within ``budget_s`` or the numeric points come back with the reason
 (``refinement``). Bounded below is probed along lines (:mod:`~taylorlr.analysis._bounded`).
 The records are in :mod:`~taylorlr.analysis.result`.
@@ -100,7 +101,7 @@ def critical_points(
             of complex critical points exceeds this (status "budget-exceeded", refinement
             "too large"): it would not end, or not fit in memory.
         wait: False returns the numeric points at once (status and refinement "pending")
-            while the exact solve goes on; ``result.refined()`` waits for it.
+            and starts the exact solve, which goes on; ``result.refined()`` waits for it.
 
     Returns:
         A :class:`CriticalPoints` record (a sequence of :class:`CriticalPoint`).
