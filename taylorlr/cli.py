@@ -1421,6 +1421,24 @@ def demo(port: int, no_browser: bool) -> None:
         server.server_close()
 
 
+#: the youngest generation's collection threshold in a CLI process (Python's default: 700).
+#: SymPy's import alone makes about a million objects, and each collection walks the young ones:
+#: at 700 ``import sympy`` spends about 30 ms collecting (at 50,000 under 10 ms). The cyclic
+#: collector still runs, only less often, so a long command does not grow.
+GC_THRESHOLD = 50_000
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``taylorlr`` console script and ``python -m taylorlr``."""
-    cli.main(args=argv, prog_name="taylorlr")
+    """Entry point of the ``taylorlr`` console script and ``python -m taylorlr``.
+
+    The process ends with the command: before it does, every object is moved out of the
+    collector's reach (``gc.freeze``), so that Python's final collection does not walk all of
+    SymPy's objects on the way out (about 0.1 s, a quarter of ``import sympy``'s own time).
+    """
+    import gc
+
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+    try:
+        cli.main(args=argv, prog_name="taylorlr")
+    finally:
+        gc.freeze()

@@ -58,7 +58,7 @@ def numeric_points(loss: Loss, box: float, seeds: int) -> tuple[list[CriticalPoi
         ends = polish(compiled, ends[numpy.all(numpy.isfinite(ends), axis=-1)], _POLISH_STEPS)
         _budget.check()
         values = numpy.asarray(compiled.value(ends))
-        residual = numpy.linalg.norm(compiled.grad(ends), axis=-1)
+        residual = numpy.linalg.norm(_derivatives(compiled, ends)[0], axis=-1)
     ends, values, residual = (
         a[numpy.isfinite(values) & numpy.isfinite(residual)] for a in (ends, values, residual)
     )
@@ -70,38 +70,48 @@ def numeric_points(loss: Loss, box: float, seeds: int) -> tuple[list[CriticalPoi
 
 
 def descend(compiled: Compiled, W: Any, steps: int) -> Any:
-    """Modified Newton with Armijo backtracking, batched: d = -V diag(1/max(|lambda|, floor)) V^T g."""
+    """Modified Newton with Armijo backtracking, batched: d = -V diag(1/max(|lambda|, floor)) V^T g.
+
+    A point that a step leaves where it is (no descent direction, or no step length passes) is
+    left there for good: the next step would start from the same point and fail the same way
+    (a point's result does not depend on its batch), so it is not computed again.
+    """
     import numpy
 
     W = numpy.array(W, dtype=float)
     f = numpy.asarray(compiled.value(W), dtype=float)
+    active = numpy.arange(len(W))
     for _ in range(steps):
         _budget.check()
-        d = _descent_direction(compiled, W)
-        slope = numpy.einsum("bi,bi->b", numpy.asarray(compiled.grad(W)), d)
-        pending = numpy.isfinite(f) & numpy.all(numpy.isfinite(d), axis=-1) & (slope < 0)
-        if not pending.any():
+        if active.size == 0:
             break
+        g, d = _descent_direction(compiled, W[active])
+        slope = numpy.einsum("bi,bi->b", g, d)
+        pending = numpy.isfinite(f[active]) & numpy.all(numpy.isfinite(d), axis=-1) & (slope < 0)
+        moved = numpy.zeros(active.size, dtype=bool)
         for block in range(_BACKTRACKS // _BLOCK):  # alphas 1, 1/2, ..., 2^-39, a block per call
             index = numpy.nonzero(pending)[0]
             if index.size == 0:
                 break
+            rows = active[index]
             alpha = 0.5 ** numpy.arange(block * _BLOCK, (block + 1) * _BLOCK)
-            trial = W[index][None] + alpha[:, None, None] * d[index][None]
+            trial = W[rows][None] + alpha[:, None, None] * d[index][None]
             ft = numpy.asarray(compiled.value(trial))
-            ok = numpy.isfinite(ft) & (ft <= f[index][None] + 1e-4 * alpha[:, None] * slope[index][None])
+            ok = numpy.isfinite(ft) & (ft <= f[rows][None] + 1e-4 * alpha[:, None] * slope[index][None])
             found = ok.any(axis=0)
             first = numpy.argmax(ok, axis=0)[found]  # the largest alpha that passes, as halving finds it
-            rows = index[found]
-            W[rows], f[rows] = trial[first, found], ft[first, found]
-            pending[rows] = False
+            W[rows[found]], f[rows[found]] = trial[first, found], ft[first, found]
+            pending[index[found]] = False
+            moved[index[found]] = True
+        active = active[moved]
     return W
 
 
-def _descent_direction(compiled: Compiled, W: Any) -> Any:
+def _descent_direction(compiled: Compiled, W: Any) -> tuple[Any, Any]:
+    """The gradient and the modified Newton direction at W (one kernel call for g and H)."""
     import numpy
 
-    g, H = numpy.asarray(compiled.grad(W)), numpy.asarray(compiled.hess(W))
+    g, H = _derivatives(compiled, W)
     finite = numpy.all(numpy.isfinite(H), axis=(-2, -1)) & numpy.all(numpy.isfinite(g), axis=-1)
     H = numpy.where(finite[:, None, None], H, numpy.eye(W.shape[-1]))
     lam, V = numpy.linalg.eigh(H)
@@ -109,33 +119,61 @@ def _descent_direction(compiled: Compiled, W: Any) -> Any:
     d = -numpy.einsum(
         "bij,bj->bi", V, numpy.einsum("bji,bj->bi", V, g) / numpy.maximum(numpy.abs(lam), floor)
     )
-    return numpy.where(finite[:, None], d, numpy.nan)
+    return g, numpy.where(finite[:, None], d, numpy.nan)
+
+
+def _derivatives(compiled: Compiled, W: Any) -> tuple[Any, Any]:
+    """g and H at W as NumPy arrays, from the one kernel Newton uses too: the search builds two
+    kernels (value, and gradient with Hessian), not four."""
+    import numpy
+
+    g, H = compiled.grad_and_hess(W)
+    return numpy.asarray(g), numpy.asarray(H)
 
 
 def polish(compiled: Compiled, W: Any, steps: int) -> Any:
-    """A few Newton steps (pseudo-inverse where H is singular); each point keeps its best iterate."""
-    import numpy
+    """A few Newton steps (pseudo-inverse where H is singular); each point keeps its best iterate.
 
-    from taylorlr.numerics.newton import newton_step_on
+    The pseudo-inverse step (an SVD) is computed for the singular members only, and each
+    distinct start once: a point's step does not depend on its batch, so the result is the same.
+    """
+    import numpy
 
     best = numpy.array(W, dtype=float)
     if best.size == 0:
         return best
+    best, back = numpy.unique(best, axis=0, return_inverse=True)
     best_norm = _norm(compiled, best)
     current = best
     for _ in range(steps):
         _budget.check()
-        current = numpy.asarray(newton_step_on(compiled, current, fallback="pinv").point)
+        current = _pinv_newton_point(compiled, current)
         norm = _norm(compiled, current)
         better = norm < best_norm
         best[better], best_norm[better] = current[better], norm[better]
-    return best
+    return best[back.reshape(-1)]
+
+
+def _pinv_newton_point(compiled: Compiled, W: Any) -> Any:
+    """``newton_step_on(compiled, W, fallback="pinv").point``, the SVD made where H is singular only."""
+    import numpy
+
+    from taylorlr.numerics.newton import newton_step_on
+
+    step = newton_step_on(compiled, W)  # no fallback: a singular member does not move
+    point = numpy.array(step.point)
+    singular = numpy.asarray(step.singular, dtype=bool)
+    if singular.any():
+        H, g = numpy.asarray(step.hessian)[singular], numpy.asarray(step.gradient)[singular]
+        inverse = numpy.linalg.pinv(H, rtol=step.rtol)
+        point[singular] = W[singular] - numpy.matmul(inverse, g[..., None])[..., 0]
+    return point
 
 
 def _norm(compiled: Compiled, W: Any) -> Any:
     import numpy
 
-    norm = numpy.abs(numpy.asarray(compiled.grad(W))).max(axis=-1)
+    norm = numpy.abs(_derivatives(compiled, W)[0]).max(axis=-1)
     return numpy.where(numpy.isfinite(norm), norm, numpy.inf)
 
 
@@ -161,7 +199,7 @@ def within_rounding(loss: Loss, compiled: Compiled, W: Any) -> tuple[Any, Any]:
         g = numpy.stack([v for v, _ in pairs], axis=-1)
         error = numpy.stack([e for _, e in pairs], axis=-1)
         moved = numpy.einsum(
-            "bij,bj->bi", numpy.abs(numpy.asarray(compiled.hess(W))), numpy.spacing(numpy.abs(W))
+            "bij,bj->bi", numpy.abs(_derivatives(compiled, W)[1]), numpy.spacing(numpy.abs(W))
         )
     bound = SAFETY * (error + moved)  # NaN (a Hessian or a bound that is not finite): no verdict, rejected
     accepted = numpy.all(numpy.abs(g) <= bound, axis=-1)
@@ -293,26 +331,34 @@ def _lambdify(z: tuple[sympy.Symbol, ...], expr: sympy.Expr, modules: list[str])
 
 
 def _deduplicate(points: Any, residuals: Any) -> list[tuple[Any, float, int]]:
-    """The points (best residual first) more than 1e-6 apart (relative), with their index in ``points``."""
+    """The points (best residual first) more than 1e-6 apart (relative), with their index in ``points``.
+
+    Greedy in residual order: the best remaining point is kept, and every remaining point within
+    1e-6 (1 + |kept|) of it is dropped (one array operation per kept point, not per candidate).
+
+    >>> import numpy
+    >>> W = numpy.array([[1.0, 0.0], [1.0 + 1e-9, 0.0], [0.0, 2.0], [1.0 + 2e-9, 0.0]])
+    >>> [(w.tolist(), i) for w, _, i in _deduplicate(W, numpy.array([3e-9, 1e-9, 2e-9, 5e-9]))]
+    [([1.000000001, 0.0], 1), ([0.0, 2.0], 2)]
+    """
     import numpy
 
     kept: list[tuple[Any, float, int]] = []
-    stack = numpy.empty((0, points.shape[-1]))
-    for index in numpy.argsort(residuals, kind="stable"):
+    remaining = numpy.argsort(residuals, kind="stable")
+    while remaining.size:
+        index, rest = remaining[0], remaining[1:]
         w = points[index]
-        with numpy.errstate(over="ignore"):  # huge points far apart: an inf gap is a gap
-            gaps = numpy.linalg.norm(stack - w, axis=-1)
-            apart = numpy.all(gaps > 1e-6 * (1.0 + numpy.linalg.norm(stack, axis=-1)))
-        if apart:
-            kept.append((w, float(residuals[index]), int(index)))
-            stack = numpy.vstack([stack, w])
+        kept.append((w, float(residuals[index]), int(index)))
+        with numpy.errstate(over="ignore", invalid="ignore"):  # huge points far apart: an inf gap is a gap
+            gaps = numpy.linalg.norm(points[rest] - w, axis=-1)
+            remaining = rest[gaps > 1e-6 * (1.0 + numpy.linalg.norm(w))]
     return kept
 
 
 def _numeric_point(compiled: Compiled, w: Any, residual: float, tolerance: float) -> CriticalPoint:
     import numpy
 
-    eigenvalues = numpy.linalg.eigvalsh(compiled.hess(w))
+    eigenvalues = numpy.linalg.eigvalsh(_derivatives(compiled, w)[1])
     scale = max(1.0, float(numpy.abs(eigenvalues).max()))
     degenerate = bool(numpy.abs(eigenvalues).min() <= 1e-8 * scale)
     if degenerate:

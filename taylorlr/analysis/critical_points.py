@@ -7,7 +7,8 @@ isolation), and every point is classified by exact signs (:mod:`~taylorlr.analys
 the Hessian's inertia, then the splitting lemma at a degenerate point). Otherwise a numeric
 search (:mod:`~taylorlr.analysis._numeric`) returns the points where the gradient is zero
 within rounding; for a polynomial it runs while the exact solve works in a forked worker
-(:mod:`~taylorlr.analysis._worker`), which is stopped at the deadline: the exact refinement
+(:mod:`~taylorlr.analysis._worker`; with ``wait=False`` the worker starts once the numeric
+answer is in), which is stopped at the deadline: the exact refinement
 either finishes within ``budget_s`` or the numeric points come back with the reason
 (``refinement``). Bounded below is probed along lines (:mod:`~taylorlr.analysis._bounded`).
 The records are in :mod:`~taylorlr.analysis.result`.
@@ -69,6 +70,7 @@ EXACT_FIRST_S = 0.25
 #: budget_s is shorter (the first answer is never withheld)
 ANSWER_FLOOR_S = 1.0
 _NUMERIC_NOTE = "numeric multi-start search: evidence, not proof"
+_PENDING_NOTE = "numeric points; the exact solve runs on: call .refined()"
 _STOPPED = {"out-of-memory": Refinement.OUT_OF_MEMORY, "cancelled": Refinement.CANCELLED}
 
 
@@ -99,7 +101,7 @@ def critical_points(
             of complex critical points exceeds this (status "budget-exceeded", refinement
             "too large"): it would not end, or not fit in memory.
         wait: False returns the numeric points at once (status and refinement "pending")
-            while the exact solve goes on; ``result.refined()`` waits for it.
+            and starts the exact solve, which goes on; ``result.refined()`` waits for it.
 
     Returns:
         A :class:`CriticalPoints` record (a sequence of :class:`CriticalPoint`).
@@ -123,36 +125,71 @@ def critical_points(
     )
     deadline = answer.started + budget_s
     with answer.active():
-        worker, refinement = _start_exact(loss, method, max_solutions, budget_s)
-        handed_over = False  # a pending result owns its worker; otherwise it ends here
+        if not wait and method != "exact":
+            return _first_answer(loss, method, max_solutions, deadline, box, seeds, probes, started)
+        worker, refinement = _start_exact(loss, method, max_solutions, deadline)
         try:
             if method == "exact":
                 return _exact_answer(loss, worker, deadline, budget_s, probes, started)
             outcome = None
-            if worker is not None and wait and worker.ready(min(EXACT_FIRST_S, budget_s)):
+            if worker is not None and worker.ready(min(EXACT_FIRST_S, budget_s)):
                 outcome = worker.outcome(deadline)  # a small system: no numeric search needed
             numeric: list[CriticalPoint] = []
             rejected = 0
             if outcome is None or outcome.kind != "done" or outcome.value[0] is None:
                 numeric, rejected = numeric_points(loss, box, seeds)
-            if worker is not None and not wait:
-                pending = _pending(loss, worker, deadline, numeric, rejected, probes, started)
-                handed_over = True
-                return pending
             if worker is not None and outcome is None:
                 outcome = worker.outcome(deadline)
         finally:
-            if worker is not None and not handed_over:
+            if worker is not None:
                 worker.stop()
         return _assemble(loss, outcome, refinement, numeric, rejected, probes, started)
 
 
+def _first_answer(
+    loss: Loss,
+    method: str,
+    max_solutions: int,
+    deadline: float,
+    box: float,
+    seeds: int,
+    probes: int,
+    started: float,
+) -> CriticalPoints:
+    """wait=False: the numeric points first, then the exact solve forked (when it applies) to run on.
+
+    The worker starts after the numeric answer, not beside it: a forked child slows its parent
+    (copy-on-write page faults, a core taken from the search) by more than the exact solve gains.
+    """
+    refinement = _exact_plan(loss, method, max_solutions)
+    numeric, rejected = numeric_points(loss, box, seeds)
+    if refinement != Refinement.DONE:
+        return _assemble(loss, None, refinement, numeric, rejected, probes, started)
+    result = _record(
+        loss, numeric, SearchStatus.PENDING, _PENDING_NOTE + _rejected_note(rejected), rejected,
+        Refinement.PENDING, probes, started,
+    )  # fmt: skip
+    return _pending(loss, result, _fork_exact(loss, deadline), deadline, numeric, rejected, probes, started)
+
+
 def _start_exact(
-    loss: Loss, method: str, max_solutions: int, budget_s: float
+    loss: Loss, method: str, max_solutions: int, deadline: float
 ) -> tuple[ExactWorker | None, Refinement]:
     """The exact solve, started in a worker when it applies and is small enough."""
+    refinement = _exact_plan(loss, method, max_solutions)
+    return (_fork_exact(loss, deadline) if refinement == Refinement.DONE else None), refinement
+
+
+def _fork_exact(loss: Loss, deadline: float) -> ExactWorker:
+    loss.gradient, loss.hessian  # noqa: B018 - computed once here, inherited by the worker
+    lifetime = max(0.0, deadline - time.monotonic()) + 1.0
+    return ExactWorker(lambda: _exact_points(loss), lifetime=lifetime)
+
+
+def _exact_plan(loss: Loss, method: str, max_solutions: int) -> Refinement:
+    """DONE when the exact solve applies and is small enough (it is to be run), else why not."""
     if method == "numeric":
-        return None, Refinement.NOT_APPLICABLE
+        return Refinement.NOT_APPLICABLE
     if not _maybe_rational_polynomial(loss):
         return _not_exact(loss, method)
     bound = bezout_bound(loss)
@@ -163,20 +200,19 @@ def _start_exact(
                 f"bound, limit max_solutions={max_solutions:,}): raise max_solutions, or use method='auto'",
                 stage="critical points", option="max_solutions",
             )  # fmt: skip
-        return None, Refinement.TOO_LARGE
+        return Refinement.TOO_LARGE
     if sympy.Poly(loss.expr, *loss.variables).domain not in (sympy.ZZ, sympy.QQ):
         return _not_exact(loss, method)
-    loss.gradient, loss.hessian  # noqa: B018 - computed once here, inherited by the worker
-    return ExactWorker(lambda: _exact_points(loss), lifetime=budget_s + 1.0), Refinement.DONE
+    return Refinement.DONE
 
 
-def _not_exact(loss: Loss, method: str) -> tuple[None, Refinement]:
+def _not_exact(loss: Loss, method: str) -> Refinement:
     if method == "exact":
         raise OptionError(
             f"method='exact' needs a polynomial with rational coefficients, got {loss.expr}; "
             "use method='auto'"
         )
-    return None, Refinement.NOT_APPLICABLE
+    return Refinement.NOT_APPLICABLE
 
 
 def bezout_bound(loss: Loss) -> int:
@@ -219,6 +255,7 @@ def _exact_answer(
 
 def _pending(
     loss: Loss,
+    result: CriticalPoints,
     worker: ExactWorker,
     deadline: float,
     numeric: list[CriticalPoint],
@@ -226,16 +263,13 @@ def _pending(
     probes: int,
     started: float,
 ) -> CriticalPoints:
-    """The numeric answer now, the exact one on ``.refined()``."""
+    """The numeric answer ``result`` now, the exact one on ``.refined()``."""
     import dataclasses
-
-    note = "numeric points; the exact solve runs on: call .refined()" + _rejected_note(rejected)
 
     def refine() -> CriticalPoints:
         outcome = worker.outcome(deadline)
         return _assemble(loss, outcome, Refinement.DONE, numeric, rejected, probes, started)
 
-    result = _record(loss, numeric, SearchStatus.PENDING, note, rejected, Refinement.PENDING, probes, started)
     return dataclasses.replace(result, pending=_Pending(refine, worker.cancel))
 
 

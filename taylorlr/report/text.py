@@ -28,7 +28,6 @@ import sympy
 from taylorlr._display import EXACT_LIMIT, fmt, folded
 from taylorlr._display import vector as vector_text
 from taylorlr._json import json_ready
-from taylorlr.comparison import ROW_COLUMNS
 from taylorlr.solution import symbolic_summary
 
 if TYPE_CHECKING:
@@ -605,7 +604,12 @@ def comparison_data(loss: Loss, comparison: Comparison, settings: dict[str, Any]
     }
 
 
-COMPARISON_COLUMNS = ("#", *ROW_COLUMNS)
+def comparison_columns() -> tuple[str, ...]:
+    """The comparison table's columns: the rank, then a row's (imported here: ``taylorlr solve``
+    never loads the comparison and the alpha engine behind it)."""
+    from taylorlr.comparison import ROW_COLUMNS
+
+    return ("#", *ROW_COLUMNS)
 
 
 def comparison_table(payload: dict[str, Any]) -> Any:
@@ -628,10 +632,9 @@ def comparison_tables(payload: dict[str, Any], width: int | None = None) -> list
         ))  # fmt: skip
     against = "the global minimum" if payload["verdict"] == "global minimum (proved)" else "the reference"
     title = f"every rule x optimizer against {against} (best first)"
-    right = {
-        j for j, column in enumerate(COMPARISON_COLUMNS) if column not in ("rule", "optimizer", "status")
-    }
-    return fitted_tables(title, COMPARISON_COLUMNS, rows, width, right=right)
+    columns = comparison_columns()
+    right = {j for j, column in enumerate(columns) if column not in ("rule", "optimizer", "status")}
+    return fitted_tables(title, columns, rows, width, right=right)
 
 
 def _measured(value: float | None) -> str:

@@ -96,3 +96,21 @@ def test_a_loss_given_as_text_is_built_or_named_as_the_fix(name):
         return
     with pytest.raises(tl.OptionError, match=r"takes a tl.Loss, got str 'x\*\*2': build it with tl.Loss"):
         function("x**2", [1.0])
+
+
+def test_the_solve_command_loads_no_numerics_engine_or_comparison_and_ends_frozen():
+    """``taylorlr solve`` on a small polynomial: SymPy and click only (no NumPy, no alpha engine,
+    no comparison); its process collects less often and freezes its objects before exit."""
+    probe = (
+        "import gc, io, json, sys, contextlib\nimport taylorlr.cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        taylorlr.cli.main(['solve', 'x**2 + 3*x*y**2'])\n"
+        "    except SystemExit:\n        pass\n"
+        "names = ('numpy', 'taylorlr.alpha', 'taylorlr.comparison', 'multiprocessing', 'sympy', 'click')\n"
+        "print(json.dumps([sorted(n for n in names if n in sys.modules), gc.get_threshold()[0],"
+        " gc.get_freeze_count() > 0]))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded, threshold, frozen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded == ["click", "multiprocessing", "sympy"]  # the exact solve's worker is forked
+    assert threshold == 50_000 and frozen
