@@ -58,6 +58,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from taylorlr import _budget
+from taylorlr.compile._cse import bounded_cse
 from taylorlr.symbolic.functions import require_lowering
 
 #: points per vector: each operation of the loop works on this many members at once
@@ -107,6 +109,11 @@ _MULTIPLIED_POWERS = 16
 LAYOUTS = ("tiles", "rows", "points")
 #: IR instructions from which a loop's machine code is generated at level 0 (:func:`codegen_level`)
 LARGE_LOOP_INSTRUCTIONS = 1500
+#: LLVM's machine-code generation, which cannot be interrupted, in seconds per IR instruction: an
+#: upper bound (measured 15-90 us at level 0, 35-50 us at level 3, on Rosenbrock n = 10 to 1000,
+#: the dense quartic and sums of 1,000-3,000 terms); a loop starts it only when this estimate fits
+#: in the active budget (:func:`taylorlr._budget.reserve`)
+JIT_SECONDS_PER_INSTRUCTION = 1e-4
 
 
 class UnsupportedExpression(NotImplementedError):
@@ -216,7 +223,7 @@ def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True) -> Colum
 
     arrays = tuple(arrays)
     written = [(k, j, e) for k, a in enumerate(arrays) for j, e in enumerate(a.writes) if e is not None]
-    replacements, reduced = se.cse([se.sympify(e) for _, _, e in written])
+    replacements, reduced = bounded_cse([se.sympify(e) for _, _, e in written])
     module = ir.Module(name="taylorlr_loop")
     module.triple = llvm.get_process_triple()
     signature = ir.FunctionType(
@@ -236,6 +243,8 @@ def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True) -> Colum
         values: dict[int, Any] = {}
         zeros = 0
         for position, (j, e) in enumerate(columns):
+            if position % 256 == 255:
+                _budget.check()
             definitions.emit_needed(e)
             values[j] = body.translate.number(e)
             zeros += array.zeroed and e == 0
@@ -253,6 +262,7 @@ def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True) -> Colum
     # an optimised loop (the engine's fused step, built once and run for every step) keeps level 3
     instructions = sum(len(block.instructions) for block in function.blocks)
     level = 3 if optimise else codegen_level(instructions)
+    _budget.reserve(instructions * JIT_SECONDS_PER_INSTRUCTION, "LLVM's machine code")
     engine, address = _jit(llvm, str(module), optimise, level)
     prototype = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * len(arrays), ctypes.c_int64)
     return ColumnLoop(arrays, prototype(address), engine)
@@ -427,6 +437,8 @@ class _Translator:
             if load is not None:
                 load()
                 return self.values[node]
+            if len(self.values) % 512 == 511:  # a large output is translated node by node
+                _budget.check()
             value = self.values[node] = self._translate(node)
         return value
 

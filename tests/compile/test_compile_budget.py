@@ -1,0 +1,78 @@
+"""The compile stage keeps its budget: kernels build under budget_s, the CSE is bounded by size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import symengine as se
+import sympy
+
+import taylorlr as tl
+from taylorlr.compile import _cse
+from taylorlr.errors import BudgetExceededError
+
+
+@pytest.fixture(scope="module")
+def large_sum() -> tl.Loss:
+    # 2,000 variables: the SIMD value kernel would need seconds of LLVM code generation (its
+    # size-based estimate does not fit in the budget); the xp build runs out of time in its loops
+    xs = sympy.symbols("x0:2000", real=True)
+    loss = tl.Loss(sympy.Add(*[sympy.sin(v) * (i + 1) for i, v in enumerate(xs)]))
+    loss.compiled_derivatives  # taken first: the budget below is the kernels' alone
+    return loss
+
+
+@pytest.mark.parametrize("generator", ["xp", "simd"])
+def test_a_large_sum_raises_budget_exceeded_in_the_kernel_build_not_a_hang(
+    large_sum: tl.Loss, generator: str
+) -> None:
+    compiled = large_sum.compile(generator=generator, budget_s=0.05)
+    with pytest.raises(BudgetExceededError) as caught:
+        compiled.value(np.ones(2000))
+    assert caught.value.stage == "compile"
+    assert caught.value.option == "budget_s"
+
+
+def test_a_kernel_within_its_budget_is_built_and_right() -> None:
+    compiled = tl.Loss("x**2 + 3*x*y**2").compile(budget_s=30)
+    assert compiled.grad(np.array([1.0, 2.0])).tolist() == [14.0, 12.0]
+
+
+def test_an_invalid_compile_budget_is_refused() -> None:
+    with pytest.raises(tl.OptionError, match="budget_s must be a number of seconds"):
+        tl.Loss("x**2 + y").compile(generator="xp", budget_s=-1)
+
+
+def test_the_bounded_cse_splits_large_inputs_and_keeps_every_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    # chunks of at most 12 nodes: the outputs are split, one is left whole, and the values agree
+    monkeypatch.setattr(_cse, "CSE_NODES", 12)
+    x, y = se.symbols("x y")
+    exprs = [
+        se.sin(x + y) * 2,
+        se.sin(x + y) + 1,
+        se.cos(x * y) ** 2 + se.cos(x * y),
+        se.Add(*[x**k for k in range(1, 12)]),
+    ]
+    replacements, reduced = _cse.bounded_cse(exprs)
+    assert len(reduced) == len(exprs)
+    names = [str(symbol) for symbol, _ in replacements]
+    assert names == [f"x{k}" for k in range(len(names))] and len(names) >= 2
+    values = {x: se.Rational(1, 3), y: se.Rational(2, 7)}
+    definitions: dict = {}
+    for symbol, value in replacements:
+        definitions[symbol] = value.xreplace(values).xreplace(definitions)
+    for original, short in zip(exprs, reduced, strict=True):
+        got = short.xreplace(values).xreplace(definitions)
+        assert abs(float(got) - float(original.xreplace(values))) < 1e-15
+
+
+def test_a_loss_compiled_with_a_split_cse_agrees_with_sympy(monkeypatch: pytest.MonkeyPatch) -> None:
+    x, y, z = sympy.symbols("x y z", real=True)
+    f = 100 * (y - x**2) ** 2 + (1 - x) ** 2 + sympy.sin(x * y) * sympy.exp(z - x)
+    W = np.random.default_rng(3).normal(size=(7, 3))
+    exact = sympy.lambdify((x, y, z), sympy.hessian(f, (x, y, z)))
+    expected = np.array([exact(*w) for w in W])
+    monkeypatch.setattr(_cse, "CSE_NODES", 8)
+    for generator in ("xp", "simd"):
+        split = tl.Loss(f).compile(generator=generator)
+        assert np.allclose(split.hess(W), expected, rtol=1e-13, atol=1e-12)
