@@ -55,7 +55,7 @@ from __future__ import annotations
 import ctypes
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from taylorlr import _budget
@@ -191,6 +191,17 @@ class ColumnLoop:
     arrays: tuple[LoopArray, ...]
     function: Callable[..., None]
     engine: Any  # keeps the JIT-compiled code alive
+    #: LLVM's code generation level of this machine code (:func:`codegen_level`)
+    level: int = 3
+    #: the loop's LLVM IR, kept when it may be compiled again at another level (:meth:`at_level`)
+    ir: str = field(default="", repr=False)
+
+    def at_level(self, level: int) -> ColumnLoop:
+        """The same loop, its machine code generated at ``level`` (the same bits: no fast-math, no FMA)."""
+        if not self.ir:
+            raise ValueError("this loop kept no IR to compile again")
+        engine, address = _jit(_llvm(), self.ir, False, level)
+        return ColumnLoop(self.arrays, _prototype(len(self.arrays))(address), engine, level, self.ir)
 
     def __call__(self, arrays: Sequence[Any]) -> None:
         if len(arrays) != len(self.arrays):
@@ -206,13 +217,15 @@ class ColumnLoop:
         self.function(*(array.ctypes.data for array in arrays), count // LANES)
 
 
-def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True) -> ColumnLoop:
+def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True, tiered: bool = False) -> ColumnLoop:
     """Compile the loop that computes every array's ``writes`` from every array's ``reads``.
 
     ``optimise=False`` skips LLVM's IR passes (the vector code is emitted already CSE'd
     and vectorised; machine code is still generated at O3, or at O0 for a large loop: see
     :func:`codegen_level`): about 5 ms to build a small group instead of 25 ms, for the same
-    speed on the straight-line evaluations of :class:`SimdKernel`.
+    speed on the straight-line evaluations of :class:`SimdKernel`. ``tiered`` (with
+    ``optimise=False``) generates a small loop's machine code at level 0 too, and keeps its IR
+    for :meth:`ColumnLoop.at_level` (level 3 later, when the loop has proved to be used).
 
     Raises:
         UnsupportedExpression: a node the loop cannot express (see the module docs).
@@ -262,10 +275,23 @@ def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True) -> Colum
     # an optimised loop (the engine's fused step, built once and run for every step) keeps level 3
     instructions = sum(len(block.instructions) for block in function.blocks)
     level = 3 if optimise else codegen_level(instructions)
+    keep_ir = tiered and not optimise and level == 3
+    level = 0 if keep_ir else level
     _budget.reserve(instructions * JIT_SECONDS_PER_INSTRUCTION, "LLVM's machine code")
-    engine, address = _jit(llvm, str(module), optimise, level)
-    prototype = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * len(arrays), ctypes.c_int64)
-    return ColumnLoop(arrays, prototype(address), engine)
+    source = str(module)
+    engine, address = _jit(llvm, source, optimise, level)
+    return ColumnLoop(arrays, _prototype(len(arrays))(address), engine, level, source if keep_ir else "")
+
+
+def _prototype(count: int) -> Any:
+    """The C signature of a loop over ``count`` arrays: their addresses and the number of tiles."""
+    return ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * count, ctypes.c_int64)
+
+
+def _llvm() -> Any:
+    import llvmlite.binding as llvm
+
+    return llvm
 
 
 class _Definitions:
@@ -702,6 +728,8 @@ class SimdKernel:
     n_outputs: int
     widths: tuple[int, ...]
     loop: ColumnLoop | None  # None when there is no output
+    #: points evaluated so far (see :data:`TIER_POINTS`)
+    evaluated: list[int] = field(default_factory=lambda: [0], repr=False, compare=False)
 
     def stacked(self, xp: Any, arrays: Sequence[Any], batch: tuple[int, ...], samples: Any) -> Any:
         """See :meth:`taylorlr.compile.kernel.Kernel.stacked` (float64 NumPy; no data samples)."""
@@ -710,6 +738,7 @@ class SimdKernel:
         count = 1
         for size in batch:
             count *= size
+        self._tier_up(count)
         out = self._output(xp, count)
         if self.loop is None or count == 0:
             return xp.reshape(out, batch + (self.n_outputs,))
@@ -728,6 +757,13 @@ class SimdKernel:
             self.loop([*tails, tail_out])
             out[whole:] = tail_out[: count - whole]
         return xp.reshape(out, batch + (self.n_outputs,))
+
+    def _tier_up(self, count: int) -> None:
+        """After :data:`TIER_POINTS` points, a small loop built at level 0 gets its level-3 machine code."""
+        self.evaluated[0] += count
+        loop = self.loop
+        if loop is not None and loop.ir and self.evaluated[0] >= TIER_POINTS:
+            object.__setattr__(self, "loop", loop.at_level(3))
 
     def _output(self, xp: Any, count: int) -> Any:
         """The (count, n_outputs) output: zeros when the loop skips blocks of zero outputs."""
@@ -758,6 +794,10 @@ def build_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> S
 
 #: how many compiled loops :func:`build_kernel` keeps for reuse
 KERNEL_CACHE_SIZE = 512
+#: points a :class:`SimdKernel` evaluates at LLVM's level 0 before its machine code is generated
+#: again at level 3 (10-15 ms for a small loop; level 3 saves up to 30% per point on small,
+#: compute-bound losses, bench/bench_compiled.py)
+TIER_POINTS = 1 << 20
 
 
 @functools.lru_cache(maxsize=KERNEL_CACHE_SIZE)
@@ -770,6 +810,8 @@ def _cached_kernel(widths: tuple[int, ...], outputs: tuple[Any, ...]) -> SimdKer
     zeroed = sum(1 for e in outputs if e == 0) >= LANES  # a block of zeros may be skipped
     arrays = [LoopArray("points", reads=group) for group in groups]
     arrays.append(LoopArray("points", writes=outputs, zeroed=zeroed))
-    loop = compile_loop(arrays, optimise=False)
+    # a small loop starts at level 0 (about half the build) and tiers up once it has evaluated
+    # TIER_POINTS points; the levels give the same bits, so no point depends on when it was evaluated
+    loop = compile_loop(arrays, optimise=False, tiered=True)
     source = f"<SIMD loop: {len(outputs)} outputs of {sum(widths)} columns, {LANES} points per vector>"
     return SimdKernel(source, len(outputs), widths, loop)

@@ -8,28 +8,38 @@ import symengine as se
 import sympy
 
 import taylorlr as tl
-from taylorlr.compile import _cse
+from taylorlr._budget import Budget
+from taylorlr.compile import _cse, simd_codegen
 from taylorlr.errors import BudgetExceededError
 
 
 @pytest.fixture(scope="module")
 def large_sum() -> tl.Loss:
-    # 2,000 variables: the SIMD value kernel would need seconds of LLVM code generation (its
-    # size-based estimate does not fit in the budget); the xp build runs out of time in its loops
     xs = sympy.symbols("x0:2000", real=True)
     loss = tl.Loss(sympy.Add(*[sympy.sin(v) * (i + 1) for i, v in enumerate(xs)]))
-    loss.compiled_derivatives  # taken first: the budget below is the kernels' alone
+    loss.compiled_derivatives  # taken first: the budgets below are the kernels' alone
     return loss
 
 
 @pytest.mark.parametrize("generator", ["xp", "simd"])
-def test_a_large_sum_raises_budget_exceeded_in_the_kernel_build_not_a_hang(
-    large_sum: tl.Loss, generator: str
-) -> None:
-    compiled = large_sum.compile(generator=generator, budget_s=0.05)
-    with pytest.raises(BudgetExceededError) as caught:
-        compiled.value(np.ones(2000))
+def test_a_kernel_build_checks_the_budget_inside(large_sum: tl.Loss, generator: str) -> None:
+    compiled = large_sum.compile(generator=generator)
+    with Budget(stage="compile", seconds=1e-9).active(), pytest.raises(BudgetExceededError) as caught:
+        compiled.value(np.ones(2000))  # its deadline passed before the first check
     assert caught.value.stage == "compile"
+    assert "value" not in compiled._functions  # nothing half-built is kept
+
+
+def test_llvm_code_generation_starts_only_when_its_estimate_fits(
+    large_sum: tl.Loss, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the uninterruptible step is bounded by size: at 1 s per IR instruction (an estimate far
+    # beyond the 5 s budget) the loop is refused before LLVM starts, not after
+    monkeypatch.setattr(simd_codegen, "JIT_SECONDS_PER_INSTRUCTION", 1.0)
+    simd_codegen._cached_kernel.cache_clear()
+    compiled = large_sum.compile(generator="simd", budget_s=5)
+    with pytest.raises(BudgetExceededError, match="LLVM's machine code would need about") as caught:
+        compiled.grad(np.ones(2000))
     assert caught.value.option == "budget_s"
 
 
