@@ -646,10 +646,17 @@ def _target_machine(level: int = 3) -> Any:
     """A target machine for the host CPU: a new one per loop, as the JIT engine takes ownership."""
     import llvmlite.binding as llvm
 
+    cpu, features = _host()
+    return llvm.Target.from_default_triple().create_target_machine(cpu=cpu, features=features, opt=level)
+
+
+@functools.lru_cache(maxsize=1)
+def _host() -> tuple[str, str]:
+    """The host CPU's name and features, asked of LLVM once (after its initialisation)."""
+    import llvmlite.binding as llvm
+
     _initialize()
-    target = llvm.Target.from_default_triple()
-    features = llvm.get_host_cpu_features().flatten()
-    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=features, opt=level)
+    return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
 
 
 def codegen_level(instructions: int) -> int:
@@ -759,7 +766,8 @@ class SimdKernel:
         return xp.reshape(out, batch + (self.n_outputs,))
 
     def _tier_up(self, count: int) -> None:
-        """After :data:`TIER_POINTS` points, a small loop built at level 0 gets its level-3 machine code."""
+        """Once :data:`TIER_POINTS` points are asked for (this call's included), a small loop built at
+        level 0 gets its level-3 machine code, before it evaluates them."""
         self.evaluated[0] += count
         loop = self.loop
         if loop is not None and loop.ir and self.evaluated[0] >= TIER_POINTS:
@@ -795,9 +803,9 @@ def build_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> S
 #: how many compiled loops :func:`build_kernel` keeps for reuse
 KERNEL_CACHE_SIZE = 512
 #: points a :class:`SimdKernel` evaluates at LLVM's level 0 before its machine code is generated
-#: again at level 3 (10-15 ms for a small loop; level 3 saves up to 30% per point on small,
-#: compute-bound losses, bench/bench_compiled.py)
-TIER_POINTS = 1 << 20
+#: again at level 3 (10-15 ms for a small loop; level 0 runs up to 4x slower per point on some
+#: losses at large batches: bench/bench_compiled.py --tiers), so at most ~65,000 points run at level 0
+TIER_POINTS = 1 << 16
 
 
 @functools.lru_cache(maxsize=KERNEL_CACHE_SIZE)
