@@ -4,8 +4,9 @@ SymEngine's ``cse`` is one C++ call that cannot be interrupted, and its cost gro
 quadratically with the size of what it is given when many sums share terms (a sum of 2,000
 terms ``sin(k*x + y)/k``: 16,000 nodes, 0.73 s; 8,000 nodes, 0.23 s). So the outputs are
 given to it in chunks of at most :data:`CSE_NODES` nodes, the active budget
-(:mod:`taylorlr._budget`) is checked before each chunk, and an output larger than a chunk is
-left as it is (no subexpression is shared with or inside it). A split changes no value
+(:mod:`taylorlr._budget`) is checked before each chunk, an output larger than a chunk is a
+chunk of its own, and one larger than :data:`ALONE_NODES` is left as it is (no subexpression
+is shared with or inside it). A split changes no value
 beyond rounding: CSE may regroup a sum around a shared part (``a + b`` taken out of
 ``a + b + c``), so a kernel split into chunks can differ from an unsplit one in the last bits;
 either is the same for every point in every batch.
@@ -24,9 +25,14 @@ from typing import Any
 
 from taylorlr import _budget
 
-#: the most expression nodes given to one ``cse`` call: about 0.3 s in the worst case measured
-#: (sums sharing terms), far less on typical losses (n = 1000 Rosenbrock gradient: 0.1 s)
-CSE_NODES = 10_000
+#: the most distinct expression nodes given to one ``cse`` call: about 0.03 s in the worst case
+#: measured (sums sharing terms: 0.23 s at 8,000 nodes, 0.024 s at 2,400); smaller chunks also
+#: build faster (the cost grows with the chunk) and lost little sharing where measured (n = 1000
+#: Rosenbrock, xp: build 0.50 s at 40,000 nodes, 0.30 s at 2,500, the same time per call)
+CSE_NODES = 3_000
+#: an output larger than a chunk gets a ``cse`` call of its own up to this many nodes (about 0.3 s
+#: at worst), and none above
+ALONE_NODES = 20_000
 
 
 def node_count(expr: Any, cap: int, seen: set[Any] | None = None) -> int:
@@ -79,12 +85,17 @@ def bounded_cse(exprs: Sequence[Any]) -> tuple[list[tuple[Any, Any]], list[Any]]
         seen.clear()
 
     for expr in exprs:
-        if node_count(expr, CSE_NODES - len(seen), seen) > CSE_NODES - len(seen) and chunk:
+        room = CSE_NODES - len(seen)
+        if node_count(expr, room, seen) > room and chunk:
             flush()  # a fresh chunk for it
             node_count(expr, CSE_NODES, seen)
-        if len(seen) > CSE_NODES:  # too large for one call: left as it is
-            flush()
-            reduced.append(expr)
+        if len(seen) > CSE_NODES:  # larger than a chunk: alone, or left as it is when too large
+            seen.clear()
+            if node_count(expr, ALONE_NODES) <= ALONE_NODES:
+                chunk.append(expr)
+                flush()
+            else:
+                reduced.append(expr)
             continue
         chunk.append(expr)
     flush()
