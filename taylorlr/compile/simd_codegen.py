@@ -109,11 +109,17 @@ _MULTIPLIED_POWERS = 16
 LAYOUTS = ("tiles", "rows", "points")
 #: IR instructions from which a loop's machine code is generated at level 0 (:func:`codegen_level`)
 LARGE_LOOP_INSTRUCTIONS = 1500
-#: LLVM's machine-code generation, which cannot be interrupted, in seconds per IR instruction: an
-#: upper bound (measured 15-90 us at level 0, 35-50 us at level 3, on Rosenbrock n = 10 to 1000,
-#: the dense quartic and sums of 1,000-3,000 terms); a loop starts it only when this estimate fits
-#: in the active budget (:func:`taylorlr._budget.reserve`)
+#: LLVM's machine-code generation, which cannot be interrupted, costs at most about this many
+#: seconds per IR instruction, times (1 + instructions / JIT_GROWTH_INSTRUCTIONS): it grows faster
+#: than the loop (measured, CPU s: 5,000 instructions 0.45 s, 15,000 0.4 s, 24,000 2.0 s, 50,000
+#: about 22 s, on Rosenbrock n = 1000 and sums of 1,000-5,000 terms); a loop starts it only when
+#: this estimate fits in the active budget (:func:`taylorlr._budget.reserve`)
 JIT_SECONDS_PER_INSTRUCTION = 1e-4
+JIT_GROWTH_INSTRUCTIONS = 10_000
+#: the largest loop :class:`SimdKernel` compiles (about 5-20 s of LLVM); a larger one raises
+#: :class:`UnsupportedExpression`, and ``compile()``'s automatic choice takes the ``xp`` generator
+#: for that output group (a property of the expression: the same for every batch)
+MAX_KERNEL_INSTRUCTIONS = 40_000
 
 
 class UnsupportedExpression(NotImplementedError):
@@ -217,7 +223,13 @@ class ColumnLoop:
         self.function(*(array.ctypes.data for array in arrays), count // LANES)
 
 
-def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True, tiered: bool = False) -> ColumnLoop:
+def compile_loop(
+    arrays: Sequence[LoopArray],
+    *,
+    optimise: bool = True,
+    tiered: bool = False,
+    max_instructions: int | None = None,
+) -> ColumnLoop:
     """Compile the loop that computes every array's ``writes`` from every array's ``reads``.
 
     ``optimise=False`` skips LLVM's IR passes (the vector code is emitted already CSE'd
@@ -226,6 +238,7 @@ def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True, tiered: 
     speed on the straight-line evaluations of :class:`SimdKernel`. ``tiered`` (with
     ``optimise=False``) generates a small loop's machine code at level 0 too, and keeps its IR
     for :meth:`ColumnLoop.at_level` (level 3 later, when the loop has proved to be used).
+    A loop of more than ``max_instructions`` IR instructions raises before LLVM starts.
 
     Raises:
         UnsupportedExpression: a node the loop cannot express (see the module docs).
@@ -277,10 +290,21 @@ def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True, tiered: 
     level = 3 if optimise else codegen_level(instructions)
     keep_ir = tiered and not optimise and level == 3
     level = 0 if keep_ir else level
-    _budget.reserve(instructions * JIT_SECONDS_PER_INSTRUCTION, "LLVM's machine code")
+    if max_instructions is not None and instructions > max_instructions:
+        raise UnsupportedExpression(f"a loop of {instructions:,} instructions (at most {max_instructions:,})")
+    _budget.reserve(jit_seconds(instructions), "LLVM's machine code")
     source = str(module)
     engine, address = _jit(llvm, source, optimise, level)
     return ColumnLoop(arrays, _prototype(len(arrays))(address), engine, level, source if keep_ir else "")
+
+
+def jit_seconds(instructions: int) -> float:
+    """An upper estimate of LLVM's machine-code generation for a loop of this many IR instructions.
+
+    >>> round(jit_seconds(1_000), 2), round(jit_seconds(40_000), 1)
+    (0.11, 20.0)
+    """
+    return JIT_SECONDS_PER_INSTRUCTION * instructions * (1 + instructions / JIT_GROWTH_INSTRUCTIONS)
 
 
 def _prototype(count: int) -> Any:
@@ -820,6 +844,6 @@ def _cached_kernel(widths: tuple[int, ...], outputs: tuple[Any, ...]) -> SimdKer
     arrays.append(LoopArray("points", writes=outputs, zeroed=zeroed))
     # a small loop starts at level 0 (about half the build) and tiers up once it has evaluated
     # TIER_POINTS points; the levels give the same bits, so no point depends on when it was evaluated
-    loop = compile_loop(arrays, optimise=False, tiered=True)
+    loop = compile_loop(arrays, optimise=False, tiered=True, max_instructions=MAX_KERNEL_INSTRUCTIONS)
     source = f"<SIMD loop: {len(outputs)} outputs of {sum(widths)} columns, {LANES} points per vector>"
     return SimdKernel(source, len(outputs), widths, loop)

@@ -35,7 +35,7 @@ def test_llvm_code_generation_starts_only_when_its_estimate_fits(
 ) -> None:
     # the uninterruptible step is bounded by size: at 1 s per IR instruction (an estimate far
     # beyond the 5 s budget) the loop is refused before LLVM starts, not after
-    monkeypatch.setattr(simd_codegen, "JIT_SECONDS_PER_INSTRUCTION", 1.0)
+    monkeypatch.setattr(simd_codegen, "JIT_SECONDS_PER_INSTRUCTION", 1.0)  # estimates of hours
     simd_codegen._cached_kernel.cache_clear()
     compiled = large_sum.compile(generator="simd", budget_s=5)
     with pytest.raises(BudgetExceededError, match="LLVM's machine code would need about") as caught:
@@ -97,3 +97,17 @@ def test_a_sum_converted_term_by_term_is_the_engines_own_conversion() -> None:
     d = sparse_derivatives(expr, (x, y), engine="symengine")
     assert d.value == se.sympify(expr)
     assert d.gradient[0] == se.sympify(expr).diff(se.Symbol("x"))
+
+
+def test_a_loop_above_the_largest_kernel_falls_back_to_xp_under_auto(
+    large_sum: tl.Loss, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(simd_codegen, "MAX_KERNEL_INSTRUCTIONS", 100)
+    simd_codegen._cached_kernel.cache_clear()
+    W = np.linspace(-1, 1, 600)
+    auto = tl.Loss(large_sum.expr).compile()
+    assert auto._function("grad").kernel.source.startswith("def kernel(")  # the xp kernel
+    expected = (np.arange(1, 601) * np.cos(W)).tolist()  # d/dx_i of (i + 1) sin(x_i)
+    assert np.allclose(auto.grad(W), expected, rtol=1e-15, atol=0)
+    with pytest.raises(tl.OptionError, match=r"a loop of .* instructions"):
+        tl.Loss(large_sum.expr).compile(generator="simd").grad(W)
