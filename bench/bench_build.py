@@ -162,6 +162,7 @@ def main() -> None:
     tools = {"taylorlr (auto)": ("taylorlr:auto", here), "taylorlr (xp)": ("taylorlr:xp", here)}
     if args.baseline:
         tools["baseline (auto)"] = ("taylorlr:auto", args.baseline)
+        tools["baseline (xp)"] = ("taylorlr:xp", args.baseline)
     if args.naive:
         tools["naive SymPy"] = ("naive", here)
     tools["CasADi"] = ("casadi", here)

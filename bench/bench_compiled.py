@@ -3,6 +3,7 @@
 Run by hand (not part of the test suite):
 
     python bench/bench_compiled.py
+    python bench/bench_compiled.py --tiers   # the SIMD kernels' level 0 against level 3, per call
 
 (a) Throughput: value + grad + hess + hvp (four calls, as the generic alpha engine and the
 Newton methods make them) of 2-D Rosenbrock and of a 10-D quadratic, at 10^3, 10^5 and
@@ -140,11 +141,46 @@ def section_build() -> None:
         )
 
 
+def section_tiers() -> None:
+    """The SIMD kernels' two code generation levels, per call: level 0 (how a small kernel starts)
+    against level 3 (what it tiers up to after ``TIER_POINTS`` points, and what main ran always)."""
+    from taylorlr.compile import simd_codegen
+
+    print("\n## Tiers: value + grad + hess + hvp at level 0 and level 3 (CPU seconds, median)\n")
+    print("| problem | points | level 0 | level 3 | level 0 / level 3 |")
+    print("|---|---|---|---|---|")
+    rng = np.random.default_rng(0)
+    tier = simd_codegen.TIER_POINTS
+    for name, text in PROBLEMS.items():
+        n = tl.Loss(text).n
+        calls = {}
+        for level, points in ((0, 1 << 62), (3, 0)):
+            simd_codegen.TIER_POINTS = points  # never tier up; tier up at the first call
+            simd_codegen._cached_kernel.cache_clear()
+            calls[level] = four_calls(tl.Loss(text).compile(generator="simd"))
+            calls[level](np.ones((8, n)), np.ones((8, n)))
+        simd_codegen.TIER_POINTS = tier
+        for size in SIZES:
+            W, V = rng.uniform(-2, 2, size=(size, n)), rng.normal(size=(size, n))
+            repeats = 15 if size <= 10**5 else 5
+            t: dict[int, list[float]] = {level: [] for level in calls}
+            for _ in range(repeats):  # interleaved: load affects both alike
+                for level, call in calls.items():
+                    start = time.process_time()
+                    call(W, V)
+                    t[level].append(time.process_time() - start)
+            zero, three = statistics.median(t[0]), statistics.median(t[3])
+            print(f"| {name} | {size:.0e} | {zero:.5f} | {three:.5f} | {zero / three:.2f}x |", flush=True)
+
+
 def main() -> None:
     print(f"taylorlr {tl.__version__}, numpy {np.__version__}, symengine {se.__version__}\n")
     build_time("x*y", "simd")  # warm up imports and the JIT once
     import sys
 
+    if "--tiers" in sys.argv:
+        section_tiers()
+        return
     if "--build" not in sys.argv:
         section_throughput()
     section_build()

@@ -396,11 +396,15 @@ class Loss:
             generator: "auto" (the SIMD loop generator on float64 NumPy without data
                 symbols, else "xp"; chosen per loss, never per batch), "xp" (generated
                 array-namespace code) or "simd" ("llvm" is its former name).
-            budget_s: seconds for the derivatives and the compile, checked before and between
-                them (inside a stage with a budget of its own, that budget applies).
+            budget_s: seconds for the derivatives, and again for each output group's kernel,
+                built at its first call (value, grad, ...), checked inside each stage; a step
+                that cannot be interrupted (a CSE call, LLVM's code generation) is bounded by
+                size or started only when its estimate fits (inside a stage with a budget of
+                its own, that budget applies).
 
         Raises:
-            BudgetExceededError: the derivatives took the whole budget (stage "compile").
+            BudgetExceededError: the derivatives took the whole budget (stage "compile"); a
+                kernel's build raises it at its first call.
         """
         # imported here: the exact side (taylorlr solve) never compiles
         from taylorlr.compile.backends import resolve_backend
@@ -421,6 +425,7 @@ class Loss:
                     dtype=dtype,
                     generator=generator,
                     reduction=self.reduction,
+                    budget_s=budget_s,
                 )
             self._compiled[key] = compiled
         return compiled

@@ -29,6 +29,7 @@ from typing import Any
 
 import sympy
 
+from taylorlr import _budget
 from taylorlr.compile.backends import Backend, resolve_backend
 from taylorlr.compile.kernel import Kernel
 from taylorlr.errors import OptionError, PointError
@@ -140,6 +141,8 @@ LLVM_BATCH = 4096
 #: up to this many variables the Hessian kernel writes every entry (zeros included)
 #: straight into its (..., n, n) output; above it, only the non-zeros are computed
 DENSE_HESSIAN_LIMIT = 32
+#: seconds a kernel may take to build when compile() is not given budget_s (as Loss.compile's default)
+DEFAULT_COMPILE_BUDGET_S = 300.0
 
 
 @dataclass
@@ -171,6 +174,9 @@ class Compiled:
     dtype: str
     generator: str
     reduction: str = "mean"
+    #: seconds each output group's kernel may take to build (its first call), checked inside the
+    #: build; inside a stage with a budget of its own (a run, a critical-point search), that one
+    budget_s: float = DEFAULT_COMPILE_BUDGET_S
     _functions: dict[str, BatchedFunction] = field(default_factory=dict, repr=False)
 
     @property
@@ -212,7 +218,8 @@ class Compiled:
     def _function(self, group: str) -> BatchedFunction:
         function = self._functions.get(group)
         if function is None:
-            function = self._build(group, self.generator_used)
+            with _budget.ensure("compile", self.budget_s, hint="pass a larger budget_s to compile()"):
+                function = self._build(group, self.generator_used)
             self._functions[group] = function
         return function
 
@@ -331,6 +338,7 @@ def compile_loss(
     dtype: str = "float64",
     generator: str = "auto",
     reduction: str = "mean",
+    budget_s: float = DEFAULT_COMPILE_BUDGET_S,
 ) -> Compiled:
     """Build a :class:`Compiled` (kernels are generated lazily, per output group).
 
@@ -353,4 +361,5 @@ def compile_loss(
         raise OptionError("generator='simd' works on float64 NumPy arrays of a loss without data; use 'xp'")
     if generator == "simd" and not _simd_available():
         raise OptionError("generator='simd' needs llvmlite (pip install llvmlite); use 'xp'")
-    return Compiled(derivatives, names, data_symbols, resolved, dtype, generator, reduction)
+    budget_s = _budget.validated_seconds(budget_s, "budget_s")
+    return Compiled(derivatives, names, data_symbols, resolved, dtype, generator, reduction, budget_s)

@@ -55,9 +55,11 @@ from __future__ import annotations
 import ctypes
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from taylorlr import _budget
+from taylorlr.compile._cse import bounded_cse
 from taylorlr.symbolic.functions import require_lowering
 
 #: points per vector: each operation of the loop works on this many members at once
@@ -107,6 +109,17 @@ _MULTIPLIED_POWERS = 16
 LAYOUTS = ("tiles", "rows", "points")
 #: IR instructions from which a loop's machine code is generated at level 0 (:func:`codegen_level`)
 LARGE_LOOP_INSTRUCTIONS = 1500
+#: LLVM's machine-code generation, which cannot be interrupted, costs at most about this many
+#: seconds per IR instruction, times (1 + instructions / JIT_GROWTH_INSTRUCTIONS): it grows faster
+#: than the loop (measured, CPU s: 5,000 instructions 0.45 s, 15,000 0.4 s, 24,000 2.0 s, 50,000
+#: about 22 s, on Rosenbrock n = 1000 and sums of 1,000-5,000 terms); a loop starts it only when
+#: this estimate fits in the active budget (:func:`taylorlr._budget.reserve`)
+JIT_SECONDS_PER_INSTRUCTION = 1e-4
+JIT_GROWTH_INSTRUCTIONS = 10_000
+#: the largest loop :class:`SimdKernel` compiles (about 5-20 s of LLVM); a larger one raises
+#: :class:`UnsupportedExpression`, and ``compile()``'s automatic choice takes the ``xp`` generator
+#: for that output group (a property of the expression: the same for every batch)
+MAX_KERNEL_INSTRUCTIONS = 40_000
 
 
 class UnsupportedExpression(NotImplementedError):
@@ -184,6 +197,17 @@ class ColumnLoop:
     arrays: tuple[LoopArray, ...]
     function: Callable[..., None]
     engine: Any  # keeps the JIT-compiled code alive
+    #: LLVM's code generation level of this machine code (:func:`codegen_level`)
+    level: int = 3
+    #: the loop's LLVM IR, kept when it may be compiled again at another level (:meth:`at_level`)
+    ir: str = field(default="", repr=False)
+
+    def at_level(self, level: int) -> ColumnLoop:
+        """The same loop, its machine code generated at ``level`` (the same bits: no fast-math, no FMA)."""
+        if not self.ir:
+            raise ValueError("this loop kept no IR to compile again")
+        engine, address = _jit(_llvm(), self.ir, False, level)
+        return ColumnLoop(self.arrays, _prototype(len(self.arrays))(address), engine, level, self.ir)
 
     def __call__(self, arrays: Sequence[Any]) -> None:
         if len(arrays) != len(self.arrays):
@@ -199,13 +223,22 @@ class ColumnLoop:
         self.function(*(array.ctypes.data for array in arrays), count // LANES)
 
 
-def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True) -> ColumnLoop:
+def compile_loop(
+    arrays: Sequence[LoopArray],
+    *,
+    optimise: bool = True,
+    tiered: bool = False,
+    max_instructions: int | None = None,
+) -> ColumnLoop:
     """Compile the loop that computes every array's ``writes`` from every array's ``reads``.
 
     ``optimise=False`` skips LLVM's IR passes (the vector code is emitted already CSE'd
     and vectorised; machine code is still generated at O3, or at O0 for a large loop: see
     :func:`codegen_level`): about 5 ms to build a small group instead of 25 ms, for the same
-    speed on the straight-line evaluations of :class:`SimdKernel`.
+    speed on the straight-line evaluations of :class:`SimdKernel`. ``tiered`` (with
+    ``optimise=False``) generates a small loop's machine code at level 0 too, and keeps its IR
+    for :meth:`ColumnLoop.at_level` (level 3 later, when the loop has proved to be used).
+    A loop of more than ``max_instructions`` IR instructions raises before LLVM starts.
 
     Raises:
         UnsupportedExpression: a node the loop cannot express (see the module docs).
@@ -216,7 +249,7 @@ def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True) -> Colum
 
     arrays = tuple(arrays)
     written = [(k, j, e) for k, a in enumerate(arrays) for j, e in enumerate(a.writes) if e is not None]
-    replacements, reduced = se.cse([se.sympify(e) for _, _, e in written])
+    replacements, reduced = bounded_cse([se.sympify(e) for _, _, e in written])
     module = ir.Module(name="taylorlr_loop")
     module.triple = llvm.get_process_triple()
     signature = ir.FunctionType(
@@ -236,6 +269,8 @@ def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True) -> Colum
         values: dict[int, Any] = {}
         zeros = 0
         for position, (j, e) in enumerate(columns):
+            if position % 256 == 255:
+                _budget.check()
             definitions.emit_needed(e)
             values[j] = body.translate.number(e)
             zeros += array.zeroed and e == 0
@@ -253,9 +288,34 @@ def compile_loop(arrays: Sequence[LoopArray], *, optimise: bool = True) -> Colum
     # an optimised loop (the engine's fused step, built once and run for every step) keeps level 3
     instructions = sum(len(block.instructions) for block in function.blocks)
     level = 3 if optimise else codegen_level(instructions)
-    engine, address = _jit(llvm, str(module), optimise, level)
-    prototype = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * len(arrays), ctypes.c_int64)
-    return ColumnLoop(arrays, prototype(address), engine)
+    keep_ir = tiered and not optimise and level == 3
+    level = 0 if keep_ir else level
+    if max_instructions is not None and instructions > max_instructions:
+        raise UnsupportedExpression(f"a loop of {instructions:,} instructions (at most {max_instructions:,})")
+    _budget.reserve(jit_seconds(instructions), "LLVM's machine code")
+    source = str(module)
+    engine, address = _jit(llvm, source, optimise, level)
+    return ColumnLoop(arrays, _prototype(len(arrays))(address), engine, level, source if keep_ir else "")
+
+
+def jit_seconds(instructions: int) -> float:
+    """An upper estimate of LLVM's machine-code generation for a loop of this many IR instructions.
+
+    >>> round(jit_seconds(1_000), 2), round(jit_seconds(40_000), 1)
+    (0.11, 20.0)
+    """
+    return JIT_SECONDS_PER_INSTRUCTION * instructions * (1 + instructions / JIT_GROWTH_INSTRUCTIONS)
+
+
+def _prototype(count: int) -> Any:
+    """The C signature of a loop over ``count`` arrays: their addresses and the number of tiles."""
+    return ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * count, ctypes.c_int64)
+
+
+def _llvm() -> Any:
+    import llvmlite.binding as llvm
+
+    return llvm
 
 
 class _Definitions:
@@ -427,6 +487,8 @@ class _Translator:
             if load is not None:
                 load()
                 return self.values[node]
+            if len(self.values) % 512 == 511:  # a large output is translated node by node
+                _budget.check()
             value = self.values[node] = self._translate(node)
         return value
 
@@ -608,10 +670,17 @@ def _target_machine(level: int = 3) -> Any:
     """A target machine for the host CPU: a new one per loop, as the JIT engine takes ownership."""
     import llvmlite.binding as llvm
 
+    cpu, features = _host()
+    return llvm.Target.from_default_triple().create_target_machine(cpu=cpu, features=features, opt=level)
+
+
+@functools.lru_cache(maxsize=1)
+def _host() -> tuple[str, str]:
+    """The host CPU's name and features, asked of LLVM once (after its initialisation)."""
+    import llvmlite.binding as llvm
+
     _initialize()
-    target = llvm.Target.from_default_triple()
-    features = llvm.get_host_cpu_features().flatten()
-    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=features, opt=level)
+    return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
 
 
 def codegen_level(instructions: int) -> int:
@@ -690,6 +759,8 @@ class SimdKernel:
     n_outputs: int
     widths: tuple[int, ...]
     loop: ColumnLoop | None  # None when there is no output
+    #: points evaluated so far (see :data:`TIER_POINTS`)
+    evaluated: list[int] = field(default_factory=lambda: [0], repr=False, compare=False)
 
     def stacked(self, xp: Any, arrays: Sequence[Any], batch: tuple[int, ...], samples: Any) -> Any:
         """See :meth:`taylorlr.compile.kernel.Kernel.stacked` (float64 NumPy; no data samples)."""
@@ -698,6 +769,7 @@ class SimdKernel:
         count = 1
         for size in batch:
             count *= size
+        self._tier_up(count)
         out = self._output(xp, count)
         if self.loop is None or count == 0:
             return xp.reshape(out, batch + (self.n_outputs,))
@@ -716,6 +788,14 @@ class SimdKernel:
             self.loop([*tails, tail_out])
             out[whole:] = tail_out[: count - whole]
         return xp.reshape(out, batch + (self.n_outputs,))
+
+    def _tier_up(self, count: int) -> None:
+        """Once :data:`TIER_POINTS` points are asked for (this call's included), a small loop built at
+        level 0 gets its level-3 machine code, before it evaluates them."""
+        self.evaluated[0] += count
+        loop = self.loop
+        if loop is not None and loop.ir and self.evaluated[0] >= TIER_POINTS:
+            object.__setattr__(self, "loop", loop.at_level(3))
 
     def _output(self, xp: Any, count: int) -> Any:
         """The (count, n_outputs) output: zeros when the loop skips blocks of zero outputs."""
@@ -746,6 +826,10 @@ def build_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> S
 
 #: how many compiled loops :func:`build_kernel` keeps for reuse
 KERNEL_CACHE_SIZE = 512
+#: points a :class:`SimdKernel` evaluates at LLVM's level 0 before its machine code is generated
+#: again at level 3 (10-15 ms for a small loop; level 0 runs up to 4x slower per point on some
+#: losses at large batches: bench/bench_compiled.py --tiers), so at most ~65,000 points run at level 0
+TIER_POINTS = 1 << 16
 
 
 @functools.lru_cache(maxsize=KERNEL_CACHE_SIZE)
@@ -758,6 +842,8 @@ def _cached_kernel(widths: tuple[int, ...], outputs: tuple[Any, ...]) -> SimdKer
     zeroed = sum(1 for e in outputs if e == 0) >= LANES  # a block of zeros may be skipped
     arrays = [LoopArray("points", reads=group) for group in groups]
     arrays.append(LoopArray("points", writes=outputs, zeroed=zeroed))
-    loop = compile_loop(arrays, optimise=False)
+    # a small loop starts at level 0 (about half the build) and tiers up once it has evaluated
+    # TIER_POINTS points; the levels give the same bits, so no point depends on when it was evaluated
+    loop = compile_loop(arrays, optimise=False, tiered=True, max_instructions=MAX_KERNEL_INSTRUCTIONS)
     source = f"<SIMD loop: {len(outputs)} outputs of {sum(widths)} columns, {LANES} points per vector>"
     return SimdKernel(source, len(outputs), widths, loop)

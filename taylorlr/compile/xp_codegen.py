@@ -28,6 +28,8 @@ from typing import Any
 
 import sympy
 
+from taylorlr import _budget
+from taylorlr.compile._cse import bounded_cse
 from taylorlr.errors import LossDefinitionError
 from taylorlr.symbolic.derivatives import symengine_module
 from taylorlr.symbolic.functions import require_lowering
@@ -257,7 +259,9 @@ def build_kernel(
     renamed, names = rename_arguments(exprs, arg_groups)
     replacements, reduced = _cse(renamed)
     lines = [f"def kernel({', '.join(names)}):"]
-    for symbol, expr in replacements:
+    for k, (symbol, expr) in enumerate(replacements):
+        if k % 1000 == 999:
+            _budget.check()
         lines += _assignment(str(symbol), expr)
     outputs = []
     for k, expr in enumerate(reduced):
@@ -312,14 +316,27 @@ def rename_arguments(
         for i, symbol in enumerate(group):
             names.append(f"a{g}_{i}")
             mapping[module.sympify(symbol)] = module.Symbol(names[-1])
-    converted = [module.sympify(e) for e in exprs]
-    stray = {s for e in converted for s in e.free_symbols} - set(mapping)
-    if stray:
-        raise ValueError(f"the expressions have free symbols {sorted(map(str, stray))} that are no argument")
-    if engine is not None:  # a DictBasic is converted once; a dict would be converted per expression
-        table = engine.DictBasic(mapping)
-        return [e.xreplace(table) for e in converted], names
-    return [e.xreplace(mapping) for e in converted], names
+    # SymEngine converts a table at every call: the whole mapping when it is small, else a table of
+    # each expression's own symbols (the whole one would make renaming quadratic in n)
+    table = engine.DictBasic(mapping) if engine is not None and len(mapping) <= _WHOLE_TABLE else None
+    known, done = set(mapping), {}
+    for k, expr in enumerate(module.sympify(e) for e in exprs):
+        if k % 1000 == 999:
+            _budget.check()
+        if expr in done:  # a mirrored Hessian entry
+            continue
+        own = expr.free_symbols
+        stray = own - known
+        if stray:
+            raise ValueError(
+                f"the expressions have free symbols {sorted(map(str, stray))} that are no argument"
+            )
+        done[expr] = expr.xreplace(table if table is not None else {s: mapping[s] for s in own})
+    return [done[module.sympify(e)] for e in exprs], names
+
+
+#: up to this many arguments, :func:`rename_arguments` converts one table for every expression
+_WHOLE_TABLE = 64
 
 
 def _is_symengine(expr: Any) -> bool:
@@ -329,7 +346,6 @@ def _is_symengine(expr: Any) -> bool:
 
 def _cse(exprs: Sequence[Any]) -> tuple[list[tuple[Any, Any]], list[Any]]:
     if exprs and any(_is_symengine(e) for e in exprs):
-        replacements, reduced = symengine_module().cse(list(exprs))
-        return list(replacements), list(reduced)
+        return bounded_cse(exprs)
     replacements, reduced = sympy.cse(list(exprs), order="none")
     return list(replacements), list(reduced)

@@ -279,7 +279,7 @@ def sparse_derivatives(
     original = expr
     if eng.name == "sympy" and not is_smooth(expr):
         expr = wrap_kink_arguments(expr)
-    value = eng.convert(expr)
+    value = _converted(eng, expr)
     engine_vars = tuple(eng.convert(v) for v in variables)
     index = {v: i for i, v in enumerate(engine_vars)}
     parts: dict[int, list[Any]] = defaultdict(list)
@@ -303,3 +303,16 @@ def sparse_derivatives(
         gradient = tuple(unwrap_real(g) for g in gradient)
         hessian = {key: unwrap_real(h) for key, h in hessian.items()}
     return SparseDerivatives(eng, value, engine_vars, gradient, hessian, is_smooth(original))
+
+
+def _converted(eng: Engine, expr: sympy.Expr) -> Any:
+    """``expr`` in the engine; a sum term by term, checking the budget (one conversion of a
+    10^5-term sum is seconds that could not be interrupted)."""
+    if eng.name != "symengine" or not isinstance(expr, sympy.Add):
+        return eng.convert(expr)
+    terms = []
+    for k, term in enumerate(expr.args):
+        if k % 1000 == 999:
+            _budget.check()
+        terms.append(eng.convert(term))
+    return eng.add(terms)

@@ -59,3 +59,31 @@ def test_machine_code_at_level_0_gives_the_same_bits(
 def test_codegen_level_depends_on_the_loop_only() -> None:
     assert simd_codegen.codegen_level(simd_codegen.LARGE_LOOP_INSTRUCTIONS - 1) == 3
     assert simd_codegen.codegen_level(simd_codegen.LARGE_LOOP_INSTRUCTIONS) == 0
+
+
+def test_a_small_kernel_tiers_up_to_level_3_with_the_same_bits(
+    monkeypatch: pytest.MonkeyPatch, fresh_kernels: None
+) -> None:
+    # built at level 0 (half the build); after TIER_POINTS points its machine code is level 3
+    monkeypatch.setattr(simd_codegen, "TIER_POINTS", 64)
+    x, y = sympy.symbols("x y", real=True)
+    expr = sympy.sin(x * y) + sympy.exp(x - y**2) / (2 + sympy.cos(x)) + 100 * (y - x**2) ** 2
+    points = np.random.default_rng(2).uniform(-2, 2, (50, 2))
+    f = tl.Loss(expr, variables=(x, y)).compile(generator="simd")
+    before = f.hess(points)
+    kernel = f._function("hess").kernel
+    assert kernel.loop.level == 0
+    again = f.hess(points)  # 100 points asked for: this call tiers up first, then evaluates
+    assert kernel.loop.level == 3 and kernel.loop.ir != ""
+    after = f.hess(points)
+    assert np.array_equal(before, again) and np.array_equal(before, after)
+    exact = sympy.lambdify((x, y), sympy.hessian(expr, (x, y)), "numpy")
+    np.testing.assert_allclose(after, np.array([exact(*p) for p in points], dtype=float), rtol=1e-13)
+
+
+def test_a_large_kernel_stays_at_level_0_and_keeps_no_ir(fresh_kernels: None) -> None:
+    expr, x = _rosenbrock(200)
+    f = tl.Loss(expr, variables=x).compile(generator="simd")
+    f.grad(np.ones(200))
+    loop = f._function("grad").kernel.loop
+    assert loop.level == 0 and loop.ir == ""

@@ -1,0 +1,113 @@
+"""The compile stage keeps its budget: kernels build under budget_s, the CSE is bounded by size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import symengine as se
+import sympy
+
+import taylorlr as tl
+from taylorlr._budget import Budget
+from taylorlr.compile import _cse, simd_codegen
+from taylorlr.errors import BudgetExceededError
+
+
+@pytest.fixture(scope="module")
+def large_sum() -> tl.Loss:
+    xs = sympy.symbols("x0:600", real=True)
+    loss = tl.Loss(sympy.Add(*[sympy.sin(v) * (i + 1) for i, v in enumerate(xs)]))
+    loss.compiled_derivatives  # taken first: the budgets below are the kernels' alone
+    return loss
+
+
+@pytest.mark.parametrize("generator", ["xp", "simd"])
+def test_a_kernel_build_checks_the_budget_inside(large_sum: tl.Loss, generator: str) -> None:
+    compiled = large_sum.compile(generator=generator)
+    with Budget(stage="compile", seconds=1e-9).active(), pytest.raises(BudgetExceededError) as caught:
+        compiled.value(np.ones(600))  # its deadline passed before the first check
+    assert caught.value.stage == "compile"
+    assert "value" not in compiled._functions  # nothing half-built is kept
+
+
+def test_llvm_code_generation_starts_only_when_its_estimate_fits(
+    large_sum: tl.Loss, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the uninterruptible step is bounded by size: at 1 s per IR instruction (an estimate far
+    # beyond the 5 s budget) the loop is refused before LLVM starts, not after
+    monkeypatch.setattr(simd_codegen, "JIT_SECONDS_PER_INSTRUCTION", 1.0)  # estimates of hours
+    simd_codegen._cached_kernel.cache_clear()
+    compiled = large_sum.compile(generator="simd", budget_s=5)
+    with pytest.raises(BudgetExceededError, match="LLVM's machine code would need about") as caught:
+        compiled.grad(np.ones(600))
+    assert caught.value.option == "budget_s"
+
+
+def test_a_kernel_within_its_budget_is_built_and_right() -> None:
+    compiled = tl.Loss("x**2 + 3*x*y**2").compile(budget_s=30)
+    assert compiled.grad(np.array([1.0, 2.0])).tolist() == [14.0, 12.0]
+
+
+def test_an_invalid_compile_budget_is_refused() -> None:
+    with pytest.raises(tl.OptionError, match="budget_s must be a number of seconds"):
+        tl.Loss("x**2 + y").compile(generator="xp", budget_s=-1)
+
+
+def test_the_bounded_cse_splits_large_inputs_and_keeps_every_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    # chunks of at most 12 nodes: the outputs are split, the largest left whole, and the values agree
+    monkeypatch.setattr(_cse, "CSE_NODES", 12)
+    monkeypatch.setattr(_cse, "ALONE_NODES", 20)
+    x, y = se.symbols("x y")
+    exprs = [
+        se.sin(x + y) * 2,
+        se.sin(x + y) + 1,
+        se.cos(x * y) ** 2 + se.cos(x * y),
+        se.Add(*[x**k for k in range(1, 12)]),
+    ]
+    replacements, reduced = _cse.bounded_cse(exprs)
+    assert len(reduced) == len(exprs) and reduced[3] == exprs[3]  # 22 nodes: no CSE of its own
+    names = [str(symbol) for symbol, _ in replacements]
+    assert names == [f"x{k}" for k in range(len(names))] and len(names) >= 2
+    values = {x: se.Rational(1, 3), y: se.Rational(2, 7)}
+    definitions: dict = {}
+    for symbol, value in replacements:
+        definitions[symbol] = value.xreplace(values).xreplace(definitions)
+    for original, short in zip(exprs, reduced, strict=True):
+        got = short.xreplace(values).xreplace(definitions)
+        assert abs(float(got) - float(original.xreplace(values))) < 1e-15
+
+
+def test_a_loss_compiled_with_a_split_cse_agrees_with_sympy(monkeypatch: pytest.MonkeyPatch) -> None:
+    x, y, z = sympy.symbols("x y z", real=True)
+    f = 100 * (y - x**2) ** 2 + (1 - x) ** 2 + sympy.sin(x * y) * sympy.exp(z - x)
+    W = np.random.default_rng(3).normal(size=(7, 3))
+    exact = sympy.lambdify((x, y, z), sympy.hessian(f, (x, y, z)))
+    expected = np.array([exact(*w) for w in W])
+    monkeypatch.setattr(_cse, "CSE_NODES", 8)
+    for generator in ("xp", "simd"):
+        split = tl.Loss(f).compile(generator=generator)
+        assert np.allclose(split.hess(W), expected, rtol=1e-13, atol=1e-12)
+
+
+def test_a_sum_converted_term_by_term_is_the_engines_own_conversion() -> None:
+    from taylorlr.symbolic.derivatives import sparse_derivatives
+
+    x, y = sympy.symbols("x y", real=True)
+    expr = sympy.Add(*[k * x**2 * y**k for k in range(1, 1200)]) + sympy.sin(x)  # over 1000 terms
+    d = sparse_derivatives(expr, (x, y), engine="symengine")
+    assert d.value == se.sympify(expr)
+    assert d.gradient[0] == se.sympify(expr).diff(se.Symbol("x"))
+
+
+def test_a_loop_above_the_largest_kernel_falls_back_to_xp_under_auto(
+    large_sum: tl.Loss, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(simd_codegen, "MAX_KERNEL_INSTRUCTIONS", 100)
+    simd_codegen._cached_kernel.cache_clear()
+    W = np.linspace(-1, 1, 600)
+    auto = tl.Loss(large_sum.expr).compile()
+    assert auto._function("grad").kernel.source.startswith("def kernel(")  # the xp kernel
+    expected = (np.arange(1, 601) * np.cos(W)).tolist()  # d/dx_i of (i + 1) sin(x_i)
+    assert np.allclose(auto.grad(W), expected, rtol=1e-15, atol=0)
+    with pytest.raises(tl.OptionError, match=r"a loop of .* instructions"):
+        tl.Loss(large_sum.expr).compile(generator="simd").grad(W)
