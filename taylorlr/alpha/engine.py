@@ -364,15 +364,14 @@ def _fused_stepper(generic: GenericStepper, path: str) -> Stepper | None:
         if path == "fused":
             raise OptionError(f"path='fused' does not apply: {kernel}; use path='generic' or 'auto'")
         return None
-    oracle, in_tiles = None, None
-    if generic.record_oracle:
+    oracle, in_tiles, line = None, None, generic.line_oracle
+    if generic.record_oracle and line is not None:
 
         def oracle(theta: Any, omega: Any, alpha: Any, t: int) -> Any:
-            return generic.line_oracle.minimise(theta, omega, alpha, generic.batches(t))
+            return line.minimise(theta, omega, alpha, generic.batches(t))
 
-        assert generic.line_oracle is not None
-        if generic.line_oracle.in_tiles is not None:
-            in_tiles = generic.line_oracle.in_tiles(fused.tile_columns(kernel.layout))
+        if line.in_tiles is not None:
+            in_tiles = line.in_tiles(fused.tile_columns(kernel.layout))
     return fused.FusedStepper(kernel, generic.optimizer, oracle, in_tiles)
 
 
