@@ -172,7 +172,8 @@ def first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCol
 def root_bound(xp: Any, b: list[Any]) -> Any:
     """Fujiwara's bound on |roots| of sum_k b[k] t^k (from the top coefficient, however small)."""
     m = len(b) - 1
-    terms = [xp.Abs(b[k] / b[m]) ** (1 / (m - k)) for k in range(m)]
+    # the (m - k)-th roots; the first power is the number itself (no pow call: the same bits)
+    terms = [xp.Abs(b[k] / b[m]) ** (1 / (m - k)) if k < m - 1 else xp.Abs(b[k] / b[m]) for k in range(m)]
     terms[0] = terms[0] / 2 ** (1 / m)
     return 2 * (xp.Max(*terms) if len(terms) > 1 else terms[0])
 
@@ -234,7 +235,8 @@ def _cubic(se: Any, f: _Flags, c: Any, b: Any, a: Any) -> list[tuple[Any, Any]]:
     p = b - a * a / 3
     q = (2 * a * a * a - 9 * a * b) / 27 + c
     disc = (q / 2) ** 2 + (p / 3) ** 3
-    radius = 2 * se.sqrt(se.Max(-p / 3, 0))
+    # Max(., 0) keeps the radius one number: its cube is two multiplications, not a pow call
+    radius = se.Max(2 * se.sqrt(se.Max(-p / 3, 0)), se.Integer(0))
     cosine = se.Max(se.Integer(-1), se.Min(se.Integer(1), -4 * q / radius**3))
     largest = radius * se.cos(se.acos(cosine) / 3) + shift  # Viete's first cosine: the largest root
     root = se.sqrt(se.Max(disc, 0))
