@@ -5,8 +5,9 @@
 For polynomial losses (2-D Rosenbrock, a 10-D quadratic, 10-D extended Rosenbrock) it times
 ``tl.run(loss, starts, steps=...)`` with ``oracle=True`` and ``oracle=False`` in turn (the
 fastest of ``--repeats`` each, so both see the same load) and prints the ratio, and the
-oracle's own part of the run as the run records it (``Run.oracle_seconds``); the goal is at most 2. It also times the oracle's build on the costly losses of the issue (Watson
-n = 6, Brown and Dennis): ``build_line_oracle`` (the degree; the root loop, compiled once
+oracle's own part of the run as the run records it (``Run.oracle_seconds``); the goal is at
+most 2. It also times the oracle's build on the costly losses of the issue (Watson n = 6,
+Brown and Dennis): ``build_line_oracle`` (the degree; the root loop, compiled once
 per process) and, with ``--symbolic``, the symbolic ``loss.line_polynomial()`` the oracle
 derived before (28-32 s on Watson, 377 s on Brown and Dennis when measured for issue 14).
 """
