@@ -20,9 +20,10 @@ sixty NumPy passes over the batch.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MAX_SLOPE_DEGREE", "roots_kernel"]
+__all__ = ["MAX_SLOPE_DEGREE", "TileColumns", "first_round_loop", "roots_kernel"]
 
 #: the highest degree of p = g' the loop solves (quartic losses); above, NumPy's companion matrices
 MAX_SLOPE_DEGREE = 3
@@ -78,6 +79,15 @@ def line_kernels(gradient: Any, variables: Any, nodes: Any) -> tuple[Any, Any]:
     theta = se.symbols(f"w0:{n}")
     omega = se.symbols(f"u0:{n}")
     scale = se.Symbol("s")
+    slope = _slope(gradient, variables, theta, omega)
+    at_nodes = build_kernel([slope(scale * float(t)) for t in nodes], [theta, omega, (scale,)])
+    return at_nodes, build_kernel([slope(scale)], [theta, omega, (scale,)])
+
+
+def _slope(gradient: Any, variables: Any, theta: Any, omega: Any) -> Any:
+    """alpha -> g'(alpha) = -<grad f(theta - alpha omega), omega>, as a SymEngine expression."""
+    import symengine as se
+
     variables = [se.sympify(v) for v in variables]
     gradient = [se.sympify(g) for g in gradient]
 
@@ -85,14 +95,85 @@ def line_kernels(gradient: Any, variables: Any, nodes: Any) -> tuple[Any, Any]:
         along = {v: theta[i] - alpha * omega[i] for i, v in enumerate(variables)}
         return -sum((omega[i] * g.subs(along) for i, g in enumerate(gradient)), se.Integer(0))
 
-    at_nodes = build_kernel([slope(scale * float(t)) for t in nodes], [theta, omega, (scale,)])
-    return at_nodes, build_kernel([slope(scale)], [theta, omega, (scale,)])
+    return slope
+
+
+@dataclass(frozen=True)
+class TileColumns:
+    """Where a state in simd_codegen's "tiles" layout holds what the oracle reads: theta and omega
+    (``n`` columns from ``theta`` and ``omega``), the guess alpha, the status code (``running``
+    for a member still running), in rows of ``width`` columns."""
+
+    width: int
+    n: int
+    theta: int
+    omega: int
+    alpha: int
+    code: int
+    running: float
+
+
+#: the largest finite double: |x| <= FINITE holds for finite x only (inf and NaN fail it)
+FINITE = 1.7976931348623157e308
+
+
+def first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileColumns, reach: float,
+                     disowned: float) -> Any:  # fmt: skip
+    """The oracle's first round for every member of a tiled state, as one loop read in place.
+
+    Per member: the scale |alpha guess| (1 when it is 0 or not finite), g' at ``scale * nodes``,
+    the roots (:func:`root_expressions`), the true g' at the root and one Newton step on it,
+    and whether the member must look again (as ``oracle._polynomial_minimiser`` decides: the
+    root is more than ``reach`` scales away, or none was seen, or the Newton step moved it by
+    more than ``disowned`` relative). Writes rows (alpha*, the next scale or 0 when done);
+    alpha* is NaN for a member not running. What the three loops of a round compute, with
+    no (B, k) array between them and no copy of theta or omega out of the tiles.
+    """
+    import symengine as se
+
+    from taylorlr.compile.simd_codegen import LoopArray, compile_loop
+
+    f = _Flags(se)
+    # symbols named by what they hold, not by their column: the same expressions, the same
+    # instructions and the same bits in every layout
+    theta, omega = se.symbols(f"w0:{columns.n}"), se.symbols(f"u0:{columns.n}")
+    guess, code = se.Symbol("guess"), se.Symbol("code")
+    state = [se.Symbol(f"unused{j}") for j in range(columns.width)]
+    for first, block in ((columns.theta, theta), (columns.omega, omega)):
+        state[first : first + columns.n] = block
+    state[columns.alpha], state[columns.code] = guess, code
+    slope = _slope(gradient, variables, theta, omega)
+
+    def finite(x: Any) -> Any:
+        return f.test(se.Le(se.Abs(x), se.RealDouble(FINITE)))
+
+    scale = f.pick(finite(guess) * f.test(se.Ne(guess, 0)), se.Abs(guess), se.Integer(1))
+    t, curvature, bound = root_expressions([slope(scale * float(node)) for node in nodes], nodes)
+    alpha = t * scale
+    curvature = curvature / scale
+    true = slope(f.pick(finite(alpha), alpha, se.Integer(0)))
+    polished = alpha - true / curvature
+    good = finite(alpha) * finite(polished) * f.test(se.Gt(curvature, 0))
+    correction = f.pick(good, se.Abs(polished - alpha) / se.Abs(polished), se.Integer(0))
+    found = f.pick(good, polished, alpha)
+    seen = f.test(se.Ge(se.Abs(alpha), 0))  # false for NaN only
+    size = f.pick(seen, se.Abs(found), bound * scale)
+    far = f.either(
+        f.test(se.Gt(size, reach * scale)),
+        f.test(se.Lt(size, scale / reach)),
+        f.test(se.Gt(correction, disowned)),
+    )
+    running = f.test(se.Eq(code, columns.running))
+    again = finite(size) * f.test(se.Ne(size, 0)) * far * running
+    outputs = (f.pick(running, found, se.nan), f.pick(again, size, se.Integer(0)))
+    return compile_loop([LoopArray("tiles", reads=tuple(state)), LoopArray("rows", writes=outputs)])
 
 
 def root_bound(xp: Any, b: list[Any]) -> Any:
     """Fujiwara's bound on |roots| of sum_k b[k] t^k (from the top coefficient, however small)."""
     m = len(b) - 1
-    terms = [xp.Abs(b[k] / b[m]) ** (1 / (m - k)) for k in range(m)]
+    # the (m - k)-th roots; the first power is the number itself (no pow call: the same bits)
+    terms = [xp.Abs(b[k] / b[m]) ** (1 / (m - k)) if k < m - 1 else xp.Abs(b[k] / b[m]) for k in range(m)]
     terms[0] = terms[0] / 2 ** (1 / m)
     return 2 * (xp.Max(*terms) if len(terms) > 1 else terms[0])
 
@@ -154,7 +235,8 @@ def _cubic(se: Any, f: _Flags, c: Any, b: Any, a: Any) -> list[tuple[Any, Any]]:
     p = b - a * a / 3
     q = (2 * a * a * a - 9 * a * b) / 27 + c
     disc = (q / 2) ** 2 + (p / 3) ** 3
-    radius = 2 * se.sqrt(se.Max(-p / 3, 0))
+    # Max(., 0) keeps the radius one number: its cube is two multiplications, not a pow call
+    radius = se.Max(2 * se.sqrt(se.Max(-p / 3, 0)), se.Integer(0))
     cosine = se.Max(se.Integer(-1), se.Min(se.Integer(1), -4 * q / radius**3))
     largest = radius * se.cos(se.acos(cosine) / 3) + shift  # Viete's first cosine: the largest root
     root = se.sqrt(se.Max(disc, 0))

@@ -27,6 +27,7 @@ True
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -312,8 +313,10 @@ def run(
     direction = not is_identity(the_optimizer)
     need = footprint(path=stepper.path, size=size, n=loss.n, plan=plan, oracle=oracle, direction=direction)
     check_memory(need, limit)
+    started = time.perf_counter()
     with quiet():
         arrays = stepper.run(theta0, alpha0_array, gamma_array, plan, shape)
+    seconds = time.perf_counter() - started
     settings = {
         "alpha0": to_numpy(alpha0_array),
         "gamma": to_numpy(gamma_array),
@@ -333,6 +336,7 @@ def run(
         optimizer=the_optimizer.name,
         oracle_method=line_oracle.method if line_oracle is not None else "none",
         settings=settings,
+        seconds=seconds,
     )
     fixed_data = None if batches.stochastic else batches(0)
     result = judge(result, compiled, divergence=divergence, data=fixed_data)
@@ -360,13 +364,15 @@ def _fused_stepper(generic: GenericStepper, path: str) -> Stepper | None:
         if path == "fused":
             raise OptionError(f"path='fused' does not apply: {kernel}; use path='generic' or 'auto'")
         return None
-    oracle = None
-    if generic.record_oracle:
+    oracle, in_tiles, line = None, None, generic.line_oracle
+    if generic.record_oracle and line is not None:
 
         def oracle(theta: Any, omega: Any, alpha: Any, t: int) -> Any:
-            return generic.oracle(theta, omega, alpha, generic.batches(t))
+            return line.minimise(theta, omega, alpha, generic.batches(t))
 
-    return fused.FusedStepper(kernel, generic.optimizer, oracle)
+        if line.in_tiles is not None:
+            in_tiles = line.in_tiles(fused.tile_columns(kernel.layout))
+    return fused.FusedStepper(kernel, generic.optimizer, oracle, in_tiles)
 
 
 def _batch_shape(xp: Any, theta0: Any, alpha0: Any, gamma: Any) -> tuple[int, ...]:
@@ -436,6 +442,7 @@ class GenericStepper:
     evaluate: _Evaluator = field(init=False)
     loss_start: Any = field(init=False)
     ops: ArrayOps = field(init=False)
+    oracle_seconds: float = field(init=False, default=0.0)
 
     def run(
         self, theta0: Any, alpha0: Any, gamma: Any, plan: RecordPlan, shape: tuple[int, ...]
@@ -449,6 +456,7 @@ class GenericStepper:
         alpha0 = xp.broadcast_to(alpha0, batch)
         everyone = xp.ones(batch, dtype=xp.bool)
         self.ops = ArrayOps(xp, theta.dtype)
+        self.oracle_seconds = 0.0
         self.tally = _Tally(xp, everyone)
         self.evaluate = _Evaluator(self.compiled, self.tally)
         state, code = self._start(theta, alpha0, everyone)
@@ -482,7 +490,10 @@ class GenericStepper:
                 self._append(records, state)  # each member's last point
             del records["oracle_alphas"][len(rows) - 1 :]
         arrays = self._finish(records, code, stopped_at, plan, batch)
-        return with_batch_shape({**arrays, "recorded_steps": rows}, batch, shape)
+        return {
+            **with_batch_shape({**arrays, "recorded_steps": rows}, batch, shape),
+            "oracle_seconds": self.oracle_seconds,
+        }
 
     def _append(self, records: dict[str, list[Any]], state: _State) -> None:
         """Record the state as a row of the history (``oracle_alphas`` aside)."""
@@ -510,7 +521,10 @@ class GenericStepper:
     def oracle(self, theta: Any, omega: Any, alpha: Any, data: Mapping[str, Any]) -> Any:
         """The line-search oracle's alpha* along omega from theta."""
         assert self.line_oracle is not None
-        return self.line_oracle.minimise(theta, omega, alpha, data)
+        started = time.perf_counter()
+        found = self.line_oracle.minimise(theta, omega, alpha, data)
+        self.oracle_seconds += time.perf_counter() - started
+        return found
 
     def _probe(self, t: int, s: _State, plus: Any, active: Any) -> tuple[Probe, Any, Any]:
         """Evaluate what the rule needs at theta+ (under L_t) and the next point (under L_{t+1})."""

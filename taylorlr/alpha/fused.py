@@ -31,11 +31,13 @@ firings, one base-128 digit per guard) and ``stopped`` (the index of the last va
 from __future__ import annotations
 
 import math
+import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from taylorlr.alpha._line_roots import TileColumns
 from taylorlr.alpha._record import RecordPlan, constant, last_step, recorded_steps, with_batch_shape
 from taylorlr.alpha._step import SymbolOps, settle, start_code
 from taylorlr.alpha.optimizers import is_identity, select_state
@@ -56,6 +58,14 @@ _RECORDED_SCALARS = 3
 _BLOCKS = ("theta", "omega", "grad")
 #: columns the step reads and never changes
 _CONSTANT = ("gamma", "start")
+
+
+def tile_columns(layout: Layout) -> TileColumns:
+    """Where the oracle finds theta, omega, the guess alpha and the status in the state's tiles."""
+    return TileColumns(
+        width=layout.width, n=layout.n, theta=layout.block("theta").start, omega=layout.block("omega").start,
+        alpha=layout.column("alpha"), code=layout.column("code"), running=float(_RUNNING),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -519,7 +529,18 @@ class FusedStepper:
     kernel: StepKernel
     optimizer: Any
     oracle: Any  # (theta, omega, alpha, t) -> alpha*, or None
+    oracle_tiles: Any = None  # (tiles, B) -> alpha*, the oracle reading the state in place, or None
     path = "fused"
+
+    def _oracle(self, state: TiledState, t: int) -> Any:
+        """The oracle's alpha* for the running members (NaN for the others), from the tiles in place
+        where it can."""
+        import numpy as np
+
+        if self.oracle_tiles is not None:
+            return self.oracle_tiles(state.array, state.size)
+        found = self.oracle(state.get("theta"), state.get("omega"), state.get("alpha"), t)
+        return np.where(state.get("code") == _RUNNING, found, np.nan)
 
     def run(
         self, theta0: Any, alpha0: Any, gamma: Any, plan: RecordPlan, shape: tuple[int, ...]
@@ -543,6 +564,7 @@ class FusedStepper:
         # every step: one (steps, B) array, NaN past the steps taken; thinned: the kept rows
         oracle_rows: Any = np.full((steps, size), np.nan) if record_oracle and plan.full else []
         fires: Any = 0  # (len(FIRINGS), B) once a guard has fired
+        oracle_seconds = 0.0
         codes = state.array[:, column("code"), :]  # a view: the kernel updates it in place
         done = 0
         for t in range(steps):
@@ -552,8 +574,9 @@ class FusedStepper:
                 fires += _fire_digits(state.get("fires"))
                 state.array[:, column("fires"), :] = 0.0
             if record_oracle and plan.keeps(t):
-                found = self.oracle(state.get("theta"), state.get("omega"), state.get("alpha"), t)
-                found = np.where(state.get("code") == _RUNNING, found, np.nan)
+                started = time.perf_counter()
+                found = self._oracle(state, t)
+                oracle_seconds += time.perf_counter() - started
                 if plan.full:
                     oracle_rows[t] = found
                 else:
@@ -592,7 +615,7 @@ class FusedStepper:
             "safeguard_counts": SafeguardCounts(**firings),
             "recorded_steps": rows,
         }
-        return with_batch_shape(records, (size,), shape)
+        return {**with_batch_shape(records, (size,), shape), "oracle_seconds": oracle_seconds}
 
     def _direction_for_moved(self, state: TiledState, optimizer_state: Any, t: int) -> Any:
         """omega_{t+1} from the base optimizer, for the members that took step t."""

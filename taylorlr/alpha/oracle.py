@@ -48,6 +48,8 @@ MAX_DEGREE = 12
 RESCALE = 1e8
 #: at most this many rounds of nodes per member and step (most members need one)
 ROUNDS = 3
+#: a root that the Newton step on the true g' moves by more than this (relative) is found again
+DISOWNED = 1e-6
 
 
 class OracleMethod(Verdict):
@@ -95,6 +97,10 @@ class LineOracle:
     Attributes:
         method: an :class:`OracleMethod` (a str: "polynomial roots", "golden section (local)", ...).
         minimise: ``minimise(theta, omega, alpha_guess, data) -> alpha*`` over a batch.
+        in_tiles: None, or ``in_tiles(columns)`` -> None or ``f(tiles, B) -> alpha*`` (B,): the
+            same search on a state in simd_codegen's tiles layout read in place (the fused
+            step's; ``columns``, a :class:`~taylorlr.alpha._line_roots.TileColumns`, says where
+            theta, omega, the guess and the status are), NaN for the members not running.
 
     >>> import numpy as np, taylorlr as tl
     >>> loss = tl.Loss("exp(x) - 2*x")  # along omega = -1 from 0: g(alpha) = exp(alpha) - 2 alpha
@@ -106,6 +112,7 @@ class LineOracle:
 
     method: str
     minimise: Callable[[Any, Any, Any, Mapping[str, Any]], Any]
+    in_tiles: Callable[[Any], Any] | None = None
 
 
 def build_line_oracle(loss: Any, compiled: Any) -> LineOracle:
@@ -154,11 +161,15 @@ def _build(loss: Any, compiled: Any) -> LineOracle:
         return LineOracle(OracleMethod.OVER_BUDGET, _golden_minimiser(compiled))
     if degree > MAX_DEGREE:
         return LineOracle(OracleMethod.GOLDEN, _golden_minimiser(compiled))
-    return LineOracle(OracleMethod.POLYNOMIAL, _polynomial_minimiser(compiled, degree, loss))
+    minimise, in_tiles = _polynomial_minimiser(compiled, degree, loss)
+    return LineOracle(OracleMethod.POLYNOMIAL, minimise, in_tiles)
 
 
-def _polynomial_minimiser(compiled: Any, degree: int, loss: Any = None) -> Callable[..., Any]:
-    """alpha* from g' interpolated at ``degree`` Chebyshev nodes around the guess' scale."""
+def _polynomial_minimiser(
+    compiled: Any, degree: int, loss: Any = None
+) -> tuple[Callable[..., Any], Callable[[Any], Any]]:
+    """alpha* from g' interpolated at ``degree`` Chebyshev nodes around the guess' scale: the
+    minimiser and its tiled form (:attr:`LineOracle.in_tiles`)."""
     import numpy
 
     if degree < 2:  # g is linear or constant: no local minimiser anywhere
@@ -167,7 +178,7 @@ def _polynomial_minimiser(compiled: Any, degree: int, loss: Any = None) -> Calla
             xp = namespace_of(theta)
             return xp.full(theta.shape[:-1], xp.nan, dtype=theta.dtype)
 
-        return nowhere
+        return nowhere, lambda columns: None
     count = degree  # g' has degree - 1, so ``degree`` nodes determine it
     nodes = numpy.cos(numpy.pi * (numpy.arange(count) + 0.5) / count)
     solve = _roots_solver(nodes, compiled)
@@ -188,18 +199,14 @@ def _polynomial_minimiser(compiled: Any, degree: int, loss: Any = None) -> Calla
     if fused is not None:
         one_round = fused
 
-    def minimise(theta: Any, omega: Any, alpha_guess: Any, data: Mapping[str, Any]) -> Any:
+    def rounds(theta: Any, omega: Any, scale: Any, alpha: Any, rows: Any, data: Mapping[str, Any],
+               count: int) -> None:  # fmt: skip
+        """Up to ``count`` rounds for the members ``rows`` at ``scale``, into ``alpha`` (B,) in place."""
         xp = namespace_of(theta)
-        batch = tuple(numpy.broadcast_shapes(theta.shape[:-1], omega.shape[:-1], numpy.shape(alpha_guess)))
-        n = theta.shape[-1]
-        theta = xp.reshape(xp.broadcast_to(theta, batch + (n,)), (-1, n))
-        omega = xp.reshape(xp.broadcast_to(omega, batch + (n,)), (-1, n))
-        guess = numpy.broadcast_to(to_numpy(alpha_guess), batch).reshape(-1).astype(numpy.float64)
-        scale = numpy.where(numpy.isfinite(guess) & (guess != 0), numpy.abs(guess), 1.0)
-        alpha = numpy.full(scale.shape, numpy.nan)
-        rows = numpy.arange(scale.size)  # the members still looking
         with numpy.errstate(all="ignore"):
-            for _ in range(ROUNDS):
+            for _ in range(count):
+                if not rows.size:
+                    break
                 pick = xp.asarray(rows)
                 at, along = (
                     (theta, omega)
@@ -212,15 +219,90 @@ def _polynomial_minimiser(compiled: Any, degree: int, loss: Any = None) -> Calla
                 # a root far from the nodes, none seen (a coefficient may have drowned), or one the
                 # true g' disowns: look again from nodes on the scale of what was found
                 size = numpy.where(numpy.isnan(found), bound, numpy.abs(polished))
-                far = (size > reach * scale[rows]) | (size < scale[rows] / reach) | (correction > 1e-6)
+                far = (size > reach * scale[rows]) | (size < scale[rows] / reach) | (correction > DISOWNED)
                 again = numpy.isfinite(size) & (size != 0) & far
                 rows = rows[again]
                 scale[rows] = size[again]
-                if not rows.size:
-                    break
+
+    def minimise(theta: Any, omega: Any, alpha_guess: Any, data: Mapping[str, Any]) -> Any:
+        xp = namespace_of(theta)
+        batch = tuple(numpy.broadcast_shapes(theta.shape[:-1], omega.shape[:-1], numpy.shape(alpha_guess)))
+        n = theta.shape[-1]
+        theta = xp.reshape(xp.broadcast_to(theta, batch + (n,)), (-1, n))
+        omega = xp.reshape(xp.broadcast_to(omega, batch + (n,)), (-1, n))
+        guess = numpy.broadcast_to(to_numpy(alpha_guess), batch).reshape(-1).astype(numpy.float64)
+        tiled = in_tiles(_own_columns(n))
+        if tiled is not None:  # the loop the fused step runs on its own tiles: the same bits
+            return tiled(_as_tiles(theta, omega, guess), guess.size).reshape(batch)
+        scale = numpy.where(numpy.isfinite(guess) & (guess != 0), numpy.abs(guess), 1.0)
+        alpha = numpy.full(scale.shape, numpy.nan)
+        rounds(theta, omega, scale, alpha, numpy.arange(scale.size), data, ROUNDS)
         return xp.asarray(alpha.reshape(batch), dtype=theta.dtype)
 
-    return minimise
+    built: dict[Any, Any] = {}  # columns -> the tiled minimiser: a loop compiled once per layout
+    # the expressions, not the loss: the oracle is cached on the loss and must not keep it alive
+    line = (loss.derivatives.gradient, loss.derivatives.variables) if fused is not None else None
+
+    def in_tiles(columns: Any) -> Callable[[Any, int], Any] | None:
+        """``minimise`` on a tiled state read in place (see :attr:`LineOracle.in_tiles`)."""
+        if line is None:
+            return None
+        if columns not in built:
+            built[columns] = _tiled(line, nodes, reach, columns, rounds)
+        return built[columns]
+
+    return minimise, in_tiles
+
+
+def _own_columns(n: int) -> Any:
+    """The tiles :func:`_as_tiles` packs: theta, omega, the guess and a status (0: running)."""
+    from taylorlr.alpha._line_roots import TileColumns
+
+    return TileColumns(width=2 * n + 2, n=n, theta=0, omega=n, alpha=2 * n, code=2 * n + 1, running=0.0)
+
+
+def _as_tiles(theta: Any, omega: Any, guess: Any) -> Any:
+    """(B, n) theta and omega and the (B,) guess as a state in tiles (:func:`_own_columns`), padded."""
+    import numpy
+
+    from taylorlr.compile.simd_codegen import LANES
+
+    size, n = theta.shape
+    rows = numpy.zeros((-(-size // LANES) * LANES, 2 * n + 2))
+    rows[:size, :n], rows[:size, n : 2 * n], rows[:size, 2 * n] = theta, omega, guess
+    return numpy.ascontiguousarray(rows.reshape(-1, LANES, 2 * n + 2).transpose(0, 2, 1))
+
+
+def _tiled(line: tuple[Any, Any], nodes: Any, reach: float, columns: Any, rounds: Callable[..., None]) -> Any:
+    """The first round as one loop over the tiles (:func:`taylorlr.alpha._line_roots.first_round_loop`),
+    the members that look again gathered for the other rounds (most members need one)."""
+    import numpy
+
+    from taylorlr.alpha import _line_roots
+    from taylorlr.compile import simd_codegen
+
+    try:
+        loop = _line_roots.first_round_loop(*line, nodes, columns, reach, DISOWNED)
+    except simd_codegen.UnsupportedExpression:
+        return None
+    lanes = simd_codegen.LANES
+
+    def minimise_tiles(tiles: Any, size: int) -> Any:
+        out = numpy.empty((2, len(tiles) * lanes))
+        loop([tiles, out])
+        alpha, scale = out[0, :size], out[1, :size]
+        again = numpy.flatnonzero(scale)
+        if again.size:  # theta and omega of these members, from their tiles
+            tile, lane = (again // lanes)[:, None], (again % lanes)[:, None]
+            block = numpy.arange(columns.n)[None, :]
+            theta = tiles[tile, columns.theta + block, lane]
+            omega = tiles[tile, columns.omega + block, lane]
+            found = alpha[again]
+            rounds(theta, omega, scale[again], found, numpy.arange(again.size), {}, ROUNDS - 1)
+            alpha[again] = found
+        return alpha
+
+    return minimise_tiles
 
 
 class _NumPyMath:

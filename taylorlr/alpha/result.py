@@ -174,6 +174,9 @@ class Run:
             last step), the last row holding each member's final point (``x``); the rows of
             ``oracle_alphas`` are the steps ``recorded_steps[:-1]``. :attr:`valid` and
             :meth:`history` read both forms.
+        seconds, oracle_seconds: the run's time stepping (wall clock; the build and the
+            verdict aside) and the part of it the line-search oracle took (its measurement of
+            every step, or the "line-search" rule's own searches); 0.0 when there is no oracle.
 
     It also answers in SciPy's ``OptimizeResult`` words, per member: :attr:`x`, :attr:`fun`,
     :attr:`success`, :attr:`message`, :attr:`nit`, :attr:`nfev`, :attr:`njev`, :attr:`nhev`.
@@ -202,6 +205,21 @@ class Run:
     oracle_method: str
     settings: Mapping[str, Any] = field(default_factory=dict)
     recorded_steps: Any = None
+    seconds: float = 0.0
+    oracle_seconds: float = 0.0
+
+    @property
+    def oracle_share(self) -> float:
+        """The oracle's part of the run's time (``oracle_seconds / seconds``; 0 without an oracle).
+
+        >>> import taylorlr as tl
+        >>> run = tl.run("x**4 + y**2", [1.0, 1.0], steps=5)
+        >>> 0 < run.oracle_seconds <= run.seconds, 0 < run.oracle_share <= 1
+        (True, True)
+        >>> tl.run("x**4 + y**2", [1.0, 1.0], steps=5, oracle=False).oracle_share
+        0.0
+        """
+        return self.oracle_seconds / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
@@ -326,6 +344,7 @@ class Run:
             "stopped_at": json_ready(self.stopped_at),
             "counts": self.counts.to_dict(),
             "safeguard_counts": self.safeguard_counts.to_dict(),
+            "timings": {"seconds": self.seconds, "oracle_seconds": self.oracle_seconds},
             **({} if self.recorded_steps is None else {"recorded_steps": json_ready(self.recorded_steps)}),
         }
 

@@ -591,6 +591,26 @@ def run_lines(payload: dict[str, Any]) -> list[str]:
         f"f = {fmt(final['loss'])}, ||g|| = {fmt(final['grad_norm'])}",
         f"counts     {counts}",
         "safeguards " + (", ".join(f"{k} fired {v}x" for k, v in fired.items()) or "none fired"),
+        *oracle_cost_lines(payload),
+    ]
+
+
+def oracle_cost_lines(payload: dict[str, Any]) -> list[str]:
+    """The line-search oracle's part of the run's time (``Run.oracle_seconds`` of ``Run.seconds``);
+    no line without an oracle.
+
+    >>> print(*oracle_cost_lines({"oracle_method": "polynomial roots",
+    ...                           "timings": {"seconds": 0.5, "oracle_seconds": 0.125}}))
+    oracle     polynomial roots: 0.1250 s of the run's 0.5000 s
+    >>> oracle_cost_lines({"oracle_method": "none", "timings": {"seconds": 0.5, "oracle_seconds": 0.0}})
+    []
+    """
+    if payload["oracle_method"] == "none":
+        return []
+    timings = payload["timings"]
+    return [
+        f"oracle     {payload['oracle_method']}: {timings['oracle_seconds']:.4f} s "
+        f"of the run's {timings['seconds']:.4f} s"
     ]
 
 

@@ -294,3 +294,50 @@ def test_line_degree_bounds_the_total_degree(text, degree):
 def test_line_degree_respects_its_deadline():
     with pytest.raises(tl.errors.BudgetExceededError, match="budget"):
         tl.Loss("(x + y)**3 + x*y").line_degree(deadline=0.0)
+
+
+# ------------------------------------------------------------------- the oracle read in the tiles
+
+
+@pytest.mark.parametrize("text", ["x**4/4 + x**2 + x*y + 2*y**2 - y", "(1 - x)**2 + 100*(y - x**2)**2"])
+def test_the_oracle_in_the_fused_tiles_finds_what_the_batch_oracle_finds_bit_for_bit(text):
+    # the fused step's state read in place (no copies out), members not running left out (NaN);
+    # directions and guesses over decades, so that some members need the later rounds
+    from taylorlr.alpha import fused
+
+    loss = tl.Loss(text)
+    line = oracle.build_line_oracle(loss, loss.compile())
+    layout = fused.Layout(2, separate_grad=True)
+    in_tiles = line.in_tiles(fused.tile_columns(layout))
+    rng = np.random.default_rng(0)
+    size = 1001
+    theta = rng.uniform(-1.0, 1.0, (size, 2))
+    omega = rng.normal(size=(size, 2)) * 10 ** rng.uniform(-3, 2, (size, 1))
+    guess = 10 ** rng.uniform(-4, 1, size) * rng.choice([-1.0, 1.0], size)
+    guess[:3] = [0.0, np.nan, np.inf]  # no usable guess: the nodes' own scale
+    state = fused.TiledState(layout, size, frozen=1.0)
+    state.set("theta", theta), state.set("omega", omega), state.set("alpha", guess)
+    stopped = rng.random(size) < 0.2
+    state.set("code", np.where(stopped, 1.0, 0.0))
+    found = in_tiles(state.array, size)
+    expected = line.minimise(theta, omega, guess, {})
+    assert np.array_equal(found, np.where(stopped, np.nan, expected), equal_nan=True)
+    # and the batch oracle is the exact line search where it is checked independently (a quadratic)
+    assert np.isfinite(expected).sum() > size // 2
+
+
+def test_a_run_records_the_oracles_time_and_the_report_prints_that_figure():
+    from taylorlr.report.text import run_data, run_lines
+
+    loss = tl.Loss("(1 - x)**2 + 100*(y - x**2)**2")
+    on = tl.run(loss, [-1.2, 1.0], steps=30)
+    assert 0.0 < on.oracle_seconds <= on.seconds and on.oracle_share == on.oracle_seconds / on.seconds
+    lines = run_lines(run_data(loss, on))
+    shown = f"{on.oracle_seconds:.4f} s of the run's {on.seconds:.4f} s"
+    assert lines[-1] == f"oracle     polynomial roots: {shown}"
+    off = tl.run(loss, [-1.2, 1.0], steps=30, oracle=False)
+    assert off.oracle_seconds == 0.0 and off.oracle_share == 0.0 and off.seconds > 0.0
+    assert not any(line.startswith("oracle") for line in run_lines(run_data(loss, off)))
+    # the generic path measures it too, and the line-search rule's own searches are the oracle's
+    generic = tl.run(loss, [-1.2, 1.0], steps=30, rule="line-search", oracle=False, path="generic")
+    assert 0.0 < generic.oracle_seconds <= generic.seconds

@@ -215,6 +215,7 @@ def test_onestep_with_a_cubic_term_misses_the_extremum():
 RUN_KEYS = {
     "schema", "expression", "variables", "rule", "optimizer", "oracle_method", "settings", "points", "alphas",
     "oracle_alphas", "losses", "grad_norms", "status", "stopped_at", "counts", "safeguard_counts", "final",
+    "timings",
 }  # fmt: skip
 
 
