@@ -75,10 +75,18 @@ def test_a_chunk_whose_worker_dies_is_reported_lost_and_resumed(client, starts):
     poisoned[100, 0] = 1e301  # the second chunk kills every worker that takes it
     array = da.from_array(poisoned, chunks=(100, 2)).map_blocks(_killing, dtype=float)
     spread = scaleout.run(ROSENBROCK, array, "gd", "exact", steps=30, client=client)
-    assert spread.lost == ((100, 200),)
-    assert (spread.status[100:200] == "lost").all()
+    # Dask gives up on every task that was on a worker each time one died (allowed-failures), so a
+    # healthy chunk queued beside the poisoned one may be lost with it: which ones depends on the
+    # scheduling; what must hold is that the poisoned chunk is lost, every lost chunk says so, and
+    # every chunk that is not lost is the local result
+    assert (100, 200) in spread.lost
     local = scaleout.summarize(tl.run(ROSENBROCK, starts, "gd", "exact", steps=30, oracle=False))
-    assert np.array_equal(spread.fun[200:], local.fun[200:])
+    lost_rows = np.zeros(len(starts), dtype=bool)
+    for first, stop in spread.lost:
+        lost_rows[first:stop] = True
+    assert (spread.status[lost_rows] == "lost").all() and np.isnan(spread.fun[lost_rows]).all()
+    assert np.array_equal(spread.fun[~lost_rows], local.fun[~lost_rows])
+    assert (spread.status[~lost_rows] == local.status[~lost_rows]).all()
     assert scaleout.resume(spread, starts, client=client) == local
 
 
