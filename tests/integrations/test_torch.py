@@ -52,16 +52,16 @@ TORCH = {
 }
 
 
-def train(problem, optimizer, rule, *, steps=50, alpha0=1e-3, **options):
+def train(problem, optimizer, rule, *, steps=50, alpha0=1e-3, device="cpu", **options):
     """The wrapped torch run: (alphas, points), points[0] the start."""
-    w = torch.nn.Parameter(torch.tensor(problem.start, dtype=F64))
+    w = torch.nn.Parameter(torch.tensor(problem.start, dtype=F64, device=device))
     opt = TaylorLR(
         optimizer([w], alpha0) if callable(optimizer) else TORCH[optimizer]([w], alpha0), rule, **options
     )
-    points = [w.detach().clone().numpy()]
+    points = [w.detach().cpu().clone().numpy()]
     for _ in range(steps):
         opt.step(lambda: problem.function(torch, w))
-        points.append(w.detach().clone().numpy())
+        points.append(w.detach().cpu().clone().numpy())
     return opt, np.array([a[0] for a in opt.history.alphas]), np.array(points)
 
 
@@ -213,6 +213,23 @@ def test_fast_and_exact_modes_agree(optimizer, rule):
     gap = np.linalg.norm(p_fast[: k + 1] - p_exact[: k + 1], axis=-1)
     assert np.max(gap / np.linalg.norm(p_exact[: k + 1], axis=-1)) <= 1e-10
     assert fast.history.rejected == exact.history.rejected
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to torch")
+@pytest.mark.parametrize("direction", ["zero", "fast"])
+@pytest.mark.parametrize(("optimizer", "rule"), sorted(CASES))
+def test_on_cuda_the_wrapper_takes_the_engines_steps(optimizer, rule, direction):
+    """The same proof with the parameters on a CUDA device (runs where one is lent: docs/performance.md
+    says where it last ran); "fast" swaps the parameters' storage for a flat buffer on the device."""
+    if direction == "fast" and (optimizer, rule) not in FAST:
+        pytest.skip("the fast mode serves lagged and fixed only")
+    problem, gamma = CASES[optimizer, rule]
+    run = engine(problem, optimizer, rule, gamma=gamma)
+    opt, alphas, points = train(problem, optimizer, rule, gamma=gamma, device="cuda", direction=direction)
+    assert opt.param_groups[0]["params"][0].is_cuda
+    da, dp = discrepancy(run, alphas, points, lagged=rule == "lagged")
+    assert agrees(problem, optimizer, rule, da, dp, gamma=gamma), (problem.name, da, dp)
 
 
 def test_the_fast_mode_undoes_a_rising_step_and_retries():
