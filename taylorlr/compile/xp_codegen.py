@@ -265,6 +265,8 @@ def build_kernel(
         lines += _assignment(str(symbol), expr)
     outputs = []
     for k, expr in enumerate(reduced):
+        if k % 1000 == 999:
+            _budget.check()
         if _is_long_sum(expr):
             lines += _assignment(f"_out{k}", expr)
             outputs.append(f"_out{k}")
