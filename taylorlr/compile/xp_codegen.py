@@ -21,6 +21,7 @@ The other generator, for float64 NumPy, is :mod:`taylorlr.compile.simd_codegen`.
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -175,9 +176,20 @@ _PRINTED |= {"max": _LOWERING["Max"], "min": _LOWERING["Min"]}
 
 
 def namespace_globals(xp: Any) -> dict[str, Any]:
-    """The only names that generated code can see: whitelisted functions and constants."""
+    """The only names that generated code can see: whitelisted functions and constants.
+
+    Of the builtins only ``__import__`` is there, and not for the generated code (its
+    source names no builtin): C extensions that import a module while they run (CuPy's
+    ufuncs do, on their first call for a dtype) look ``__import__`` up in the builtins of
+    the calling frame, which is the kernel's. With no builtins at all every CuPy kernel
+    failed with ``KeyError: '__import__'`` (found on the first GPU run).
+
+    >>> import numpy as np
+    >>> sorted(namespace_globals(np)["__builtins__"])
+    ['__import__']
+    """
     table: dict[str, Any] = {name: bind(xp) for name, bind in (_LOWERING | _PRINTED).items()}
-    table.update({"pi": math.pi, "E": math.e, "__builtins__": {}})
+    table.update({"pi": math.pi, "E": math.e, "__builtins__": {"__import__": builtins.__import__}})
     return table
 
 

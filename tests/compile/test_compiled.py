@@ -249,3 +249,25 @@ def test_kinks_on_array_api_strict_match_numpy():
         np.testing.assert_allclose(got, getattr(f_np, name)(W), rtol=1e-15)
     # away from the kinks, the subgradient is the gradient: at (0.5, -1) df/dx = 1 + 0 + sign(xy) y = 2
     np.testing.assert_allclose(f_np.grad(W[0]), [2.0, 0.5])
+
+
+def test_an_array_library_that_imports_from_c_inside_a_kernel_works():
+    """CuPy's ufuncs import a module from C on their first call, which looks ``__import__`` up in the
+    calling frame's builtins: the generated kernel's. Its globals once had no builtins at all, and every
+    CuPy kernel failed with KeyError '__import__' on the first GPU run. Here a C function that imports
+    (``datetime.strptime`` loads ``_strptime``) is the subtraction of a stand-in array type."""
+    import datetime
+    import functools
+    import sys
+
+    import sympy
+
+    from taylorlr.compile.xp_codegen import build_kernel
+
+    class Text(str):
+        __sub__ = staticmethod(functools.partial(datetime.datetime.strptime, "2020"))
+
+    x, y = sympy.symbols("x y")
+    kernel = build_kernel([x - y], [(x, y)])
+    sys.modules.pop("_strptime", None)
+    assert kernel.call(np, [[Text("a"), "%Y"]]) == (datetime.datetime(2020, 1, 1),)

@@ -32,6 +32,13 @@ class Problem:
         return tl.Loss(self.text, variables=self.names)
 
 
+def _constant(xp: Any, value: np.ndarray, w: Any) -> Any:
+    """The problem's data as an array of w's dtype, on w's device (a CUDA parameter needs CUDA data)."""
+    if xp.__name__ == "torch":
+        return xp.asarray(value, dtype=w.dtype, device=w.device)
+    return xp.asarray(value, dtype=w.dtype)
+
+
 def _linear(row: np.ndarray, names: tuple[str, ...]) -> str:
     return " + ".join(f"({int(a)})*{v}" for a, v in zip(row, names, strict=True))
 
@@ -47,7 +54,7 @@ def least_squares() -> Problem:
     )
 
     def function(xp: Any, w: Any) -> Any:
-        r = xp.asarray(A, dtype=w.dtype) @ w - xp.asarray(b, dtype=w.dtype)
+        r = _constant(xp, A, w) @ w - _constant(xp, b, w)
         return xp.sum(r * r) / 12
 
     return Problem("least squares", text, names, (0.5, -1.0, 2.0), function, True)
@@ -61,7 +68,7 @@ def logistic() -> Problem:
     text = "(" + " + ".join(terms) + ")/8"
 
     def function(xp: Any, w: Any) -> Any:
-        z = -xp.asarray(y, dtype=w.dtype) * (xp.asarray(X, dtype=w.dtype) @ w)
+        z = -_constant(xp, y, w) * (_constant(xp, X, w) @ w)
         return xp.sum(xp.log(1 + xp.exp(z))) / 8
 
     return Problem("logistic regression", text, names, (0.3, -0.2, 0.1), function, False)
@@ -87,7 +94,7 @@ def spd_quadratic() -> Problem:
     text = f"({quad})/2 - ({_linear(b, names)})"
 
     def function(xp: Any, w: Any) -> Any:
-        return w @ (xp.asarray(A, dtype=w.dtype) @ w) / 2 - xp.asarray(b, dtype=w.dtype) @ w
+        return w @ (_constant(xp, A, w) @ w) / 2 - _constant(xp, b, w) @ w
 
     return Problem("SPD quadratic", text, names, (1.0, -1.0, 0.5, 2.0), function, True)
 
