@@ -111,6 +111,14 @@ def engine(xp: Any, clock: Clock, backend: str, sizes: list[int], bandwidth: flo
                 f"{name:13s} engine   B={size:>9,d} {steps} steps {seconds * 1e3:9.1f} ms  "
                 f"{size * steps / seconds / 1e9:6.3f} G point-steps/s  {least / seconds / bandwidth:6.1%} of copy"
             )
+            if backend == "cupy" and size <= 10**6:  # the same run on this machine's CPU (fused SIMD path)
+                starts = np.random.default_rng(1).uniform(-2, 2, (size, n))
+                cpu = Clock(np).median(
+                    lambda: tl.run(loss, starts, optimizer="gd", rule="retsinas", steps=steps, oracle=False,
+                                   record="final"),  # fmt: skip
+                    repeats=3,
+                )
+                print(f"{name:13s} engine   B={size:>9,d} on the CPU (NumPy) {cpu * 1e3:9.1f} ms: GPU {cpu / seconds:.1f}x")
 
 
 def main() -> None:

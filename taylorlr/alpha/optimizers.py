@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 from taylorlr.alpha._names import from_registry
-from taylorlr.compile.backends import namespace_of
+from taylorlr.compile.backends import is_array, namespace_of
 from taylorlr.errors import OptionError
 
 __all__ = [
@@ -480,7 +480,7 @@ def select_state(keep_new: Any, new: Any, old: Any) -> Any:
         return replace(new, **changes)
     if isinstance(new, tuple):
         return tuple(select_state(keep_new, a, b) for a, b in zip(new, old, strict=True))
-    if not hasattr(new, "shape") or not hasattr(new, "__array_namespace__"):
+    if not hasattr(new, "shape") or not is_array(new):
         return new
     xp = namespace_of(new)
     extra = new.ndim - keep_new.ndim

@@ -126,8 +126,9 @@ def _import_cupy() -> ModuleType:
 def namespace_of(*arrays: Any) -> Any:
     """The array namespace shared by ``arrays`` (Python scalars are ignored).
 
-    Uses each array's ``__array_namespace__`` (NumPy >= 2, CuPy, array-api-strict)
-    and never imports a library that is not already loaded.
+    Uses each array's ``__array_namespace__`` (NumPy >= 2, array-api-strict); a CuPy
+    array is CuPy's main namespace (CuPy 14's arrays have no ``__array_namespace__``:
+    found on the first GPU run). Never imports a library that is not already loaded.
 
     >>> import numpy as np
     >>> namespace_of(np.zeros(2), 1.0).__name__
@@ -137,16 +138,36 @@ def namespace_of(*arrays: Any) -> Any:
     for array in arrays:
         if array is None or isinstance(array, (int, float)):
             continue
-        get = getattr(array, "__array_namespace__", None)
-        if get is None:
-            raise BackendError(f"{type(array).__name__} is not an array-API array")
-        space = get()
+        space = _namespace(array)
         spaces[id(space)] = space
     if not spaces:
         return importlib.import_module("numpy")
     if len(spaces) > 1:
         raise BackendError("arrays from different array libraries were mixed")
     return next(iter(spaces.values()))
+
+
+def is_array(value: Any) -> bool:
+    """Whether ``value`` is an array of a library :func:`namespace_of` knows (not a Python number).
+
+    >>> import numpy as np
+    >>> is_array(np.zeros(2)), is_array(1.0), is_array((1.0,))
+    (True, False, False)
+    """
+    return hasattr(value, "__array_namespace__") or _is_cupy(value)
+
+
+def _is_cupy(value: Any) -> bool:
+    return "cupy" in sys.modules and type(value).__module__.startswith("cupy")
+
+
+def _namespace(array: Any) -> Any:
+    get = getattr(array, "__array_namespace__", None)
+    if get is not None:
+        return get()
+    if _is_cupy(array):
+        return sys.modules["cupy"]
+    raise BackendError(f"{type(array).__name__} is not an array-API array")
 
 
 def to_numpy(array: Any) -> Any:
@@ -158,7 +179,7 @@ def to_numpy(array: Any) -> Any:
     """
     import numpy
 
-    if "cupy" in sys.modules and type(array).__module__.startswith("cupy"):
+    if _is_cupy(array):
         return array.get()
     if isinstance(array, numpy.ndarray):
         return array

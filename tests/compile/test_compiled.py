@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -271,3 +272,25 @@ def test_an_array_library_that_imports_from_c_inside_a_kernel_works():
     kernel = build_kernel([x - y], [(x, y)])
     sys.modules.pop("_strptime", None)
     assert kernel.call(np, [[Text("a"), "%Y"]]) == (datetime.datetime(2020, 1, 1),)
+
+
+def test_a_cupy_array_without_array_namespace_is_cupys(monkeypatch):
+    """CuPy 14's arrays have no ``__array_namespace__`` (found on the first GPU run: every tl.run with
+    backend="cupy" raised BackendError, and select_state would have left a CuPy state unmasked). A stand-in
+    module named cupy, with an array type of that module, shows the rule without a GPU."""
+    import types
+
+    from taylorlr.alpha.optimizers import select_state
+    from taylorlr.compile.backends import is_array, namespace_of
+
+    fake = types.ModuleType("cupy")
+    fake.where = lambda mask, new, old: ("where", mask.tolist(), new.values, old.values)
+    fake.reshape = lambda array, shape: np.reshape(array, shape)
+    Array = type("ndarray", (), {"__module__": "cupy", "shape": (2, 1), "ndim": 2})
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    new, old = Array(), Array()
+    new.values, old.values = "new", "old"
+    assert namespace_of(new) is fake and is_array(new)
+    assert select_state(np.array([True, False]), new, old) == ("where", [[True], [False]], "new", "old")
+    with pytest.raises(tl.BackendError, match="not an array-API array"):
+        namespace_of(type("ndarray", (), {"__module__": "elsewhere"})())
