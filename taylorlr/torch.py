@@ -406,6 +406,9 @@ class TaylorLR:
         """omega_t from the wrapped optimizer at theta (its state advances once)."""
         omega = self._buffers.other_than("omega", self._omega, self._params())
         scratch = self._buffers.scratch(self._params())
+        # torch's foreach SGD with Nesterov (the default on CUDA) adds the momentum into p.grad in place:
+        # a rule that reads grad f(theta_t) after the step must hand the optimizer a copy
+        keep = self.options.rule.kind == "line-search" or _reads_plus(self.options.rule)
         with torch.no_grad():
             saved = [(g["lr"], g.get("weight_decay")) for g in self._groups]
             decays = []
@@ -415,7 +418,7 @@ class TaylorLR:
                 decay, decoupled = self._decay(group)
                 decays.append(decay if decoupled else 0.0)
                 for p, g, th in zip(ps, gs, ths, strict=True):
-                    p.grad = g if g is None or not decay or decoupled else g + decay * th
+                    p.grad = _given(g, keep) if g is None or not decay or decoupled else g + decay * th
                 if self.direction == "zero":
                     group["lr"] = 1.0
                     for p in ps:
@@ -918,6 +921,11 @@ def _finite(alphas: list[float]) -> list[float]:
 
 def _copied(tensors: Any) -> Any:
     return None if tensors is None else [[t.clone() for t in ts] for ts in tensors]
+
+
+def _given(grad: torch.Tensor | None, keep: bool) -> torch.Tensor | None:
+    """The gradient handed to the wrapped optimizer: a copy where the wrapper reads it afterwards."""
+    return grad.clone() if keep and grad is not None else grad
 
 
 def _reads_plus(rule: Rule) -> bool:
