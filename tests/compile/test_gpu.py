@@ -44,4 +44,9 @@ def test_cupy_newton_step_and_run_match_numpy():
     np.testing.assert_allclose(to_numpy(on_gpu.point), on_cpu.point, rtol=1e-10)
     run_gpu = tl.run(loss, W, optimizer="adam", rule="retsinas", steps=20, backend="cupy")
     run_cpu = tl.run(loss, W, optimizer="adam", rule="retsinas", steps=20)
-    np.testing.assert_allclose(run_gpu.points, run_cpu.points, rtol=1e-9, atol=1e-12)
+    # CuPy's libm and the CPU's SIMD kernels round differently, and 20 adaptive steps amplify it as much
+    # as they amplify a start one ulp away (on the first GPU run one member of 256 moved 3.8e-9 relative
+    # where 1e-9 had been assumed): each member within 10x its own one-ulp sensitivity, or 1e-9
+    nudged = tl.run(loss, np.nextafter(W, np.inf), optimizer="adam", rule="retsinas", steps=20)
+    allowance = 10 * np.abs(nudged.points - run_cpu.points) + 1e-9 * np.abs(run_cpu.points) + 1e-12
+    assert (np.abs(to_numpy(run_gpu.points) - run_cpu.points) <= allowance).all()
