@@ -85,7 +85,7 @@ def evaluation(xp: Any, clock: Clock, backend: str, dtype: str, sizes: list[int]
         for size in sizes:
             W = xp.asarray(np.random.default_rng(0).uniform(-2, 2, (size, n)), dtype=dtype)
             for call, outputs in (("value", 1), ("grad", n), ("hess", n * n)):
-                seconds = clock.median(lambda c=call: getattr(compiled, c)(W))
+                seconds = clock.median(lambda c=call, k=compiled, W=W: getattr(k, c)(W))
                 least = size * (n + outputs) * word
                 print(
                     f"{name:13s} {dtype:8s} B={size:>9,d} {call:5s} {seconds * 1e3:9.3f} ms  "
@@ -114,11 +114,20 @@ def engine(xp: Any, clock: Clock, backend: str, sizes: list[int], bandwidth: flo
             if backend == "cupy" and size <= 10**6:  # the same run on this machine's CPU (fused SIMD path)
                 starts = np.random.default_rng(1).uniform(-2, 2, (size, n))
                 cpu = Clock(np).median(
-                    lambda: tl.run(loss, starts, optimizer="gd", rule="retsinas", steps=steps, oracle=False,
-                                   record="final"),  # fmt: skip
+                    lambda loss=loss, starts=starts: tl.run(
+                        loss,
+                        starts,
+                        optimizer="gd",
+                        rule="retsinas",
+                        steps=steps,
+                        oracle=False,
+                        record="final",
+                    ),
                     repeats=3,
                 )
-                print(f"{name:13s} engine   B={size:>9,d} on the CPU (NumPy) {cpu * 1e3:9.1f} ms: GPU {cpu / seconds:.1f}x")
+                print(
+                    f"{name:13s} engine   B={size:>9,d} on the CPU (NumPy) {cpu * 1e3:9.1f} ms: GPU {cpu / seconds:.1f}x"
+                )
 
 
 def main() -> None:
