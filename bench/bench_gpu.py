@@ -101,7 +101,7 @@ def engine(xp: Any, clock: Clock, backend: str, sizes: list[int], bandwidth: flo
         for size in sizes:
             W = xp.asarray(np.random.default_rng(1).uniform(-2, 2, (size, n)))
 
-            def run(W: Any = W) -> Any:
+            def run(W: Any = W, loss: Any = loss) -> Any:
                 return tl.run(loss, W, optimizer="gd", rule="retsinas", steps=steps, backend=backend,
                               oracle=False, record="final")  # fmt: skip
 
@@ -109,7 +109,8 @@ def engine(xp: Any, clock: Clock, backend: str, sizes: list[int], bandwidth: flo
             least = steps * 4 * size * n * 8
             print(
                 f"{name:13s} engine   B={size:>9,d} {steps} steps {seconds * 1e3:9.1f} ms  "
-                f"{size * steps / seconds / 1e9:6.3f} G point-steps/s  {least / seconds / bandwidth:6.1%} of copy"
+                f"{size * steps / seconds / 1e9:6.3f} G point-steps/s  "
+                f"{least / seconds / bandwidth:6.1%} of copy"
             )
             if backend == "cupy" and size <= 10**6:  # the same run on this machine's CPU (fused SIMD path)
                 starts = np.random.default_rng(1).uniform(-2, 2, (size, n))
@@ -126,7 +127,8 @@ def engine(xp: Any, clock: Clock, backend: str, sizes: list[int], bandwidth: flo
                     repeats=3,
                 )
                 print(
-                    f"{name:13s} engine   B={size:>9,d} on the CPU (NumPy) {cpu * 1e3:9.1f} ms: GPU {cpu / seconds:.1f}x"
+                    f"{name:13s} engine   B={size:>9,d} on the CPU (NumPy) {cpu * 1e3:9.1f} ms: "
+                    f"GPU {cpu / seconds:.1f}x"
                 )
 
 
