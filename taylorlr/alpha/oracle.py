@@ -132,8 +132,9 @@ def build_line_oracle(loss: Any, compiled: Any) -> LineOracle:
     >>> x = sympy.Symbol("x", real=True)
     >>> loss = tl.Loss((x**2 - 1)**2)
     >>> oracle = build_line_oracle(loss, loss.compile())
-    >>> str(oracle.method), float(oracle.minimise(np.array([0.5]), np.array([-1.0]), np.array(0.1), {}))
-    ('polynomial roots', 0.5)
+    >>> alpha = float(oracle.minimise(np.array([0.5]), np.array([-1.0]), np.array(0.1), {}))
+    >>> str(oracle.method), abs(alpha - 0.5) <= 2**-52  # the minimiser x = 1 is at alpha = 1/2, to rounding
+    ('polynomial roots', True)
     >>> build_line_oracle(loss, loss.compile()) is oracle
     True
     """

@@ -329,7 +329,7 @@ def rename_arguments(
     for g, group in enumerate(arg_groups):
         for i, symbol in enumerate(group):
             names.append(f"a{g}_{i}")
-            mapping[module.sympify(symbol)] = module.Symbol(names[-1])
+            mapping[module.sympify(symbol)] = _renamed(module, names[-1], symbol)
     # SymEngine converts a table at every call: the whole mapping when it is small, else a table of
     # each expression's own symbols (the whole one would make renaming quadratic in n)
     table = engine.DictBasic(mapping) if engine is not None and len(mapping) <= _WHOLE_TABLE else None
@@ -347,6 +347,15 @@ def rename_arguments(
             )
         done[expr] = expr.xreplace(table if table is not None else {s: mapping[s] for s in own})
     return [done[module.sympify(e)] for e in exprs], names
+
+
+def _renamed(module: Any, name: str, symbol: Any) -> Any:
+    """The argument's new symbol, with the old one's assumptions in SymPy: a real x renamed to a
+    symbol that may be complex made SymPy rewrite ``Heaviside(x**943 - 1)`` through the real and
+    imaginary parts of ``(re + i im)**943`` (minutes, for ``max(1, x**943)``)."""
+    if module is sympy:
+        return sympy.Symbol(name, **sympy.sympify(symbol).assumptions0)
+    return module.Symbol(name)
 
 
 #: up to this many arguments, :func:`rename_arguments` converts one table for every expression
