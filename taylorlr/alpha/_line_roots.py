@@ -119,6 +119,20 @@ FINITE = 1.7976931348623157e308
 
 def first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileColumns, reach: float,
                      disowned: float) -> Any:  # fmt: skip
+    """The loop of :func:`_first_round_loop`, shared by every loss with the same gradient expressions.
+
+    Building it takes seconds (its CSE and LLVM), so it is cached by content, as the SIMD
+    kernels are, not per ``Loss`` object: a new ``Loss`` of the same text reuses it.
+    """
+    import symengine as se
+
+    key = (tuple(se.sympify(g) for g in gradient), tuple(se.sympify(v) for v in variables))
+    return _first_round_loop(*key, tuple(float(t) for t in nodes), columns, reach, disowned)
+
+
+@functools.lru_cache(maxsize=32)
+def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileColumns, reach: float,
+                      disowned: float) -> Any:  # fmt: skip
     """The oracle's first round for every member of a tiled state, as one loop read in place.
 
     Per member: the scale |alpha guess| (1 when it is 0 or not finite), g' at ``scale * nodes``,

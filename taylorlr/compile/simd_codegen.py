@@ -794,8 +794,8 @@ class SimdKernel:
         level 0 gets its level-3 machine code, before it evaluates them."""
         self.evaluated[0] += count
         loop = self.loop
-        if loop is not None and loop.ir and self.evaluated[0] >= TIER_POINTS:
-            object.__setattr__(self, "loop", loop.at_level(3))
+        if loop is not None and loop.ir and loop.level < 3 and self.evaluated[0] >= TIER_POINTS:
+            object.__setattr__(self, "loop", loop.at_level(3))  # once: the level-3 loop is never rebuilt
 
     def _output(self, xp: Any, count: int) -> Any:
         """The (count, n_outputs) output: zeros when the loop skips blocks of zero outputs."""
