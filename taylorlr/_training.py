@@ -173,10 +173,9 @@ class TrainingOptions:
         """
         import numpy
 
-        from taylorlr.alpha._step import ArrayOps
+        from taylorlr.alpha._step import ScalarOps
 
-        ops = ArrayOps(numpy)
-        ops.eps = eps
+        ops = ScalarOps(eps)
         scalar = numpy.float64
         probe = replace(
             probe,

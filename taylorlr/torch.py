@@ -338,8 +338,8 @@ class TaylorLR:
         return [[None if g is None else g.detach() for g in gs] for gs in grads]
 
     def _check_finite(self, value: float, grads: list[list[torch.Tensor | None]]) -> None:
-        sums = [g.sum() for gs in grads for g in gs if g is not None]  # inf or NaN anywhere: not finite
-        finite = math.isfinite(value) and (not sums or bool(torch.isfinite(torch.stack(sums)).all()))
+        given = [g for gs in grads for g in gs if g is not None]
+        finite = math.isfinite(value) and (not given or _all_finite(given))
         if not finite:
             raise NonFiniteLossError(
                 f"the loss at the current parameters is {value} or its gradient is not finite on this "
@@ -752,15 +752,17 @@ class _Buffers:
 class _FastLagged:
     """The "fast" mode's state: two flat buffers per group (a view per parameter), used in turn.
 
-    One holds -omega_t (the last probe), the other (zero) receives -omega_{t+1}; with
-    |omega_t|^2 kept from the last step, each step reads the parameters' size three times
-    (the two inner products of the new direction) and writes it twice (the zeroing of the
-    spent buffer, the fused move), beyond what the optimizer itself does.
+    One holds -omega_t (the last probe), the other (zero) receives -omega_{t+1}. The two
+    are the rows of one (2, n) tensor, so both inner products of the new direction are one
+    matrix-vector product that reads each row once; the move reads the new row and the
+    parameters again, and the spent row is cleared: beyond what the optimizer itself does,
+    each step reads the parameters' size four times and writes it twice.
     """
 
     def __init__(self, params: list[list[torch.Tensor]], rule: Rule) -> None:
         sets = 2 if rule.kind == "adaptive" else 0  # fixed: the optimizer's own step, no buffer
-        self.flat = [[_flat_like(ps) for ps in params] for _ in range(sets)]
+        self.pairs = [_pair_like(ps) for ps in params] if sets else []  # row k of group g: set k
+        self.flat = [[pair[k] for pair in self.pairs] for k in range(sets)]
         self.views = [[_views(f, ps) for f, ps in zip(flats, params, strict=True)] for flats in self.flat]
         self.current = 0  # the set that holds -omega_t
         self.norms = [math.nan] * len(params)  # |omega_t|^2 per group
@@ -777,12 +779,10 @@ class _FastLagged:
             for views, ps, decay in zip(self.views[new], params, decays, strict=True):
                 if decay:  # AdamW: omega = omega_adam + lambda theta
                     torch._foreach_add_(views, ps, alpha=-decay)
-            dots = [
-                (torch.dot(b, a), torch.dot(b, b))
-                for b, a in zip(self.flat[new], self.flat[self.current], strict=True)
-            ]
-            cross, norms = [float(c) for c, _ in dots], [float(n) for _, n in dots]
-            for flat in self.flat[self.current]:  # omega_t is spent: cleared while still in cache
+            # both inner products in one pass over the two sets: <row k, omega_{t+1}> for k = 0, 1
+            dots = [torch.mv(pair, pair[new]).tolist() for pair in self.pairs]
+            cross, norms = [d[self.current] for d in dots], [d[new] for d in dots]
+            for flat in self.flat[self.current]:  # omega_t is spent: cleared for the next probe
                 flat.zero_()
         gram = _Gram(self.norms, cross, norms)
         self.current, self.norms = new, norms
@@ -818,9 +818,12 @@ class _FastLagged:
         self.pending = None if state["pending"] is None else dict(state["pending"])
 
 
-def _flat_like(params: list[torch.Tensor]) -> torch.Tensor:
+def _pair_like(params: list[torch.Tensor]) -> torch.Tensor:
+    """Two zero rows of the group's size, each on a 64-byte line (BLAS reads unaligned rows slowly)."""
     first = params[0] if params else torch.empty(0)
-    return torch.zeros(sum(int(p.numel()) for p in params), dtype=first.dtype, device=first.device)
+    n = sum(int(p.numel()) for p in params)
+    line = max(1, 64 // first.element_size())
+    return torch.zeros(2, -(-n // line) * line, dtype=first.dtype, device=first.device)[:, :n]
 
 
 def _views(flat: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -908,6 +911,20 @@ def _resolve_direction(direction: str, name: str, rule: Rule, params: list[list[
         if why is not None:
             raise OptionError(f'direction="fast" cannot serve here: {why}; use direction="auto"')
     return direction
+
+
+def _all_finite(tensors: list[torch.Tensor]) -> bool:
+    """Whether every element is finite: one read (the sums; inf or NaN anywhere makes one not
+    finite), and the elements themselves only where a sum is not, which finite values can
+    also give by overflow.
+
+    >>> big = torch.full((2,), 3e38)
+    >>> _all_finite([big]), _all_finite([torch.tensor([1.0, float("nan")])])
+    (True, False)
+    """
+    if bool(torch.isfinite(torch.stack([t.sum() for t in tensors])).all()):
+        return True
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
 
 
 def _finite(alphas: list[float]) -> list[float]:
