@@ -922,7 +922,7 @@ def _all_finite(tensors: list[torch.Tensor]) -> bool:
     >>> _all_finite([big]), _all_finite([torch.tensor([1.0, float("nan")])])
     (True, False)
     """
-    if bool(torch.isfinite(torch.stack([t.sum() for t in tensors])).all()):
+    if math.isfinite(torch.stack([t.sum() for t in tensors]).sum().item()):  # one sync
         return True
     return all(bool(torch.isfinite(t).all()) for t in tensors)
 
