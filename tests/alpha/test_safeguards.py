@@ -160,3 +160,53 @@ def test_counts_are_the_evaluations_made_on_both_paths(rule):
     assert generic.counts.totals() == {**loss.compiled.spent, "line_searches": 0}
     fused = tl.run(loss, starts, path="fused", **options)
     assert fused.counts.to_dict() == generic.counts.to_dict()
+
+
+SCALARS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, 1e-320, 1e308, -1e308]),
+)
+
+
+@settings(max_examples=300)
+@given(
+    rule=st.sampled_from(["exact", "retsinas", "value-gradient", "three-point", "lagged"]),
+    guards=st.sampled_from([Safeguards(), Safeguards.none(), Safeguards(curvature="shrink")]),
+    alpha=st.floats(1e-12, 1e3),
+    omega=st.lists(SCALARS, min_size=2, max_size=2),
+    other=st.lists(SCALARS, min_size=2, max_size=2),
+    values=st.lists(SCALARS, min_size=4, max_size=4),
+    gamma=st.floats(1e-3, 1.0),
+)
+def test_the_scalar_ops_of_the_wrappers_decide_as_the_arrays_do(
+    rule, guards, alpha, omega, other, values, gamma
+):
+    """ScalarOps (taylorlr.torch's next_alpha on one group's float64 scalars) gives the alpha and the
+    firings that ArrayOps gives on one-member arrays, bit for bit, NaN, inf, 0 and overflow included."""
+    from taylorlr.alpha._step import ScalarOps
+    from taylorlr.alpha.rules import resolve_rule
+
+    value, value_plus, value_mirror, loss_next = values
+    fields = {"grad": other, "grad_plus": other, "hvp_plus": other, "omega_next": other}
+
+    def probe(wrap, wrap_vector):
+        return Probe(
+            alpha=wrap(alpha), omega=wrap_vector(omega), value=wrap(value), value_plus=wrap(value_plus),
+            value_mirror=wrap(value_mirror), **{k: wrap_vector(v) for k, v in fields.items()},
+        )  # fmt: skip
+
+    chosen = resolve_rule(rule)
+    with np.errstate(all="ignore"):
+        arrays = next_alpha(
+            chosen, probe(lambda v: np.array([v]), lambda v: np.array([v])), gamma, guards,
+            loss_start=np.array([1.0]), loss_next=np.array([loss_next]),
+        )  # fmt: skip
+        scalars = next_alpha(
+            chosen, probe(np.float64, np.array), np.float64(gamma), guards,
+            loss_start=np.float64(1.0), loss_next=np.float64(loss_next), ops=ScalarOps(2.0**-52),
+        )  # fmt: skip
+    expected = arrays.alpha[0]
+    assert np.float64(scalars.alpha).tobytes() == expected.tobytes() or (
+        np.isnan(expected) and np.isnan(scalars.alpha)
+    )
+    assert {k: bool(v) for k, v in scalars.fired.items()} == {k: bool(v[0]) for k, v in arrays.fired.items()}
