@@ -104,8 +104,8 @@ class DemoServer(ThreadingHTTPServer):
 
     def server_close(self) -> None:
         super().server_close()
-        if self.worker is not None:
-            self.worker.close()
+        if self.worker is not None:  # a request still computing gets the "worker ended" error
+            self.worker.close(final=True)
 
 
 def make_server(port: int = 0, *, budget: float | None = BUDGET) -> DemoServer:

@@ -42,9 +42,17 @@ class Worker:
         self.budget = budget
         self._process: subprocess.Popen[str] | None = None
         self._answers: queue.Queue[Any] = queue.Queue()
+        self._swap = threading.Lock()  # close() may run in the server's thread and a request's at once
+        self._ended = False
 
     def start(self) -> None:
-        """Start the child now (it imports SymPy and NumPy while the page loads)."""
+        """Start the child now (it imports SymPy and NumPy while the page loads).
+
+        Raises:
+            OSError: the worker was ended (:meth:`close` with ``final``).
+        """
+        if self._ended:
+            raise OSError("the demo's worker was ended with its server")
         if self._process is not None and self._process.poll() is None:
             return
         package_root = str(Path(__file__).resolve().parents[2])  # the same taylorlr in the child
@@ -63,12 +71,13 @@ class Worker:
 
     def call(self, name: str, body: bytes) -> tuple[int, dict[str, Any]]:
         """(HTTP status, JSON answer) of one request, or a budget error after ``budget`` seconds."""
-        self.start()
-        assert self._process is not None and self._process.stdin is not None
         try:
-            self._process.stdin.write(json.dumps({"panel": name, "body": body.decode("latin-1")}) + "\n")
-            self._process.stdin.flush()
-            line = self._answers.get(timeout=self.budget)
+            self.start()
+            process, answers = self._process, self._answers  # close() may clear them meanwhile
+            assert process is not None and process.stdin is not None
+            process.stdin.write(json.dumps({"panel": name, "body": body.decode("latin-1")}) + "\n")
+            process.stdin.flush()
+            line = answers.get(timeout=self.budget)
         except queue.Empty:
             self.close()
             return HTTPStatus.UNPROCESSABLE_ENTITY, {
@@ -78,26 +87,33 @@ class Worker:
                 ),
                 "type": "BudgetExceededError",
             }
-        except OSError:
+        except (OSError, ValueError):  # the child's pipe broken, or closed by close() meanwhile
             line = _STOPPED
-        if line is _STOPPED:  # the child died (out of memory, killed)
+        if line is _STOPPED:  # the child died (out of memory, killed), or the server is closing
             self.close()
+            then = "the server is closing" if self._ended else "the next request starts a new one"
             return HTTPStatus.INTERNAL_SERVER_ERROR, {
-                "error": "internal error: the demo's worker process ended; the next request starts a new one",
+                "error": f"internal error: the demo's worker process ended; {then}",
                 "type": "InternalError",
             }
         record = json.loads(line)
         return record["status"], record["answer"]
 
-    def close(self) -> None:
-        """Stop the child (a later :meth:`call` starts a new one)."""
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait(timeout=10)
-            for stream in (self._process.stdin, self._process.stdout):
+    def close(self, *, final: bool = False) -> None:
+        """Stop the child (a later :meth:`call` starts a new one, unless ``final``).
+
+        Safe to call from two threads at once (the server closing while a request past its
+        budget stops the child): each takes the process from the worker before it stops it.
+        """
+        with self._swap:
+            process, self._process = self._process, None
+            self._ended = self._ended or final
+        if process is not None:
+            process.kill()
+            process.wait(timeout=10)
+            for stream in (process.stdin, process.stdout):
                 if stream is not None:
                     stream.close()
-        self._process = None
 
 
 def _read_answers(process: subprocess.Popen[str], answers: queue.Queue[Any]) -> None:

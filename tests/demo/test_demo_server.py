@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import inspect
+import io
 import json
 import signal
 import socket
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 import taylorlr as tl
 from taylorlr.demo import panels
 from taylorlr.demo.server import HOST, DemoServer, make_server
+from taylorlr.demo.worker import Worker
 from taylorlr.symbolic.parse import parse
 
 
@@ -445,3 +447,38 @@ def test_the_browser_opens_on_the_printed_url_unless_no_browser(monkeypatch, no_
     assert result.exit_code == 130 and url.startswith("http://127.0.0.1:")
     assert asked.wait(0 if no_browser else 30) is not no_browser
     assert opened == ([] if no_browser else [url])
+
+
+class _Child:
+    """A stand-in child process whose ``wait`` runs a second ``close`` (the server's and a request's
+    at once, as when the page's last request is stopped while the test closes the server)."""
+
+    def __init__(self, during_wait):
+        self.stdin, self.stdout, self.during_wait, self.killed = io.StringIO(), io.StringIO(), during_wait, 0
+
+    def kill(self):
+        self.killed += 1
+
+    def wait(self, timeout=None):
+        during, self.during_wait = self.during_wait, None
+        if during is not None:
+            during()
+
+    def poll(self):
+        return None
+
+
+def test_two_closes_at_once_stop_the_child_once_and_raise_nothing():
+    worker = Worker(budget=1.0)
+    child = _Child(lambda: worker.close())
+    worker._process = child
+    worker.close(final=True)  # before the fix: AttributeError: 'NoneType' object has no attribute 'stdin'
+    assert child.killed == 1 and child.stdin.closed and child.stdout.closed
+
+
+def test_a_request_after_the_server_closed_is_a_json_error_and_starts_no_child():
+    worker = Worker(budget=1.0)
+    worker.close(final=True)
+    status, answer = worker.call("onestep", b"{}")
+    assert status == 500 and answer["type"] == "InternalError" and "the server is closing" in answer["error"]
+    assert worker._process is None
