@@ -33,12 +33,12 @@ from __future__ import annotations
 import math
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from taylorlr.alpha._line_roots import TileColumns
-from taylorlr.alpha._record import RecordPlan, constant, last_step, recorded_steps, with_batch_shape
+from taylorlr.alpha._record import RecordPlan, constant, recorded_steps, with_batch_shape
 from taylorlr.alpha._step import SymbolOps, settle, start_code
 from taylorlr.alpha.optimizers import is_identity, select_state
 from taylorlr.alpha.result import _CONVERGED, _MAX_STEPS, _RUNNING, Counts, SafeguardCounts
@@ -126,11 +126,29 @@ class TiledState:
     """
 
     def __init__(self, layout: Layout, size: int, *, frozen: float) -> None:
-        import numpy
-
         self.layout, self.size, self.frozen = layout, size, frozen
-        self.array = numpy.zeros((-(-size // LANES), layout.width, LANES))
+        self.array, self._mapping = _zeros((-(-size // LANES), layout.width, LANES))
+        self._released = 0  # bytes from the start handed back to the system (:meth:`release`)
         self.freeze_padding()
+
+    def release(self, tiles: int) -> None:
+        """Hand the memory of the first ``tiles`` tiles back to the system (where the state is mapped
+        memory: see :func:`_zeros`); their numbers must not be read again (they read as zeros).
+        The end of a run reads the state a chunk of tiles at a time and releases each chunk, so the
+        state's memory goes back while the result's arrays are filled."""
+        if self._mapping is None:
+            return
+        import mmap
+
+        total = len(self._mapping)
+        end = (
+            total
+            if tiles >= len(self.array)
+            else tiles * self.array.strides[0] // mmap.PAGESIZE * mmap.PAGESIZE
+        )
+        if end > self._released:
+            self._mapping.madvise(mmap.MADV_DONTNEED, self._released, end - self._released)
+            self._released = end
 
     def freeze_padding(self) -> None:
         """Give the members past B (up to a whole tile) the status code ``frozen``."""
@@ -167,6 +185,25 @@ class TiledState:
         tiles[:whole] = values[: whole * LANES].reshape(whole, LANES, tiles.shape[-1])
         if rest:
             tiles[whole, :rest] = values[whole * LANES :]
+
+
+#: a state of at least this many bytes lives in anonymous mapped memory, which
+#: :meth:`TiledState.release` can hand back a chunk at a time (a smaller one in a NumPy buffer)
+MAPPED_BYTES = 2**22
+
+
+def _zeros(shape: tuple[int, ...]) -> tuple[Any, Any]:
+    """A float64 array of zeros, and the anonymous private mapping that holds it (None: a NumPy
+    buffer, for a small array or where the system offers no ``madvise``)."""
+    import mmap
+
+    import numpy
+
+    size = math.prod(shape) * 8
+    if size < MAPPED_BYTES or not hasattr(mmap, "MADV_DONTNEED") or not hasattr(mmap, "MAP_PRIVATE"):
+        return numpy.zeros(shape), None
+    mapping = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)  # anonymous: zeros, and pages on first touch
+    return numpy.frombuffer(mapping, dtype=numpy.float64).reshape(shape), mapping
 
 
 #: what the run reads back at the end, per member, as int64: the status code, the last
@@ -553,7 +590,7 @@ class FusedStepper:
         state = TiledState(layout, size, frozen=float(_CONVERGED))
         history = _History(plan, layout.recorded, state.padded)
         # f, grad f, ||grad f|| and the status, from the start points read in place where they can be
-        step.begin(*_start_inputs(theta0, alpha0, gamma, batch, state.padded), state.array, history.row(0))
+        _begin(step, (theta0, alpha0, gamma), batch, state, history.row(0))
         state.freeze_padding()
         optimizer_state = None
         if layout.separate_grad:  # the base optimizer's first direction
@@ -585,18 +622,16 @@ class FusedStepper:
             if layout.separate_grad:  # the optimizer's direction, for the members that moved
                 optimizer_state = self._direction_for_moved(state, optimizer_state, t)
             done = t + 1
-        code, stopped_at, values, gradients, hvps, *flushed = _read_back(step, state)
+        rows = recorded_steps(plan, _last_valid_step(state, steps))
+        # the counters and each member's last point, read a chunk of tiles at a time, the state's
+        # memory handed back as it is read: the end holds the result, not the result and the state
+        code, stopped_at, counted, fired = _read_back(step, state, history.final_row(rows), steps)
         none = constant(np.int64(0), (size,))
-        hvps = hvps if step.evaluations["hvps"] else none
-        counts = {"values": values, "gradients": gradients, "hvps": hvps, "line_searches": none}
-        flushed = [none if counted is None else counted for counted in flushed]  # None: never fired
-        firings = {name: fires[k] + flushed[k] if isinstance(fires, np.ndarray) else flushed[k]
+        counts = {name: counted.get(name, none) for name in ("values", "gradients", "hvps", "line_searches")}
+        fired = [none if counted is None else counted for counted in fired]  # None: never fired
+        firings = {name: fires[k] + fired[k] if isinstance(fires, np.ndarray) else fired[k]
                    for k, name in enumerate(FIRINGS)}  # fmt: skip
-        running = code == _RUNNING
-        stopped_at[running] = steps
-        code[running] = _MAX_STEPS
-        rows = recorded_steps(plan, last_step(stopped_at))
-        recorded = history.finish(done, rows, state)[:, :, :size]
+        recorded = history.finish(done)[:, :, :size]
         if not record_oracle:
             oracle_alphas = constant(np.nan, (len(recorded) - 1, size))
         elif plan.full:
@@ -632,49 +667,100 @@ class FusedStepper:
         return select_state(moved, new_state, optimizer_state)
 
 
-def _start_inputs(
-    theta0: Any, alpha0: Any, gamma: Any, batch: tuple[int, ...], padded: int
-) -> tuple[Any, Any]:
-    """The start loop's inputs: the (padded B, n) start points (the caller's array itself when it
-    is C-contiguous float64 and B fills whole tiles) and the (2, padded B) alpha_0 and gamma."""
+#: members per call of a loop on a part of the batch (the start, a step that is not recorded,
+#: the read-back): small buffers that stay in cache, whatever the batch
+_CHUNK_MEMBERS = 2**15
+
+
+def _chunks(tiles: int) -> Iterator[tuple[int, int]]:
+    """(first, last) tiles of each chunk of at most :data:`_CHUNK_MEMBERS` members."""
+    per_chunk = max(1, _CHUNK_MEMBERS // LANES)
+    return ((first, min(tiles, first + per_chunk)) for first in range(0, tiles, per_chunk))
+
+
+def _begin(step: StepKernel, start: tuple[Any, Any, Any], batch: tuple[int, ...], state: TiledState,
+           record: Any) -> None:  # fmt: skip
+    """Fill the state and the first record from theta_0, alpha_0 and gamma, a chunk at a time: the
+    start points are read where they are (a C-contiguous float64 (B, n) array), alpha_0 and gamma
+    go through a small buffer, and no copy of the batch's size is made."""
     import numpy as np
 
-    size, n = math.prod(batch), theta0.shape[-1]
-    points = np.ascontiguousarray(np.broadcast_to(theta0, (*batch, n)).reshape(size, n), dtype=np.float64)
-    if size != padded:
-        points = np.concatenate([points, np.zeros((padded - size, n))])
-    hyper = np.zeros((2, padded))
-    hyper[0, :size] = np.broadcast_to(alpha0, batch).reshape(size)
-    hyper[1, :size] = np.broadcast_to(gamma, batch).reshape(size)
-    return points, hyper
+    theta0, alpha0, gamma = start
+    size, n = state.size, theta0.shape[-1]
+    points = np.broadcast_to(theta0, (*batch, n)).reshape(size, n)
+    hyper = (np.broadcast_to(alpha0, batch).reshape(size), np.broadcast_to(gamma, batch).reshape(size))
+    whole = len(state.array) == 1 or len(state.array) * LANES <= _CHUNK_MEMBERS
+    for first, last in _chunks(len(state.array)):
+        low, high = first * LANES, min(last * LANES, size)
+        inputs = np.zeros(((last - first) * LANES, n))
+        part = np.ascontiguousarray(points[low:high], dtype=np.float64)
+        if len(part) == len(inputs):
+            inputs = part  # read in place
+        else:
+            inputs[: high - low] = part
+        parameters = np.zeros((2, len(inputs)))
+        parameters[0, : high - low], parameters[1, : high - low] = hyper[0][low:high], hyper[1][low:high]
+        rows = record if whole else np.empty((record.shape[0], len(inputs)))
+        step.begin(inputs, parameters, state.array[first:last], rows)
+        if not whole:
+            record[:, first * LANES : last * LANES] = rows
 
 
-#: members read back at a time: a small buffer (it stays in cache), whatever the batch
-_READ_BACK_CHUNK = 2**13
+def _last_valid_step(state: TiledState, steps: int) -> int:
+    """The batch's last valid step (where a thinned history ends): ``steps`` while a member runs,
+    else the latest stop (read from the state's columns in place)."""
+    layout = state.layout
+    if state.array[:, layout.column("code"), :].min() == _RUNNING:
+        return steps
+    return int(state.array[:, layout.column("stopped"), :].max())
 
 
-def _read_back(step: StepKernel, state: TiledState) -> list[Any]:
-    """The :data:`READ_BACK` numbers as int64 arrays of B, read back a chunk of tiles at a time
-    (no buffer of the batch's size); a guard's firings are None where it never fired."""
+def _read_back(
+    step: StepKernel, state: TiledState, final_row: Any, steps: int
+) -> tuple[Any, Any, dict[str, Any], list[Any]]:
+    """The :data:`READ_BACK` numbers, read a chunk of tiles at a time into the result's arrays (no
+    buffer of the batch's size), each member's recorded columns copied into ``final_row`` (None:
+    not wanted), and each chunk's memory released once read (:meth:`TiledState.release`).
+
+    Returns:
+        The status codes (int8: members still running are MAX_STEPS), the last valid steps (int64:
+        ``steps`` for those), the evaluation counts that are not zero by construction (values and
+        gradients one read-only array where every step evaluates both alike) and each guard's
+        firings since the last flush (None where it never fired).
+    """
     import numpy as np
 
     size, tiles, count = state.size, len(state.array), len(READ_BACK)
-    kept = np.empty((5, size), np.int64)  # code, stopped, values, gradients, hvps
+    layout, tries = state.layout, step.evaluations
+    code, stopped = np.empty(size, np.int8), np.empty(size, np.int64)
+    alike = tries["gradients"] == tries["values"]  # values and gradients: one array
+    kinds = ("values", *(() if alike else ("gradients",)), *(("hvps",) if tries["hvps"] else ()))
+    counted = {name: np.empty(size, np.int64) for name in kinds}
     fired: list[Any] = [None] * len(FIRINGS)
-    per_chunk = min(max(1, _READ_BACK_CHUNK // LANES), tiles)
-    flat = np.empty(count * per_chunk * LANES, np.int64)
-    for first in range(0, tiles, per_chunk):
-        last = min(tiles, first + per_chunk)
+    buffer = np.empty(count * min(tiles, max(1, _CHUNK_MEMBERS // LANES)) * LANES, np.int64)
+    for first, last in _chunks(tiles):
         low, high = first * LANES, min(last * LANES, size)
-        part = flat[: count * (last - first) * LANES].reshape(count, -1)
+        part = buffer[: count * (last - first) * LANES].reshape(count, -1)
         step.read_back(state.array[first:last], part)
-        kept[:, low:high] = part[:5, : high - low]
+        running = part[0, : high - low] == _RUNNING
+        code[low:high] = np.where(running, _MAX_STEPS, part[0, : high - low])
+        stopped[low:high] = part[1, : high - low]
+        for name in counted:
+            counted[name][low:high] = part[READ_BACK.index(name), : high - low]
         fires = part[5:, : high - low]
         for k in np.flatnonzero(fires.any(axis=1)):
             if fired[k] is None:
                 fired[k] = np.zeros(size, np.int64)
             fired[k][low:high] = fires[k]
-    return [*kept, *fired]
+        if final_row is not None:
+            tiled = final_row.reshape(layout.recorded, -1, LANES)[:, first:last]
+            tiled[...] = state.array[first:last, : layout.recorded].transpose(1, 0, 2)
+        state.release(last)
+    stopped[code == _MAX_STEPS] = steps
+    if alike:
+        counted["values"].flags.writeable = False
+        counted["gradients"] = counted["values"]
+    return code, stopped, counted, fired
 
 
 def _oracle_rows(rows: list[Any], count: int, size: int) -> Any:
@@ -685,10 +771,6 @@ def _oracle_rows(rows: list[Any], count: int, size: int) -> Any:
     if rows:
         out[: len(rows)] = rows
     return out
-
-
-#: members per call of a step that is not recorded (the scratch record's size)
-_SCRATCH_MEMBERS = 2**15
 
 
 class _History:
@@ -711,7 +793,7 @@ class _History:
         self.plan, self.width = plan, width
         self.rows = np.empty((plan.rows, width, padded))
         self.steps: list[int] = []  # the step of each row written (thinned)
-        per_chunk = min(max(1, _SCRATCH_MEMBERS // LANES), padded // LANES)
+        per_chunk = min(max(1, _CHUNK_MEMBERS // LANES), padded // LANES)
         self.scratch = None if plan.full else np.empty((width, per_chunk * LANES))
 
     def row(self, t: int) -> Any:
@@ -736,17 +818,21 @@ class _History:
         for first in range(0, len(tiles), per_chunk):
             step.unchecked(state + first * tiles.strides[0], scratch, min(per_chunk, len(tiles) - first))
 
-    def finish(self, done: int, rows: Any, state: TiledState) -> Any:
-        """The history: padded to steps + 1 rows (every step recorded), else cut to ``rows``
-        (the steps up to the batch's last valid one) with each member's last point as the last row."""
+    def final_row(self, rows: Any) -> Any:
+        """Where each member's last point goes (thinned: the row after the kept steps up to the
+        batch's last valid one ``rows[-1]``, unless that step is a kept row), or None."""
+        if self.plan.full:
+            return None
+        kept = sum(step <= rows[-1] for step in self.steps)
+        del self.steps[kept:]
+        return None if self.steps[-1] == rows[-1] else self.row(int(rows[-1]))
+
+    def finish(self, done: int) -> Any:
+        """The history: padded to steps + 1 rows (every step recorded), else the rows kept up to
+        the batch's last valid step and the final row (:meth:`final_row`, filled by then)."""
         if self.plan.full:
             self.rows[done + 1 :] = self.rows[done]
             return self.rows
-        kept = sum(step <= rows[-1] for step in self.steps)
-        del self.steps[kept:]
-        if self.steps[-1] != rows[-1]:
-            tiles = state.array[:, : self.width, :]  # (tiles, width, LANES): the recorded columns
-            self.row(int(rows[-1])).reshape(self.width, -1, LANES)[...] = tiles.transpose(1, 0, 2)
         return self.rows[: len(self.steps)]
 
 
