@@ -1,0 +1,90 @@
+"""The fused run's memory: the state in mapped memory handed back as the end is read, the start
+and the read-back a chunk at a time. None of it may change a number: every run here is compared
+bit for bit (``np.array_equal``, NaN equal to NaN) with the same run in one NumPy buffer, read in
+one chunk.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import taylorlr as tl
+from taylorlr.alpha import fused
+from taylorlr.alpha.fused import Layout, TiledState
+
+ROSENBROCK = "(1 - x)**2 + 100*(y - x**2)**2"
+#: 1031 members: whole tiles and a partial one; alpha0 a grid, so no member repeats another
+STARTS = np.random.default_rng(11).uniform(-2.0, 2.0, size=(1031, 2))
+ALPHA0 = np.geomspace(1e-4, 1e-1, len(STARTS))
+FIELDS = ("points", "alphas", "oracle_alphas", "losses", "grad_norms", "status", "stopped_at")
+
+
+@functools.cache
+def rosenbrock() -> tl.Loss:
+    return tl.Loss(ROSENBROCK)
+
+
+def a_run(optimizer: str, record: object, oracle: bool) -> tl.Run:
+    return tl.run(rosenbrock(), STARTS, optimizer, "three-point", alpha0=ALPHA0, steps=25, record=record,
+                  oracle=oracle, path="fused")  # fmt: skip
+
+
+def assert_identical(a: tl.Run, b: tl.Run) -> None:
+    for name in FIELDS:
+        assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=name != "status"), name
+    for group in ("counts", "safeguard_counts"):
+        for name, counted in vars(getattr(a, group)).items():
+            assert np.array_equal(counted, getattr(getattr(b, group), name)), (group, name)
+    steps = (a.recorded_steps, b.recorded_steps)
+    assert steps == (None, None) if steps[0] is None else np.array_equal(*steps)
+
+
+@pytest.mark.skipif(not hasattr(__import__("mmap"), "MADV_DONTNEED"), reason="no madvise here")
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+@pytest.mark.parametrize("record", ["all", 4, "final"])
+def test_a_mapped_state_read_back_in_small_chunks_gives_the_same_bits(monkeypatch, optimizer, record):
+    """The state in mapped memory (released chunk by chunk), the start, the unrecorded steps and
+    the read-back in chunks of 12 members (1031 = 85 chunks and a partial one): the same run."""
+    for oracle in (False, True):
+        reference = a_run(optimizer, record, oracle)
+        with monkeypatch.context() as patch:
+            patch.setattr(fused, "MAPPED_BYTES", 0)
+            patch.setattr(fused, "_CHUNK_MEMBERS", 12)
+            assert_identical(a_run(optimizer, record, oracle), reference)
+
+
+def test_counts_that_are_equal_by_construction_share_one_read_only_array():
+    """gd with the exact rule evaluates f and grad f once per step (and at the start): values ==
+    gradients == hvps + 1 per member, the first two one array that cannot be written by mistake."""
+    run = tl.run(rosenbrock(), STARTS[:9], "gd", "exact", alpha0=1e-4, steps=6, oracle=False)
+    counts = run.counts
+    assert counts.values is counts.gradients and not counts.values.flags.writeable
+    assert np.array_equal(counts.values, counts.hvps + 1) and np.array_equal(counts.hvps, run.stopped_at)
+
+
+def _resident() -> int:
+    """This process's resident bytes (Linux: /proc/self/statm)."""
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+def test_releasing_the_state_hands_its_memory_back():
+    """64 MiB of state, touched, then released in two halves: the resident memory falls by about
+    the state's size (a quarter of it allowed for other allocations), and the first half's
+    numbers read as zeros after its release."""
+    size = 2**20  # members; Layout(2) has 13 columns: 104 MiB
+    state = TiledState(Layout(2, separate_grad=False), size, frozen=1.0)
+    assert state.array.nbytes >= fused.MAPPED_BYTES
+    state.array[...] = 1.0  # every page touched
+    before = _resident()
+    state.release(len(state.array) // 2)
+    assert not state.array[: len(state.array) // 2 - 1024].any()  # the pages before the cut: zeros
+    assert state.array[-1].all()
+    state.release(len(state.array))
+    assert before - _resident() > 0.75 * state.array.nbytes
