@@ -189,7 +189,7 @@ class TiledState:
 
 #: a state of at least this many bytes lives in anonymous mapped memory, which
 #: :meth:`TiledState.release` can hand back a chunk at a time (a smaller one in a NumPy buffer)
-MAPPED_BYTES = 2**22
+MAPPED_BYTES = 2**25
 
 
 def _zeros(shape: tuple[int, ...]) -> tuple[Any, Any]:
@@ -203,6 +203,8 @@ def _zeros(shape: tuple[int, ...]) -> tuple[Any, Any]:
     if size < MAPPED_BYTES or not hasattr(mmap, "MADV_DONTNEED") or not hasattr(mmap, "MAP_PRIVATE"):
         return numpy.zeros(shape), None
     mapping = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)  # anonymous: zeros, and pages on first touch
+    if hasattr(mmap, "MADV_HUGEPAGE"):  # as NumPy asks for its large buffers: 512x fewer page faults
+        mapping.madvise(mmap.MADV_HUGEPAGE)
     return numpy.frombuffer(mapping, dtype=numpy.float64).reshape(shape), mapping
 
 
@@ -465,6 +467,9 @@ def _step_expressions(
 
 #: the fused loop asks "anyone still running?" every this many steps (without an oracle)
 _RUNNING_CHECK = 4
+#: the state's bytes a blocked run takes through its steps at a time (:meth:`_History.advance_block`):
+#: about half a core's L2 cache
+_BLOCK_BYTES = 2**19
 #: what the fused step reads beyond f and grad f at theta_t
 _READABLE = frozenset({"value_plus", "grad_plus", "hvp_plus", "value_mirror"})
 _KERNELS: dict[int, dict[Any, StepKernel | str]] = {}
@@ -603,13 +608,22 @@ class FusedStepper:
         fires: Any = 0  # (len(FIRINGS), B) once a guard has fired
         oracle_seconds = 0.0
         codes = state.array[:, column("code"), :]  # a view: the kernel updates it in place
+        # without an oracle or a NumPy direction between steps, the steps run a chunk of the batch
+        # at a time (:meth:`_History.advance_block`), up to the next flush of the firing counters
+        blocked = not record_oracle and not layout.separate_grad
         done = 0
         for t in range(steps):
-            if (record_oracle or t % _RUNNING_CHECK == 0) and codes.min() != _RUNNING:
+            if t < done:
+                continue  # run by a block
+            if (record_oracle or t % _RUNNING_CHECK == 0 or blocked) and codes.min() != _RUNNING:
                 break  # codes are >= _RUNNING == 0: nobody left running
             if t and t % FIRE_FLUSH == 0:  # before a digit can overflow
                 fires += _fire_digits(state.get("fires"))
                 state.array[:, column("fires"), :] = 0.0
+            if blocked:
+                done = min(steps, (t // FIRE_FLUSH + 1) * FIRE_FLUSH)
+                history.advance_block(step, state, t, done)
+                continue
             if record_oracle and plan.keeps(t):
                 started = time.perf_counter()
                 found = self._oracle(state, t)
@@ -732,10 +746,13 @@ def _read_back(
 
     size, tiles, count = state.size, len(state.array), len(READ_BACK)
     layout, tries = state.layout, step.evaluations
-    code, stopped = np.empty(size, np.int8), np.empty(size, np.int64)
     alike = tries["gradients"] == tries["values"]  # values and gradients: one array
     kinds = ("values", *(() if alike else ("gradients",)), *(("hvps",) if tries["hvps"] else ()))
-    counted = {name: np.empty(size, np.int64) for name in kinds}
+    # the integers in one block (a few large pages, not thousands of small ones, where the system
+    # gives NumPy's large buffers huge pages); a guard's row is touched only once it fires
+    block = np.empty((1 + len(kinds) + len(FIRINGS), size), np.int64)
+    code, stopped = np.empty(size, np.int8), block[0]
+    counted = {name: block[1 + k] for k, name in enumerate(kinds)}
     fired: list[Any] = [None] * len(FIRINGS)
     buffer = np.empty(count * min(tiles, max(1, _CHUNK_MEMBERS // LANES)) * LANES, np.int64)
     for first, last in _chunks(tiles):
@@ -749,9 +766,12 @@ def _read_back(
             counted[name][low:high] = part[READ_BACK.index(name), : high - low]
         fires = part[5:, : high - low]
         for k in np.flatnonzero(fires.any(axis=1)):
-            if fired[k] is None:
-                fired[k] = np.zeros(size, np.int64)
-            fired[k][low:high] = fires[k]
+            if fired[k] is None:  # its first firing: none before this chunk
+                fired[k] = block[1 + len(kinds) + k]
+                fired[k][:low] = 0
+        for k, row in enumerate(fired):
+            if row is not None:
+                row[low:high] = fires[k]
         if final_row is not None:
             tiled = final_row.reshape(layout.recorded, -1, LANES)[:, first:last]
             tiled[...] = state.array[first:last, : layout.recorded].transpose(1, 0, 2)
@@ -817,6 +837,41 @@ class _History:
         )
         for first in range(0, len(tiles), per_chunk):
             step.unchecked(state + first * tiles.strides[0], scratch, min(per_chunk, len(tiles) - first))
+
+    def advance_block(self, step: StepKernel, state: TiledState, first: int, last: int) -> None:
+        """Run the steps that lead to the points first + 1 ... last, a chunk of tiles at a time
+        through all of them (the chunk stays in cache: one pass over the batch's state instead of
+        one per step), each kept record copied from a scratch into its row.
+
+        A chunk whose members all stopped (asked every :data:`_RUNNING_CHECK` steps) skips its
+        remaining steps: a stopped member's step changes nothing, and its record would repeat
+        the state's recorded columns, which the kept rows get instead. Each member's numbers are
+        those of :meth:`advance` step by step (the same loop, in the same order per member)."""
+        import numpy as np
+
+        tiles, width = state.array, self.width
+        rows = {t: self.row(t) for t in range(first + 1, last + 1) if self.plan.full or self.plan.keeps(t)}
+        per_chunk = max(1, min(len(tiles), _BLOCK_BYTES // (tiles.strides[0] or 1)))
+        scratch = np.empty((width, per_chunk * LANES))
+        code = state.layout.column("code")
+        for low in range(0, len(tiles), per_chunk):
+            chunk = tiles[low : low + per_chunk]
+            members = slice(low * LANES, (low + len(chunk)) * LANES)
+            record = (
+                scratch[:, : len(chunk) * LANES]
+                if len(chunk) == per_chunk
+                else np.empty((width, len(chunk) * LANES))
+            )
+            for t in range(first, last):
+                if (t - first) % _RUNNING_CHECK == 0 and chunk[:, code, :].min() != _RUNNING:
+                    for kept in (row for s, row in rows.items() if s > t):
+                        kept.reshape(width, -1, LANES)[:, low : low + len(chunk)] = chunk[
+                            :, :width
+                        ].transpose(1, 0, 2)
+                    break
+                step.unchecked(chunk.ctypes.data, record.ctypes.data, len(chunk))
+                if t + 1 in rows:
+                    rows[t + 1][:, members] = record
 
     def final_row(self, rows: Any) -> Any:
         """Where each member's last point goes (thinned: the row after the kept steps up to the
