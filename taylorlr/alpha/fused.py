@@ -852,24 +852,20 @@ class _History:
         tiles, width = state.array, self.width
         rows = {t: self.row(t) for t in range(first + 1, last + 1) if self.plan.full or self.plan.keeps(t)}
         per_chunk = max(1, min(len(tiles), _BLOCK_BYTES // (tiles.strides[0] or 1)))
-        scratch = np.empty((width, per_chunk * LANES))
+        scratch = np.empty(width * per_chunk * LANES)
         code = state.layout.column("code")
         for low in range(0, len(tiles), per_chunk):
             chunk = tiles[low : low + per_chunk]
             members = slice(low * LANES, (low + len(chunk)) * LANES)
-            record = (
-                scratch[:, : len(chunk) * LANES]
-                if len(chunk) == per_chunk
-                else np.empty((width, len(chunk) * LANES))
-            )
+            record = scratch[: width * len(chunk) * LANES].reshape(width, -1)
+            at, into = chunk.ctypes.data, record.ctypes.data
             for t in range(first, last):
                 if (t - first) % _RUNNING_CHECK == 0 and chunk[:, code, :].min() != _RUNNING:
                     for kept in (row for s, row in rows.items() if s > t):
-                        kept.reshape(width, -1, LANES)[:, low : low + len(chunk)] = chunk[
-                            :, :width
-                        ].transpose(1, 0, 2)
+                        frozen = chunk[:, :width].transpose(1, 0, 2)  # what the loop would record
+                        kept.reshape(width, -1, LANES)[:, low : low + len(chunk)] = frozen
                     break
-                step.unchecked(chunk.ctypes.data, record.ctypes.data, len(chunk))
+                step.unchecked(at, into, len(chunk))
                 if t + 1 in rows:
                     rows[t + 1][:, members] = record
 

@@ -68,12 +68,14 @@ def judge(run: Run, compiled: Any, *, divergence: float, data: Mapping[str, Any]
     # the histories repeat each member's last valid entry to the end (Run's padding)
     norms, stopped = numpy.ravel(run.grad_norms[-1]), numpy.ravel(run.stopped_at)
     steps, tol = run.settings.get("steps", len(run.losses) - 1), run.settings.get("tol", numpy.inf)
-    fell, rose, ran_out = (numpy.empty(codes.shape, dtype=bool) for _ in range(3))
-    for low in range(0, codes.size, _CHUNK):  # a chunk at a time: no temporaries of the batch's size
-        part = slice(low, low + _CHUNK)
-        fell[part], rose[part], ran_out[part] = _record_tests(
-            start[part], end[part], norms[part], stopped[part], divergence=divergence, tol=tol, steps=steps
-        )
+    tests = functools.partial(_record_tests, divergence=divergence, tol=tol, steps=steps)
+    if codes.size <= _CHUNK:
+        fell, rose, ran_out = tests(start, end, norms, stopped)
+    else:  # a chunk at a time: no temporaries of the batch's size
+        fell, rose, ran_out = (numpy.empty(codes.shape, dtype=bool) for _ in range(3))
+        for low in range(0, codes.size, _CHUNK):
+            part = slice(low, low + _CHUNK)
+            fell[part], rose[part], ran_out[part] = tests(start[part], end[part], norms[part], stopped[part])
     others = numpy.flatnonzero(~ran_out)
     overflowed = others[codes[others] == _ORDER[Status.NONFINITE]]
     stops = others[codes[others] == _ORDER[Status.CONVERGED]]
