@@ -88,3 +88,33 @@ def test_releasing_the_state_hands_its_memory_back():
     assert state.array[-1].all()
     state.release(len(state.array))
     assert before - _resident() > 0.75 * state.array.nbytes
+
+
+@pytest.mark.parametrize("record", ["all", 3, "final"])
+def test_steps_in_blocks_give_the_step_by_steps_bits(monkeypatch, record):
+    """Without an oracle, gd's steps run a chunk of the batch at a time through many steps (chunks
+    of one tile here: 4 members). The first 600 members start within 1e-3 of the minimum (1, 1)
+    and converge between steps 2 and 18, so whole chunks stop early and their kept rows repeat
+    the frozen state; the others run to the end. The same run step by step over the whole batch,
+    as with an oracle: the same bits in every row, status and count."""
+    starts = STARTS.copy()
+    starts[:600] = 1 + np.random.default_rng(5).normal(scale=1e-3, size=(600, 2))
+
+    def run() -> tl.Run:
+        return tl.run(rosenbrock(), starts, "gd", "exact", alpha0=ALPHA0, steps=30, tol=1e-4, record=record,
+                      oracle=False, path="fused")  # fmt: skip
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fused, "_BLOCK_BYTES", 1)  # one tile per chunk
+        blocked = run()
+
+    def step_by_step(self, step, state, first, last):
+        for t in range(first, last):
+            self.advance(step, state.array, t + 1)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fused._History, "advance_block", step_by_step)
+        reference = run()
+    assert_identical(blocked, reference)
+    chunks = reference.stopped_at[:600].reshape(-1, 4).max(axis=1)
+    assert (chunks < 28).sum() > 100 and (reference.stopped_at[600:] == 30).mean() > 0.5
