@@ -20,7 +20,11 @@ The state of the batch is one float64 array in tiles of
 :data:`~taylorlr.compile.simd_codegen.LANES` members (:class:`TiledState`, columns in
 :class:`Layout` order), updated in place: the step reads a tile, computes the next
 state of its members and writes it back, and writes what the run records (theta, f,
-alpha, ||grad f||) straight into the run's history. Only the base optimizer's
+alpha, ||grad f||) into the run's history. Without an oracle or a NumPy direction between
+steps, a chunk of tiles that fits in cache goes through many steps before the next chunk
+(:meth:`_History.advance_block`); at the end the state is read back a chunk at a time into
+the result's arrays and a large state's memory is handed back as it is read
+(:meth:`TiledState.release`). Only the base optimizer's
 direction (when it is not gradient descent's identity) stays in NumPy. Every lane is
 one member and no operation crosses lanes, so a member's numbers do not depend on the
 batch around it. Counts are kept in the state: ``tries`` (steps a member was running:
@@ -112,7 +116,9 @@ class TiledState:
     """The (B, width) state of a batch stored in tiles of LANES members, with NumPy access.
 
     The array has shape (ceil(B / LANES), width, LANES): what the step kernel reads and
-    writes. Members past B (padding up to a whole tile) have the status code ``frozen``,
+    writes; from :data:`MAPPED_BYTES` it lives in anonymous mapped memory, so that the end of
+    a run can hand it back a chunk at a time (:meth:`release`) while it fills the result.
+    Members past B (padding up to a whole tile) have the status code ``frozen``,
     so the step never moves them. ``get`` and ``set`` convert a block of columns to and
     from (B, k), or a scalar column to and from (B,).
 
@@ -224,8 +230,9 @@ class StepKernel:
       record;
     * ``kernel(state, record)``: advance the state one step in place and write the
       recorded columns (theta, f, alpha, ||grad f||) into ``record``, a C-contiguous
-      (n + 3, B) array (one step of the run's history; a step the history does not keep
-      runs in chunks of tiles with a small scratch record: the same loop, the same bits);
+      (n + 3, B) array (one step of the run's history; the loop may also run on a chunk of
+      tiles with a small scratch record, copied into the history where the step is kept: the
+      same loop, the same bits);
     * ``read_back(state, out)``: write the :data:`READ_BACK` numbers into ``out``, a
       C-contiguous int64 (len(READ_BACK), B) array.
 
@@ -565,7 +572,12 @@ class FusedStepper:
     kernel, so a late check only costs kernel calls that change nothing). The kernel
     writes each kept step's record (theta, f, alpha, ||grad f||) into one
     (rows, n + 3, B) slab (:class:`_History`: every step, or the rows ``record=`` keeps);
-    ``points``, ``losses``, ``alphas`` and ``grad_norms`` are views of it.
+    ``points``, ``losses``, ``alphas`` and ``grad_norms`` are views of it. Without an oracle
+    and with gradient descent's direction, nothing happens between two steps outside the
+    kernel, so the steps run in blocks, a cache-sized chunk of the batch at a time (up to the
+    next flush of the firing counters): one pass over the state's memory per block instead of
+    one per step. The end reads the counters and each member's last point back a chunk at a
+    time, handing the state's memory back as it goes (:func:`_read_back`).
     """
 
     kernel: StepKernel
@@ -801,7 +813,8 @@ class _History:
     memory check bounds the whole). Every step recorded (``plan.full``): the rows past the
     batch's last step repeat it at the end (the padding). Thinned: the kept rows, the other
     steps writing their record into a small scratch, a chunk of tiles at a time, and at the
-    end a last row with the state's recorded columns (each member's last point).
+    end a last row (:meth:`final_row`) that the read-back fills with the state's recorded
+    columns (each member's last point).
 
     The step loop is called at addresses (:meth:`StepKernel.unchecked`): every array here and
     the state are made by the stepper, C-contiguous float64 of the shapes the loop expects.
