@@ -34,6 +34,7 @@ firings, one base-128 digit per guard) and ``stopped`` (the index of the last va
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import weakref
@@ -198,20 +199,26 @@ class TiledState:
 MAPPED_BYTES = 2**25
 
 
-def _zeros(shape: tuple[int, ...]) -> tuple[Any, Any]:
-    """A float64 array of zeros, and the anonymous private mapping that holds it (None: a NumPy
-    buffer, for a small array or where the system offers no ``madvise``)."""
+def _zeros(shape: tuple[int, ...], dtype: str = "float64", *, huge: bool = True) -> tuple[Any, Any]:
+    """An array of zeros, and the anonymous private mapping that holds it (None: a NumPy buffer,
+    for an array under :data:`MAPPED_BYTES` or where the system offers no ``madvise``).
+
+    ``huge``: ask for huge pages, as NumPy does for its large buffers (512x fewer page faults).
+    Without (the result's arrays, which the end of a run fills a chunk at a time, a dozen of them
+    side by side), each array's memory grows a small page at a time instead of 2 MiB."""
     import mmap
 
     import numpy
 
-    size = math.prod(shape) * 8
+    size = math.prod(shape) * numpy.dtype(dtype).itemsize
     if size < MAPPED_BYTES or not hasattr(mmap, "MADV_DONTNEED") or not hasattr(mmap, "MAP_PRIVATE"):
-        return numpy.zeros(shape), None
+        return numpy.zeros(shape, dtype), None
     mapping = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)  # anonymous: zeros, and pages on first touch
-    if hasattr(mmap, "MADV_HUGEPAGE"):  # as NumPy asks for its large buffers: 512x fewer page faults
+    if huge and hasattr(mmap, "MADV_HUGEPAGE"):
         mapping.madvise(mmap.MADV_HUGEPAGE)
-    return numpy.frombuffer(mapping, dtype=numpy.float64).reshape(shape), mapping
+    elif not huge and hasattr(mmap, "MADV_NOHUGEPAGE"):
+        mapping.madvise(mmap.MADV_NOHUGEPAGE)
+    return numpy.frombuffer(mapping, dtype=dtype).reshape(shape), mapping
 
 
 #: what the run reads back at the end, per member, as int64: the status code, the last
@@ -607,7 +614,10 @@ class FusedStepper:
         state = TiledState(layout, size, frozen=float(_CONVERGED))
         history = _History(plan, layout.recorded, state.padded)
         # f, grad f, ||grad f|| and the status, from the start points read in place where they can be
-        _begin(step, (theta0, alpha0, gamma), batch, state, history.row(0))
+        start = _Start(theta0, alpha0, gamma, batch)
+        first_row = history.row(0)
+        # a thinned history's first row is written at the end: the state alone is held meanwhile
+        norms = _begin(step, start, state, first_row if plan.full else None)
         state.freeze_padding()
         optimizer_state = None
         if layout.separate_grad:  # the base optimizer's first direction
@@ -651,7 +661,12 @@ class FusedStepper:
         rows = recorded_steps(plan, _last_valid_step(state, steps))
         # the counters and each member's last point, read a chunk of tiles at a time, the state's
         # memory handed back as it is read: the end holds the result, not the result and the state
-        code, stopped_at, counted, fired = _read_back(step, state, history.final_row(rows), steps)
+        first = None
+        if not plan.full:
+            first = functools.partial(
+                _first_row, first_row, start.flat("theta0"), start.flat("alpha0"), norms
+            )
+        code, stopped_at, counted, fired = _read_back(step, state, (first, history.final_row(rows)), steps)
         none = constant(np.int64(0), (size,))
         counts = {name: counted.get(name, none) for name in ("values", "gradients", "hvps", "line_searches")}
         fired = [none if counted is None else counted for counted in fired]  # None: never fired
@@ -704,32 +719,72 @@ def _chunks(tiles: int) -> Iterator[tuple[int, int]]:
     return ((first, min(tiles, first + per_chunk)) for first in range(0, tiles, per_chunk))
 
 
-def _begin(step: StepKernel, start: tuple[Any, Any, Any], batch: tuple[int, ...], state: TiledState,
-           record: Any) -> None:  # fmt: skip
-    """Fill the state and the first record from theta_0, alpha_0 and gamma, a chunk at a time: the
-    start points are read where they are (a C-contiguous float64 (B, n) array), alpha_0 and gamma
-    go through a small buffer, and no copy of the batch's size is made."""
+@dataclass(frozen=True)
+class _Start:
+    """A run's inputs, theta_0 (..., n), alpha_0 and gamma, broadcast against its batch."""
+
+    theta0: Any
+    alpha0: Any
+    gamma: Any
+    batch: tuple[int, ...]
+
+    def flat(self, name: str) -> Any:
+        """theta_0 as (B, n), alpha_0 or gamma as (B,): views of the caller's arrays where NumPy can
+        make them (a C-contiguous (B, n) float64 array of start points is read where it is)."""
+        import numpy as np
+
+        size = math.prod(self.batch)
+        if name == "theta0":
+            n = self.theta0.shape[-1]
+            return np.broadcast_to(self.theta0, (*self.batch, n)).reshape(size, n)
+        return np.broadcast_to(getattr(self, name), self.batch).reshape(size)
+
+
+def _begin(step: StepKernel, start: _Start, state: TiledState, record: Any) -> Any:
+    """Fill the state from theta_0, alpha_0 and gamma, and the first record into ``record``, a
+    chunk at a time: the start points are read where they are, alpha_0 and gamma go through a
+    small buffer, and no copy of the batch's size is made. With ``record`` None (a thinned
+    history), the first record is written at the end (:func:`_read_back`, from the inputs and
+    the state's f(theta_0)): only ||grad f(theta_0)|| is kept, returned as a (padded B,) array."""
     import numpy as np
 
-    theta0, alpha0, gamma = start
-    size, n = state.size, theta0.shape[-1]
-    points = np.broadcast_to(theta0, (*batch, n)).reshape(size, n)
-    hyper = (np.broadcast_to(alpha0, batch).reshape(size), np.broadcast_to(gamma, batch).reshape(size))
-    whole = len(state.array) == 1 or len(state.array) * LANES <= _CHUNK_MEMBERS
+    size, layout = state.size, state.layout
+    points, alphas, gammas = (start.flat(name) for name in ("theta0", "alpha0", "gamma"))
+    whole = record is not None and len(state.array) * LANES <= _CHUNK_MEMBERS
+    norms = None if record is not None else np.empty(state.padded)
     for first, last in _chunks(len(state.array)):
         low, high = first * LANES, min(last * LANES, size)
-        inputs = np.zeros(((last - first) * LANES, n))
+        inputs = np.zeros(((last - first) * LANES, layout.n))
         part = np.ascontiguousarray(points[low:high], dtype=np.float64)
         if len(part) == len(inputs):
             inputs = part  # read in place
         else:
             inputs[: high - low] = part
         parameters = np.zeros((2, len(inputs)))
-        parameters[0, : high - low], parameters[1, : high - low] = hyper[0][low:high], hyper[1][low:high]
-        rows = record if whole else np.empty((record.shape[0], len(inputs)))
+        parameters[0, : high - low], parameters[1, : high - low] = alphas[low:high], gammas[low:high]
+        rows = record if whole else np.empty((layout.recorded, len(inputs)))
         step.begin(inputs, parameters, state.array[first:last], rows)
-        if not whole:
+        if norms is not None:
+            norms[first * LANES : last * LANES] = rows[layout.column("grad_norm")]
+        elif not whole:
             record[:, first * LANES : last * LANES] = rows
+    return norms
+
+
+def _first_row(
+    row: Any, points: Any, alphas: Any, norms: Any, state: TiledState, first: int, last: int
+) -> None:
+    """Write the first record of the members in tiles first ... last - 1 into ``row`` (n + 3, padded
+    B): theta_0 and alpha_0 from the inputs (``points`` (B, n) and ``alphas`` (B,)), f(theta_0) from
+    the state (the start loop wrote the same expression there and into a record), and
+    ||grad f(theta_0)||, kept by :func:`_begin`."""
+    layout, size = state.layout, state.size
+    low, high = first * LANES, min(last * LANES, size)
+    row[layout.block("theta"), low:high] = points[low:high].T
+    f0 = state.array[first:last, layout.column("start"), :]
+    row[layout.column("value"), first * LANES : last * LANES] = f0.reshape(-1)
+    row[layout.column("alpha"), low:high] = alphas[low:high]
+    row[layout.column("grad_norm"), low:high] = norms[low:high]
 
 
 def _last_valid_step(state: TiledState, steps: int) -> int:
@@ -742,11 +797,13 @@ def _last_valid_step(state: TiledState, steps: int) -> int:
 
 
 def _read_back(
-    step: StepKernel, state: TiledState, final_row: Any, steps: int
+    step: StepKernel, state: TiledState, rows: tuple[Any, Any], steps: int
 ) -> tuple[Any, Any, dict[str, Any], list[Any]]:
     """The :data:`READ_BACK` numbers, read a chunk of tiles at a time into the result's arrays (no
-    buffer of the batch's size), each member's recorded columns copied into ``final_row`` (None:
-    not wanted), and each chunk's memory released once read (:meth:`TiledState.release`).
+    buffer of the batch's size), the rows that come from the state written (``rows``: a function
+    (state, first, last) that writes the first record of those tiles' members, or None; and the
+    final row, into which each member's recorded columns are copied, or None), and each chunk's
+    memory released once read (:meth:`TiledState.release`).
 
     Returns:
         The status codes (int8: members still running are MAX_STEPS), the last valid steps (int64:
@@ -758,11 +815,12 @@ def _read_back(
 
     size, tiles, count = state.size, len(state.array), len(READ_BACK)
     layout, tries = state.layout, step.evaluations
+    first_row, final_row = rows
     alike = tries["gradients"] == tries["values"]  # values and gradients: one array
     kinds = ("values", *(() if alike else ("gradients",)), *(("hvps",) if tries["hvps"] else ()))
     # the integers in one block (a few large pages, not thousands of small ones, where the system
     # gives NumPy's large buffers huge pages); a guard's row is touched only once it fires
-    block = np.empty((1 + len(kinds) + len(FIRINGS), size), np.int64)
+    block = _zeros((1 + len(kinds) + len(FIRINGS), size), "int64", huge=False)[0]
     code, stopped = np.empty(size, np.int8), block[0]
     counted = {name: block[1 + k] for k, name in enumerate(kinds)}
     fired: list[Any] = [None] * len(FIRINGS)
@@ -784,6 +842,8 @@ def _read_back(
         for k, row in enumerate(fired):
             if row is not None:
                 row[low:high] = fires[k]
+        if first_row is not None:
+            first_row(state, first, last)
         if final_row is not None:
             tiled = final_row.reshape(layout.recorded, -1, LANES)[:, first:last]
             tiled[...] = state.array[first:last, : layout.recorded].transpose(1, 0, 2)
@@ -824,7 +884,13 @@ class _History:
         import numpy as np
 
         self.plan, self.width = plan, width
-        self.rows = np.empty((plan.rows, width, padded))
+        # every row of a full record is written by the steps; a thinned record's first and last
+        # rows are filled at the end, a chunk at a time, beside the counters (see :func:`_zeros`)
+        self.rows = (
+            np.empty((plan.rows, width, padded))
+            if plan.full
+            else _zeros((plan.rows, width, padded), huge=False)[0]
+        )
         self.steps: list[int] = []  # the step of each row written (thinned)
         per_chunk = min(max(1, _CHUNK_MEMBERS // LANES), padded // LANES)
         self.scratch = None if plan.full else np.empty((width, per_chunk * LANES))
