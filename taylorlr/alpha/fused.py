@@ -637,8 +637,9 @@ class FusedStepper:
         for t in range(steps):
             if t < done:
                 continue  # run by a block
-            if (record_oracle or t % _RUNNING_CHECK == 0 or blocked) and codes.min() != _RUNNING:
-                break  # codes are >= _RUNNING == 0: nobody left running
+            asked = record_oracle or t % _RUNNING_CHECK == 0 or blocked
+            if asked and codes.min(initial=_CONVERGED) != _RUNNING:
+                break  # codes are >= _RUNNING == 0: nobody left running (or no member at all)
             if t and t % FIRE_FLUSH == 0:  # before a digit can overflow
                 fires += _fire_digits(state.get("fires"))
                 state.array[:, column("fires"), :] = 0.0
@@ -733,11 +734,10 @@ class _Start:
         make them (a C-contiguous (B, n) float64 array of start points is read where it is)."""
         import numpy as np
 
-        size = math.prod(self.batch)
-        if name == "theta0":
-            n = self.theta0.shape[-1]
-            return np.broadcast_to(self.theta0, (*self.batch, n)).reshape(size, n)
-        return np.broadcast_to(getattr(self, name), self.batch).reshape(size)
+        size, array = math.prod(self.batch), getattr(self, name)
+        shape = (*self.batch, array.shape[-1]) if name == "theta0" else self.batch
+        whole = array if array.shape == shape else np.broadcast_to(array, shape)
+        return whole.reshape(size, array.shape[-1]) if name == "theta0" else whole.reshape(size)
 
 
 def _begin(step: StepKernel, start: _Start, state: TiledState, record: Any) -> Any:
@@ -791,9 +791,9 @@ def _last_valid_step(state: TiledState, steps: int) -> int:
     """The batch's last valid step (where a thinned history ends): ``steps`` while a member runs,
     else the latest stop (read from the state's columns in place)."""
     layout = state.layout
-    if state.array[:, layout.column("code"), :].min() == _RUNNING:
+    if state.array[:, layout.column("code"), :].min(initial=_CONVERGED) == _RUNNING:
         return steps
-    return int(state.array[:, layout.column("stopped"), :].max())
+    return int(state.array[:, layout.column("stopped"), :].max(initial=0))
 
 
 def _read_back(

@@ -118,3 +118,14 @@ def test_steps_in_blocks_give_the_step_by_steps_bits(monkeypatch, record):
     assert_identical(blocked, reference)
     chunks = reference.stopped_at[:600].reshape(-1, 4).max(axis=1)
     assert (chunks < 28).sum() > 100 and (reference.stopped_at[600:] == 30).mean() > 0.5
+
+
+@pytest.mark.parametrize("record", ["all", 3, "final"])
+def test_an_empty_batch_is_an_empty_record_on_both_paths(record):
+    """No start points: no member to step (the fused loop's "anyone running?" asked nothing of an
+    empty state before, and raised), the same shapes as the generic path's, zero counts."""
+    runs = [tl.run("x**2 + y**2", np.zeros((0, 2)), steps=3, record=record, path=path)
+            for path in ("fused", "generic")]  # fmt: skip
+    for name in ("points", "losses", "alphas", "status", "stopped_at"):
+        assert getattr(runs[0], name).shape == getattr(runs[1], name).shape, name
+    assert runs[0].points.shape[1:] == (0, 2) and runs[0].counts.totals()["values"] == 0
