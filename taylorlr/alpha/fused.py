@@ -835,13 +835,13 @@ def _read_back(
         for name in counted:
             counted[name][low:high] = part[READ_BACK.index(name), : high - low]
         fires = part[5:, : high - low]
-        for k in np.flatnonzero(fires.any(axis=1)):
-            if fired[k] is None:  # its first firing: none before this chunk
-                fired[k] = block[1 + len(kinds) + k]
-                fired[k][:low] = 0
-        for k, row in enumerate(fired):
+        for guard in np.flatnonzero(fires.any(axis=1)).tolist():
+            if fired[guard] is None:  # its first firing: none before this chunk
+                fired[guard] = block[1 + len(kinds) + guard]
+                fired[guard][:low] = 0
+        for guard, row in enumerate(fired):
             if row is not None:
-                row[low:high] = fires[k]
+                row[low:high] = fires[guard]
         if first_row is not None:
             first_row(state, first, last)
         if final_row is not None:
