@@ -199,9 +199,12 @@ class TiledState:
 MAPPED_BYTES = 2**25
 
 
-def _zeros(shape: tuple[int, ...], dtype: str = "float64", *, huge: bool = True) -> tuple[Any, Any]:
+def _zeros(
+    shape: tuple[int, ...], dtype: str = "float64", *, huge: bool = True, filled: bool = True
+) -> tuple[Any, Any]:
     """An array of zeros, and the anonymous private mapping that holds it (None: a NumPy buffer,
-    for an array under :data:`MAPPED_BYTES` or where the system offers no ``madvise``).
+    for an array under :data:`MAPPED_BYTES` or where the system offers no ``madvise``; not
+    ``filled`` with zeros when the caller writes every number it reads).
 
     ``huge``: ask for huge pages, as NumPy does for its large buffers (512x fewer page faults).
     Without (the result's arrays, which the end of a run fills a chunk at a time, a dozen of them
@@ -212,7 +215,7 @@ def _zeros(shape: tuple[int, ...], dtype: str = "float64", *, huge: bool = True)
 
     size = math.prod(shape) * numpy.dtype(dtype).itemsize
     if size < MAPPED_BYTES or not hasattr(mmap, "MADV_DONTNEED") or not hasattr(mmap, "MAP_PRIVATE"):
-        return numpy.zeros(shape, dtype), None
+        return (numpy.zeros if filled else numpy.empty)(shape, dtype), None
     mapping = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)  # anonymous: zeros, and pages on first touch
     if huge and hasattr(mmap, "MADV_HUGEPAGE"):
         mapping.madvise(mmap.MADV_HUGEPAGE)
@@ -820,7 +823,7 @@ def _read_back(
     kinds = ("values", *(() if alike else ("gradients",)), *(("hvps",) if tries["hvps"] else ()))
     # the integers in one block (a few large pages, not thousands of small ones, where the system
     # gives NumPy's large buffers huge pages); a guard's row is touched only once it fires
-    block = _zeros((1 + len(kinds) + len(FIRINGS), size), "int64", huge=False)[0]
+    block = _zeros((1 + len(kinds) + len(FIRINGS), size), "int64", huge=False, filled=False)[0]
     code, stopped = np.empty(size, np.int8), block[0]
     counted = {name: block[1 + k] for k, name in enumerate(kinds)}
     fired: list[Any] = [None] * len(FIRINGS)
@@ -889,7 +892,7 @@ class _History:
         self.rows = (
             np.empty((plan.rows, width, padded))
             if plan.full
-            else _zeros((plan.rows, width, padded), huge=False)[0]
+            else _zeros((plan.rows, width, padded), huge=False, filled=False)[0]
         )
         self.steps: list[int] = []  # the step of each row written (thinned)
         per_chunk = min(max(1, _CHUNK_MEMBERS // LANES), padded // LANES)
