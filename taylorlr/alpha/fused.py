@@ -821,8 +821,9 @@ def _read_back(
     first_row, final_row = rows
     alike = tries["gradients"] == tries["values"]  # values and gradients: one array
     kinds = ("values", *(() if alike else ("gradients",)), *(("hvps",) if tries["hvps"] else ()))
-    # the integers in one block (a few large pages, not thousands of small ones, where the system
-    # gives NumPy's large buffers huge pages); a guard's row is touched only once it fires
+    # the integers in one block (as one NumPy buffer, from 4 MiB in huge pages where the system
+    # has them: a few page faults, not thousands; mapped in small pages from MAPPED_BYTES, see
+    # _zeros); a guard's row is touched only once it fires
     block = _zeros((1 + len(kinds) + len(FIRINGS), size), "int64", huge=False, filled=False)[0]
     code, stopped = np.empty(size, np.int8), block[0]
     counted = {name: block[1 + k] for k, name in enumerate(kinds)}

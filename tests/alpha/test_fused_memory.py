@@ -129,3 +129,25 @@ def test_an_empty_batch_is_an_empty_record_on_both_paths(record):
     for name in ("points", "losses", "alphas", "status", "stopped_at"):
         assert getattr(runs[0], name).shape == getattr(runs[1], name).shape, name
     assert runs[0].points.shape[1:] == (0, 2) and runs[0].counts.totals()["values"] == 0
+
+
+def test_the_verdict_in_chunks_names_every_member_as_in_one_piece(monkeypatch):
+    """The record's tests (fell, rose, ran out) judged 7 members at a time: the same statuses as
+    in one piece, on a batch that ends in five of them (x**3 - 3x + y**2: a saddle at (-1, 0), a
+    minimum at (1, 0), unbounded below as x -> -inf; the fixed alpha0 from 1e-3, which crawls, to
+    3, which overshoots)."""
+    from taylorlr.alpha import verdict
+
+    starts = np.random.default_rng(4).uniform(-3.0, 3.0, size=(300, 2))
+    starts[:20] = [-1.0, 0.0]
+
+    def run() -> tl.Run:
+        return tl.run("x**3 - 3*x + y**2", starts, "gd", "fixed", alpha0=np.geomspace(1e-3, 3.0, 300),
+                      steps=30, tol=1e-6, oracle=False)  # fmt: skip
+
+    whole = run()
+    with monkeypatch.context() as patch:
+        patch.setattr(verdict, "_CHUNK", 7)
+        chunked = run()
+    assert np.array_equal(whole.status, chunked.status)
+    assert set(whole.status_counts()) == {"converged", "max_steps", "unbounded", "rose", "saddle"}
