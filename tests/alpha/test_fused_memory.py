@@ -90,6 +90,12 @@ def test_releasing_the_state_hands_its_memory_back():
     assert before - _resident() > 0.75 * state.array.nbytes
 
 
+def _step_by_step(self, step, state, first, last):
+    """:meth:`_History.advance_block` as the steps without blocks run: one step over the batch at a time."""
+    for t in range(first, last):
+        self.advance(step, state.array, t + 1)
+
+
 @pytest.mark.parametrize("record", ["all", 3, "final"])
 def test_steps_in_blocks_give_the_step_by_steps_bits(monkeypatch, record):
     """Without an oracle, gd's steps run a chunk of the batch at a time through many steps (chunks
@@ -108,12 +114,8 @@ def test_steps_in_blocks_give_the_step_by_steps_bits(monkeypatch, record):
         patch.setattr(fused, "_BLOCK_BYTES", 1)  # one tile per chunk
         blocked = run()
 
-    def step_by_step(self, step, state, first, last):
-        for t in range(first, last):
-            self.advance(step, state.array, t + 1)
-
     with monkeypatch.context() as patch:
-        patch.setattr(fused._History, "advance_block", step_by_step)
+        patch.setattr(fused._History, "advance_block", _step_by_step)
         reference = run()
     assert_identical(blocked, reference)
     chunks = reference.stopped_at[:600].reshape(-1, 4).max(axis=1)
@@ -151,3 +153,19 @@ def test_the_verdict_in_chunks_names_every_member_as_in_one_piece(monkeypatch):
         chunked = run()
     assert np.array_equal(whole.status, chunked.status)
     assert set(whole.status_counts()) == {"converged", "max_steps", "unbounded", "rose", "saddle"}
+
+
+def test_blocks_end_where_the_firing_counters_are_flushed(monkeypatch):
+    """alpha_max fires at each of 300 steps, past two flushes of the packed counters (every 127
+    steps, where a block ends): the count is 300 for every member, and the run is the
+    step-by-step run's, bit for bit."""
+
+    def run() -> tl.Run:
+        return tl.run("x**2 + y**2", STARTS[:9], "gd", "exact", steps=300, tol=0.0, oracle=False,
+                      safeguards=tl.Safeguards(alpha_max=1e-3), record=7, path="fused")  # fmt: skip
+
+    blocked = run()
+    with monkeypatch.context() as patch:
+        patch.setattr(fused._History, "advance_block", _step_by_step)
+        assert_identical(blocked, run())
+    assert blocked.safeguard_counts.alpha_max.tolist() == [300] * 9
