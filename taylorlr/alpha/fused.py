@@ -20,7 +20,11 @@ The state of the batch is one float64 array in tiles of
 :data:`~taylorlr.compile.simd_codegen.LANES` members (:class:`TiledState`, columns in
 :class:`Layout` order), updated in place: the step reads a tile, computes the next
 state of its members and writes it back, and writes what the run records (theta, f,
-alpha, ||grad f||) straight into the run's history. Only the base optimizer's
+alpha, ||grad f||) into the run's history. Without an oracle or a NumPy direction between
+steps, a chunk of tiles that fits in cache goes through many steps before the next chunk
+(:meth:`_History.advance_block`); at the end the state is read back a chunk at a time into
+the result's arrays and a large state's memory is handed back as it is read
+(:meth:`TiledState.release`). Only the base optimizer's
 direction (when it is not gradient descent's identity) stays in NumPy. Every lane is
 one member and no operation crosses lanes, so a member's numbers do not depend on the
 batch around it. Counts are kept in the state: ``tries`` (steps a member was running:
@@ -30,15 +34,16 @@ firings, one base-128 digit per guard) and ``stopped`` (the index of the last va
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from taylorlr.alpha._line_roots import TileColumns
-from taylorlr.alpha._record import RecordPlan, constant, last_step, recorded_steps, with_batch_shape
+from taylorlr.alpha._record import RecordPlan, constant, recorded_steps, with_batch_shape
 from taylorlr.alpha._step import SymbolOps, settle, start_code
 from taylorlr.alpha.optimizers import is_identity, select_state
 from taylorlr.alpha.result import _CONVERGED, _MAX_STEPS, _RUNNING, Counts, SafeguardCounts
@@ -112,7 +117,9 @@ class TiledState:
     """The (B, width) state of a batch stored in tiles of LANES members, with NumPy access.
 
     The array has shape (ceil(B / LANES), width, LANES): what the step kernel reads and
-    writes. Members past B (padding up to a whole tile) have the status code ``frozen``,
+    writes; from :data:`MAPPED_BYTES` it lives in anonymous mapped memory, so that the end of
+    a run can hand it back a chunk at a time (:meth:`release`) while it fills the result.
+    Members past B (padding up to a whole tile) have the status code ``frozen``,
     so the step never moves them. ``get`` and ``set`` convert a block of columns to and
     from (B, k), or a scalar column to and from (B,).
 
@@ -126,11 +133,29 @@ class TiledState:
     """
 
     def __init__(self, layout: Layout, size: int, *, frozen: float) -> None:
-        import numpy
-
         self.layout, self.size, self.frozen = layout, size, frozen
-        self.array = numpy.zeros((-(-size // LANES), layout.width, LANES))
+        self.array, self._mapping = _zeros((-(-size // LANES), layout.width, LANES))
+        self._released = 0  # bytes from the start handed back to the system (:meth:`release`)
         self.freeze_padding()
+
+    def release(self, tiles: int) -> None:
+        """Hand the memory of the first ``tiles`` tiles back to the system (where the state is mapped
+        memory: see :func:`_zeros`); their numbers must not be read again (they read as zeros).
+        The end of a run reads the state a chunk of tiles at a time and releases each chunk, so the
+        state's memory goes back while the result's arrays are filled."""
+        if self._mapping is None:
+            return
+        import mmap
+
+        total = len(self._mapping)
+        end = (
+            total
+            if tiles >= len(self.array)
+            else tiles * self.array.strides[0] // mmap.PAGESIZE * mmap.PAGESIZE
+        )
+        if end > self._released:
+            self._mapping.madvise(mmap.MADV_DONTNEED, self._released, end - self._released)
+            self._released = end
 
     def freeze_padding(self) -> None:
         """Give the members past B (up to a whole tile) the status code ``frozen``."""
@@ -169,6 +194,36 @@ class TiledState:
             tiles[whole, :rest] = values[whole * LANES :]
 
 
+#: a state of at least this many bytes lives in anonymous mapped memory, which
+#: :meth:`TiledState.release` can hand back a chunk at a time (a smaller one in a NumPy buffer)
+MAPPED_BYTES = 2**25
+
+
+def _zeros(
+    shape: tuple[int, ...], dtype: str = "float64", *, huge: bool = True, filled: bool = True
+) -> tuple[Any, Any]:
+    """An array of zeros, and the anonymous private mapping that holds it (None: a NumPy buffer,
+    for an array under :data:`MAPPED_BYTES` or where the system offers no ``madvise``; not
+    ``filled`` with zeros when the caller writes every number it reads).
+
+    ``huge``: ask for huge pages, as NumPy does for its large buffers (512x fewer page faults).
+    Without (the result's arrays, which the end of a run fills a chunk at a time, a dozen of them
+    side by side), each array's memory grows a small page at a time instead of 2 MiB."""
+    import mmap
+
+    import numpy
+
+    size = math.prod(shape) * numpy.dtype(dtype).itemsize
+    if size < MAPPED_BYTES or not hasattr(mmap, "MADV_DONTNEED") or not hasattr(mmap, "MAP_PRIVATE"):
+        return (numpy.zeros if filled else numpy.empty)(shape, dtype), None
+    mapping = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)  # anonymous: zeros, and pages on first touch
+    if huge and hasattr(mmap, "MADV_HUGEPAGE"):
+        mapping.madvise(mmap.MADV_HUGEPAGE)
+    elif not huge and hasattr(mmap, "MADV_NOHUGEPAGE"):
+        mapping.madvise(mmap.MADV_NOHUGEPAGE)
+    return numpy.frombuffer(mapping, dtype=dtype).reshape(shape), mapping
+
+
 #: what the run reads back at the end, per member, as int64: the status code, the last
 #: valid step, the evaluations spent (the start's value and gradient included) and each
 #: safeguard's firings since the last flush
@@ -185,8 +240,9 @@ class StepKernel:
       record;
     * ``kernel(state, record)``: advance the state one step in place and write the
       recorded columns (theta, f, alpha, ||grad f||) into ``record``, a C-contiguous
-      (n + 3, B) array (one step of the run's history; a step the history does not keep
-      runs in chunks of tiles with a small scratch record: the same loop, the same bits);
+      (n + 3, B) array (one step of the run's history; the loop may also run on a chunk of
+      tiles with a small scratch record, copied into the history where the step is kept: the
+      same loop, the same bits);
     * ``read_back(state, out)``: write the :data:`READ_BACK` numbers into ``out``, a
       C-contiguous int64 (len(READ_BACK), B) array.
 
@@ -428,6 +484,9 @@ def _step_expressions(
 
 #: the fused loop asks "anyone still running?" every this many steps (without an oracle)
 _RUNNING_CHECK = 4
+#: the state's bytes a blocked run takes through its steps at a time (:meth:`_History.advance_block`):
+#: about half a core's L2 cache
+_BLOCK_BYTES = 2**19
 #: what the fused step reads beyond f and grad f at theta_t
 _READABLE = frozenset({"value_plus", "grad_plus", "hvp_plus", "value_mirror"})
 _KERNELS: dict[int, dict[Any, StepKernel | str]] = {}
@@ -523,7 +582,12 @@ class FusedStepper:
     kernel, so a late check only costs kernel calls that change nothing). The kernel
     writes each kept step's record (theta, f, alpha, ||grad f||) into one
     (rows, n + 3, B) slab (:class:`_History`: every step, or the rows ``record=`` keeps);
-    ``points``, ``losses``, ``alphas`` and ``grad_norms`` are views of it.
+    ``points``, ``losses``, ``alphas`` and ``grad_norms`` are views of it. Without an oracle
+    and with gradient descent's direction, nothing happens between two steps outside the
+    kernel, so the steps run in blocks, a cache-sized chunk of the batch at a time (up to the
+    next flush of the firing counters): one pass over the state's memory per block instead of
+    one per step. The end reads the counters and each member's last point back a chunk at a
+    time, handing the state's memory back as it goes (:func:`_read_back`).
     """
 
     kernel: StepKernel
@@ -553,7 +617,10 @@ class FusedStepper:
         state = TiledState(layout, size, frozen=float(_CONVERGED))
         history = _History(plan, layout.recorded, state.padded)
         # f, grad f, ||grad f|| and the status, from the start points read in place where they can be
-        step.begin(*_start_inputs(theta0, alpha0, gamma, batch, state.padded), state.array, history.row(0))
+        start = _Start(theta0, alpha0, gamma, batch)
+        first_row = history.row(0)
+        # a thinned history's first row is written at the end: the state alone is held meanwhile
+        norms = _begin(step, start, state, first_row if plan.full else None)
         state.freeze_padding()
         optimizer_state = None
         if layout.separate_grad:  # the base optimizer's first direction
@@ -566,13 +633,23 @@ class FusedStepper:
         fires: Any = 0  # (len(FIRINGS), B) once a guard has fired
         oracle_seconds = 0.0
         codes = state.array[:, column("code"), :]  # a view: the kernel updates it in place
+        # without an oracle or a NumPy direction between steps, the steps run a chunk of the batch
+        # at a time (:meth:`_History.advance_block`), up to the next flush of the firing counters
+        blocked = not record_oracle and not layout.separate_grad
         done = 0
         for t in range(steps):
-            if (record_oracle or t % _RUNNING_CHECK == 0) and codes.min() != _RUNNING:
-                break  # codes are >= _RUNNING == 0: nobody left running
+            if t < done:
+                continue  # run by a block
+            asked = record_oracle or t % _RUNNING_CHECK == 0 or blocked
+            if asked and codes.min(initial=_CONVERGED) != _RUNNING:
+                break  # codes are >= _RUNNING == 0: nobody left running (or no member at all)
             if t and t % FIRE_FLUSH == 0:  # before a digit can overflow
                 fires += _fire_digits(state.get("fires"))
                 state.array[:, column("fires"), :] = 0.0
+            if blocked:
+                done = min(steps, (t // FIRE_FLUSH + 1) * FIRE_FLUSH)
+                history.advance_block(step, state, t, done)
+                continue
             if record_oracle and plan.keeps(t):
                 started = time.perf_counter()
                 found = self._oracle(state, t)
@@ -585,18 +662,21 @@ class FusedStepper:
             if layout.separate_grad:  # the optimizer's direction, for the members that moved
                 optimizer_state = self._direction_for_moved(state, optimizer_state, t)
             done = t + 1
-        code, stopped_at, values, gradients, hvps, *flushed = _read_back(step, state)
+        rows = recorded_steps(plan, _last_valid_step(state, steps))
+        # the counters and each member's last point, read a chunk of tiles at a time, the state's
+        # memory handed back as it is read: the end holds the result, not the result and the state
+        first = None
+        if not plan.full:
+            first = functools.partial(
+                _first_row, first_row, start.flat("theta0"), start.flat("alpha0"), norms
+            )
+        code, stopped_at, counted, fired = _read_back(step, state, (first, history.final_row(rows)), steps)
         none = constant(np.int64(0), (size,))
-        hvps = hvps if step.evaluations["hvps"] else none
-        counts = {"values": values, "gradients": gradients, "hvps": hvps, "line_searches": none}
-        flushed = [none if counted is None else counted for counted in flushed]  # None: never fired
-        firings = {name: fires[k] + flushed[k] if isinstance(fires, np.ndarray) else flushed[k]
+        counts = {name: counted.get(name, none) for name in ("values", "gradients", "hvps", "line_searches")}
+        fired = [none if counted is None else counted for counted in fired]  # None: never fired
+        firings = {name: fires[k] + fired[k] if isinstance(fires, np.ndarray) else fired[k]
                    for k, name in enumerate(FIRINGS)}  # fmt: skip
-        running = code == _RUNNING
-        stopped_at[running] = steps
-        code[running] = _MAX_STEPS
-        rows = recorded_steps(plan, last_step(stopped_at))
-        recorded = history.finish(done, rows, state)[:, :, :size]
+        recorded = history.finish(done)[:, :, :size]
         if not record_oracle:
             oracle_alphas = constant(np.nan, (len(recorded) - 1, size))
         elif plan.full:
@@ -632,49 +712,151 @@ class FusedStepper:
         return select_state(moved, new_state, optimizer_state)
 
 
-def _start_inputs(
-    theta0: Any, alpha0: Any, gamma: Any, batch: tuple[int, ...], padded: int
-) -> tuple[Any, Any]:
-    """The start loop's inputs: the (padded B, n) start points (the caller's array itself when it
-    is C-contiguous float64 and B fills whole tiles) and the (2, padded B) alpha_0 and gamma."""
+#: members per call of a loop on a part of the batch (the start, a step that is not recorded,
+#: the read-back): small buffers that stay in cache, whatever the batch
+_CHUNK_MEMBERS = 2**15
+
+
+def _chunks(tiles: int) -> Iterator[tuple[int, int]]:
+    """(first, last) tiles of each chunk of at most :data:`_CHUNK_MEMBERS` members."""
+    per_chunk = max(1, _CHUNK_MEMBERS // LANES)
+    return ((first, min(tiles, first + per_chunk)) for first in range(0, tiles, per_chunk))
+
+
+@dataclass(frozen=True)
+class _Start:
+    """A run's inputs, theta_0 (..., n), alpha_0 and gamma, broadcast against its batch."""
+
+    theta0: Any
+    alpha0: Any
+    gamma: Any
+    batch: tuple[int, ...]
+
+    def flat(self, name: str) -> Any:
+        """theta_0 as (B, n), alpha_0 or gamma as (B,): views of the caller's arrays where NumPy can
+        make them (a C-contiguous (B, n) float64 array of start points is read where it is)."""
+        import numpy as np
+
+        size, array = math.prod(self.batch), getattr(self, name)
+        shape = (*self.batch, array.shape[-1]) if name == "theta0" else self.batch
+        whole = array if array.shape == shape else np.broadcast_to(array, shape)
+        return whole.reshape(size, array.shape[-1]) if name == "theta0" else whole.reshape(size)
+
+
+def _begin(step: StepKernel, start: _Start, state: TiledState, record: Any) -> Any:
+    """Fill the state from theta_0, alpha_0 and gamma, and the first record into ``record``, a
+    chunk at a time: the start points are read where they are, alpha_0 and gamma go through a
+    small buffer, and no copy of the batch's size is made. With ``record`` None (a thinned
+    history), the first record is written at the end (:func:`_read_back`, from the inputs and
+    the state's f(theta_0)): only ||grad f(theta_0)|| is kept, returned as a (padded B,) array."""
     import numpy as np
 
-    size, n = math.prod(batch), theta0.shape[-1]
-    points = np.ascontiguousarray(np.broadcast_to(theta0, (*batch, n)).reshape(size, n), dtype=np.float64)
-    if size != padded:
-        points = np.concatenate([points, np.zeros((padded - size, n))])
-    hyper = np.zeros((2, padded))
-    hyper[0, :size] = np.broadcast_to(alpha0, batch).reshape(size)
-    hyper[1, :size] = np.broadcast_to(gamma, batch).reshape(size)
-    return points, hyper
+    size, layout = state.size, state.layout
+    points, alphas, gammas = (start.flat(name) for name in ("theta0", "alpha0", "gamma"))
+    whole = record is not None and len(state.array) * LANES <= _CHUNK_MEMBERS
+    norms = None if record is not None else np.empty(state.padded)
+    for first, last in _chunks(len(state.array)):
+        low, high = first * LANES, min(last * LANES, size)
+        inputs = np.zeros(((last - first) * LANES, layout.n))
+        part = np.ascontiguousarray(points[low:high], dtype=np.float64)
+        if len(part) == len(inputs):
+            inputs = part  # read in place
+        else:
+            inputs[: high - low] = part
+        parameters = np.zeros((2, len(inputs)))
+        parameters[0, : high - low], parameters[1, : high - low] = alphas[low:high], gammas[low:high]
+        rows = record if whole else np.empty((layout.recorded, len(inputs)))
+        step.begin(inputs, parameters, state.array[first:last], rows)
+        if norms is not None:
+            norms[first * LANES : last * LANES] = rows[layout.column("grad_norm")]
+        elif not whole:
+            record[:, first * LANES : last * LANES] = rows
+    return norms
 
 
-#: members read back at a time: a small buffer (it stays in cache), whatever the batch
-_READ_BACK_CHUNK = 2**13
+def _first_row(
+    row: Any, points: Any, alphas: Any, norms: Any, state: TiledState, first: int, last: int
+) -> None:
+    """Write the first record of the members in tiles first ... last - 1 into ``row`` (n + 3, padded
+    B): theta_0 and alpha_0 from the inputs (``points`` (B, n) and ``alphas`` (B,)), f(theta_0) from
+    the state (the start loop wrote the same expression there and into a record), and
+    ||grad f(theta_0)||, kept by :func:`_begin`."""
+    layout, size = state.layout, state.size
+    low, high = first * LANES, min(last * LANES, size)
+    row[layout.block("theta"), low:high] = points[low:high].T
+    f0 = state.array[first:last, layout.column("start"), :]
+    row[layout.column("value"), first * LANES : last * LANES] = f0.reshape(-1)
+    row[layout.column("alpha"), low:high] = alphas[low:high]
+    row[layout.column("grad_norm"), low:high] = norms[low:high]
 
 
-def _read_back(step: StepKernel, state: TiledState) -> list[Any]:
-    """The :data:`READ_BACK` numbers as int64 arrays of B, read back a chunk of tiles at a time
-    (no buffer of the batch's size); a guard's firings are None where it never fired."""
+def _last_valid_step(state: TiledState, steps: int) -> int:
+    """The batch's last valid step (where a thinned history ends): ``steps`` while a member runs,
+    else the latest stop (read from the state's columns in place)."""
+    layout = state.layout
+    if state.array[:, layout.column("code"), :].min(initial=_CONVERGED) == _RUNNING:
+        return steps
+    return int(state.array[:, layout.column("stopped"), :].max(initial=0))
+
+
+def _read_back(
+    step: StepKernel, state: TiledState, rows: tuple[Any, Any], steps: int
+) -> tuple[Any, Any, dict[str, Any], list[Any]]:
+    """The :data:`READ_BACK` numbers, read a chunk of tiles at a time into the result's arrays (no
+    buffer of the batch's size), the rows that come from the state written (``rows``: a function
+    (state, first, last) that writes the first record of those tiles' members, or None; and the
+    final row, into which each member's recorded columns are copied, or None), and each chunk's
+    memory released once read (:meth:`TiledState.release`).
+
+    Returns:
+        The status codes (int8: members still running are MAX_STEPS), the last valid steps (int64:
+        ``steps`` for those), the evaluation counts that are not zero by construction (values and
+        gradients one read-only array where every step evaluates both alike) and each guard's
+        firings since the last flush (None where it never fired).
+    """
     import numpy as np
 
     size, tiles, count = state.size, len(state.array), len(READ_BACK)
-    kept = np.empty((5, size), np.int64)  # code, stopped, values, gradients, hvps
+    layout, tries = state.layout, step.evaluations
+    first_row, final_row = rows
+    alike = tries["gradients"] == tries["values"]  # values and gradients: one array
+    kinds = ("values", *(() if alike else ("gradients",)), *(("hvps",) if tries["hvps"] else ()))
+    # the integers in one block (as one NumPy buffer, from 4 MiB in huge pages where the system
+    # has them: a few page faults, not thousands; mapped in small pages from MAPPED_BYTES, see
+    # _zeros); a guard's row is touched only once it fires
+    block = _zeros((1 + len(kinds) + len(FIRINGS), size), "int64", huge=False, filled=False)[0]
+    code, stopped = np.empty(size, np.int8), block[0]
+    counted = {name: block[1 + k] for k, name in enumerate(kinds)}
     fired: list[Any] = [None] * len(FIRINGS)
-    per_chunk = min(max(1, _READ_BACK_CHUNK // LANES), tiles)
-    flat = np.empty(count * per_chunk * LANES, np.int64)
-    for first in range(0, tiles, per_chunk):
-        last = min(tiles, first + per_chunk)
+    buffer = np.empty(count * min(tiles, max(1, _CHUNK_MEMBERS // LANES)) * LANES, np.int64)
+    for first, last in _chunks(tiles):
         low, high = first * LANES, min(last * LANES, size)
-        part = flat[: count * (last - first) * LANES].reshape(count, -1)
+        part = buffer[: count * (last - first) * LANES].reshape(count, -1)
         step.read_back(state.array[first:last], part)
-        kept[:, low:high] = part[:5, : high - low]
+        running = part[0, : high - low] == _RUNNING
+        code[low:high] = np.where(running, _MAX_STEPS, part[0, : high - low])
+        stopped[low:high] = part[1, : high - low]
+        for name in counted:
+            counted[name][low:high] = part[READ_BACK.index(name), : high - low]
         fires = part[5:, : high - low]
-        for k in np.flatnonzero(fires.any(axis=1)):
-            if fired[k] is None:
-                fired[k] = np.zeros(size, np.int64)
-            fired[k][low:high] = fires[k]
-    return [*kept, *fired]
+        for guard in np.flatnonzero(fires.any(axis=1)).tolist():
+            if fired[guard] is None:  # its first firing: none before this chunk
+                fired[guard] = block[1 + len(kinds) + guard]
+                fired[guard][:low] = 0
+        for guard, row in enumerate(fired):
+            if row is not None:
+                row[low:high] = fires[guard]
+        if first_row is not None:
+            first_row(state, first, last)
+        if final_row is not None:
+            tiled = final_row.reshape(layout.recorded, -1, LANES)[:, first:last]
+            tiled[...] = state.array[first:last, : layout.recorded].transpose(1, 0, 2)
+        state.release(last)
+    stopped[code == _MAX_STEPS] = steps
+    if alike:
+        counted["values"].flags.writeable = False
+        counted["gradients"] = counted["values"]
+    return code, stopped, counted, fired
 
 
 def _oracle_rows(rows: list[Any], count: int, size: int) -> Any:
@@ -687,10 +869,6 @@ def _oracle_rows(rows: list[Any], count: int, size: int) -> Any:
     return out
 
 
-#: members per call of a step that is not recorded (the scratch record's size)
-_SCRATCH_MEMBERS = 2**15
-
-
 class _History:
     """The rows of a run's history, each (n + 3, padded B), written by the kernels in place.
 
@@ -699,7 +877,8 @@ class _History:
     memory check bounds the whole). Every step recorded (``plan.full``): the rows past the
     batch's last step repeat it at the end (the padding). Thinned: the kept rows, the other
     steps writing their record into a small scratch, a chunk of tiles at a time, and at the
-    end a last row with the state's recorded columns (each member's last point).
+    end a last row (:meth:`final_row`) that the read-back fills with the state's recorded
+    columns (each member's last point).
 
     The step loop is called at addresses (:meth:`StepKernel.unchecked`): every array here and
     the state are made by the stepper, C-contiguous float64 of the shapes the loop expects.
@@ -709,9 +888,15 @@ class _History:
         import numpy as np
 
         self.plan, self.width = plan, width
-        self.rows = np.empty((plan.rows, width, padded))
+        # every row of a full record is written by the steps; a thinned record's first and last
+        # rows are filled at the end, a chunk at a time, beside the counters (see :func:`_zeros`)
+        self.rows = (
+            np.empty((plan.rows, width, padded))
+            if plan.full
+            else _zeros((plan.rows, width, padded), huge=False, filled=False)[0]
+        )
         self.steps: list[int] = []  # the step of each row written (thinned)
-        per_chunk = min(max(1, _SCRATCH_MEMBERS // LANES), padded // LANES)
+        per_chunk = min(max(1, _CHUNK_MEMBERS // LANES), padded // LANES)
         self.scratch = None if plan.full else np.empty((width, per_chunk * LANES))
 
     def row(self, t: int) -> Any:
@@ -736,17 +921,52 @@ class _History:
         for first in range(0, len(tiles), per_chunk):
             step.unchecked(state + first * tiles.strides[0], scratch, min(per_chunk, len(tiles) - first))
 
-    def finish(self, done: int, rows: Any, state: TiledState) -> Any:
-        """The history: padded to steps + 1 rows (every step recorded), else cut to ``rows``
-        (the steps up to the batch's last valid one) with each member's last point as the last row."""
+    def advance_block(self, step: StepKernel, state: TiledState, first: int, last: int) -> None:
+        """Run the steps that lead to the points first + 1 ... last, a chunk of tiles at a time
+        through all of them (the chunk stays in cache: one pass over the batch's state instead of
+        one per step), each kept record copied from a scratch into its row.
+
+        A chunk whose members all stopped (asked every :data:`_RUNNING_CHECK` steps) skips its
+        remaining steps: a stopped member's step changes nothing, and its record would repeat
+        the state's recorded columns, which the kept rows get instead. Each member's numbers are
+        those of :meth:`advance` step by step (the same loop, in the same order per member)."""
+        import numpy as np
+
+        tiles, width = state.array, self.width
+        rows = {t: self.row(t) for t in range(first + 1, last + 1) if self.plan.full or self.plan.keeps(t)}
+        per_chunk = max(1, min(len(tiles), _BLOCK_BYTES // (tiles.strides[0] or 1)))
+        scratch = np.empty(width * per_chunk * LANES)
+        code = state.layout.column("code")
+        for low in range(0, len(tiles), per_chunk):
+            chunk = tiles[low : low + per_chunk]
+            members = slice(low * LANES, (low + len(chunk)) * LANES)
+            record = scratch[: width * len(chunk) * LANES].reshape(width, -1)
+            at, into = chunk.ctypes.data, record.ctypes.data
+            for t in range(first, last):
+                if (t - first) % _RUNNING_CHECK == 0 and chunk[:, code, :].min() != _RUNNING:
+                    for kept in (row for s, row in rows.items() if s > t):
+                        frozen = chunk[:, :width].transpose(1, 0, 2)  # what the loop would record
+                        kept.reshape(width, -1, LANES)[:, low : low + len(chunk)] = frozen
+                    break
+                step.unchecked(at, into, len(chunk))
+                if t + 1 in rows:
+                    rows[t + 1][:, members] = record
+
+    def final_row(self, rows: Any) -> Any:
+        """Where each member's last point goes (thinned: the row after the kept steps up to the
+        batch's last valid one ``rows[-1]``, unless that step is a kept row), or None."""
+        if self.plan.full:
+            return None
+        kept = sum(step <= rows[-1] for step in self.steps)
+        del self.steps[kept:]
+        return None if self.steps[-1] == rows[-1] else self.row(int(rows[-1]))
+
+    def finish(self, done: int) -> Any:
+        """The history: padded to steps + 1 rows (every step recorded), else the rows kept up to
+        the batch's last valid step and the final row (:meth:`final_row`, filled by then)."""
         if self.plan.full:
             self.rows[done + 1 :] = self.rows[done]
             return self.rows
-        kept = sum(step <= rows[-1] for step in self.steps)
-        del self.steps[kept:]
-        if self.steps[-1] != rows[-1]:
-            tiles = state.array[:, : self.width, :]  # (tiles, width, LANES): the recorded columns
-            self.row(int(rows[-1])).reshape(self.width, -1, LANES)[...] = tiles.transpose(1, 0, 2)
         return self.rows[: len(self.steps)]
 
 

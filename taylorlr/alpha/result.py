@@ -113,7 +113,8 @@ class Counts(_PerMember):
     The oracle's evaluations (``oracle_alphas``) are a measurement, not part of
     the method, and are not counted. A count that is zero by construction (line
     searches of a rule that makes none, HVPs of a rule that uses none) may be a
-    read-only array.
+    read-only array, and counts equal by construction (values and gradients of a rule
+    that evaluates both at the same points) may be one read-only array.
 
     >>> import taylorlr as tl
     >>> tl.run("x**2 + 10*y**2", [1.0, 1.0], rule="retsinas", steps=30).counts.totals()

@@ -65,24 +65,24 @@ def judge(run: Run, compiled: Any, *, divergence: float, data: Mapping[str, Any]
 
     codes = _order_codes(run.status)
     start, end = numpy.ravel(run.losses[0]), numpy.ravel(run.fun)
-    stopped = numpy.ravel(run.stopped_at)
-    with numpy.errstate(all="ignore"):
-        floor = start - divergence * (numpy.abs(start) + 1)
-        fell = end < floor
-        rounding = 16 * numpy.finfo(end.dtype).eps * (numpy.abs(start) + numpy.abs(end))
-        rose = end - start > rounding
-        # the histories repeat each member's last valid entry to the end (Run's padding)
-        small = numpy.ravel(run.grad_norms[-1]) <= run.settings.get("tol", numpy.inf)
-    # a member that kept its last point (stopped_at == steps) without a small gradient ran out of
-    # steps (a failed step t leaves stopped_at = t); only the others need their status read
-    ran_out = (stopped == run.settings.get("steps", len(run.losses) - 1)) & ~small
+    # the histories repeat each member's last valid entry to the end (Run's padding)
+    norms, stopped = numpy.ravel(run.grad_norms[-1]), numpy.ravel(run.stopped_at)
+    steps, tol = run.settings.get("steps", len(run.losses) - 1), run.settings.get("tol", numpy.inf)
+    tests = functools.partial(_record_tests, divergence=divergence, tol=tol, steps=steps)
+    if codes.size <= _CHUNK:
+        fell, rose, ran_out = tests(start, end, norms, stopped)
+    else:  # a chunk at a time: no temporaries of the batch's size
+        fell, rose, ran_out = (numpy.empty(codes.shape, dtype=bool) for _ in range(3))
+        for low in range(0, codes.size, _CHUNK):
+            part = slice(low, low + _CHUNK)
+            fell[part], rose[part], ran_out[part] = tests(start[part], end[part], norms[part], stopped[part])
     others = numpy.flatnonzero(~ran_out)
     overflowed = others[codes[others] == _ORDER[Status.NONFINITE]]
     stops = others[codes[others] == _ORDER[Status.CONVERGED]]
     probe = overflowed[~fell[overflowed]]
     last = _last_points(run)
     if data is not None and probe.size:
-        fell[probe] = _falls_along_descent(compiled, last(probe), floor[probe], data)
+        fell[probe] = _falls_along_descent(compiled, last(probe), _floor(start[probe], divergence), data)
     codes[numpy.flatnonzero(fell & ran_out)] = _ORDER[Status.UNBOUNDED]
     codes[overflowed[fell[overflowed]]] = _ORDER[Status.UNBOUNDED]
     codes[numpy.flatnonzero(rose & ran_out & ~fell)] = _ORDER[Status.ROSE]
@@ -92,15 +92,43 @@ def judge(run: Run, compiled: Any, *, divergence: float, data: Mapping[str, Any]
     return replace(run, status=status.reshape(run.batch_shape))
 
 
+#: members judged at a time (the temporaries of a chunk stay small, whatever the batch)
+_CHUNK = 2**16
+
+
+def _floor(start: Any, divergence: float) -> Any:
+    """f0 - divergence * (|f0| + 1): a loss below it fell without bound (DIVERGED's mirror)."""
+    import numpy
+
+    with numpy.errstate(all="ignore"):
+        return start - divergence * (numpy.abs(start) + 1)
+
+
+def _record_tests(
+    start: Any, end: Any, norms: Any, stopped: Any, *, divergence: float, tol: float, steps: int
+) -> tuple[Any, Any, Any]:
+    """Per member: the last loss fell below :func:`_floor`; it rose above the start beyond
+    rounding; the member ran out of steps (it kept its last point, ``stopped_at == steps``,
+    without a small gradient: a failed step t leaves stopped_at = t)."""
+    import numpy
+
+    with numpy.errstate(all="ignore"):
+        fell = end < _floor(start, divergence)
+        rounding = 16 * numpy.finfo(end.dtype).eps * (numpy.abs(start) + numpy.abs(end))
+        rose = end - start > rounding
+        ran_out = (stopped == steps) & ~(norms <= tol)
+    return fell, rose, ran_out
+
+
 def _order_codes(status: Any) -> Any:
-    """A fresh flat intp array of indices into :func:`_statuses`, from the step loop's integer
+    """A fresh flat int8 array of indices into :func:`_statuses`, from the step loop's integer
     codes (:data:`~taylorlr.alpha.result._CODES`) or from Status members (or their values)."""
     import numpy
 
     flat = numpy.asarray(status).reshape(-1)
     if flat.dtype.kind in "iu":
         return _loop_to_order()[flat]
-    return numpy.fromiter(map(_ORDER.__getitem__, flat), dtype=numpy.intp, count=flat.size)
+    return numpy.fromiter(map(_ORDER.__getitem__, flat), dtype=numpy.int8, count=flat.size)
 
 
 def _fill(codes: Any) -> Any:
@@ -117,7 +145,7 @@ def _loop_to_order() -> Any:
     """The step loop's code -> its Status's index in :func:`_statuses` (-1 for RUNNING)."""
     import numpy
 
-    return numpy.array([-1 if code is None else _ORDER[code] for code in _CODES], dtype=numpy.intp)
+    return numpy.array([-1 if code is None else _ORDER[code] for code in _CODES], dtype=numpy.int8)
 
 
 @functools.cache
