@@ -483,6 +483,14 @@ class _Translator:
     def __call__(self, node: Any) -> Any:
         value = self.values.get(node)
         if value is None:
+            self._arguments_first(node)
+            value = self._one(node)
+        return value
+
+    def _one(self, node: Any) -> Any:
+        """The value of a node whose arguments are all translated (a leaf included)."""
+        value = self.values.get(node)
+        if value is None:
             load = self.deferred.pop(node, None)
             if load is not None:
                 load()
@@ -491,6 +499,21 @@ class _Translator:
                 _budget.check()
             value = self.values[node] = self._translate(node)
         return value
+
+    def _arguments_first(self, root: Any) -> None:
+        """Translate everything below ``root``, arguments before their node, left to right, over an
+        explicit stack: a tower ``x**x**...**x`` 100 levels deep is deeper than Python's recursion."""
+        stack = [(argument, False) for argument in reversed(root.args)]
+        while stack:
+            node, ready = stack.pop()
+            if node in self.values:
+                continue
+            arguments = () if ready else node.args
+            if not arguments:
+                self._one(node)
+                continue
+            stack.append((node, True))
+            stack.extend((argument, False) for argument in reversed(arguments))
 
     def number(self, node: Any) -> Any:
         """A vector of doubles: conditions used as values become 1.0 or 0.0."""
@@ -544,8 +567,8 @@ class _Translator:
 
     def _translate(self, node: Any) -> Any:
         kind = type(node).__name__
-        if kind == "PyFunction":  # SymPy classes SymEngine does not know (Heaviside, DiracDelta)
-            kind = node.get_name()
+        if kind in ("PyFunction", "FunctionSymbol"):  # SymPy's Heaviside, DiracDelta (see _kinks.py)
+            kind = node.get_name() if node.get_name() in ("Heaviside", "DiracDelta") else kind
         if kind in _SPECIAL_NUMBERS:
             return self.constant(_SPECIAL_NUMBERS[kind])
         if node.is_Number or kind in ("Pi", "Exp1"):
@@ -812,12 +835,15 @@ def build_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> S
     Raises:
         UnsupportedExpression: a node the loop cannot express, or a free symbol that no group holds.
     """
-    import symengine as se
-
+    from taylorlr.compile._kinks import engine_form
     from taylorlr.compile.xp_codegen import rename_arguments
 
     try:
-        converted = [se.sympify(e) for e in exprs]
+        converted = []
+        for k, e in enumerate(exprs):
+            if k % 1000 == 999:
+                _budget.check()
+            converted.append(engine_form(e))
         renamed, _ = rename_arguments(converted, arg_groups)
     except (TypeError, ValueError, RuntimeError) as error:  # SymPy nodes SymEngine cannot hold
         raise UnsupportedExpression(f"cannot compile these expressions: {error}") from error
