@@ -257,7 +257,7 @@ def compile_loop(
     watch = Stopwatch()
     arrays = tuple(arrays)
     written = [(k, j, e) for k, a in enumerate(arrays) for j, e in enumerate(a.writes) if e is not None]
-    replacements, reduced = bounded_cse([se.sympify(e) for _, _, e in written])
+    replacements, reduced = bounded_cse([se.sympify(e) for _, _, e in written], watch)
     module = ir.Module(name="taylorlr_loop")
     module.triple = llvm.get_process_triple()
     signature = ir.FunctionType(

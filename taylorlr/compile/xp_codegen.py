@@ -286,7 +286,7 @@ def build_kernel(
         raise ValueError(f"this module builds 'xp' kernels, not {generator!r}")
     watch = Stopwatch()
     renamed, names = rename_arguments(exprs, arg_groups)
-    replacements, reduced = _cse(renamed)
+    replacements, reduced = _cse(renamed, watch)
     lines = [f"def kernel({', '.join(names)}):"]
     for k, (symbol, expr) in enumerate(replacements):
         if k % 1000 == 999:
@@ -386,8 +386,8 @@ def _is_symengine(expr: Any) -> bool:
     return engine is not None and isinstance(expr, engine.Basic)
 
 
-def _cse(exprs: Sequence[Any]) -> tuple[list[tuple[Any, Any]], list[Any]]:
+def _cse(exprs: Sequence[Any], watch: Stopwatch) -> tuple[list[tuple[Any, Any]], list[Any]]:
     if exprs and any(_is_symengine(e) for e in exprs):
-        return bounded_cse(exprs)
+        return bounded_cse(exprs, watch)
     replacements, reduced = sympy.cse(list(exprs), order="none")
     return list(replacements), list(reduced)

@@ -146,13 +146,24 @@ def test_a_large_kernel_ends_within_its_budget_plus_one_second(
         assert time.monotonic() - started < budget_s + 1.0 + 2.0
 
 
-def test_python_compiles_a_kernel_only_when_its_estimate_fits(
-    large_sum: tl.Loss, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("module", "constant", "generator", "step"),
+    [
+        (xp_codegen, "COMPILE_SECONDS_PER_CHARACTER", "xp", "Python's compiler"),
+        (_cse, "CSE_SECONDS_PER_SQUARED_NODE", "xp", "SymEngine's common subexpressions"),
+        (_cse, "CSE_SECONDS_PER_SQUARED_NODE", "simd", "SymEngine's common subexpressions"),
+    ],
+)
+def test_each_uninterruptible_call_starts_only_when_its_estimate_fits(
+    large_sum: tl.Loss, monkeypatch: pytest.MonkeyPatch, module, constant: str, generator: str, step: str
 ) -> None:
-    monkeypatch.setattr(xp_codegen, "COMPILE_SECONDS_PER_CHARACTER", 1.0)  # hours for any kernel
-    compiled = large_sum.compile(generator="xp", budget_s=5)
-    with pytest.raises(BudgetExceededError, match="Python's compiler would need about"):
+    monkeypatch.setattr(module, constant, 1.0)  # estimates of hours for any kernel
+    simd_codegen._cached_kernel.cache_clear()
+    compiled = large_sum.compile(generator=generator, budget_s=5)
+    started = time.monotonic()
+    with pytest.raises(BudgetExceededError, match=f"{step} would need about") as caught:
         compiled.value(np.ones(600))
+    assert caught.value.stage == "compile" and time.monotonic() - started < 5  # refused, not run
 
 
 def test_a_loop_over_its_size_is_refused_while_its_ir_is_built() -> None:
