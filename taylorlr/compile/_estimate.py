@@ -1,14 +1,15 @@
 """Steps of a kernel's build that cannot be interrupted, started only when their estimate fits.
 
-LLVM's machine-code generation and Python's ``compile`` of generated source are each one call
-that no budget check can stop. Their cost is estimated from the size of what they are given
-(measured on an idle machine, in CPU seconds), and the step starts only when that estimate fits
-in what is left of the active budget (:func:`taylorlr._budget.reserve`). The budget is wall-clock
-time, and on a loaded machine a CPU second takes longer: a :class:`Stopwatch` started with the
-build scales the estimate by the larger of two measures of that, the wall-clock seconds per CPU
-second the build has had so far (a build that got half a core expects twice its CPU time) and the
-machine's load average per core (which sees a load that began a moment ago, where the build's own
-ratio over a fraction of a second is noise).
+SymEngine's common subexpression elimination, LLVM's machine-code generation and Python's
+``compile`` of generated source are each one call that no budget check can stop. Their cost is
+estimated from the size of what they are given (measured on an idle machine, in CPU seconds), and
+the step starts only when that estimate fits in what is left of the active budget
+(:func:`taylorlr._budget.reserve`). The budget is wall-clock time, and on a loaded machine a CPU
+second takes longer: a :class:`Stopwatch` started with the build scales the estimate by the larger
+of two measures of that, the wall-clock seconds per CPU second the build has had so far (a build
+that got half a core expects twice its CPU time) and the machine's load average per core (which
+sees a load that began a moment ago, where the build's own ratio over a fraction of a second is
+noise).
 
 >>> watch = Stopwatch()
 >>> watch.slowdown() >= 1.0
@@ -58,4 +59,5 @@ class Stopwatch:
     def reserve(self, cpu_seconds: float, what: str) -> None:
         """Raise :class:`~taylorlr.errors.BudgetExceededError` now unless ``cpu_seconds`` of CPU, at
         this build's slowdown, fit in the active budget (no budget active: nothing to check)."""
-        _budget.reserve(cpu_seconds * self.slowdown(), what)
+        if _budget.current() is not None:
+            _budget.reserve(cpu_seconds * self.slowdown(), what)

@@ -6,11 +6,12 @@ Differentiating ``abs``, ``sign``, ``max`` and ``min`` gives SymPy's ``Heaviside
 * ``DiracDelta(u)`` is 0 wherever ``u != 0``, so a product with a ``DiracDelta`` factor is 0
   there whatever its other factors are; evaluated factor by factor it is not: the Hessian of
   ``max(1, x**943)`` holds ``889249*x**1884*DiracDelta(x**943 - 1)``, and at x = 2 the factor
-  ``x**1884`` overflows and ``0 * inf`` is NaN, where the true Hessian is finite (about 4e289).
+  ``x**1884`` overflows and ``0 * inf`` is NaN, where the true Hessian is finite (about 1.65e289).
   :func:`without_point_masses` drops those terms before either generator sees them. At the
   kink itself (``u = 0``) the point mass has no finite value: the compiled functions leave it
-  out there too, so they give the mean of the one-sided derivatives (``Heaviside(0) = 1/2``,
-  ``sign(0) = 0``) and never NaN for it (docs/analysis.md, "Kinks in compiled functions").
+  out there too and give finite numbers by a fixed rule, ``Heaviside(0) = 1/2`` and
+  ``sign(0) = 0`` (for one ``max``, ``min`` or ``abs``, the mean of the two one-sided
+  derivatives), never NaN for it (docs/analysis.md, "Kinks in compiled functions").
 * ``Heaviside`` is a SymPy class that SymEngine does not know: it holds it as a ``PyFunction``
   and rebuilds it through SymPy whenever its argument changes (when the SIMD generator renames
   the variables or shares subexpressions). SymPy then checks the new argument is real, and for

@@ -180,7 +180,7 @@ def test_the_estimates_are_scaled_by_the_builds_slowdown() -> None:
 
     watch = Stopwatch()
     time.sleep(0.1)  # wall-clock time without CPU: the process got a small share of it
-    assert watch.slowdown() > 1.5
+    assert watch.slowdown() > 2  # 0.1 s of wall clock for well under 0.05 s of CPU
     with Budget(stage="compile", seconds=10).active():
         watch.reserve(0.1, "a step")  # 0.1 s of CPU at a slowdown of at most 10 fits in 10 s
         with pytest.raises(BudgetExceededError, match="a step would need about"):
