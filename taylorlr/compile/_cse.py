@@ -3,10 +3,10 @@
 SymEngine's ``cse`` is one C++ call that cannot be interrupted, and its cost grows about
 quadratically with the size of what it is given when many sums share terms (a sum of 2,000
 terms ``sin(k*x + y)/k``: 16,000 nodes, 0.73 s; 8,000 nodes, 0.23 s). So the outputs are
-given to it in chunks of at most :data:`CSE_NODES` nodes, the active budget
-(:mod:`taylorlr._budget`) is checked before each chunk, an output larger than a chunk is a
-chunk of its own, and one larger than :data:`ALONE_NODES` is left as it is (no subexpression
-is shared with or inside it). A split changes no value
+given to it in chunks of at most :data:`CSE_NODES` nodes, an output larger than a chunk is a
+chunk of its own, one larger than :data:`ALONE_NODES` is left as it is (no subexpression is
+shared with or inside it), and each call starts only when its estimate (:func:`cse_seconds`)
+fits in what is left of the active budget (:mod:`taylorlr._budget`). A split changes no value
 beyond rounding: CSE may regroup a sum around a shared part (``a + b`` taken out of
 ``a + b + c``), so a kernel split into chunks can differ from an unsplit one in the last bits;
 either is the same for every point in every batch.
@@ -24,15 +24,29 @@ from collections.abc import Sequence
 from typing import Any
 
 from taylorlr import _budget
+from taylorlr.compile._estimate import Stopwatch
 
 #: the most distinct expression nodes given to one ``cse`` call: about 0.03 s in the worst case
 #: measured (sums sharing terms: 0.23 s at 8,000 nodes, 0.024 s at 2,400); smaller chunks also
 #: build faster (the cost grows with the chunk) and lost little sharing where measured (n = 1000
 #: Rosenbrock, xp: build 0.50 s at 40,000 nodes, 0.30 s at 2,500, the same time per call)
 CSE_NODES = 3_000
-#: an output larger than a chunk gets a ``cse`` call of its own up to this many nodes (about 0.3 s
-#: at worst), and none above
+#: an output larger than a chunk gets a ``cse`` call of its own up to this many nodes (about 1 s at
+#: worst), and none above
 ALONE_NODES = 20_000
+#: ``cse`` costs about the square of the nodes it is given: at most this many CPU seconds times
+#: nodes**2 (the worst case measured, sums sharing terms: 0.73 s at 16,000 nodes, 0.23 s at 8,000,
+#: is 2.9e-9 and 3.6e-9); a call starts only when its estimate fits in the budget
+CSE_SECONDS_PER_SQUARED_NODE = 4e-9
+
+
+def cse_seconds(nodes: int) -> float:
+    """An upper estimate (CPU seconds, idle machine) of one ``cse`` call on ``nodes`` distinct nodes.
+
+    >>> round(cse_seconds(CSE_NODES), 3), round(cse_seconds(ALONE_NODES), 1)
+    (0.036, 1.6)
+    """
+    return CSE_SECONDS_PER_SQUARED_NODE * nodes**2
 
 
 def node_count(expr: Any, cap: int, seen: set[Any] | None = None) -> int:
@@ -57,23 +71,28 @@ def node_count(expr: Any, cap: int, seen: set[Any] | None = None) -> int:
     return count
 
 
-def bounded_cse(exprs: Sequence[Any]) -> tuple[list[tuple[Any, Any]], list[Any]]:
+def bounded_cse(
+    exprs: Sequence[Any], watch: Stopwatch | None = None
+) -> tuple[list[tuple[Any, Any]], list[Any]]:
     """SymEngine's ``cse`` over chunks of at most :data:`CSE_NODES` distinct nodes: (replacements, reduced).
 
     The replacement symbols of each chunk are ``x0, x1, ...`` continued across chunks (never
-    one of the kernel's arguments, which are renamed ``a<g>_<k>`` before).
+    one of the kernel's arguments, which are renamed ``a<g>_<k>`` before). Each call starts only
+    when its estimate (:func:`cse_seconds`, scaled by ``watch``'s slowdown) fits in the budget.
     """
     import symengine as se
 
+    watch = watch or Stopwatch()
     replacements: list[tuple[Any, Any]] = []
     reduced: list[Any] = []
     chunk: list[Any] = []
     seen: set[Any] = set()
 
-    def flush() -> None:
+    def flush(nodes: int) -> None:
         nonlocal chunk
         if chunk:
             _budget.check()
+            watch.reserve(cse_seconds(nodes), "SymEngine's common subexpressions")
             found, outputs = se.cse(chunk)
             if replacements:  # continue the numbering: x0, x1, ... are the first chunk's
                 rename = {old: se.Symbol(f"x{len(replacements) + k}") for k, (old, _) in enumerate(found)}
@@ -87,18 +106,19 @@ def bounded_cse(exprs: Sequence[Any]) -> tuple[list[tuple[Any, Any]], list[Any]]
     for expr in exprs:
         room = CSE_NODES - len(seen)
         if node_count(expr, room, seen) > room and chunk:
-            flush()  # a fresh chunk for it
+            flush(CSE_NODES)  # a fresh chunk for it
             node_count(expr, CSE_NODES, seen)
         if len(seen) > CSE_NODES:  # larger than a chunk: alone, or left as it is when too large
             seen.clear()
-            if node_count(expr, ALONE_NODES) <= ALONE_NODES:
+            nodes = node_count(expr, ALONE_NODES)
+            if nodes <= ALONE_NODES:
                 chunk.append(expr)
-                flush()
+                flush(nodes)
             else:
                 reduced.append(expr)
             continue
         chunk.append(expr)
-    flush()
+    flush(len(seen))
     return replacements, reduced
 
 

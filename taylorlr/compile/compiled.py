@@ -30,6 +30,7 @@ from typing import Any
 import sympy
 
 from taylorlr import _budget
+from taylorlr.compile._kinks import without_point_masses
 from taylorlr.compile.backends import Backend, resolve_backend
 from taylorlr.compile.kernel import Kernel
 from taylorlr.errors import OptionError, PointError
@@ -279,6 +280,8 @@ class Compiled:
             groups.append(vector)
         if self.data_symbols:
             groups.append(tuple(d.engine.convert(s) for s in self.data_symbols))
+        if not d.smooth:  # a kink's point masses are 0 off the kink, whatever they multiply
+            exprs = [without_point_masses(e) for e in exprs]
         kernel = _kernel(exprs, groups, generator, fallback=self.generator == "auto")
         return BatchedFunction(
             kernel,

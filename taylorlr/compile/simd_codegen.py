@@ -60,6 +60,7 @@ from typing import Any
 
 from taylorlr import _budget
 from taylorlr.compile._cse import bounded_cse
+from taylorlr.compile._estimate import Stopwatch
 from taylorlr.symbolic.functions import require_lowering
 
 #: points per vector: each operation of the loop works on this many members at once
@@ -113,9 +114,15 @@ LARGE_LOOP_INSTRUCTIONS = 1500
 #: seconds per IR instruction, times (1 + instructions / JIT_GROWTH_INSTRUCTIONS): it grows faster
 #: than the loop (measured, CPU s: 5,000 instructions 0.45 s, 15,000 0.4 s, 24,000 2.0 s, 50,000
 #: about 22 s, on Rosenbrock n = 1000 and sums of 1,000-5,000 terms); a loop starts it only when
-#: this estimate fits in the active budget (:func:`taylorlr._budget.reserve`)
+#: this estimate, scaled by the build's wall-clock time per CPU second, fits in the active budget
+#: (:class:`taylorlr.compile._estimate.Stopwatch`)
 JIT_SECONDS_PER_INSTRUCTION = 1e-4
 JIT_GROWTH_INSTRUCTIONS = 10_000
+#: printing the IR as text for LLVM, one uninterruptible call too: about 1e-5 s per instruction
+#: (measured: 24,000 instructions, 0.43 s on a loaded machine), estimated at twice that
+IR_TEXT_SECONDS_PER_INSTRUCTION = 2e-5
+#: the IR's construction checks the budget and the loop's size every this many nodes (or terms of a sum)
+CHECK_EVERY = 256
 #: the largest loop :class:`SimdKernel` compiles (about 5-20 s of LLVM); a larger one raises
 #: :class:`UnsupportedExpression`, and ``compile()``'s automatic choice takes the ``xp`` generator
 #: for that output group (a property of the expression: the same for every batch)
@@ -247,9 +254,10 @@ def compile_loop(
     import llvmlite.ir as ir
     import symengine as se
 
+    watch = Stopwatch()
     arrays = tuple(arrays)
     written = [(k, j, e) for k, a in enumerate(arrays) for j, e in enumerate(a.writes) if e is not None]
-    replacements, reduced = bounded_cse([se.sympify(e) for _, _, e in written])
+    replacements, reduced = bounded_cse([se.sympify(e) for _, _, e in written], watch)
     module = ir.Module(name="taylorlr_loop")
     module.triple = llvm.get_process_triple()
     signature = ir.FunctionType(
@@ -259,6 +267,7 @@ def compile_loop(
     for argument in function.args[:-1]:
         argument.add_attribute("noalias")  # distinct arrays: nothing stored is read through another
     body = _LoopBody(ir, function, arrays)
+    body.translate.max_instructions = max_instructions
     for k in range(len(arrays)):
         body.defer_loads(k)
     definitions = _Definitions(body, replacements)
@@ -270,7 +279,7 @@ def compile_loop(
         zeros = 0
         for position, (j, e) in enumerate(columns):
             if position % 256 == 255:
-                _budget.check()
+                body.translate.checkpoint()
             definitions.emit_needed(e)
             values[j] = body.translate.number(e)
             zeros += array.zeroed and e == 0
@@ -292,19 +301,22 @@ def compile_loop(
     level = 0 if keep_ir else level
     if max_instructions is not None and instructions > max_instructions:
         raise UnsupportedExpression(f"a loop of {instructions:,} instructions (at most {max_instructions:,})")
-    _budget.reserve(jit_seconds(instructions), "LLVM's machine code")
+    watch.reserve(jit_seconds(instructions), "LLVM's machine code")
     source = str(module)
     engine, address = _jit(llvm, source, optimise, level)
     return ColumnLoop(arrays, _prototype(len(arrays))(address), engine, level, source if keep_ir else "")
 
 
 def jit_seconds(instructions: int) -> float:
-    """An upper estimate of LLVM's machine-code generation for a loop of this many IR instructions.
+    """An upper estimate (CPU seconds, idle machine) of what follows the IR's construction for a loop
+    of this many instructions: printing it as text (:data:`IR_TEXT_SECONDS_PER_INSTRUCTION`) and
+    LLVM's machine-code generation.
 
     >>> round(jit_seconds(1_000), 2), round(jit_seconds(40_000), 1)
-    (0.11, 20.0)
+    (0.13, 20.8)
     """
-    return JIT_SECONDS_PER_INSTRUCTION * instructions * (1 + instructions / JIT_GROWTH_INSTRUCTIONS)
+    jit = JIT_SECONDS_PER_INSTRUCTION * instructions * (1 + instructions / JIT_GROWTH_INSTRUCTIONS)
+    return jit + IR_TEXT_SECONDS_PER_INSTRUCTION * instructions
 
 
 def _prototype(count: int) -> Any:
@@ -479,18 +491,56 @@ class _Translator:
         self.values: dict[Any, Any] = {}
         #: symbols whose value is made at first use (the columns the loop reads)
         self.deferred: dict[Any, Callable[[], None]] = {}
+        #: nodes translated so far, and the most IR instructions the loop may hold (None: no limit)
+        self.translated = 0
+        self.max_instructions: int | None = None
+
+    def checkpoint(self) -> None:
+        """Check the active budget and the loop's size so far: called every :data:`CHECK_EVERY` nodes,
+        so no stretch of the IR's construction runs unchecked (a loop over the limit is refused here,
+        before the rest of it is built)."""
+        _budget.check()
+        count = len(self.builder.block.instructions)
+        if self.max_instructions is not None and count > self.max_instructions:
+            raise UnsupportedExpression(
+                f"a loop of over {count:,} instructions (at most {self.max_instructions:,})"
+            )
 
     def __call__(self, node: Any) -> Any:
+        value = self.values.get(node)
+        if value is None:
+            self._arguments_first(node)
+            value = self._one(node)
+        return value
+
+    def _one(self, node: Any) -> Any:
+        """The value of a node whose arguments are all translated (a leaf included)."""
         value = self.values.get(node)
         if value is None:
             load = self.deferred.pop(node, None)
             if load is not None:
                 load()
                 return self.values[node]
-            if len(self.values) % 512 == 511:  # a large output is translated node by node
-                _budget.check()
+            self.translated += 1
+            if self.translated % CHECK_EVERY == 0:
+                self.checkpoint()
             value = self.values[node] = self._translate(node)
         return value
+
+    def _arguments_first(self, root: Any) -> None:
+        """Translate everything below ``root``, arguments before their node, left to right, over an
+        explicit stack: a tower ``x**x**...**x`` 100 levels deep is deeper than Python's recursion."""
+        stack = [(argument, False) for argument in reversed(root.args)]
+        while stack:
+            node, ready = stack.pop()
+            if node in self.values:
+                continue
+            arguments = () if ready else node.args
+            if not arguments:
+                self._one(node)
+                continue
+            stack.append((node, True))
+            stack.extend((argument, False) for argument in reversed(arguments))
 
     def number(self, node: Any) -> Any:
         """A vector of doubles: conditions used as values become 1.0 or 0.0."""
@@ -544,8 +594,8 @@ class _Translator:
 
     def _translate(self, node: Any) -> Any:
         kind = type(node).__name__
-        if kind == "PyFunction":  # SymPy classes SymEngine does not know (Heaviside, DiracDelta)
-            kind = node.get_name()
+        if kind in ("PyFunction", "FunctionSymbol"):  # SymPy's Heaviside, DiracDelta (see _kinks.py)
+            kind = node.get_name() if node.get_name() in ("Heaviside", "DiracDelta") else kind
         if kind in _SPECIAL_NUMBERS:
             return self.constant(_SPECIAL_NUMBERS[kind])
         if node.is_Number or kind in ("Pi", "Exp1"):
@@ -557,8 +607,7 @@ class _Translator:
             return self.ir.Constant(self.boolean, [int(kind == "BooleanTrue")] * LANES)
         arguments = node.args
         if kind in ("Add", "Mul"):
-            combine = self.builder.fadd if kind == "Add" else self.builder.fmul
-            return functools.reduce(combine, [self.number(a) for a in arguments])
+            return self._fold(self.builder.fadd if kind == "Add" else self.builder.fmul, arguments)
         if kind == "Pow":
             return self._power(*arguments)
         if kind in _LOWERING and _LOWERING[kind][0] == "node":
@@ -575,6 +624,15 @@ class _Translator:
         if kind == "Not":
             return self.builder.not_(self(arguments[0]))
         raise UnsupportedExpression(f"no loop translation for {kind}: {node}")
+
+    def _fold(self, combine: Callable[[Any, Any], Any], arguments: Sequence[Any]) -> Any:
+        """The arguments combined left to right (a sum of 10^4 terms: checked as it grows)."""
+        total = self.number(arguments[0])
+        for k, argument in enumerate(arguments[1:], 1):
+            if k % CHECK_EVERY == 0:
+                self.checkpoint()
+            total = combine(total, self.number(argument))
+        return total
 
     def _atan2(self, y: Any, x: Any) -> Any:
         return self.libm("atan2", y, x)
@@ -812,12 +870,15 @@ def build_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> S
     Raises:
         UnsupportedExpression: a node the loop cannot express, or a free symbol that no group holds.
     """
-    import symengine as se
-
+    from taylorlr.compile._kinks import engine_form
     from taylorlr.compile.xp_codegen import rename_arguments
 
     try:
-        converted = [se.sympify(e) for e in exprs]
+        converted = []
+        for k, e in enumerate(exprs):
+            if k % 1000 == 999:
+                _budget.check()
+            converted.append(engine_form(e))
         renamed, _ = rename_arguments(converted, arg_groups)
     except (TypeError, ValueError, RuntimeError) as error:  # SymPy nodes SymEngine cannot hold
         raise UnsupportedExpression(f"cannot compile these expressions: {error}") from error

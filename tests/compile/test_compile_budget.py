@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import symengine as se
@@ -9,7 +11,7 @@ import sympy
 
 import taylorlr as tl
 from taylorlr._budget import Budget
-from taylorlr.compile import _cse, simd_codegen
+from taylorlr.compile import _cse, simd_codegen, xp_codegen
 from taylorlr.errors import BudgetExceededError
 
 
@@ -111,3 +113,75 @@ def test_a_loop_above_the_largest_kernel_falls_back_to_xp_under_auto(
     assert np.allclose(auto.grad(W), expected, rtol=1e-15, atol=0)
     with pytest.raises(tl.OptionError, match=r"a loop of .* instructions"):
         tl.Loss(large_sum.expr).compile(generator="simd").grad(W)
+
+
+@pytest.fixture(scope="module")
+def shared_sum() -> tl.Loss:
+    """1,000 terms sin(k x + y) / k: every derivative is one large sum (kernels of 10^4 nodes)."""
+    x, y = sympy.symbols("x y", real=True)
+    loss = tl.Loss(sympy.Add(*[sympy.sin(k * x + y) / k for k in range(1, 1001)]))
+    loss.compiled_derivatives
+    return loss
+
+
+@pytest.mark.parametrize("generator", ["auto", "xp"])
+@pytest.mark.parametrize("budget_s", [0.3, 1.0])
+def test_a_large_kernel_ends_within_its_budget_plus_one_second(
+    shared_sum: tl.Loss, generator: str, budget_s: float
+) -> None:
+    # each output group's build is a value or a BudgetExceededError, never later than budget + 1 s
+    # (wall clock, as the budget; 2 s more for a loaded CI runner); a value is SymPy's, to rounding
+    compiled = shared_sum.compile(generator=generator, budget_s=budget_s)
+    W = np.array([0.3, -0.2])
+    k = np.arange(1, 1001)
+    expected = {"value": np.sum(np.sin(k * 0.3 - 0.2) / k), "grad": [np.sum(np.cos(k * 0.3 - 0.2))] * 2}
+    for group in ("value", "grad"):
+        started = time.monotonic()
+        try:
+            got = getattr(compiled, group)(W)
+        except BudgetExceededError as error:
+            assert error.stage == "compile" and error.option == "budget_s"
+        else:
+            assert np.allclose(got, expected[group], rtol=1e-12, atol=1e-12)
+        assert time.monotonic() - started < budget_s + 1.0 + 2.0
+
+
+@pytest.mark.parametrize(
+    ("module", "constant", "generator", "step"),
+    [
+        (xp_codegen, "COMPILE_SECONDS_PER_CHARACTER", "xp", "Python's compiler"),
+        (_cse, "CSE_SECONDS_PER_SQUARED_NODE", "xp", "SymEngine's common subexpressions"),
+        (_cse, "CSE_SECONDS_PER_SQUARED_NODE", "simd", "SymEngine's common subexpressions"),
+    ],
+)
+def test_each_uninterruptible_call_starts_only_when_its_estimate_fits(
+    large_sum: tl.Loss, monkeypatch: pytest.MonkeyPatch, module, constant: str, generator: str, step: str
+) -> None:
+    monkeypatch.setattr(module, constant, 1.0)  # estimates of hours for any kernel
+    simd_codegen._cached_kernel.cache_clear()
+    compiled = large_sum.compile(generator=generator, budget_s=5)
+    started = time.monotonic()
+    with pytest.raises(BudgetExceededError, match=f"{step} would need about") as caught:
+        compiled.value(np.ones(600))
+    assert caught.value.stage == "compile" and time.monotonic() - started < 5  # refused, not run
+
+
+def test_a_loop_over_its_size_is_refused_while_its_ir_is_built() -> None:
+    # the size is checked with the budget, every CHECK_EVERY nodes: refused at once, not once built
+    xs = se.symbols("x0:400")
+    terms = se.Add(*[se.sin(v * (k + 1)) for k, v in enumerate(xs)])
+    arrays = [simd_codegen.LoopArray("rows", reads=xs), simd_codegen.LoopArray("rows", writes=(terms,))]
+    with pytest.raises(simd_codegen.UnsupportedExpression, match=r"a loop of over [\d,]+ instructions"):
+        simd_codegen.compile_loop(arrays, max_instructions=500)
+
+
+def test_the_estimates_are_scaled_by_the_builds_slowdown() -> None:
+    from taylorlr.compile._estimate import Stopwatch
+
+    watch = Stopwatch()
+    time.sleep(0.1)  # wall-clock time without CPU: the process got a small share of it
+    assert watch.slowdown() > 2  # 0.1 s of wall clock for well under 0.05 s of CPU
+    with Budget(stage="compile", seconds=10).active():
+        watch.reserve(0.1, "a step")  # 0.1 s of CPU at a slowdown of at most 10 fits in 10 s
+        with pytest.raises(BudgetExceededError, match="a step would need about"):
+            watch.reserve(5.0, "a step")  # 5 s of CPU at a slowdown above 2 does not
