@@ -17,6 +17,7 @@ sentences say "guaranteed" only for what is proved (:mod:`taylorlr.numerics.step
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -179,6 +180,10 @@ class NewtonReport:
         f_before, f_after: f at its start and at its new point (floats).
         exact: the :class:`ExactNewtonStep`, or None where it is not formed.
         exact_note: why the exact step is missing when its budget ran out ("" otherwise).
+        kinks: the abs, sign, max and min of f that switch at the start (at the exact start, or at the
+            float start in floating point): there the gradient and Hessian follow the kink convention
+            (sign(0) = 0, a step's value 1/2: docs/analysis.md) and need not be f's derivatives, and
+            the verdict is about the model built on them.
 
     >>> import taylorlr as tl
     >>> loss = tl.Loss("(x - 3)**2 + y**4")
@@ -194,11 +199,18 @@ class NewtonReport:
     f_after: float
     exact: ExactNewtonStep | None = None
     exact_note: str = ""
+    kinks: tuple[str, ...] = ()
 
     @property
     def heads_for(self) -> str:
         """What H's eigenvalues say about where the step heads (a sentence)."""
-        return curvature_verdict(self.step.curvature, self.step.fallback)
+        verdict = curvature_verdict(self.step.curvature, self.step.fallback)
+        if not self.kinks:
+            return verdict
+        return (
+            f"{verdict.split(' (a descent direction)')[0]}; a kink switches here ({', '.join(self.kinks)}), "
+            "so that model's numbers follow the kink convention and need not be f's derivatives"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -208,6 +220,7 @@ class NewtonReport:
             "heads_for": self.heads_for,
             "exact": None if self.exact is None else self.exact.to_dict(),
             **({"exact_note": self.exact_note} if self.exact_note else {}),
+            "kinks": list(self.kinks),
         }
 
 
@@ -231,7 +244,42 @@ def newton_report(
 
     value = loss.compile(backend, dtype).value
     f_before, f_after = (float(to_numpy(value(w))) for w in (step.start, step.point))
-    return NewtonReport(step=step, f_before=f_before, f_after=f_after, exact=exact, exact_note=exact_note)
+    return NewtonReport(
+        step=step, f_before=f_before, f_after=f_after, exact=exact, exact_note=exact_note,
+        kinks=_kinks_at(loss, to_numpy(step.start), exact),
+    )  # fmt: skip
+
+
+def _kinks_at(loss: Loss, start: Any, exact: ExactNewtonStep | None) -> tuple[str, ...]:
+    """The kinks of f that switch at the start: at the exact start (where the exact step has one), or
+    at the float start in floating point (where the compiled numbers were computed)."""
+    from taylorlr.symbolic.derivatives import is_smooth
+    from taylorlr.symbolic.kinks import switches
+
+    if is_smooth(loss.expr):
+        return ()
+    exact_point = None if exact is None else dict(zip(loss.variables, exact.start, strict=True))
+    floats = start.reshape(-1)
+    in_floats = not loss.data and all(math.isfinite(float(v)) for v in floats)
+    found = []
+    for switch in switches(loss.expr):
+        on_exact = exact_point is not None and switch.switched(
+            [sympy.sympify(a).xreplace(exact_point) for a in switch.arguments]
+        )
+        on_floats = in_floats and switch.switched([_float_value(loss, a, floats) for a in switch.arguments])
+        if on_exact or on_floats:
+            found.append(switch.name)
+    return tuple(found)
+
+
+def _float_value(loss: Loss, expr: Any, point: Any) -> float:
+    """``expr`` at the float ``point``, compiled as the loss's own functions are."""
+    from taylorlr.compile.backends import to_numpy
+    from taylorlr.loss import Loss as LossClass
+
+    if expr.is_Number:
+        return float(expr)
+    return float(to_numpy(LossClass(expr, variables=loss.variables).compile().value(point)))
 
 
 # the solution ---------------------------------------------------------------------------------

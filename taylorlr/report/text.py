@@ -258,6 +258,7 @@ def newton_step_lines(data: dict[str, Any], names: Sequence[str]) -> list[str]:
         f"{data['method'].capitalize()} step from {point_label(names)} = "
         f"{exact_or_float(data['start'], exact.get('start'))}",
         f"  gradient       {vector_text(data['gradient'])}",
+        *_kink_lines(data.get("kinks") or []),
         f"  eigenvalues    {', '.join(map(fmt, data['eigenvalues']))}  (condition {fmt(data['condition'])}"
         f"{_ill_conditioned(data)})",
         f"  {eta_name:<14} {eta}",
@@ -266,6 +267,17 @@ def newton_step_lines(data: dict[str, Any], names: Sequence[str]) -> list[str]:
         f"  f before       {number_text(data['f_before'], exact.get('f_before'))}",
         f"  f after        {number_text(data['f_after'], exact.get('f_after'))}",
         f"  heads for      {data['curvature']}: {data['heads_for']}",
+    ]
+
+
+def _kink_lines(kinks: Sequence[str]) -> list[str]:
+    """The warning that the point is on a kink of f (nothing where it is not)."""
+    if not kinks:
+        return []
+    verb = "switches" if len(kinks) == 1 else "switch"
+    return [
+        f"  on a kink      {', '.join(kinks)} {verb} here: the numbers shown follow the kink convention",
+        "                 (sign(0) = 0, a step's value 1/2) and need not be f's derivatives",
     ]
 
 
