@@ -40,8 +40,9 @@ from taylorlr.errors import BudgetExceededError
 #: built (before that call): about the NumPy evaluations that cost as much as the loop's build
 BUILD_UNITS = 64
 POINTS_PER_UNIT = 256
-#: the largest group (operations after CSE) evaluated with NumPy first; a larger one builds its
-#: loop at once (the loop's build then dominates less, and NumPy's temporaries grow)
+#: the largest group evaluated with NumPy first, in distinct nodes and in operations after CSE; a
+#: larger one builds its loop at once (the loop's build then dominates less, NumPy's temporaries grow)
+MAX_NODES = 3_000
 MAX_OPERATIONS = 1_500
 #: integer powers up to this size are multiplications in the loop (``simd_codegen._MULTIPLIED_POWERS``)
 _MULTIPLIED_POWERS = 16
@@ -200,8 +201,9 @@ class LazySimdKernel:
     """A :class:`~taylorlr.compile.kernel.Kernel` that evaluates with its :class:`ArithmeticTape`
     until it has been used :data:`BUILD_UNITS`, then with the SIMD loop (the same bits)."""
 
-    exprs: tuple[Any, ...]
-    groups: tuple[tuple[Any, ...], ...]
+    #: the argument groups' widths and the expressions, renamed ``a<g>_<i>`` (as the loop reads them)
+    widths: tuple[int, ...]
+    renamed: tuple[Any, ...]
     tape: ArithmeticTape
     #: the use so far, in units (see the module's docs), and the use at which the loop is built
     used: float = 0.0
@@ -228,7 +230,8 @@ class LazySimdKernel:
     def loop_kernel(self) -> simd_codegen.SimdKernel:
         """The SIMD loop's kernel, built now if it is not yet."""
         if self.simd is None:
-            self.simd = simd_codegen.build_kernel(self.exprs, self.groups)
+            # the loop of these renamed expressions (cached by them, as simd_codegen.build_kernel's)
+            self.simd = simd_codegen._cached_kernel(self.widths, self.renamed)
         return self.simd
 
     def stacked(self, xp: Any, arrays: Sequence[Any], batch: tuple[int, ...], samples: Any) -> Any:
@@ -243,10 +246,9 @@ class LazySimdKernel:
             self._try_to_build()
         if self.simd is not None:
             return self.simd.stacked(xp, arrays, batch, samples)
-        widths = [len(g) for g in self.groups]
         rows = [
             xp.reshape(xp.broadcast_to(array, batch + (width,)), (count, width))
-            for array, width in zip(arrays, widths, strict=True)
+            for array, width in zip(arrays, self.widths, strict=True)
         ]
         columns = rows[0] if len(rows) == 1 else xp.concatenate(rows, axis=-1)
         return xp.reshape(self.tape.evaluate(xp, columns), batch + (self.n_outputs,))
@@ -271,14 +273,39 @@ def build_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> A
 
     from taylorlr.compile.xp_codegen import rename_arguments
 
-    if BUILD_UNITS <= 0:
-        return simd_codegen.build_kernel(exprs, arg_groups)
     try:
         converted = [se.sympify(e) for e in exprs]
+    except (TypeError, ValueError, RuntimeError):  # SymPy nodes SymEngine cannot hold
+        converted = None
+    if BUILD_UNITS <= 0 or not converted or not _arithmetic(converted):
+        return simd_codegen.build_kernel(exprs, arg_groups)
+    try:
         renamed, _ = rename_arguments(converted, arg_groups)
-    except (TypeError, ValueError, RuntimeError) as error:  # as the SIMD loop's build_kernel
+    except ValueError as error:  # a free symbol no group holds: as the SIMD loop's build_kernel
         raise simd_codegen.UnsupportedExpression(f"cannot compile these expressions: {error}") from error
-    tape = arithmetic_tape(renamed, [len(g) for g in arg_groups]) if renamed else None
+    widths = tuple(len(g) for g in arg_groups)
+    tape = arithmetic_tape(renamed, widths)
     if tape is None:
         return simd_codegen.build_kernel(exprs, arg_groups)
-    return LazySimdKernel(tuple(exprs), tuple(tuple(g) for g in arg_groups), tape, build_at=BUILD_UNITS)
+    return LazySimdKernel(widths, tuple(renamed), tape, build_at=BUILD_UNITS)
+
+
+#: the nodes a tape may hold, besides numbers and symbols (:class:`_TapeWriter` has the last word)
+_ARITHMETIC = frozenset({"Pi", "Exp1", "Add", "Mul", "Pow"})
+
+
+def _arithmetic(exprs: Sequence[Any]) -> bool:
+    """Whether every node is arithmetic and there are at most :data:`MAX_NODES` distinct ones
+    (a walk that stops at the first node that is not, or past the limit)."""
+    seen: set[Any] = set()
+    stack = list(exprs)
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        known = node.is_Number or node.is_Symbol or type(node).__name__ in _ARITHMETIC
+        if not known or len(seen) >= MAX_NODES:
+            return False
+        seen.add(node)
+        stack.extend(node.args)
+    return True
