@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from taylorlr import _budget
 from taylorlr.compile import simd_codegen
 from taylorlr.compile._cse import bounded_cse
 from taylorlr.errors import BudgetExceededError
@@ -41,9 +42,11 @@ from taylorlr.errors import BudgetExceededError
 BUILD_UNITS = 64
 POINTS_PER_UNIT = 256
 #: the largest group evaluated with NumPy first, in distinct nodes and in operations after CSE; a
-#: larger one builds its loop at once (the loop's build then dominates less, NumPy's temporaries grow)
-MAX_NODES = 3_000
-MAX_OPERATIONS = 1_500
+#: larger one builds its loop at once. Well inside the loop's own limit
+#: (``simd_codegen.MAX_KERNEL_INSTRUCTIONS``, 40,000 instructions), so that every lazy kernel's loop
+#: can be built: n = 1000 Rosenbrock's gradient is 11,000 operations, its Hessian 5,000
+MAX_NODES = 30_000
+MAX_OPERATIONS = 20_000
 #: integer powers up to this size are multiplications in the loop (``simd_codegen._MULTIPLIED_POWERS``)
 _MULTIPLIED_POWERS = 16
 
@@ -57,13 +60,15 @@ class ArithmeticTape:
     """The SIMD loop's operations over slots: the columns read, then one slot per step, in order.
 
     A step is ``(ufunc, a, b)`` (``b`` is None for one argument) or ``(None, value, None)`` for a
-    constant; ``outputs[k]`` is the slot of expression k; ``releases[i]`` the slots whose last use
-    is step i (freed at once: NumPy's temporaries stay few).
+    constant; ``outputs[k]`` is the slot of expression k. Step i's value is written at once to the
+    outputs ``writes[i]``, and ``releases[i]`` are the slots whose last use is step i (freed then:
+    only the temporaries still needed are alive, whatever the number of outputs).
     """
 
     columns: int
     steps: tuple[tuple[Any, Any, int | None], ...]
     outputs: tuple[int, ...]
+    writes: tuple[tuple[int, ...], ...]
     releases: tuple[tuple[int, ...], ...]
 
     @property
@@ -74,17 +79,22 @@ class ArithmeticTape:
     def evaluate(self, np: Any, rows: Any) -> Any:
         """Every output at every point: ``rows`` (count, columns) float64 -> (count, outputs)."""
         slots: list[Any] = [rows[:, j] for j in range(self.columns)]
-        with np.errstate(all="ignore"):  # the loop raises no floating-point warnings either
-            for (ufunc, a, b), released in zip(self.steps, self.releases, strict=True):
-                if ufunc is None:
-                    slots.append(np.float64(a))
-                else:
-                    slots.append(ufunc(slots[a]) if b is None else ufunc(slots[a], slots[b]))
-                for slot in released:
-                    slots[slot] = None
         out = np.empty((rows.shape[0], len(self.outputs)))
         for k, slot in enumerate(self.outputs):
-            out[:, k] = slots[slot]
+            if slot < self.columns:  # an output that is an argument
+                out[:, k] = slots[slot]
+        steps = zip(self.steps, self.writes, self.releases, strict=True)
+        with np.errstate(all="ignore"):  # the loop raises no floating-point warnings either
+            for (ufunc, a, b), written, released in steps:
+                if ufunc is None:
+                    value = np.float64(a)
+                else:
+                    value = ufunc(slots[a]) if b is None else ufunc(slots[a], slots[b])
+                slots.append(value)
+                for k in written:
+                    out[:, k] = value
+                for slot in released:
+                    slots[slot] = None
         return out
 
 
@@ -109,6 +119,8 @@ class _TapeWriter:
         self.operations += 1
         if self.operations > MAX_OPERATIONS:
             raise _NotArithmetic("too many operations")
+        if self.operations % 1024 == 0:
+            _budget.check()
         return self._step(ufunc, a, b)
 
     def _step(self, ufunc: Any, a: Any, b: int | None = None) -> int:
@@ -164,17 +176,24 @@ class _TapeWriter:
         return result if result is not None else self.constant(1.0)
 
     def finish(self, outputs: list[int]) -> ArithmeticTape:
-        last_use: dict[int, int] = {}
+        first = self.columns
+        last_use = {first + i: i for i in range(len(self.steps))}  # a value no step reads: at once
         for i, (ufunc, a, b) in enumerate(self.steps):
             if ufunc is not None:
-                last_use.update({slot: i for slot in (a, b) if slot is not None and slot >= self.columns})
-        for slot in outputs:
-            last_use.pop(slot, None)  # outputs are read at the end
+                last_use.update({slot: i for slot in (a, b) if slot is not None and slot >= first})
+        writes: list[list[int]] = [[] for _ in self.steps]
+        for k, slot in enumerate(outputs):
+            if slot >= first:
+                writes[slot - first].append(k)
         releases: list[list[int]] = [[] for _ in self.steps]
         for slot, i in last_use.items():
             releases[i].append(slot)
         return ArithmeticTape(
-            self.columns, tuple(self.steps), tuple(outputs), tuple(tuple(r) for r in releases)
+            self.columns,
+            tuple(self.steps),
+            tuple(outputs),
+            tuple(tuple(w) for w in writes),
+            tuple(tuple(r) for r in releases),
         )
 
 
@@ -191,7 +210,7 @@ def arithmetic_tape(renamed: Sequence[Any], widths: Sequence[int]) -> Arithmetic
         for symbol, definition in replacements:  # each after those it uses: the CSE's order
             writer.slots[symbol] = writer(definition)
         outputs = [writer(e) for e in reduced]
-    except _NotArithmetic:
+    except (_NotArithmetic, RecursionError):  # a nest deeper than Python's recursion: the loop at once
         return None
     return writer.finish(outputs)
 
@@ -303,6 +322,8 @@ def _arithmetic(exprs: Sequence[Any]) -> bool:
         node = stack.pop()
         if node in seen:
             continue
+        if len(seen) % 4096 == 4095:
+            _budget.check()
         known = node.is_Number or node.is_Symbol or type(node).__name__ in _ARITHMETIC
         if not known or len(seen) >= MAX_NODES:
             return False

@@ -159,6 +159,10 @@ def test_a_tape_follows_the_loops_operations() -> None:
     assert lazy_simd.arithmetic_tape([x**17], [2]) is None  # pow() in the loop
     assert lazy_simd.arithmetic_tape([se.exp(x) + y], [2]) is None
     assert lazy_simd.arithmetic_tape([x * se.Symbol("stray")], [2]) is None
+    deep = se.Integer(1)
+    for k in range(400):  # Horner's form 800 levels deep: deeper than Python's recursion
+        deep = deep * x + se.Rational(1, k + 2)
+    assert lazy_simd.arithmetic_tape([deep], [2]) is None  # the loop is built at once instead
 
 
 X, Y, Z = SYMBOLS
