@@ -1,4 +1,4 @@
-"""A small arithmetic SIMD kernel whose LLVM loop is built only once it has proved to be used.
+"""An arithmetic SIMD kernel whose LLVM loop is built only once it has proved to be used.
 
 LLVM costs about 10-20 ms per small kernel, however small (most of a 10-variable loss's cold
 build: ``bench/bench_build.py``), and most kernels are first called at one point. A group of
@@ -11,12 +11,12 @@ and products folded left over the same arguments, integer powers by the same rep
 rounded, and the loop uses neither fast-math nor fused multiply-adds, so both give the same bits
 (``tests/compile/test_lazy_simd.py`` checks it against the loop). The loop is built before the call
 that brings the kernel's use to :data:`BUILD_UNITS` (each call counts 1 + its points /
-:data:`POINTS_PER_UNIT`): a single call of 16,128 points or more builds it at once, one-point calls
-after 63 calls. Which one evaluates a call is never visible in its numbers: a point gets the same
-bits alone or in a batch of any size, before or after the loop exists.
+:data:`POINTS_PER_UNIT`): a single call of 16,128 points or more builds it at once, a one-point
+caller's 64th call builds it. Which one evaluates a call is never visible in its numbers: a point
+gets the same bits alone or in a batch of any size, before or after the loop exists.
 
-Anything else (a function of the catalogue, a kink, a comparison, a large group) builds the loop at
-once, as before.
+Anything else (a function of the catalogue, a kink, a comparison, a group of more than
+:data:`MAX_NODES` nodes or :data:`MAX_OPERATIONS` operations) builds the loop at once, as before.
 
 >>> import numpy as np, sympy
 >>> x, y = sympy.symbols("x y")
@@ -240,7 +240,7 @@ class LazySimdKernel:
 
     @property
     def source(self) -> str:
-        state = "built" if self.built else f"built after {BUILD_UNITS} units of use; until then NumPy"
+        state = "built" if self.built else f"built after {self.build_at:g} units of use; until then NumPy"
         return (
             f"<SIMD loop: {self.n_outputs} outputs of {self.tape.columns} columns, "
             f"{simd_codegen.LANES} points per vector ({state}, the same bits)>"
