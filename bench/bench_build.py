@@ -12,7 +12,10 @@ one clock, everything a user waits for before the first numbers:
 
 * taylorlr: the expression built in Python (SymPy symbols and arithmetic; ``text`` cases
   parse the loss from text instead), ``tl.Loss``, ``compile()`` with the generator it picks
-  (``auto``; ``xp`` as a second column), and the first ``grad`` and ``hess`` calls at one point;
+  (``auto``; ``xp`` as a second column), and the first ``grad`` and ``hess`` calls at one point.
+  An arithmetic kernel's SIMD loop is built only once it has been used enough
+  (:mod:`taylorlr.compile.lazy_simd`; its first calls run on NumPy, the same bits): the last
+  column, "later", is the time its loops take to build when that happens, not in the total;
 * CasADi: the expression built in Python (``SX`` symbols and arithmetic), ``casadi.hessian``,
   a ``casadi.Function`` of gradient and Hessian, and its first call at the same point;
 * with ``--naive``, the naive SymPy route up to n = 100: the same SymPy expression,
@@ -93,7 +96,16 @@ def child_taylorlr(kind: str, n: int, text: bool, generator: str) -> dict[str, f
     graded = time.process_time()
     f.hess(point)
     end = time.process_time()
-    return {"total": end - start, "loss": made - start, "grad": graded - made, "hess": end - graded}
+    for function in f._functions.values():  # the loops a lazy kernel builds later (lazy_simd.py)
+        getattr(function.kernel, "loop_kernel", lambda: None)()
+    later = time.process_time() - end
+    return {
+        "total": end - start,
+        "loss": made - start,
+        "grad": graded - made,
+        "hess": end - graded,
+        "later": later,
+    }
 
 
 def child_naive(kind: str, n: int) -> dict[str, float]:
@@ -168,8 +180,8 @@ def main() -> None:
     tools["CasADi"] = ("casadi", here)
     print("Cold build in a fresh process, median CPU seconds; ratio = over CasADi\n")
     header = " | ".join(f"{name} | ratio" if name != "CasADi" else name for name in tools)
-    print(f"| case | {header} | auto: loss / grad / hess |")
-    print("|---" * (2 * len(tools)) + "|---|")
+    print(f"| case | {header} | auto: loss / grad / hess | auto: later |")
+    print("|---" * (2 * len(tools)) + "|---|---|")
     for case in args.cases:
         times: dict[str, list[dict[str, float]]] = {name: [] for name in tools}
         for _ in range(args.runs):
@@ -180,12 +192,14 @@ def main() -> None:
                 times[name].append(run_child(tool, case, path))
         median = {name: statistics.median(t["total"] for t in runs) for name, runs in times.items()}
         auto = times["taylorlr (auto)"]
-        parts = [f"{statistics.median(t[key] for t in auto):.4f}" for key in ("loss", "grad", "hess")]
+        parts = [
+            f"{statistics.median(t[key] for t in auto):.4f}" for key in ("loss", "grad", "hess", "later")
+        ]
         cells = [
             f"{median[name]:.4f}" + ("" if name == "CasADi" else f" | {median[name] / median['CasADi']:.1f}x")
             for name in tools
         ]
-        print(f"| {case} | {' | '.join(cells)} | {' / '.join(parts)} |")
+        print(f"| {case} | {' | '.join(cells)} | {' / '.join(parts[:3])} | {parts[3]} |")
         sys.stdout.flush()
 
 

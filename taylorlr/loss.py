@@ -395,7 +395,9 @@ class Loss:
             dtype: "float64" (default) or "float32".
             generator: "auto" (the SIMD loop generator on float64 NumPy without data
                 symbols, else "xp"; chosen per loss, never per batch), "xp" (generated
-                array-namespace code) or "simd" ("llvm" is its former name).
+                array-namespace code) or "simd" ("llvm" is its former name). An arithmetic
+                group's SIMD loop is built once the group has been used enough, its first calls
+                run on NumPy with the same bits (:mod:`taylorlr.compile.lazy_simd`).
             budget_s: seconds for the derivatives, and again for each output group's kernel,
                 built at its first call (value, grad, ...), checked inside each stage; a step
                 that cannot be interrupted (a CSE call, LLVM's code generation) is bounded by

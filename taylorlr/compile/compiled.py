@@ -315,11 +315,11 @@ def _kernel(exprs: list[Any], groups: list[tuple[Any, ...]], generator: str, fal
     """The group's kernel; a SIMD loop that cannot be built (a C math function the JIT does not
     find) falls back to ``xp`` when ``fallback``: a property of the expression, not of a batch."""
     # the generators are imported when a kernel is first built: the exact side (taylorlr solve) never is
-    from taylorlr.compile import simd_codegen, xp_codegen
+    from taylorlr.compile import lazy_simd, simd_codegen, xp_codegen
 
     if generator == "simd":
-        try:
-            return simd_codegen.build_kernel(exprs, groups)
+        try:  # an arithmetic group's loop is built once it is used enough (the same bits before)
+            return lazy_simd.build_kernel(exprs, groups)
         except simd_codegen.UnsupportedExpression as error:
             if not fallback:
                 raise OptionError(f"generator='simd' cannot compile this loss ({error}); use 'xp'") from error

@@ -3,7 +3,9 @@
 Two generators implement :class:`Kernel`: :class:`~taylorlr.compile.xp_codegen.XpKernel`
 (generated Python over any array namespace) and
 :class:`~taylorlr.compile.simd_codegen.SimdKernel` (an LLVM loop over SIMD vectors of
-points, float64 NumPy). :class:`~taylorlr.compile.compiled.BatchedFunction` calls either
+points, float64 NumPy). An arithmetic group's
+:class:`~taylorlr.compile.lazy_simd.LazySimdKernel` runs the loop's operations on NumPy until the
+loop is worth building (the same bits). :class:`~taylorlr.compile.compiled.BatchedFunction` calls either
 through this protocol alone.
 
 >>> import numpy as np, sympy

@@ -12,7 +12,13 @@ import pytest
 import sympy
 
 import taylorlr as tl
-from taylorlr.compile import simd_codegen
+from taylorlr.compile import lazy_simd, simd_codegen
+
+
+@pytest.fixture(autouse=True)
+def loops_built_at_the_first_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests check the SIMD loop itself: an arithmetic kernel's is built at its first call."""
+    monkeypatch.setattr(lazy_simd, "BUILD_UNITS", 0)
 
 
 def _rosenbrock(n: int) -> tuple[sympy.Expr, tuple[sympy.Symbol, ...]]:
