@@ -139,8 +139,11 @@ class Loss:
             self.expr: sympy.Expr = _as_expression(expr)
             _check_supported(self.expr)
             _check_constants(self.expr)
-        self.data: tuple[sympy.Symbol, ...] = _resolve_symbols(self.expr, data, "data")
-        self.variables: tuple[sympy.Symbol, ...] = _resolve_variables(self.expr, variables, self.data)
+            symbols = [node for node in distinct(self.expr) if isinstance(node, sympy.Symbol)]
+            self.data: tuple[sympy.Symbol, ...] = _resolve_symbols(symbols, data, "data")
+            self.variables: tuple[sympy.Symbol, ...] = _resolve_variables(
+                self.expr, symbols, variables, self.data
+            )
         if reduction not in _REDUCTIONS:
             raise OptionError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
@@ -715,10 +718,21 @@ def _check_constants(expr: sympy.Expr) -> None:
 
 
 def _clearly_normal(node: sympy.Expr) -> bool:
-    """A rational well inside float64's normal range, or zero (no evaluation needed: most numbers)."""
-    if not isinstance(node, sympy.Rational) or node.is_zero:
-        return bool(node.is_zero)
-    bits = abs(int(node.p)).bit_length() - int(node.q).bit_length()
+    """A rational or float well inside float64's normal range, or zero (no evaluation needed: most
+    numbers).
+
+    >>> [_clearly_normal(sympy.Float(v)) for v in (1.5e300, "1e-400", 0)]
+    [True, False, True]
+    """
+    if node.is_zero:
+        return True
+    if isinstance(node, sympy.Float):
+        _, mantissa, exponent, _ = node._mpf_  # value = mantissa * 2**exponent
+        bits = exponent + int(mantissa).bit_length()
+    elif isinstance(node, sympy.Rational):
+        bits = abs(int(node.p)).bit_length() - int(node.q).bit_length()
+    else:
+        return False
     return -1000 < bits < 1000
 
 
@@ -750,14 +764,13 @@ def _shown(node: sympy.Expr) -> str:
 
 
 def _resolve_symbols(
-    expr: sympy.Expr, names: Sequence[str | sympy.Symbol], role: str
+    symbols: Sequence[sympy.Symbol], names: Sequence[str | sympy.Symbol], role: str
 ) -> tuple[sympy.Symbol, ...]:
+    """The symbols of the loss (``symbols``: each once) that ``names`` name, in their order."""
     if isinstance(names, str):
         names = (names,)
     by_name: dict[str, sympy.Symbol] = {}
-    for symbol in expr.free_symbols:
-        if not isinstance(symbol, sympy.Symbol):
-            raise LossDefinitionError(f"unsupported symbol {symbol!r}")
+    for symbol in symbols:
         if isinstance(symbol, sympy.Dummy):  # internal symbols are matched as objects, never by name
             continue
         if symbol.name in by_name:
@@ -783,15 +796,19 @@ def _symbol_key(symbol: sympy.Symbol) -> tuple[str, int | None]:
 
 
 def _resolve_variables(
-    expr: sympy.Expr, variables: Sequence[str | sympy.Symbol] | None, data: tuple[sympy.Symbol, ...]
+    expr: sympy.Expr,
+    symbols: Sequence[sympy.Symbol],
+    variables: Sequence[str | sympy.Symbol] | None,
+    data: tuple[sympy.Symbol, ...],
 ) -> tuple[sympy.Symbol, ...]:
     data_names = {s.name for s in data}
-    free = {_symbol_key(s): s for s in expr.free_symbols if isinstance(s, sympy.Symbol)}
+    free = {_symbol_key(s): s for s in symbols}
     if variables is None:
-        unknowns = [s for key, s in free.items() if key not in {_symbol_key(d) for d in data}]
+        data_keys = {_symbol_key(d) for d in data}
+        unknowns = [s for key, s in free.items() if key not in data_keys]
         chosen = tuple(sorted(unknowns, key=lambda s: natural_key(s.name)))
     else:
-        chosen = _resolve_symbols(expr, variables, "variable")
+        chosen = _resolve_symbols(symbols, variables, "variable")
         clash = sorted(data_names & {s.name for s in chosen})
         if clash:
             raise LossDefinitionError(f"{clash} declared both as variables and as data")

@@ -46,9 +46,9 @@ def distinct(expr: sympy.Basic) -> Iterator[sympy.Basic]:
         stack.extend(node.args)
 
 
-def _postorder(expr: sympy.Basic) -> list[sympy.Basic]:
-    """The distinct subexpressions, every one after all of its arguments."""
-    order: list[sympy.Basic] = []
+def _postorder(expr: sympy.Basic) -> Iterator[sympy.Basic]:
+    """The distinct subexpressions, every one after all of its arguments (the budget checked
+    between them, so that the caller's work on each is inside the checks)."""
     done: set[sympy.Basic] = set()
     stack: list[tuple[sympy.Basic, bool]] = [(expr, False)]
     while stack:
@@ -57,17 +57,17 @@ def _postorder(expr: sympy.Basic) -> list[sympy.Basic]:
             continue
         if ready or not node.args:
             done.add(node)
-            order.append(node)
-            if len(order) % CHECK_EVERY == 0:
+            if len(done) % CHECK_EVERY == 0:
                 _budget.check()
+            yield node
             continue
         stack.append((node, True))
         stack.extend((arg, False) for arg in node.args if arg not in done)
-    return order
 
 
 def constant_parts(expr: sympy.Basic) -> list[sympy.Expr]:
-    """The largest subexpressions without symbols (``exp(1000)`` in ``exp(1000)*x``), and every number.
+    """The largest subexpressions without symbols (``exp(1000)`` in ``exp(1000)*x``), and every number
+    (each distinct one once).
 
     A node is constant when it is a number or a named constant (pi, E), or when all its
     arguments are constant; computed bottom-up in one pass (SymPy's ``is_number`` walks the
