@@ -11,7 +11,7 @@ distinct subexpression is visited once, over an explicit stack, and the active b
 >>> x, y = sympy.symbols("x y")
 >>> e = 3*x**2 + sympy.exp(2)*y + sympy.pi
 >>> sorted(map(str, constant_parts(e)))
-['2', '2', '3', 'exp(2)', 'pi']
+['2', '3', 'exp(2)', 'pi']
 >>> renamed = rebuilt(e, {x: sympy.Symbol("x", real=True)})
 >>> renamed == e, [s.is_real for s in sorted(renamed.free_symbols, key=str)]
 (False, [True, None])
