@@ -326,9 +326,15 @@ def cases() -> list[Case]:
             11,
         ),
         api(
-            "run 10^7 steps converging quickly",
+            "run 10^7 steps converging quickly (record='all')",
             "result = tl.run('(x - 1)**2', [0.0], steps=10**7).status",
-            10,
+            30,  # no budget: the history of record="all" has steps + 1 rows by contract (1.5 GB here)
+            owner="alpha (record='all' pads the history to steps + 1 rows)",
+        ),
+        api(
+            "run 10^7 steps converging quickly, record=1000",
+            "result = tl.run('(x - 1)**2', [0.0], steps=10**7, record=1000).status",
+            5,
         ),
     ]
     typed = [
