@@ -20,6 +20,7 @@ import itertools
 import pickle
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -629,9 +630,9 @@ def _real_symbols(expr: sympy.Expr) -> sympy.Expr:
     plain = [s for s in symbols if not isinstance(s, sympy.Dummy) and s.is_real is not True]
     if not plain:
         return expr
-    names = [s.name for s in symbols]
-    if len(set(names)) != len(names):
-        raise LossDefinitionError(f"two different symbols share a name among {sorted(names)[:20]}")
+    shared = sorted(name for name, count in Counter(s.name for s in symbols).items() if count > 1)
+    if shared:
+        raise LossDefinitionError(f"two different symbols share the name {shared[0]!r}")
     return rebuilt(expr, {s: sympy.Symbol(s.name, real=True) for s in plain})
 
 

@@ -124,3 +124,9 @@ def test_constants_are_the_largest_parts_sympy_calls_numbers_and_every_number() 
     expected |= {n for n in nodes if n.is_number and not parents[n].is_number}
     assert set(constant_parts(expr)) == expected
     assert {sympy.exp(1000), sympy.pi / 7, sympy.E} <= expected
+
+
+def test_two_symbols_of_one_name_are_refused_by_that_name() -> None:
+    plain, positive = sympy.Symbol("x"), sympy.Symbol("x", positive=True)
+    with pytest.raises(LossDefinitionError, match="two different symbols share the name 'x'"):
+        tl.Loss(plain**2 + positive + sympy.Symbol("y"))
