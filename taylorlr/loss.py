@@ -48,7 +48,7 @@ from taylorlr.symbolic.derivatives import (
 from taylorlr.symbolic.functions import FUNCTIONS
 from taylorlr.symbolic.points import exact_point
 from taylorlr.symbolic.series import Unsupported, taylor_series
-from taylorlr.symbolic.walk import constant_parts, distinct, rebuilt
+from taylorlr.symbolic.walk import CHECK_EVERY, constant_parts, distinct, rebuilt
 
 if TYPE_CHECKING:
     from taylorlr.compile.compiled import Compiled
@@ -633,7 +633,12 @@ def _real_symbols(expr: sympy.Expr) -> sympy.Expr:
     shared = sorted(name for name, count in Counter(s.name for s in symbols).items() if count > 1)
     if shared:
         raise LossDefinitionError(f"two different symbols share the name {shared[0]!r}")
-    return rebuilt(expr, {s: sympy.Symbol(s.name, real=True) for s in plain})
+    real = {}
+    for k, symbol in enumerate(plain):
+        if k % CHECK_EVERY == 0:
+            budget_check()
+        real[symbol] = sympy.Symbol(symbol.name, real=True)
+    return rebuilt(expr, real)
 
 
 _NOT_FINITE = (
