@@ -20,6 +20,7 @@ import itertools
 import pickle
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -27,17 +28,19 @@ from typing import TYPE_CHECKING, Any
 import sympy
 from sympy.core.parameters import evaluate as sympy_evaluate
 
-from taylorlr._budget import DEFAULT_MAX_TERMS, Budget
+from taylorlr._budget import DEFAULT_MAX_TERMS, Budget, validated_seconds
 from taylorlr._budget import check as budget_check
 from taylorlr._budget import check_size as budget_check_size
 from taylorlr._budget import ensure as ensure_budget
 from taylorlr._display import Card
 from taylorlr.errors import BudgetExceededError, LossDefinitionError, OptionError, PointError, TaylorLRError
 from taylorlr.symbolic.degree import degree_bound
+from taylorlr.symbolic.depth import depth
 from taylorlr.symbolic.derivatives import (
     SparseDerivatives,
     compiled_on_symengine,
     sparse_derivatives,
+    symbols_by_key,
     to_sympy,
     unwrap_real,
     wrap_kink_arguments,
@@ -45,6 +48,7 @@ from taylorlr.symbolic.derivatives import (
 from taylorlr.symbolic.functions import FUNCTIONS
 from taylorlr.symbolic.points import exact_point
 from taylorlr.symbolic.series import Unsupported, taylor_series
+from taylorlr.symbolic.walk import CHECK_EVERY, constant_parts, distinct, rebuilt
 
 if TYPE_CHECKING:
     from taylorlr.compile.compiled import Compiled
@@ -70,6 +74,12 @@ def _short(text: str) -> str:
     return text if len(text) <= _TEXT_LIMIT else f"{text[:_TEXT_LIMIT]} ... ({len(text)} characters)"
 
 
+#: the default time budget of the checks of :class:`Loss` (seconds)
+LOSS_BUDGET_S = 60.0
+#: the deepest SymPy expression a Loss accepts: SymPy's own walks recurse once per level or more,
+#: and Python's stack holds about 1000 (a sum built ``x0 + x1 + ...`` unevaluated is as deep as
+#: it is long: build it with ``sympy.Add(*terms)``)
+MAX_LOSS_DEPTH = 250
 #: the default time budget of :meth:`Loss.taylor` (seconds)
 TAYLOR_BUDGET_S = 60.0
 #: the time budget of the derivatives and of a compile asked for on their own (seconds)
@@ -96,12 +106,16 @@ class Loss:
         data: names or Symbols of data symbols (minibatch inputs). Compiled
             functions take them as keyword arrays, samples on the last axis.
         reduction: how compiled functions combine samples: "mean" or "sum".
+        budget_s: seconds for checking the expression (each check is one pass over its
+            distinct nodes: about 16 CPU seconds for a SymPy sum of 10^5 terms).
 
     Raises:
         ParseError: the text could not be read.
         LossDefinitionError: no variable, an undeclared symbol, a non-real
             constant, an infinity, a constant float64 cannot hold (beyond 1.8e308,
-            or nonzero below 2.2e-308), or an unsupported function or constant.
+            or nonzero below 2.2e-308), an unsupported function or constant, or a SymPy
+            expression nested more than ``MAX_LOSS_DEPTH`` levels deep.
+        BudgetExceededError: the checks took longer than ``budget_s`` (stage "loss definition").
 
     A SymPy expression's symbols that are not declared real (``sympy.symbols("x")``)
     are replaced by real symbols of the same name: every loss is a real function.
@@ -119,12 +133,18 @@ class Loss:
         data: Sequence[str | sympy.Symbol] = (),
         *,
         reduction: str = "mean",
+        budget_s: float = LOSS_BUDGET_S,
     ) -> None:
-        self.expr: sympy.Expr = _as_expression(expr)
-        _check_supported(self.expr)
-        _check_constants(self.expr)
-        self.data: tuple[sympy.Symbol, ...] = _resolve_symbols(self.expr, data, "data")
-        self.variables: tuple[sympy.Symbol, ...] = _resolve_variables(self.expr, variables, self.data)
+        seconds = validated_seconds(budget_s, "budget_s")
+        with ensure_budget("loss definition", seconds, hint="build a smaller loss"):
+            self.expr: sympy.Expr = _as_expression(expr)
+            _check_supported(self.expr)
+            _check_constants(self.expr)
+            symbols = [node for node in distinct(self.expr) if isinstance(node, sympy.Symbol)]
+            self.data: tuple[sympy.Symbol, ...] = _resolve_symbols(symbols, data, "data")
+            self.variables: tuple[sympy.Symbol, ...] = _resolve_variables(
+                self.expr, symbols, variables, self.data
+            )
         if reduction not in _REDUCTIONS:
             raise OptionError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
@@ -252,7 +272,8 @@ class Loss:
         d = self.derivatives
         rows = d.hvp([d.engine.convert(sympy.sympify(e)) for e in v])
         symbols = (*self.variables, *self.data, *(e for e in v if isinstance(e, sympy.Symbol)))
-        return sympy.Matrix([to_sympy(row, symbols) for row in rows])
+        by_key = symbols_by_key(symbols)
+        return sympy.Matrix([to_sympy(row, by_key) for row in rows])
 
     def value_at(self, at: Any) -> sympy.Expr:
         """The exact value of the loss at a point (data symbols stay symbolic)."""
@@ -585,7 +606,19 @@ def _as_expression(expr: Any) -> sympy.Expr:
         raise LossDefinitionError(f"the loss {expr!r} is a constant: it has no variable")
     if not isinstance(expr, sympy.Expr):
         raise LossDefinitionError(f"a loss must be text or a SymPy expression, got {type(expr).__name__}")
+    _check_depth(expr)
     return _real_symbols(expr)
+
+
+def _check_depth(expr: sympy.Expr) -> None:
+    """Refuse a SymPy expression deeper than MAX_LOSS_DEPTH levels (measured without recursion)."""
+    levels = depth(expr, MAX_LOSS_DEPTH)
+    if levels > MAX_LOSS_DEPTH:
+        raise LossDefinitionError(
+            f"the expression is nested more than {MAX_LOSS_DEPTH} levels deep (SymPy's own walks"
+            " would exhaust Python's stack): build sums and products flat (sympy.Add(*terms),"
+            " sympy.Mul(*factors)) and nest functions less deeply"
+        )
 
 
 def _real_symbols(expr: sympy.Expr) -> sympy.Expr:
@@ -595,17 +628,19 @@ def _real_symbols(expr: sympy.Expr) -> sympy.Expr:
     >>> _real_symbols(sympy.Abs(x)).free_symbols.pop().is_real
     True
     """
-    plain = [
-        s
-        for s in expr.free_symbols
-        if isinstance(s, sympy.Symbol) and not isinstance(s, sympy.Dummy) and s.is_real is not True
-    ]
+    symbols = [node for node in distinct(expr) if isinstance(node, sympy.Symbol)]
+    plain = [s for s in symbols if not isinstance(s, sympy.Dummy) and s.is_real is not True]
     if not plain:
         return expr
-    names = [s.name for s in expr.free_symbols if isinstance(s, sympy.Symbol)]
-    if len(set(names)) != len(names):
-        raise LossDefinitionError(f"two different symbols share a name among {sorted(names)}")
-    return expr.xreplace({s: sympy.Symbol(s.name, real=True) for s in plain})
+    shared = sorted(name for name, count in Counter(s.name for s in symbols).items() if count > 1)
+    if shared:
+        raise LossDefinitionError(f"two different symbols share the name {shared[0]!r}")
+    real = {}
+    for k, symbol in enumerate(plain):
+        if k % CHECK_EVERY == 0:
+            budget_check()
+        real[symbol] = sympy.Symbol(symbol.name, real=True)
+    return rebuilt(expr, real)
 
 
 _NOT_FINITE = (
@@ -620,12 +655,12 @@ _NOT_COMPUTABLE = (sympy.re, sympy.im, sympy.Derivative, sympy.Subs, sympy.I, *_
 def _check_supported(expr: sympy.Expr) -> None:
     """Refuse anything but +, *, powers, real numbers, symbols and whitelisted functions."""
     checked: set[type] = set()
-    for node in sympy.preorder_traversal(expr):
+    for node in distinct(expr):
         kind = type(node)
         if kind in checked:
             continue
         _check_node(node)
-        if not isinstance(node, sympy.Number):  # numbers are checked one by one (I, zoo)
+        if not isinstance(node, (sympy.Number, sympy.Pow)):  # numbers and powers: one by one
             checked.add(kind)
 
 
@@ -666,7 +701,8 @@ def _check_constants(expr: sympy.Expr) -> None:
     """Refuse a constant that float64 cannot hold, naming it: the compiled loss would see inf or 0."""
     from taylorlr.symbolic.parse import MAX_MAGNITUDE_BITS, magnitude_bits
 
-    for node in _constants(expr):
+    for node in constant_parts(expr):
+        budget_check()
         if _clearly_normal(node):
             continue
         if magnitude_bits(node) > MAX_MAGNITUDE_BITS:
@@ -690,25 +726,22 @@ def _check_constants(expr: sympy.Expr) -> None:
 
 
 def _clearly_normal(node: sympy.Expr) -> bool:
-    """A rational well inside float64's normal range, or zero (no evaluation needed: most numbers)."""
-    if not isinstance(node, sympy.Rational) or node.is_zero:
-        return bool(node.is_zero)
-    bits = abs(int(node.p)).bit_length() - int(node.q).bit_length()
+    """A rational or float well inside float64's normal range, or zero (no evaluation needed: most
+    numbers).
+
+    >>> [_clearly_normal(sympy.Float(v)) for v in (1.5e300, "1e-400", 0)]
+    [True, False, True]
+    """
+    if node.is_zero:
+        return True
+    if isinstance(node, sympy.Float):
+        _, mantissa, exponent, _ = node._mpf_  # value = mantissa * 2**exponent
+        bits = exponent + int(mantissa).bit_length()
+    elif isinstance(node, sympy.Rational):
+        bits = abs(int(node.p)).bit_length() - int(node.q).bit_length()
+    else:
+        return False
     return -1000 < bits < 1000
-
-
-def _constants(expr: sympy.Expr) -> list[sympy.Expr]:
-    """The largest subexpressions without symbols (numbers, exp(1000), ...), and each number."""
-    found: list[sympy.Expr] = []
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, sympy.Number) or (node.is_number and not node.free_symbols):
-            found.append(node)
-            if isinstance(node, sympy.Number):
-                continue
-        stack.extend(arg for arg in node.args if isinstance(arg, sympy.Expr))
-    return found
 
 
 def _numeric(node: sympy.Expr) -> sympy.Float | None:
@@ -739,14 +772,13 @@ def _shown(node: sympy.Expr) -> str:
 
 
 def _resolve_symbols(
-    expr: sympy.Expr, names: Sequence[str | sympy.Symbol], role: str
+    symbols: Sequence[sympy.Symbol], names: Sequence[str | sympy.Symbol], role: str
 ) -> tuple[sympy.Symbol, ...]:
+    """The symbols of the loss (``symbols``: each once) that ``names`` name, in their order."""
     if isinstance(names, str):
         names = (names,)
     by_name: dict[str, sympy.Symbol] = {}
-    for symbol in expr.free_symbols:
-        if not isinstance(symbol, sympy.Symbol):
-            raise LossDefinitionError(f"unsupported symbol {symbol!r}")
+    for symbol in symbols:
         if isinstance(symbol, sympy.Dummy):  # internal symbols are matched as objects, never by name
             continue
         if symbol.name in by_name:
@@ -772,15 +804,19 @@ def _symbol_key(symbol: sympy.Symbol) -> tuple[str, int | None]:
 
 
 def _resolve_variables(
-    expr: sympy.Expr, variables: Sequence[str | sympy.Symbol] | None, data: tuple[sympy.Symbol, ...]
+    expr: sympy.Expr,
+    symbols: Sequence[sympy.Symbol],
+    variables: Sequence[str | sympy.Symbol] | None,
+    data: tuple[sympy.Symbol, ...],
 ) -> tuple[sympy.Symbol, ...]:
     data_names = {s.name for s in data}
-    free = {_symbol_key(s): s for s in expr.free_symbols if isinstance(s, sympy.Symbol)}
+    free = {_symbol_key(s): s for s in symbols}
     if variables is None:
-        unknowns = [s for key, s in free.items() if key not in {_symbol_key(d) for d in data}]
+        data_keys = {_symbol_key(d) for d in data}
+        unknowns = [s for key, s in free.items() if key not in data_keys]
         chosen = tuple(sorted(unknowns, key=lambda s: natural_key(s.name)))
     else:
-        chosen = _resolve_symbols(expr, variables, "variable")
+        chosen = _resolve_symbols(symbols, variables, "variable")
         clash = sorted(data_names & {s.name for s in chosen})
         if clash:
             raise LossDefinitionError(f"{clash} declared both as variables and as data")

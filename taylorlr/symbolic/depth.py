@@ -34,8 +34,9 @@ def depth(expr: Any, limit: int | None = None) -> int:
     """The number of levels of ``expr`` (a SymPy or SymEngine expression; a leaf is 1).
 
     Each distinct subexpression is visited once, so a deep but shared tree costs its distinct
-    nodes only. With ``limit``, the walk stops as soon as a path longer than ``limit`` is
-    seen and returns that path's length (more than ``limit``).
+    nodes only; the active budget is checked every 1,024 of them. With ``limit``, the walk stops
+    as soon as a path longer than ``limit`` is seen and returns that path's length (more than
+    ``limit``).
     """
     levels: dict[Any, int] = {}
     stack: list[tuple[Any, int]] = [(expr, 1)]  # (node, the length of the path from the root to it)
@@ -45,6 +46,8 @@ def depth(expr: Any, limit: int | None = None) -> int:
         if levels.get(node, 0) >= level:
             continue
         levels[node] = level
+        if len(levels) % 1024 == 0:
+            _budget.check()
         deepest = max(deepest, level)
         if limit is not None and deepest > limit:
             return deepest

@@ -177,15 +177,17 @@ def unwrap_real(expr: sympy.Expr) -> sympy.Expr:
     return expr.replace(lambda node: isinstance(node, RealPart), lambda node: node.args[0])
 
 
-def to_sympy(expr: Any, symbols: Sequence[sympy.Symbol] = ()) -> sympy.Expr:
+def to_sympy(expr: Any, symbols: Sequence[sympy.Symbol] | SymbolsByKey = ()) -> sympy.Expr:
     """Convert an engine expression to SymPy, restoring the given ``symbols``.
 
     SymEngine keeps no assumptions, so a real symbol comes back plain; the
     symbols are put back by name (a Dummy by its index: never by a user's name).
+    Converting many expressions, pass :func:`symbols_by_key` of the symbols, built once
+    (built per expression, n gradient entries of n symbols cost n^2).
     """
     if isinstance(expr, sympy.Basic):
         return expr
-    by_key = {_key(s): s for s in symbols}
+    by_key = symbols if isinstance(symbols, dict) else symbols_by_key(symbols)
     if depth(expr, _DEEP_LEVELS) > _DEEP_LEVELS or distinct_nodes(expr, _LARGE_NODES) > _LARGE_NODES:
         return to_sympy_iteratively(
             expr, lambda node: by_key.get(_key(node), node) if node.is_Symbol else node
@@ -196,6 +198,15 @@ def to_sympy(expr: Any, symbols: Sequence[sympy.Symbol] = ()) -> sympy.Expr:
 
 def _key(symbol: Any) -> tuple[str, int | None]:
     return symbol.name, getattr(symbol, "dummy_index", None)
+
+
+#: symbols by their name and Dummy index, as :func:`to_sympy` restores them
+SymbolsByKey = dict[tuple[str, int | None], sympy.Symbol]
+
+
+def symbols_by_key(symbols: Sequence[sympy.Symbol]) -> SymbolsByKey:
+    """The map :func:`to_sympy` restores symbols from (build it once for many conversions)."""
+    return {_key(s): s for s in symbols}
 
 
 @dataclass(frozen=True)
@@ -245,12 +256,14 @@ class SparseDerivatives:
 
     def to_sympy_gradient(self, symbols: Sequence[sympy.Symbol] = ()) -> sympy.Matrix:
         """The gradient as an n x 1 SymPy Matrix (``symbols`` restores assumptions)."""
-        return sympy.Matrix([to_sympy(g, symbols) for g in self.gradient])
+        by_key = symbols_by_key(symbols)
+        return sympy.Matrix([to_sympy(g, by_key) for g in self.gradient])
 
     def to_sympy_hessian(self, symbols: Sequence[sympy.Symbol] = ()) -> sympy.Matrix:
         """The Hessian as a symmetric n x n SymPy Matrix, mirrored from the triangle."""
         n = self.n
-        entries = {key: to_sympy(v, symbols) for key, v in self.hessian_upper.items()}
+        by_key = symbols_by_key(symbols)
+        entries = {key: to_sympy(v, by_key) for key, v in self.hessian_upper.items()}
         return sympy.Matrix(n, n, lambda i, j: entries.get((min(i, j), max(i, j)), sympy.Integer(0)))
 
 
