@@ -256,8 +256,8 @@ def compile_source(source: str, watch: Stopwatch | None = None) -> Any:
         return compile(source, "<taylorlr kernel>", "exec")
     except (RecursionError, MemoryError) as error:
         raise LossDefinitionError(
-            "the loss's expressions are nested too deeply for Python's compiler (the 'xp' generator):"
-            " use generator='simd' (float64 NumPy) or split the loss"
+            "the loss's expressions are too deeply nested or too long on one line for Python's compiler"
+            " (the 'xp' generator): use generator='simd' (float64 NumPy) or split the loss"
         ) from error
 
 
@@ -288,10 +288,12 @@ def build_kernel(
     renamed, names = rename_arguments(exprs, arg_groups)
     replacements, reduced = _cse(renamed, watch)
     lines = [f"def kernel({', '.join(names)}):"]
+    hoisted = _LongSums(lines)
     for k, (symbol, expr) in enumerate(replacements):
         if k % 1000 == 999:
             _budget.check()
-        lines += _assignment(str(symbol), expr)
+        lines += _assignment(str(symbol), hoisted(expr))
+    reduced = [hoisted(expr) for expr in reduced]
     outputs = []
     for k, expr in enumerate(reduced):
         if k % 1000 == 999:
@@ -313,6 +315,36 @@ _TERMS_PER_LINE = 200
 
 def _is_long_sum(expr: Any) -> bool:
     return len(expr.args) > _TERMS_PER_LINE and type(expr).__name__ == "Add"
+
+
+class _LongSums:
+    """Every long sum *inside* an expression (a product's factor, a function's argument) assigned to
+    a name first, a chunk of terms per line, innermost first: printed in place it would be one line
+    that Python's compiler recurses through once per ``+`` (the HVP of a 10**4-term sum is a vector
+    component times that sum)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines, self.count = lines, 0
+
+    def __call__(self, expr: Any) -> Any:
+        add = _module_of(expr).Add
+        while True:
+            inner = [a for a in expr.atoms(add) if a != expr and _is_long_sum(a)]
+            if not inner:
+                return expr
+            innermost = next(a for a in inner if not any(b != a and _is_long_sum(b) for b in a.atoms(add)))
+            name = _module_of(expr).Symbol(f"_sum{self.count}")
+            self.count += 1
+            self.lines += _assignment(str(name), innermost)
+            expr = expr.subs({innermost: name})
+
+
+def _module_of(expr: Any) -> Any:
+    if _is_symengine(expr):
+        return symengine_module()
+    import sympy
+
+    return sympy
 
 
 def _assignment(target: str, expr: Any) -> list[str]:

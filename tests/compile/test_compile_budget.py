@@ -186,3 +186,17 @@ def test_the_estimates_are_scaled_by_the_builds_slowdown() -> None:
         watch.reserve(0.1, "a step")  # 0.1 s of CPU at a slowdown of at most 10 fits in 10 s
         with pytest.raises(BudgetExceededError, match="a step would need about"):
             watch.reserve(5.0, "a step")  # 5 s of CPU at a slowdown above 2 does not
+
+
+def test_a_long_sum_inside_a_product_compiles_on_the_xp_generator():
+    """The HVP of a 3000-term sum of one variable is v times a 3000-term sum: printed on one line,
+    Python's compiler recursed through it (RecursionError, reported as "nested too deeply"); the sum
+    is now assigned first, a chunk of terms per line. Its values are the closed forms."""
+    x = sympy.Symbol("x", real=True)
+    k = np.arange(1, 3001)
+    compiled = tl.Loss(sympy.Add(*[sympy.cos(int(j) * x) / int(j) for j in k])).compile(generator="xp")
+    w = np.array([0.3])
+    np.testing.assert_allclose(compiled.grad(w), [-np.sum(np.sin(k * 0.3))], rtol=1e-9)
+    np.testing.assert_allclose(
+        compiled.hvp(w, np.array([2.0])), [-2.0 * np.sum(k * np.cos(k * 0.3))], rtol=1e-9
+    )
