@@ -255,11 +255,7 @@ class LazySimdKernel:
 
     def stacked(self, xp: Any, arrays: Sequence[Any], batch: tuple[int, ...], samples: Any) -> Any:
         """See :meth:`taylorlr.compile.kernel.Kernel.stacked` (float64 NumPy; no data samples)."""
-        if samples is not None:
-            raise ValueError("SIMD kernels take no data samples; compile the loss with generator='xp'")
-        count = 1
-        for size in batch:
-            count *= size
+        count = simd_codegen.points_of(batch, samples)
         self.used += 1 + count / POINTS_PER_UNIT
         if self.simd is None and self.used >= self.build_at:
             self._try_to_build()

@@ -797,6 +797,20 @@ def _jit(llvm: Any, source: str, optimise: bool = True, level: int = 3) -> tuple
     return engine, engine.get_function_address("loop")
 
 
+def points_of(batch: tuple[int, ...], samples: Any) -> int:
+    """The number of points of a SIMD kernel's call (which takes no data samples).
+
+    >>> points_of((3, 4), None)
+    12
+    """
+    if samples is not None:
+        raise ValueError("SIMD kernels take no data samples; compile the loss with generator='xp'")
+    count = 1
+    for size in batch:
+        count *= size
+    return count
+
+
 @dataclass(frozen=True)
 class SimdKernel:
     """A group of expressions as one loop over float64 points (a :class:`~taylorlr.compile.kernel.Kernel`).
@@ -822,11 +836,7 @@ class SimdKernel:
 
     def stacked(self, xp: Any, arrays: Sequence[Any], batch: tuple[int, ...], samples: Any) -> Any:
         """See :meth:`taylorlr.compile.kernel.Kernel.stacked` (float64 NumPy; no data samples)."""
-        if samples is not None:
-            raise ValueError("SIMD kernels take no data samples; compile the loss with generator='xp'")
-        count = 1
-        for size in batch:
-            count *= size
+        count = points_of(batch, samples)
         self._tier_up(count)
         out = self._output(xp, count)
         if self.loop is None or count == 0:
