@@ -301,6 +301,14 @@ def run(
     theta0 = as_batch(at, loss.variables, xp, float_dtype)
     alpha0_array = _check_hyperparameter("alpha0", alpha0, xp, float_dtype, upper=None)
     gamma_array = _check_hyperparameter("gamma", gamma, xp, float_dtype, upper=1.0)
+    shape = _batch_shape(xp, theta0, alpha0_array, gamma_array)
+    size = math.prod(shape)
+    direction = not is_identity(the_optimizer)
+    estimates = {
+        p: footprint(path=p, size=size, n=loss.n, plan=plan, oracle=oracle, direction=direction)
+        for p in ("generic", "fused")
+    }
+    check_memory(min(estimates.values(), key=lambda need: need.total), limit)  # before the oracle's build
     needs_oracle = oracle or the_rule.kind == "line-search"
     line_oracle = build_line_oracle(loss, compiled) if needs_oracle else None
     batches = _Minibatches(data, steps)
@@ -308,11 +316,7 @@ def run(
         xp, compiled, the_optimizer, the_rule, guards, batches, line_oracle, oracle, tol, divergence
     )
     stepper: Stepper = (_fused_stepper(generic, path) if path != "generic" else None) or generic
-    shape = _batch_shape(xp, theta0, alpha0_array, gamma_array)
-    size = math.prod(shape)
-    direction = not is_identity(the_optimizer)
-    need = footprint(path=stepper.path, size=size, n=loss.n, plan=plan, oracle=oracle, direction=direction)
-    check_memory(need, limit)
+    check_memory(estimates[stepper.path], limit)
     started = time.perf_counter()
     with quiet():
         arrays = stepper.run(theta0, alpha0_array, gamma_array, plan, shape)

@@ -169,3 +169,16 @@ def test_the_memory_estimate_bounds_what_a_run_holds(path, optimizer):
             plan = RecordPlan.of(record, 30)
             need = footprint(path=path, size=4096, n=n, plan=plan, oracle=oracle, direction=optimizer != "gd")
             assert peak <= need.total, (record, oracle, peak / need.total)
+
+
+def test_a_run_too_large_for_memory_is_refused_before_the_oracle_is_built(monkeypatch):
+    """10^5 starts x 10^6 steps: refused from its size alone, before the exact oracle's root loop is
+    compiled (5-7 s of CSE on this machine; the refusal took as long)."""
+    from taylorlr.alpha import engine
+
+    def built(*args, **kwargs):
+        raise AssertionError("the oracle was built for a run that memory refuses")
+
+    monkeypatch.setattr(engine, "build_line_oracle", built)
+    with pytest.raises(tl.MemoryBudgetError, match=r"3\.64 TiB"):
+        tl.run("x**2 + 1e-9*x**4", np.ones((10**5, 1)), steps=10**6)
