@@ -17,6 +17,7 @@ sentences say "guaranteed" only for what is proved (:mod:`taylorlr.numerics.step
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -253,33 +254,38 @@ def newton_report(
 def _kinks_at(loss: Loss, start: Any, exact: ExactNewtonStep | None) -> tuple[str, ...]:
     """The kinks of f that switch at the start: at the exact start (where the exact step has one), or
     at the float start in floating point (where the compiled numbers were computed)."""
+    import numpy
+
     from taylorlr.symbolic.derivatives import is_smooth
-    from taylorlr.symbolic.kinks import switches
 
     if is_smooth(loss.expr):
         return ()
+    switches, kernel = _switch_arguments(loss.expr, loss.variables)
     exact_point = None if exact is None else dict(zip(loss.variables, exact.start, strict=True))
     floats = start.reshape(-1)
-    in_floats = not loss.data and all(math.isfinite(float(v)) for v in floats)
+    values = None
+    if not loss.data and all(math.isfinite(float(v)) for v in floats):
+        values = iter(kernel.stacked(numpy, [floats.reshape(1, -1)], (1,), None)[0].tolist())
     found = []
-    for switch in switches(loss.expr):
+    for switch in switches:
+        on_floats = values is not None and switch.switched([next(values) for _ in switch.arguments])
         on_exact = exact_point is not None and switch.switched(
             [sympy.sympify(a).xreplace(exact_point) for a in switch.arguments]
         )
-        on_floats = in_floats and switch.switched([_float_value(loss, a, floats) for a in switch.arguments])
         if on_exact or on_floats:
             found.append(switch.name)
     return tuple(found)
 
 
-def _float_value(loss: Loss, expr: Any, point: Any) -> float:
-    """``expr`` at the float ``point``, compiled as the loss's own functions are."""
-    from taylorlr.compile.backends import to_numpy
-    from taylorlr.loss import Loss as LossClass
+@functools.lru_cache(maxsize=16)
+def _switch_arguments(expr: sympy.Expr, variables: tuple[sympy.Symbol, ...]) -> tuple[Any, Any]:
+    """f's kinks, and one kernel (float64 NumPy) of all their arguments, built once per loss."""
+    from taylorlr.compile.xp_codegen import build_kernel
+    from taylorlr.symbolic.kinks import switches
 
-    if expr.is_Number:
-        return float(expr)
-    return float(to_numpy(LossClass(expr, variables=loss.variables).compile().value(point)))
+    found = switches(expr)
+    return found, build_kernel([sympy.sympify(a) for s in found for a in s.arguments], [variables])
+
 
 
 # the solution ---------------------------------------------------------------------------------
