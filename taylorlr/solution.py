@@ -287,7 +287,6 @@ def _switch_arguments(expr: sympy.Expr, variables: tuple[sympy.Symbol, ...]) -> 
     return found, build_kernel([sympy.sympify(a) for s in found for a in s.arguments], [variables])
 
 
-
 # the solution ---------------------------------------------------------------------------------
 
 
