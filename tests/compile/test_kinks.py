@@ -11,15 +11,13 @@ regression fails instead of hanging CI.
 from __future__ import annotations
 
 import os
-import pickle
-import select
-import signal
 from collections.abc import Callable
 from fractions import Fraction
 
 import numpy as np
 import pytest
 import sympy
+from forked import in_fork
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,27 +35,18 @@ LIMIT_S = 60.0
 
 
 def in_child(work: Callable[[], object]) -> object:
-    """``work()`` in a forked child, its result (or the exception it raised, re-raised here);
-    an ``AssertionError`` when the child is still working after :data:`LIMIT_S`."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
+    """``work()`` in a forked child, its result (the exception it raised, re-raised here as an
+    ``AssertionError``); an ``AssertionError`` when the child is still working after :data:`LIMIT_S`."""
+
+    def answered() -> tuple[str, object]:
         try:
-            answer: tuple[str, object] = ("value", work())
+            return ("value", work())
         except BaseException as error:
-            answer = ("error", f"{type(error).__name__}: {error}")
-        os.write(write_end, pickle.dumps(answer))
-        os._exit(0)
-    os.close(write_end)
-    if not select.select([read_end], [], [], LIMIT_S)[0]:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        os.close(read_end)
-        raise AssertionError(f"the child still ran after {LIMIT_S} s (a hang)")
-    with os.fdopen(read_end, "rb") as source:
-        data = source.read()
-    os.waitpid(pid, 0)
-    kind, value = pickle.loads(data)
+            return ("error", f"{type(error).__name__}: {error}")
+
+    status, answer = in_fork(answered, LIMIT_S)
+    assert status == "done", f"the child {status} (limit {LIMIT_S} s)"
+    kind, value = answer  # type: ignore[misc]
     assert kind == "value", value
     return value
 

@@ -9,16 +9,13 @@ checked in a forked child.
 
 from __future__ import annotations
 
-import os
-import pickle
-import select
-import signal
 import time
 
 import mpmath
 import numpy as np
 import pytest
 import sympy
+from forked import in_fork
 
 import taylorlr as tl
 from taylorlr._budget import Budget
@@ -110,9 +107,8 @@ def _outcome(work, text: str, budget_s: float, limit_s: float = 60.0) -> tuple[s
     """``work(Loss(text), budget_s)`` in a forked child: ("value" or the TaylorLRError's name or
     "untyped ...", the seconds ``work`` took, what it returned); a child still working after
     ``limit_s`` is killed and reported as "hang" (a regression fails, it does not stall CI)."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
+
+    def timed() -> tuple[str, float, object]:
         loss = tl.Loss(text)  # parsing is not a budgeted stage: off the clock
         started = time.monotonic()
         result = None
@@ -123,18 +119,12 @@ def _outcome(work, text: str, budget_s: float, limit_s: float = 60.0) -> tuple[s
             outcome = type(error).__name__
         except BaseException as error:
             outcome = f"untyped {type(error).__name__}: {error}"
-        os.write(write_end, pickle.dumps((outcome, time.monotonic() - started, result)))
-        os._exit(0)
-    os.close(write_end)
-    if not select.select([read_end], [], [], limit_s)[0]:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        os.close(read_end)
-        return "hang", limit_s, None
-    with os.fdopen(read_end, "rb") as source:
-        data = source.read()
-    os.waitpid(pid, 0)
-    return pickle.loads(data) if data else ("crashed", 0.0, None)
+        return outcome, time.monotonic() - started, result
+
+    status, answer = in_fork(timed, limit_s)
+    if status == "done":
+        return answer  # type: ignore[return-value]
+    return status, limit_s if status == "hang" else 0.0, None
 
 
 def _gradient_and_hessian(loss: tl.Loss, budget_s: float) -> None:
