@@ -28,6 +28,7 @@ import sympy
 from taylorlr._budget import Budget
 from taylorlr._display import Card, fmt, vector
 from taylorlr.errors import BudgetExceededError, OptionError
+from taylorlr.symbolic.points import value_at
 
 if TYPE_CHECKING:
     from taylorlr.analysis.critical_points import BoundedBelow, CriticalPoint, CriticalPoints
@@ -148,9 +149,8 @@ def exact_newton_step(
     if loss.n > limit:
         return None
     with Budget(stage="exact Newton step", seconds=budget_s, max_terms=EXACT_STEP_BITS).active() as budget:
-        at_point = dict(zip(loss.variables, at, strict=True))
-        H, g = loss.hessian.xreplace(at_point), loss.gradient.xreplace(at_point)
-        if not all(e.is_Rational for e in (*H, *g)):
+        H, g = (value_at(e, loss.variables, at) for e in (loss.hessian, loss.gradient))
+        if H is None or g is None or not all(e.is_Rational for e in (*H, *g)):
             return None
         budget.size(sum(_bits(e) for e in (*H, *g)), "bits of the exact gradient and Hessian")
         if H.det() == 0:

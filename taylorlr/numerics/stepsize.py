@@ -309,13 +309,14 @@ def step_bound(loss: Loss, at: Any, *, radius: float = 1.0, samples: int = 4096)
     """
     loss = require_loss(loss, "step_bound")
     from taylorlr.numerics.intervals import Unbounded
-    from taylorlr.symbolic.points import exact_point
+    from taylorlr.symbolic.points import exact_point, value_at
 
     if not radius > 0:
         raise OptionError(f"radius must be positive, got {radius!r}")
     point = exact_point(at, loss.variables)
-    g = tuple(loss.gradient.xreplace(dict(zip(loss.variables, point, strict=True))))
-    w, gf = _floats_of(point), _floats_of(g)
+    exact_g = value_at(loss.gradient, loss.variables, point)
+    g = None if exact_g is None else tuple(exact_g)
+    w, gf = _floats_of(point), None if g is None else _floats_of(g)
     if gf is None:
         box = tuple((c - radius, c + radius) for c in w or ())
         reason = _gradient_failure(g)
@@ -365,9 +366,11 @@ def _first_bound(loss: Loss, w: list[float], radius: float) -> tuple[Smoothness 
     return None, failure
 
 
-def _gradient_failure(g: tuple[Any, ...]) -> str:
+def _gradient_failure(g: tuple[Any, ...] | None) -> str:
     import sympy
 
+    if g is None:
+        return "the gradient at w is not real (a kink's step of a complex number): w is outside f's domain"
     if all(sympy.N(c, 30).is_real and sympy.N(c, 30).is_finite for c in g):
         return f"the gradient at w, {list(g)}, overflows floating point"
     return f"the gradient at w is {list(g)}, not finite and real: f is not differentiable there"

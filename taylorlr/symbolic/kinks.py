@@ -40,7 +40,10 @@ class Switch:
         return tuple(self.node.args[:1] if isinstance(self.node, _ZERO_AT_SWITCH) else self.node.args)
 
     def switched(self, values: Sequence[Any]) -> bool:
-        """Whether it switches where its arguments take ``values`` (all exact, or all floats)."""
+        """Whether it switches where its arguments take ``values`` (all exact, or all floats); never
+        where a value is not a real number (outside f's domain)."""
+        if not _floats(values) and not all(sympy.sympify(v).is_extended_real for v in values):
+            return False
         if isinstance(self.node, _ZERO_AT_SWITCH):
             return _same(values[0], 0)
         pick = max if isinstance(self.node, sympy.Max) else min

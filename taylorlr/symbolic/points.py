@@ -53,3 +53,19 @@ def exact_number(value: Any) -> sympy.Expr:
 def exact_point(at: Any, variables: Sequence[sympy.Symbol]) -> tuple[sympy.Expr, ...]:
     """A single point as exact SymPy numbers, in variable order."""
     return tuple(exact_number(v) for v in ordered_values(at, variables))
+
+
+def value_at(expr: Any, variables: Sequence[sympy.Symbol], point: Sequence[Any]) -> Any:
+    """``expr`` (an expression or a matrix) at an exact point, or None where SymPy refuses a value:
+    a kink's step of a number that is not real (``Heaviside(2*I - 1)``, from ``max(sqrt(x), y)`` at
+    x = -4) is outside f's real domain.
+
+    >>> x = sympy.Symbol("x", real=True)
+    >>> step = sympy.Heaviside(sympy.sqrt(x) - 1)
+    >>> value_at(step, [x], [4]), value_at(step, [x], [-4])
+    (1, None)
+    """
+    try:
+        return expr.xreplace(dict(zip(variables, point, strict=True)))
+    except (ValueError, TypeError):
+        return None

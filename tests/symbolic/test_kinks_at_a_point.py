@@ -84,3 +84,14 @@ def test_a_float_point_on_a_kink_in_floating_point_is_named_too():
     numbers were computed (sign(0) = 0 in the gradient): the report names the kink."""
     step = _newton_json("abs(x - 0.1) + x**2", "x=0.1")
     assert step["kinks"] == ["abs(x - 1/10)"] and step["gradient"] == [0.2]  # 2x + sign(0)
+
+
+def test_a_start_outside_the_real_domain_of_a_kink_is_reported_not_an_internal_error():
+    """max(sqrt(x), y) at x = -4: SymPy refuses Heaviside(2*I - 1) in the exact gradient (it raised
+    an internal error in `solve --at`); the step is "nonfinite", the step size says why, no kink is
+    claimed where the arguments are not real."""
+    result = CliRunner().invoke(cli, ["solve", "abs(x) + max(sqrt(x), y)", "--at", "x=-4,y=1", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["newton"]["curvature"] == "nonfinite" and data["newton"]["kinks"] == []
+    assert switches_at(sympy.Max(sympy.sqrt(X), Y), {X: -4, Y: 1}) == ()
