@@ -200,3 +200,11 @@ def test_a_long_sum_inside_a_product_compiles_on_the_xp_generator():
     np.testing.assert_allclose(
         compiled.hvp(w, np.array([2.0])), [-2.0 * np.sum(k * np.cos(k * 0.3))], rtol=1e-9
     )
+
+
+def test_source_python_cannot_compile_is_a_typed_error_naming_both_causes():
+    """A 5000-term sum on one line is flat, not nested: the error says "too long on one line" too."""
+    from taylorlr.compile.xp_codegen import compile_source
+
+    with pytest.raises(tl.LossDefinitionError, match="too deeply nested or too long on one line"):
+        compile_source("def kernel(x):\n    return " + " + ".join(["x"] * 5000) + "\n")
