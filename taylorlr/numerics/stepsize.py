@@ -321,7 +321,7 @@ def step_bound(loss: Loss, at: Any, *, radius: float = 1.0, samples: int = 4096)
         box = tuple((c - radius, c + radius) for c in w or ())
         reason = _gradient_failure(g)
         return _estimate(Smoothness(math.nan, False, "not computed", box, reason), reason)
-    assert w is not None  # exact_point gives finite real coordinates
+    assert w is not None and g is not None  # exact_point gives finite real coordinates; gf is not None
     smooth, failure = _first_bound(loss, w, radius)
     if smooth is None:
         box = tuple((c - radius, c + radius) for c in w)
