@@ -58,9 +58,10 @@ def constant(value: Any, shape: tuple[int, ...]) -> Any:
 class RecordPlan:
     """Which steps a run's history keeps: every step, every ``every``-th step, or the end only.
 
-    ``every == 1`` (``record="all"``) is the full record, padded to ``steps + 1`` rows. Otherwise
-    the rows are theta_0, the steps t = every, 2 every, ... that the batch reached, and a last
-    row holding each member's final point (:attr:`taylorlr.Run.recorded_steps` lists them);
+    ``every == 1`` (``record="all"``) is the full record: every step up to the batch's last
+    valid step (:attr:`rows` counts a run that reaches its last step). Otherwise the rows are
+    theta_0, the steps t = every, 2 every, ... that the batch reached, and a last row holding
+    each member's final point (:attr:`taylorlr.Run.recorded_steps` lists them);
     ``every is None`` (``record="final"``) keeps theta_0 and that last row only.
 
     >>> RecordPlan.of("final", 10).rows, RecordPlan.of(4, 10).rows, RecordPlan.of("all", 10).rows
@@ -92,7 +93,7 @@ class RecordPlan:
 
     @property
     def full(self) -> bool:
-        """Every step is recorded (today's padded record)."""
+        """Every step is recorded."""
         return self.every == 1
 
     @property

@@ -484,16 +484,16 @@ class GenericStepper:
             if plan.keeps(t + 1):
                 self._append(records, state)
                 row_steps.append(t + 1)
-        rows = None
-        if not plan.full:  # thinned: the rows up to the batch's last valid step, then the end
-            rows = recorded_steps(plan, last_step(to_numpy(xp.where(code == _RUNNING, steps, stopped_at))))
-            kept = sum(step <= rows[-1] for step in row_steps)
-            for values in records.values():
-                del values[kept:]
-            if row_steps[kept - 1] != rows[-1]:
-                self._append(records, state)  # each member's last point
-            del records["oracle_alphas"][len(rows) - 1 :]
-        arrays = self._finish(records, code, stopped_at, plan, batch)
+        # the rows up to the batch's last valid step (thinned: then the end)
+        last = last_step(to_numpy(xp.where(code == _RUNNING, steps, stopped_at)))
+        rows = recorded_steps(plan, last)
+        kept = sum(step <= last for step in row_steps)
+        for values in records.values():
+            del values[kept:]
+        if row_steps[kept - 1] != last:
+            self._append(records, state)  # each member's last point
+        del records["oracle_alphas"][kept - 1 if rows is None else len(rows) - 1 :]
+        arrays = self._finish(records, code, stopped_at, steps, batch)
         return {
             **with_batch_shape({**arrays, "recorded_steps": rows}, batch, shape),
             "oracle_seconds": self.oracle_seconds,
@@ -604,20 +604,12 @@ class GenericStepper:
         records: dict[str, list[Any]],
         code: Any,
         stopped_at: Any,
-        plan: RecordPlan,
+        steps: int,
         batch: tuple[int, ...],
     ) -> dict[str, Any]:
         import numpy
 
-        xp, steps = self.xp, plan.steps
-        for name, values in records.items():
-            if not plan.full:  # a thinned record is not padded beyond the batch's last step
-                break
-            filler = (
-                xp.full(batch, xp.nan, dtype=records["alphas"][0].dtype) if name == "oracle_alphas" else None
-            )
-            wanted = steps if name == "oracle_alphas" else steps + 1
-            values.extend([values[-1] if filler is None else filler] * (wanted - len(values)))
+        xp = self.xp
         stacked = {
             name: to_numpy(xp.stack(v)) if v else numpy.zeros((0, *batch)) for name, v in records.items()
         }

@@ -628,8 +628,7 @@ class FusedStepper:
             omega, optimizer_state = self.optimizer.direction(grad, self.optimizer.init(theta), theta)
             state.set("omega", omega)
         record_oracle = self.oracle is not None
-        # every step: one (steps, B) array, NaN past the steps taken; thinned: the kept rows
-        oracle_rows: Any = np.full((steps, size), np.nan) if record_oracle and plan.full else []
+        oracle_rows: list[Any] = []  # the oracle's alpha* of each kept step
         fires: Any = 0  # (len(FIRINGS), B) once a guard has fired
         oracle_seconds = 0.0
         codes = state.array[:, column("code"), :]  # a view: the kernel updates it in place
@@ -654,15 +653,12 @@ class FusedStepper:
                 started = time.perf_counter()
                 found = self._oracle(state, t)
                 oracle_seconds += time.perf_counter() - started
-                if plan.full:
-                    oracle_rows[t] = found
-                else:
-                    oracle_rows.append(found)
+                oracle_rows.append(found)
             history.advance(step, state.array, t + 1)
             if layout.separate_grad:  # the optimizer's direction, for the members that moved
                 optimizer_state = self._direction_for_moved(state, optimizer_state, t)
-            done = t + 1
-        rows = recorded_steps(plan, _last_valid_step(state, steps))
+        last = _last_valid_step(state, steps)
+        rows = recorded_steps(plan, last)
         # the counters and each member's last point, read a chunk of tiles at a time, the state's
         # memory handed back as it is read: the end holds the result, not the result and the state
         first = None
@@ -676,13 +672,12 @@ class FusedStepper:
         fired = [none if counted is None else counted for counted in fired]  # None: never fired
         firings = {name: fires[k] + fired[k] if isinstance(fires, np.ndarray) else fired[k]
                    for k, name in enumerate(FIRINGS)}  # fmt: skip
-        recorded = history.finish(done)[:, :, :size]
-        if not record_oracle:
-            oracle_alphas = constant(np.nan, (len(recorded) - 1, size))
-        elif plan.full:
-            oracle_alphas = oracle_rows
+        recorded = history.finish(last)[:, :, :size]
+        taken = len(recorded) - 1  # the oracle's rows: the recorded steps but the last
+        if record_oracle:
+            oracle_alphas = _oracle_rows(oracle_rows[:taken], taken, size)
         else:
-            oracle_alphas = _oracle_rows(oracle_rows[: len(rows) - 1], len(rows) - 1, size)
+            oracle_alphas = constant(np.nan, (taken, size))
         records = {
             "points": recorded[:, :n].transpose(0, 2, 1),
             "losses": recorded[:, column("value")],
@@ -874,8 +869,8 @@ class _History:
 
     One (rows, n + 3, padded B) array, whose memory the system hands out as rows are first
     written (so a run that stops early holds nothing for the steps it never took; the run's
-    memory check bounds the whole). Every step recorded (``plan.full``): the rows past the
-    batch's last step repeat it at the end (the padding). Thinned: the kept rows, the other
+    memory check bounds the whole). Every step recorded (``plan.full``): the rows up to the
+    batch's last valid step, where the history ends (:meth:`finish`). Thinned: the kept rows, the other
     steps writing their record into a small scratch, a chunk of tiles at a time, and at the
     end a last row (:meth:`final_row`) that the read-back fills with the state's recorded
     columns (each member's last point).
@@ -888,13 +883,10 @@ class _History:
         import numpy as np
 
         self.plan, self.width = plan, width
-        # every row of a full record is written by the steps; a thinned record's first and last
-        # rows are filled at the end, a chunk at a time, beside the counters (see :func:`_zeros`)
-        self.rows = (
-            np.empty((plan.rows, width, padded))
-            if plan.full
-            else _zeros((plan.rows, width, padded), huge=False, filled=False)[0]
-        )
+        # every row of a full record is written by the steps (huge pages: written in order); a
+        # thinned record's first and last rows are filled at the end, a chunk at a time, beside
+        # the counters (see :func:`_zeros`); either way, memory is taken as rows are written
+        self.rows = _zeros((plan.rows, width, padded), huge=plan.full, filled=False)[0]
         self.steps: list[int] = []  # the step of each row written (thinned)
         per_chunk = min(max(1, _CHUNK_MEMBERS // LANES), padded // LANES)
         self.scratch = None if plan.full else np.empty((width, per_chunk * LANES))
@@ -961,13 +953,14 @@ class _History:
         del self.steps[kept:]
         return None if self.steps[-1] == rows[-1] else self.row(int(rows[-1]))
 
-    def finish(self, done: int) -> Any:
-        """The history: padded to steps + 1 rows (every step recorded), else the rows kept up to
-        the batch's last valid step and the final row (:meth:`final_row`, filled by then)."""
-        if self.plan.full:
-            self.rows[done + 1 :] = self.rows[done]
-            return self.rows
-        return self.rows[: len(self.steps)]
+    def finish(self, last: int) -> Any:
+        """The history up to the batch's last valid step ``last``: every step 0 ... last
+        (every step recorded), else the rows kept up to it and the final row (:meth:`final_row`,
+        filled by then). Rows past it were never written: where they are most of the array, the
+        rows kept are copied out, so that the result does not hold the address space of steps
+        the run never took."""
+        kept = self.rows[: last + 1 if self.plan.full else len(self.steps)]
+        return kept.copy() if 2 * len(kept) < len(self.rows) else kept
 
 
 def _fire_digits(packed: Any) -> Any:

@@ -151,17 +151,19 @@ class Run:
     """The record of a batched run (NumPy arrays, whatever the backend).
 
     Attributes:
-        points: (steps+1, *batch, n) theta_0 ... theta_steps. **Padded**: after its stopping
-            step ``stopped_at`` a member repeats its last valid point, and ``alphas``, ``losses``
-            and ``grad_norms`` repeat their last valid entries, so that a batch is one array. Use
-            :attr:`valid` (a mask) or :meth:`history` (one member, cut at its stop) to tell
-            the data from the padding.
-        alphas: (steps+1, *batch); alphas[t] is used by step t, alphas[0] == alpha0
-            (for "line-search", the oracle's alpha), alphas[steps] is the next one.
-        oracle_alphas: (steps, *batch); the exact line-search alpha for step t's
+        points: (last+1, *batch, n) theta_0 ... theta_last, where ``last`` is the batch's
+            last valid step (``stopped_at.max()``; ``steps`` while a member ran them all): a
+            run that stops early holds no rows for the steps it never took. **Padded** up to
+            ``last``: after its stopping step ``stopped_at`` a member repeats its last valid
+            point, and ``alphas``, ``losses`` and ``grad_norms`` repeat their last valid
+            entries, so that a batch is one array. Use :attr:`valid` (a mask) or
+            :meth:`history` (one member, cut at its stop) to tell the data from the padding.
+        alphas: (last+1, *batch); alphas[t] is used by step t, alphas[0] == alpha0
+            (for "line-search", the oracle's alpha), alphas[last] is the next one.
+        oracle_alphas: (last, *batch); the exact line-search alpha for step t's
             direction (NaN where a member had stopped; with ``oracle=False``, a
             read-only array of NaN).
-        losses, grad_norms: (steps+1, *batch); f and ||grad f|| at the points (of the
+        losses, grad_norms: (last+1, *batch); f and ||grad f|| at the points (of the
             minibatch loss L_t in the stochastic form).
         status: (*batch) object array of :class:`Status` (0-d for a single start point, so
             the type does not change with the rank of the input); compare it with strings.

@@ -51,11 +51,13 @@ def test_every_status_matches_what_happened(problem, rule, optimizer):
         loss, starts, optimizer, steps=steps, tol=tol, alpha0=1e-3, oracle=False, **rule_args(rule)
     )
     grads = np.linalg.norm(loss.compile().grad(result.points[-1]), axis=-1)
+    last = int(result.stopped_at.max())  # the history ends at the batch's last valid step
+    assert result.points.shape == (last + 1, 2, 2) and result.oracle_alphas.shape == (last, 2)
     for k, status in enumerate(result.status):
         stop = int(result.stopped_at[k])
         assert np.isfinite(result.points[: stop + 1, k]).all()
         np.testing.assert_array_equal(
-            result.points[stop:, k], np.broadcast_to(result.points[stop, k], (steps + 1 - stop, 2))
+            result.points[stop:, k], np.broadcast_to(result.points[stop, k], (last + 1 - stop, 2))
         )
         if status is tl.Status.CONVERGED:
             assert grads[k] <= tol

@@ -119,6 +119,39 @@ def test_a_billion_steps_are_refused_before_allocating_unless_only_the_end_is_re
     assert peak < 2**23  # a few MB: nothing for the steps the runs never took
 
 
+def _peak_resident_growth(work):
+    """(what ``work()`` returned, how far the process's peak resident memory rose during it, in
+    bytes): Linux's high-water mark, reset before (``/proc/self/clear_refs``)."""
+
+    def high_water() -> int:
+        with open("/proc/self/status", encoding="ascii") as status:
+            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM"))
+
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as reset:
+            reset.write("5")
+    except OSError:
+        pytest.skip("the peak resident memory cannot be reset here (Linux's /proc/self/clear_refs)")
+    before = high_water()
+    return work(), high_water() - before
+
+
+@pytest.mark.parametrize("path", ["fused", "generic"])
+def test_a_run_that_stops_early_holds_no_rows_for_the_steps_it_never_took(path):
+    """record="all" up to 5000 steps (820 MB if every step were taken: before, the history was
+    padded to them and the process grew by 940 MiB); the batch converges at step 19: 20 rows."""
+    loss, starts = loss_of("x**2 + 4*y**2"), STARTS[:4096]
+    options = {"rule": "exact", "path": path, "memory_limit": math.inf}
+    tl.run(loss, starts[:8], steps=3, **options)  # the kernels and the oracle, built before
+    run, grown = _peak_resident_growth(lambda: tl.run(loss, starts, steps=5000, **options))
+    last = int(run.stopped_at.max())
+    assert (run.status == "converged").all() and last < 30
+    assert run.points.shape == (last + 1, 4096, 2) and run.oracle_alphas.shape == (last, 4096)
+    assert grown < 64 * 2**20, grown  # the 20 rows take 2.5 MB; 820 MB if padded to 5000 steps
+    single, grown = _peak_resident_growth(lambda: tl.run(loss, [1.0, 1.0], steps=10**7, **options))
+    assert single.points.shape == (int(single.stopped_at) + 1, 2) and grown < 16 * 2**20, grown
+
+
 def test_ten_million_start_points_or_a_million_steps_are_refused_with_the_sizes_and_the_fix():
     many = np.broadcast_to(1e-3, (10**7,))  # alpha0 as a grid of 10^7 members, without the memory
     with pytest.raises(tl.MemoryBudgetError, match=r"chunks of at most about [\d,]+") as caught:

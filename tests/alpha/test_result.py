@@ -46,11 +46,13 @@ def test_scipy_names_answer_per_member():
     assert not single.success and single.x.shape == (1,)
 
 
-def test_histories_are_padded_and_valid_and_history_cut_the_padding():
-    run = tl.run("(x - 3)**2", [[0.0], [3.0]], rule="exact", gamma=1.0, alpha0=0.5, steps=4)
-    # padded: after its stop a member repeats its last point
-    assert run.points[:, 0, 0].tolist() == [0.0, 3.0, 3.0, 3.0, 3.0]
-    assert run.valid.tolist() == [[True, True], [True, False], [False, False], [False, False], [False, False]]
+def test_histories_end_at_the_last_stop_are_padded_and_valid_and_history_cut_the_padding():
+    run = tl.run("(x - 3)**2", [[0.0], [3.0], [7.0]], rule="exact", gamma=1.0, alpha0=0.5, steps=4)
+    # the history ends at the batch's last stop (step 1 of 4): no rows for steps never taken;
+    # padded up to there: after its stop a member repeats its last point
+    assert run.stopped_at.tolist() == [1, 0, 1] and run.points.shape == (2, 3, 1)
+    assert run.points[:, 1, 0].tolist() == [3.0, 3.0] and run.oracle_alphas.shape == (1, 3)
+    assert run.valid.tolist() == [[True, True, True], [True, False, True]]
     first = run.history(0)
     assert first["points"].tolist() == [[0.0], [3.0]] and first["losses"].tolist() == [9.0, 0.0]
     assert first["alphas"].shape == (2,) and first["oracle_alphas"].shape == (1,)
