@@ -25,6 +25,7 @@ that member alone.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,18 +76,27 @@ class Spectrum:
         return xp.asarray(numpy.reshape(host, closed.shape))
 
 
-def classify(xp: Any, H: Any, tol: float, dtype: str, frobenius2: Any = None) -> Spectrum:
+def classify(
+    xp: Any, H: Any, tol: float, dtype: str, frobenius2: Any = None, *, eigenvalues: bool = False
+) -> Spectrum:
     """Singular, minimum, maximum and ill-conditioned per member of H (..., n, n).
 
-    ``frobenius2``: ||H||_F^2 per member, when the caller has it already.
+    ``frobenius2``: ||H||_F^2 per member, when the caller has it already. ``eigenvalues``: the
+    caller will read every member's eigenvalues; for n >= 3 they are then ``eigvalsh``'s on every
+    member anyway, so the certificate is skipped and the labels are read from them (the same
+    labels and eigenvalues, bit for bit; for n <= 2 the certificate and the closed form stay, as
+    they cost less than ``eigvalsh``).
     """
     import numpy
 
     batch, n = tuple(H.shape[:-2]), H.shape[-1]
-    clear, positive, negative = _certificate(xp, H, tol, dtype, frobenius2)
-    flat = numpy.reshape(numpy.asarray(to_numpy(clear), dtype=bool), (-1,))
-    minimum = numpy.reshape(numpy.asarray(to_numpy(positive), dtype=bool), (-1,)) & flat
-    maximum = numpy.reshape(numpy.asarray(to_numpy(negative), dtype=bool), (-1,)) & flat
+    if eigenvalues and n > 2:
+        flat, minimum, maximum = (numpy.zeros(math.prod(batch), dtype=bool) for _ in range(3))
+    else:
+        clear, positive, negative = _certificate(xp, H, tol, dtype, frobenius2)
+        flat = numpy.reshape(numpy.asarray(to_numpy(clear), dtype=bool), (-1,))
+        minimum = numpy.reshape(numpy.asarray(to_numpy(positive), dtype=bool), (-1,)) & flat
+        maximum = numpy.reshape(numpy.asarray(to_numpy(negative), dtype=bool), (-1,)) & flat
     singular = numpy.zeros(flat.shape, dtype=bool)
     ill = numpy.zeros(flat.shape, dtype=bool)
     rest = numpy.flatnonzero(~flat)
@@ -98,9 +108,12 @@ def classify(xp: Any, H: Any, tol: float, dtype: str, frobenius2: Any = None) ->
         else:
             stacked = xp.reshape(H, (-1, n, n))
             values = flat_values = xp.linalg.eigvalsh(xp.take(stacked, xp.asarray(rest), axis=0))
-        ruled = eigenvalue_rule(xp, flat_values, tol, dtype)
-        for target, verdict in zip((singular, minimum, maximum, ill), ruled, strict=True):
-            target[rest] = numpy.asarray(to_numpy(verdict), dtype=bool)
+        ruled = [numpy.asarray(to_numpy(v), dtype=bool) for v in eigenvalue_rule(xp, flat_values, tol, dtype)]
+        if rest.size == flat.size:  # every member: the rule's arrays as they are
+            singular, minimum, maximum, ill = (numpy.reshape(v, flat.shape) for v in ruled)
+        else:
+            for target, verdict in zip((singular, minimum, maximum, ill), ruled, strict=True):
+                target[rest] = verdict
     return Spectrum(
         singular=xp.asarray(numpy.reshape(singular, batch)),
         minimum=numpy.reshape(minimum, batch),
@@ -118,12 +131,30 @@ def eigenvalue_rule(xp: Any, eigenvalues: Any, tol: float, dtype: str) -> tuple[
     >>> [v.tolist() for v in eigenvalue_rule(np, np.array([[-1.0, 2.0], [1e-9, 1.0]]), 1e-15, "float64")]
     [[False, False], [False, True], [False, False], [False, True]]
     """
-    magnitude = xp.abs(eigenvalues)
-    largest, smallest = across(xp, magnitude, xp.maximum), across(xp, magnitude, xp.minimum)
+    largest, smallest = _extremes(xp, eigenvalues)
     singular = smallest <= tol * largest
     condition = largest / xp.where(singular, xp.ones_like(smallest), smallest)
     ill = xp.logical_and(xp.logical_not(singular), condition > EPS[dtype] ** -0.5)
     return singular, eigenvalues[..., 0] > 0, eigenvalues[..., -1] < 0, ill
+
+
+def _extremes(xp: Any, eigenvalues: Any) -> tuple[Any, Any]:
+    """max |lambda| and min |lambda| of ascending eigenvalues: the larger and the smaller end's
+    where all have one sign (the same numbers as a fold over every eigenvalue, which only members
+    of both signs need: their smallest |lambda| lies inside).
+
+    >>> import numpy as np
+    >>> [v.tolist() for v in _extremes(np, np.array([[-3.0, 0.5, 2.0], [1.0, 2.0, 4.0]]))]
+    [[3.0, 4.0], [0.5, 1.0]]
+    """
+    low, high = xp.abs(eigenvalues[..., 0]), xp.abs(eigenvalues[..., -1])
+    largest, smallest = xp.maximum(low, high), xp.minimum(low, high)
+    if eigenvalues.shape[-1] <= 2:
+        return largest, smallest
+    one_sign = xp.logical_or(eigenvalues[..., 0] > 0, eigenvalues[..., -1] < 0)
+    if bool(xp.all(one_sign)):
+        return largest, smallest
+    return largest, across(xp, xp.abs(eigenvalues), xp.minimum)
 
 
 def _certificate(xp: Any, H: Any, tol: float, dtype: str, frobenius2: Any) -> tuple[Any, Any, Any]:

@@ -428,6 +428,7 @@ def newton_step(
     backend: Any = "numpy",
     dtype: str = "float64",
     throw: bool | None = None,
+    eigenvalues: bool = False,
 ) -> NewtonStep:
     """One Newton step from ``at`` (one point, or a batch of shape (..., n)).
 
@@ -449,6 +450,9 @@ def newton_step(
         backend, dtype: where and in what precision to compute.
         throw: raise instead of labelling a member "singular" (without a fallback) or
             "nonfinite": True always, False never, None (default) for a single point only.
+        eigenvalues: say that ``step.eigenvalues`` will be read: for n >= 3 the labels are then
+            read from ``eigvalsh`` on every member, without the cheap certificate first (which
+            would be wasted work). The same step, labels and eigenvalues bit for bit, sooner.
 
     Returns:
         A :class:`NewtonStep`.
@@ -475,6 +479,7 @@ def newton_step(
         damping=damping,
         third=_third_order(loss, method, backend, dtype),
         raise_singular=W.ndim == 1 if throw is None else throw,
+        eigenvalues=eigenvalues,
     )
 
 
@@ -488,6 +493,7 @@ def newton_step_on(
     damping: float = DEFAULT_DAMPING,
     third: Compiled | None = None,
     raise_singular: bool = False,
+    eigenvalues: bool = False,
 ) -> NewtonStep:
     """:func:`newton_step` on arrays: ``W`` (..., n) and a compiled loss (no SymPy).
 
@@ -502,7 +508,7 @@ def newton_step_on(
     n = W.shape[-1]
     tol = default_rtol(n, compiled.dtype) if rtol is None else rtol
     g, H, nonfinite, frobenius2 = _finite_derivatives(compiled, W, single=raise_singular)
-    spectrum = classify(xp, H, tol, compiled.dtype, frobenius2)
+    spectrum = classify(xp, H, tol, compiled.dtype, frobenius2, eigenvalues=eigenvalues)
     # a non-finite member is treated like a singular one (no step), and labelled apart
     singular = xp.logical_or(spectrum.singular, nonfinite)
     solved = solve(xp, H, g, singular)
