@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from taylorlr.compile.backends import quiet, to_numpy
-from taylorlr.numerics._folds import across, squares
+from taylorlr.numerics._folds import across, contiguous, squares
 
 #: unit roundoff per dtype
 EPS = {"float64": 2.0**-52, "float32": 2.0**-23}
@@ -208,16 +208,21 @@ def _weyl(xp: Any, H: Any, dtype: str, total: Any) -> tuple[Any, Any, Any, Any]:
     """H = D + E with D its diagonal: each sorted eigenvalue of H is within ||E||_2 <= ||E||_F = e
     of the same sorted diagonal entry (Weyl). Where every |h_ii| > e, min |lambda| >= min |h_ii| - e,
     max |lambda| <= max |h_ii| + e, and the eigenvalues' signs are the diagonal's. e comes from
-    ||H||_F^2 - ||D||^2, with n^2 eps ||H||_F^2 added for the rounding of that difference."""
+    ||H||_F^2 - ||D||^2, with n^2 eps ||H||_F^2 added for the rounding of that difference.
+
+    The diagonal is gathered in one pass over H (it lies spread across each member's entries)
+    and laid out (n, ...), so that every fold below runs along axis 0 over contiguous rows."""
     n = H.shape[-1]
-    diagonal = xp.stack([H[..., k, k] for k in range(n)], axis=0)  # (n, ...): folds along axis 0
+    flat = xp.reshape(H, (*H.shape[:-2], n * n))
     if total is None:
-        total = squares(xp, xp.reshape(H, (*H.shape[:-2], n * n)))
+        total = squares(xp, flat)
+    diagonal = contiguous(xp, xp.moveaxis(contiguous(xp, flat[..., :: n + 1]), -1, 0))  # (n, ...)
     spill = total - xp.sum(diagonal * diagonal, axis=0)
     e = xp.sqrt(xp.maximum(spill, xp.zeros_like(spill)) + (2 * n * n * EPS[dtype]) * total)
-    centre = xp.abs(diagonal)
-    lower = xp.min(centre, axis=0) - e
-    upper = xp.max(centre, axis=0) + e
-    positive = xp.min(diagonal, axis=0) > 0
-    negative = xp.max(diagonal, axis=0) < 0
-    return lower, upper, positive, negative
+    low, high = xp.min(diagonal, axis=0), xp.max(diagonal, axis=0)
+    positive, negative = low > 0, high < 0
+    ends = xp.abs(low), xp.abs(high)  # max |h_ii| is at an end; so is min |h_ii| where all have one sign
+    smallest = xp.minimum(*ends)
+    if not bool(xp.all(xp.logical_or(positive, negative))):
+        smallest = xp.min(xp.abs(diagonal), axis=0)
+    return smallest - e, xp.maximum(*ends) + e, positive, negative
