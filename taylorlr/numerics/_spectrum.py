@@ -6,7 +6,7 @@ exceeds 1/sqrt(eps), and the signs of the eigenvalues say minimum, maximum or sa
 
 A cheap *certificate* settles most members without eigenvalues: bounds lower <= min |lambda| and
 max |lambda| <= upper with the signs of the eigenvalues, exact for n = 1, the closed form of a
-symmetric 2 x 2 (mean +- hypot, accurate to a few eps * ||H||) for n = 2, and Weyl's bound
+symmetric 2 x 2 (mean +- radius, accurate to a few eps * ||H||) for n = 2, and Weyl's bound
 around the diagonal (true bounds, conclusive when the off-diagonal part is small beside the
 smallest diagonal entry) for n >= 3. A member is *clear* when
 lower > (max(sqrt(eps), tol) * (1 + 1e-3) + 64 n eps) * upper and upper >= 2^-450 (2^-40 in
@@ -182,9 +182,11 @@ def _bounds(xp: Any, H: Any, dtype: str, frobenius2: Any) -> tuple[Any, Any, Any
 
 
 def _two_by_two(xp: Any, H: Any) -> tuple[Any, Any, Any, Any]:
-    """lambda = m -+ r with m = (a + c)/2, r = hypot((a - c)/2, b): |lambda|'s to a few eps ||H||.
-    ``eigvalsh`` reads the lower triangle, so b is H[1, 0] here too; no overflow or underflow
-    in r (hypot), and an overflow elsewhere gives inf or NaN, which is never clear."""
+    """lambda = m -+ r with m = (a + c)/2, r = sqrt(((a - c)/2)^2 + b^2): |lambda|'s to a few
+    eps ||H||. ``eigvalsh`` reads the lower triangle, so b is H[1, 0] here too. A square that
+    overflows gives r = inf, and an overflow elsewhere inf or NaN, which is never clear; one that
+    underflows moves r by at most 2^-536, far below eps * max |lambda| where that is above the
+    certificate's floor 2^-450 (hypot would avoid both, at ten times the cost)."""
     m, r = _centre_and_radius(xp, H)
     low, high = m - r, m + r
     upper = xp.abs(m) + r
@@ -193,7 +195,8 @@ def _two_by_two(xp: Any, H: Any) -> tuple[Any, Any, Any, Any]:
 
 def _centre_and_radius(xp: Any, H: Any) -> tuple[Any, Any]:
     a, b, c = H[..., 0, 0], H[..., 1, 0], H[..., 1, 1]
-    return 0.5 * a + 0.5 * c, xp.hypot(0.5 * a - 0.5 * c, b)
+    half = 0.5 * a - 0.5 * c
+    return 0.5 * a + 0.5 * c, xp.sqrt(half * half + b * b)
 
 
 def _closed_form(xp: Any, H: Any) -> Any:

@@ -770,11 +770,13 @@ def _labels(otherwise: Verdict, *masks: tuple[Any, Verdict]) -> Any:
 
     shape = numpy.shape(to_numpy(masks[0][0]))
     codes = numpy.zeros(shape, dtype=numpy.int8)
-    for code, (mask, _) in enumerate(masks, start=1):
-        codes[numpy.asarray(to_numpy(mask), dtype=bool)] = code
+    for code, (mask, _) in enumerate(masks, start=1):  # the codes grow: the largest is the last pair's
+        numpy.maximum(codes, numpy.asarray(to_numpy(mask), dtype=bool).astype(numpy.int8) * code, out=codes)
     table = numpy.empty(len(masks) + 1, dtype=object)
     table[:] = [otherwise, *(label for _, label in masks)]
-    labels = numpy.empty(shape, dtype=object)
+    if shape:
+        return table[codes]
+    labels = numpy.empty(shape, dtype=object)  # 0-d: an array, not the label itself
     labels[...] = table[codes]
     return labels
 
