@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import taylorlr as tl
 from taylorlr.numerics._folds import across
-from taylorlr.numerics._spectrum import EPS, _extremes, classify, eigenvalue_rule
+from taylorlr.numerics._spectrum import EPS, _extremes, _weyl, classify, eigenvalue_rule
 from taylorlr.numerics.newton import default_rtol
 
 CI = settings(deadline=None, derandomize=True, max_examples=40)
@@ -121,3 +121,45 @@ def test_the_ends_of_ascending_eigenvalues_give_the_folds_extremes(rows):
     magnitude = np.abs(eigenvalues)
     assert np.array_equal(largest, across(np, magnitude, np.maximum))
     assert np.array_equal(smallest, across(np, magnitude, np.minimum))
+
+
+def test_the_two_by_two_closed_form_where_a_square_overflows_or_underflows():
+    """r = sqrt(((a - c)/2)^2 + b^2): a square past 1e308 makes r infinite (never clear: eigvalsh
+    decides), one below 1e-308 loses bits far below eps * max |lambda| (the labels and the
+    closed-form eigenvalues stay the rule's and within a few eps of eigvalsh's)."""
+    tol = default_rtol(2, "float64")
+    H = np.array([
+        [[1e200, 1e200], [1e200, -1e200]], [[3e155, 0.0], [0.0, -3e155]], [[1.0, 1e-170], [1e-170, 2.0]],
+        [[1.0, 1e-200], [1e-200, 1.0 + 1e-170]], [[-2.0, 3e-160], [3e-160, 1e-9]],
+        [[1e-120, 1e-170], [1e-170, 1e-120]],
+    ])  # fmt: skip
+    s = classify(np, H, tol, "float64")
+    exact = np.linalg.eigvalsh(H)
+    expected = eigenvalue_rule(np, exact, tol, "float64")
+    for got, want in zip((s.singular, s.minimum, s.maximum, s.ill), expected, strict=True):
+        assert np.asarray(got).tolist() == np.asarray(want).tolist()
+    assert s.checked.tolist() == [0, 1, 4]  # overflow (twice) and ill-conditioned: eigvalsh
+    closed = s.eigenvalues(np, H)
+    assert np.all(np.abs(closed - exact) <= 8 * EPS["float64"] * np.abs(exact).max(-1, keepdims=True))
+
+
+def test_the_weyl_bounds_read_from_the_diagonals_ends_are_the_folds():
+    """max |h_ii| and (where all h_ii have one sign) min |h_ii| from min and max h_ii: the same
+    numbers as folds over every |h_ii|, bit for bit, on one-sign and mixed batches."""
+    rng = np.random.default_rng(3)
+    for n in (3, 4, 7):
+        for signs in (1.0, -1.0, None):
+            D = rng.uniform(0.1, 10.0, (50, n)) * (signs if signs else rng.choice([-1.0, 1.0], (50, n)))
+            H = rng.standard_normal((50, n, n)) * 0.01
+            H = (H + np.swapaxes(H, -1, -2)) / 2 + D[..., None] * np.eye(n)
+            total = np.einsum("bij,bij->b", H, H)
+            diagonal = np.stack([H[:, k, k] for k in range(n)], axis=0)
+            e = np.sqrt(
+                np.maximum(total - np.sum(diagonal * diagonal, axis=0), 0)
+                + 2 * n * n * EPS["float64"] * total
+            )
+            lower, upper, positive, negative = _weyl(np, H, "float64", total)
+            np.testing.assert_array_equal(lower, np.abs(diagonal).min(axis=0) - e)
+            np.testing.assert_array_equal(upper, np.abs(diagonal).max(axis=0) + e)
+            np.testing.assert_array_equal(positive, diagonal.min(axis=0) > 0)
+            np.testing.assert_array_equal(negative, diagonal.max(axis=0) < 0)
