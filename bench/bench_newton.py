@@ -11,6 +11,10 @@ verdict alone against the floor (goal 1.5x), and the verdict with ``step.eigenva
 the floor plus ``numpy.linalg.eigvalsh`` (goal 1.2x): asked for up front
 (``newton_step(..., eigenvalues=True)``), and read later from a step that was not told.
 Fastest of ``--repeats``, taken in turn.
+
+``--keep-heap`` first asks glibc's malloc (``mallopt``) to keep freed memory instead of
+returning it to the system: then no call pays page faults for the temporaries of the one
+before, which shows how much of the overhead over the floor is the allocator's (on Linux only).
 """
 
 from __future__ import annotations
@@ -74,12 +78,28 @@ def fastest(loss: tl.Loss, W: np.ndarray, repeats: int) -> dict[str, float]:
     return best
 
 
+def keep_heap() -> bool:
+    """glibc: never trim the heap, and serve every block below 32 MiB from it (M_TRIM_THRESHOLD,
+    M_MMAP_THRESHOLD): freed temporaries are reused by the next call, without page faults."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is None or not hasattr(libc, "mallopt"):
+        return False
+    trim, mmap = -1, -3
+    return bool(libc.mallopt(trim, 2**30)) and bool(libc.mallopt(mmap, 2**25))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--keep-heap", action="store_true", help="keep freed memory (glibc mallopt)")
     options = parser.parse_args()
-    print(f"{options.batch} points, fastest of {options.repeats}")
+    heap = " (heap kept)" if options.keep_heap and keep_heap() else ""
+    print(f"{options.batch} points, fastest of {options.repeats}{heap}")
     for name, (text, n) in LOSSES.items():
         loss = tl.Loss(text)
         W = np.random.default_rng(0).uniform(-2.0, 2.0, (options.batch, n))
