@@ -64,7 +64,7 @@ class Spectrum:
         import numpy
 
         n = H.shape[-1]
-        if self.checked.size == numpy.size(self.minimum):  # every member went to eigvalsh
+        if self.values is not None and self.checked.size == numpy.size(self.minimum):  # all checked
             return self.values
         if n > 2:
             return xp.linalg.eigvalsh(H)

@@ -560,7 +560,7 @@ def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[An
         value = compiled.value(W)
         g, H = compiled.grad_and_hess(W)  # one kernel for both
         g = contiguous(xp, g)  # g and H come packed per member: a strided view
-        flat = xp.reshape(H, (*H.shape[:-2], -1))
+        flat = xp.reshape(H, (*H.shape[:-2], H.shape[-1] ** 2))
         frobenius2 = squares(xp, flat)  # finite only where every entry is
         if every_finite(xp, value, g) and bool(xp.isfinite(xp.sum(frobenius2))):  # the common case
             return g, H, xp.zeros(value.shape, dtype=xp.bool), frobenius2

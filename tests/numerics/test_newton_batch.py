@@ -163,3 +163,31 @@ def test_the_weyl_bounds_read_from_the_diagonals_ends_are_the_folds():
             np.testing.assert_array_equal(upper, np.abs(diagonal).max(axis=0) + e)
             np.testing.assert_array_equal(positive, diagonal.min(axis=0) > 0)
             np.testing.assert_array_equal(negative, diagonal.max(axis=0) < 0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_an_empty_batch_gives_empty_results_not_an_error(n):
+    loss = tl.Loss(" + ".join(f"x{i}**2*(2 + x{(i + 1) % n})" for i in range(n)))
+    for eigenvalues in (False, True):
+        step = tl.newton_step(loss, np.zeros((0, n)), eigenvalues=eigenvalues)
+        assert step.point.shape == step.eigenvalues.shape == (0, n) and step.curvature.shape == (0,)
+        assert step.backward_error.shape == step.condition.shape == (0,)
+
+
+def test_the_residual_in_blocks_gives_each_member_the_bits_of_one_whole_batch_pass():
+    from taylorlr.numerics._folds import squares
+    from taylorlr.numerics._solve import BLOCK, _residual2
+
+    rng = np.random.default_rng(5)
+    H = rng.standard_normal((2, BLOCK + 3, 4, 4))
+    g, s = rng.standard_normal((2, BLOCK + 3, 4)), rng.standard_normal((2, BLOCK + 3, 4))
+    whole = squares(np, np.matmul(H, s[..., None])[..., 0] - g)
+    np.testing.assert_array_equal(_residual2(np, H, g, s), whole)
+    loss = tl.Loss("x**2*(2 + y) + y**2*(2 + z) + z**2*(2 + x) + x*y*z")
+    W = rng.uniform(-0.5, 0.5, (BLOCK + 3, 3))
+    batch = tl.newton_step(loss, W)
+    for k in (0, BLOCK - 1, BLOCK, BLOCK + 2):
+        alone = tl.newton_step(loss, W[k : k + 1])
+        assert alone.backward_error[0] == batch.backward_error[k] and np.array_equal(
+            alone.point[0], batch.point[k]
+        )
