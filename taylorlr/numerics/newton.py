@@ -521,8 +521,8 @@ def newton_step_on(
             f"(eigenvalues {_at(spectrum.eigenvalues(xp, H), where)}, rtol={tol:g}): no Newton step exists; "
             "pass fallback='pinv' (pseudo-inverse step) or fallback='damped' (Levenberg shift)"
         )
-    eigenvalues = spectrum.eigenvalues(xp, H) if fallback == "damped" else None
-    shift = _shift(xp, eigenvalues, singular, fallback, damping, H.dtype)
+    values = spectrum.eigenvalues(xp, H) if fallback == "damped" else None
+    shift = _shift(xp, values, singular, fallback, damping, H.dtype)
     step = _fallback_step(xp, H, g, solved, shift, singular, fallback, tol)
     if method != "newton" and third is not None:
         safe_H = xp.where(singular[..., None, None], xp.eye(n, dtype=H.dtype), H)
