@@ -19,6 +19,9 @@ from typing import Any
 from taylorlr.compile.backends import quiet
 from taylorlr.numerics._folds import norm, squares
 
+#: members per block of the residual H s - g (8192 x 10 doubles: 640 KiB, within a core's cache)
+BLOCK = 8192
+
 
 def solve(xp: Any, H: Any, g: Any, singular: Any) -> Any:
     """H^-1 g per member, with the identity in place of H where ``singular`` holds."""
@@ -55,16 +58,37 @@ def backward_error(xp: Any, H: Any, g: Any, s: Any, singular: Any, frobenius2: A
     """||H s - g|| / (||H||_F ||s|| + ||g||) (Rigal and Gaches), 0 where no solve was made.
     ``frobenius2``: ||H||_F^2 per member, when the caller has it already."""
     n = H.shape[-1]
-    if n > 2:
-        residual2 = squares(xp, xp.matmul(H, s[..., None])[..., 0] - g)
-    else:  # short rows: entry by entry, no (..., n, n) temporaries
-        residual2 = sum((_row(H, s, i) - g[..., i]) ** 2 for i in range(n))
+    residual2 = _residual2(xp, H, g, s)
     if frobenius2 is None:
         frobenius2 = squares(xp, xp.reshape(H, (*H.shape[:-2], n * n)))
     scale = xp.sqrt(frobenius2) * norm(xp, s) + norm(xp, g)
     ok = scale > 0
     error = xp.sqrt(residual2) / xp.where(ok, scale, xp.ones_like(scale))
     return xp.where(xp.logical_or(singular, xp.logical_not(ok)), xp.zeros_like(error), error)
+
+
+def _residual2(xp: Any, H: Any, g: Any, s: Any) -> Any:
+    """||H s - g||^2 per member, BLOCK members at a time: each block's (block, n) residual stays in
+    cache and its memory is reused by the next, where one (..., n) residual for the whole batch
+    would be fresh pages on every call (10^5 x 10: 8 MB, 2000 page faults). Each member's
+    number is the same in any block.
+
+    >>> import numpy as np
+    >>> H = np.stack([np.eye(3) * 2.0] * 5); s = np.ones((5, 3)); g = np.ones((5, 3))
+    >>> _residual2(np, H, g, s).tolist()
+    [3.0, 3.0, 3.0, 3.0, 3.0]
+    """
+    batch, n = tuple(H.shape[:-2]), H.shape[-1]
+    if n <= 2:  # short rows: entry by entry, no (..., n, n) temporaries
+        return sum((_row(H, s, i) - g[..., i]) ** 2 for i in range(n))
+    H, g, s = xp.reshape(H, (-1, n, n)), xp.reshape(g, (-1, n)), xp.reshape(s, (-1, n))
+    size = H.shape[0]
+    parts = []
+    for start in range(0, max(size, 1), BLOCK):
+        stop = min(start + BLOCK, size)
+        residual = xp.matmul(H[start:stop, ...], xp.expand_dims(s[start:stop, ...], axis=-1))[..., 0]
+        parts.append(squares(xp, residual - g[start:stop, ...]))
+    return xp.reshape(parts[0] if len(parts) == 1 else xp.concat(parts), batch)
 
 
 def _row(H: Any, s: Any, i: int) -> Any:

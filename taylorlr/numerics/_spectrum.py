@@ -6,7 +6,7 @@ exceeds 1/sqrt(eps), and the signs of the eigenvalues say minimum, maximum or sa
 
 A cheap *certificate* settles most members without eigenvalues: bounds lower <= min |lambda| and
 max |lambda| <= upper with the signs of the eigenvalues, exact for n = 1, the closed form of a
-symmetric 2 x 2 (mean +- hypot, accurate to a few eps * ||H||) for n = 2, and Weyl's bound
+symmetric 2 x 2 (mean +- radius, accurate to a few eps * ||H||) for n = 2, and Weyl's bound
 around the diagonal (true bounds, conclusive when the off-diagonal part is small beside the
 smallest diagonal entry) for n >= 3. A member is *clear* when
 lower > (max(sqrt(eps), tol) * (1 + 1e-3) + 64 n eps) * upper and upper >= 2^-450 (2^-40 in
@@ -25,11 +25,12 @@ that member alone.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from taylorlr.compile.backends import quiet, to_numpy
-from taylorlr.numerics._folds import across, squares
+from taylorlr.numerics._folds import across, contiguous, squares
 
 #: unit roundoff per dtype
 EPS = {"float64": 2.0**-52, "float32": 2.0**-23}
@@ -63,7 +64,7 @@ class Spectrum:
         import numpy
 
         n = H.shape[-1]
-        if self.checked.size == numpy.size(self.minimum):  # every member went to eigvalsh
+        if self.values is not None and self.checked.size == numpy.size(self.minimum):  # all checked
             return self.values
         if n > 2:
             return xp.linalg.eigvalsh(H)
@@ -75,18 +76,27 @@ class Spectrum:
         return xp.asarray(numpy.reshape(host, closed.shape))
 
 
-def classify(xp: Any, H: Any, tol: float, dtype: str, frobenius2: Any = None) -> Spectrum:
+def classify(
+    xp: Any, H: Any, tol: float, dtype: str, frobenius2: Any = None, *, eigenvalues: bool = False
+) -> Spectrum:
     """Singular, minimum, maximum and ill-conditioned per member of H (..., n, n).
 
-    ``frobenius2``: ||H||_F^2 per member, when the caller has it already.
+    ``frobenius2``: ||H||_F^2 per member, when the caller has it already. ``eigenvalues``: the
+    caller will read every member's eigenvalues; for n >= 3 they are then ``eigvalsh``'s on every
+    member anyway, so the certificate is skipped and the labels are read from them (the same
+    labels and eigenvalues, bit for bit; for n <= 2 the certificate and the closed form stay, as
+    they cost less than ``eigvalsh``).
     """
     import numpy
 
     batch, n = tuple(H.shape[:-2]), H.shape[-1]
-    clear, positive, negative = _certificate(xp, H, tol, dtype, frobenius2)
-    flat = numpy.reshape(numpy.asarray(to_numpy(clear), dtype=bool), (-1,))
-    minimum = numpy.reshape(numpy.asarray(to_numpy(positive), dtype=bool), (-1,)) & flat
-    maximum = numpy.reshape(numpy.asarray(to_numpy(negative), dtype=bool), (-1,)) & flat
+    if eigenvalues and n > 2:
+        flat, minimum, maximum = (numpy.zeros(math.prod(batch), dtype=bool) for _ in range(3))
+    else:
+        clear, positive, negative = _certificate(xp, H, tol, dtype, frobenius2)
+        flat = numpy.reshape(numpy.asarray(to_numpy(clear), dtype=bool), (-1,))
+        minimum = numpy.reshape(numpy.asarray(to_numpy(positive), dtype=bool), (-1,)) & flat
+        maximum = numpy.reshape(numpy.asarray(to_numpy(negative), dtype=bool), (-1,)) & flat
     singular = numpy.zeros(flat.shape, dtype=bool)
     ill = numpy.zeros(flat.shape, dtype=bool)
     rest = numpy.flatnonzero(~flat)
@@ -98,9 +108,12 @@ def classify(xp: Any, H: Any, tol: float, dtype: str, frobenius2: Any = None) ->
         else:
             stacked = xp.reshape(H, (-1, n, n))
             values = flat_values = xp.linalg.eigvalsh(xp.take(stacked, xp.asarray(rest), axis=0))
-        ruled = eigenvalue_rule(xp, flat_values, tol, dtype)
-        for target, verdict in zip((singular, minimum, maximum, ill), ruled, strict=True):
-            target[rest] = numpy.asarray(to_numpy(verdict), dtype=bool)
+        ruled = [numpy.asarray(to_numpy(v), dtype=bool) for v in eigenvalue_rule(xp, flat_values, tol, dtype)]
+        if rest.size == flat.size:  # every member: the rule's arrays as they are
+            singular, minimum, maximum, ill = (numpy.reshape(v, flat.shape) for v in ruled)
+        else:
+            for target, verdict in zip((singular, minimum, maximum, ill), ruled, strict=True):
+                target[rest] = verdict
     return Spectrum(
         singular=xp.asarray(numpy.reshape(singular, batch)),
         minimum=numpy.reshape(minimum, batch),
@@ -118,12 +131,30 @@ def eigenvalue_rule(xp: Any, eigenvalues: Any, tol: float, dtype: str) -> tuple[
     >>> [v.tolist() for v in eigenvalue_rule(np, np.array([[-1.0, 2.0], [1e-9, 1.0]]), 1e-15, "float64")]
     [[False, False], [False, True], [False, False], [False, True]]
     """
-    magnitude = xp.abs(eigenvalues)
-    largest, smallest = across(xp, magnitude, xp.maximum), across(xp, magnitude, xp.minimum)
+    largest, smallest = _extremes(xp, eigenvalues)
     singular = smallest <= tol * largest
     condition = largest / xp.where(singular, xp.ones_like(smallest), smallest)
     ill = xp.logical_and(xp.logical_not(singular), condition > EPS[dtype] ** -0.5)
     return singular, eigenvalues[..., 0] > 0, eigenvalues[..., -1] < 0, ill
+
+
+def _extremes(xp: Any, eigenvalues: Any) -> tuple[Any, Any]:
+    """max |lambda| and min |lambda| of ascending eigenvalues: the larger and the smaller end's
+    where all have one sign (the same numbers as a fold over every eigenvalue, which only members
+    of both signs need: their smallest |lambda| lies inside).
+
+    >>> import numpy as np
+    >>> [v.tolist() for v in _extremes(np, np.array([[-3.0, 0.5, 2.0], [1.0, 2.0, 4.0]]))]
+    [[3.0, 4.0], [0.5, 1.0]]
+    """
+    low, high = xp.abs(eigenvalues[..., 0]), xp.abs(eigenvalues[..., -1])
+    largest, smallest = xp.maximum(low, high), xp.minimum(low, high)
+    if eigenvalues.shape[-1] <= 2:
+        return largest, smallest
+    one_sign = xp.logical_or(eigenvalues[..., 0] > 0, eigenvalues[..., -1] < 0)
+    if bool(xp.all(one_sign)):
+        return largest, smallest
+    return largest, across(xp, xp.abs(eigenvalues), xp.minimum)
 
 
 def _certificate(xp: Any, H: Any, tol: float, dtype: str, frobenius2: Any) -> tuple[Any, Any, Any]:
@@ -151,9 +182,11 @@ def _bounds(xp: Any, H: Any, dtype: str, frobenius2: Any) -> tuple[Any, Any, Any
 
 
 def _two_by_two(xp: Any, H: Any) -> tuple[Any, Any, Any, Any]:
-    """lambda = m -+ r with m = (a + c)/2, r = hypot((a - c)/2, b): |lambda|'s to a few eps ||H||.
-    ``eigvalsh`` reads the lower triangle, so b is H[1, 0] here too; no overflow or underflow
-    in r (hypot), and an overflow elsewhere gives inf or NaN, which is never clear."""
+    """lambda = m -+ r with m = (a + c)/2, r = sqrt(((a - c)/2)^2 + b^2): |lambda|'s to a few
+    eps ||H||. ``eigvalsh`` reads the lower triangle, so b is H[1, 0] here too. A square that
+    overflows gives r = inf, and an overflow elsewhere inf or NaN, which is never clear; one that
+    underflows moves r by at most 2^-536, far below eps * max |lambda| where that is above the
+    certificate's floor 2^-450 (hypot would avoid both, at ten times the cost)."""
     m, r = _centre_and_radius(xp, H)
     low, high = m - r, m + r
     upper = xp.abs(m) + r
@@ -162,14 +195,16 @@ def _two_by_two(xp: Any, H: Any) -> tuple[Any, Any, Any, Any]:
 
 def _centre_and_radius(xp: Any, H: Any) -> tuple[Any, Any]:
     a, b, c = H[..., 0, 0], H[..., 1, 0], H[..., 1, 1]
-    return 0.5 * a + 0.5 * c, xp.hypot(0.5 * a - 0.5 * c, b)
+    half = 0.5 * a - 0.5 * c
+    return 0.5 * a + 0.5 * c, xp.sqrt(half * half + b * b)
 
 
 def _closed_form(xp: Any, H: Any) -> Any:
     """The eigenvalues of a 1 x 1 (its entry, as ``eigvalsh`` gives it) or a symmetric 2 x 2."""
     if H.shape[-1] == 1:
         return H[..., 0, :]
-    m, r = _centre_and_radius(xp, H)
+    with quiet():  # a checked member's square may overflow here: eigvalsh's values replace it
+        m, r = _centre_and_radius(xp, H)
     return xp.stack([m - r, m + r], axis=-1)
 
 
@@ -177,16 +212,21 @@ def _weyl(xp: Any, H: Any, dtype: str, total: Any) -> tuple[Any, Any, Any, Any]:
     """H = D + E with D its diagonal: each sorted eigenvalue of H is within ||E||_2 <= ||E||_F = e
     of the same sorted diagonal entry (Weyl). Where every |h_ii| > e, min |lambda| >= min |h_ii| - e,
     max |lambda| <= max |h_ii| + e, and the eigenvalues' signs are the diagonal's. e comes from
-    ||H||_F^2 - ||D||^2, with n^2 eps ||H||_F^2 added for the rounding of that difference."""
+    ||H||_F^2 - ||D||^2, with n^2 eps ||H||_F^2 added for the rounding of that difference.
+
+    The diagonal is gathered in one pass over H (it lies spread across each member's entries)
+    and laid out (n, ...), so that every fold below runs along axis 0 over contiguous rows."""
     n = H.shape[-1]
-    diagonal = xp.stack([H[..., k, k] for k in range(n)], axis=0)  # (n, ...): folds along axis 0
+    flat = xp.reshape(H, (*H.shape[:-2], n * n))
     if total is None:
-        total = squares(xp, xp.reshape(H, (*H.shape[:-2], n * n)))
+        total = squares(xp, flat)
+    diagonal = contiguous(xp, xp.moveaxis(contiguous(xp, flat[..., :: n + 1]), -1, 0))  # (n, ...)
     spill = total - xp.sum(diagonal * diagonal, axis=0)
     e = xp.sqrt(xp.maximum(spill, xp.zeros_like(spill)) + (2 * n * n * EPS[dtype]) * total)
-    centre = xp.abs(diagonal)
-    lower = xp.min(centre, axis=0) - e
-    upper = xp.max(centre, axis=0) + e
-    positive = xp.min(diagonal, axis=0) > 0
-    negative = xp.max(diagonal, axis=0) < 0
-    return lower, upper, positive, negative
+    low, high = xp.min(diagonal, axis=0), xp.max(diagonal, axis=0)
+    positive, negative = low > 0, high < 0
+    ends = xp.abs(low), xp.abs(high)  # max |h_ii| is at an end; so is min |h_ii| where all have one sign
+    smallest = xp.minimum(*ends)
+    if not bool(xp.all(xp.logical_or(positive, negative))):
+        smallest = xp.min(xp.abs(diagonal), axis=0)
+    return smallest - e, xp.maximum(*ends) + e, positive, negative

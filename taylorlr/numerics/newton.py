@@ -29,7 +29,7 @@ from taylorlr._typing import require_loss
 from taylorlr.compile.backends import as_batch, quiet, to_numpy
 from taylorlr.errors import OptionError, PointError, SingularHessianError
 from taylorlr.kinds import Kind, Verdict
-from taylorlr.numerics._folds import across, all_finite, every_finite, norm, squares
+from taylorlr.numerics._folds import across, all_finite, contiguous, every_finite, norm, squares
 from taylorlr.numerics._solve import backward_error, solve
 from taylorlr.numerics._spectrum import EPS, Spectrum, classify
 
@@ -428,6 +428,7 @@ def newton_step(
     backend: Any = "numpy",
     dtype: str = "float64",
     throw: bool | None = None,
+    eigenvalues: bool = False,
 ) -> NewtonStep:
     """One Newton step from ``at`` (one point, or a batch of shape (..., n)).
 
@@ -449,6 +450,9 @@ def newton_step(
         backend, dtype: where and in what precision to compute.
         throw: raise instead of labelling a member "singular" (without a fallback) or
             "nonfinite": True always, False never, None (default) for a single point only.
+        eigenvalues: say that ``step.eigenvalues`` will be read: for n >= 3 the labels are then
+            read from ``eigvalsh`` on every member, without the cheap certificate first (which
+            would be wasted work). The same step, labels and eigenvalues bit for bit, sooner.
 
     Returns:
         A :class:`NewtonStep`.
@@ -475,6 +479,7 @@ def newton_step(
         damping=damping,
         third=_third_order(loss, method, backend, dtype),
         raise_singular=W.ndim == 1 if throw is None else throw,
+        eigenvalues=eigenvalues,
     )
 
 
@@ -488,6 +493,7 @@ def newton_step_on(
     damping: float = DEFAULT_DAMPING,
     third: Compiled | None = None,
     raise_singular: bool = False,
+    eigenvalues: bool = False,
 ) -> NewtonStep:
     """:func:`newton_step` on arrays: ``W`` (..., n) and a compiled loss (no SymPy).
 
@@ -502,7 +508,7 @@ def newton_step_on(
     n = W.shape[-1]
     tol = default_rtol(n, compiled.dtype) if rtol is None else rtol
     g, H, nonfinite, frobenius2 = _finite_derivatives(compiled, W, single=raise_singular)
-    spectrum = classify(xp, H, tol, compiled.dtype, frobenius2)
+    spectrum = classify(xp, H, tol, compiled.dtype, frobenius2, eigenvalues=eigenvalues)
     # a non-finite member is treated like a singular one (no step), and labelled apart
     singular = xp.logical_or(spectrum.singular, nonfinite)
     solved = solve(xp, H, g, singular)
@@ -515,8 +521,8 @@ def newton_step_on(
             f"(eigenvalues {_at(spectrum.eigenvalues(xp, H), where)}, rtol={tol:g}): no Newton step exists; "
             "pass fallback='pinv' (pseudo-inverse step) or fallback='damped' (Levenberg shift)"
         )
-    eigenvalues = spectrum.eigenvalues(xp, H) if fallback == "damped" else None
-    shift = _shift(xp, eigenvalues, singular, fallback, damping, H.dtype)
+    values = spectrum.eigenvalues(xp, H) if fallback == "damped" else None
+    shift = _shift(xp, values, singular, fallback, damping, H.dtype)
     step = _fallback_step(xp, H, g, solved, shift, singular, fallback, tol)
     if method != "newton" and third is not None:
         safe_H = xp.where(singular[..., None, None], xp.eye(n, dtype=H.dtype), H)
@@ -553,8 +559,8 @@ def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[An
     with quiet():
         value = compiled.value(W)
         g, H = compiled.grad_and_hess(W)  # one kernel for both
-        g = _contiguous(xp, g)
-        flat = xp.reshape(H, (*H.shape[:-2], -1))
+        g = contiguous(xp, g)  # g and H come packed per member: a strided view
+        flat = xp.reshape(H, (*H.shape[:-2], H.shape[-1] ** 2))
         frobenius2 = squares(xp, flat)  # finite only where every entry is
         if every_finite(xp, value, g) and bool(xp.isfinite(xp.sum(frobenius2))):  # the common case
             return g, H, xp.zeros(value.shape, dtype=xp.bool), frobenius2
@@ -572,21 +578,6 @@ def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[An
     g = xp.where(nonfinite[..., None], xp.zeros_like(g), g)
     eye = xp.eye(H.shape[-1], dtype=H.dtype)
     return g, xp.where(nonfinite[..., None, None], eye, H), nonfinite, None
-
-
-def _contiguous(xp: Any, array: Any) -> Any:
-    """``array`` copied once where it is a strided view (the kernel packs each member's g and H
-    together), for namespaces that have strides: every later fold over its short strided rows is
-    slower than the copy (measured at 10^5 x 10: ||g|| 6.1 ms, 0.9 ms after a 3.0 ms copy).
-
-    >>> import numpy as np
-    >>> _contiguous(np, np.zeros((4, 6))[:, :2]).flags.c_contiguous
-    True
-    """
-    flags, copy = getattr(array, "flags", None), getattr(xp, "ascontiguousarray", None)
-    if flags is None or copy is None or flags.c_contiguous:
-        return array
-    return copy(array)
 
 
 def _first(mask: Any) -> tuple[int, ...]:
@@ -779,11 +770,13 @@ def _labels(otherwise: Verdict, *masks: tuple[Any, Verdict]) -> Any:
 
     shape = numpy.shape(to_numpy(masks[0][0]))
     codes = numpy.zeros(shape, dtype=numpy.int8)
-    for code, (mask, _) in enumerate(masks, start=1):
-        codes[numpy.asarray(to_numpy(mask), dtype=bool)] = code
+    for code, (mask, _) in enumerate(masks, start=1):  # the codes grow: the largest is the last pair's
+        numpy.maximum(codes, numpy.asarray(to_numpy(mask), dtype=bool).astype(numpy.int8) * code, out=codes)
     table = numpy.empty(len(masks) + 1, dtype=object)
     table[:] = [otherwise, *(label for _, label in masks)]
-    labels = numpy.empty(shape, dtype=object)
+    if shape:
+        return table[codes]
+    labels = numpy.empty(shape, dtype=object)  # 0-d: an array, not the label itself
     labels[...] = table[codes]
     return labels
 
