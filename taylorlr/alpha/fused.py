@@ -219,10 +219,11 @@ def _zeros(shape: tuple[int, ...], dtype: str = "float64", *, filled: bool = Tru
     return numpy.frombuffer(mapping, dtype=dtype).reshape(shape), mapping
 
 
-#: what the run reads back at the end, per member, as int64: the status code, the last
-#: valid step, the evaluations spent (the start's value and gradient included) and each
-#: safeguard's firings since the last flush
+#: what the run reads back at the end, per member, as int64: the status code (MAX_STEPS for a
+#: member still running), the last valid step, the evaluations spent (the start's value and
+#: gradient included) and each safeguard's firings since the last flush
 READ_BACK = ("code", "stopped", "values", "gradients", "hvps", *(f"fires_{name}" for name in FIRINGS))
+_FIRST_FIRING = READ_BACK.index(f"fires_{FIRINGS[0]}")
 
 
 @dataclass(frozen=True)
@@ -322,10 +323,14 @@ def _read_back_expressions(
     se: Any, symbols: Sequence[Any], layout: Layout, evaluations: dict[str, int]
 ) -> tuple[Any, ...]:
     """The :data:`READ_BACK` numbers from the state: ``tries`` running steps each cost the
-    rule's evaluations, plus the start's value and gradient."""
+    rule's evaluations, plus the start's value and gradient; a member still running ran out of
+    steps (MAX_STEPS, its last valid step ``tries``: every step was taken while it ran)."""
     column = {name: symbols[layout.column(name)] for name in _SCALARS}
-    tries = column["tries"]
+    tries, ops = column["tries"], SymbolOps()
+    running = ops.eq(column["code"], _RUNNING)
     spent = {
+        "code": ops.where(running, _MAX_STEPS, column["code"]),
+        "stopped": ops.where(running, tries, column["stopped"]),
         "values": tries * evaluations["values"] + 1,
         "gradients": tries * evaluations["gradients"] + 1,
         "hvps": tries * evaluations["hvps"],
@@ -479,9 +484,10 @@ def _step_expressions(
 
 #: the fused loop asks "anyone still running?" every this many steps (without an oracle)
 _RUNNING_CHECK = 4
-#: the state's bytes a blocked run takes through its steps at a time (:meth:`_History.advance_block`):
-#: about half a core's L2 cache
-_BLOCK_BYTES = 2**19
+#: the state's bytes a run without an oracle takes through its steps at a time (:class:`_Blocks`):
+#: about a core's L2 cache (measured on 2-D Rosenbrock, 20 steps, 10^6 members: 2^19 bytes 169 ms,
+#: 2^20 156 ms, 2^21 150 ms, 2^17 203 ms; at 10^5 flat from 2^19)
+_BLOCK_BYTES = 2**20
 #: what the fused step reads beyond f and grad f at theta_t
 _READABLE = frozenset({"value_plus", "grad_plus", "hvp_plus", "value_mirror"})
 _KERNELS: dict[int, dict[Any, StepKernel | str]] = {}
@@ -660,7 +666,7 @@ class FusedStepper:
             first = functools.partial(
                 _first_row, first_row, start.flat("theta0"), start.flat("alpha0"), norms
             )
-        code, stopped_at, counted, fired = _read_back(step, state, (first, history.final_row(rows)), steps)
+        code, stopped_at, counted, fired = _read_back(step, state, (first, history.final_row(rows)))
         return _End(
             recorded=history.finish(last), code=code, stopped=stopped_at, counted=counted, fired=fired,
             fires=fires, last=last, oracle_rows=oracle_rows if record_oracle else None,
@@ -723,9 +729,9 @@ class _Feed:
 
         self.step, self.size = step, size
         self.points, self.alphas, self.gammas = (start.flat(name) for name in ("theta0", "alpha0", "gamma"))
-        members = per_chunk * LANES
-        self.inputs = np.zeros((members, step.layout.n))
-        self.parameters = np.zeros(2 * members)
+        self.members = per_chunk * LANES
+        self.inputs: Any = None  # a buffer for a partial chunk's points, made when one comes
+        self.parameters = np.zeros(2 * self.members)
 
     def begin(self, state: Any, record: Any, first: int) -> None:
         """Fill ``state``, the tiles first ... first + len(state) - 1 of the batch, from their start
@@ -737,6 +743,8 @@ class _Feed:
         part = np.ascontiguousarray(self.points[low:high], dtype=np.float64)
         inputs = part
         if len(part) != members:
+            if self.inputs is None:
+                self.inputs = np.empty((self.members, self.step.layout.n))
             inputs = self.inputs[:members]
             inputs[: high - low], inputs[high - low :] = part, 0.0
         parameters = self.parameters[: 2 * members].reshape(2, members)
@@ -815,7 +823,7 @@ class _Counters:
         self.buffer = np.empty(len(READ_BACK) * per_chunk * LANES, np.int64)
         self.last = 0  # the latest valid step read so far (``steps`` counts as such where one runs)
 
-    def read(self, tiles: Any, first: int, steps: int) -> None:
+    def read(self, tiles: Any, first: int) -> None:
         """Read the members of ``tiles``, the batch's tiles first ... first + len(tiles) - 1."""
         import numpy as np
 
@@ -823,16 +831,16 @@ class _Counters:
         high = min(low + len(tiles) * LANES, self.size)
         part = self.buffer[: len(READ_BACK) * len(tiles) * LANES].reshape(len(READ_BACK), -1)
         self.step.read_back(tiles, part)
-        running = part[0, : high - low] == _RUNNING
-        self.code[low:high] = np.where(running, _MAX_STEPS, part[0, : high - low])
-        self.stopped[low:high] = part[1, : high - low]
+        part = part[:, : high - low]
+        self.code[low:high], self.stopped[low:high] = part[0], part[1]
         if high > low:
-            self.last = max(self.last, steps if running.any() else int(part[1, : high - low].max()))
+            self.last = max(self.last, int(part[1].max()))
         for name, counted in self.counted.items():
-            counted[low:high] = part[READ_BACK.index(name), : high - low]
-        fires = part[5:, : high - low]
-        for guard in np.flatnonzero(fires.any(axis=1)).tolist():
-            self._row(guard, low)
+            counted[low:high] = part[READ_BACK.index(name)]
+        fires = part[_FIRST_FIRING:]
+        if np.count_nonzero(fires):  # rarely: one count over the chunk's block first
+            for guard in np.flatnonzero(fires.any(axis=1)).tolist():
+                self._row(guard, low)
         for guard, row in enumerate(self.fired):
             if row is not None:
                 row[low:high] = fires[guard]
@@ -852,9 +860,8 @@ class _Counters:
             self.fired[guard][:low] = 0
         return self.fired[guard]
 
-    def result(self, steps: int) -> tuple[Any, Any, dict[str, Any], list[Any]]:
+    def result(self) -> tuple[Any, Any, dict[str, Any], list[Any]]:
         """The status codes, the last valid steps, the counts and the firings (see the class)."""
-        self.stopped[self.code == _MAX_STEPS] = steps
         counted = dict(self.counted)
         if self.alike:
             counted["values"].flags.writeable = False
@@ -863,7 +870,7 @@ class _Counters:
 
 
 def _read_back(
-    step: StepKernel, state: TiledState, rows: tuple[Any, Any], steps: int
+    step: StepKernel, state: TiledState, rows: tuple[Any, Any]
 ) -> tuple[Any, Any, dict[str, Any], list[Any]]:
     """:class:`_Counters` of the whole state, the rows that come from the state written (``rows``: a
     function (state, first, last) that writes the first record of those tiles' members, or None;
@@ -873,14 +880,14 @@ def _read_back(
     first_row, final_row = rows
     counters = _Counters(step, state.size, min(tiles, max(1, _CHUNK_MEMBERS // LANES)))
     for first, last in _chunks(tiles):
-        counters.read(state.array[first:last], first, steps)
+        counters.read(state.array[first:last], first)
         if first_row is not None:
             first_row(state, first, last)
         if final_row is not None:
             tiled = final_row.reshape(layout.recorded, -1, LANES)[:, first:last]
             tiled[...] = state.array[first:last, : layout.recorded].transpose(1, 0, 2)
         state.release(last)
-    return counters.result(steps)
+    return counters.result()
 
 
 def _oracle_rows(rows: list[Any], count: int, size: int) -> Any:
@@ -957,14 +964,12 @@ class _History:
     """
 
     def __init__(self, plan: RecordPlan, width: int, padded: int) -> None:
-        import numpy as np
-
         self.plan, self.width = plan, width
         # memory is taken as rows are written (in huge pages: see :func:`_zeros`)
         self.rows = _zeros((plan.rows, width, padded), filled=False)[0]
         self.steps: list[int] = []  # the step of each row written (thinned)
-        per_chunk = min(max(1, _CHUNK_MEMBERS // LANES), padded // LANES)
-        self.scratch = None if plan.full else np.empty((width, per_chunk * LANES))
+        self.padded = padded
+        self.scratch: Any = None  # the record of a step that is not kept (thinned), made when one comes
 
     def row(self, t: int) -> Any:
         """Where the kernel writes step t's record (a kept row)."""
@@ -976,10 +981,14 @@ class _History:
     def advance(self, step: StepKernel, tiles: Any, t: int) -> None:
         """Run the step that leads to step t's point, writing its record where it is kept, else
         a chunk of tiles at a time into the scratch record (the same loop: the same bits)."""
+        import numpy as np
+
         if self.plan.full or self.plan.keeps(t):
             step.unchecked(tiles.ctypes.data, self.row(t).ctypes.data, len(tiles))
             return
-        assert self.scratch is not None
+        if self.scratch is None:
+            per_chunk = min(max(1, _CHUNK_MEMBERS // LANES), self.padded // LANES)
+            self.scratch = np.empty((self.width, per_chunk * LANES))
         per_chunk, scratch, state = (
             self.scratch.shape[1] // LANES,
             self.scratch.ctypes.data,
@@ -1056,22 +1065,20 @@ class _Blocks:
             if first + count == self.tiles:  # members past B: frozen
                 state[-1, self.code, self.size - (self.tiles - 1) * LANES :] = float(_CONVERGED)
             flushed = self._steps(state, record, first)
-            self.counters.read(state, first, self.plan.steps)
+            self.counters.read(state, first)
             if flushed is not None:
                 self.counters.add(flushed[:, : min(count * LANES, self.size - first * LANES)], first * LANES)
-            if not self.plan.full:  # each member's last point, into the last row
-                tiled = self.history.rows[-1].reshape(self.width, -1, LANES)[:, first : first + count]
-                tiled[...] = state[:, : self.width].transpose(1, 0, 2)
-        code, stopped, counted, fired = self.counters.result(self.plan.steps)
+            if not self.plan.full:  # each member's last point (the last step's record), into the last row
+                self.history.rows[-1][:, first * LANES : (first + count) * LANES] = record
+        code, stopped, counted, fired = self.counters.result()
         last = self.counters.last
         return _End(recorded=self.settle(last), code=code, stopped=stopped, counted=counted, fired=fired,
                     fires=0, last=last)  # fmt: skip
 
     def _index(self, t: int) -> int | None:
         """The history's row of step t's record, or None where it is not kept."""
-        if self.plan.full:
-            return t
-        return t // self.plan.every if self.plan.keeps(t) and self.plan.every is not None else None
+        every = self.plan.every
+        return t // every if every is not None and t % every == 0 else None
 
     def _steps(self, state: Any, record: Any, first: int) -> Any:
         """Take the chunk (the tiles first ... first + len(state) - 1, started, its first record in
@@ -1081,20 +1088,23 @@ class _Blocks:
 
         rows, members = self.history.rows, slice(first * LANES, (first + len(state)) * LANES)
         rows[0][:, members] = record
-        at, into, flushed = state.ctypes.data, record.ctypes.data, None
-        t = 0
+        at, into, flushed, tiles = state.ctypes.data, record.ctypes.data, None, len(state)
+        every, codes, t = self.plan.every or 0, state[:, self.code, :], 0  # every 0: only the start kept
+        witness = 0  # a tile where a member ran at the last check: asked first (4 codes, not the chunk's)
         while t < self.plan.steps:
-            if t % _RUNNING_CHECK == 0 and state[:, self.code, :].min() != _RUNNING:
-                break
+            if t % _RUNNING_CHECK == 0 and codes[witness].min() != _RUNNING:
+                per_tile = codes.min(axis=1)
+                witness = int(per_tile.argmin())
+                if per_tile[witness] != _RUNNING:
+                    break
             if t and t % FIRE_FLUSH == 0:  # before a digit can overflow
                 digits = _fire_digits(state[:, self.fires, :].reshape(-1))
                 flushed = digits + (0 if flushed is None else flushed)
                 state[:, self.fires, :] = 0.0
-            self.step.unchecked(at, into, len(state))
+            self.step.unchecked(at, into, tiles)
             t += 1
-            index = self._index(t)
-            if index is not None:
-                rows[index][:, members] = record
+            if every and t % every == 0:
+                rows[t // every][:, members] = record
         self.stops.append((members, t))
         return None if flushed is None or not isinstance(flushed, np.ndarray) else flushed
 
