@@ -205,7 +205,8 @@ def footprint(*, path: str, size: int, n: int, plan: RecordPlan, oracle: bool, d
     path's tiles and buffers, about 4n + 40 numbers (a small batch's state, record and start points
     in one chunk), and 16n more where the base optimizer's direction is computed in NumPy
     (``direction``: not gradient descent); the generic path's arrays, about 24n + 80; the oracle's
-    line search, 4n + 30 more (``tests/alpha/test_record.py`` checks that a run's peak stays below the estimate).
+    line search, 4n + 30 more (``tests/alpha/test_record.py`` checks that a run's peak stays below
+    the estimate).
     """
     padded = -(-size // 4) * 4 if path == "fused" else size
     row = (n + 3) * padded + (size if oracle else 0)
