@@ -1093,9 +1093,8 @@ class _Blocks:
         witness = 0  # a tile where a member ran at the last check: asked first (4 codes, not the chunk's)
         while t < self.plan.steps:
             if t % _RUNNING_CHECK == 0 and codes[witness].min() != _RUNNING:
-                per_tile = codes.min(axis=1)
-                witness = int(per_tile.argmin())
-                if per_tile[witness] != _RUNNING:
+                witness, lane = divmod(int(codes.argmin()), LANES)  # codes >= _RUNNING == 0
+                if codes[witness, lane] != _RUNNING:
                     break
             if t and t % FIRE_FLUSH == 0:  # before a digit can overflow
                 digits = _fire_digits(state[:, self.fires, :].reshape(-1))
