@@ -210,7 +210,7 @@ def _point_kinds(compiled: Any, points: Any, data: Mapping[str, Any]) -> Any:
         along = numpy.einsum("kij,ki->kj", vectors, grad)
         significant = numpy.abs(eigenvalues) > tolerance
         step = numpy.einsum("kij,kj->ki", vectors, numpy.where(significant, along / eigenvalues, 0.0))
-        there, _ = _eigen(compiled, points - step, data)
+        there, _ = _eigen(compiled, points - step, data, vectors=False)
         stays = numpy.abs(there - eigenvalues) <= numpy.abs(eigenvalues) / 4
     negative = (eigenvalues < -tolerance) & stays
     kinds = numpy.full(len(points), _ORDER[Status.CONVERGED])
@@ -219,11 +219,12 @@ def _point_kinds(compiled: Any, points: Any, data: Mapping[str, Any]) -> Any:
     return kinds
 
 
-def _eigen(compiled: Any, points: Any, data: Mapping[str, Any]) -> tuple[Any, Any]:
-    """Eigenvalues (k, n) ascending and eigenvectors (k, n, n) of the Hessian at the points;
-    zeros where the Hessian is not finite. At n = 2 in closed form (:func:`eigh_2x2`: a dozen
-    array operations, against LAPACK's 0.55 us a matrix through ``numpy.linalg.eigh``, most of a
-    10^5-member 2-D run that converges)."""
+def _eigen(compiled: Any, points: Any, data: Mapping[str, Any], *, vectors: bool = True) -> tuple[Any, Any]:
+    """Eigenvalues (k, n) ascending and eigenvectors (k, n, n; None unless ``vectors``) of the
+    Hessian at the points; zeros where the Hessian is not finite. At n = 2 in closed form
+    (:func:`eigh_2x2`: a dozen array operations, against 0.3-0.6 us a matrix through
+    ``numpy.linalg.eigh``, which was half of a converging 10^5-member 2-D run); the eigenvalues
+    alone through ``eigvalsh`` otherwise."""
     import numpy
 
     n = points.shape[-1]
@@ -231,11 +232,15 @@ def _eigen(compiled: Any, points: Any, data: Mapping[str, Any]) -> tuple[Any, An
     hessians = numpy.broadcast_to(hessians, (len(points), n, n))
     finite = numpy.isfinite(hessians).all(axis=(-2, -1))
     if n == 2:
-        eigenvalues, vectors = eigh_2x2(numpy.where(finite[:, None, None], hessians, 0.0))
-        return eigenvalues, vectors
-    eigenvalues, vectors = numpy.zeros((len(points), n)), numpy.zeros((len(points), n, n))
-    eigenvalues[finite], vectors[finite] = numpy.linalg.eigh(hessians[finite])
-    return eigenvalues, vectors
+        eigenvalues, eigenvectors = eigh_2x2(numpy.where(finite[:, None, None], hessians, 0.0))
+        return eigenvalues, eigenvectors if vectors else None
+    eigenvalues = numpy.zeros((len(points), n))
+    if not vectors:
+        eigenvalues[finite] = numpy.linalg.eigvalsh(hessians[finite])
+        return eigenvalues, None
+    eigenvectors = numpy.zeros((len(points), n, n))
+    eigenvalues[finite], eigenvectors[finite] = numpy.linalg.eigh(hessians[finite])
+    return eigenvalues, eigenvectors
 
 
 def eigh_2x2(matrices: Any) -> tuple[Any, Any]:
