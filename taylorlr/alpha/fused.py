@@ -21,10 +21,11 @@ The state of the batch is one float64 array in tiles of
 :class:`Layout` order), updated in place: the step reads a tile, computes the next
 state of its members and writes it back, and writes what the run records (theta, f,
 alpha, ||grad f||) into the run's history. Without an oracle or a NumPy direction between
-steps, a chunk of tiles that fits in cache goes through many steps before the next chunk
-(:meth:`_History.advance_block`); at the end the state is read back a chunk at a time into
-the result's arrays and a large state's memory is handed back as it is read
-(:meth:`TiledState.release`). Only the base optimizer's
+steps, the batch is never held as a whole state: each chunk of tiles that fits in cache is
+started, taken through every step and read back into the result before the next
+(:class:`_Blocks`). With one, the whole state goes through each step; at the end it is read
+back a chunk at a time into the result's arrays and a large state's memory is handed back as it
+is read (:meth:`TiledState.release`). Only the base optimizer's
 direction (when it is not gradient descent's identity) stays in NumPy. Every lane is
 one member and no operation crosses lanes, so a member's numbers do not depend on the
 batch around it. Counts are kept in the state: ``tries`` (steps a member was running:
@@ -585,10 +586,10 @@ class FusedStepper:
     (rows, n + 3, B) slab (:class:`_History`: every step, or the rows ``record=`` keeps);
     ``points``, ``losses``, ``alphas`` and ``grad_norms`` are views of it. Without an oracle
     and with gradient descent's direction, nothing happens between two steps outside the
-    kernel, so the steps run in blocks, a cache-sized chunk of the batch at a time (up to the
-    next flush of the firing counters): one pass over the state's memory per block instead of
-    one per step. The end reads the counters and each member's last point back a chunk at a
-    time, handing the state's memory back as it goes (:func:`_read_back`).
+    kernel, so the run goes a cache-sized chunk of the batch at a time from its start to its
+    read-back (:class:`_Blocks`): one pass over memory in all, and no state of the batch's size.
+    Otherwise (:meth:`_run_whole`) the end reads the counters and each member's last point back
+    a chunk at a time, handing the state's memory back as it goes (:func:`_read_back`).
     """
 
     kernel: StepKernel
@@ -954,10 +955,11 @@ class _History:
     One (rows, n + 3, padded B) array, whose memory the system hands out as rows are first
     written (so a run that stops early holds nothing for the steps it never took; the run's
     memory check bounds the whole). Every step recorded (``plan.full``): the rows up to the
-    batch's last valid step, where the history ends (:meth:`finish`). Thinned: the kept rows, the other
-    steps writing their record into a small scratch, a chunk of tiles at a time, and at the
+    batch's last valid step, where the history ends (:meth:`finish`). Thinned: the kept rows, the
+    other steps writing their record into a small scratch, a chunk of tiles at a time, and at the
     end a last row (:meth:`final_row`) that the read-back fills with the state's recorded
-    columns (each member's last point).
+    columns (each member's last point). :class:`_Blocks` writes the rows a chunk of members at a
+    time and ends them itself (:meth:`_Blocks.settle`).
 
     The step loop is called at addresses (:meth:`StepKernel.unchecked`): every array here and
     the state are made by the stepper, C-contiguous float64 of the shapes the loop expects.
