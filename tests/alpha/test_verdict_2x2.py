@@ -85,7 +85,18 @@ def test_a_2d_batch_gets_the_statuses_lapack_gives(monkeypatch, text, kinds):
 
     closed = run()
     with monkeypatch.context() as patch:
-        patch.setattr(verdict, "eigh_2x2", np.linalg.eigh)
+        patch.setattr(verdict, "eigh_2x2", lambda matrices, vectors=True: np.linalg.eigh(matrices))
         lapack = run()
     assert np.array_equal(closed.status, lapack.status)
     assert set(closed.status_counts()) == kinds  # the 40 starts at 0 stop at its saddle or maximum
+
+
+@pytest.mark.parametrize("width", [1, 2, 5, 32, 33])
+def test_reductions_across_short_rows_are_numpys(width):
+    """The verdict's reductions along the last axis column by column (up to 32 columns) give
+    NumPy's axis reductions: max of |eigenvalues|, any and all of the negative ones."""
+    rng = np.random.default_rng(width)
+    values, signs = rng.normal(size=(500, width)), rng.random((500, width)) < 0.7
+    assert np.array_equal(verdict._across(np.maximum, values), values.max(axis=-1))
+    assert np.array_equal(verdict._across(np.logical_or, signs), signs.any(axis=-1))
+    assert np.array_equal(verdict._across(np.logical_and, signs), signs.all(axis=-1))
