@@ -74,7 +74,7 @@ def quadratic_runs(draw: st.DrawFn) -> dict:
 
 def check_statuses_are_true(run: tl.Run, a: np.ndarray, eigenvalues: np.ndarray, c, f_c, *, tol, divergence):
     """Each member's status against the exact quadratic (not against the code's own numbers)."""
-    steps = run.settings["steps"]  # the budget (the history ends at the batch's last valid step)
+    steps = run.settings["steps"]  # as asked (the history ends at the last valid step)
     size = np.abs(eigenvalues).max()
     negative = eigenvalues < -1e-12 * max(size, 1)
     positive = eigenvalues > 1e-12 * max(size, 1)
