@@ -688,8 +688,8 @@ def _check_node(node: sympy.Basic) -> None:
 
 
 def _check_power(node: sympy.Pow) -> None:
-    base, exponent = node.args
-    if base.is_zero and exponent.free_symbols:
+    base, exponent = node.args  # the cheap structural tests first: a base's assumptions cost most
+    if exponent.free_symbols and base.is_zero:
         raise LossDefinitionError(f"{node} is 0 only where its exponent is positive, and undefined elsewhere")
     if base.is_number and base.is_extended_negative and exponent.is_integer is not True:
         raise LossDefinitionError(

@@ -73,7 +73,8 @@ def test_run_repr_is_short_and_says_the_batch_steps_statuses_and_best_f():
     run = tl.run("(x - 1)**2 + 4*y**2", [[0.0, 1.0], [3.0, -2.0], [1.0, 0.0]], rule="exact", steps=40)
     text = repr(run)
     assert len(text) < 150 and "[" not in text  # no array dump
-    assert "batch (3,)" in text and "40 steps" in text and "converged 3" in text
+    last = int(run.stopped_at.max())  # the steps taken, of the 40 allowed
+    assert "batch (3,)" in text and f"{last} of 40 steps" in text and "converged 3" in text and last < 40
     best = float(re.search(r"best f (\S+)\)", text).group(1))
     assert close(str(best), float(np.min(run.fun)))
     assert shown(run)["text/plain"] == text

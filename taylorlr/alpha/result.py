@@ -365,16 +365,21 @@ class Run:
         return {label: count for label, count in counts.items() if count}
 
     def __repr__(self) -> str:
-        """One line: the labels, batch shape, steps, status counts and the best f (never arrays).
+        """One line: the labels, batch shape, the steps taken of those allowed (the batch's last
+        valid step), status counts and the best f (never arrays).
 
         >>> import taylorlr as tl
         >>> tl.run("(x - 1)**2 + 4*y**2", [0.0, 1.0], rule="exact", steps=50)
-        Run(gd with the exact rule, batch (), 50 steps, converged 1, best f 4.18382e-18)
+        Run(gd with the exact rule, batch (), 9 of 50 steps, converged 1, best f 4.18382e-18)
         """
+        import numpy
+
+        taken = int(numpy.max(self.stopped_at, initial=0))
+        allowed = self.settings.get("steps")
         return (
             f"Run({self.optimizer} with the {self.rule} rule, batch {self.batch_shape}, "
-            f"{len(self.losses) - 1} steps, {counts_text(self.status_counts())}, "
-            f"best f {fmt(self._best_f())})"
+            f"{taken}{'' if allowed is None else f' of {allowed}'} steps, "
+            f"{counts_text(self.status_counts())}, best f {fmt(self._best_f())})"
         )
 
     def _best_f(self) -> float | None:

@@ -1,7 +1,8 @@
 """The memory a sweep needs, estimated before anything is allocated.
 
-A run of B start points keeps its whole history: points (steps + 1, B, n), alphas, losses and
-gradient norms (steps + 1, B), the oracle's alphas (steps, B) when recorded; the engine holds
+A run of B start points keeps its whole history, at most (a run that stops early ends its history
+there): points (steps + 1, B, n), alphas, losses and gradient norms (steps + 1, B), the oracle's
+alphas (steps, B) when recorded; the engine holds
 the steps as a list and then stacks them, so the peak is about twice that. The table needs
 about :data:`ROW_BYTES` per run.
 
