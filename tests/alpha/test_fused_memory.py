@@ -49,12 +49,14 @@ def assert_identical(a: tl.Run, b: tl.Run) -> None:
 @pytest.mark.parametrize("record", ["all", 4, "final"])
 def test_a_mapped_state_read_back_in_small_chunks_gives_the_same_bits(monkeypatch, optimizer, record):
     """The state in mapped memory (released chunk by chunk), the start, the unrecorded steps and
-    the read-back in chunks of 12 members (1031 = 85 chunks and a partial one): the same run."""
+    the read-back in chunks of 12 members (1031 = 85 chunks and a partial one; without an oracle,
+    gd's blocks of 12 members too): the same run."""
     for oracle in (False, True):
         reference = a_run(optimizer, record, oracle)
         with monkeypatch.context() as patch:
             patch.setattr(fused, "MAPPED_BYTES", 0)
             patch.setattr(fused, "_CHUNK_MEMBERS", 12)
+            patch.setattr(fused, "_BLOCK_BYTES", 3 * Layout(2, separate_grad=False).width * 4 * 8)
             assert_identical(a_run(optimizer, record, oracle), reference)
 
 
