@@ -280,8 +280,8 @@ def run(
     >>> import sympy, taylorlr as tl
     >>> x = sympy.Symbol("x", real=True)
     >>> r = tl.run(tl.Loss((x - 3)**2), [0.0], rule="retsinas", alpha0=[0.1, 0.2], gamma=1.0, steps=5)
-    >>> r.points.shape, r.alphas[1].tolist()
-    ((6, 2, 1), [0.5, 0.5])
+    >>> r.points.shape, r.alphas[1].tolist()  # both at the minimum by step 2 (of 5): 3 rows
+    ((3, 2, 1), [0.5, 0.5])
     """
     loss = as_loss(loss)
     _check_steps(steps, tol)
@@ -427,8 +427,8 @@ class GenericStepper:
 
     >>> one = run("(x - 3)**2", [0.0], alpha0=0.1, steps=3, path="generic")
     >>> two = run("(x - 3)**2", [[0.0], [1.0]], alpha0=0.1, steps=3, path="generic")
-    >>> one.points.shape, two.points.shape, bool((two.points[:, 0] == one.points).all())
-    ((4, 1), (4, 2, 1), True)
+    >>> one.points.shape, two.points.shape, bool((two.points[:, 0] == one.points).all())  # at 3 by step 2
+    ((3, 1), (3, 2, 1), True)
     """
 
     xp: Any
