@@ -202,16 +202,17 @@ def footprint(*, path: str, size: int, n: int, plan: RecordPlan, oracle: bool, d
     alpha per step when it is recorded); the fused path keeps it for members padded to whole
     SIMD tiles (and a thinned record's scratch row), the generic path stacks its per-step arrays
     at the end (twice the history at that moment). The working state, per member: the fused
-    path's tiles and buffers, about 3n + 40 numbers, and 16n more where the base optimizer's
-    direction is computed in NumPy (``direction``: not gradient descent); the generic path's
-    arrays, about 24n + 80; the oracle's line search, 4n + 30 more
-    (``tests/alpha/test_record.py`` checks that a run's peak stays below the estimate).
+    path's tiles and buffers, about 4n + 40 numbers (a small batch's state, record and start points
+    in one chunk), and 16n more where the base optimizer's direction is computed in NumPy
+    (``direction``: not gradient descent); the generic path's arrays, about 24n + 80; the oracle's
+    line search, 4n + 30 more (``tests/alpha/test_record.py`` checks that a run's peak stays below
+    the estimate).
     """
     padded = -(-size // 4) * 4 if path == "fused" else size
     row = (n + 3) * padded + (size if oracle else 0)
     rows = plan.rows * (2 if path == "generic" else 1) + (not plan.full and path == "fused")  # + scratch
     history = rows * row * 8
-    numbers = 3 * n + 40 + (16 * n if direction else 0) if path == "fused" else 24 * n + 80
+    numbers = 4 * n + 40 + (16 * n if direction else 0) if path == "fused" else 24 * n + 80
     per_member = 8 * (numbers + (4 * n + 30 if oracle else 0))
     return Footprint(history, per_member * padded, size, per_member + plan.rows * (n + 4) * 8)
 

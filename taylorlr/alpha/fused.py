@@ -21,10 +21,11 @@ The state of the batch is one float64 array in tiles of
 :class:`Layout` order), updated in place: the step reads a tile, computes the next
 state of its members and writes it back, and writes what the run records (theta, f,
 alpha, ||grad f||) into the run's history. Without an oracle or a NumPy direction between
-steps, a chunk of tiles that fits in cache goes through many steps before the next chunk
-(:meth:`_History.advance_block`); at the end the state is read back a chunk at a time into
-the result's arrays and a large state's memory is handed back as it is read
-(:meth:`TiledState.release`). Only the base optimizer's
+steps, the batch is never held as a whole state: each chunk of tiles that fits in cache is
+started, taken through every step and read back into the result before the next
+(:class:`_Blocks`). With one, the whole state goes through each step; at the end it is read
+back a chunk at a time into the result's arrays and a large state's memory is handed back as it
+is read (:meth:`TiledState.release`). Only the base optimizer's
 direction (when it is not gradient descent's identity) stays in NumPy. Every lane is
 one member and no operation crosses lanes, so a member's numbers do not depend on the
 batch around it. Counts are kept in the state: ``tries`` (steps a member was running:
@@ -34,6 +35,7 @@ firings, one base-128 digit per guard) and ``stopped`` (the index of the last va
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 import time
@@ -199,16 +201,12 @@ class TiledState:
 MAPPED_BYTES = 2**25
 
 
-def _zeros(
-    shape: tuple[int, ...], dtype: str = "float64", *, huge: bool = True, filled: bool = True
-) -> tuple[Any, Any]:
+def _zeros(shape: tuple[int, ...], dtype: str = "float64", *, filled: bool = True) -> tuple[Any, Any]:
     """An array of zeros, and the anonymous private mapping that holds it (None: a NumPy buffer,
     for an array under :data:`MAPPED_BYTES` or where the system offers no ``madvise``; not
-    ``filled`` with zeros when the caller writes every number it reads).
-
-    ``huge``: ask for huge pages, as NumPy does for its large buffers (512x fewer page faults).
-    Without (the result's arrays, which the end of a run fills a chunk at a time, a dozen of them
-    side by side), each array's memory grows a small page at a time instead of 2 MiB."""
+    ``filled`` with zeros when the caller writes every number it reads). The mapping asks for huge
+    pages, as NumPy does for its large buffers: 512x fewer page faults (in small pages, the first
+    touch of a 10^6-member run's result arrays, 100 MB, took 80 ms of page faults in a VM)."""
     import mmap
 
     import numpy
@@ -217,17 +215,16 @@ def _zeros(
     if size < MAPPED_BYTES or not hasattr(mmap, "MADV_DONTNEED") or not hasattr(mmap, "MAP_PRIVATE"):
         return (numpy.zeros if filled else numpy.empty)(shape, dtype), None
     mapping = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE)  # anonymous: zeros, and pages on first touch
-    if huge and hasattr(mmap, "MADV_HUGEPAGE"):
+    if hasattr(mmap, "MADV_HUGEPAGE"):
         mapping.madvise(mmap.MADV_HUGEPAGE)
-    elif not huge and hasattr(mmap, "MADV_NOHUGEPAGE"):
-        mapping.madvise(mmap.MADV_NOHUGEPAGE)
     return numpy.frombuffer(mapping, dtype=dtype).reshape(shape), mapping
 
 
-#: what the run reads back at the end, per member, as int64: the status code, the last
-#: valid step, the evaluations spent (the start's value and gradient included) and each
-#: safeguard's firings since the last flush
+#: what the run reads back at the end, per member, as int64: the status code (MAX_STEPS for a
+#: member still running), the last valid step, the evaluations spent (the start's value and
+#: gradient included) and each safeguard's firings since the last flush
 READ_BACK = ("code", "stopped", "values", "gradients", "hvps", *(f"fires_{name}" for name in FIRINGS))
+_FIRST_FIRING = READ_BACK.index(f"fires_{FIRINGS[0]}")
 
 
 @dataclass(frozen=True)
@@ -327,10 +324,14 @@ def _read_back_expressions(
     se: Any, symbols: Sequence[Any], layout: Layout, evaluations: dict[str, int]
 ) -> tuple[Any, ...]:
     """The :data:`READ_BACK` numbers from the state: ``tries`` running steps each cost the
-    rule's evaluations, plus the start's value and gradient."""
+    rule's evaluations, plus the start's value and gradient; a member still running ran out of
+    steps (MAX_STEPS, its last valid step ``tries``: every step was taken while it ran)."""
     column = {name: symbols[layout.column(name)] for name in _SCALARS}
-    tries = column["tries"]
+    tries, ops = column["tries"], SymbolOps()
+    running = ops.eq(column["code"], _RUNNING)
     spent = {
+        "code": ops.where(running, _MAX_STEPS, column["code"]),
+        "stopped": ops.where(running, tries, column["stopped"]),
         "values": tries * evaluations["values"] + 1,
         "gradients": tries * evaluations["gradients"] + 1,
         "hvps": tries * evaluations["hvps"],
@@ -484,9 +485,10 @@ def _step_expressions(
 
 #: the fused loop asks "anyone still running?" every this many steps (without an oracle)
 _RUNNING_CHECK = 4
-#: the state's bytes a blocked run takes through its steps at a time (:meth:`_History.advance_block`):
-#: about half a core's L2 cache
-_BLOCK_BYTES = 2**19
+#: the state's bytes a run without an oracle takes through its steps at a time (:class:`_Blocks`):
+#: about a core's L2 cache (measured on 2-D Rosenbrock, 20 steps, 10^6 members: 2^19 bytes 169 ms,
+#: 2^20 156 ms, 2^21 150 ms, 2^17 203 ms; at 10^5 flat from 2^19)
+_BLOCK_BYTES = 2**20
 #: what the fused step reads beyond f and grad f at theta_t
 _READABLE = frozenset({"value_plus", "grad_plus", "hvp_plus", "value_mirror"})
 _KERNELS: dict[int, dict[Any, StepKernel | str]] = {}
@@ -584,10 +586,10 @@ class FusedStepper:
     (rows, n + 3, B) slab (:class:`_History`: every step, or the rows ``record=`` keeps);
     ``points``, ``losses``, ``alphas`` and ``grad_norms`` are views of it. Without an oracle
     and with gradient descent's direction, nothing happens between two steps outside the
-    kernel, so the steps run in blocks, a cache-sized chunk of the batch at a time (up to the
-    next flush of the firing counters): one pass over the state's memory per block instead of
-    one per step. The end reads the counters and each member's last point back a chunk at a
-    time, handing the state's memory back as it goes (:func:`_read_back`).
+    kernel, so the run goes a cache-sized chunk of the batch at a time from its start to its
+    read-back (:class:`_Blocks`): one pass over memory in all, and no state of the batch's size.
+    Otherwise (:meth:`_run_whole`) the end reads the counters and each member's last point back
+    a chunk at a time, handing the state's memory back as it goes (:func:`_read_back`).
     """
 
     kernel: StepKernel
@@ -609,15 +611,24 @@ class FusedStepper:
     def run(
         self, theta0: Any, alpha0: Any, gamma: Any, plan: RecordPlan, shape: tuple[int, ...]
     ) -> dict[str, Any]:
-        import numpy as np
+        batch = shape or (1,)
+        size = math.prod(batch)
+        start = _Start(theta0, alpha0, gamma, batch)
+        if _IN_BLOCKS and self.oracle is None and not self.kernel.layout.separate_grad:
+            end = _Blocks(self.kernel, start, plan, size).run()
+        else:
+            end = self._run_whole(start, plan, size)
+        records = _records(end, self.kernel.layout, plan, size)
+        return {**with_batch_shape(records, (size,), shape), "oracle_seconds": end.oracle_seconds}
 
-        batch, steps = shape or (1,), plan.steps
-        size, n, step = math.prod(batch), theta0.shape[-1], self.kernel
+    def _run_whole(self, start: _Start, plan: RecordPlan, size: int) -> _End:
+        """The steps one at a time over the whole batch's state (an oracle or a NumPy direction
+        sits between two steps)."""
+        steps, step = plan.steps, self.kernel
         layout, column = step.layout, step.layout.column
         state = TiledState(layout, size, frozen=float(_CONVERGED))
         history = _History(plan, layout.recorded, state.padded)
         # f, grad f, ||grad f|| and the status, from the start points read in place where they can be
-        start = _Start(theta0, alpha0, gamma, batch)
         first_row = history.row(0)
         # a thinned history's first row is written at the end: the state alone is held meanwhile
         norms = _begin(step, start, state, first_row if plan.full else None)
@@ -632,23 +643,13 @@ class FusedStepper:
         fires: Any = 0  # (len(FIRINGS), B) once a guard has fired
         oracle_seconds = 0.0
         codes = state.array[:, column("code"), :]  # a view: the kernel updates it in place
-        # without an oracle or a NumPy direction between steps, the steps run a chunk of the batch
-        # at a time (:meth:`_History.advance_block`), up to the next flush of the firing counters
-        blocked = not record_oracle and not layout.separate_grad
-        done = 0
         for t in range(steps):
-            if t < done:
-                continue  # run by a block
-            asked = record_oracle or t % _RUNNING_CHECK == 0 or blocked
+            asked = record_oracle or t % _RUNNING_CHECK == 0
             if asked and codes.min(initial=_CONVERGED) != _RUNNING:
                 break  # codes are >= _RUNNING == 0: nobody left running (or no member at all)
             if t and t % FIRE_FLUSH == 0:  # before a digit can overflow
                 fires += _fire_digits(state.get("fires"))
                 state.array[:, column("fires"), :] = 0.0
-            if blocked:
-                done = min(steps, (t // FIRE_FLUSH + 1) * FIRE_FLUSH)
-                history.advance_block(step, state, t, done)
-                continue
             if record_oracle and plan.keeps(t):
                 started = time.perf_counter()
                 found = self._oracle(state, t)
@@ -666,31 +667,12 @@ class FusedStepper:
             first = functools.partial(
                 _first_row, first_row, start.flat("theta0"), start.flat("alpha0"), norms
             )
-        code, stopped_at, counted, fired = _read_back(step, state, (first, history.final_row(rows)), steps)
-        none = constant(np.int64(0), (size,))
-        counts = {name: counted.get(name, none) for name in ("values", "gradients", "hvps", "line_searches")}
-        fired = [none if counted is None else counted for counted in fired]  # None: never fired
-        firings = {name: fires[k] + fired[k] if isinstance(fires, np.ndarray) else fired[k]
-                   for k, name in enumerate(FIRINGS)}  # fmt: skip
-        recorded = history.finish(last)[:, :, :size]
-        taken = len(recorded) - 1  # the oracle's rows: the recorded steps but the last
-        if record_oracle:
-            oracle_alphas = _oracle_rows(oracle_rows[:taken], taken, size)
-        else:
-            oracle_alphas = constant(np.nan, (taken, size))
-        records = {
-            "points": recorded[:, :n].transpose(0, 2, 1),
-            "losses": recorded[:, column("value")],
-            "alphas": recorded[:, column("alpha")],
-            "grad_norms": recorded[:, column("grad_norm")],
-            "oracle_alphas": oracle_alphas,
-            "status": code,  # loop codes: the verdict names them
-            "stopped_at": stopped_at,
-            "counts": Counts(**counts),
-            "safeguard_counts": SafeguardCounts(**firings),
-            "recorded_steps": rows,
-        }
-        return {**with_batch_shape(records, (size,), shape), "oracle_seconds": oracle_seconds}
+        code, stopped_at, counted, fired = _read_back(step, state, (first, history.final_row(rows)))
+        return _End(
+            recorded=history.finish(last), code=code, stopped=stopped_at, counted=counted, fired=fired,
+            fires=fires, last=last, oracle_rows=oracle_rows if record_oracle else None,
+            oracle_seconds=oracle_seconds,
+        )  # fmt: skip
 
     def _direction_for_moved(self, state: TiledState, optimizer_state: Any, t: int) -> Any:
         """omega_{t+1} from the base optimizer, for the members that took step t."""
@@ -738,30 +720,55 @@ class _Start:
         return whole.reshape(size, array.shape[-1]) if name == "theta0" else whole.reshape(size)
 
 
+class _Feed:
+    """The start loop on a chunk of tiles at a time: the start points read where they are (a copy
+    only for a partial tile or points NumPy cannot hand over as they are), alpha_0 and gamma
+    through a small buffer reused by every chunk."""
+
+    def __init__(self, step: StepKernel, start: _Start, size: int, per_chunk: int) -> None:
+        import numpy as np
+
+        self.step, self.size = step, size
+        self.points, self.alphas, self.gammas = (start.flat(name) for name in ("theta0", "alpha0", "gamma"))
+        self.members = per_chunk * LANES
+        self.inputs: Any = None  # a buffer for a partial chunk's points, made when one comes
+        self.parameters = np.zeros(2 * self.members)
+
+    def begin(self, state: Any, record: Any, first: int) -> None:
+        """Fill ``state``, the tiles first ... first + len(state) - 1 of the batch, from their start
+        points, and write their first record into ``record`` (n + 3, len(state) * LANES)."""
+        import numpy as np
+
+        members = len(state) * LANES
+        low, high = first * LANES, min(first * LANES + members, self.size)
+        part = np.ascontiguousarray(self.points[low:high], dtype=np.float64)
+        inputs = part
+        if len(part) != members:
+            if self.inputs is None:
+                self.inputs = np.empty((self.members, self.step.layout.n))
+            inputs = self.inputs[:members]
+            inputs[: high - low], inputs[high - low :] = part, 0.0
+        parameters = self.parameters[: 2 * members].reshape(2, members)
+        parameters[:, high - low :] = 0.0
+        parameters[0, : high - low] = self.alphas[low:high]
+        parameters[1, : high - low] = self.gammas[low:high]
+        self.step.begin(inputs, parameters, state, record)
+
+
 def _begin(step: StepKernel, start: _Start, state: TiledState, record: Any) -> Any:
     """Fill the state from theta_0, alpha_0 and gamma, and the first record into ``record``, a
-    chunk at a time: the start points are read where they are, alpha_0 and gamma go through a
-    small buffer, and no copy of the batch's size is made. With ``record`` None (a thinned
-    history), the first record is written at the end (:func:`_read_back`, from the inputs and
-    the state's f(theta_0)): only ||grad f(theta_0)|| is kept, returned as a (padded B,) array."""
+    chunk at a time (:class:`_Feed`: no copy of the batch's size is made). With ``record`` None (a
+    thinned history), the first record is written at the end (:func:`_read_back`, from the inputs
+    and the state's f(theta_0)): only ||grad f(theta_0)|| is kept, returned as a (padded B,) array."""
     import numpy as np
 
-    size, layout = state.size, state.layout
-    points, alphas, gammas = (start.flat(name) for name in ("theta0", "alpha0", "gamma"))
+    layout = state.layout
+    feed = _Feed(step, start, state.size, min(len(state.array), max(1, _CHUNK_MEMBERS // LANES)))
     whole = record is not None and len(state.array) * LANES <= _CHUNK_MEMBERS
     norms = None if record is not None else np.empty(state.padded)
     for first, last in _chunks(len(state.array)):
-        low, high = first * LANES, min(last * LANES, size)
-        inputs = np.zeros(((last - first) * LANES, layout.n))
-        part = np.ascontiguousarray(points[low:high], dtype=np.float64)
-        if len(part) == len(inputs):
-            inputs = part  # read in place
-        else:
-            inputs[: high - low] = part
-        parameters = np.zeros((2, len(inputs)))
-        parameters[0, : high - low], parameters[1, : high - low] = alphas[low:high], gammas[low:high]
-        rows = record if whole else np.empty((layout.recorded, len(inputs)))
-        step.begin(inputs, parameters, state.array[first:last], rows)
+        rows = record if whole else np.empty((layout.recorded, (last - first) * LANES))
+        feed.begin(state.array[first:last], rows, first)
         if norms is not None:
             norms[first * LANES : last * LANES] = rows[layout.column("grad_norm")]
         elif not whole:
@@ -794,64 +801,94 @@ def _last_valid_step(state: TiledState, steps: int) -> int:
     return int(state.array[:, layout.column("stopped"), :].max(initial=0))
 
 
-def _read_back(
-    step: StepKernel, state: TiledState, rows: tuple[Any, Any], steps: int
-) -> tuple[Any, Any, dict[str, Any], list[Any]]:
-    """The :data:`READ_BACK` numbers, read a chunk of tiles at a time into the result's arrays (no
-    buffer of the batch's size), the rows that come from the state written (``rows``: a function
-    (state, first, last) that writes the first record of those tiles' members, or None; and the
-    final row, into which each member's recorded columns are copied, or None), and each chunk's
-    memory released once read (:meth:`TiledState.release`).
+class _Counters:
+    """The :data:`READ_BACK` numbers of the batch, read a chunk of tiles at a time into the result's
+    arrays (no buffer of the batch's size): the status codes (int8: members still running are
+    MAX_STEPS), the last valid steps (int64: ``steps`` for those), the evaluation counts that are
+    not zero by construction (values and gradients one read-only array where every step
+    evaluates both alike) and each guard's firings (None where it never fired)."""
 
-    Returns:
-        The status codes (int8: members still running are MAX_STEPS), the last valid steps (int64:
-        ``steps`` for those), the evaluation counts that are not zero by construction (values and
-        gradients one read-only array where every step evaluates both alike) and each guard's
-        firings since the last flush (None where it never fired).
-    """
-    import numpy as np
+    def __init__(self, step: StepKernel, size: int, per_chunk: int) -> None:
+        import numpy as np
 
-    size, tiles, count = state.size, len(state.array), len(READ_BACK)
-    layout, tries = state.layout, step.evaluations
-    first_row, final_row = rows
-    alike = tries["gradients"] == tries["values"]  # values and gradients: one array
-    kinds = ("values", *(() if alike else ("gradients",)), *(("hvps",) if tries["hvps"] else ()))
-    # the integers in one block (as one NumPy buffer, from 4 MiB in huge pages where the system
-    # has them: a few page faults, not thousands; mapped in small pages from MAPPED_BYTES, see
-    # _zeros); a guard's row is touched only once it fires
-    block = _zeros((1 + len(kinds) + len(FIRINGS), size), "int64", huge=False, filled=False)[0]
-    code, stopped = np.empty(size, np.int8), block[0]
-    counted = {name: block[1 + k] for k, name in enumerate(kinds)}
-    fired: list[Any] = [None] * len(FIRINGS)
-    buffer = np.empty(count * min(tiles, max(1, _CHUNK_MEMBERS // LANES)) * LANES, np.int64)
-    for first, last in _chunks(tiles):
-        low, high = first * LANES, min(last * LANES, size)
-        part = buffer[: count * (last - first) * LANES].reshape(count, -1)
-        step.read_back(state.array[first:last], part)
-        running = part[0, : high - low] == _RUNNING
-        code[low:high] = np.where(running, _MAX_STEPS, part[0, : high - low])
-        stopped[low:high] = part[1, : high - low]
-        for name in counted:
-            counted[name][low:high] = part[READ_BACK.index(name), : high - low]
-        fires = part[5:, : high - low]
-        for guard in np.flatnonzero(fires.any(axis=1)).tolist():
-            if fired[guard] is None:  # its first firing: none before this chunk
-                fired[guard] = block[1 + len(kinds) + guard]
-                fired[guard][:low] = 0
-        for guard, row in enumerate(fired):
+        tries = step.evaluations
+        self.step, self.size = step, size
+        self.alike = tries["gradients"] == tries["values"]  # values and gradients: one array
+        kinds = ("values", *(() if self.alike else ("gradients",)), *(("hvps",) if tries["hvps"] else ()))
+        # the integers in one block (in huge pages where the system has them: a few page faults, not
+        # thousands; see _zeros); a guard's row is touched only once it fires
+        self.block = _zeros((1 + len(kinds) + len(FIRINGS), size), "int64", filled=False)[0]
+        self.code, self.stopped = np.empty(size, np.int8), self.block[0]
+        self.counted = {name: self.block[1 + k] for k, name in enumerate(kinds)}
+        self.fired: list[Any] = [None] * len(FIRINGS)
+        self.buffer = np.empty(len(READ_BACK) * per_chunk * LANES, np.int64)
+        self.last = 0  # the latest valid step read so far (``steps`` counts as such where one runs)
+
+    def read(self, tiles: Any, first: int) -> None:
+        """Read the members of ``tiles``, the batch's tiles first ... first + len(tiles) - 1."""
+        import numpy as np
+
+        low = first * LANES
+        high = min(low + len(tiles) * LANES, self.size)
+        part = self.buffer[: len(READ_BACK) * len(tiles) * LANES].reshape(len(READ_BACK), -1)
+        self.step.read_back(tiles, part)
+        part = part[:, : high - low]
+        self.code[low:high], self.stopped[low:high] = part[0], part[1]
+        if high > low:
+            self.last = max(self.last, int(part[1].max()))
+        for name, counted in self.counted.items():
+            counted[low:high] = part[READ_BACK.index(name)]
+        fires = part[_FIRST_FIRING:]
+        if np.count_nonzero(fires):  # rarely: one count over the chunk's block first
+            for guard in np.flatnonzero(fires.any(axis=1)).tolist():
+                self._row(guard, low)
+        for guard, row in enumerate(self.fired):
             if row is not None:
                 row[low:high] = fires[guard]
+
+    def add(self, digits: Any, low: int) -> None:
+        """Add the firings flushed from the state (``digits``, (len(FIRINGS), k)) to members low ...
+        low + k - 1."""
+        import numpy as np
+
+        for guard in np.flatnonzero(digits.any(axis=1)).tolist():
+            self._row(guard, low)[low : low + digits.shape[1]] += digits[guard]
+
+    def _row(self, guard: int, low: int) -> Any:
+        """Guard ``guard``'s row of firings, made at its first firing (in the members from ``low`` on)."""
+        if self.fired[guard] is None:
+            self.fired[guard] = self.block[len(self.block) - len(FIRINGS) + guard]
+            self.fired[guard][:low] = 0
+        return self.fired[guard]
+
+    def result(self) -> tuple[Any, Any, dict[str, Any], list[Any]]:
+        """The status codes, the last valid steps, the counts and the firings (see the class)."""
+        counted = dict(self.counted)
+        if self.alike:
+            counted["values"].flags.writeable = False
+            counted["gradients"] = counted["values"]
+        return self.code, self.stopped, counted, self.fired
+
+
+def _read_back(
+    step: StepKernel, state: TiledState, rows: tuple[Any, Any]
+) -> tuple[Any, Any, dict[str, Any], list[Any]]:
+    """:class:`_Counters` of the whole state, the rows that come from the state written (``rows``: a
+    function (state, first, last) that writes the first record of those tiles' members, or None;
+    and the final row, into which each member's recorded columns are copied, or None), and each
+    chunk's memory released once read (:meth:`TiledState.release`)."""
+    tiles, layout = len(state.array), state.layout
+    first_row, final_row = rows
+    counters = _Counters(step, state.size, min(tiles, max(1, _CHUNK_MEMBERS // LANES)))
+    for first, last in _chunks(tiles):
+        counters.read(state.array[first:last], first)
         if first_row is not None:
             first_row(state, first, last)
         if final_row is not None:
             tiled = final_row.reshape(layout.recorded, -1, LANES)[:, first:last]
             tiled[...] = state.array[first:last, : layout.recorded].transpose(1, 0, 2)
         state.release(last)
-    stopped[code == _MAX_STEPS] = steps
-    if alike:
-        counted["values"].flags.writeable = False
-        counted["gradients"] = counted["values"]
-    return code, stopped, counted, fired
+    return counters.result()
 
 
 def _oracle_rows(rows: list[Any], count: int, size: int) -> Any:
@@ -864,32 +901,77 @@ def _oracle_rows(rows: list[Any], count: int, size: int) -> Any:
     return out
 
 
+@dataclass(frozen=True, kw_only=True)
+class _End:
+    """What a stepper leaves: the history's rows (rows, n + 3, padded B), the read-back
+    (:meth:`_Counters.result`), the firings flushed from the state before it (``fires``: 0, or
+    (len(FIRINGS), B)), the batch's last valid step and the oracle's rows (None: no oracle)."""
+
+    recorded: Any
+    code: Any
+    stopped: Any
+    counted: dict[str, Any]
+    fired: list[Any]
+    fires: Any
+    last: int
+    oracle_rows: list[Any] | None = None
+    oracle_seconds: float = 0.0
+
+
+def _records(end: _End, layout: Layout, plan: RecordPlan, size: int) -> dict[str, Any]:
+    """The run's record (the fields of :class:`~taylorlr.alpha.result.Run` a stepper fills) for a
+    batch of ``size`` members, from what the stepper left."""
+    import numpy as np
+
+    none = constant(np.int64(0), (size,))
+    counts = {name: end.counted.get(name, none) for name in ("values", "gradients", "hvps", "line_searches")}
+    fired = [none if counted is None else counted for counted in end.fired]  # None: never fired
+    fires = end.fires
+    firings = {name: fires[k] + fired[k] if isinstance(fires, np.ndarray) else fired[k]
+               for k, name in enumerate(FIRINGS)}  # fmt: skip
+    recorded = end.recorded[:, :, :size]
+    taken = len(recorded) - 1  # the oracle's rows: the recorded steps but the last
+    if end.oracle_rows is not None:
+        oracle_alphas = _oracle_rows(end.oracle_rows[:taken], taken, size)
+    else:
+        oracle_alphas = constant(np.nan, (taken, size))
+    return {
+        "points": recorded[:, : layout.n].transpose(0, 2, 1),
+        "losses": recorded[:, layout.column("value")],
+        "alphas": recorded[:, layout.column("alpha")],
+        "grad_norms": recorded[:, layout.column("grad_norm")],
+        "oracle_alphas": oracle_alphas,
+        "status": end.code,  # loop codes: the verdict names them
+        "stopped_at": end.stopped,
+        "counts": Counts(**counts),
+        "safeguard_counts": SafeguardCounts(**firings),
+        "recorded_steps": recorded_steps(plan, end.last),
+    }
+
+
 class _History:
     """The rows of a run's history, each (n + 3, padded B), written by the kernels in place.
 
     One (rows, n + 3, padded B) array, whose memory the system hands out as rows are first
     written (so a run that stops early holds nothing for the steps it never took; the run's
     memory check bounds the whole). Every step recorded (``plan.full``): the rows up to the
-    batch's last valid step, where the history ends (:meth:`finish`). Thinned: the kept rows, the other
-    steps writing their record into a small scratch, a chunk of tiles at a time, and at the
+    batch's last valid step, where the history ends (:meth:`finish`). Thinned: the kept rows, the
+    other steps writing their record into a small scratch, a chunk of tiles at a time, and at the
     end a last row (:meth:`final_row`) that the read-back fills with the state's recorded
-    columns (each member's last point).
+    columns (each member's last point). :class:`_Blocks` writes the rows a chunk of members at a
+    time and ends them itself (:meth:`_Blocks.settle`).
 
     The step loop is called at addresses (:meth:`StepKernel.unchecked`): every array here and
     the state are made by the stepper, C-contiguous float64 of the shapes the loop expects.
     """
 
     def __init__(self, plan: RecordPlan, width: int, padded: int) -> None:
-        import numpy as np
-
         self.plan, self.width = plan, width
-        # every row of a full record is written by the steps (huge pages: written in order); a
-        # thinned record's first and last rows are filled at the end, a chunk at a time, beside
-        # the counters (see :func:`_zeros`); either way, memory is taken as rows are written
-        self.rows = _zeros((plan.rows, width, padded), huge=plan.full, filled=False)[0]
+        # memory is taken as rows are written (in huge pages: see :func:`_zeros`)
+        self.rows = _zeros((plan.rows, width, padded), filled=False)[0]
         self.steps: list[int] = []  # the step of each row written (thinned)
-        per_chunk = min(max(1, _CHUNK_MEMBERS // LANES), padded // LANES)
-        self.scratch = None if plan.full else np.empty((width, per_chunk * LANES))
+        self.padded = padded
+        self.scratch: Any = None  # the record of a step that is not kept (thinned), made when one comes
 
     def row(self, t: int) -> Any:
         """Where the kernel writes step t's record (a kept row)."""
@@ -901,10 +983,14 @@ class _History:
     def advance(self, step: StepKernel, tiles: Any, t: int) -> None:
         """Run the step that leads to step t's point, writing its record where it is kept, else
         a chunk of tiles at a time into the scratch record (the same loop: the same bits)."""
+        import numpy as np
+
         if self.plan.full or self.plan.keeps(t):
             step.unchecked(tiles.ctypes.data, self.row(t).ctypes.data, len(tiles))
             return
-        assert self.scratch is not None
+        if self.scratch is None:
+            per_chunk = min(max(1, _CHUNK_MEMBERS // LANES), self.padded // LANES)
+            self.scratch = np.empty((self.width, per_chunk * LANES))
         per_chunk, scratch, state = (
             self.scratch.shape[1] // LANES,
             self.scratch.ctypes.data,
@@ -912,37 +998,6 @@ class _History:
         )
         for first in range(0, len(tiles), per_chunk):
             step.unchecked(state + first * tiles.strides[0], scratch, min(per_chunk, len(tiles) - first))
-
-    def advance_block(self, step: StepKernel, state: TiledState, first: int, last: int) -> None:
-        """Run the steps that lead to the points first + 1 ... last, a chunk of tiles at a time
-        through all of them (the chunk stays in cache: one pass over the batch's state instead of
-        one per step), each kept record copied from a scratch into its row.
-
-        A chunk whose members all stopped (asked every :data:`_RUNNING_CHECK` steps) skips its
-        remaining steps: a stopped member's step changes nothing, and its record would repeat
-        the state's recorded columns, which the kept rows get instead. Each member's numbers are
-        those of :meth:`advance` step by step (the same loop, in the same order per member)."""
-        import numpy as np
-
-        tiles, width = state.array, self.width
-        rows = {t: self.row(t) for t in range(first + 1, last + 1) if self.plan.full or self.plan.keeps(t)}
-        per_chunk = max(1, min(len(tiles), _BLOCK_BYTES // (tiles.strides[0] or 1)))
-        scratch = np.empty(width * per_chunk * LANES)
-        code = state.layout.column("code")
-        for low in range(0, len(tiles), per_chunk):
-            chunk = tiles[low : low + per_chunk]
-            members = slice(low * LANES, (low + len(chunk)) * LANES)
-            record = scratch[: width * len(chunk) * LANES].reshape(width, -1)
-            at, into = chunk.ctypes.data, record.ctypes.data
-            for t in range(first, last):
-                if (t - first) % _RUNNING_CHECK == 0 and chunk[:, code, :].min() != _RUNNING:
-                    for kept in (row for s, row in rows.items() if s > t):
-                        frozen = chunk[:, :width].transpose(1, 0, 2)  # what the loop would record
-                        kept.reshape(width, -1, LANES)[:, low : low + len(chunk)] = frozen
-                    break
-                step.unchecked(at, into, len(chunk))
-                if t + 1 in rows:
-                    rows[t + 1][:, members] = record
 
     def final_row(self, rows: Any) -> Any:
         """Where each member's last point goes (thinned: the row after the kept steps up to the
@@ -956,11 +1011,123 @@ class _History:
     def finish(self, last: int) -> Any:
         """The history up to the batch's last valid step ``last``: every step 0 ... last
         (every step recorded), else the rows kept up to it and the final row (:meth:`final_row`,
-        filled by then). Rows past it were never written: where they are most of the array, the
-        rows kept are copied out, so that the result does not hold the address space of steps
-        the run never took."""
-        kept = self.rows[: last + 1 if self.plan.full else len(self.steps)]
+        filled by then)."""
+        return self.kept(last + 1 if self.plan.full else len(self.steps))
+
+    def kept(self, count: int) -> Any:
+        """The first ``count`` rows. Rows past them were never written: where they are most of the
+        array, the rows kept are copied out, so that the result does not hold the address space of
+        steps the run never took."""
+        kept = self.rows[:count]
         return kept.copy() if 2 * len(kept) < len(self.rows) else kept
+
+
+#: tests set it False to run every step over the whole batch's state (:meth:`FusedStepper._run_whole`)
+_IN_BLOCKS = True
+
+
+class _Blocks:
+    """A run without an oracle or a NumPy direction between its steps, a cache-sized chunk of the
+    batch at a time: each chunk of tiles is started, taken through all of its steps and read
+    back into the result before the next one is started, in one state buffer of
+    :data:`_BLOCK_BYTES` that stays in cache (one pass over the batch's memory instead of one per
+    step; no state of the batch's size).
+
+    A chunk whose members all stopped (asked every :data:`_RUNNING_CHECK` steps) skips its
+    remaining steps: a stopped member's step changes nothing, and its record would repeat its
+    last point. Which rows its later steps fill depends on the batch's last valid step, known
+    once every chunk ran: :meth:`settle` then copies the chunk's last point into them. A thinned
+    history's final row (each member's last point) is written into its last row, and moved
+    where the batch's last valid step puts it. Each member's numbers are those of the steps over
+    the whole state (the same loops, in the same order per member).
+    """
+
+    def __init__(self, step: StepKernel, start: _Start, plan: RecordPlan, size: int) -> None:
+        import numpy as np
+
+        layout = step.layout
+        self.step, self.plan, self.size, self.width = step, plan, size, layout.recorded
+        self.tiles = -(-size // LANES)
+        self.per_chunk = max(1, min(self.tiles, _BLOCK_BYTES // (layout.width * LANES * 8)))
+        self.history = _History(plan, layout.recorded, self.tiles * LANES)
+        self.counters = _Counters(step, size, self.per_chunk)
+        self.feed = _Feed(step, start, size, self.per_chunk)
+        self.state = np.empty(self.per_chunk * layout.width * LANES)
+        self.scratch = np.empty(self.per_chunk * layout.recorded * LANES)
+        self.code, self.fires = layout.column("code"), layout.column("fires")
+        self.stops: list[tuple[slice, int]] = []  # each chunk's members and its last step taken
+
+    def run(self) -> _End:
+        layout = self.step.layout
+        for first in range(0, self.tiles, self.per_chunk):
+            count = min(self.per_chunk, self.tiles - first)
+            state = self.state[: count * layout.width * LANES].reshape(count, layout.width, LANES)
+            record = self.scratch[: count * self.width * LANES].reshape(self.width, -1)
+            self.feed.begin(state, record, first)
+            if first + count == self.tiles:  # members past B: frozen
+                state[-1, self.code, self.size - (self.tiles - 1) * LANES :] = float(_CONVERGED)
+            flushed = self._steps(state, record, first)
+            self.counters.read(state, first)
+            if flushed is not None:
+                self.counters.add(flushed[:, : min(count * LANES, self.size - first * LANES)], first * LANES)
+            if not self.plan.full:  # each member's last point (the last step's record), into the last row
+                self.history.rows[-1][:, first * LANES : (first + count) * LANES] = record
+        code, stopped, counted, fired = self.counters.result()
+        last = self.counters.last
+        return _End(recorded=self.settle(last), code=code, stopped=stopped, counted=counted, fired=fired,
+                    fires=0, last=last)  # fmt: skip
+
+    def _index(self, t: int) -> int | None:
+        """The history's row of step t's record, or None where it is not kept."""
+        every = self.plan.every
+        return t // every if every is not None and t % every == 0 else None
+
+    def _steps(self, state: Any, record: Any, first: int) -> Any:
+        """Take the chunk (the tiles first ... first + len(state) - 1, started, its first record in
+        ``record``) through its steps, each kept record copied into its row; the firings flushed
+        from the state on the way ((len(FIRINGS), members) int64), or None."""
+        import numpy as np
+
+        rows, members = self.history.rows, slice(first * LANES, (first + len(state)) * LANES)
+        rows[0][:, members] = record
+        at, into, flushed, tiles = state.ctypes.data, record.ctypes.data, None, len(state)
+        every, codes, t = self.plan.every or 0, state[:, self.code, :], 0  # every 0: only the start kept
+        witness = 0  # a tile where a member ran at the last check: asked first (4 codes, not the chunk's)
+        while t < self.plan.steps:
+            if t % _RUNNING_CHECK == 0 and codes[witness].min() != _RUNNING:
+                witness, lane = divmod(int(codes.argmin()), LANES)  # codes >= _RUNNING == 0
+                if codes[witness, lane] != _RUNNING:
+                    break
+            if t and t % FIRE_FLUSH == 0:  # before a digit can overflow
+                digits = _fire_digits(state[:, self.fires, :].reshape(-1))
+                flushed = digits + (0 if flushed is None else flushed)
+                state[:, self.fires, :] = 0.0
+            self.step.unchecked(at, into, tiles)
+            t += 1
+            if every and t % every == 0:
+                rows[t // every][:, members] = record
+        self.stops.append((members, t))
+        return None if flushed is None or not isinstance(flushed, np.ndarray) else flushed
+
+    def settle(self, last: int) -> Any:
+        """The history up to the batch's last valid step ``last``: each chunk that stopped before it
+        repeats its last point in the rows of its steps up to ``last``; a thinned history's final
+        row moved to the row after the kept ones (where ``last`` is not kept itself)."""
+        plan, rows = self.plan, self.history.rows
+        if plan.full:
+            for members, taken in self.stops:
+                rows[taken + 1 : last + 1, :, members] = rows[taken, :, members]
+            return self.history.kept(last + 1)
+        kept = range(plan.every, last + 1, plan.every) if plan.every is not None else range(0)
+        for members, taken in self.stops:
+            for t in kept[bisect.bisect_right(kept, taken) :]:
+                rows[t // plan.every][:, members] = rows[-1][:, members]  # type: ignore[operator]
+        count = 1 + len(kept)
+        if last > 0 and self._index(last) is None:  # the final row, after the kept ones
+            if count != len(rows) - 1:
+                rows[count] = rows[-1]
+            count += 1
+        return self.history.kept(count)
 
 
 def _fire_digits(packed: Any) -> Any:

@@ -49,12 +49,14 @@ def assert_identical(a: tl.Run, b: tl.Run) -> None:
 @pytest.mark.parametrize("record", ["all", 4, "final"])
 def test_a_mapped_state_read_back_in_small_chunks_gives_the_same_bits(monkeypatch, optimizer, record):
     """The state in mapped memory (released chunk by chunk), the start, the unrecorded steps and
-    the read-back in chunks of 12 members (1031 = 85 chunks and a partial one): the same run."""
+    the read-back in chunks of 12 members (1031 = 85 chunks and a partial one; without an oracle,
+    gd's blocks of 12 members too): the same run."""
     for oracle in (False, True):
         reference = a_run(optimizer, record, oracle)
         with monkeypatch.context() as patch:
             patch.setattr(fused, "MAPPED_BYTES", 0)
             patch.setattr(fused, "_CHUNK_MEMBERS", 12)
+            patch.setattr(fused, "_BLOCK_BYTES", 3 * Layout(2, separate_grad=False).width * 4 * 8)
             assert_identical(a_run(optimizer, record, oracle), reference)
 
 
@@ -90,12 +92,6 @@ def test_releasing_the_state_hands_its_memory_back():
     assert before - _resident() > 0.75 * state.array.nbytes
 
 
-def _step_by_step(self, step, state, first, last):
-    """:meth:`_History.advance_block` as the steps without blocks run: one step over the batch at a time."""
-    for t in range(first, last):
-        self.advance(step, state.array, t + 1)
-
-
 @pytest.mark.parametrize("record", ["all", 3, "final"])
 def test_steps_in_blocks_give_the_step_by_steps_bits(monkeypatch, record):
     """Without an oracle, gd's steps run a chunk of the batch at a time through many steps (chunks
@@ -115,11 +111,36 @@ def test_steps_in_blocks_give_the_step_by_steps_bits(monkeypatch, record):
         blocked = run()
 
     with monkeypatch.context() as patch:
-        patch.setattr(fused._History, "advance_block", _step_by_step)
+        patch.setattr(fused, "_IN_BLOCKS", False)  # every step over the whole batch's state
         reference = run()
     assert_identical(blocked, reference)
     chunks = reference.stopped_at[:600].reshape(-1, 4).max(axis=1)
     assert (chunks < 28).sum() > 100 and (reference.stopped_at[600:] == 30).mean() > 0.5
+
+
+@pytest.mark.parametrize("record", ["all", 3, 4, "final"])
+def test_a_batch_that_stops_before_its_last_step_ends_its_rows_there_in_blocks(monkeypatch, record):
+    """203 members within 1e-3 of Rosenbrock's minimum converge between steps 2 and 18 of 200:
+    the history ends at step 18 (a kept step of record=3; with record=4 the row after step 16
+    holds each member's last point), and every chunk (one tile) that stopped earlier repeats its
+    last point in the rows of the later steps. The same bits as step by step over the whole batch."""
+    starts = 1 + np.random.default_rng(5).normal(scale=1e-3, size=(203, 2))
+
+    def run() -> tl.Run:
+        return tl.run(rosenbrock(), starts, "gd", "exact", alpha0=ALPHA0[:203], steps=200, tol=1e-4,
+                      record=record, oracle=False, path="fused")  # fmt: skip
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fused, "_BLOCK_BYTES", 1)  # one tile per chunk
+        blocked = run()
+    with monkeypatch.context() as patch:
+        patch.setattr(fused, "_IN_BLOCKS", False)
+        reference = run()
+    assert_identical(blocked, reference)
+    assert reference.stopped_at.max() == 18 and reference.stopped_at.min() == 2
+    expected = {"all": None, 3: [0, 3, 6, 9, 12, 15, 18], 4: [0, 4, 8, 12, 16, 18], "final": [0, 18]}[record]
+    assert expected is None or blocked.recorded_steps.tolist() == expected
+    assert len(blocked.losses) == (19 if record == "all" else len(expected))
 
 
 @pytest.mark.parametrize("record", ["all", 3, "final"])
@@ -166,6 +187,6 @@ def test_blocks_end_where_the_firing_counters_are_flushed(monkeypatch):
 
     blocked = run()
     with monkeypatch.context() as patch:
-        patch.setattr(fused._History, "advance_block", _step_by_step)
+        patch.setattr(fused, "_IN_BLOCKS", False)  # every step over the whole batch's state
         assert_identical(blocked, run())
     assert blocked.safeguard_counts.alpha_max.tolist() == [300] * 9
