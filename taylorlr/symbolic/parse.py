@@ -926,7 +926,8 @@ class _Builder:
                 f" (limit {MAX_EXPONENT_DENOMINATOR}): write it with fewer decimals",
                 node,
             )
-        if base.is_zero is True and exponent.is_extended_negative is True:
+        # the exponent first: a number's sign is cheap, a base's zeroness costs SymPy's assumptions
+        if exponent.is_extended_negative is True and base.is_zero is True:
             raise self._error("division by zero", node)
         if _is_root_of_negative(base, exponent):
             raise self._error(
