@@ -252,7 +252,7 @@ def _cubic(se: Any, f: _Flags, c: Any, b: Any, a: Any) -> list[tuple[Any, Any]]:
     # Max(., 0) keeps the radius one number: its cube is two multiplications, not a pow call
     radius = se.Max(2 * se.sqrt(se.Max(-p / 3, 0)), se.Integer(0))
     cosine = se.Max(se.Integer(-1), se.Min(se.Integer(1), -4 * q / radius**3))
-    largest = radius * se.cos(se.acos(cosine) / 3) + shift  # Viete's first cosine: the largest root
+    largest = radius * _trisected(se, cosine) + shift  # Viete's first cosine: the largest root
     root = se.sqrt(se.Max(disc, 0))
     s = -q / 2 - f.pick(f.test(se.Lt(q, 0)), -root, root)
     u = se.sign(s) * se.Abs(s) ** se.Rational(1, 3)
@@ -262,6 +262,34 @@ def _cubic(se: Any, f: _Flags, c: Any, b: Any, a: Any) -> list[tuple[Any, Any]]:
     # there are three (two libm calls a member instead of four cosines and a cube root)
     linear = a + first
     return [(first, se.Integer(1)), *_quadratic(se, f, b + first * linear, linear)]
+
+
+#: the degree of the polynomial that stands for cos(acos(c) / 3) (:func:`_trisected`): its error is
+#: below 1e-10, which the two Newton steps on p that follow square twice
+TRISECTION_DEGREE = 10
+
+
+def _trisected(se: Any, cosine: Any) -> Any:
+    """cos(acos(c) / 3) for c in [-1, 1] without the C library's acos and cos (called lane by lane:
+    most of the loop's time), as a polynomial in u = 2 sqrt((1 + c) / 2) - 1, in which the function
+    is analytic on [-1, 1] (in c it has a square-root branch point at -1)."""
+    u = 2 * se.sqrt((1 + cosine) / 2) - 1
+    result = se.Integer(0)
+    for coefficient in reversed(_trisection_coefficients()):
+        result = result * u + se.RealDouble(coefficient)
+    return result
+
+
+@functools.lru_cache(maxsize=1)
+def _trisection_coefficients() -> tuple[float, ...]:
+    """Monomial coefficients in u of cos(acos(c) / 3)'s Chebyshev interpolant (c = 2 s^2 - 1, u = 2 s - 1)."""
+    import numpy
+    from numpy.polynomial import chebyshev
+
+    def h(u: Any) -> Any:  # with s = (u + 1) / 2 = cos(phi): c = cos(2 phi), acos(c) / 3 = 2 phi / 3
+        return numpy.cos(2 * numpy.arccos(numpy.clip((u + 1) / 2, -1.0, 1.0)) / 3)
+
+    return tuple(float(c) for c in chebyshev.cheb2poly(chebyshev.chebinterpolate(h, TRISECTION_DEGREE)))
 
 
 def _choose(se: Any, b: list[Any], candidates: list[tuple[Any, Any]]) -> tuple[Any, Any]:

@@ -249,7 +249,7 @@ def _polynomial_minimiser(
         if line is None:
             return None
         if columns not in built:
-            built[columns] = _tiled(line, nodes, reach, columns, rounds)
+            built[columns] = _tiled(line, nodes, reach, columns)
         return built[columns]
 
     return minimise, in_tiles
@@ -274,9 +274,10 @@ def _as_tiles(theta: Any, omega: Any, guess: Any) -> Any:
     return numpy.ascontiguousarray(rows.reshape(-1, LANES, 2 * n + 2).transpose(0, 2, 1))
 
 
-def _tiled(line: tuple[Any, Any], nodes: Any, reach: float, columns: Any, rounds: Callable[..., None]) -> Any:
-    """The first round as one loop over the tiles (:func:`taylorlr.alpha._line_roots.first_round_loop`),
-    the members that look again gathered for the other rounds (most members need one)."""
+def _tiled(line: tuple[Any, Any], nodes: Any, reach: float, columns: Any) -> Any:
+    """Every round as one loop over tiles (:func:`taylorlr.alpha._line_roots.first_round_loop`): the
+    first on the state read in place, the later ones on the members that look again, gathered into
+    tiles of their own (:func:`_as_tiles`, the next scale as their guess)."""
     import numpy
 
     from taylorlr.alpha import _line_roots
@@ -284,6 +285,7 @@ def _tiled(line: tuple[Any, Any], nodes: Any, reach: float, columns: Any, rounds
 
     try:
         loop = _line_roots.first_round_loop(*line, nodes, columns, reach, DISOWNED)
+        again_loop = _line_roots.first_round_loop(*line, nodes, _own_columns(columns.n), reach, DISOWNED)
     except simd_codegen.UnsupportedExpression:
         return None
     lanes = simd_codegen.LANES
@@ -298,12 +300,28 @@ def _tiled(line: tuple[Any, Any], nodes: Any, reach: float, columns: Any, rounds
             block = numpy.arange(columns.n)[None, :]
             theta = tiles[tile, columns.theta + block, lane]
             omega = tiles[tile, columns.omega + block, lane]
-            found = alpha[again]
-            rounds(theta, omega, scale[again], found, numpy.arange(again.size), {}, ROUNDS - 1)
-            alpha[again] = found
+            _later_rounds(again_loop, theta, omega, again, scale[again], alpha)
         return alpha
 
     return minimise_tiles
+
+
+def _later_rounds(loop: Any, theta: Any, omega: Any, rows: Any, scale: Any, alpha: Any) -> None:
+    """Rounds 2 ... :data:`ROUNDS` for the members ``rows`` (their theta, omega and next scale), into
+    ``alpha`` in place: the round's loop on tiles of these members alone."""
+    import numpy
+
+    from taylorlr.compile.simd_codegen import LANES
+
+    for _ in range(ROUNDS - 1):
+        tiles = _as_tiles(theta, omega, scale)
+        out = numpy.empty((2, len(tiles) * LANES))
+        loop([tiles, out])
+        alpha[rows] = out[0, : rows.size]
+        again = numpy.flatnonzero(out[1, : rows.size])
+        if not again.size:
+            return
+        theta, omega, rows, scale = theta[again], omega[again], rows[again], out[1, again]
 
 
 class _NumPyMath:
