@@ -632,9 +632,10 @@ class FusedStepper:
         fires: Any = 0  # (len(FIRINGS), B) once a guard has fired
         oracle_seconds = 0.0
         codes = state.array[:, column("code"), :]  # a view: the kernel updates it in place
-        # without an oracle or a NumPy direction between steps, the steps run a chunk of the batch
-        # at a time (:meth:`_History.advance_block`), up to the next flush of the firing counters
-        blocked = not record_oracle and not layout.separate_grad
+        # without a NumPy direction (or an oracle outside the tiles) between steps, the steps run a
+        # chunk of the batch at a time (:meth:`_History.advance_block`), up to the next flush of the
+        # firing counters; the oracle in the tiles runs on each chunk before its step
+        blocked = not layout.separate_grad and (not record_oracle or self.oracle_tiles is not None)
         done = 0
         for t in range(steps):
             if t < done:
@@ -647,7 +648,13 @@ class FusedStepper:
                 state.array[:, column("fires"), :] = 0.0
             if blocked:
                 done = min(steps, (t // FIRE_FLUSH + 1) * FIRE_FLUSH)
-                history.advance_block(step, state, t, done)
+                if not record_oracle:
+                    history.advance_block(step, state, t, done)
+                    continue
+                oracle = _ChunkOracle(self.oracle_tiles, plan, t, done, size)
+                history.advance_block(step, state, t, done, oracle)
+                oracle_rows += oracle.rows
+                oracle_seconds += oracle.seconds
                 continue
             if record_oracle and plan.keeps(t):
                 started = time.perf_counter()
@@ -864,6 +871,31 @@ def _oracle_rows(rows: list[Any], count: int, size: int) -> Any:
     return out
 
 
+class _ChunkOracle:
+    """The oracle in the tiles (:attr:`FusedStepper.oracle_tiles`) on a chunk of the batch before each
+    of the steps first ... last - 1 of a block: the kept steps' rows (B,), NaN where it did not run
+    (a member not running; a chunk that stopped), and the seconds it took. Each member's alpha* is
+    the one the whole batch's oracle finds (the loop works member by member)."""
+
+    def __init__(self, oracle_tiles: Any, plan: RecordPlan, first: int, last: int, size: int) -> None:
+        import numpy as np
+
+        self.oracle_tiles, self.size, self.seconds = oracle_tiles, size, 0.0
+        kept = [t for t in range(first, last) if plan.keeps(t)]
+        self.rows = [np.full(size, np.nan) for _ in kept]
+        self.row_of = dict(zip(kept, self.rows, strict=True))
+
+    def __call__(self, t: int, chunk: Any, members: slice) -> None:
+        row = self.row_of.get(t)
+        if row is None:
+            return
+        started = time.perf_counter()
+        found = self.oracle_tiles(chunk, len(chunk) * LANES)
+        stop = min(members.stop, self.size)
+        row[members.start : stop] = found[: stop - members.start]
+        self.seconds += time.perf_counter() - started
+
+
 class _History:
     """The rows of a run's history, each (n + 3, padded B), written by the kernels in place.
 
@@ -913,10 +945,13 @@ class _History:
         for first in range(0, len(tiles), per_chunk):
             step.unchecked(state + first * tiles.strides[0], scratch, min(per_chunk, len(tiles) - first))
 
-    def advance_block(self, step: StepKernel, state: TiledState, first: int, last: int) -> None:
+    def advance_block(
+        self, step: StepKernel, state: TiledState, first: int, last: int, oracle: _ChunkOracle | None = None
+    ) -> None:
         """Run the steps that lead to the points first + 1 ... last, a chunk of tiles at a time
         through all of them (the chunk stays in cache: one pass over the batch's state instead of
-        one per step), each kept record copied from a scratch into its row.
+        one per step), each kept record copied from a scratch into its row, the ``oracle`` (if any)
+        run on the chunk before each step.
 
         A chunk whose members all stopped (asked every :data:`_RUNNING_CHECK` steps) skips its
         remaining steps: a stopped member's step changes nothing, and its record would repeat
@@ -940,6 +975,8 @@ class _History:
                         frozen = chunk[:, :width].transpose(1, 0, 2)  # what the loop would record
                         kept.reshape(width, -1, LANES)[:, low : low + len(chunk)] = frozen
                     break
+                if oracle is not None:
+                    oracle(t, chunk, members)
                 step.unchecked(at, into, len(chunk))
                 if t + 1 in rows:
                     rows[t + 1][:, members] = record

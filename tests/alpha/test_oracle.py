@@ -341,3 +341,31 @@ def test_a_run_records_the_oracles_time_and_the_report_prints_that_figure():
     # the generic path measures it too, and the line-search rule's own searches are the oracle's
     generic = tl.run(loss, [-1.2, 1.0], steps=30, rule="line-search", oracle=False, path="generic")
     assert 0.0 < generic.oracle_seconds <= generic.seconds
+
+
+@pytest.mark.parametrize("record", ["all", 3, "final"])
+def test_the_oracle_in_the_blocked_steps_gives_the_step_by_steps_bits(monkeypatch, record):
+    # gd's steps run a chunk of the batch at a time (here one tile: 4 members), the oracle on each
+    # chunk before each step; the reference runs the whole batch step by step, its oracle called
+    # on the whole state through ``minimise``. Half of the members start near the minimum (1, 1) and
+    # converge early, so chunks stop while others run on.
+    from taylorlr.alpha import fused
+
+    loss = tl.Loss("(1 - x)**2 + 100*(y - x**2)**2")
+    rng = np.random.default_rng(5)
+    starts = np.concatenate([1 + rng.normal(scale=1e-3, size=(200, 2)), rng.uniform(-2, 2, (213, 2))])
+
+    def run() -> tl.Run:
+        return tl.run(loss, starts, "gd", "exact", steps=12, tol=1e-4, record=record, path="fused")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fused, "_BLOCK_BYTES", 1)
+        blocked = run()
+    stepper = fused.FusedStepper
+    with monkeypatch.context() as patch:  # no oracle in the tiles: the steps are not blocked
+        patch.setattr(fused, "FusedStepper", lambda kernel, rule, line, _: stepper(kernel, rule, line))
+        reference = run()
+    for name in ("oracle_alphas", "points", "alphas", "stopped_at"):
+        assert np.array_equal(getattr(blocked, name), getattr(reference, name), equal_nan=True), name
+    assert blocked.oracle_seconds > 0 and np.isfinite(blocked.oracle_alphas).sum() >= 300
+    assert (reference.stopped_at[:200] < 12).mean() > 0.5 and (reference.stopped_at[200:] == 12).mean() > 0.5
