@@ -233,24 +233,31 @@ class _Flags:
 
 
 def _candidates(se: Any, b: list[Any]) -> list[tuple[Any, Any]]:
-    """Up to three (root, is-a-root flag) pairs of p, by the degree its significant coefficients give."""
+    """Up to three (root, is-a-root flag) pairs of p, by the degree its significant coefficients give:
+    the cubic's first root (Viete or Cardano) and its deflated quadratic's two, or the quadratic's
+    two, or the linear root; one quadratic formula serves both the cubic and the quadratic."""
     f = _Flags(se)
     degree = max(k for k, c in enumerate(b) if c != 0)
     largest = se.Max(*(se.Abs(c) for c in b[: degree + 1]))
     significant = [f.test(se.Gt(se.Abs(c), NEGLIGIBLE * largest)) for c in b[: degree + 1]]
-    cases = [([(-b[0] / b[1], se.Integer(1))], significant[1])]  # (roots, whether this is the degree)
-    if degree >= 2:
-        cases.append((_quadratic(se, f, b[0] / b[2], b[1] / b[2]), significant[2]))
-    if degree >= 3:
-        cases.append((_cubic(se, f, b[0] / b[3], b[1] / b[3], b[2] / b[3]), significant[3]))
-    result = []
-    for k in range(degree):
-        root, valid = se.Integer(0), se.Integer(0)
-        for roots, when in cases:  # from the lowest degree up: the highest significant one wins
-            root = f.pick(when, roots[k][0], root) if k < len(roots) else root
-            valid = f.pick(when, roots[k][1] if k < len(roots) else se.Integer(0), valid)
-        result.append((root, valid))
-    return result
+    linear = -b[0] / b[1]
+    if degree == 1:
+        return [(linear, significant[1])]
+    constant, middle = b[0] / b[2], b[1] / b[2]  # of the monic quadratic t^2 + middle t + constant
+    first = se.Integer(0)
+    if degree == 3:
+        first, (deflated_constant, deflated_middle) = _cubic(se, f, b[0] / b[3], b[1] / b[3], b[2] / b[3])
+        constant = f.pick(significant[3], deflated_constant, constant)
+        middle = f.pick(significant[3], deflated_middle, middle)
+    (q0, real0), (q1, real1) = _quadratic(se, f, constant, middle)
+    cubic = significant[3] if degree == 3 else se.Integer(0)
+    quadratic = significant[2]
+    slots = [
+        (f.pick(cubic, first, f.pick(quadratic, q0, linear)),
+         f.pick(cubic, se.Integer(1), f.pick(quadratic, real0, significant[1]))),
+        (f.pick(cubic, q0, q1), f.pick(cubic, real0, quadratic * real1)),
+    ]  # fmt: skip
+    return [*slots, (q1, cubic * real1)] if degree == 3 else slots
 
 
 def _quadratic(se: Any, f: _Flags, c: Any, b: Any) -> list[tuple[Any, Any]]:
@@ -262,9 +269,9 @@ def _quadratic(se: Any, f: _Flags, c: Any, b: Any) -> list[tuple[Any, Any]]:
     return [(q, real), (c / q, real * f.test(se.Ne(q, 0)))]
 
 
-def _cubic(se: Any, f: _Flags, c: Any, b: Any, a: Any) -> list[tuple[Any, Any]]:
-    """Roots of t^3 + a t^2 + b t + c: one from Viete's cosine (disc < 0) or Cardano's cube root,
-    the others by deflation."""
+def _cubic(se: Any, f: _Flags, c: Any, b: Any, a: Any) -> tuple[Any, tuple[Any, Any]]:
+    """The first root of t^3 + a t^2 + b t + c, from Viete's cosine (disc < 0) or Cardano's cube root,
+    and the (constant, middle) coefficients of the quadratic it deflates to."""
     shift = -a / 3
     p = b - a * a / 3
     q = (2 * a * a * a - 9 * a * b) / 27 + c
@@ -279,9 +286,9 @@ def _cubic(se: Any, f: _Flags, c: Any, b: Any, a: Any) -> list[tuple[Any, Any]]:
     one = u - p / (3 * u) + shift
     first = f.pick(f.test(se.Lt(disc, 0)), largest, one)
     # the other two from the deflated quadratic t^2 + (a + r) t + (b + r (a + r)): real only when
-    # there are three (two libm calls a member instead of four cosines and a cube root)
+    # there are three (two C calls a member instead of four cosines and a cube root)
     linear = a + first
-    return [(first, se.Integer(1)), *_quadratic(se, f, b + first * linear, linear)]
+    return first, (b + first * linear, linear)
 
 
 #: the degree of the polynomial that stands for cos(acos(c) / 3) (:func:`_trisected`): its error is
@@ -313,7 +320,9 @@ def _trisection_coefficients() -> tuple[float, ...]:
 
 
 def _choose(se: Any, b: list[Any], candidates: list[tuple[Any, Any]]) -> tuple[Any, Any]:
-    """(t*, p'(t*)): the lowest positive local minimiser of G, else the negative one nearest 0."""
+    """(t*, p'(t*)): the lowest positive local minimiser of G (the first of equals), else the negative
+    one nearest 0, else NaN; each candidate polished by a Newton step on p before the choice, the
+    chosen one by another after it."""
     f = _Flags(se)
 
     def p(t: Any) -> Any:
@@ -325,38 +334,19 @@ def _choose(se: Any, b: list[Any], candidates: list[tuple[Any, Any]]) -> tuple[A
     def integral(t: Any) -> Any:
         return t * (b[0] + t * (b[1] / 2 + t * (b[2] / 3 + t * b[3] / 4)))
 
-    polished = []
+    lowest, value, nearest = se.nan, se.oo, -se.oo  # the positive minimiser, its G; the negative one
+    positives, negatives = [], []
     for root, valid in candidates:
         t = f.pick(valid, root, se.Integer(0))
-        for _ in range(2):
-            t = t - p(t) / slope(t)
+        t = t - p(t) / slope(t)
         is_min = valid * f.test(se.Gt(slope(t), 0))
         positive = is_min * f.test(se.Gt(t, 0))
-        polished.append((t, positive, is_min - positive, integral(t)))
-    count = len(polished)
-    best = se.nan
-    for k in reversed(range(count)):  # the negative one nearest 0, the last resort
-        t, _, negative, _ = polished[k]
-        beats = [
-            f.either(1 - polished[j][2], f.test(se.Ge(t, polished[j][0]))) for j in range(count) if j != k
-        ]
-        best = f.pick(_product(negative, beats), t, best)
-    for k in reversed(range(count)):  # the lowest positive one (the first of equals) wins over those
-        t, positive, _, value = polished[k]
-        beats = [
-            f.either(
-                1 - polished[j][1],
-                f.test(se.Le(value, polished[j][3]) if j > k else se.Lt(value, polished[j][3])),
-            )
-            for j in range(count)
-            if j != k
-        ]
-        best = f.pick(_product(positive, beats), t, best)
+        negative = is_min - positive
+        lower = positive * f.test(se.Lt(integral(t), value))
+        lowest, value = f.pick(lower, t, lowest), f.pick(lower, integral(t), value)
+        nearest = f.pick(negative * f.test(se.Gt(t, nearest)), t, nearest)
+        positives.append(positive)
+        negatives.append(negative)
+    best = f.pick(f.either(*positives), lowest, f.pick(f.either(*negatives), nearest, se.nan))
+    best = best - p(best) / slope(best)
     return best, slope(best)
-
-
-def _product(first: Any, others: list[Any]) -> Any:
-    result = first
-    for other in others:
-        result = result * other
-    return result
