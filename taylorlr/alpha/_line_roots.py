@@ -42,10 +42,34 @@ def roots_kernel(nodes: Any) -> Any:
 def _kernel(nodes: tuple[float, ...]) -> Any:
     import symengine as se
 
-    from taylorlr.compile.simd_codegen import build_kernel
+    from taylorlr.compile.simd_codegen import LoopArray, compile_loop
 
     values = se.symbols(f"v0:{len(nodes)}")
-    return build_kernel(root_expressions(values, nodes), [values])
+    # compiled as it is (not through build_kernel, whose renaming of these heavily shared
+    # expressions made their CSE take 10-40 s)
+    outputs = tuple(root_expressions(values, nodes))
+    loop = compile_loop([LoopArray("points", reads=values), LoopArray("points", writes=outputs)])
+    return _RootsKernel(loop)
+
+
+@dataclass(frozen=True)
+class _RootsKernel:
+    """The roots loop called as a kernel: ``stacked(xp, [values (B, k)], (B,), None)`` -> (B, 3)."""
+
+    loop: Any
+
+    def stacked(self, xp: Any, arrays: list[Any], batch: tuple[int, ...], samples: Any) -> Any:
+        import numpy
+
+        from taylorlr.compile.simd_codegen import LANES
+
+        (values,) = arrays
+        count = values.shape[0]
+        padded = numpy.zeros((-(-count // LANES) * LANES, values.shape[1]))
+        padded[:count] = values
+        out = numpy.empty((padded.shape[0], 3))
+        self.loop([padded, out])
+        return out[:count]
 
 
 def root_expressions(values: Any, nodes: Any) -> list[Any]:
