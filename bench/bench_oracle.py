@@ -4,9 +4,11 @@
 
 For polynomial losses (2-D Rosenbrock, a 10-D quadratic, 10-D extended Rosenbrock) it times
 ``tl.run(loss, starts, steps=...)`` with ``oracle=True`` and ``oracle=False`` in turn (the
-fastest of ``--repeats`` each, so both see the same load) and prints the ratio, and the
-oracle's own part of the run as the run records it (``Run.oracle_seconds``); the goal is at
-most 2. It also times the oracle's build on the costly losses of the issue (Watson n = 6,
+fastest of ``--repeats`` each, taken in turn, so both see the same load) and prints the ratio of
+the fastest, the median of each repeat's own ratio, and the oracle's own part of the run as the
+run records it (``Run.oracle_seconds``: the oracle's calls, timed where they are made); the goal is
+at most 2. The load average is printed first (the ratios are what to compare on a shared machine).
+It also times the oracle's build on the costly losses of the issue (Watson n = 6,
 Brown and Dennis): ``build_line_oracle`` (the degree; the root loop, compiled once
 per process) and, with ``--symbolic``, the symbolic ``loss.line_polynomial()`` the oracle
 derived before (28-32 s on Watson, 377 s on Brown and Dennis when measured for issue 14).
@@ -15,6 +17,7 @@ derived before (28-32 s on Watson, 377 s on Brown and Dennis when measured for i
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -33,23 +36,26 @@ LOSSES = {
 }
 
 
-def run_ratio(text: str, n: int, batch: int, steps: int, repeats: int) -> tuple[float, float, float]:
+def run_ratio(text: str, n: int, batch: int, steps: int, repeats: int) -> tuple[float, float, float, float]:
     """(fastest run with the oracle, fastest without, the oracle's part of the fastest run with it:
-    ``Run.oracle_seconds``) in seconds."""
+    ``Run.oracle_seconds``) in seconds, and the median of each repeat's ratio on / off."""
     loss = tl.Loss(text)
     starts = np.random.default_rng(0).uniform(-2.0, 2.0, (batch, n))
     tl.run(loss, starts[:8], steps=2)  # compile (and build the oracle) outside the timings
     best = {True: float("inf"), False: float("inf")}
     spent = 0.0
+    ratios = []
     for _ in range(repeats):
+        elapsed = {}
         for with_oracle in (True, False):
             start = time.perf_counter()
             run = tl.run(loss, starts, steps=steps, tol=0.0, oracle=with_oracle)
-            elapsed = time.perf_counter() - start
-            if elapsed < best[with_oracle]:
-                best[with_oracle] = elapsed
+            elapsed[with_oracle] = time.perf_counter() - start
+            if elapsed[with_oracle] < best[with_oracle]:
+                best[with_oracle] = elapsed[with_oracle]
                 spent = run.oracle_seconds if with_oracle else spent
-    return best[True], best[False], spent
+        ratios.append(elapsed[True] / elapsed[False])
+    return best[True], best[False], spent, float(np.median(ratios))
 
 
 def build_times(symbolic: bool) -> None:
@@ -80,12 +86,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--symbolic", action="store_true", help="also time the old symbolic derivation")
     options = parser.parse_args()
-    print(f"{options.batch} starts x {options.steps} steps, rule 'exact', optimizer 'gd'")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{options.batch} starts x {options.steps} steps, rule 'exact', gd; load average {load}")
     for name, (text, n) in LOSSES.items():
-        on, off, spent = run_ratio(text, n, options.batch, options.steps, options.repeats)
+        on, off, spent, median = run_ratio(text, n, options.batch, options.steps, options.repeats)
         print(
             f"{name:>22}: oracle on {on:7.3f} s (the oracle {spent:6.3f} s of it), off {off:7.3f} s, "
-            f"ratio {on / off:5.2f} (goal <= 2)"
+            f"ratio {on / off:5.2f} (median of the repeats' {median:5.2f}; goal <= 2)"
         )
     build_times(options.symbolic)
 
