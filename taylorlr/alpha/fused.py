@@ -653,6 +653,7 @@ class FusedStepper:
                     continue
                 oracle = _ChunkOracle(self.oracle_tiles, plan, t, done, size)
                 history.advance_block(step, state, t, done, oracle)
+                oracle.finish()
                 oracle_rows += oracle.rows
                 oracle_seconds += oracle.seconds
                 continue
@@ -872,10 +873,12 @@ def _oracle_rows(rows: list[Any], count: int, size: int) -> Any:
 
 
 class _ChunkOracle:
-    """The oracle in the tiles (:attr:`FusedStepper.oracle_tiles`) on a chunk of the batch before each
-    of the steps first ... last - 1 of a block: the kept steps' rows (B,), NaN where it did not run
-    (a member not running; a chunk that stopped), and the seconds it took. Each member's alpha* is
-    the one the whole batch's oracle finds (the loop works member by member)."""
+    """The oracle in the tiles (:attr:`FusedStepper.oracle_tiles`, a
+    :class:`~taylorlr.alpha.oracle.TiledMinimiser`) on a chunk of the batch before each of the steps
+    first ... last - 1 of a block: the kept steps' rows (B,), NaN where it did not run (a member not
+    running; a chunk that stopped), and the seconds it took. The later rounds of the members that
+    look again are gathered over the chunks and run once per step (:meth:`finish`); each member's
+    alpha* is the one the whole batch's oracle finds (the loops work member by member)."""
 
     def __init__(self, oracle_tiles: Any, plan: RecordPlan, first: int, last: int, size: int) -> None:
         import numpy as np
@@ -884,15 +887,29 @@ class _ChunkOracle:
         kept = [t for t in range(first, last) if plan.keeps(t)]
         self.rows = [np.full(size, np.nan) for _ in kept]
         self.row_of = dict(zip(kept, self.rows, strict=True))
+        self.later: dict[int, list[tuple[Any, ...]]] = {t: [] for t in kept}
 
     def __call__(self, t: int, chunk: Any, members: slice) -> None:
         row = self.row_of.get(t)
         if row is None:
             return
         started = time.perf_counter()
-        found = self.oracle_tiles(chunk, len(chunk) * LANES)
+        found, again, *looking = self.oracle_tiles.first(chunk, len(chunk) * LANES)
         stop = min(members.stop, self.size)
         row[members.start : stop] = found[: stop - members.start]
+        if again.size:
+            self.later[t].append((again + members.start, *looking))
+        self.seconds += time.perf_counter() - started
+
+    def finish(self) -> None:
+        """The later rounds of every kept step, each over the members of all chunks that look again."""
+        import numpy as np
+
+        started = time.perf_counter()
+        for t, parts in self.later.items():
+            if parts:
+                rows, theta, omega, scale = (np.concatenate(part) for part in zip(*parts, strict=True))
+                self.oracle_tiles.later(theta, omega, rows, scale, self.row_of[t])
         self.seconds += time.perf_counter() - started
 
 

@@ -17,6 +17,7 @@ golden-section search (a local answer).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import weakref
@@ -97,7 +98,8 @@ class LineOracle:
     Attributes:
         method: an :class:`OracleMethod` (a str: "polynomial roots", "golden section (local)", ...).
         minimise: ``minimise(theta, omega, alpha_guess, data) -> alpha*`` over a batch.
-        in_tiles: None, or ``in_tiles(columns)`` -> None or ``f(tiles, B) -> alpha*`` (B,): the
+        in_tiles: None, or ``in_tiles(columns)`` -> None or ``f(tiles, B) -> alpha*`` (B,) (a
+            :class:`TiledMinimiser`): the
             same search on a state in simd_codegen's tiles layout read in place (the fused
             step's; ``columns``, a :class:`~taylorlr.alpha._line_roots.TileColumns`, says where
             theta, omega, the guess and the status are), NaN for the members not running.
@@ -290,20 +292,42 @@ def _tiled(line: tuple[Any, Any], nodes: Any, reach: float, columns: Any) -> Any
         return None
     lanes = simd_codegen.LANES
 
-    def minimise_tiles(tiles: Any, size: int) -> Any:
+    def first(tiles: Any, size: int) -> tuple[Any, Any, Any, Any, Any]:
         out = numpy.empty((2, len(tiles) * lanes))
         loop([tiles, out])
         alpha, scale = out[0, :size], out[1, :size]
         again = numpy.flatnonzero(scale)
-        if again.size:  # theta and omega of these members, from their tiles
-            tile, lane = (again // lanes)[:, None], (again % lanes)[:, None]
-            block = numpy.arange(columns.n)[None, :]
-            theta = tiles[tile, columns.theta + block, lane]
-            omega = tiles[tile, columns.omega + block, lane]
-            _later_rounds(again_loop, theta, omega, again, scale[again], alpha)
-        return alpha
+        # theta and omega of the members that look again, from their tiles
+        tile, lane = (again // lanes)[:, None], (again % lanes)[:, None]
+        block = numpy.arange(columns.n)[None, :]
+        theta = tiles[tile, columns.theta + block, lane]
+        omega = tiles[tile, columns.omega + block, lane]
+        return alpha, again, theta, omega, scale[again]
 
-    return minimise_tiles
+    return TiledMinimiser(first, functools.partial(_later_rounds, again_loop))
+
+
+@dataclass(frozen=True)
+class TiledMinimiser:
+    """The polynomial oracle on a state in tiles (:attr:`LineOracle.in_tiles`): ``f(tiles, B)`` is
+    alpha* (B,), NaN for the members not running; in two parts for a caller that gathers the later
+    rounds of several chunks of a batch into one call (the fused step's blocks).
+
+    Attributes:
+        first: ``first(tiles, B) -> (alpha, rows, theta, omega, scale)``: the first round's alpha* (B,),
+            and the members that look again (their rows, theta, omega and next scale).
+        later: ``later(theta, omega, rows, scale, alpha)``: the later rounds of those members, into
+            ``alpha`` at ``rows`` in place. A member's alpha* does not depend on what it is called with.
+    """
+
+    first: Callable[[Any, int], tuple[Any, Any, Any, Any, Any]]
+    later: Callable[[Any, Any, Any, Any, Any], None]
+
+    def __call__(self, tiles: Any, size: int) -> Any:
+        alpha, rows, theta, omega, scale = self.first(tiles, size)
+        if rows.size:
+            self.later(theta, omega, rows, scale, alpha)
+        return alpha
 
 
 def _later_rounds(loop: Any, theta: Any, omega: Any, rows: Any, scale: Any, alpha: Any) -> None:
