@@ -83,9 +83,80 @@ def root_expressions(values: Any, nodes: Any) -> list[Any]:
         sum((se.RealDouble(float(inverse[k, j])) * values[j] for j in range(count)), se.Integer(0))
         for k in range(count)
     ]
-    b += [se.Integer(0)] * (MAX_SLOPE_DEGREE + 1 - count)  # p's missing higher coefficients
+    return roots_of_coefficients(b)
+
+
+def roots_of_coefficients(b: list[Any]) -> list[Any]:
+    """SymEngine expressions of (t*, p'(t*), bound) from expressions of p's coefficients (ascending)."""
+    import symengine as se
+
+    count = len(b)
+    b = [*b, *[se.Integer(0)] * (MAX_SLOPE_DEGREE + 1 - count)]  # p's missing higher coefficients
     best, curvature = _choose(se, b, _candidates(se, b))
     return [best, curvature, root_bound(se, b[:count])]
+
+
+def slope_coefficients(value: Any, variables: Any, theta: Any, omega: Any, count: int) -> list[Any] | None:
+    """Expressions of the coefficients p_0 ... p_{count-1} of p(alpha) = g'(alpha), g(alpha) =
+    f(theta - alpha omega), by Taylor-mode propagation through f's expression (sums, products,
+    integer powers, constants; each coefficient list truncated at degree ``count``): one pass
+    instead of ``count`` gradients at nodes, and no interpolation. None where f holds another node.
+
+    >>> import symengine as se
+    >>> x, w, u = se.symbols("x w u")
+    >>> slope_coefficients(x**3 + 2*x, [x], [w], [u], 3)  # g = (w - a u)^3 + 2 (w - a u)
+    [-2*u - 3*u*w**2, 6*u**2*w, -3*u**3]
+    """
+    import symengine as se
+
+    along = {se.sympify(v): [theta[i], -omega[i]] for i, v in enumerate(variables)}
+    known = frozenset(along)
+    memo: dict[Any, list[Any]] = {}
+
+    def product(p: list[Any], q: list[Any]) -> list[Any]:
+        out = [se.Integer(0)] * min(len(p) + len(q) - 1, count + 1)
+        for i, a in enumerate(p):
+            for j, c in enumerate(q[: count + 1 - i]):
+                out[i + j] = out[i + j] + a * c
+        return out
+
+    def series(node: Any) -> list[Any]:
+        if node in memo:
+            return memo[node]
+        kind = type(node).__name__
+        if node in along:
+            result = along[node]
+        elif not node.free_symbols & known:
+            result = [node]
+        elif kind in ("Add", "Mul"):
+            parts = [series(a) for a in node.args]
+            if kind == "Add":
+                result = [se.Add(*(p[k] for p in parts if k < len(p))) for k in range(max(map(len, parts)))]
+            else:
+                result = parts[0]
+                for part in parts[1:]:
+                    result = product(result, part)
+        elif kind == "Pow" and node.args[1].is_Integer and int(node.args[1]) >= 0:
+            base, exponent, result = series(node.args[0]), int(node.args[1]), [se.Integer(1)]
+            while exponent:  # by squaring
+                result = product(result, base) if exponent & 1 else result
+                exponent >>= 1
+                base = product(base, base) if exponent else base
+        else:
+            raise _NotPolynomial(kind)
+        memo[node] = result
+        return result
+
+    try:
+        g = series(se.sympify(value))
+    except (_NotPolynomial, RecursionError):
+        return None
+    g = g + [se.Integer(0)] * (count + 1 - len(g))
+    return [(k + 1) * g[k + 1] for k in range(count)]
+
+
+class _NotPolynomial(Exception):
+    """A node that Taylor-mode propagation along the line does not cover here."""
 
 
 def line_kernels(gradient: Any, variables: Any, nodes: Any) -> tuple[Any, Any]:
@@ -137,12 +208,15 @@ class TileColumns:
     running: float
 
 
+#: with g' from its coefficients, a root down to 1/BELOW_REACH of the scale is kept (the first
+#: round's own reach below the scale when g' is interpolated from nodes)
+BELOW_REACH = 1e6
 #: the largest finite double: |x| <= FINITE holds for finite x only (inf and NaN fail it)
 FINITE = 1.7976931348623157e308
 
 
 def first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileColumns, reach: float,
-                     disowned: float) -> Any:  # fmt: skip
+                     disowned: float, value: Any = None) -> Any:  # fmt: skip
     """The loop of :func:`_first_round_loop`, shared by every loss with the same gradient expressions.
 
     Building it takes seconds (its CSE and LLVM), so it is cached by content, as the SIMD
@@ -151,16 +225,19 @@ def first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCol
     import symengine as se
 
     key = (tuple(se.sympify(g) for g in gradient), tuple(se.sympify(v) for v in variables))
-    return _first_round_loop(*key, tuple(float(t) for t in nodes), columns, reach, disowned)
+    f = None if value is None else se.sympify(value)
+    return _first_round_loop(*key, tuple(float(t) for t in nodes), columns, reach, disowned, f)
 
 
 @functools.lru_cache(maxsize=32)
 def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileColumns, reach: float,
-                      disowned: float) -> Any:  # fmt: skip
+                      disowned: float, value: Any) -> Any:  # fmt: skip
     """The oracle's first round for every member of a tiled state, as one loop read in place.
 
-    Per member: the scale |alpha guess| (1 when it is 0 or not finite), g' at ``scale * nodes``,
-    the roots (:func:`root_expressions`), the true g' at the root and one Newton step on it,
+    Per member: the scale |alpha guess| (1 when it is 0 or not finite), g' in units of it (its
+    coefficients from f's expression, :func:`slope_coefficients`, given ``value`` = f and where
+    they apply, else its values at ``scale * nodes``), the roots (:func:`roots_of_coefficients`),
+    the true g' at the root and one Newton step on it,
     and whether the member must look again (as ``oracle._polynomial_minimiser`` decides: the
     root is more than ``reach`` scales away, or none was seen, or the Newton step moved it by
     more than ``disowned`` relative). Writes rows (alpha*, the next scale or 0 when done);
@@ -186,7 +263,11 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
         return f.test(se.Le(se.Abs(x), se.RealDouble(FINITE)))
 
     scale = f.pick(finite(guess) * f.test(se.Ne(guess, 0)), se.Abs(guess), se.Integer(1))
-    t, curvature, bound = root_expressions([slope(scale * float(node)) for node in nodes], nodes)
+    coefficients = None if value is None else slope_coefficients(value, variables, theta, omega, len(nodes))
+    if coefficients is None:  # g' at the nodes, interpolated
+        t, curvature, bound = root_expressions([slope(scale * float(node)) for node in nodes], nodes)
+    else:  # p_k scale^k: g' in units of the scale, from its own coefficients
+        t, curvature, bound = roots_of_coefficients([c * scale**k for k, c in enumerate(coefficients)])
     alpha = t * scale
     curvature = curvature / scale
     true = slope(f.pick(finite(alpha), alpha, se.Integer(0)))
@@ -198,7 +279,9 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
     size = f.pick(seen, se.Abs(found), bound * scale)
     far = f.either(
         f.test(se.Gt(size, reach * scale)),
-        f.test(se.Lt(size, scale / reach)),
+        # below the scale, only interpolated values lose the root's digits (to the largest node
+        # value's rounding); coefficients keep them, and the Newton steps finish it
+        f.test(se.Lt(size, scale / (reach if coefficients is None else BELOW_REACH))),
         f.test(se.Gt(correction, disowned)),
     )
     running = f.test(se.Eq(code, columns.running))

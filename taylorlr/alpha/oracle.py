@@ -244,7 +244,7 @@ def _polynomial_minimiser(
 
     built: dict[Any, Any] = {}  # columns -> the tiled minimiser: a loop compiled once per layout
     # the expressions, not the loss: the oracle is cached on the loss and must not keep it alive
-    line = (loss.derivatives.gradient, loss.derivatives.variables) if fused is not None else None
+    line = (loss.derivatives.gradient, loss.derivatives.variables, loss.derivatives.value) if fused else None
 
     def in_tiles(columns: Any) -> Callable[[Any, int], Any] | None:
         """``minimise`` on a tiled state read in place (see :attr:`LineOracle.in_tiles`)."""
@@ -276,7 +276,7 @@ def _as_tiles(theta: Any, omega: Any, guess: Any) -> Any:
     return numpy.ascontiguousarray(rows.reshape(-1, LANES, 2 * n + 2).transpose(0, 2, 1))
 
 
-def _tiled(line: tuple[Any, Any], nodes: Any, reach: float, columns: Any) -> Any:
+def _tiled(line: tuple[Any, Any, Any], nodes: Any, reach: float, columns: Any) -> Any:
     """Every round as one loop over tiles (:func:`taylorlr.alpha._line_roots.first_round_loop`): the
     first on the state read in place, the later ones on the members that look again, gathered into
     tiles of their own (:func:`_as_tiles`, the next scale as their guess)."""
@@ -286,8 +286,10 @@ def _tiled(line: tuple[Any, Any], nodes: Any, reach: float, columns: Any) -> Any
     from taylorlr.compile import simd_codegen
 
     try:
-        loop = _line_roots.first_round_loop(*line, nodes, columns, reach, DISOWNED)
-        again_loop = _line_roots.first_round_loop(*line, nodes, _own_columns(columns.n), reach, DISOWNED)
+        gradient, variables, value = line
+        loop = _line_roots.first_round_loop(gradient, variables, nodes, columns, reach, DISOWNED, value)
+        own = _own_columns(columns.n)
+        again_loop = _line_roots.first_round_loop(gradient, variables, nodes, own, reach, DISOWNED, value)
     except simd_codegen.UnsupportedExpression:
         return None
     lanes = simd_codegen.LANES

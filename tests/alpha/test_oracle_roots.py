@@ -90,3 +90,32 @@ def test_the_cube_root_from_square_roots_bounds_it_from_above_within_its_factor(
     root = float(np.cbrt(x))
     assert bound >= root * (1 - 1e-15)
     assert bound <= root * max(x ** (1 / 24), x ** (-1 / 48)) * (1 + 1e-12)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(
+    st.lists(st.integers(-5, 5), min_size=6, max_size=6),
+    st.lists(st.integers(-4, 4), min_size=4, max_size=4),
+)
+def test_the_line_slopes_coefficients_are_sympys_expansion(c, point):
+    # p(alpha) = d/d alpha f(theta - alpha omega), its coefficients by Taylor mode against SymPy's
+    # expansion of the same line, exactly (integer theta and omega: no rounding)
+    sympy = pytest.importorskip("sympy")
+    symengine = pytest.importorskip("symengine")
+    x, y, a = sympy.symbols("x y a", real=True)
+    f = c[0] * (x - c[1] * y**2) ** 2 + c[2] * x**3 * y + c[3] * (x + y + c[4]) ** 3 + c[5] * sympy.pi * x
+    theta, omega = symengine.symbols("w0:2"), symengine.symbols("u0:2")
+    got = _line_roots.slope_coefficients(symengine.sympify(f), [x, y], theta, omega, 4)
+    at = {theta[0]: point[0], theta[1]: point[1], omega[0]: point[2], omega[1]: point[3]}
+    slope = sympy.diff(f.xreplace({x: point[0] - a * point[2], y: point[1] - a * point[3]}), a)
+    expected = sympy.Poly(sympy.expand(slope), a).all_coeffs()[::-1]
+    expected += [0] * (4 - len(expected))
+    differences = [sympy.simplify(sympy.sympify(g.subs(at)) - e) for g, e in zip(got, expected, strict=True)]
+    assert differences == [0] * 4
+
+
+def test_the_line_slopes_coefficients_are_none_past_a_polynomial():
+    symengine = pytest.importorskip("symengine")
+    x, w, u = symengine.symbols("x w u")
+    assert _line_roots.slope_coefficients(symengine.exp(x) + x**2, [x], [w], [u], 2) is None
+    assert _line_roots.slope_coefficients(x**-1 + x**2, [x], [w], [u], 2) is None
