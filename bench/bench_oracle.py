@@ -1,6 +1,6 @@
 """The line-search oracle's price: a run with it against the same run without (by hand, not a test).
 
-    python bench/bench_oracle.py [--batch 100000] [--steps 20] [--repeats 3] [--symbolic]
+    python bench/bench_oracle.py [--batch 100000] [--steps 20] [--repeats 3] [--symbolic] [--profile]
 
 For polynomial losses (2-D Rosenbrock, a 10-D quadratic, 10-D extended Rosenbrock) it times
 ``tl.run(loss, starts, steps=...)`` with ``oracle=True`` and ``oracle=False`` in turn (the
@@ -12,6 +12,10 @@ It also times the oracle's build on the costly losses of the issue (Watson n = 6
 Brown and Dennis): ``build_line_oracle`` (the degree; the root loop, compiled once
 per process) and, with ``--symbolic``, the symbolic ``loss.line_polynomial()`` the oracle
 derived before (28-32 s on Watson, 377 s on Brown and Dennis when measured for issue 14).
+With ``--profile`` it also prints where the oracle's time goes on the run's own states (each step's
+state as the fused path hands it to the oracle, one chunk for the whole batch): the first round's
+loop and the later rounds, in CPU ns a member and step (the fastest of 5 calls each), and the share
+of the members that look again.
 """
 
 from __future__ import annotations
@@ -61,6 +65,44 @@ def run_ratio(text: str, n: int, batch: int, steps: int, repeats: int) -> tuple[
     return best[True], best[False], spent, float(np.median(ratios)), first
 
 
+def profile(text: str, n: int, batch: int, steps: int) -> str:
+    """The oracle's first round and later rounds on the run's states (see the module's docs)."""
+    from taylorlr.alpha import fused
+
+    states = []
+    chunk_oracle = fused._ChunkOracle.__call__
+
+    def keep(self: object, t: int, chunk: np.ndarray, members: slice) -> None:
+        states.append(chunk.copy())
+        chunk_oracle(self, t, chunk, members)
+
+    loss = tl.Loss(text)
+    starts = np.random.default_rng(0).uniform(-2.0, 2.0, (batch, n))
+    block_bytes, fused._BLOCK_BYTES, fused._ChunkOracle.__call__ = fused._BLOCK_BYTES, 2**62, keep
+    try:
+        tl.run(loss, starts, steps=steps, tol=0.0)
+    finally:
+        fused._BLOCK_BYTES, fused._ChunkOracle.__call__ = block_bytes, chunk_oracle
+    line = oracle.build_line_oracle(loss, loss.compile())
+    tiled = line.in_tiles(fused.tile_columns(fused.Layout(n, separate_grad=False)))
+    first = later = 0.0
+    again = 0
+    for state in states:
+        fastest = [float("inf"), float("inf")]
+        for _ in range(5):
+            start = time.process_time()
+            alpha, rows, theta, omega, scale = tiled.first(state, batch)
+            middle = time.process_time()
+            tiled.later(theta, omega, rows, scale, alpha)
+            fastest = [min(fastest[0], middle - start), min(fastest[1], time.process_time() - middle)]
+        first, later, again = first + fastest[0], later + fastest[1], again + rows.size
+    count = batch * len(states)
+    return (
+        f"first round {first / count * 1e9:5.1f} ns, later rounds {later / count * 1e9:5.1f} ns a member "
+        f"and step; {again / count:.1%} look again"
+    )
+
+
 def build_times(symbolic: bool) -> None:
     for name in ("watson", "brown_dennis"):
         problem = get(name, n=6) if name == "watson" else get(name)
@@ -88,6 +130,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--symbolic", action="store_true", help="also time the old symbolic derivation")
+    parser.add_argument("--profile", action="store_true", help="where the oracle's time goes")
     options = parser.parse_args()
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{options.batch} starts x {options.steps} steps, rule 'exact', gd; load average {load}")
@@ -97,6 +140,8 @@ def main() -> None:
             f"{name:>22}: oracle on {on:7.3f} s (the oracle {spent:6.3f} s of it), off {off:7.3f} s, "
             f"ratio {on / off:5.2f} (repeats' median {median:5.2f}; goal <= 2); first run {first:.2f} s"
         )
+        if options.profile:
+            print(f"{'':>24}{profile(text, n, options.batch, options.steps)}")
     build_times(options.symbolic)
 
 

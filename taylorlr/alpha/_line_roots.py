@@ -277,8 +277,13 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
     found = f.pick(good, polished, alpha)
     seen = f.test(se.Ge(se.Abs(alpha), 0))  # false for NaN only
     size = f.pick(seen, se.Abs(found), bound * scale)
+    above = f.test(se.Gt(size, reach * scale))
+    if coefficients is not None:
+        # from exact coefficients, a root above the scale is found as well as any unless p's top
+        # coefficient counted as zero there (it may not be, that far out)
+        above = above * degree_dropped(se, [c * scale**k for k, c in enumerate(coefficients)])
     far = f.either(
-        f.test(se.Gt(size, reach * scale)),
+        above,
         # below the scale, only interpolated values lose the root's digits (to the largest node
         # value's rounding); coefficients keep them, and the Newton steps finish it
         f.test(se.Lt(size, scale / (reach if coefficients is None else BELOW_REACH))),
@@ -339,14 +344,26 @@ class _Flags:
         return self.se.Max(*flags) if len(flags) > 1 else flags[0]
 
 
+def _significant(se: Any, b: list[Any]) -> list[Any]:
+    """0/1 flags: b[k] above NEGLIGIBLE of the largest |b[k]|, up to the highest non-zero expression."""
+    f = _Flags(se)
+    degree = max(k for k, c in enumerate(b) if c != 0)
+    largest = se.Max(*(se.Abs(c) for c in b[: degree + 1]))
+    return [f.test(se.Gt(se.Abs(c), NEGLIGIBLE * largest)) for c in b[: degree + 1]]
+
+
+def degree_dropped(se: Any, b: list[Any]) -> Any:
+    """1 where p's top coefficient counts as zero (:func:`_candidates` solves a lower degree), else 0."""
+    return 1 - _significant(se, b)[-1]
+
+
 def _candidates(se: Any, b: list[Any]) -> list[tuple[Any, Any]]:
     """Up to three (root, is-a-root flag) pairs of p, by the degree its significant coefficients give:
     the cubic's first root (Viete or Cardano) and its deflated quadratic's two, or the quadratic's
     two, or the linear root; one quadratic formula serves both the cubic and the quadratic."""
     f = _Flags(se)
-    degree = max(k for k, c in enumerate(b) if c != 0)
-    largest = se.Max(*(se.Abs(c) for c in b[: degree + 1]))
-    significant = [f.test(se.Gt(se.Abs(c), NEGLIGIBLE * largest)) for c in b[: degree + 1]]
+    significant = _significant(se, b)
+    degree = len(significant) - 1
     linear = -b[0] / b[1]
     if degree == 1:
         return [(linear, significant[1])]
