@@ -3,10 +3,12 @@
 A measurement beside every run (``Run.oracle_alphas``) and the ``line-search`` rule
 itself. For a polynomial loss of degree d, g' is a polynomial of degree d - 1 in alpha:
 its coefficients come from the loss's own compiled gradient, g'(a) = -<grad f(theta - a omega),
-omega> at d Chebyshev nodes (an exact interpolation, up to rounding), and every step finds
-the real roots of g' (closed forms up to degree 3, companion matrices above), then polishes
-the chosen one with one Newton step on the true g'. Nothing is derived symbolically, so the
-oracle costs no build time beyond the loss's degree (found within :data:`BUILD_BUDGET_S`).
+omega> at d Chebyshev nodes (an exact interpolation, up to rounding), or, in the compiled round
+of quartic and lower losses, from f's expression in Taylor mode along the line (no interpolation:
+:func:`taylorlr.alpha._line_roots.slope_coefficients`); every step finds the real roots of g'
+(closed forms up to degree 3, companion matrices above), then polishes the chosen one with one
+Newton step on the true g'. Nothing is expanded symbolically, so the oracle costs little build
+time beyond the loss's degree (found within :data:`BUILD_BUDGET_S`).
 Any other loss, and polynomials above degree :data:`MAX_DEGREE`, get a bracketed
 golden-section search (a local answer).
 
@@ -35,6 +37,7 @@ __all__ = [
     "MAX_DEGREE",
     "LineOracle",
     "OracleMethod",
+    "TiledMinimiser",
     "build_line_oracle",
     "polynomial_line_minimum",
 ]
@@ -320,6 +323,17 @@ class TiledMinimiser:
             and the members that look again (their rows, theta, omega and next scale).
         later: ``later(theta, omega, rows, scale, alpha)``: the later rounds of those members, into
             ``alpha`` at ``rows`` in place. A member's alpha* does not depend on what it is called with.
+
+    >>> import numpy as np, taylorlr as tl
+    >>> from taylorlr.alpha import fused
+    >>> loss = tl.Loss("x**4 + x**2 + y**2")  # from (1, 1) along (1, 0): g = (1 - a)^4 + (1 - a)^2 + 1
+    >>> layout = fused.Layout(2, separate_grad=True)
+    >>> tiled = build_line_oracle(loss, loss.compile()).in_tiles(fused.tile_columns(layout))
+    >>> state = fused.TiledState(layout, 1, frozen=1.0)
+    >>> state.set("theta", np.array([[1.0, 1.0]])); state.set("omega", np.array([[1.0, 0.0]]))
+    >>> state.set("alpha", np.array([0.1])); state.set("code", np.array([0.0]))  # running
+    >>> isinstance(tiled, TiledMinimiser), tiled(state.array, 1).tolist()
+    (True, [1.0])
     """
 
     first: Callable[[Any, int], tuple[Any, Any, Any, Any, Any]]
