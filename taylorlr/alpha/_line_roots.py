@@ -1,15 +1,17 @@
 """The polynomial oracle's per-member work as one compiled SIMD loop (g' of degree 1 to 3).
 
-From the values of p(t) = g'(scale t) at the Chebyshev nodes, each member's loop iteration
-forms p's coefficients, finds its real roots in closed form (the linear root; the quadratic
-formula without cancellation; Viete's cosines or Cardano's cube roots), polishes each with
-two Newton steps on p, keeps the local minimisers of G(t) = integral of p (p' > 0) and picks
-the one :func:`taylorlr.alpha.oracle.polynomial_line_minimum` picks: the lowest positive one,
-else the negative one nearest 0, else NaN. It writes t*, p'(t*) and a bound on |roots of p|
-(Fujiwara's). A coefficient below 1e-13 of the largest counts as zero (the degree drops), as in
-the NumPy path; a double root of p (no strict minimiser of G) is not a candidate.
-One loop, compiled once per degree (:mod:`taylorlr.compile.simd_codegen`), instead of some
-sixty NumPy passes over the batch.
+From p(t) = g'(scale t) (its coefficients from f's expression in Taylor mode,
+:func:`slope_coefficients`, or its values at the Chebyshev nodes), each member's loop iteration
+finds p's real roots in closed form (the linear root; the quadratic formula without
+cancellation; Viete's cosine, as a polynomial, or Cardano's cube root), polishes each with a
+Newton step on p, keeps the local minimisers of G(t) = integral of p (p' > 0) and picks the one
+:func:`taylorlr.alpha.oracle.polynomial_line_minimum` picks: the lowest positive one, else the
+negative one nearest 0, else NaN; a last Newton step polishes it. It writes t*, p'(t*) and a
+bound on |roots of p| (Fujiwara's, its cube root rounded up). A coefficient below 1e-13 of the
+largest counts as zero (the degree drops), as in the NumPy path; a double root of p (no strict
+minimiser of G) is not a candidate. Only square roots and arithmetic, which the loop vectorises,
+but for Cardano's cube root (exp and log of the C library, lane by lane). One loop, compiled once
+per degree (:mod:`taylorlr.compile.simd_codegen`), instead of some sixty NumPy passes over the batch.
 
 >>> import numpy as np
 >>> kernel = roots_kernel(np.array([-1.0, 1.0]))  # nodes of a linear p
@@ -23,7 +25,14 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MAX_SLOPE_DEGREE", "TileColumns", "first_round_loop", "roots_kernel"]
+__all__ = [
+    "MAX_SLOPE_DEGREE",
+    "TileColumns",
+    "cube_root_above",
+    "first_round_loop",
+    "roots_kernel",
+    "slope_coefficients",
+]
 
 #: the highest degree of p = g' the loop solves (quartic losses); above, NumPy's companion matrices
 MAX_SLOPE_DEGREE = 3
