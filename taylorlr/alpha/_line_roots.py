@@ -38,7 +38,8 @@ __all__ = [
 MAX_SLOPE_DEGREE = 3
 #: a coefficient at most this fraction of the largest is zero (as ``oracle._real_roots``)
 NEGLIGIBLE = 1e-13
-#: a complex pair with |imaginary| <= NEARLY_REAL * max(1, |real|) is a double root (not a minimiser)
+#: a complex pair with |imaginary| <= NEARLY_REAL * max(floor, |real|) is a double root (not a
+#: minimiser); the floor is 1 scale where g' is interpolated (its noise), 1 / BELOW_REACH from coefficients
 NEARLY_REAL = 1e-7
 
 
@@ -95,13 +96,14 @@ def root_expressions(values: Any, nodes: Any) -> list[Any]:
     return roots_of_coefficients(b)
 
 
-def roots_of_coefficients(b: list[Any]) -> list[Any]:
-    """SymEngine expressions of (t*, p'(t*), bound) from expressions of p's coefficients (ascending)."""
+def roots_of_coefficients(b: list[Any], floor: float = 1.0) -> list[Any]:
+    """SymEngine expressions of (t*, p'(t*), bound) from expressions of p's coefficients (ascending);
+    ``floor``: the scale below which two roots closer than NEARLY_REAL of it are one double root."""
     import symengine as se
 
     count = len(b)
     b = [*b, *[se.Integer(0)] * (MAX_SLOPE_DEGREE + 1 - count)]  # p's missing higher coefficients
-    best, curvature = _choose(se, b, _candidates(se, b))
+    best, curvature = _choose(se, b, _candidates(se, b, floor))
     return [best, curvature, root_bound(se, b[:count])]
 
 
@@ -276,7 +278,8 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
     if coefficients is None:  # g' at the nodes, interpolated
         t, curvature, bound = root_expressions([slope(scale * float(node)) for node in nodes], nodes)
     else:  # p_k scale^k: g' in units of the scale, from its own coefficients
-        t, curvature, bound = roots_of_coefficients([c * scale**k for k, c in enumerate(coefficients)])
+        scaled = [c * scale**k for k, c in enumerate(coefficients)]
+        t, curvature, bound = roots_of_coefficients(scaled, 1 / BELOW_REACH)
     alpha = t * scale
     curvature = curvature / scale
     true = slope(f.pick(finite(alpha), alpha, se.Integer(0)))
@@ -286,18 +289,15 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
     found = f.pick(good, polished, alpha)
     seen = f.test(se.Ge(se.Abs(alpha), 0))  # false for NaN only
     size = f.pick(seen, se.Abs(found), bound * scale)
-    above = f.test(se.Gt(size, reach * scale))
+    above, below = f.test(se.Gt(size, reach * scale)), f.test(se.Lt(size, scale / reach))
     if coefficients is not None:
-        # from exact coefficients, a root above the scale is found as well as any unless p's top
-        # coefficient counted as zero there (it may not be, that far out)
-        above = above * degree_dropped(se, [c * scale**k for k, c in enumerate(coefficients)])
-    far = f.either(
-        above,
-        # below the scale, only interpolated values lose the root's digits (to the largest node
-        # value's rounding); coefficients keep them, and the Newton steps finish it
-        f.test(se.Lt(size, scale / (reach if coefficients is None else BELOW_REACH))),
-        f.test(se.Gt(correction, disowned)),
-    )
+        # from exact coefficients a root that was seen is found as well as any: above the scale,
+        # unless p's top coefficient counted as zero there (it may not, that far out); below it, down
+        # to 1 / BELOW_REACH (only interpolated values lose its digits, to the node values'
+        # rounding). None seen: the bound's scale is tried as before.
+        above = f.pick(seen, above * degree_dropped(se, scaled), above)
+        below = f.pick(seen, f.test(se.Lt(size, scale / BELOW_REACH)), below)
+    far = f.either(above, below, f.test(se.Gt(correction, disowned)))
     running = f.test(se.Eq(code, columns.running))
     again = finite(size) * f.test(se.Ne(size, 0)) * far * running
     outputs = (f.pick(running, found, se.nan), f.pick(again, size, se.Integer(0)))
@@ -366,7 +366,7 @@ def degree_dropped(se: Any, b: list[Any]) -> Any:
     return 1 - _significant(se, b)[-1]
 
 
-def _candidates(se: Any, b: list[Any]) -> list[tuple[Any, Any]]:
+def _candidates(se: Any, b: list[Any], floor: float = 1.0) -> list[tuple[Any, Any]]:
     """Up to three (root, is-a-root flag) pairs of p, by the degree its significant coefficients give:
     the cubic's first root (Viete or Cardano) and its deflated quadratic's two, or the quadratic's
     two, or the linear root; one quadratic formula serves both the cubic and the quadratic."""
@@ -382,7 +382,7 @@ def _candidates(se: Any, b: list[Any]) -> list[tuple[Any, Any]]:
         first, (deflated_constant, deflated_middle) = _cubic(se, f, b[0] / b[3], b[1] / b[3], b[2] / b[3])
         constant = f.pick(significant[3], deflated_constant, constant)
         middle = f.pick(significant[3], deflated_middle, middle)
-    (q0, real0), (q1, real1) = _quadratic(se, f, constant, middle)
+    (q0, real0), (q1, real1) = _quadratic(se, f, constant, middle, floor)
     cubic = significant[3] if degree == 3 else se.Integer(0)
     quadratic = significant[2]
     slots = [
@@ -393,12 +393,12 @@ def _candidates(se: Any, b: list[Any]) -> list[tuple[Any, Any]]:
     return [*slots, (q1, cubic * real1)] if degree == 3 else slots
 
 
-def _quadratic(se: Any, f: _Flags, c: Any, b: Any) -> list[tuple[Any, Any]]:
+def _quadratic(se: Any, f: _Flags, c: Any, b: Any, floor: float) -> list[tuple[Any, Any]]:
     """Roots of t^2 + b t + c without cancellation; flagged only for a positive discriminant."""
     half = -b / 2
     disc = half * half - c
     q = half + f.pick(f.test(se.Lt(half, 0)), -se.sqrt(disc), se.sqrt(disc))
-    real = f.test(se.Gt(disc, (NEARLY_REAL * se.Max(1, se.Abs(half))) ** 2))  # not a double root
+    real = f.test(se.Gt(disc, (NEARLY_REAL * se.Max(floor, se.Abs(half))) ** 2))  # not a double root
     return [(q, real), (c / q, real * f.test(se.Ne(q, 0)))]
 
 

@@ -369,3 +369,16 @@ def test_the_oracle_in_the_blocked_steps_gives_the_step_by_steps_bits(monkeypatc
         assert np.array_equal(getattr(blocked, name), getattr(reference, name), equal_nan=True), name
     assert blocked.oracle_seconds > 0 and np.isfinite(blocked.oracle_alphas).sum() >= 300
     assert (reference.stopped_at[:200] < 12).mean() > 0.5 and (reference.stopped_at[200:] == 12).mean() > 0.5
+
+
+@pytest.mark.parametrize("guess", [1e-3, 1.0, 1e3, 1e5])
+def test_two_close_roots_far_below_the_guess_are_told_apart(guess):
+    # g'(alpha) = (alpha - 1)(alpha - 1.001)(alpha + 2): a maximum at 1 and minima at 1.001 and -2;
+    # at the scale 1e5 the two near 1e-5 are 1e-8 apart, below what counts as one double root on
+    # the scale of the nodes, and still the minimiser 1.001 is found
+    x = sympy.Symbol("x", real=True)
+    f = sympy.integrate((x - 1) * (x - sympy.Rational(1001, 1000)) * (x + 2), x)
+    loss = tl.Loss(f, variables=[x])
+    line = oracle.build_line_oracle(loss, loss.compile())
+    got = float(line.minimise(np.array([0.0]), np.array([-1.0]), np.array(guess), {}))
+    assert got == pytest.approx(float(exact_line_minimum(f, (x,), [0], [-1])), rel=1e-11)
