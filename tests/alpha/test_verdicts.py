@@ -72,13 +72,9 @@ def quadratic_runs(draw: st.DrawFn) -> dict:
     }
 
 
-def check_statuses_are_true(
-    run: tl.Run, a: np.ndarray, eigenvalues: np.ndarray, c, f_c, *, tol, divergence, steps=None
-):
-    """Each member's status against the exact quadratic (not against the code's own numbers).
-    ``steps``: the steps asked for (the history ends at the batch's last valid step: when every
-    member stopped at step 0, it holds one row)."""
-    steps = len(run.losses) - 1 if steps is None else steps
+def check_statuses_are_true(run: tl.Run, a: np.ndarray, eigenvalues: np.ndarray, c, f_c, *, tol, divergence):
+    """Each member's status against the exact quadratic (not against the code's own numbers)."""
+    steps = run.settings["steps"]  # as asked (the history ends at the last valid step)
     size = np.abs(eigenvalues).max()
     negative = eigenvalues < -1e-12 * max(size, 1)
     positive = eigenvalues > 1e-12 * max(size, 1)
@@ -132,9 +128,8 @@ def test_every_status_of_a_run_on_a_quadratic_is_true(case):
         divergence=case["divergence"],
     )  # fmt: skip
     check_statuses_are_true(
-        run, case["a"], case["eigenvalues"], case["c"], case["f_c"], tol=tol, divergence=case["divergence"],
-        steps=40,
-    )  # fmt: skip
+        run, case["a"], case["eigenvalues"], case["c"], case["f_c"], tol=tol, divergence=case["divergence"]
+    )
 
 
 @pytest.mark.parametrize(
