@@ -302,6 +302,8 @@ def _tiled(line: tuple[Any, Any, Any], nodes: Any, reach: float, columns: Any) -
         loop([tiles, out])
         alpha, scale = out[0, :size], out[1, :size]
         again = numpy.flatnonzero(scale)
+        if not again.size:  # (most calls)
+            return alpha, again, None, None, None
         # theta and omega of the members that look again, from their tiles
         tile, lane = (again // lanes)[:, None], (again % lanes)[:, None]
         block = numpy.arange(columns.n)[None, :]
