@@ -274,11 +274,20 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
         return f.test(se.Le(se.Abs(x), se.RealDouble(FINITE)))
 
     scale = f.pick(finite(guess) * f.test(se.Ne(guess, 0)), se.Abs(guess), se.Integer(1))
-    coefficients = None if value is None else slope_coefficients(value, variables, theta, omega, len(nodes))
+
+    # the coefficients of d/dt f(theta - t scale omega) = scale p(t), p(t) = g'(scale t): along
+    # scale omega, whose size is the step's (omega alone may be 1e80, its fourth power infinite);
+    # each value held in a Piecewise that SymEngine cannot see into, so that it does not regroup
+    # (scale u)^4 / scale as scale^3 u^4, which overflows again
+    def held(x: Any) -> Any:
+        return se.Piecewise((x, se.Gt(scale, 0)), (se.nan, True))  # scale > 0 always
+
+    step = [held(scale * u) for u in omega]
+    coefficients = None if value is None else slope_coefficients(value, variables, theta, step, len(nodes))
     if coefficients is None:  # g' at the nodes, interpolated
         t, curvature, bound = root_expressions([slope(scale * float(node)) for node in nodes], nodes)
     else:  # p_k scale^k: g' in units of the scale, from its own coefficients
-        scaled = [c * scale**k for k, c in enumerate(coefficients)]
+        scaled = [held(c / scale) for c in coefficients]
         t, curvature, bound = roots_of_coefficients(scaled, 1 / BELOW_REACH)
     alpha = t * scale
     curvature = curvature / scale

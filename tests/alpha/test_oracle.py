@@ -382,3 +382,16 @@ def test_two_close_roots_far_below_the_guess_are_told_apart(guess):
     line = oracle.build_line_oracle(loss, loss.compile())
     got = float(line.minimise(np.array([0.0]), np.array([-1.0]), np.array(guess), {}))
     assert got == pytest.approx(float(exact_line_minimum(f, (x,), [0], [-1])), rel=1e-11)
+
+
+@pytest.mark.parametrize("size", [1.0, 1e40, 1e80])
+def test_a_huge_direction_gets_the_same_line_minimum_in_its_own_units(size):
+    # along size * omega the minimiser is alpha*(omega) / size, exactly; omega^4 would overflow at 1e80
+    x, y = sympy.symbols("x y", real=True)
+    f = (1 - x) ** 2 + 100 * (y - x**2) ** 2
+    exact = float(exact_line_minimum(f, (x, y), [sympy.Rational(1, 2), sympy.Rational(1, 5)], [1, -1]))
+    loss = tl.Loss(f, variables=[x, y])
+    line = oracle.build_line_oracle(loss, loss.compile())
+    omega = np.array([size, -size])
+    got = float(line.minimise(np.array([0.5, 0.2]), omega, np.array(1 / size), {}))
+    assert got * size == pytest.approx(exact, rel=1e-9)
