@@ -93,7 +93,8 @@ def profile(text: str, n: int, batch: int, steps: int) -> str:
             start = time.process_time()
             alpha, rows, theta, omega, scale = tiled.first(state, batch)
             middle = time.process_time()
-            tiled.later(theta, omega, rows, scale, alpha)
+            if rows.size:
+                tiled.later(theta, omega, rows, scale, alpha)
             fastest = [min(fastest[0], middle - start), min(fastest[1], time.process_time() - middle)]
         first, later, again = first + fastest[0], later + fastest[1], again + rows.size
     count = batch * len(states)
