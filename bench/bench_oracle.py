@@ -1,20 +1,27 @@
 """The line-search oracle's price: a run with it against the same run without (by hand, not a test).
 
-    python bench/bench_oracle.py [--batch 100000] [--steps 20] [--repeats 3] [--symbolic]
+    python bench/bench_oracle.py [--batch 100000] [--steps 20] [--repeats 3] [--symbolic] [--profile]
 
 For polynomial losses (2-D Rosenbrock, a 10-D quadratic, 10-D extended Rosenbrock) it times
 ``tl.run(loss, starts, steps=...)`` with ``oracle=True`` and ``oracle=False`` in turn (the
-fastest of ``--repeats`` each, so both see the same load) and prints the ratio, and the
-oracle's own part of the run as the run records it (``Run.oracle_seconds``); the goal is at
-most 2. It also times the oracle's build on the costly losses of the issue (Watson n = 6,
+fastest of ``--repeats`` each, taken in turn, so both see the same load) and prints the ratio of
+the fastest, the median of each repeat's own ratio, and the oracle's own part of the run as the
+run records it (``Run.oracle_seconds``: the oracle's calls, timed where they are made); the goal is
+at most 2. The load average is printed first (the ratios are what to compare on a shared machine).
+It also times the oracle's build on the costly losses of the issue (Watson n = 6,
 Brown and Dennis): ``build_line_oracle`` (the degree; the root loop, compiled once
 per process) and, with ``--symbolic``, the symbolic ``loss.line_polynomial()`` the oracle
 derived before (28-32 s on Watson, 377 s on Brown and Dennis when measured for issue 14).
+With ``--profile`` it also prints where the oracle's time goes on the run's own states (each step's
+state as the fused path hands it to the oracle, one chunk for the whole batch): the first round's
+loop and the later rounds, in CPU ns a member and step (the fastest of 5 calls each), and the share
+of the members that look again.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -33,23 +40,68 @@ LOSSES = {
 }
 
 
-def run_ratio(text: str, n: int, batch: int, steps: int, repeats: int) -> tuple[float, float, float]:
+def run_ratio(text: str, n: int, batch: int, steps: int, repeats: int) -> tuple[float, ...]:
     """(fastest run with the oracle, fastest without, the oracle's part of the fastest run with it:
-    ``Run.oracle_seconds``) in seconds."""
+    ``Run.oracle_seconds``) in seconds, the median of each repeat's ratio on / off, and the first
+    run's seconds (8 starts, 2 steps: the loss compiled and the oracle built, as a user meets them)."""
     loss = tl.Loss(text)
     starts = np.random.default_rng(0).uniform(-2.0, 2.0, (batch, n))
+    start = time.perf_counter()
     tl.run(loss, starts[:8], steps=2)  # compile (and build the oracle) outside the timings
+    first = time.perf_counter() - start
     best = {True: float("inf"), False: float("inf")}
     spent = 0.0
+    ratios = []
     for _ in range(repeats):
+        elapsed = {}
         for with_oracle in (True, False):
             start = time.perf_counter()
             run = tl.run(loss, starts, steps=steps, tol=0.0, oracle=with_oracle)
-            elapsed = time.perf_counter() - start
-            if elapsed < best[with_oracle]:
-                best[with_oracle] = elapsed
+            elapsed[with_oracle] = time.perf_counter() - start
+            if elapsed[with_oracle] < best[with_oracle]:
+                best[with_oracle] = elapsed[with_oracle]
                 spent = run.oracle_seconds if with_oracle else spent
-    return best[True], best[False], spent
+        ratios.append(elapsed[True] / elapsed[False])
+    return best[True], best[False], spent, float(np.median(ratios)), first
+
+
+def profile(text: str, n: int, batch: int, steps: int) -> str:
+    """The oracle's first round and later rounds on the run's states (see the module's docs)."""
+    from taylorlr.alpha import fused
+
+    states = []
+    chunk_oracle = fused._ChunkOracle.__call__
+
+    def keep(self: object, t: int, chunk: np.ndarray, members: slice) -> None:
+        states.append(chunk.copy())
+        chunk_oracle(self, t, chunk, members)
+
+    loss = tl.Loss(text)
+    starts = np.random.default_rng(0).uniform(-2.0, 2.0, (batch, n))
+    block_bytes, fused._BLOCK_BYTES, fused._ChunkOracle.__call__ = fused._BLOCK_BYTES, 2**62, keep
+    try:
+        tl.run(loss, starts, steps=steps, tol=0.0)
+    finally:
+        fused._BLOCK_BYTES, fused._ChunkOracle.__call__ = block_bytes, chunk_oracle
+    line = oracle.build_line_oracle(loss, loss.compile())
+    tiled = line.in_tiles(fused.tile_columns(fused.Layout(n, separate_grad=False)))
+    first = later = 0.0
+    again = 0
+    for state in states:
+        fastest = [float("inf"), float("inf")]
+        for _ in range(5):
+            start = time.process_time()
+            alpha, rows, theta, omega, scale = tiled.first(state, batch)
+            middle = time.process_time()
+            if rows.size:
+                tiled.later(theta, omega, rows, scale, alpha)
+            fastest = [min(fastest[0], middle - start), min(fastest[1], time.process_time() - middle)]
+        first, later, again = first + fastest[0], later + fastest[1], again + rows.size
+    count = batch * len(states)
+    return (
+        f"first round {first / count * 1e9:5.1f} ns, later rounds {later / count * 1e9:5.1f} ns a member "
+        f"and step; {again / count:.1%} look again"
+    )
 
 
 def build_times(symbolic: bool) -> None:
@@ -79,14 +131,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--symbolic", action="store_true", help="also time the old symbolic derivation")
+    parser.add_argument("--profile", action="store_true", help="where the oracle's time goes")
     options = parser.parse_args()
-    print(f"{options.batch} starts x {options.steps} steps, rule 'exact', optimizer 'gd'")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{options.batch} starts x {options.steps} steps, rule 'exact', gd; load average {load}")
     for name, (text, n) in LOSSES.items():
-        on, off, spent = run_ratio(text, n, options.batch, options.steps, options.repeats)
+        on, off, spent, median, first = run_ratio(text, n, options.batch, options.steps, options.repeats)
         print(
             f"{name:>22}: oracle on {on:7.3f} s (the oracle {spent:6.3f} s of it), off {off:7.3f} s, "
-            f"ratio {on / off:5.2f} (goal <= 2)"
+            f"ratio {on / off:5.2f} (repeats' median {median:5.2f}; goal <= 2); first run {first:.2f} s"
         )
+        if options.profile:
+            print(f"{'':>24}{profile(text, n, options.batch, options.steps)}")
     build_times(options.symbolic)
 
 

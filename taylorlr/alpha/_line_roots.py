@@ -1,15 +1,17 @@
 """The polynomial oracle's per-member work as one compiled SIMD loop (g' of degree 1 to 3).
 
-From the values of p(t) = g'(scale t) at the Chebyshev nodes, each member's loop iteration
-forms p's coefficients, finds its real roots in closed form (the linear root; the quadratic
-formula without cancellation; Viete's cosines or Cardano's cube roots), polishes each with
-two Newton steps on p, keeps the local minimisers of G(t) = integral of p (p' > 0) and picks
-the one :func:`taylorlr.alpha.oracle.polynomial_line_minimum` picks: the lowest positive one,
-else the negative one nearest 0, else NaN. It writes t*, p'(t*) and a bound on |roots of p|
-(Fujiwara's). A coefficient below 1e-13 of the largest counts as zero (the degree drops), as in
-the NumPy path; a double root of p (no strict minimiser of G) is not a candidate.
-One loop, compiled once per degree (:mod:`taylorlr.compile.simd_codegen`), instead of some
-sixty NumPy passes over the batch.
+From p(t) = g'(scale t) (its coefficients from f's expression in Taylor mode,
+:func:`slope_coefficients`, or its values at the Chebyshev nodes), each member's loop iteration
+finds p's real roots in closed form (the linear root; the quadratic formula without
+cancellation; Viete's cosine, as a polynomial, or Cardano's cube root), polishes each with a
+Newton step on p, keeps the local minimisers of G(t) = integral of p (p' > 0) and picks the one
+:func:`taylorlr.alpha.oracle.polynomial_line_minimum` picks: the lowest positive one, else the
+negative one nearest 0, else NaN; a last Newton step polishes it. It writes t*, p'(t*) and a
+bound on |roots of p| (Fujiwara's, its cube root rounded up). A coefficient below 1e-13 of the
+largest counts as zero (the degree drops), as in the NumPy path; a double root of p (no strict
+minimiser of G) is not a candidate. Only square roots and arithmetic, which the loop vectorises,
+but for Cardano's cube root (exp and log of the C library, lane by lane). One loop, compiled once
+per degree (:mod:`taylorlr.compile.simd_codegen`), instead of some sixty NumPy passes over the batch.
 
 >>> import numpy as np
 >>> kernel = roots_kernel(np.array([-1.0, 1.0]))  # nodes of a linear p
@@ -23,13 +25,21 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MAX_SLOPE_DEGREE", "TileColumns", "first_round_loop", "roots_kernel"]
+__all__ = [
+    "MAX_SLOPE_DEGREE",
+    "TileColumns",
+    "cube_root_above",
+    "first_round_loop",
+    "roots_kernel",
+    "slope_coefficients",
+]
 
 #: the highest degree of p = g' the loop solves (quartic losses); above, NumPy's companion matrices
 MAX_SLOPE_DEGREE = 3
 #: a coefficient at most this fraction of the largest is zero (as ``oracle._real_roots``)
 NEGLIGIBLE = 1e-13
-#: a complex pair with |imaginary| <= NEARLY_REAL * max(1, |real|) is a double root (not a minimiser)
+#: a complex pair with |imaginary| <= NEARLY_REAL * max(floor, |real|) is a double root (not a
+#: minimiser); the floor is 1 scale where g' is interpolated (its noise), 1 / BELOW_REACH from coefficients
 NEARLY_REAL = 1e-7
 
 
@@ -42,10 +52,34 @@ def roots_kernel(nodes: Any) -> Any:
 def _kernel(nodes: tuple[float, ...]) -> Any:
     import symengine as se
 
-    from taylorlr.compile.simd_codegen import build_kernel
+    from taylorlr.compile.simd_codegen import LoopArray, compile_loop
 
     values = se.symbols(f"v0:{len(nodes)}")
-    return build_kernel(root_expressions(values, nodes), [values])
+    # compiled as it is (not through build_kernel, whose renaming of these heavily shared
+    # expressions made their CSE take 10-40 s)
+    outputs = tuple(root_expressions(values, nodes))
+    loop = compile_loop([LoopArray("points", reads=values), LoopArray("points", writes=outputs)])
+    return _RootsKernel(loop)
+
+
+@dataclass(frozen=True)
+class _RootsKernel:
+    """The roots loop called as a kernel: ``stacked(xp, [values (B, k)], (B,), None)`` -> (B, 3)."""
+
+    loop: Any
+
+    def stacked(self, xp: Any, arrays: list[Any], batch: tuple[int, ...], samples: Any) -> Any:
+        import numpy
+
+        from taylorlr.compile.simd_codegen import LANES
+
+        (values,) = arrays
+        count = values.shape[0]
+        padded = numpy.zeros((-(-count // LANES) * LANES, values.shape[1]))
+        padded[:count] = values
+        out = numpy.empty((padded.shape[0], 3))
+        self.loop([padded, out])
+        return out[:count]
 
 
 def root_expressions(values: Any, nodes: Any) -> list[Any]:
@@ -59,9 +93,81 @@ def root_expressions(values: Any, nodes: Any) -> list[Any]:
         sum((se.RealDouble(float(inverse[k, j])) * values[j] for j in range(count)), se.Integer(0))
         for k in range(count)
     ]
-    b += [se.Integer(0)] * (MAX_SLOPE_DEGREE + 1 - count)  # p's missing higher coefficients
-    best, curvature = _choose(se, b, _candidates(se, b))
+    return roots_of_coefficients(b)
+
+
+def roots_of_coefficients(b: list[Any], floor: float = 1.0) -> list[Any]:
+    """SymEngine expressions of (t*, p'(t*), bound) from expressions of p's coefficients (ascending);
+    ``floor``: the scale below which two roots closer than NEARLY_REAL of it are one double root."""
+    import symengine as se
+
+    count = len(b)
+    b = [*b, *[se.Integer(0)] * (MAX_SLOPE_DEGREE + 1 - count)]  # p's missing higher coefficients
+    best, curvature = _choose(se, b, _candidates(se, b, floor))
     return [best, curvature, root_bound(se, b[:count])]
+
+
+def slope_coefficients(value: Any, variables: Any, theta: Any, omega: Any, count: int) -> list[Any] | None:
+    """Expressions of the coefficients p_0 ... p_{count-1} of p(alpha) = g'(alpha), g(alpha) =
+    f(theta - alpha omega), by Taylor-mode propagation through f's expression (sums, products,
+    integer powers, constants; each coefficient list truncated at degree ``count``): one pass
+    instead of ``count`` gradients at nodes, and no interpolation. None where f holds another node.
+
+    >>> import symengine as se
+    >>> x, w, u = se.symbols("x w u")
+    >>> slope_coefficients(x**3 + 2*x, [x], [w], [u], 3)  # g = (w - a u)^3 + 2 (w - a u)
+    [-2*u - 3*u*w**2, 6*u**2*w, -3*u**3]
+    """
+    import symengine as se
+
+    along = {se.sympify(v): [theta[i], -omega[i]] for i, v in enumerate(variables)}
+    known = frozenset(along)
+    memo: dict[Any, list[Any]] = {}
+
+    def product(p: list[Any], q: list[Any]) -> list[Any]:
+        out = [se.Integer(0)] * min(len(p) + len(q) - 1, count + 1)
+        for i, a in enumerate(p):
+            for j, c in enumerate(q[: count + 1 - i]):
+                out[i + j] = out[i + j] + a * c
+        return out
+
+    def series(node: Any) -> list[Any]:
+        if node in memo:
+            return memo[node]
+        kind = type(node).__name__
+        if node in along:
+            result = along[node]
+        elif not node.free_symbols & known:
+            result = [node]
+        elif kind in ("Add", "Mul"):
+            parts = [series(a) for a in node.args]
+            if kind == "Add":
+                result = [se.Add(*(p[k] for p in parts if k < len(p))) for k in range(max(map(len, parts)))]
+            else:
+                result = parts[0]
+                for part in parts[1:]:
+                    result = product(result, part)
+        elif kind == "Pow" and node.args[1].is_Integer and int(node.args[1]) >= 0:
+            base, exponent, result = series(node.args[0]), int(node.args[1]), [se.Integer(1)]
+            while exponent:  # by squaring
+                result = product(result, base) if exponent & 1 else result
+                exponent >>= 1
+                base = product(base, base) if exponent else base
+        else:
+            raise _NotPolynomial(kind)
+        memo[node] = result
+        return result
+
+    try:
+        g = series(se.sympify(value))
+    except (_NotPolynomial, RecursionError):
+        return None
+    g = g + [se.Integer(0)] * (count + 1 - len(g))
+    return [(k + 1) * g[k + 1] for k in range(count)]
+
+
+class _NotPolynomial(Exception):
+    """A node that Taylor-mode propagation along the line does not cover here."""
 
 
 def line_kernels(gradient: Any, variables: Any, nodes: Any) -> tuple[Any, Any]:
@@ -113,12 +219,15 @@ class TileColumns:
     running: float
 
 
+#: with g' from its coefficients, a root down to 1/BELOW_REACH of the scale is kept (the first
+#: round's own reach below the scale when g' is interpolated from nodes)
+BELOW_REACH = 1e6
 #: the largest finite double: |x| <= FINITE holds for finite x only (inf and NaN fail it)
 FINITE = 1.7976931348623157e308
 
 
 def first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileColumns, reach: float,
-                     disowned: float) -> Any:  # fmt: skip
+                     disowned: float, value: Any = None) -> Any:  # fmt: skip
     """The loop of :func:`_first_round_loop`, shared by every loss with the same gradient expressions.
 
     Building it takes seconds (its CSE and LLVM), so it is cached by content, as the SIMD
@@ -127,16 +236,19 @@ def first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCol
     import symengine as se
 
     key = (tuple(se.sympify(g) for g in gradient), tuple(se.sympify(v) for v in variables))
-    return _first_round_loop(*key, tuple(float(t) for t in nodes), columns, reach, disowned)
+    f = None if value is None else se.sympify(value)
+    return _first_round_loop(*key, tuple(float(t) for t in nodes), columns, reach, disowned, f)
 
 
 @functools.lru_cache(maxsize=32)
 def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileColumns, reach: float,
-                      disowned: float) -> Any:  # fmt: skip
+                      disowned: float, value: Any) -> Any:  # fmt: skip
     """The oracle's first round for every member of a tiled state, as one loop read in place.
 
-    Per member: the scale |alpha guess| (1 when it is 0 or not finite), g' at ``scale * nodes``,
-    the roots (:func:`root_expressions`), the true g' at the root and one Newton step on it,
+    Per member: the scale |alpha guess| (1 when it is 0 or not finite), g' in units of it (its
+    coefficients from f's expression, :func:`slope_coefficients`, given ``value`` = f and where
+    they apply, else its values at ``scale * nodes``), the roots (:func:`roots_of_coefficients`),
+    the true g' at the root and one Newton step on it,
     and whether the member must look again (as ``oracle._polynomial_minimiser`` decides: the
     root is more than ``reach`` scales away, or none was seen, or the Newton step moved it by
     more than ``disowned`` relative). Writes rows (alpha*, the next scale or 0 when done);
@@ -162,7 +274,21 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
         return f.test(se.Le(se.Abs(x), se.RealDouble(FINITE)))
 
     scale = f.pick(finite(guess) * f.test(se.Ne(guess, 0)), se.Abs(guess), se.Integer(1))
-    t, curvature, bound = root_expressions([slope(scale * float(node)) for node in nodes], nodes)
+
+    # the coefficients of d/dt f(theta - t scale omega) = scale p(t), p(t) = g'(scale t): along
+    # scale omega, whose size is the step's (omega alone may be 1e80, its fourth power infinite);
+    # each value held in a Piecewise that SymEngine cannot see into, so that it does not regroup
+    # (scale u)^4 / scale as scale^3 u^4, which overflows again
+    def held(x: Any) -> Any:
+        return se.Piecewise((x, se.Gt(scale, 0)), (se.nan, True))  # scale > 0 always
+
+    step = [held(scale * u) for u in omega]
+    coefficients = None if value is None else slope_coefficients(value, variables, theta, step, len(nodes))
+    if coefficients is None:  # g' at the nodes, interpolated
+        t, curvature, bound = root_expressions([slope(scale * float(node)) for node in nodes], nodes)
+    else:  # p_k scale^k: g' in units of the scale, from its own coefficients
+        scaled = [held(c / scale) for c in coefficients]
+        t, curvature, bound = roots_of_coefficients(scaled, 1 / BELOW_REACH)
     alpha = t * scale
     curvature = curvature / scale
     true = slope(f.pick(finite(alpha), alpha, se.Integer(0)))
@@ -172,11 +298,15 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
     found = f.pick(good, polished, alpha)
     seen = f.test(se.Ge(se.Abs(alpha), 0))  # false for NaN only
     size = f.pick(seen, se.Abs(found), bound * scale)
-    far = f.either(
-        f.test(se.Gt(size, reach * scale)),
-        f.test(se.Lt(size, scale / reach)),
-        f.test(se.Gt(correction, disowned)),
-    )
+    above, below = f.test(se.Gt(size, reach * scale)), f.test(se.Lt(size, scale / reach))
+    if coefficients is not None:
+        # from exact coefficients a root that was seen is found as well as any: above the scale,
+        # unless p's top coefficient counted as zero there (it may not, that far out); below it, down
+        # to 1 / BELOW_REACH (only interpolated values lose its digits, to the node values'
+        # rounding). None seen: the bound's scale is tried as before.
+        above = f.pick(seen, above * degree_dropped(se, scaled), above)
+        below = f.pick(seen, f.test(se.Lt(size, scale / BELOW_REACH)), below)
+    far = f.either(above, below, f.test(se.Gt(correction, disowned)))
     running = f.test(se.Eq(code, columns.running))
     again = finite(size) * f.test(se.Ne(size, 0)) * far * running
     outputs = (f.pick(running, found, se.nan), f.pick(again, size, se.Integer(0)))
@@ -184,12 +314,32 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
 
 
 def root_bound(xp: Any, b: list[Any]) -> Any:
-    """Fujiwara's bound on |roots| of sum_k b[k] t^k (from the top coefficient, however small)."""
+    """Fujiwara's bound on |roots| of sum_k b[k] t^k (from the top coefficient, however small), each
+    cube root in it rounded up to a product of square roots (:func:`cube_root_above`)."""
     m = len(b) - 1
-    # the (m - k)-th roots; the first power is the number itself (no pow call: the same bits)
-    terms = [xp.Abs(b[k] / b[m]) ** (1 / (m - k)) if k < m - 1 else xp.Abs(b[k] / b[m]) for k in range(m)]
+
+    def root(x: Any, k: int) -> Any:  # the k-th root; the first power is the number itself (no pow call)
+        return x if k == 1 else cube_root_above(xp, x) if k == 3 else x ** (1 / k)
+
+    terms = [root(xp.Abs(b[k] / b[m]), m - k) for k in range(m)]
     terms[0] = terms[0] / 2 ** (1 / m)
     return 2 * (xp.Max(*terms) if len(terms) > 1 else terms[0])
+
+
+def cube_root_above(xp: Any, x: Any) -> Any:
+    """An upper bound of x^(1/3) for x >= 0 from four square roots (no pow call: it is the C library's,
+    lane by lane): x^(3/8) from 1 up, x^(5/16) below, within a factor x^(1/24) or x^(-1/48).
+
+    >>> import numpy as np
+    >>> from taylorlr.alpha.oracle import _NumPyMath
+    >>> x = np.array([1e-30, 0.5, 1.0, 8.0, 1e30])
+    >>> bool(np.all(cube_root_above(_NumPyMath, x) >= np.cbrt(x))), float(cube_root_above(_NumPyMath, 1e24))
+    (True, 1000000000.0)
+    """
+    second = x**0.5
+    fourth = second**0.5
+    eighth = fourth**0.5
+    return xp.Max(fourth * eighth, fourth * eighth**0.5)
 
 
 class _Flags:
@@ -212,39 +362,58 @@ class _Flags:
         return self.se.Max(*flags) if len(flags) > 1 else flags[0]
 
 
-def _candidates(se: Any, b: list[Any]) -> list[tuple[Any, Any]]:
-    """Up to three (root, is-a-root flag) pairs of p, by the degree its significant coefficients give."""
+def _significant(se: Any, b: list[Any]) -> list[Any]:
+    """0/1 flags: b[k] above NEGLIGIBLE of the largest |b[k]|, up to the highest non-zero expression."""
     f = _Flags(se)
     degree = max(k for k, c in enumerate(b) if c != 0)
     largest = se.Max(*(se.Abs(c) for c in b[: degree + 1]))
-    significant = [f.test(se.Gt(se.Abs(c), NEGLIGIBLE * largest)) for c in b[: degree + 1]]
-    cases = [([(-b[0] / b[1], se.Integer(1))], significant[1])]  # (roots, whether this is the degree)
-    if degree >= 2:
-        cases.append((_quadratic(se, f, b[0] / b[2], b[1] / b[2]), significant[2]))
-    if degree >= 3:
-        cases.append((_cubic(se, f, b[0] / b[3], b[1] / b[3], b[2] / b[3]), significant[3]))
-    result = []
-    for k in range(degree):
-        root, valid = se.Integer(0), se.Integer(0)
-        for roots, when in cases:  # from the lowest degree up: the highest significant one wins
-            root = f.pick(when, roots[k][0], root) if k < len(roots) else root
-            valid = f.pick(when, roots[k][1] if k < len(roots) else se.Integer(0), valid)
-        result.append((root, valid))
-    return result
+    return [f.test(se.Gt(se.Abs(c), NEGLIGIBLE * largest)) for c in b[: degree + 1]]
 
 
-def _quadratic(se: Any, f: _Flags, c: Any, b: Any) -> list[tuple[Any, Any]]:
+def degree_dropped(se: Any, b: list[Any]) -> Any:
+    """1 where p's top coefficient counts as zero (:func:`_candidates` solves a lower degree), else 0."""
+    return 1 - _significant(se, b)[-1]
+
+
+def _candidates(se: Any, b: list[Any], floor: float = 1.0) -> list[tuple[Any, Any]]:
+    """Up to three (root, is-a-root flag) pairs of p, by the degree its significant coefficients give:
+    the cubic's first root (Viete or Cardano) and its deflated quadratic's two, or the quadratic's
+    two, or the linear root; one quadratic formula serves both the cubic and the quadratic."""
+    f = _Flags(se)
+    significant = _significant(se, b)
+    degree = len(significant) - 1
+    linear = -b[0] / b[1]
+    if degree == 1:
+        return [(linear, significant[1])]
+    constant, middle = b[0] / b[2], b[1] / b[2]  # of the monic quadratic t^2 + middle t + constant
+    first = se.Integer(0)
+    if degree == 3:
+        first, (deflated_constant, deflated_middle) = _cubic(se, f, b[0] / b[3], b[1] / b[3], b[2] / b[3])
+        constant = f.pick(significant[3], deflated_constant, constant)
+        middle = f.pick(significant[3], deflated_middle, middle)
+    (q0, real0), (q1, real1) = _quadratic(se, f, constant, middle, floor)
+    cubic = significant[3] if degree == 3 else se.Integer(0)
+    quadratic = significant[2]
+    slots = [
+        (f.pick(cubic, first, f.pick(quadratic, q0, linear)),
+         f.pick(cubic, se.Integer(1), f.pick(quadratic, real0, significant[1]))),
+        (f.pick(cubic, q0, q1), f.pick(cubic, real0, quadratic * real1)),
+    ]  # fmt: skip
+    return [*slots, (q1, cubic * real1)] if degree == 3 else slots
+
+
+def _quadratic(se: Any, f: _Flags, c: Any, b: Any, floor: float) -> list[tuple[Any, Any]]:
     """Roots of t^2 + b t + c without cancellation; flagged only for a positive discriminant."""
     half = -b / 2
     disc = half * half - c
     q = half + f.pick(f.test(se.Lt(half, 0)), -se.sqrt(disc), se.sqrt(disc))
-    real = f.test(se.Gt(disc, (NEARLY_REAL * se.Max(1, se.Abs(half))) ** 2))  # not a double root
+    real = f.test(se.Gt(disc, (NEARLY_REAL * se.Max(floor, se.Abs(half))) ** 2))  # not a double root
     return [(q, real), (c / q, real * f.test(se.Ne(q, 0)))]
 
 
-def _cubic(se: Any, f: _Flags, c: Any, b: Any, a: Any) -> list[tuple[Any, Any]]:
-    """Roots of t^3 + a t^2 + b t + c: one from Viete's cosine (disc < 0) or Cardano's cube root,
-    the others by deflation."""
+def _cubic(se: Any, f: _Flags, c: Any, b: Any, a: Any) -> tuple[Any, tuple[Any, Any]]:
+    """The first root of t^3 + a t^2 + b t + c, from Viete's cosine (disc < 0) or Cardano's cube root,
+    and the (constant, middle) coefficients of the quadratic it deflates to."""
     shift = -a / 3
     p = b - a * a / 3
     q = (2 * a * a * a - 9 * a * b) / 27 + c
@@ -252,20 +421,50 @@ def _cubic(se: Any, f: _Flags, c: Any, b: Any, a: Any) -> list[tuple[Any, Any]]:
     # Max(., 0) keeps the radius one number: its cube is two multiplications, not a pow call
     radius = se.Max(2 * se.sqrt(se.Max(-p / 3, 0)), se.Integer(0))
     cosine = se.Max(se.Integer(-1), se.Min(se.Integer(1), -4 * q / radius**3))
-    largest = radius * se.cos(se.acos(cosine) / 3) + shift  # Viete's first cosine: the largest root
+    largest = radius * _trisected(se, cosine) + shift  # Viete's first cosine: the largest root
     root = se.sqrt(se.Max(disc, 0))
     s = -q / 2 - f.pick(f.test(se.Lt(q, 0)), -root, root)
-    u = se.sign(s) * se.Abs(s) ** se.Rational(1, 3)
+    u = se.sign(s) * se.exp(se.log(se.Abs(s)) / 3)  # two C calls a lane, but faster than pow
     one = u - p / (3 * u) + shift
     first = f.pick(f.test(se.Lt(disc, 0)), largest, one)
     # the other two from the deflated quadratic t^2 + (a + r) t + (b + r (a + r)): real only when
-    # there are three (two libm calls a member instead of four cosines and a cube root)
+    # there are three (two C calls a member instead of four cosines and a cube root)
     linear = a + first
-    return [(first, se.Integer(1)), *_quadratic(se, f, b + first * linear, linear)]
+    return first, (b + first * linear, linear)
+
+
+#: the degree of the polynomial that stands for cos(acos(c) / 3) (:func:`_trisected`): its error is
+#: below 1e-10, which the two Newton steps on p that follow square twice
+TRISECTION_DEGREE = 10
+
+
+def _trisected(se: Any, cosine: Any) -> Any:
+    """cos(acos(c) / 3) for c in [-1, 1] without the C library's acos and cos (called lane by lane:
+    most of the loop's time), as a polynomial in u = 2 sqrt((1 + c) / 2) - 1, in which the function
+    is analytic on [-1, 1] (in c it has a square-root branch point at -1)."""
+    u = 2 * se.sqrt((1 + cosine) / 2) - 1
+    result = se.Integer(0)
+    for coefficient in reversed(_trisection_coefficients()):
+        result = result * u + se.RealDouble(coefficient)
+    return result
+
+
+@functools.lru_cache(maxsize=1)
+def _trisection_coefficients() -> tuple[float, ...]:
+    """Monomial coefficients in u of cos(acos(c) / 3)'s Chebyshev interpolant (c = 2 s^2 - 1, u = 2 s - 1)."""
+    import numpy
+    from numpy.polynomial import chebyshev
+
+    def h(u: Any) -> Any:  # with s = (u + 1) / 2 = cos(phi): c = cos(2 phi), acos(c) / 3 = 2 phi / 3
+        return numpy.cos(2 * numpy.arccos(numpy.clip((u + 1) / 2, -1.0, 1.0)) / 3)
+
+    return tuple(float(c) for c in chebyshev.cheb2poly(chebyshev.chebinterpolate(h, TRISECTION_DEGREE)))
 
 
 def _choose(se: Any, b: list[Any], candidates: list[tuple[Any, Any]]) -> tuple[Any, Any]:
-    """(t*, p'(t*)): the lowest positive local minimiser of G, else the negative one nearest 0."""
+    """(t*, p'(t*)): the lowest positive local minimiser of G (the first of equals), else the negative
+    one nearest 0, else NaN; each candidate polished by a Newton step on p before the choice, the
+    chosen one by another after it."""
     f = _Flags(se)
 
     def p(t: Any) -> Any:
@@ -277,38 +476,19 @@ def _choose(se: Any, b: list[Any], candidates: list[tuple[Any, Any]]) -> tuple[A
     def integral(t: Any) -> Any:
         return t * (b[0] + t * (b[1] / 2 + t * (b[2] / 3 + t * b[3] / 4)))
 
-    polished = []
+    lowest, value, nearest = se.nan, se.oo, -se.oo  # the positive minimiser, its G; the negative one
+    positives, negatives = [], []
     for root, valid in candidates:
         t = f.pick(valid, root, se.Integer(0))
-        for _ in range(2):
-            t = t - p(t) / slope(t)
+        t = t - p(t) / slope(t)
         is_min = valid * f.test(se.Gt(slope(t), 0))
         positive = is_min * f.test(se.Gt(t, 0))
-        polished.append((t, positive, is_min - positive, integral(t)))
-    count = len(polished)
-    best = se.nan
-    for k in reversed(range(count)):  # the negative one nearest 0, the last resort
-        t, _, negative, _ = polished[k]
-        beats = [
-            f.either(1 - polished[j][2], f.test(se.Ge(t, polished[j][0]))) for j in range(count) if j != k
-        ]
-        best = f.pick(_product(negative, beats), t, best)
-    for k in reversed(range(count)):  # the lowest positive one (the first of equals) wins over those
-        t, positive, _, value = polished[k]
-        beats = [
-            f.either(
-                1 - polished[j][1],
-                f.test(se.Le(value, polished[j][3]) if j > k else se.Lt(value, polished[j][3])),
-            )
-            for j in range(count)
-            if j != k
-        ]
-        best = f.pick(_product(positive, beats), t, best)
+        negative = is_min - positive
+        lower = positive * f.test(se.Lt(integral(t), value))
+        lowest, value = f.pick(lower, t, lowest), f.pick(lower, integral(t), value)
+        nearest = f.pick(negative * f.test(se.Gt(t, nearest)), t, nearest)
+        positives.append(positive)
+        negatives.append(negative)
+    best = f.pick(f.either(*positives), lowest, f.pick(f.either(*negatives), nearest, se.nan))
+    best = best - p(best) / slope(best)
     return best, slope(best)
-
-
-def _product(first: Any, others: list[Any]) -> Any:
-    result = first
-    for other in others:
-        result = result * other
-    return result

@@ -20,10 +20,11 @@ The state of the batch is one float64 array in tiles of
 :data:`~taylorlr.compile.simd_codegen.LANES` members (:class:`TiledState`, columns in
 :class:`Layout` order), updated in place: the step reads a tile, computes the next
 state of its members and writes it back, and writes what the run records (theta, f,
-alpha, ||grad f||) into the run's history. Without an oracle or a NumPy direction between
-steps, the batch is never held as a whole state: each chunk of tiles that fits in cache is
-started, taken through every step and read back into the result before the next
-(:class:`_Blocks`). With one, the whole state goes through each step; at the end it is read
+alpha, ||grad f||) into the run's history. Without a NumPy direction (or an oracle outside the
+tiles) between steps, the batch is never held as a whole state: each chunk of tiles that fits in
+cache is started, taken through every step (the oracle in the tiles on the chunk before each kept
+step) and read back into the result before the next (:class:`_Blocks`). With one, the whole state
+goes through each step; at the end it is read
 back a chunk at a time into the result's arrays and a large state's memory is handed back as it
 is read (:meth:`TiledState.release`). Only the base optimizer's
 direction (when it is not gradient descent's identity) stays in NumPy. Every lane is
@@ -584,10 +585,11 @@ class FusedStepper:
     kernel, so a late check only costs kernel calls that change nothing). The kernel
     writes each kept step's record (theta, f, alpha, ||grad f||) into one
     (rows, n + 3, B) slab (:class:`_History`: every step, or the rows ``record=`` keeps);
-    ``points``, ``losses``, ``alphas`` and ``grad_norms`` are views of it. Without an oracle
-    and with gradient descent's direction, nothing happens between two steps outside the
-    kernel, so the run goes a cache-sized chunk of the batch at a time from its start to its
-    read-back (:class:`_Blocks`): one pass over memory in all, and no state of the batch's size.
+    ``points``, ``losses``, ``alphas`` and ``grad_norms`` are views of it. With gradient
+    descent's direction and no oracle outside the tiles, nothing happens between two steps
+    outside the compiled loops, so the run goes a cache-sized chunk of the batch at a time from
+    its start to its read-back (:class:`_Blocks`): one pass over memory in all, and no state of
+    the batch's size.
     Otherwise (:meth:`_run_whole`) the end reads the counters and each member's last point back
     a chunk at a time, handing the state's memory back as it goes (:func:`_read_back`).
     """
@@ -614,8 +616,10 @@ class FusedStepper:
         batch = shape or (1,)
         size = math.prod(batch)
         start = _Start(theta0, alpha0, gamma, batch)
-        if _IN_BLOCKS and self.oracle is None and not self.kernel.layout.separate_grad:
-            end = _Blocks(self.kernel, start, plan, size).run()
+        in_tiles = self.oracle is None or self.oracle_tiles is not None  # nothing in NumPy between steps
+        if _IN_BLOCKS and in_tiles and not self.kernel.layout.separate_grad:
+            oracle = None if self.oracle is None else _ChunkOracle(self.oracle_tiles, plan, size)
+            end = _Blocks(self.kernel, start, plan, size, oracle).run()
         else:
             end = self._run_whole(start, plan, size)
         records = _records(end, self.kernel.layout, plan, size)
@@ -949,6 +953,49 @@ def _records(end: _End, layout: Layout, plan: RecordPlan, size: int) -> dict[str
     }
 
 
+class _ChunkOracle:
+    """The oracle in the tiles (:attr:`FusedStepper.oracle_tiles`, a
+    :class:`~taylorlr.alpha.oracle.TiledMinimiser`) on each chunk of the batch before each kept
+    step (:class:`_Blocks`): a row (B,) per kept step that a chunk reached, NaN where it did not
+    run (a member not running; a chunk that had stopped), and the seconds it took. The later
+    rounds of the members that look again are gathered over the chunks and run once per step at
+    the end (:meth:`finish`); each member's alpha* is the one the whole batch's oracle finds (the
+    loops work member by member)."""
+
+    def __init__(self, oracle_tiles: Any, plan: RecordPlan, size: int) -> None:
+        self.oracle_tiles, self.plan, self.size, self.seconds = oracle_tiles, plan, size, 0.0
+        self.row_of: dict[int, Any] = {}  # made as the steps are reached: none for steps never taken
+        self.later: dict[int, list[tuple[Any, ...]]] = {}
+
+    def __call__(self, t: int, chunk: Any, members: slice) -> None:
+        import numpy as np
+
+        if not self.plan.keeps(t):
+            return
+        started = time.perf_counter()
+        row = self.row_of.get(t)
+        if row is None:
+            row = self.row_of[t] = np.full(self.size, np.nan)
+        found, again, *looking = self.oracle_tiles.first(chunk, len(chunk) * LANES)
+        stop = min(members.stop, self.size)
+        row[members.start : stop] = found[: stop - members.start]
+        if again.size:
+            self.later.setdefault(t, []).append((again + members.start, *looking))
+        self.seconds += time.perf_counter() - started
+
+    def finish(self) -> list[Any]:
+        """The later rounds of every kept step, each over the members of all chunks that look
+        again; the rows of the kept steps, in order."""
+        import numpy as np
+
+        started = time.perf_counter()
+        for t, parts in self.later.items():
+            rows, theta, omega, scale = (np.concatenate(part) for part in zip(*parts, strict=True))
+            self.oracle_tiles.later(theta, omega, rows, scale, self.row_of[t])
+        self.seconds += time.perf_counter() - started
+        return [self.row_of[t] for t in sorted(self.row_of)]
+
+
 class _History:
     """The rows of a run's history, each (n + 3, padded B), written by the kernels in place.
 
@@ -1042,9 +1089,12 @@ class _Blocks:
     the whole state (the same loops, in the same order per member).
     """
 
-    def __init__(self, step: StepKernel, start: _Start, plan: RecordPlan, size: int) -> None:
+    def __init__(
+        self, step: StepKernel, start: _Start, plan: RecordPlan, size: int, oracle: _ChunkOracle | None = None
+    ) -> None:
         import numpy as np
 
+        self.oracle = oracle  # run on each chunk before each kept step
         layout = step.layout
         self.step, self.plan, self.size, self.width = step, plan, size, layout.recorded
         self.tiles = -(-size // LANES)
@@ -1074,8 +1124,10 @@ class _Blocks:
                 self.history.rows[-1][:, first * LANES : (first + count) * LANES] = record
         code, stopped, counted, fired = self.counters.result()
         last = self.counters.last
+        oracle_rows = None if self.oracle is None else self.oracle.finish()
         return _End(recorded=self.settle(last), code=code, stopped=stopped, counted=counted, fired=fired,
-                    fires=0, last=last)  # fmt: skip
+                    fires=0, last=last, oracle_rows=oracle_rows,
+                    oracle_seconds=0.0 if self.oracle is None else self.oracle.seconds)  # fmt: skip
 
     def _index(self, t: int) -> int | None:
         """The history's row of step t's record, or None where it is not kept."""
@@ -1102,6 +1154,8 @@ class _Blocks:
                 digits = _fire_digits(state[:, self.fires, :].reshape(-1))
                 flushed = digits + (0 if flushed is None else flushed)
                 state[:, self.fires, :] = 0.0
+            if self.oracle is not None:
+                self.oracle(t, state, members)
             self.step.unchecked(at, into, tiles)
             t += 1
             if every and t % every == 0:

@@ -3,10 +3,12 @@
 A measurement beside every run (``Run.oracle_alphas``) and the ``line-search`` rule
 itself. For a polynomial loss of degree d, g' is a polynomial of degree d - 1 in alpha:
 its coefficients come from the loss's own compiled gradient, g'(a) = -<grad f(theta - a omega),
-omega> at d Chebyshev nodes (an exact interpolation, up to rounding), and every step finds
-the real roots of g' (closed forms up to degree 3, companion matrices above), then polishes
-the chosen one with one Newton step on the true g'. Nothing is derived symbolically, so the
-oracle costs no build time beyond the loss's degree (found within :data:`BUILD_BUDGET_S`).
+omega> at d Chebyshev nodes (an exact interpolation, up to rounding), or, in the compiled round
+of quartic and lower losses, from f's expression in Taylor mode along the line (no interpolation:
+:func:`taylorlr.alpha._line_roots.slope_coefficients`); every step finds the real roots of g'
+(closed forms up to degree 3, companion matrices above), then polishes the chosen one with one
+Newton step on the true g'. Nothing is expanded symbolically, so the oracle costs little build
+time beyond the loss's degree (found within :data:`BUILD_BUDGET_S`).
 Any other loss, and polynomials above degree :data:`MAX_DEGREE`, get a bracketed
 golden-section search (a local answer).
 
@@ -17,6 +19,7 @@ golden-section search (a local answer).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import weakref
@@ -34,6 +37,7 @@ __all__ = [
     "MAX_DEGREE",
     "LineOracle",
     "OracleMethod",
+    "TiledMinimiser",
     "build_line_oracle",
     "polynomial_line_minimum",
 ]
@@ -97,7 +101,8 @@ class LineOracle:
     Attributes:
         method: an :class:`OracleMethod` (a str: "polynomial roots", "golden section (local)", ...).
         minimise: ``minimise(theta, omega, alpha_guess, data) -> alpha*`` over a batch.
-        in_tiles: None, or ``in_tiles(columns)`` -> None or ``f(tiles, B) -> alpha*`` (B,): the
+        in_tiles: None, or ``in_tiles(columns)`` -> None or ``f(tiles, B) -> alpha*`` (B,) (a
+            :class:`TiledMinimiser`): the
             same search on a state in simd_codegen's tiles layout read in place (the fused
             step's; ``columns``, a :class:`~taylorlr.alpha._line_roots.TileColumns`, says where
             theta, omega, the guess and the status are), NaN for the members not running.
@@ -242,14 +247,14 @@ def _polynomial_minimiser(
 
     built: dict[Any, Any] = {}  # columns -> the tiled minimiser: a loop compiled once per layout
     # the expressions, not the loss: the oracle is cached on the loss and must not keep it alive
-    line = (loss.derivatives.gradient, loss.derivatives.variables) if fused is not None else None
+    line = (loss.derivatives.gradient, loss.derivatives.variables, loss.derivatives.value) if fused else None
 
     def in_tiles(columns: Any) -> Callable[[Any, int], Any] | None:
         """``minimise`` on a tiled state read in place (see :attr:`LineOracle.in_tiles`)."""
         if line is None:
             return None
         if columns not in built:
-            built[columns] = _tiled(line, nodes, reach, columns, rounds)
+            built[columns] = _tiled(line, nodes, reach, columns)
         return built[columns]
 
     return minimise, in_tiles
@@ -274,36 +279,91 @@ def _as_tiles(theta: Any, omega: Any, guess: Any) -> Any:
     return numpy.ascontiguousarray(rows.reshape(-1, LANES, 2 * n + 2).transpose(0, 2, 1))
 
 
-def _tiled(line: tuple[Any, Any], nodes: Any, reach: float, columns: Any, rounds: Callable[..., None]) -> Any:
-    """The first round as one loop over the tiles (:func:`taylorlr.alpha._line_roots.first_round_loop`),
-    the members that look again gathered for the other rounds (most members need one)."""
+def _tiled(line: tuple[Any, Any, Any], nodes: Any, reach: float, columns: Any) -> Any:
+    """Every round as one loop over tiles (:func:`taylorlr.alpha._line_roots.first_round_loop`): the
+    first on the state read in place, the later ones on the members that look again, gathered into
+    tiles of their own (:func:`_as_tiles`, the next scale as their guess)."""
     import numpy
 
     from taylorlr.alpha import _line_roots
     from taylorlr.compile import simd_codegen
 
     try:
-        loop = _line_roots.first_round_loop(*line, nodes, columns, reach, DISOWNED)
+        gradient, variables, value = line
+        loop = _line_roots.first_round_loop(gradient, variables, nodes, columns, reach, DISOWNED, value)
+        own = _own_columns(columns.n)
+        again_loop = _line_roots.first_round_loop(gradient, variables, nodes, own, reach, DISOWNED, value)
     except simd_codegen.UnsupportedExpression:
         return None
     lanes = simd_codegen.LANES
 
-    def minimise_tiles(tiles: Any, size: int) -> Any:
+    def first(tiles: Any, size: int) -> tuple[Any, Any, Any, Any, Any]:
         out = numpy.empty((2, len(tiles) * lanes))
         loop([tiles, out])
         alpha, scale = out[0, :size], out[1, :size]
         again = numpy.flatnonzero(scale)
-        if again.size:  # theta and omega of these members, from their tiles
-            tile, lane = (again // lanes)[:, None], (again % lanes)[:, None]
-            block = numpy.arange(columns.n)[None, :]
-            theta = tiles[tile, columns.theta + block, lane]
-            omega = tiles[tile, columns.omega + block, lane]
-            found = alpha[again]
-            rounds(theta, omega, scale[again], found, numpy.arange(again.size), {}, ROUNDS - 1)
-            alpha[again] = found
+        if not again.size:  # (most calls)
+            return alpha, again, None, None, None
+        # theta and omega of the members that look again, from their tiles
+        tile, lane = (again // lanes)[:, None], (again % lanes)[:, None]
+        block = numpy.arange(columns.n)[None, :]
+        theta = tiles[tile, columns.theta + block, lane]
+        omega = tiles[tile, columns.omega + block, lane]
+        return alpha, again, theta, omega, scale[again]
+
+    return TiledMinimiser(first, functools.partial(_later_rounds, again_loop))
+
+
+@dataclass(frozen=True)
+class TiledMinimiser:
+    """The polynomial oracle on a state in tiles (:attr:`LineOracle.in_tiles`): ``f(tiles, B)`` is
+    alpha* (B,), NaN for the members not running; in two parts for a caller that gathers the later
+    rounds of several chunks of a batch into one call (the fused step's blocks).
+
+    Attributes:
+        first: ``first(tiles, B) -> (alpha, rows, theta, omega, scale)``: the first round's alpha* (B,),
+            and the members that look again (their rows, theta, omega and next scale).
+        later: ``later(theta, omega, rows, scale, alpha)``: the later rounds of those members, into
+            ``alpha`` at ``rows`` in place. A member's alpha* does not depend on what it is called with.
+
+    >>> import numpy as np, taylorlr as tl
+    >>> from taylorlr.alpha import fused
+    >>> loss = tl.Loss("x**4 + x**2 + y**2")  # from (1, 1) along (1, 0): g = (1 - a)^4 + (1 - a)^2 + 1
+    >>> layout = fused.Layout(2, separate_grad=True)
+    >>> tiled = build_line_oracle(loss, loss.compile()).in_tiles(fused.tile_columns(layout))
+    >>> state = fused.TiledState(layout, 1, frozen=1.0)
+    >>> state.set("theta", np.array([[1.0, 1.0]])); state.set("omega", np.array([[1.0, 0.0]]))
+    >>> state.set("alpha", np.array([0.1])); state.set("code", np.array([0.0]))  # running
+    >>> isinstance(tiled, TiledMinimiser), tiled(state.array, 1).tolist()
+    (True, [1.0])
+    """
+
+    first: Callable[[Any, int], tuple[Any, Any, Any, Any, Any]]
+    later: Callable[[Any, Any, Any, Any, Any], None]
+
+    def __call__(self, tiles: Any, size: int) -> Any:
+        alpha, rows, theta, omega, scale = self.first(tiles, size)
+        if rows.size:
+            self.later(theta, omega, rows, scale, alpha)
         return alpha
 
-    return minimise_tiles
+
+def _later_rounds(loop: Any, theta: Any, omega: Any, rows: Any, scale: Any, alpha: Any) -> None:
+    """Rounds 2 ... :data:`ROUNDS` for the members ``rows`` (their theta, omega and next scale), into
+    ``alpha`` in place: the round's loop on tiles of these members alone."""
+    import numpy
+
+    from taylorlr.compile.simd_codegen import LANES
+
+    for _ in range(ROUNDS - 1):
+        tiles = _as_tiles(theta, omega, scale)
+        out = numpy.empty((2, len(tiles) * LANES))
+        loop([tiles, out])
+        alpha[rows] = out[0, : rows.size]
+        again = numpy.flatnonzero(out[1, : rows.size])
+        if not again.size:
+            return
+        theta, omega, rows, scale = theta[again], omega[again], rows[again], out[1, again]
 
 
 class _NumPyMath:

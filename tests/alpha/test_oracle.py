@@ -242,7 +242,7 @@ def test_the_compiled_root_loop_is_the_exact_minimiser(p):
     assert curvature == pytest.approx(slope, rel=1e-6, abs=1e-9)
 
 
-@pytest.mark.parametrize("guess", [1e-8, 1e-3, 1.0, 1e3, 1e8])
+@pytest.mark.parametrize("guess", [1e-8, 1e-5, 1e-3, 1.0, 1e3, 1e5, 1e8])
 def test_the_guess_changes_no_oracle_alpha(guess):
     # the nodes sit at the guess' scale; a root found far from it is found again from nodes on its own
     x, y = sympy.symbols("x y", real=True)
@@ -341,3 +341,57 @@ def test_a_run_records_the_oracles_time_and_the_report_prints_that_figure():
     # the generic path measures it too, and the line-search rule's own searches are the oracle's
     generic = tl.run(loss, [-1.2, 1.0], steps=30, rule="line-search", oracle=False, path="generic")
     assert 0.0 < generic.oracle_seconds <= generic.seconds
+
+
+@pytest.mark.parametrize("record", ["all", 3, "final"])
+def test_the_oracle_in_the_blocked_steps_gives_the_step_by_steps_bits(monkeypatch, record):
+    # gd's steps run a chunk of the batch at a time (here one tile: 4 members), the oracle on each
+    # chunk before each step; the reference runs the whole batch step by step, its oracle called
+    # on the whole state through ``minimise``. Half of the members start near the minimum (1, 1) and
+    # converge early, so chunks stop while others run on.
+    from taylorlr.alpha import fused
+
+    loss = tl.Loss("(1 - x)**2 + 100*(y - x**2)**2")
+    rng = np.random.default_rng(5)
+    starts = np.concatenate([1 + rng.normal(scale=1e-3, size=(200, 2)), rng.uniform(-2, 2, (213, 2))])
+
+    def run() -> tl.Run:
+        return tl.run(loss, starts, "gd", "exact", steps=12, tol=1e-4, record=record, path="fused")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(fused, "_BLOCK_BYTES", 1)
+        blocked = run()
+    stepper = fused.FusedStepper
+    with monkeypatch.context() as patch:  # no oracle in the tiles: the steps are not blocked
+        patch.setattr(fused, "FusedStepper", lambda kernel, rule, line, _: stepper(kernel, rule, line))
+        reference = run()
+    for name in ("oracle_alphas", "points", "alphas", "stopped_at"):
+        assert np.array_equal(getattr(blocked, name), getattr(reference, name), equal_nan=True), name
+    assert blocked.oracle_seconds > 0 and np.isfinite(blocked.oracle_alphas).sum() >= 300
+    assert (reference.stopped_at[:200] < 12).mean() > 0.5 and (reference.stopped_at[200:] == 12).mean() > 0.5
+
+
+@pytest.mark.parametrize("guess", [1e-3, 1.0, 1e3, 1e5])
+def test_two_close_roots_far_below_the_guess_are_told_apart(guess):
+    # g'(alpha) = (alpha - 1)(alpha - 1.001)(alpha + 2): a maximum at 1 and minima at 1.001 and -2;
+    # at the scale 1e5 the two near 1e-5 are 1e-8 apart, below what counts as one double root on
+    # the scale of the nodes, and still the minimiser 1.001 is found
+    x = sympy.Symbol("x", real=True)
+    f = sympy.integrate((x - 1) * (x - sympy.Rational(1001, 1000)) * (x + 2), x)
+    loss = tl.Loss(f, variables=[x])
+    line = oracle.build_line_oracle(loss, loss.compile())
+    got = float(line.minimise(np.array([0.0]), np.array([-1.0]), np.array(guess), {}))
+    assert got == pytest.approx(float(exact_line_minimum(f, (x,), [0], [-1])), rel=1e-11)
+
+
+@pytest.mark.parametrize("size", [1.0, 1e40, 1e80])
+def test_a_huge_direction_gets_the_same_line_minimum_in_its_own_units(size):
+    # along size * omega the minimiser is alpha*(omega) / size, exactly; omega^4 would overflow at 1e80
+    x, y = sympy.symbols("x y", real=True)
+    f = (1 - x) ** 2 + 100 * (y - x**2) ** 2
+    exact = float(exact_line_minimum(f, (x, y), [sympy.Rational(1, 2), sympy.Rational(1, 5)], [1, -1]))
+    loss = tl.Loss(f, variables=[x, y])
+    line = oracle.build_line_oracle(loss, loss.compile())
+    omega = np.array([size, -size])
+    got = float(line.minimise(np.array([0.5, 0.2]), omega, np.array(1 / size), {}))
+    assert got * size == pytest.approx(exact, rel=1e-9)
