@@ -67,10 +67,10 @@ def run_ratio(text: str, n: int, batch: int, steps: int, repeats: int) -> tuple[
 
 def profile(text: str, n: int, batch: int, steps: int) -> str:
     """The oracle's first round and later rounds on the run's states (see the module's docs)."""
-    from taylorlr.alpha import fused
+    from taylorlr.alpha import _fused_run, _tiles
 
     states = []
-    chunk_oracle = fused._ChunkOracle.__call__
+    chunk_oracle = _fused_run.ChunkOracle.__call__
 
     def keep(self: object, t: int, chunk: np.ndarray, members: slice) -> None:
         states.append(chunk.copy())
@@ -78,13 +78,15 @@ def profile(text: str, n: int, batch: int, steps: int) -> str:
 
     loss = tl.Loss(text)
     starts = np.random.default_rng(0).uniform(-2.0, 2.0, (batch, n))
-    block_bytes, fused._BLOCK_BYTES, fused._ChunkOracle.__call__ = fused._BLOCK_BYTES, 2**62, keep
+    block_bytes, _fused_run.BLOCK_BYTES = _fused_run.BLOCK_BYTES, 2**62
+    _fused_run.ChunkOracle.__call__ = keep  # type: ignore[method-assign]
     try:
         tl.run(loss, starts, steps=steps, tol=0.0)
     finally:
-        fused._BLOCK_BYTES, fused._ChunkOracle.__call__ = block_bytes, chunk_oracle
+        _fused_run.BLOCK_BYTES = block_bytes
+        _fused_run.ChunkOracle.__call__ = chunk_oracle  # type: ignore[method-assign]
     line = oracle.build_line_oracle(loss, loss.compile())
-    tiled = line.in_tiles(fused.tile_columns(fused.Layout(n, separate_grad=False)))
+    tiled = line.in_tiles(_tiles.tile_columns(_tiles.Layout(n, separate_grad=False)))
     first = later = 0.0
     again = 0
     for state in states:

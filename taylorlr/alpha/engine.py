@@ -353,7 +353,7 @@ def _fused_stepper(generic: GenericStepper, path: str) -> Stepper | None:
     Raises:
         OptionError: path="fused" where the fused step does not apply, saying why.
     """
-    from taylorlr.alpha import fused
+    from taylorlr.alpha import _tiles, fused
 
     kernel = fused.prepare(
         generic.compiled,
@@ -375,7 +375,7 @@ def _fused_stepper(generic: GenericStepper, path: str) -> Stepper | None:
             return line.minimise(theta, omega, alpha, generic.batches(t))
 
         if line.in_tiles is not None:
-            in_tiles = line.in_tiles(fused.tile_columns(kernel.layout))
+            in_tiles = line.in_tiles(_tiles.tile_columns(kernel.layout))
     return fused.FusedStepper(kernel, generic.optimizer, oracle, in_tiles)
 
 

@@ -327,11 +327,11 @@ class TiledMinimiser:
             ``alpha`` at ``rows`` in place. A member's alpha* does not depend on what it is called with.
 
     >>> import numpy as np, taylorlr as tl
-    >>> from taylorlr.alpha import fused
+    >>> from taylorlr.alpha import _tiles
     >>> loss = tl.Loss("x**4 + x**2 + y**2")  # from (1, 1) along (1, 0): g = (1 - a)^4 + (1 - a)^2 + 1
-    >>> layout = fused.Layout(2, separate_grad=True)
-    >>> tiled = build_line_oracle(loss, loss.compile()).in_tiles(fused.tile_columns(layout))
-    >>> state = fused.TiledState(layout, 1, frozen=1.0)
+    >>> layout = _tiles.Layout(2, separate_grad=True)
+    >>> tiled = build_line_oracle(loss, loss.compile()).in_tiles(_tiles.tile_columns(layout))
+    >>> state = _tiles.TiledState(layout, 1, frozen=1.0)
     >>> state.set("theta", np.array([[1.0, 1.0]])); state.set("omega", np.array([[1.0, 0.0]]))
     >>> state.set("alpha", np.array([0.1])); state.set("code", np.array([0.0]))  # running
     >>> isinstance(tiled, TiledMinimiser), tiled(state.array, 1).tolist()

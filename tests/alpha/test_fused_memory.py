@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import taylorlr as tl
-from taylorlr.alpha import fused
-from taylorlr.alpha.fused import Layout, TiledState
+from taylorlr.alpha import _fused_run, _tiles
+from taylorlr.alpha._tiles import Layout, TiledState
 
 ROSENBROCK = "(1 - x)**2 + 100*(y - x**2)**2"
 #: 1031 members: whole tiles and a partial one; alpha0 a grid, so no member repeats another
@@ -54,9 +54,9 @@ def test_a_mapped_state_read_back_in_small_chunks_gives_the_same_bits(monkeypatc
     for oracle in (False, True):
         reference = a_run(optimizer, record, oracle)
         with monkeypatch.context() as patch:
-            patch.setattr(fused, "MAPPED_BYTES", 0)
-            patch.setattr(fused, "_CHUNK_MEMBERS", 12)
-            patch.setattr(fused, "_BLOCK_BYTES", 3 * Layout(2, separate_grad=False).width * 4 * 8)
+            patch.setattr(_tiles, "MAPPED_BYTES", 0)
+            patch.setattr(_fused_run, "CHUNK_MEMBERS", 12)
+            patch.setattr(_fused_run, "BLOCK_BYTES", 3 * Layout(2, separate_grad=False).width * 4 * 8)
             assert_identical(a_run(optimizer, record, oracle), reference)
 
 
@@ -82,7 +82,7 @@ def test_releasing_the_state_hands_its_memory_back():
     numbers read as zeros after its release."""
     size = 2**20  # members; Layout(2) has 13 columns: 104 MiB
     state = TiledState(Layout(2, separate_grad=False), size, frozen=1.0)
-    assert state.array.nbytes >= fused.MAPPED_BYTES
+    assert state.array.nbytes >= _tiles.MAPPED_BYTES
     state.array[...] = 1.0  # every page touched
     before = _resident()
     state.release(len(state.array) // 2)
@@ -107,11 +107,11 @@ def test_steps_in_blocks_give_the_step_by_steps_bits(monkeypatch, record):
                       oracle=False, path="fused")  # fmt: skip
 
     with monkeypatch.context() as patch:
-        patch.setattr(fused, "_BLOCK_BYTES", 1)  # one tile per chunk
+        patch.setattr(_fused_run, "BLOCK_BYTES", 1)  # one tile per chunk
         blocked = run()
 
     with monkeypatch.context() as patch:
-        patch.setattr(fused, "_IN_BLOCKS", False)  # every step over the whole batch's state
+        patch.setattr(_fused_run, "IN_BLOCKS", False)  # every step over the whole batch's state
         reference = run()
     assert_identical(blocked, reference)
     chunks = reference.stopped_at[:600].reshape(-1, 4).max(axis=1)
@@ -131,10 +131,10 @@ def test_a_batch_that_stops_before_its_last_step_ends_its_rows_there_in_blocks(m
                       record=record, oracle=False, path="fused")  # fmt: skip
 
     with monkeypatch.context() as patch:
-        patch.setattr(fused, "_BLOCK_BYTES", 1)  # one tile per chunk
+        patch.setattr(_fused_run, "BLOCK_BYTES", 1)  # one tile per chunk
         blocked = run()
     with monkeypatch.context() as patch:
-        patch.setattr(fused, "_IN_BLOCKS", False)
+        patch.setattr(_fused_run, "IN_BLOCKS", False)
         reference = run()
     assert_identical(blocked, reference)
     assert reference.stopped_at.max() == 18 and reference.stopped_at.min() == 2
@@ -187,6 +187,6 @@ def test_blocks_end_where_the_firing_counters_are_flushed(monkeypatch):
 
     blocked = run()
     with monkeypatch.context() as patch:
-        patch.setattr(fused, "_IN_BLOCKS", False)  # every step over the whole batch's state
+        patch.setattr(_fused_run, "IN_BLOCKS", False)  # every step over the whole batch's state
         assert_identical(blocked, run())
     assert blocked.safeguard_counts.alpha_max.tolist() == [300] * 9

@@ -303,19 +303,19 @@ def test_line_degree_respects_its_deadline():
 def test_the_oracle_in_the_fused_tiles_finds_what_the_batch_oracle_finds_bit_for_bit(text):
     # the fused step's state read in place (no copies out), members not running left out (NaN);
     # directions and guesses over decades, so that some members need the later rounds
-    from taylorlr.alpha import fused
+    from taylorlr.alpha import _tiles
 
     loss = tl.Loss(text)
     line = oracle.build_line_oracle(loss, loss.compile())
-    layout = fused.Layout(2, separate_grad=True)
-    in_tiles = line.in_tiles(fused.tile_columns(layout))
+    layout = _tiles.Layout(2, separate_grad=True)
+    in_tiles = line.in_tiles(_tiles.tile_columns(layout))
     rng = np.random.default_rng(0)
     size = 1001
     theta = rng.uniform(-1.0, 1.0, (size, 2))
     omega = rng.normal(size=(size, 2)) * 10 ** rng.uniform(-3, 2, (size, 1))
     guess = 10 ** rng.uniform(-4, 1, size) * rng.choice([-1.0, 1.0], size)
     guess[:3] = [0.0, np.nan, np.inf]  # no usable guess: the nodes' own scale
-    state = fused.TiledState(layout, size, frozen=1.0)
+    state = _tiles.TiledState(layout, size, frozen=1.0)
     state.set("theta", theta), state.set("omega", omega), state.set("alpha", guess)
     stopped = rng.random(size) < 0.2
     state.set("code", np.where(stopped, 1.0, 0.0))
@@ -349,7 +349,7 @@ def test_the_oracle_in_the_blocked_steps_gives_the_step_by_steps_bits(monkeypatc
     # chunk before each step; the reference runs the whole batch step by step, its oracle called
     # on the whole state through ``minimise``. Half of the members start near the minimum (1, 1) and
     # converge early, so chunks stop while others run on.
-    from taylorlr.alpha import fused
+    from taylorlr.alpha import _fused_run, fused
 
     loss = tl.Loss("(1 - x)**2 + 100*(y - x**2)**2")
     rng = np.random.default_rng(5)
@@ -359,7 +359,7 @@ def test_the_oracle_in_the_blocked_steps_gives_the_step_by_steps_bits(monkeypatc
         return tl.run(loss, starts, "gd", "exact", steps=12, tol=1e-4, record=record, path="fused")
 
     with monkeypatch.context() as patch:
-        patch.setattr(fused, "_BLOCK_BYTES", 1)
+        patch.setattr(_fused_run, "BLOCK_BYTES", 1)
         blocked = run()
     stepper = fused.FusedStepper
     with monkeypatch.context() as patch:  # no oracle in the tiles: the steps are not blocked
