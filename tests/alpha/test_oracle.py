@@ -8,6 +8,7 @@ import weakref
 import numpy as np
 import pytest
 import sympy
+from forked import in_fork
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -395,3 +396,27 @@ def test_a_huge_direction_gets_the_same_line_minimum_in_its_own_units(size):
     omega = np.array([size, -size])
     got = float(line.minimise(np.array([0.5, 0.2]), omega, np.array(1 / size), {}))
     assert got * size == pytest.approx(exact, rel=1e-9)
+
+
+def test_the_first_run_of_a_scaled_rosenbrock_builds_its_oracle_without_a_hang():
+    """The oracle's first-round loop on the catalogue's Rosenbrock, (1 - x1)**2 + (10*x2 - 10*x1**2)**2:
+    its build took 312 s (SymEngine's CSE on the line coefficients, held in a Piecewise whose
+    condition nested the scale's own Piecewise); 0.4 s now. Run in a forked child with a wall
+    limit, so that a regression fails instead of stalling; the oracle's answer checked exactly."""
+
+    def first_run() -> object:
+        loss = tl.Loss("(1 - x1)**2 + (10*x2 - 10*x1**2)**2")
+        run = tl.run(loss, [-1.2, 1.0], rule="exact", steps=1, path="fused")
+        return float(run.oracle_alphas[0])
+
+    status, alpha = in_fork(first_run, 60.0)
+    assert status == "done", status
+    x1, x2, t = sympy.symbols("x1 x2 t", real=True)
+    f = (1 - x1) ** 2 + (10 * x2 - 10 * x1**2) ** 2
+    start = {x1: sympy.Rational(-6, 5), x2: sympy.Integer(1)}
+    g = [sympy.diff(f, v).subs(start) for v in (x1, x2)]
+    line = f.subs({x1: start[x1] - t * g[0], x2: start[x2] - t * g[1]}, simultaneous=True)
+    slope = sympy.Poly(sympy.diff(line, t), t)
+    minimisers = [r for r in slope.real_roots() if r > 0 and sympy.diff(line, t, 2).subs(t, r) > 0]
+    exact = float(min(minimisers, key=lambda r: line.subs(t, r)))  # the positive minimiser lowest in f
+    assert alpha == pytest.approx(exact, rel=1e-10)
