@@ -13,11 +13,19 @@ wrapped step over the median bare step of that same run.
 steps, and the passes it adds timed one by one in isolation.
 
     PYTHONPATH=. python bench/bench_wrappers.py [steps-per-rule on the MLP]
+
+``lagged [runs] [steps]``: only lagged against the bare step, ``runs`` compares in a row on each
+network (default 5 of 60 steps on the MLP, 20x as many on the digits net), with the load average
+before and after, then lagged's parts: a shared machine swings from run to run, so the spread of
+several runs is the figure to quote.
+
+    PYTHONPATH=. python bench/bench_wrappers.py lagged 5 60
 """
 
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import sys
 import time
@@ -230,5 +238,28 @@ def main(steps: int) -> None:
     lagged_passes()
 
 
+def lagged_runs(runs: int, steps: int) -> None:
+    """lagged (fast mode) against the bare step, ``runs`` compares on each network, and its parts."""
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for name, make, count in (
+        ("digits 64-32-10", digits_net, 20 * steps),
+        ("MLP 1.07e6 params", big_mlp, steps),
+    ):
+        ratios = []
+        print(f"\n{name}, {count} steps per compare: bare Adam, lagged (ms/step), ratio")
+        for _ in range(runs):
+            bare, wrapped = compare(make, "lagged", {}, count)
+            ratios.append(wrapped / bare)
+            cells = f"{1e3 * bare:.3f} {1e3 * wrapped:.3f} {1e3 * (wrapped - bare):+.3f} ms"
+            print(f"  {cells}  {wrapped / bare:.3f}")
+        print(f"  ratio: median {statistics.median(ratios):.3f}, range {min(ratios):.3f}-{max(ratios):.3f}")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    lagged_parts(steps)
+    lagged_passes()
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 60)
+    if len(sys.argv) > 1 and sys.argv[1] == "lagged":
+        lagged_runs(*(int(a) for a in sys.argv[2:4]) if len(sys.argv) > 2 else (5, 60))  # type: ignore[call-arg]
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 60)
