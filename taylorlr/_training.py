@@ -192,6 +192,14 @@ class ScalarUpdate:
 
     The rule, the guards, gamma and the ops are bound once; a call converts only the probe's
     scalars that are not float64 already (a wrapper's fast path hands them over as float64).
+
+    >>> import numpy as np
+    >>> from taylorlr.alpha.rules import Probe
+    >>> update = ScalarUpdate(TrainingOptions.build("lagged", gamma=1.0, safeguards="default"), 2.0**-52)
+    >>> same = Probe(alpha=np.float64(0.5), omega=np.ones(1), omega_next=np.ones(1), value=np.float64(1))
+    >>> alpha, fired = update(same, loss_start=1.0, loss_next=1.0)  # curvature 0: the "grow" policy
+    >>> alpha, fired["curvature"]
+    (1.0, True)
     """
 
     __slots__ = ("float64", "gamma", "guards", "numpy", "ops", "rule")

@@ -35,6 +35,7 @@ from taylorlr._training import (
     NonFiniteLossError,
     ParameterError,
     Recorder,
+    ScalarUpdate,
     TrainingHistory,
     TrainingOptions,
     check_alpha0,
@@ -155,7 +156,7 @@ class TaylorLR:
         # the group structure, read once (the buffers of the fast mode are laid out on it)
         self._param_lists = [list(group["params"]) for group in self._groups]
         self._flat = [p for ps in self._param_lists for p in ps]
-        self._updates = [self.options.scalar(_eps(ps)) for ps in self._param_lists]
+        self._updates: dict[torch.dtype | None, ScalarUpdate] = {}  # bound per parameter dtype (its eps)
         self.direction = _resolve_direction(direction, name, self.options.rule, self._params())
         self._alpha = [
             check_alpha0(_number(g["lr"]), f"param group {i}'s lr") for i, g in enumerate(self._groups)
@@ -551,7 +552,12 @@ class TaylorLR:
 
     def _update(self, group: int, probe: Probe, loss_next: float, **kw: Any) -> tuple[float, dict[str, bool]]:
         assert self._loss_start is not None
-        alpha, fired = self._updates[group](probe, loss_start=self._loss_start, loss_next=loss_next, **kw)
+        ps = self._param_lists[group]
+        dtype = ps[0].dtype if ps else None
+        update = self._updates.get(dtype)
+        if update is None:
+            update = self._updates[dtype] = self.options.scalar(_eps(ps))
+        alpha, fired = update(probe, loss_start=self._loss_start, loss_next=loss_next, **kw)
         self.recorder.fired(group, fired)
         return alpha, fired
 
@@ -766,9 +772,7 @@ class _FastLagged:
         self.pairs = [_pair_like(ps) for ps in params] if sets else []  # row k of group g: set k
         self.flat = [[pair[k] for pair in self.pairs] for k in range(sets)]
         self.views = [[_views(f, ps) for f, ps in zip(flats, params, strict=True)] for flats in self.flat]
-        # per set k: each group's (pair, row k), and the set's views of all groups in one list
-        self.rows = [list(zip(self.pairs, flats, strict=True)) for flats in self.flat]
-        self.all_views = [[v for vs in views for v in vs] for views in self.views]
+        self.rows = [list(zip(self.pairs, flats, strict=True)) for flats in self.flat]  # set k: (pair, row k)
         self.current = 0  # the set that holds -omega_t
         self.norms = [math.nan] * len(params)  # |omega_t|^2 per group
         self.pending: dict[str, Any] | None = None  # the last move, settled at the next call
