@@ -13,11 +13,19 @@ wrapped step over the median bare step of that same run.
 steps, and the passes it adds timed one by one in isolation.
 
     PYTHONPATH=. python bench/bench_wrappers.py [steps-per-rule on the MLP]
+
+``lagged [runs] [steps]``: only lagged against the bare step, ``runs`` compares in a row on each
+network (default 5 of 60 steps on the MLP, 20x as many on the digits net), with the load average
+before and after, then lagged's parts: a shared machine swings from run to run, so the spread of
+several runs is the figure to quote.
+
+    PYTHONPATH=. python bench/bench_wrappers.py lagged 5 60
 """
 
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import sys
 import time
@@ -109,9 +117,11 @@ def best(run: Callable[[], object], repeats: int = 50) -> float:
 def lagged_parts(steps: int) -> None:
     """Each part of lagged's fast step on the MLP inside real steps (median CPU ms), and the bare loop."""
     spent: dict[str, list[float]] = {}
+    patched: list[tuple[Any, str, Any]] = []
 
     def timed(owner: Any, name: str, label: str) -> None:
         inner = getattr(owner, name)
+        patched.append((owner, name, inner))
 
         def run(*args: Any, **kwargs: Any) -> Any:
             start = time.process_time()
@@ -131,17 +141,21 @@ def lagged_parts(steps: int) -> None:
         "the probe, Adam's step included": (wrapped, "_fast_probe"),
         "Adam's step (in the probe)": (adam, "step"),
         "both inner products (2 reads), clearing the spent buffer (1 write)": (wrapped._fast, "settle"),
+        "  of which the matrix-vector product (torch.mv)": (torch, "mv"),
         "the move (2 reads, 1 write)": (wrapped._fast, "move"),
         "the core's next_alpha (Python, float64 scalars)": (wrapped, "_update"),
         "the rising-loss test": (wrapped, "_lagged_rejects"),
     }
     for label, (owner, name) in parts.items():
+        spent[label] = []  # printed in this order
         timed(owner, name, label)
     closure = lambda: torch.nn.functional.cross_entropy(model(x), y)  # noqa: E731
     for _ in range(steps + 2):
         timed_step = time.process_time()
         wrapped.step(closure)
         spent.setdefault("the whole step", []).append(time.process_time() - timed_step)
+    for owner, name, inner in patched:
+        setattr(owner, name, inner)
     model, x, y = big_mlp()
     adam = torch.optim.Adam(model.parameters(), lr=1e-4)
     bare: dict[str, list[float]] = {"forward, backward": [], "Adam's step": []}
@@ -230,5 +244,28 @@ def main(steps: int) -> None:
     lagged_passes()
 
 
+def lagged_runs(runs: int, steps: int) -> None:
+    """lagged (fast mode) against the bare step, ``runs`` compares on each network, and its parts."""
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for name, make, count in (
+        ("digits 64-32-10", digits_net, 20 * steps),
+        ("MLP 1.07e6 params", big_mlp, steps),
+    ):
+        ratios = []
+        print(f"\n{name}, {count} steps per compare: bare Adam, lagged (ms/step), ratio")
+        for _ in range(runs):
+            bare, wrapped = compare(make, "lagged", {}, count)
+            ratios.append(wrapped / bare)
+            cells = f"{1e3 * bare:.3f} {1e3 * wrapped:.3f} {1e3 * (wrapped - bare):+.3f} ms"
+            print(f"  {cells}  {wrapped / bare:.3f}")
+        print(f"  ratio: median {statistics.median(ratios):.3f}, range {min(ratios):.3f}-{max(ratios):.3f}")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    lagged_parts(steps)
+    lagged_passes()
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 60)
+    if len(sys.argv) > 1 and sys.argv[1] == "lagged":
+        lagged_runs(*(int(a) for a in sys.argv[2:4]) if len(sys.argv) > 2 else (5, 60))  # type: ignore[call-arg]
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 60)

@@ -171,31 +171,74 @@ class TrainingOptions:
         ``eps`` is the machine epsilon of the parameters' dtype (the precision guard's
         rounding bound is that of the loss values the rule differences).
         """
+        return self.scalar(eps)(probe, loss_start=loss_start, loss_next=loss_next, proposal=proposal)
+
+    def scalar(self, eps: float) -> ScalarUpdate:
+        """:meth:`update` for one eps, its constants built once (a wrapper keeps one per group).
+
+        >>> import numpy as np
+        >>> from taylorlr.alpha.rules import Probe
+        >>> update = TrainingOptions.build("lagged", gamma=1.0, safeguards="none").scalar(2.0**-52)
+        >>> f = np.float64  # alpha 0.5, |omega_t|^2 = 4, <omega_{t+1}, omega_t> = 1: 0.5 + 1 / (3 / 0.5)
+        >>> update(Probe(alpha=0.5, omega=np.array([2.0]), omega_next=np.array([0.5]), value=f(1)),
+        ...        loss_start=1.0, loss_next=1.0)[0]
+        0.6666666666666666
+        """
+        return ScalarUpdate(self, eps)
+
+
+class ScalarUpdate:
+    """The core's ``next_alpha`` on one group's float64 scalars (:class:`~taylorlr.alpha._step.ScalarOps`).
+
+    The rule, the guards, gamma and the ops are bound once; a call converts only the probe's
+    scalars that are not float64 already (a wrapper's fast path hands them over as float64).
+
+    >>> import numpy as np
+    >>> from taylorlr.alpha.rules import Probe
+    >>> update = ScalarUpdate(TrainingOptions.build("lagged", gamma=1.0, safeguards="default"), 2.0**-52)
+    >>> same = Probe(alpha=np.float64(0.5), omega=np.ones(1), omega_next=np.ones(1), value=np.float64(1))
+    >>> alpha, fired = update(same, loss_start=1.0, loss_next=1.0)  # curvature 0: the "grow" policy
+    >>> alpha, fired["curvature"]
+    (1.0, True)
+    """
+
+    __slots__ = ("float64", "gamma", "guards", "numpy", "ops", "rule")
+
+    def __init__(self, options: TrainingOptions, eps: float) -> None:
         import numpy
 
         from taylorlr.alpha._step import ScalarOps
 
-        ops = ScalarOps(eps)
-        scalar = numpy.float64
-        probe = replace(
-            probe,
-            alpha=scalar(probe.alpha),
-            value=_as_scalar(probe.value),
-            value_plus=_as_scalar(probe.value_plus),
-            value_mirror=_as_scalar(probe.value_mirror),
-        )
-        with numpy.errstate(all="ignore"):  # 0/0 in the pure formula is a guard's business
+        self.numpy, self.float64 = numpy, numpy.float64
+        self.rule, self.guards = options.rule, options.guards
+        self.gamma, self.ops = numpy.float64(options.gamma), ScalarOps(eps)
+
+    def __call__(
+        self, probe: Probe, *, loss_start: float, loss_next: float, proposal: float | None = None
+    ) -> tuple[float, dict[str, bool]]:
+        scalar = self.float64
+        values = (probe.value, probe.value_plus, probe.value_mirror)
+        if type(probe.alpha) is not scalar or not all(type(v) is scalar or v is None for v in values):
+            probe = replace(
+                probe,
+                alpha=scalar(probe.alpha),
+                value=_as_scalar(probe.value),
+                value_plus=_as_scalar(probe.value_plus),
+                value_mirror=_as_scalar(probe.value_mirror),
+            )
+        with self.numpy.errstate(all="ignore"):  # 0/0 in the pure formula is a guard's business
             update = next_alpha(
                 self.rule,
                 probe,
-                scalar(self.gamma),
+                self.gamma,
                 self.guards,
                 loss_start=scalar(loss_start),
                 loss_next=scalar(loss_next),
                 proposal=None if proposal is None else scalar(proposal),
-                ops=ops,
+                ops=self.ops,
             )
-        return float(update.alpha), {name: bool(update.fired[name]) for name in FIRINGS}
+        fired = update.fired
+        return float(update.alpha), {name: bool(fired[name]) for name in FIRINGS}
 
 
 def _as_scalar(value: Any) -> Any:

@@ -26,6 +26,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy
 import torch
 
 from taylorlr._training import (
@@ -34,6 +35,7 @@ from taylorlr._training import (
     NonFiniteLossError,
     ParameterError,
     Recorder,
+    ScalarUpdate,
     TrainingHistory,
     TrainingOptions,
     check_alpha0,
@@ -42,6 +44,8 @@ from taylorlr._training import (
 from taylorlr.alpha.rules import Probe, Rule
 from taylorlr.alpha.safeguards import Safeguards
 from taylorlr.errors import OptionError
+
+_F64 = numpy.float64
 
 __all__ = ["TaylorLR"]
 
@@ -149,6 +153,10 @@ class TaylorLR:
             rule, gamma=gamma, safeguards=safeguards, rule_options=rule_options
         )
         self._check_groups()
+        # the group structure, read once (the buffers of the fast mode are laid out on it)
+        self._param_lists = [list(group["params"]) for group in self._groups]
+        self._flat = [p for ps in self._param_lists for p in ps]
+        self._updates: dict[torch.dtype | None, ScalarUpdate] = {}  # bound per parameter dtype (its eps)
         self.direction = _resolve_direction(direction, name, self.options.rule, self._params())
         self._alpha = [
             check_alpha0(_number(g["lr"]), f"param group {i}'s lr") for i, g in enumerate(self._groups)
@@ -325,7 +333,7 @@ class TaylorLR:
                     )
 
     def _params(self) -> list[list[torch.Tensor]]:
-        return [list(group["params"]) for group in self._groups]
+        return self._param_lists
 
     def _given_grads(self) -> list[list[torch.Tensor | None]]:
         grads = [[p.grad for p in ps] for ps in self._params()]
@@ -352,8 +360,7 @@ class TaylorLR:
         self, closure: Callable[[], Any], *, grad: bool, create_graph: bool = False
     ) -> tuple[torch.Tensor, list[list[torch.Tensor | None]]]:
         """The closure's loss and, if asked, its gradient per group (None: the loss ignores it)."""
-        params = self._params()
-        flat = [p for ps in params for p in ps]
+        params, flat = self._param_lists, self._flat
         for p in flat:
             p.grad = None
         with torch.enable_grad() if grad else torch.no_grad():
@@ -544,11 +551,13 @@ class TaylorLR:
         self._alpha = new
 
     def _update(self, group: int, probe: Probe, loss_next: float, **kw: Any) -> tuple[float, dict[str, bool]]:
-        eps = torch.finfo(self._groups[group]["params"][0].dtype).eps
         assert self._loss_start is not None
-        alpha, fired = self.options.update(
-            probe, loss_start=self._loss_start, loss_next=loss_next, eps=eps, **kw
-        )
+        ps = self._param_lists[group]
+        dtype = ps[0].dtype if ps else None
+        update = self._updates.get(dtype)
+        if update is None:
+            update = self._updates[dtype] = self.options.scalar(_eps(ps))
+        alpha, fired = update(probe, loss_start=self._loss_start, loss_next=loss_next, **kw)
         self.recorder.fired(group, fired)
         return alpha, fired
 
@@ -672,8 +681,7 @@ class TaylorLR:
             try:
                 self.optimizer.step()
             finally:
-                flat = [p for ps in self._params() for p in ps]
-                for p, data in zip(flat, datas, strict=True):
+                for p, data in zip(self._flat, datas, strict=True):
                     p.data = data
                 for group, (lr, old_decay) in zip(self._groups, saved, strict=True):
                     group["lr"] = lr
@@ -764,6 +772,7 @@ class _FastLagged:
         self.pairs = [_pair_like(ps) for ps in params] if sets else []  # row k of group g: set k
         self.flat = [[pair[k] for pair in self.pairs] for k in range(sets)]
         self.views = [[_views(f, ps) for f, ps in zip(flats, params, strict=True)] for flats in self.flat]
+        self.rows = [list(zip(self.pairs, flats, strict=True)) for flats in self.flat]  # set k: (pair, row k)
         self.current = 0  # the set that holds -omega_t
         self.norms = [math.nan] * len(params)  # |omega_t|^2 per group
         self.pending: dict[str, Any] | None = None  # the last move, settled at the next call
@@ -780,7 +789,7 @@ class _FastLagged:
                 if decay:  # AdamW: omega = omega_adam + lambda theta
                     torch._foreach_add_(views, ps, alpha=-decay)
             # both inner products in one pass over the two sets: <row k, omega_{t+1}> for k = 0, 1
-            dots = [torch.mv(pair, pair[new]).tolist() for pair in self.pairs]
+            dots = [torch.mv(pair, row).tolist() for pair, row in self.rows[new]]
             cross, norms = [d[self.current] for d in dots], [d[new] for d in dots]
             for flat in self.flat[self.current]:  # omega_t is spent: cleared for the next probe
                 flat.zero_()
@@ -841,31 +850,33 @@ class _Gram:
         self.norms, self.cross, self.norms_next = norms, cross, norms_next
 
     def probe(self, group: int, alpha: float, value: float) -> Probe:
-        table = {
-            ("w", "w"): self.norms[group],
-            ("n", "w"): self.cross[group],
-            ("w", "n"): self.cross[group],
-            ("n", "n"): self.norms_next[group],
-        }
+        """The probe of group g (float64 scalars, as the core's ``next_alpha`` takes them on this path)."""
+        cross = self.cross[group]
+        table = {("w", "w"): self.norms[group], ("n", "w"): cross, ("w", "n"): cross}
+        table["n", "n"] = self.norms_next[group]
         return Probe(
-            alpha=alpha, value=value, omega=_Known({"w": 1.0}, table), omega_next=_Known({"n": 1.0}, table)
+            alpha=_F64(alpha),
+            value=_F64(value),
+            omega=_Known({"w": 1.0}, table),
+            omega_next=_Known({"n": 1.0}, table),
         )
 
 
 class _Known:
     """A combination of named vectors whose inner products are a table: the core's ``dot`` on them.
 
-    The shape only steers ``dot`` to its sum path (``sum(a * b, axis=-1)``); there are no elements.
+    Seen by ``dot`` as a vector of one element (its short path, ``a[..., 0] * b[..., 0]``): the
+    element is the vector itself, and the product of two is their inner product from the table.
     """
 
     __slots__ = ("coef", "table")
-    shape = (17,)
+    shape = (1,)
 
     def __init__(self, coef: dict[str, float], table: dict[tuple[str, str], float]) -> None:
         self.coef, self.table = coef, table
 
-    def __array_namespace__(self, api_version: Any = None) -> _Space:
-        return _SPACE
+    def __getitem__(self, index: Any) -> _Known:
+        return self
 
     def __sub__(self, other: _Known) -> _Known:
         coef = dict(self.coef)
@@ -873,22 +884,10 @@ class _Known:
             coef[name] = coef.get(name, 0.0) - c
         return _Known(coef, self.table)
 
-    def __mul__(self, other: _Known) -> _KnownProduct:
-        return _KnownProduct(self, other)
-
-
-class _KnownProduct:
-    __slots__ = ("a", "b")
-
-    def __init__(self, a: _Known, b: _Known) -> None:
-        self.a, self.b = a, b
-
-    def total(self) -> Any:
-        import numpy
-
-        return numpy.float64(
-            sum(x * y * self.a.table[i, j] for i, x in self.a.coef.items() for j, y in self.b.coef.items())
-        )
+    def __mul__(self, other: _Known) -> Any:
+        """<self, other>, float64; e.g. <w - n, w> = 1 * 1 * <w, w> + (-1) * 1 * <n, w>."""
+        table = self.table
+        return _F64(sum(x * y * table[i, j] for i, x in self.coef.items() for j, y in other.coef.items()))
 
 
 def _resolve_direction(direction: str, name: str, rule: Rule, params: list[list[torch.Tensor]]) -> str:
@@ -925,6 +924,11 @@ def _all_finite(tensors: list[torch.Tensor]) -> bool:
     if math.isfinite(torch.stack([t.sum() for t in tensors]).sum().item()):  # one sync
         return True
     return all(bool(torch.isfinite(t).all()) for t in tensors)
+
+
+def _eps(params: list[torch.Tensor]) -> float:
+    """The machine epsilon of a group's parameters (the precision guard's rounding bound)."""
+    return float(torch.finfo(params[0].dtype if params else torch.get_default_dtype()).eps)
 
 
 def _finite(alphas: list[float]) -> list[float]:

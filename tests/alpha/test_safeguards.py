@@ -182,7 +182,10 @@ def test_the_scalar_ops_of_the_wrappers_decide_as_the_arrays_do(
     rule, guards, alpha, omega, other, values, gamma
 ):
     """ScalarOps (taylorlr.torch's next_alpha on one group's float64 scalars) gives the alpha and the
-    firings that ArrayOps gives on one-member arrays, bit for bit, NaN, inf, 0 and overflow included."""
+    firings that ArrayOps gives on one-member arrays, bit for bit, NaN, inf, 0 and overflow included;
+    so does the wrappers' bound update (TrainingOptions.scalar: ops, gamma and guards built once, the
+    probe's float64 scalars taken as they are, as taylorlr.torch's fast path hands them over)."""
+    from taylorlr._training import TrainingOptions
     from taylorlr.alpha._step import ScalarOps
     from taylorlr.alpha.rules import resolve_rule
 
@@ -210,3 +213,9 @@ def test_the_scalar_ops_of_the_wrappers_decide_as_the_arrays_do(
         np.isnan(expected) and np.isnan(scalars.alpha)
     )
     assert {k: bool(v) for k, v in scalars.fired.items()} == {k: bool(v[0]) for k, v in arrays.fired.items()}
+    bound = TrainingOptions.build(rule, gamma=gamma, safeguards=guards).scalar(2.0**-52)
+    alpha_bound, fired_bound = bound(probe(np.float64, np.array), loss_start=1.0, loss_next=loss_next)
+    assert np.float64(alpha_bound).tobytes() == expected.tobytes() or (
+        np.isnan(expected) and np.isnan(alpha_bound)
+    )
+    assert fired_bound == {k: bool(v[0]) for k, v in arrays.fired.items()}

@@ -25,7 +25,7 @@ import taylorlr as tl  # noqa: E402
 from taylorlr._training import ClosureError, NonFiniteLossError, ParameterError, TrainingOptions  # noqa: E402
 from taylorlr.alpha import optimizers as tlo  # noqa: E402
 from taylorlr.alpha.rules import Probe  # noqa: E402
-from taylorlr.torch import TaylorLR  # noqa: E402
+from taylorlr.torch import TaylorLR, _Gram  # noqa: E402
 
 LS, LOGISTIC, ROSEN2, ROSEN10, SPD = PROBLEMS
 F64 = torch.float64
@@ -289,6 +289,28 @@ def test_the_wrappers_rising_test_is_the_guards(loss_start, value, loss_next, bo
     probe = Probe(alpha=0.1, value=value, omega=np.ones(1), omega_next=np.ones(1))
     _, fired = options.update(probe, loss_start=loss_start, loss_next=loss_next, eps=1.0)
     assert options.rises(loss_start=loss_start, value=value, loss_next=loss_next) == fired["rising_loss"]
+
+
+VECTOR = st.lists(st.floats(-1e3, 1e3), min_size=5, max_size=5)
+
+
+@given(VECTOR, VECTOR, st.floats(1e-6, 1e2))
+def test_the_fast_modes_inner_products_give_lagged_its_estimates(omega, omega_next, alpha):
+    """The fast mode hands the core's lagged rule omega_t and omega_{t+1} as their inner products
+    (|omega_t|^2, <omega_{t+1}, omega_t>, |omega_{t+1}|^2), float64 scalars: its slope is
+    <omega_{t+1}, omega_t> itself and its curvature <omega_t - omega_{t+1}, omega_t> / alpha as on the
+    vectors, to the rounding of |omega_t|^2 - <omega_{t+1}, omega_t> (the rule run on the arrays)."""
+    from taylorlr.alpha.rules import dot, lagged
+
+    w, n = np.array(omega), np.array(omega_next)
+    gram = _Gram([dot(w, w)], [dot(n, w)], [dot(n, n)]).probe(0, alpha, 1.0)
+    on_arrays = Probe(alpha=np.float64(alpha), value=np.float64(1.0), omega=w, omega_next=n)
+    rule = lagged()
+    slope, curvature = rule.slope(gram), rule.curvature(gram)
+    assert type(slope) is np.float64 and type(curvature) is np.float64
+    assert slope == rule.slope(on_arrays)
+    scale = float(np.sum(np.abs(w) * (np.abs(w) + np.abs(n)))) / alpha
+    assert abs(curvature - rule.curvature(on_arrays)) <= 8 * np.finfo(np.float64).eps * scale
 
 
 @pytest.mark.parametrize("direction", ["fast", "zero"])
