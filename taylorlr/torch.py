@@ -263,6 +263,7 @@ class TaylorLR:
                 non-finite alpha or loss at theta+ with the guards off (the move undone).
         """
         rule = self.options.rule
+        self._check_unchanged_groups()
         if closure is None and (rule.kind not in ("fixed", "adaptive") or _reads_plus(rule)):
             raise ClosureError(
                 f"rule {rule.label!r} evaluates the loss again during the step, so step() needs a "
@@ -331,6 +332,20 @@ class TaylorLR:
                         "float32 parameters (model.float()) and run the forward pass under "
                         "torch.autocast for half-precision speed"
                     )
+
+    def _check_unchanged_groups(self) -> None:
+        """The groups' layout is the one read when the wrapper was made (its buffers and alphas follow it)."""
+        groups = self._groups
+        if len(groups) == len(self._param_lists) and all(
+            len(group["params"]) == len(ps) for group, ps in zip(groups, self._param_lists, strict=True)
+        ):
+            return
+        raise ParameterError(
+            f"the optimizer's param groups changed after it was wrapped (now {len(groups)} groups of "
+            f"{[len(g['params']) for g in groups]} parameters, wrapped with {len(self._param_lists)} of "
+            f"{[len(ps) for ps in self._param_lists]}): add every group before wrapping, or wrap the "
+            "optimizer again: TaylorLR(optimizer, rule)"
+        )
 
     def _params(self) -> list[list[torch.Tensor]]:
         return self._param_lists

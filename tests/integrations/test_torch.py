@@ -517,6 +517,19 @@ def test_several_groups_with_a_one_line_rule_are_refused():
         TaylorLR(torch.optim.SGD([{"params": [a]}, {"params": [b]}], lr=0.1), "three-point")
 
 
+@pytest.mark.parametrize("rule", ["lagged", "exact", "fixed"])
+def test_a_group_added_after_wrapping_is_refused_before_anything_moves(rule):
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(3))
+    inner = torch.optim.SGD([a], lr=0.1)
+    opt = TaylorLR(inner, rule)
+    inner.add_param_group({"params": [b], "lr": 0.1})
+    with pytest.raises(
+        ParameterError, match=r"param groups changed after it was wrapped.*wrap the optimizer again"
+    ):
+        opt.step(lambda: (a.sum() + b.sum()) ** 2)
+    assert torch.equal(a.detach(), torch.ones(2)) and torch.equal(b.detach(), torch.ones(3))
+
+
 @pytest.mark.parametrize(("make", "match"), [
     (lambda w: torch.optim.LBFGS([w]), "LBFGS: it runs its own line search"),
     (lambda w: torch.optim.Rprop([w]), "Rprop"),
