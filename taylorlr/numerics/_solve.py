@@ -71,6 +71,8 @@ def relative_error(
     member; 0 where ``singular`` holds or the scale is 0."""
     scale = xp.sqrt(frobenius2) * xp.sqrt(step2) + xp.sqrt(gradient2)
     ok = scale > 0
+    if bool(xp.all(ok)) and not bool(xp.any(singular)):  # the common case: no member is zeroed
+        return xp.sqrt(residual2) / scale
     error = xp.sqrt(residual2) / xp.where(ok, scale, xp.ones_like(scale))
     return xp.where(xp.logical_or(singular, xp.logical_not(ok)), xp.zeros_like(error), error)
 

@@ -46,6 +46,9 @@ RTOL_FACTOR = 4
 BACKWARD_FACTOR = 64
 #: default Levenberg damping, relative to max(1, max |eigenvalue|)
 DEFAULT_DAMPING = 1e-3
+#: with every member's eigenvalues asked for (n >= 3, NumPy), run the passes over H block by block
+#: (:mod:`taylorlr.numerics._blocks`); False: one whole-batch pass each (the same bits)
+IN_BLOCKS = True
 
 
 class Curvature(Verdict):
@@ -508,7 +511,7 @@ def newton_step_on(
     xp = compiled.xp
     n = W.shape[-1]
     tol = default_rtol(n, compiled.dtype) if rtol is None else rtol
-    if eigenvalues and n > 2 and compiled.backend.is_numpy:  # every pass over H in cache-sized blocks
+    if eigenvalues and n > 2 and compiled.backend.is_numpy and IN_BLOCKS:  # every pass over H in blocks
         g, H, nonfinite, spectrum, solved, backward, moved = _in_blocks(
             compiled, W, tol, single=raise_singular
         )
