@@ -9,14 +9,19 @@ each member (curvature, conditioning, singular) and checks the solve's backward 
 eigenvalues are computed only when read. So each line prints, measured in the same run, the
 verdict alone against the floor (goal 1.5x), and the verdict with ``step.eigenvalues`` against
 the floor plus ``numpy.linalg.eigvalsh`` (goal 1.2x): asked for up front
-(``newton_step(..., eigenvalues=True)``), and read later from a step that was not told.
+(``newton_step(..., eigenvalues=True)``), and read later from a step that was not told. For
+n >= 3, asked up front, the passes over H run in cache-sized blocks
+(``taylorlr/numerics/_blocks.py``); the last figure is the same call with each pass over the whole
+batch in turn (``newton.IN_BLOCKS = False``), measured in the same run.
 Fastest of ``--repeats``, taken in turn.
 
 ``--keep-heap`` first asks glibc's malloc (``mallopt``) to keep freed memory instead of
 returning it to the system: then no call pays page faults for the temporaries of the one
 before, which shows how much of the overhead over the floor is the allocator's (on Linux only).
-``--cpu`` times this process's CPU (``time.process_time``) instead of the wall clock: on a
-machine shared with other work it does not count the time spent waiting for a core.
+``--parts`` also times, for n >= 3, what each part of the step with eigenvalues adds (the call
+less the call with that part stubbed out). ``--cpu`` times this process's CPU
+(``time.process_time``) instead of the wall clock: on a machine shared with other work it does not
+count the time spent waiting for a core.
 """
 
 from __future__ import annotations
@@ -28,10 +33,20 @@ from typing import Any
 import numpy as np
 
 import taylorlr as tl
+from taylorlr.numerics import newton
 
 LOSSES = {
     "rosenbrock 2-D": ("(1 - x1)**2 + 100*(x2 - x1**2)**2", 2),
     "quadratic 10-D": (" + ".join(f"{i + 1}*x{i}**2" for i in range(10)) + " + x0*x1 - x9", 10),
+    # H = 2 I + (grad q)(grad q)^T / 5 + q H_q / 5 varies with the point and is dense: no member is
+    # near-diagonal (the verdict's certificate settles none), and eigvalsh costs 4x the solve
+    "dense 10-D": (
+        " + ".join(f"x{i}**2" for i in range(10))
+        + " + ("
+        + " + ".join(f"{k % 3 + 1}*x{k}*x{(k + 1) % 10}" for k in range(10))
+        + ")**2/10",
+        10,
+    ),
 }
 
 
@@ -57,6 +72,16 @@ def with_eigenvalues(loss: tl.Loss, W: np.ndarray) -> None:
     assert tl.newton_step(loss, W, eigenvalues=True).eigenvalues is not None
 
 
+def whole_batch(loss: tl.Loss, W: np.ndarray) -> None:
+    """As :func:`with_eigenvalues`, each pass over the whole batch in turn instead of in cache-sized
+    blocks (``newton.IN_BLOCKS = False``, internal API; the same bits): what the blocks save."""
+    newton.IN_BLOCKS = False
+    try:
+        with_eigenvalues(loss, W)
+    finally:
+        newton.IN_BLOCKS = True
+
+
 def read_later(loss: tl.Loss, W: np.ndarray) -> None:
     """The step and its labels, then ``step.eigenvalues`` read afterwards (not asked for up front)."""
     assert tl.newton_step(loss, W).eigenvalues is not None
@@ -70,6 +95,7 @@ def fastest(loss: tl.Loss, W: np.ndarray, repeats: int, clock: Any = time.perf_c
         "floor + eigvalsh": (floor_and_eigenvalues, compiled),
         "verdict": (verdict, loss),
         "with eigenvalues": (with_eigenvalues, loss),
+        "whole batch": (whole_batch, loss),
         "read later": (read_later, loss),
     }
     best = dict.fromkeys(candidates, float("inf"))
@@ -79,6 +105,41 @@ def fastest(loss: tl.Loss, W: np.ndarray, repeats: int, clock: Any = time.perf_c
             action(first, W)
             best[name] = min(best[name], clock() - start)
     return best
+
+
+def parts(loss: tl.Loss, W: np.ndarray, repeats: int, clock: Any) -> dict[str, float]:
+    """What each part of the step with eigenvalues (n >= 3, in blocks) costs: the call's fastest
+    time less its fastest time with that part replaced by a stub returning zeros (internal API; the
+    results are then wrong, the time is what counts), candidates in turn."""
+    from taylorlr.numerics import _blocks
+
+    size = W.shape[0]
+    stubs = {
+        "residual H s - g": (_blocks, "_residual2", lambda xp, H, g, s: np.zeros(H.shape[0])),
+        "norms ||H||_F, ||g||, ||s||": (_blocks, "squares", lambda xp, a: np.ones(a.shape[0])),
+        "eigenvalue rule": (
+            _blocks,
+            "eigenvalue_rule",
+            lambda xp, v, tol, dtype: (np.zeros(v.shape[0], bool),) * 4,
+        ),
+        "backward error": (_blocks, "relative_error", lambda xp, r2, *rest: np.zeros(r2.shape[0])),
+        "labels": (newton, "_labels", lambda *masks: np.empty(size, dtype=object)),
+    }
+    best = dict.fromkeys(["whole call", *stubs], float("inf"))
+    for _ in range(repeats):
+        for name in best:
+            module, attribute, stub = stubs.get(name, (None, "", None))
+            kept = getattr(module, attribute, None)
+            if module is not None:
+                setattr(module, attribute, stub)
+            try:
+                start = clock()
+                with_eigenvalues(loss, W)
+                best[name] = min(best[name], clock() - start)
+            finally:
+                if module is not None:
+                    setattr(module, attribute, kept)
+    return {name: best["whole call"] - t if name in stubs else t for name, t in best.items()}
 
 
 def keep_heap() -> bool:
@@ -101,6 +162,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--keep-heap", action="store_true", help="keep freed memory (glibc mallopt)")
     parser.add_argument("--cpu", action="store_true", help="time this process's CPU, not the wall clock")
+    parser.add_argument(
+        "--parts", action="store_true", help="also time each part of the step with eigenvalues (n >= 3)"
+    )
     options = parser.parse_args()
     heap = " (heap kept)" if options.keep_heap and keep_heap() else ""
     clock = time.process_time if options.cpu else time.perf_counter
@@ -118,7 +182,18 @@ def main() -> None:
             f"with eigenvalues {t['with eigenvalues']:.4f} s = "
             f"{t['with eigenvalues'] / t['floor + eigvalsh']:.2f}x (goal 1.2), read later "
             f"{t['read later']:.4f} s = {t['read later'] / t['floor + eigvalsh']:.2f}x"
+            + (
+                f"; with eigenvalues, whole-batch passes {t['whole batch'] / t['floor + eigvalsh']:.2f}x"
+                if n >= 3
+                else ""
+            )
         )
+        if options.parts and n >= 3:
+            cost = parts(loss, W, options.repeats, clock)
+            print(
+                f"{'':>15}  parts of the {cost.pop('whole call'):.4f} s with eigenvalues: "
+                + ", ".join(f"{name} {seconds * 1e3:.1f} ms" for name, seconds in cost.items())
+            )
 
 
 if __name__ == "__main__":
