@@ -9,10 +9,7 @@ each member (curvature, conditioning, singular) and checks the solve's backward 
 eigenvalues are computed only when read. So each line prints, measured in the same run, the
 verdict alone against the floor (goal 1.5x), and the verdict with ``step.eigenvalues`` against
 the floor plus ``numpy.linalg.eigvalsh`` (goal 1.2x): asked for up front
-(``newton_step(..., eigenvalues=True)``), and read later from a step that was not told. For
-n >= 3, asked up front, the passes over H run in cache-sized blocks
-(``taylorlr/numerics/_blocks.py``); the last figure is the same call with each pass over the whole
-batch in turn (``newton.IN_BLOCKS = False``), measured in the same run.
+(``newton_step(..., eigenvalues=True)``), and read later from a step that was not told.
 Fastest of ``--repeats``, taken in turn.
 
 ``--keep-heap`` first asks glibc's malloc (``mallopt``) to keep freed memory instead of
@@ -72,16 +69,6 @@ def with_eigenvalues(loss: tl.Loss, W: np.ndarray) -> None:
     assert tl.newton_step(loss, W, eigenvalues=True).eigenvalues is not None
 
 
-def whole_batch(loss: tl.Loss, W: np.ndarray) -> None:
-    """As :func:`with_eigenvalues`, each pass over the whole batch in turn instead of in cache-sized
-    blocks (``newton.IN_BLOCKS = False``, internal API; the same bits): what the blocks save."""
-    newton.IN_BLOCKS = False
-    try:
-        with_eigenvalues(loss, W)
-    finally:
-        newton.IN_BLOCKS = True
-
-
 def read_later(loss: tl.Loss, W: np.ndarray) -> None:
     """The step and its labels, then ``step.eigenvalues`` read afterwards (not asked for up front)."""
     assert tl.newton_step(loss, W).eigenvalues is not None
@@ -95,7 +82,6 @@ def fastest(loss: tl.Loss, W: np.ndarray, repeats: int, clock: Any = time.perf_c
         "floor + eigvalsh": (floor_and_eigenvalues, compiled),
         "verdict": (verdict, loss),
         "with eigenvalues": (with_eigenvalues, loss),
-        "whole batch": (whole_batch, loss),
         "read later": (read_later, loss),
     }
     best = dict.fromkeys(candidates, float("inf"))
@@ -108,37 +94,36 @@ def fastest(loss: tl.Loss, W: np.ndarray, repeats: int, clock: Any = time.perf_c
 
 
 def parts(loss: tl.Loss, W: np.ndarray, repeats: int, clock: Any) -> dict[str, float]:
-    """What each part of the step with eigenvalues (n >= 3, in blocks) costs: the call's fastest
-    time less its fastest time with that part replaced by a stub returning zeros (internal API; the
-    results are then wrong, the time is what counts), candidates in turn."""
-    from taylorlr.numerics import _blocks
+    """What each part of the step with eigenvalues (n >= 3) costs: the call's fastest time less its
+    fastest time with that part replaced by a stub (internal API; the results are then wrong, the
+    time is what counts), candidates in turn."""
+    from taylorlr.numerics import _solve, _spectrum
 
     size = W.shape[0]
     stubs = {
-        "residual H s - g": (_blocks, "_residual2", lambda xp, H, g, s: np.zeros(H.shape[0])),
-        "norms ||H||_F, ||g||, ||s||": (_blocks, "squares", lambda xp, a: np.ones(a.shape[0])),
-        "eigenvalue rule": (
-            _blocks,
-            "eigenvalue_rule",
-            lambda xp, v, tol, dtype: (np.zeros(v.shape[0], bool),) * 4,
-        ),
-        "backward error": (_blocks, "relative_error", lambda xp, r2, *rest: np.zeros(r2.shape[0])),
-        "labels": (newton, "_labels", lambda *masks: np.empty(size, dtype=object)),
+        "residual H s - g": [(_solve, "_residual2", lambda xp, H, g, s: np.zeros(H.shape[0]))],
+        "||H||_F, ||g||, ||s||": [
+            (m, "squares", lambda xp, a: np.ones(a.shape[0])) for m in (newton, _solve)
+        ],
+        "eigenvalue rule": [
+            (_spectrum, "eigenvalue_rule", lambda xp, v, tol, dtype: (np.zeros(v.shape[0], bool),) * 4)
+        ],
+        "labels": [(newton, "_labels", lambda *masks: np.empty(size, dtype=object))],
     }
     best = dict.fromkeys(["whole call", *stubs], float("inf"))
     for _ in range(repeats):
         for name in best:
-            module, attribute, stub = stubs.get(name, (None, "", None))
-            kept = getattr(module, attribute, None)
-            if module is not None:
+            patches = stubs.get(name, [])
+            kept = [getattr(module, attribute) for module, attribute, _ in patches]
+            for module, attribute, stub in patches:
                 setattr(module, attribute, stub)
             try:
                 start = clock()
                 with_eigenvalues(loss, W)
                 best[name] = min(best[name], clock() - start)
             finally:
-                if module is not None:
-                    setattr(module, attribute, kept)
+                for (module, attribute, _), value in zip(patches, kept, strict=True):
+                    setattr(module, attribute, value)
     return {name: best["whole call"] - t if name in stubs else t for name, t in best.items()}
 
 
@@ -182,11 +167,6 @@ def main() -> None:
             f"with eigenvalues {t['with eigenvalues']:.4f} s = "
             f"{t['with eigenvalues'] / t['floor + eigvalsh']:.2f}x (goal 1.2), read later "
             f"{t['read later']:.4f} s = {t['read later'] / t['floor + eigvalsh']:.2f}x"
-            + (
-                f"; with eigenvalues, whole-batch passes {t['whole batch'] / t['floor + eigvalsh']:.2f}x"
-                if n >= 3
-                else ""
-            )
         )
         if options.parts and n >= 3:
             cost = parts(loss, W, options.repeats, clock)

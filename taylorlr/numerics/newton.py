@@ -29,7 +29,6 @@ from taylorlr._typing import require_loss
 from taylorlr.compile.backends import as_batch, quiet, to_numpy
 from taylorlr.errors import OptionError, PointError, SingularHessianError
 from taylorlr.kinds import Kind, Verdict
-from taylorlr.numerics._blocks import passes
 from taylorlr.numerics._folds import across, all_finite, contiguous, every_finite, norm, squares
 from taylorlr.numerics._solve import backward_error, solve
 from taylorlr.numerics._spectrum import EPS, Spectrum, classify
@@ -46,9 +45,6 @@ RTOL_FACTOR = 4
 BACKWARD_FACTOR = 64
 #: default Levenberg damping, relative to max(1, max |eigenvalue|)
 DEFAULT_DAMPING = 1e-3
-#: with every member's eigenvalues asked for (n >= 3, NumPy), run the passes over H block by block
-#: (:mod:`taylorlr.numerics._blocks`); False: one whole-batch pass each (the same bits)
-IN_BLOCKS = True
 
 
 class Curvature(Verdict):
@@ -511,18 +507,12 @@ def newton_step_on(
     xp = compiled.xp
     n = W.shape[-1]
     tol = default_rtol(n, compiled.dtype) if rtol is None else rtol
-    if eigenvalues and n > 2 and compiled.backend.is_numpy and IN_BLOCKS:  # every pass over H in blocks
-        g, H, nonfinite, spectrum, solved, backward, moved = _in_blocks(
-            compiled, W, tol, single=raise_singular
-        )
-    else:
-        g, H, nonfinite, frobenius2 = _finite_derivatives(compiled, W, single=raise_singular)
-        spectrum = classify(xp, H, tol, compiled.dtype, frobenius2, eigenvalues=eigenvalues)
-        # a non-finite member is treated like a singular one (no step), and labelled apart
-        no_step = xp.logical_or(spectrum.singular, nonfinite)
-        solved = solve(xp, H, g, no_step)
-        backward, moved = backward_error(xp, H, g, solved, no_step, frobenius2), None
+    g, H, nonfinite, frobenius2 = _finite_derivatives(compiled, W, single=raise_singular)
+    spectrum = classify(xp, H, tol, compiled.dtype, frobenius2, eigenvalues=eigenvalues)
+    # a non-finite member is treated like a singular one (no step), and labelled apart
     singular = xp.logical_or(spectrum.singular, nonfinite)
+    solved = solve(xp, H, g, singular)
+    backward = backward_error(xp, H, g, solved, singular, frobenius2)
     singular = xp.logical_or(singular, backward > BACKWARD_FACTOR * n * EPS[compiled.dtype])
     if raise_singular and fallback is None and bool(xp.any(singular)):
         where = _first(singular)
@@ -537,9 +527,8 @@ def newton_step_on(
     if method != "newton" and third is not None:
         safe_H = xp.where(singular[..., None, None], xp.eye(n, dtype=H.dtype), H)
         step = xp.where(singular[..., None], step, _third_order_step(xp, third, W, safe_H, g, step, method))
-    point = moved if step is solved and moved is not None else W - step  # w - s made in the blocks
     return NewtonStep(
-        start=W, point=point, step=step, gradient=g, hessian=H,
+        start=W, point=W - step, step=step, gradient=g, hessian=H,
         curvature=_curvature(spectrum, singular, nonfinite), shift=shift, method=method, fallback=fallback,
         conditioning=_conditioning(spectrum, singular, nonfinite),
         backward_error=backward, singular=singular, nonfinite=nonfinite, rtol=tol,
@@ -554,49 +543,6 @@ def default_rtol(n: int, dtype: str) -> float:
     True
     """
     return RTOL_FACTOR * n * EPS[dtype]
-
-
-def _in_blocks(compiled: Compiled, W: Any, tol: float, *, single: bool) -> tuple[Any, ...]:
-    """g, H, the non-finite mask, the spectrum (every member's eigenvalues), the solve's step,
-    its backward error and w - s, from one kernel call and :func:`~taylorlr.numerics._blocks.passes`
-    (numbers and labels bit for bit those of :func:`_finite_derivatives`, :func:`classify`,
-    :func:`solve` and :func:`backward_error` in turn).
-
-    Raises:
-        PointError: ``single`` and f, g or H is not finite.
-    """
-    import numpy
-
-    xp, n = compiled.xp, W.shape[-1]
-    batch = tuple(W.shape[:-1])
-    with quiet():
-        value = compiled.value(W)
-        g, H = compiled.grad_and_hess(W)  # views into the kernel's packed rows, read where they are
-    found = passes(numpy.reshape(value, (-1,)), numpy.reshape(g, (-1, n)), numpy.reshape(H, (-1, n, n)),
-                   numpy.reshape(W, (-1, n)), tol, compiled.dtype)  # fmt: skip
-    nonfinite = xp.asarray(numpy.reshape(found.nonfinite, batch))
-    if found.nonfinite.any():
-        if single:
-            raise _not_finite(W, value, g, nonfinite)
-        g = xp.where(nonfinite[..., None], xp.zeros_like(g), g)
-        H = xp.where(nonfinite[..., None, None], xp.eye(n, dtype=H.dtype), H)
-    singular = found.singular
-    spectrum = Spectrum(
-        singular=xp.asarray(numpy.reshape(singular, batch)), minimum=numpy.reshape(found.minimum, batch),
-        maximum=numpy.reshape(found.maximum, batch), ill=numpy.reshape(found.ill, batch),
-        checked=numpy.arange(singular.size), values=xp.reshape(found.eigenvalues, (*batch, n)),
-    )  # fmt: skip
-    return (g, H, nonfinite, spectrum, xp.reshape(found.solved, (*batch, n)),
-            xp.reshape(found.backward, batch), xp.reshape(found.point, (*batch, n)))  # fmt: skip
-
-
-def _not_finite(W: Any, value: Any, g: Any, nonfinite: Any) -> PointError:
-    where = _first(nonfinite)
-    return PointError(
-        f"f, its gradient or its Hessian is not finite at {_at(W, where)} "
-        f"(f = {_at(value, where)}, gradient {_at(g, where)}): "
-        "the point is outside f's domain, or the values overflow"
-    )
 
 
 def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[Any, Any, Any, Any]:
@@ -621,7 +567,12 @@ def _finite_derivatives(compiled: Compiled, W: Any, *, single: bool) -> tuple[An
         finite = xp.isfinite(value) & all_finite(xp, g) & all_finite(xp, flat)
     nonfinite = xp.logical_not(finite)
     if single and bool(xp.any(nonfinite)):
-        raise _not_finite(W, value, g, nonfinite)
+        where = _first(nonfinite)
+        raise PointError(
+            f"f, its gradient or its Hessian is not finite at {_at(W, where)} "
+            f"(f = {_at(value, where)}, gradient {_at(g, where)}): "
+            "the point is outside f's domain, or the values overflow"
+        )
     if not bool(xp.any(nonfinite)):  # no copies of g and H where every member is finite
         return g, H, nonfinite, frobenius2
     g = xp.where(nonfinite[..., None], xp.zeros_like(g), g)

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import taylorlr as tl
-from taylorlr.numerics._blocks import passes
 from taylorlr.numerics._folds import across
 from taylorlr.numerics._spectrum import EPS, _extremes, _weyl, classify, eigenvalue_rule
 from taylorlr.numerics.newton import default_rtol
-from tests.numerics.test_spectrum import exact_inertia
 
 CI = settings(deadline=None, derandomize=True, max_examples=40)
 
@@ -196,40 +193,11 @@ def test_the_residual_in_blocks_gives_each_member_the_bits_of_one_whole_batch_pa
         )
 
 
-# the passes in blocks (eigenvalues asked for up front, n >= 3, NumPy) --------------------------------
-
-
-@pytest.mark.parametrize("block", [1, 3, 7])
-@pytest.mark.parametrize("case", [c for c in sorted(CASES) if len(CASES[c][1][0]) >= 3])
-def test_the_passes_in_blocks_give_every_member_its_bits_at_every_block_size(case, block, monkeypatch):
-    """Members at a block's edge, in blocks with and without a non-finite or singular member: the
-    blocked path's numbers and labels are the unblocked path's, and each member's alone."""
-    from taylorlr.numerics import _blocks
-
-    text, points = CASES[case]
-    loss = tl.Loss(text)
-    rng = np.random.default_rng(11)
-    W = np.concatenate([np.array(points, dtype=float), rng.uniform(-2, 2, (9, len(points[0])))])
-    whole = tl.newton_step(loss, W, eigenvalues=True, fallback="pinv")  # one block
-    monkeypatch.setattr(_blocks, "BLOCK", block)
-    blocked = tl.newton_step(loss, W, eigenvalues=True, fallback="pinv")
-    unblocked = tl.newton_step(loss, W, fallback="pinv")  # the certificate, eigvalsh where needed
-    assert_same_bits(blocked, whole, f"block {block}")
-    assert_same_bits(blocked, unblocked, f"block {block}")
-    for k in range(len(W)):
-        alone = tl.newton_step(loss, W[k : k + 1], eigenvalues=True, fallback="pinv")
-        assert np.array_equal(alone.point[0], blocked.point[k], equal_nan=True), k
-        assert alone.backward_error[0] == blocked.backward_error[k], k
-    # the labels are the eigenvalue rule's on eigvalsh of the Hessian each member was given
-    rule = eigenvalue_rule(np, np.linalg.eigvalsh(blocked.hessian), default_rtol(W.shape[-1], "float64"),
-                           "float64")  # fmt: skip
-    finite = ~np.asarray(blocked.nonfinite)
-    minimum = np.asarray(blocked.curvature == "minimum")
-    assert minimum[finite].tolist() == (rule[1] & ~np.asarray(blocked.singular))[finite].tolist()
+# eigenvalues asked for up front: shapes, dtypes and a single point's errors ------------------------------
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_the_passes_in_blocks_keep_the_batch_shape_and_dtype(dtype):
+def test_eigenvalues_asked_up_front_keep_the_batch_shape_and_dtype(dtype):
     loss = tl.Loss(CASES["mixed 5-D"][0])
     W = np.random.default_rng(2).uniform(-1, 1, (2, 3, 5)).astype(dtype)
     told, later = (tl.newton_step(loss, W, eigenvalues=e, dtype=dtype) for e in (True, False))
@@ -238,7 +206,7 @@ def test_the_passes_in_blocks_keep_the_batch_shape_and_dtype(dtype):
     assert told.point.dtype == told.eigenvalues.dtype == told.backward_error.dtype == np.dtype(dtype)
 
 
-def test_the_passes_in_blocks_raise_the_typed_errors_of_a_single_point():
+def test_eigenvalues_asked_up_front_raise_the_typed_errors_of_a_single_point():
     with pytest.raises(tl.PointError, match="outside f's domain"):
         tl.newton_step(tl.Loss("log(x) + y**2 + z**2"), [-1.0, 0.0, 0.0], eigenvalues=True)
     with pytest.raises(tl.SingularHessianError, match=r"eigenvalues \[0.0, 2.0, 2.0\]"):
@@ -247,19 +215,22 @@ def test_the_passes_in_blocks_raise_the_typed_errors_of_a_single_point():
     assert str(step.curvature) == "singular" and step.point.tolist() == [0.0, 1.0, 1.0]
 
 
-@CI
-@given(st.integers(3, 4).flatmap(lambda n: st.lists(
-    st.lists(st.integers(-5, 5), min_size=n * n, max_size=n * n), min_size=1, max_size=4)))  # fmt: skip
-def test_the_passes_in_blocks_match_sympys_exact_inertia_on_integer_matrices(rows):
-    n = round(len(rows[0]) ** 0.5)
-    exact = [sympy.Matrix(n, n, r) + sympy.Matrix(n, n, r).T for r in rows]
-    exact += [M * sympy.diag(*([0] + [1] * (n - 1))) * M for M in exact]  # exactly singular too
-    H = np.array([np.array(M.tolist(), dtype=float) for M in exact])
-    found = passes(np.zeros(len(H)), np.ones((len(H), n)), H, np.zeros((len(H), n)),
-                   default_rtol(n, "float64"), "float64")  # fmt: skip
-    for k, M in enumerate(exact):
-        positive, negative, zero = exact_inertia(M)
-        assert bool(found.singular[k]) == (zero > 0)
-        if not zero:
-            assert bool(found.minimum[k]) == (positive == n) and bool(found.maximum[k]) == (negative == n)
-            assert np.array_equal(found.solved[k], np.linalg.solve(H[k], np.ones(n)))
+def test_the_backward_errors_shortcut_gives_each_member_the_bits_of_the_masked_formula():
+    """Where no member is singular and every scale is positive, the backward error skips its masks:
+    each member's number is the same bits as in a batch where another member takes the masked path."""
+    from taylorlr.numerics._solve import relative_error
+
+    rng = np.random.default_rng(4)
+    r2, f2, s2, g2 = (rng.uniform(0.0, 10.0, 64) ** 4 * 1e-30 for _ in range(4))
+    none = np.zeros(64, dtype=bool)
+    plain = relative_error(np, r2, f2, s2, g2, none)  # the shortcut
+    expected = np.sqrt(r2) / (np.sqrt(f2) * np.sqrt(s2) + np.sqrt(g2))
+    np.testing.assert_array_equal(plain, expected)
+    singular = none.copy()
+    singular[5] = True
+    f2[9] = s2[9] = g2[9] = 0.0  # a zero scale: 0, not NaN
+    masked = relative_error(np, r2, f2, s2, g2, singular)
+    assert masked[5] == masked[9] == 0.0
+    keep = np.ones(64, dtype=bool)
+    keep[[5, 9]] = False
+    np.testing.assert_array_equal(masked[keep], plain[keep])
