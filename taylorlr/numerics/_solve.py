@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from taylorlr.compile.backends import quiet
-from taylorlr.numerics._folds import norm, squares
+from taylorlr.numerics._folds import squares
 
 #: members per block of the residual H s - g (8192 x 10 doubles: 640 KiB, within a core's cache)
 BLOCK = 8192
@@ -61,8 +61,18 @@ def backward_error(xp: Any, H: Any, g: Any, s: Any, singular: Any, frobenius2: A
     residual2 = _residual2(xp, H, g, s)
     if frobenius2 is None:
         frobenius2 = squares(xp, xp.reshape(H, (*H.shape[:-2], n * n)))
-    scale = xp.sqrt(frobenius2) * norm(xp, s) + norm(xp, g)
+    return relative_error(xp, residual2, frobenius2, squares(xp, s), squares(xp, g), singular)
+
+
+def relative_error(
+    xp: Any, residual2: Any, frobenius2: Any, step2: Any, gradient2: Any, singular: Any
+) -> Any:
+    """||r|| / (||H||_F ||s|| + ||g||) from the squares ||r||^2, ||H||_F^2, ||s||^2 and ||g||^2 per
+    member; 0 where ``singular`` holds or the scale is 0."""
+    scale = xp.sqrt(frobenius2) * xp.sqrt(step2) + xp.sqrt(gradient2)
     ok = scale > 0
+    if bool(xp.all(ok)) and not bool(xp.any(singular)):  # the common case: no member is zeroed
+        return xp.sqrt(residual2) / scale
     error = xp.sqrt(residual2) / xp.where(ok, scale, xp.ones_like(scale))
     return xp.where(xp.logical_or(singular, xp.logical_not(ok)), xp.zeros_like(error), error)
 

@@ -191,3 +191,46 @@ def test_the_residual_in_blocks_gives_each_member_the_bits_of_one_whole_batch_pa
         assert alone.backward_error[0] == batch.backward_error[k] and np.array_equal(
             alone.point[0], batch.point[k]
         )
+
+
+# eigenvalues asked for up front: shapes, dtypes and a single point's errors ------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_eigenvalues_asked_up_front_keep_the_batch_shape_and_dtype(dtype):
+    loss = tl.Loss(CASES["mixed 5-D"][0])
+    W = np.random.default_rng(2).uniform(-1, 1, (2, 3, 5)).astype(dtype)
+    told, later = (tl.newton_step(loss, W, eigenvalues=e, dtype=dtype) for e in (True, False))
+    assert_same_bits(told, later)
+    assert told.point.shape == told.eigenvalues.shape == (2, 3, 5) and told.curvature.shape == (2, 3)
+    assert told.point.dtype == told.eigenvalues.dtype == told.backward_error.dtype == np.dtype(dtype)
+
+
+def test_eigenvalues_asked_up_front_raise_the_typed_errors_of_a_single_point():
+    with pytest.raises(tl.PointError, match="outside f's domain"):
+        tl.newton_step(tl.Loss("log(x) + y**2 + z**2"), [-1.0, 0.0, 0.0], eigenvalues=True)
+    with pytest.raises(tl.SingularHessianError, match=r"eigenvalues \[0.0, 2.0, 2.0\]"):
+        tl.newton_step(tl.Loss("x**3 + y**2 + z**2"), [0.0, 1.0, 1.0], eigenvalues=True)
+    step = tl.newton_step(tl.Loss("x**3 + y**2 + z**2"), [0.0, 1.0, 1.0], eigenvalues=True, throw=False)
+    assert str(step.curvature) == "singular" and step.point.tolist() == [0.0, 1.0, 1.0]
+
+
+def test_the_backward_errors_shortcut_gives_each_member_the_bits_of_the_masked_formula():
+    """Where no member is singular and every scale is positive, the backward error skips its masks:
+    each member's number is the same bits as in a batch where another member takes the masked path."""
+    from taylorlr.numerics._solve import relative_error
+
+    rng = np.random.default_rng(4)
+    r2, f2, s2, g2 = (rng.uniform(0.0, 10.0, 64) ** 4 * 1e-30 for _ in range(4))
+    none = np.zeros(64, dtype=bool)
+    plain = relative_error(np, r2, f2, s2, g2, none)  # the shortcut
+    expected = np.sqrt(r2) / (np.sqrt(f2) * np.sqrt(s2) + np.sqrt(g2))
+    np.testing.assert_array_equal(plain, expected)
+    singular = none.copy()
+    singular[5] = True
+    f2[9] = s2[9] = g2[9] = 0.0  # a zero scale: 0, not NaN
+    masked = relative_error(np, r2, f2, s2, g2, singular)
+    assert masked[5] == masked[9] == 0.0
+    keep = np.ones(64, dtype=bool)
+    keep[[5, 9]] = False
+    np.testing.assert_array_equal(masked[keep], plain[keep])
