@@ -315,7 +315,7 @@ def run(
     generic = GenericStepper(
         xp, compiled, the_optimizer, the_rule, guards, batches, line_oracle, oracle, tol, divergence
     )
-    stepper: Stepper = (_fused_stepper(generic, path) if path != "generic" else None) or generic
+    stepper: Stepper = (_fused_stepper(generic, path, size * steps) if path != "generic" else None) or generic
     check_memory(estimates[stepper.path], limit)
     started = time.perf_counter()
     with quiet():
@@ -347,8 +347,9 @@ def run(
     return check(result) if throw else result
 
 
-def _fused_stepper(generic: GenericStepper, path: str) -> Stepper | None:
-    """The fused stepper for this run, or None where it does not apply (path="auto").
+def _fused_stepper(generic: GenericStepper, path: str, work: int) -> Stepper | None:
+    """The fused stepper for this run (``work``: start points x steps), or None where it does not
+    apply (path="auto").
 
     Raises:
         OptionError: path="fused" where the fused step does not apply, saying why.
@@ -363,6 +364,7 @@ def _fused_stepper(generic: GenericStepper, path: str) -> Stepper | None:
         stochastic=generic.batches.stochastic,
         tol=generic.tol,
         divergence=generic.divergence,
+        work=work,
     )
     if isinstance(kernel, str):
         if path == "fused":

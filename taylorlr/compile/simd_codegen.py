@@ -233,7 +233,7 @@ class ColumnLoop:
 def compile_loop(
     arrays: Sequence[LoopArray],
     *,
-    optimise: bool = True,
+    optimise: bool | None = True,
     tiered: bool = False,
     max_instructions: int | None = None,
 ) -> ColumnLoop:
@@ -245,6 +245,9 @@ def compile_loop(
     speed on the straight-line evaluations of :class:`SimdKernel`. ``tiered`` (with
     ``optimise=False``) generates a small loop's machine code at level 0 too, and keeps its IR
     for :meth:`ColumnLoop.at_level` (level 3 later, when the loop has proved to be used).
+    ``optimise=None`` decides by size: a loop under :data:`LARGE_LOOP_INSTRUCTIONS` is optimised
+    (it builds in milliseconds either way), a larger one gets neither the IR passes nor level 3
+    (a large fused step: 7 s instead of 27 s to build, up to 1.6x slower per point).
     A loop of more than ``max_instructions`` IR instructions raises before LLVM starts.
 
     Raises:
@@ -296,6 +299,8 @@ def compile_loop(
     _require_symbols(llvm, [f.name for f in module.functions if f.is_declaration])
     # an optimised loop (the engine's fused step, built once and run for every step) keeps level 3
     instructions = sum(len(block.instructions) for block in function.blocks)
+    if optimise is None:
+        optimise = instructions < LARGE_LOOP_INSTRUCTIONS
     level = 3 if optimise else codegen_level(instructions)
     keep_ir = tiered and not optimise and level == 3
     level = 0 if keep_ir else level
