@@ -2,15 +2,16 @@
 
 From p(t) = g'(scale t) (its coefficients from f's expression in Taylor mode,
 :func:`slope_coefficients`, or its values at the Chebyshev nodes), each member's loop iteration
-finds p's real roots in closed form (the linear root; the quadratic formula without
-cancellation; Viete's cosine, as a polynomial, or Cardano's cube root), polishes each with a
-Newton step on p, keeps the local minimisers of G(t) = integral of p (p' > 0) and picks the one
-:func:`taylorlr.alpha.oracle.polynomial_line_minimum` picks: the lowest positive one, else the
-negative one nearest 0, else NaN; a last Newton step polishes it. It writes t*, p'(t*) and a
-bound on |roots of p| (Fujiwara's, its cube root rounded up). A coefficient below 1e-13 of the
-largest counts as zero (the degree drops), as in the NumPy path; a double root of p (no strict
-minimiser of G) is not a candidate. Only square roots and arithmetic, which the loop vectorises,
-but for Cardano's cube root (exp and log of the C library, lane by lane). One loop, compiled once
+finds the one local minimiser of G(t) = integral of p that
+:func:`taylorlr.alpha.oracle.polynomial_line_minimum` picks (the lowest positive one, else the
+negative one nearest 0, else NaN) among the roots where p rises, and only those: the linear
+root; the quadratic's, from the formula without cancellation; the cubic's smallest and largest
+(b3 > 0) or middle (b3 < 0) root, each found by two Halley steps from an upper bound that the
+critical points of p give (:func:`_cubic_minimiser`; no C library call, no candidate that cannot
+win); a last Newton step on p polishes it. It writes t*, p'(t*) and a bound on |roots of p|
+(Fujiwara's, its cube root rounded up). A coefficient below 1e-13 of the largest counts as zero
+(the degree drops), as in the NumPy path; a double root of p (no strict minimiser of G) is not a
+candidate. Only square roots and arithmetic, which the loop vectorises. One loop, compiled once
 per degree (:mod:`taylorlr.compile.simd_codegen`), instead of some sixty NumPy passes over the batch.
 
 >>> import numpy as np
@@ -103,7 +104,7 @@ def roots_of_coefficients(b: list[Any], floor: float = 1.0) -> list[Any]:
 
     count = len(b)
     b = [*b, *[se.Integer(0)] * (MAX_SLOPE_DEGREE + 1 - count)]  # p's missing higher coefficients
-    best, curvature = _choose(se, b, _candidates(se, b, floor))
+    best, curvature = _choose(se, b, floor)
     return [best, curvature, root_bound(se, b[:count])]
 
 
@@ -374,35 +375,41 @@ def _significant(se: Any, b: list[Any]) -> list[Any]:
 
 
 def degree_dropped(se: Any, b: list[Any]) -> Any:
-    """1 where p's top coefficient counts as zero (:func:`_candidates` solves a lower degree), else 0."""
+    """1 where p's top coefficient counts as zero (:func:`_minimiser` solves a lower degree), else 0."""
     return 1 - _significant(se, b)[-1]
 
 
-def _candidates(se: Any, b: list[Any], floor: float = 1.0) -> list[tuple[Any, Any]]:
-    """Up to three (root, is-a-root flag) pairs of p, by the degree its significant coefficients give:
-    the cubic's first root (Viete or Cardano) and its deflated quadratic's two, or the quadratic's
-    two, or the linear root; one quadratic formula serves both the cubic and the quadratic."""
+def _held(se: Any, x: Any) -> Any:
+    """x in a Piecewise that SymEngine cannot see into (its condition is always true: |x| + 1 != 0
+    holds for NaN too, the loop's != being unordered), so that it does not regroup a power of a
+    ratio as a ratio of powers: (b2 / b3)^3 as b2^3 / b3^3, which under- or overflows to 0 / 0 on
+    coefficients of 1e-110 or 1e110."""
+    return se.Piecewise((x, se.Ne(se.Abs(x) + 1, 0)), (se.nan, True))
+
+
+def _minimiser(se: Any, b: list[Any], floor: float = 1.0) -> Any:
+    """The local minimiser of G = integral of p that :func:`taylorlr.alpha.oracle.polynomial_line_minimum`
+    picks (the lowest positive one, else the negative one nearest 0, else NaN), by the degree p's
+    significant coefficients give: the cubic's (:func:`_cubic_minimiser`), the quadratic's root
+    where p rises, or the linear root where p rises."""
     f = _Flags(se)
     significant = _significant(se, b)
     degree = len(significant) - 1
-    linear = -b[0] / b[1]
-    if degree == 1:
-        return [(linear, significant[1])]
-    constant, middle = b[0] / b[2], b[1] / b[2]  # of the monic quadratic t^2 + middle t + constant
-    first = se.Integer(0)
+    best = f.pick(f.test(se.Gt(b[1], 0)), -b[0] / b[1], se.nan) if degree >= 1 else se.nan
+    if degree >= 2:
+        best = f.pick(significant[2], _quadratic_minimiser(se, f, b, floor), best)
     if degree == 3:
-        first, (deflated_constant, deflated_middle) = _cubic(se, f, b[0] / b[3], b[1] / b[3], b[2] / b[3])
-        constant = f.pick(significant[3], deflated_constant, constant)
-        middle = f.pick(significant[3], deflated_middle, middle)
-    (q0, real0), (q1, real1) = _quadratic(se, f, constant, middle, floor)
-    cubic = significant[3] if degree == 3 else se.Integer(0)
-    quadratic = significant[2]
-    slots = [
-        (f.pick(cubic, first, f.pick(quadratic, q0, linear)),
-         f.pick(cubic, se.Integer(1), f.pick(quadratic, real0, significant[1]))),
-        (f.pick(cubic, q0, q1), f.pick(cubic, real0, quadratic * real1)),
-    ]  # fmt: skip
-    return [*slots, (q1, cubic * real1)] if degree == 3 else slots
+        best = f.pick(significant[3], _cubic_minimiser(se, f, b, floor), best)
+    return best
+
+
+def _quadratic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> Any:
+    """The root of b0 + b1 t + b2 t^2 where it rises (NaN for none, or a double root), from the
+    quadratic formula without cancellation (:func:`_quadratic`)."""
+    inverse = 1 / b[2]
+    (q, real), (other, _) = _quadratic(se, f, _held(se, b[0] * inverse), _held(se, b[1] * inverse), floor)
+    rising = f.pick(f.test(se.Gt(b[2] * q, b[2] * other)), q, other)  # p' = 2 b2 (t - midpoint)
+    return f.pick(real, rising, se.nan)
 
 
 def _quadratic(se: Any, f: _Flags, c: Any, b: Any, floor: float) -> list[tuple[Any, Any]]:
@@ -414,60 +421,78 @@ def _quadratic(se: Any, f: _Flags, c: Any, b: Any, floor: float) -> list[tuple[A
     return [(q, real), (c / q, real * f.test(se.Ne(q, 0)))]
 
 
-def _cubic(se: Any, f: _Flags, c: Any, b: Any, a: Any) -> tuple[Any, tuple[Any, Any]]:
-    """The first root of t^3 + a t^2 + b t + c, from Viete's cosine (disc < 0) or Cardano's cube root,
-    and the (constant, middle) coefficients of the quadratic it deflates to."""
+def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> Any:
+    """The minimiser of G where p = b0 + b1 t + b2 t^2 + b3 t^3, without the C library.
+
+    In the depressed form t = s - a/3, s^3 + P s + Q (monic), with h = sqrt(max(-P/3, 0)) the
+    critical points +-h of a cubic with three real roots (0 else): the largest root is h + d with
+    d >= 0 the root of d^3 + 3 h d^2 + max(P, 0) d = 2 h^3 - Q (where that is >= 0: an increasing
+    convex function, :func:`_rise`), the smallest -(h + e) with 2 h^3 + Q on the right, and the
+    middle one Q / ((h + d)(h + e)) (the product of the three is -Q: no cancellation). A rising
+    cubic (b3 > 0) has its minimisers at the smallest and the largest root, a falling one at the
+    middle root; two roots closer than NEARLY_REAL of max(floor, their midpoint) are one double root.
+    """
+    inverse = 1 / b[3]
+    a, linear, constant = (_held(se, c * inverse) for c in b[2::-1])
     shift = -a / 3
-    p = b - a * a / 3
-    q = (2 * a * a * a - 9 * a * b) / 27 + c
-    disc = (q / 2) ** 2 + (p / 3) ** 3
-    # Max(., 0) keeps the radius one number: its cube is two multiplications, not a pow call
-    radius = se.Max(2 * se.sqrt(se.Max(-p / 3, 0)), se.Integer(0))
-    cosine = se.Max(se.Integer(-1), se.Min(se.Integer(1), -4 * q / radius**3))
-    largest = radius * _trisected(se, cosine) + shift  # Viete's first cosine: the largest root
-    root = se.sqrt(se.Max(disc, 0))
-    s = -q / 2 - f.pick(f.test(se.Lt(q, 0)), -root, root)
-    u = se.sign(s) * se.exp(se.log(se.Abs(s)) / 3)  # two C calls a lane, but faster than pow
-    one = u - p / (3 * u) + shift
-    first = f.pick(f.test(se.Lt(disc, 0)), largest, one)
-    # the other two from the deflated quadratic t^2 + (a + r) t + (b + r (a + r)): real only when
-    # there are three (two C calls a member instead of four cosines and a cube root)
-    linear = a + first
-    return first, (b + first * linear, linear)
+    p = linear - a * a / 3
+    q = (2 * a * a * a - 9 * a * linear) / 27 + constant
+    # h in a Piecewise that SymEngine cannot see into: h^3 is then two multiplications, not a pow call
+    h = se.Piecewise((se.sqrt(-p / 3), se.Lt(p, 0)), (se.Integer(0), True))
+    k = se.Max(p, se.Integer(0))
+    top = 2 * h * h * h
+    right_gap, left_gap = top - q, top + q  # the cubic at -h and at h, signs arranged: >= 0 for a root
+    # an upper bound of d and e, as each term alone would need it: the cubic's, shared
+    # (d^3 <= 2 h^3 + |Q|, and 2^(1/3) < 1.26), the linear and the quadratic term's
+    cubed = 1.26 * h + cube_root_above(se, se.Abs(q))
+    over_k, over_h = 1 / k, 1 / se.sqrt(3 * h)
+    right = h + _rise(se, f, right_gap, h, k, (cubed, right_gap * over_k, se.sqrt(right_gap) * over_h))
+    left = h + _rise(se, f, left_gap, h, k, (cubed, left_gap * over_k, se.sqrt(left_gap) * over_h))
+    largest, smallest, middle = shift + right, shift - left, shift + q / (right * left)
+    has_right, has_left = f.test(se.Ge(right_gap, 0)), f.test(se.Ge(left_gap, 0))
+
+    def apart(x: Any, y: Any) -> Any:  # x < y, not one double root
+        return f.test(se.Gt(y - x, 2 * NEARLY_REAL * se.Max(floor, se.Abs(x + y) / 2)))
+
+    # a root alone on its side, or apart from the middle one
+    three = has_right * has_left * f.test(se.Gt(h, 0))  # (h = 0: one root, both gaps 0 if Q = 0)
+    largest_ok = has_right * f.pick(three, apart(middle, largest), se.Integer(1))
+    smallest_ok = has_left * f.pick(three, apart(smallest, middle), se.Integer(1))
+    middle_ok = three * apart(middle, largest) * apart(smallest, middle)
+
+    def integral(s: Any) -> Any:  # G(s - a/3) - G(-a/3), over b3 > 0
+        return s * s * (s * s / 4 + p / 2) + q * s
+
+    both = f.test(se.Gt(smallest, 0)) * largest_ok * smallest_ok
+    lower = f.pick(f.test(se.Lt(integral(-left), integral(right))), smallest, largest)
+    rising = f.pick(both, lower, f.pick(largest_ok, largest, f.pick(smallest_ok, smallest, se.nan)))
+    return f.pick(f.test(se.Gt(b[3], 0)), rising, f.pick(middle_ok, middle, se.nan))
 
 
-#: the degree of the polynomial that stands for cos(acos(c) / 3) (:func:`_trisected`): its error is
-#: below 1e-10, which the two Newton steps on p that follow square twice
-TRISECTION_DEGREE = 10
+#: Halley steps from the start of :func:`_rise`: its error is cubed by each (the start is within a
+#: factor 3 of the root, the C library-free cube root in it within D^(1/24) or D^(-1/48))
+RISE_STEPS = 2
 
 
-def _trisected(se: Any, cosine: Any) -> Any:
-    """cos(acos(c) / 3) for c in [-1, 1] without the C library's acos and cos (called lane by lane:
-    most of the loop's time), as a polynomial in u = 2 sqrt((1 + c) / 2) - 1, in which the function
-    is analytic on [-1, 1] (in c it has a square-root branch point at -1)."""
-    u = 2 * se.sqrt((1 + cosine) / 2) - 1
-    result = se.Integer(0)
-    for coefficient in reversed(_trisection_coefficients()):
-        result = result * u + se.RealDouble(coefficient)
-    return result
+def _rise(se: Any, f: _Flags, gap: Any, h: Any, k: Any, starts: tuple[Any, ...]) -> Any:
+    """d >= 0 with d^3 + 3 h d^2 + k d = gap (h, k >= 0; gap >= 0, else NaN or garbage, unused), by
+    Halley's steps from the least of ``starts``, each an upper bound of d (a NaN one, as 0 / 0, is
+    passed over): the roots each term alone would need, gap^(1/3), gap / k and sqrt(gap / (3 h)),
+    of which the least is at most 3 times d (the largest term is at least gap / 3)."""
+    d, *others = starts
+    for start in others:
+        d = f.pick(f.test(se.Lt(start, d)), start, d)
+    for _ in range(RISE_STEPS):
+        value = d * (d * (d + 3 * h) + k) - gap
+        slope = d * (3 * d + 6 * h) + k
+        bend = 6 * (d + h)
+        denominator = 2 * slope * slope - value * bend
+        d = f.pick(f.test(se.Gt(denominator, 0)), d - 2 * value * slope / denominator, d)
+    return d
 
 
-@functools.lru_cache(maxsize=1)
-def _trisection_coefficients() -> tuple[float, ...]:
-    """Monomial coefficients in u of cos(acos(c) / 3)'s Chebyshev interpolant (c = 2 s^2 - 1, u = 2 s - 1)."""
-    import numpy
-    from numpy.polynomial import chebyshev
-
-    def h(u: Any) -> Any:  # with s = (u + 1) / 2 = cos(phi): c = cos(2 phi), acos(c) / 3 = 2 phi / 3
-        return numpy.cos(2 * numpy.arccos(numpy.clip((u + 1) / 2, -1.0, 1.0)) / 3)
-
-    return tuple(float(c) for c in chebyshev.cheb2poly(chebyshev.chebinterpolate(h, TRISECTION_DEGREE)))
-
-
-def _choose(se: Any, b: list[Any], candidates: list[tuple[Any, Any]]) -> tuple[Any, Any]:
-    """(t*, p'(t*)): the lowest positive local minimiser of G (the first of equals), else the negative
-    one nearest 0, else NaN; each candidate polished by a Newton step on p before the choice, the
-    chosen one by another after it."""
+def _choose(se: Any, b: list[Any], floor: float) -> tuple[Any, Any]:
+    """(t*, p'(t*)): :func:`_minimiser`, polished by a Newton step on p (NaN where p' <= 0 there)."""
     f = _Flags(se)
 
     def p(t: Any) -> Any:
@@ -476,22 +501,7 @@ def _choose(se: Any, b: list[Any], candidates: list[tuple[Any, Any]]) -> tuple[A
     def slope(t: Any) -> Any:
         return b[1] + t * (2 * b[2] + t * 3 * b[3])
 
-    def integral(t: Any) -> Any:
-        return t * (b[0] + t * (b[1] / 2 + t * (b[2] / 3 + t * b[3] / 4)))
-
-    lowest, value, nearest = se.nan, se.oo, -se.oo  # the positive minimiser, its G; the negative one
-    positives, negatives = [], []
-    for root, valid in candidates:
-        t = f.pick(valid, root, se.Integer(0))
-        t = t - p(t) / slope(t)
-        is_min = valid * f.test(se.Gt(slope(t), 0))
-        positive = is_min * f.test(se.Gt(t, 0))
-        negative = is_min - positive
-        lower = positive * f.test(se.Lt(integral(t), value))
-        lowest, value = f.pick(lower, t, lowest), f.pick(lower, integral(t), value)
-        nearest = f.pick(negative * f.test(se.Gt(t, nearest)), t, nearest)
-        positives.append(positive)
-        negatives.append(negative)
-    best = f.pick(f.either(*positives), lowest, f.pick(f.either(*negatives), nearest, se.nan))
+    best = _minimiser(se, b, floor)
     best = best - p(best) / slope(best)
-    return best, slope(best)
+    curvature = slope(best)
+    return f.pick(f.test(se.Gt(curvature, 0)), best, se.nan), curvature
