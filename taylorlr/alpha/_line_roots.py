@@ -223,6 +223,11 @@ class TileColumns:
 #: with g' from its coefficients, a root down to 1/BELOW_REACH of the scale is kept (the first
 #: round's own reach below the scale when g' is interpolated from nodes)
 BELOW_REACH = 1e6
+#: tiles a pass of the first round's loop for a cubic p (``compile_loop``'s ``interleave``): its
+#: roots are a long chain of dependent operations (about 500 per member), which two tiles at a time
+#: overlap (2-D Rosenbrock 30 -> 20 ns a member, the 10-D extended one 51 -> 37); a lower degree's
+#: short chain is not worth the registers (10-D quadratic: 18 -> 23 ns), and keeps one tile a pass
+INTERLEAVE = 2
 #: the largest finite double: |x| <= FINITE holds for finite x only (inf and NaN fail it)
 FINITE = 1.7976931348623157e308
 
@@ -314,7 +319,8 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
     running = f.test(se.Eq(code, columns.running))
     again = finite(size) * f.test(se.Ne(size, 0)) * far * running
     outputs = (f.pick(running, found, se.nan), f.pick(again, size, se.Integer(0)))
-    return compile_loop([LoopArray("tiles", reads=tuple(state)), LoopArray("rows", writes=outputs)])
+    arrays = [LoopArray("tiles", reads=tuple(state)), LoopArray("rows", writes=outputs)]
+    return compile_loop(arrays, interleave=INTERLEAVE if len(nodes) == MAX_SLOPE_DEGREE + 1 else 1)
 
 
 def root_bound(xp: Any, b: list[Any]) -> Any:
@@ -471,7 +477,7 @@ def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> Any:
 
 #: Halley steps from the start of :func:`_rise`: its error is cubed by each (the start is within a
 #: factor 3 of the root, the C library-free cube root in it within D^(1/24) or D^(-1/48))
-RISE_STEPS = 2
+RISE_STEPS = 3
 
 
 def _rise(se: Any, f: _Flags, gap: Any, h: Any, k: Any, starts: tuple[Any, ...]) -> Any:
