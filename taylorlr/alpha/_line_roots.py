@@ -428,15 +428,20 @@ def _quadratic(se: Any, f: _Flags, c: Any, b: Any, floor: float) -> list[tuple[A
 
 
 def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> Any:
-    """The minimiser of G where p = b0 + b1 t + b2 t^2 + b3 t^3, without the C library.
+    """The minimiser of G where p = b0 + b1 t + b2 t^2 + b3 t^3: one root, found by Halley's steps.
 
     In the depressed form t = s - a/3, s^3 + P s + Q (monic), with h = sqrt(max(-P/3, 0)) the
     critical points +-h of a cubic with three real roots (0 else): the largest root is h + d with
     d >= 0 the root of d^3 + 3 h d^2 + max(P, 0) d = 2 h^3 - Q (where that is >= 0: an increasing
-    convex function, :func:`_rise`), the smallest -(h + e) with 2 h^3 + Q on the right, and the
-    middle one Q / ((h + d)(h + e)) (the product of the three is -Q: no cancellation). A rising
-    cubic (b3 > 0) has its minimisers at the smallest and the largest root, a falling one at the
-    middle root; two roots closer than NEARLY_REAL of max(floor, their midpoint) are one double root.
+    convex function, :func:`_rise`), the smallest -(h + d) with 2 h^3 + Q on the right. A rising
+    cubic (b3 > 0) has its minimisers at the smallest and the largest root, and which one wins is
+    known before either is found: the smallest where it alone is a root (or the largest is a double
+    one), or where all three are positive and Q > 0 (G(r3) - G(r1) is the integral of p between
+    them, (r3 - r1)^3 (2 r2 - r1 - r3) / 12, of the middle root's sign in s, which is Q's); else the
+    largest. A falling cubic's minimiser is its middle root, from the largest by the quadratic the
+    cubic deflates to. Near the critical point h (or -h) the two roots on either side lie about
+    sqrt(gap / (3 h)) from it: closer than NEARLY_REAL of max(floor, |t|) there, they are one
+    double root (no strict minimiser).
     """
     inverse = 1 / b[3]
     a, linear, constant = (_held(se, c * inverse) for c in b[2::-1])
@@ -448,31 +453,29 @@ def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> Any:
     k = se.Max(p, se.Integer(0))
     top = 2 * h * h * h
     right_gap, left_gap = top - q, top + q  # the cubic at -h and at h, signs arranged: >= 0 for a root
-    # an upper bound of d and e, as each term alone would need it: the cubic's, shared
-    # (d^3 <= 2 h^3 + |Q|, and 2^(1/3) < 1.26), the linear and the quadratic term's
+    over_h = 1 / se.sqrt(3 * h)
+    right_near, left_near = se.sqrt(right_gap) * over_h, se.sqrt(left_gap) * over_h
+    three = f.test(se.Ge(right_gap, 0)) * f.test(se.Ge(left_gap, 0)) * f.test(se.Gt(h, 0))
+
+    def single(near: Any, at: Any) -> Any:  # not one double root with the middle root
+        return f.pick(three, f.test(se.Gt(near, NEARLY_REAL * se.Max(floor, se.Abs(at)))), se.Integer(1))
+
+    right_ok = f.test(se.Ge(right_gap, 0)) * single(right_near, shift + h)
+    left_ok = f.test(se.Ge(left_gap, 0)) * single(left_near, shift - h)
+    rising = f.test(se.Gt(b[3], 0))
+    all_positive = three * f.test(se.Lt(constant, 0)) * f.test(se.Gt(shift - h, 0))
+    left = rising * left_ok * f.either(1 - right_ok, all_positive * f.test(se.Gt(q, 0)))
+    gap, near = f.pick(left, left_gap, right_gap), f.pick(left, left_near, right_near)
+    # upper bounds of d, as each term alone would need it: the cubic's ((h + d)^3 <= 2 h^3 + |Q|
+    # bounds d^3, and 2^(1/3) < 1.26), the linear and the quadratic term's
     cubed = 1.26 * h + cube_root_above(se, se.Abs(q))
-    over_k, over_h = 1 / k, 1 / se.sqrt(3 * h)
-    right = h + _rise(se, f, right_gap, h, k, (cubed, right_gap * over_k, se.sqrt(right_gap) * over_h))
-    left = h + _rise(se, f, left_gap, h, k, (cubed, left_gap * over_k, se.sqrt(left_gap) * over_h))
-    largest, smallest, middle = shift + right, shift - left, shift + q / (right * left)
-    has_right, has_left = f.test(se.Ge(right_gap, 0)), f.test(se.Ge(left_gap, 0))
-
-    def apart(x: Any, y: Any) -> Any:  # x < y, not one double root
-        return f.test(se.Gt(y - x, 2 * NEARLY_REAL * se.Max(floor, se.Abs(x + y) / 2)))
-
-    # a root alone on its side, or apart from the middle one
-    three = has_right * has_left * f.test(se.Gt(h, 0))  # (h = 0: one root, both gaps 0 if Q = 0)
-    largest_ok = has_right * f.pick(three, apart(middle, largest), se.Integer(1))
-    smallest_ok = has_left * f.pick(three, apart(smallest, middle), se.Integer(1))
-    middle_ok = three * apart(middle, largest) * apart(smallest, middle)
-
-    def integral(s: Any) -> Any:  # G(s - a/3) - G(-a/3), over b3 > 0
-        return s * s * (s * s / 4 + p / 2) + q * s
-
-    both = f.test(se.Gt(smallest, 0)) * largest_ok * smallest_ok
-    lower = f.pick(f.test(se.Lt(integral(-left), integral(right))), smallest, largest)
-    rising = f.pick(both, lower, f.pick(largest_ok, largest, f.pick(smallest_ok, smallest, se.nan)))
-    return f.pick(f.test(se.Gt(b[3], 0)), rising, f.pick(middle_ok, middle, se.nan))
+    distance = h + _rise(se, f, gap, h, k, (cubed, gap / k, near))
+    # the falling cubic's middle root: s^2 + r s + (r^2 + P) holds the other two (r the largest),
+    # the smallest from the formula without cancellation, the middle one from their product
+    smallest = -(distance + se.sqrt(se.Max(-4 * p - 3 * distance * distance, se.Integer(0)))) / 2
+    middle = (distance * distance + p) / smallest
+    found = f.pick(left, shift - distance, f.pick(right_ok, shift + distance, se.nan))
+    return f.pick(rising, found, f.pick(three * right_ok * left_ok, shift + middle, se.nan))
 
 
 #: Halley steps from the start of :func:`_rise`: its error is cubed by each (the start is within a
