@@ -3,6 +3,7 @@ against exact roots, the cube root bounded by square roots (against NumPy's cbrt
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -103,3 +104,153 @@ def test_the_line_slopes_coefficients_are_none_past_a_polynomial():
     x, w, u = symengine.symbols("x w u")
     assert _line_roots.slope_coefficients(symengine.exp(x) + x**2, [x], [w], [u], 2) is None
     assert _line_roots.slope_coefficients(x**-1 + x**2, [x], [w], [u], 2) is None
+
+
+@functools.lru_cache(maxsize=1)
+def coefficient_loop():
+    """The first round's roots from p's coefficients (ascending, as Taylor mode gives them): rows
+    (b0 .. b3) -> rows (t*, p'(t*), bound)."""
+    symengine = pytest.importorskip("symengine")
+    b = symengine.symbols("b0:4")
+    outputs = _line_roots.roots_of_coefficients(list(b), 1 / _line_roots.BELOW_REACH)
+    return simd.compile_loop([simd.LoopArray("rows", reads=b), simd.LoopArray("rows", writes=tuple(outputs))])
+
+
+def loop_minimiser(coefficients) -> float:
+    rows = np.zeros((4, simd.LANES))
+    rows[:, 0] = coefficients
+    out = np.empty((3, simd.LANES))
+    coefficient_loop()([rows, out])
+    return float(out[0, 0])
+
+
+def exact_minimiser(coefficients) -> tuple[float, list[float]]:
+    """The rule's minimiser of G = integral of p, from the roots of the exact polynomial that the
+    floats ``coefficients`` (ascending) are, to 60 digits (mpmath), its degree that of the highest
+    coefficient above 1e-13 of the largest (the oracle's rule): the lowest G among the positive
+    local minimisers, else the negative one nearest 0, else NaN; and the real roots of p."""
+    mpmath = pytest.importorskip("mpmath")
+    largest = max(abs(c) for c in coefficients)
+    kept = list(coefficients)
+    while kept and abs(kept[-1]) <= _line_roots.NEGLIGIBLE * largest:
+        kept.pop()
+    if len(kept) < 2:
+        return float("nan"), []
+    with mpmath.workdps(60):
+        p = [mpmath.mpf(c) / mpmath.mpf(kept[-1]) for c in kept]  # monic: the same roots and G order
+        roots = mpmath.polyroots(p[::-1], maxsteps=400, extraprec=400)
+        real = sorted(mpmath.re(r) for r in roots if abs(mpmath.im(r)) <= mpmath.mpf(10) ** -40)
+        slope = [k * c for k, c in enumerate(p)][1:]
+        area = [mpmath.mpf(0)] + [c / (k + 1) for k, c in enumerate(p)]
+        sign = 1 if kept[-1] > 0 else -1  # p's sign against the monic one's
+
+        def at(q, x):
+            return sign * mpmath.polyval(q[::-1], x)
+
+        minima = [r for r in real if at(slope, r) > 0]
+        positive = [r for r in minima if r > 0]
+        fallback = max(minima) if minima else mpmath.nan
+        best = min(positive, key=lambda r: at(area, r)) if positive else fallback
+        return float(best), [float(r) for r in real]
+
+
+rationals = st.fractions(-4, 4, max_denominator=16)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    st.sampled_from([1, -1]),
+    st.lists(rationals, min_size=0, max_size=3, unique=True),
+    st.integers(-140, 140),
+    st.sampled_from([None, (0, 1), (1, 3)]),
+)
+@example(1, [-1, 0.5, 2], 120, None)  # three real roots, coefficients near 1e120
+@example(-1, [-1, 0.5, 2], -120, None)  # a falling cubic, coefficients near 1e-120
+@example(1, [0.25, 0.75, 3], 0, None)  # all three positive: the sign of Q picks the lower G
+@example(1, [0.25, 2.25, 3], 0, None)
+@example(1, [], 0, (1, 3))  # a constant p: no minimiser
+def test_the_loop_is_the_exact_minimiser_on_cubics_of_any_size(sign, roots, exponent, pair):
+    # p = sign 10^exponent prod (t - r) [(t - a)^2 + b^2 if a pair], degree 0 to 3 (a dropped degree
+    # included: p's top coefficient exactly 0), the roots at least 1/16 apart
+    sympy = pytest.importorskip("sympy")
+    t = sympy.Symbol("t")
+    p = sign * sympy.prod([t - sympy.Rational(r) for r in roots])
+    if pair is not None and len(roots) <= 1:
+        p *= (t - pair[0]) ** 2 + pair[1] ** 2
+    coefficients = [float(c) * 10.0**exponent for c in reversed(sympy.Poly(p, t).all_coeffs())]
+    coefficients += [0.0] * (4 - len(coefficients))
+    expected, exact_roots = exact_minimiser(coefficients)
+    got = loop_minimiser(coefficients)
+    if np.isnan(expected):
+        assert np.isnan(got)
+        return
+    if len(roots) == 3 and sign > 0 and min(roots) > 0 and sum(roots) == 3 * sorted(roots)[1]:
+        assert any(got == pytest.approx(r, rel=1e-12, abs=1e-14) for r in exact_roots)  # equal G
+        return
+    assert got == pytest.approx(expected, rel=1e-12, abs=1e-14)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    st.sampled_from([1.0, -1.0]),
+    st.floats(-3.0, 3.0),
+    st.integers(2, 6),
+    st.floats(-3.0, 3.0),
+    st.integers(-100, 100),
+)
+@example(1.0, 0.5, 6, 2.0, 0)  # a close pair left of a rising cubic's largest root
+@example(-1.0, 0.5, 5, -2.0, 0)  # a falling cubic's middle root, one of a close pair
+def test_a_close_pair_of_roots_is_located_to_its_conditioning(sign, r, digits, other, exponent):
+    # roots r and r + 10^-digits (apart by more than the double-root tolerance, 1e-7 of their size),
+    # a third one; located to its conditioning, eps (sum of |b_k r^k|) / |p'(r)| ~ 1e-13 / separation
+    # for roots up to 3, against the exact roots
+    separation = 10.0**-digits * max(1.0, abs(r))
+    if abs(other - r) < 0.1 or min(abs(r), abs(other)) < 0.1:
+        return  # apart; and no root near 0, where the rule (the lowest positive one) turns on its sign
+    coefficients = sign * 10.0**exponent * np.poly([r, r + separation, other])[::-1]
+    expected, _ = exact_minimiser(list(coefficients))
+    got = loop_minimiser(coefficients)
+    if np.isnan(expected):
+        assert np.isnan(got)
+    else:
+        assert got == pytest.approx(expected, rel=1e-13 / separation, abs=1e-13 / separation)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.floats(-3.0, 3.0), st.floats(-1e-9, 1e-9), st.integers(-100, 100))
+@example(1.0, 0.0, 0)  # an exact triple root: no strict minimiser of the rule's (p' = 0 there)
+@example(0.0, 0.0, 0)
+def test_near_a_triple_root_the_loop_finds_it_to_eps_to_the_third_or_says_none(r, shift, exponent):
+    # p = 10^exponent ((t - r)^3 + shift): one real root within |shift|^(1/3) of r; rounding the
+    # coefficients moves it by about eps^(1/3) (1 + |r|)
+    coefficients = 10.0**exponent * (np.poly([r, r, r])[::-1] + np.array([shift, 0.0, 0.0, 0.0]))
+    got = loop_minimiser(coefficients)
+    root = r - np.cbrt(shift)
+    assert np.isnan(got) or abs(got - root) <= 1e-4 * (1 + abs(r))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    st.lists(st.floats(-10.0, 10.0), min_size=4, max_size=4),
+    st.sampled_from([0.0, 1e-15, -1e-15]),
+    st.sampled_from([0.0, 1e-15]),
+)
+@example([1.0, -2.0, 0.0, 0.0], 0.0, 0.0)  # linear, rising: 2
+@example([1.0, 2.0, 0.0, 0.0], 0.0, 0.0)  # linear, falling: no minimiser
+@example([3.0, 0.0, 0.0, 0.0], 0.0, 0.0)  # constant
+@example([-2.0, 1.0, 1.0, 0.0], 1e-15, 0.0)  # a quadratic with a top coefficient that counts as 0
+def test_a_line_of_lower_degree_gets_the_lower_degrees_minimiser(coefficients, top, second):
+    # the cubic's (and maybe the quadratic's) coefficient 0 or below 1e-13 of the largest: the
+    # degree drops, and the loop finds the exact minimiser of the polynomial that is left, polished
+    # on the whole p (to the root of p next to it: within 1e-9 when the top coefficient is not 0)
+    coefficients = list(coefficients)
+    largest = max(abs(c) for c in coefficients)
+    coefficients[3] = top * largest
+    if second:
+        coefficients[2] = second * largest
+    expected, _ = exact_minimiser(coefficients)
+    got = loop_minimiser(coefficients)
+    if np.isnan(expected):
+        assert np.isnan(got)
+    else:
+        assert got == pytest.approx(expected, rel=1e-12 if top == 0 else 1e-9, abs=1e-14)
