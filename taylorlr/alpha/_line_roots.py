@@ -257,7 +257,8 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
     the true g' at the root and one Newton step on it,
     and whether the member must look again (as ``oracle._polynomial_minimiser`` decides: the
     root is more than ``reach`` scales away, or none was seen, or the Newton step moved it by
-    more than ``disowned`` relative). Writes rows (alpha*, the next scale or 0 when done);
+    more than ``disowned`` relative). Writes two arrays of one row each, alpha* and the next scale
+    (0 when done), so that alpha* can go where the caller keeps it;
     alpha* is NaN for a member not running. What the three loops of a round compute, with
     no (B, k) array between them and no copy of theta or omega out of the tiles.
     """
@@ -319,7 +320,7 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
     running = f.test(se.Eq(code, columns.running))
     again = finite(size) * f.test(se.Ne(size, 0)) * far * running
     outputs = (f.pick(running, found, se.nan), f.pick(again, size, se.Integer(0)))
-    arrays = [LoopArray("tiles", reads=tuple(state)), LoopArray("rows", writes=outputs)]
+    arrays = [LoopArray("tiles", reads=tuple(state)), *(LoopArray("rows", writes=(o,)) for o in outputs)]
     return compile_loop(arrays, interleave=INTERLEAVE if len(nodes) == MAX_SLOPE_DEGREE + 1 else 1)
 
 
@@ -385,12 +386,13 @@ def degree_dropped(se: Any, b: list[Any]) -> Any:
     return 1 - _significant(se, b)[-1]
 
 
-def _held(se: Any, x: Any) -> Any:
-    """x in a Piecewise that SymEngine cannot see into (its condition is always true: |x| + 1 != 0
-    holds for NaN too, the loop's != being unordered), so that it does not regroup a power of a
+def _held(se: Any, x: Any, divisor: Any) -> Any:
+    """x in a Piecewise that SymEngine cannot see into, so that it does not regroup a power of a
     ratio as a ratio of powers: (b2 / b3)^3 as b2^3 / b3^3, which under- or overflows to 0 / 0 on
-    coefficients of 1e-110 or 1e110."""
-    return se.Piecewise((x, se.Ne(se.Abs(x) + 1, 0)), (se.nan, True))
+    coefficients of 1e-110 or 1e110. Its condition, ``divisor`` != inf, is true but where x is
+    a ratio to an infinite divisor (NaN then); one comparison that is ready before the ratio is, so
+    the hold costs the ratio's chain one select."""
+    return se.Piecewise((x, se.Ne(divisor, se.oo)), (se.nan, True))
 
 
 def _minimiser(se: Any, b: list[Any], floor: float = 1.0) -> Any:
@@ -401,7 +403,8 @@ def _minimiser(se: Any, b: list[Any], floor: float = 1.0) -> Any:
     f = _Flags(se)
     significant = _significant(se, b)
     degree = len(significant) - 1
-    best = f.pick(f.test(se.Gt(b[1], 0)), -b[0] / b[1], se.nan) if degree >= 1 else se.nan
+    rising = significant[1] * f.test(se.Gt(b[1], 0)) if degree >= 1 else se.Integer(0)
+    best = f.pick(rising, -b[0] / b[1], se.nan) if degree >= 1 else se.nan
     if degree >= 2:
         best = f.pick(significant[2], _quadratic_minimiser(se, f, b, floor), best)
     if degree == 3:
@@ -412,8 +415,8 @@ def _minimiser(se: Any, b: list[Any], floor: float = 1.0) -> Any:
 def _quadratic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> Any:
     """The root of b0 + b1 t + b2 t^2 where it rises (NaN for none, or a double root), from the
     quadratic formula without cancellation (:func:`_quadratic`)."""
-    inverse = 1 / b[2]
-    (q, real), (other, _) = _quadratic(se, f, _held(se, b[0] * inverse), _held(se, b[1] * inverse), floor)
+    constant, linear = (_held(se, c / b[2], b[2]) for c in b[:2])
+    (q, real), (other, _) = _quadratic(se, f, constant, linear, floor)
     rising = f.pick(f.test(se.Gt(b[2] * q, b[2] * other)), q, other)  # p' = 2 b2 (t - midpoint)
     return f.pick(real, rising, se.nan)
 
@@ -444,7 +447,7 @@ def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> Any:
     double root (no strict minimiser).
     """
     inverse = 1 / b[3]
-    a, linear, constant = (_held(se, c * inverse) for c in b[2::-1])
+    a, linear, constant = (_held(se, c * inverse, b[3]) for c in b[2::-1])
     shift = -a / 3
     p = linear - a * a / 3
     q = (2 * a * a * a - 9 * a * linear) / 27 + constant

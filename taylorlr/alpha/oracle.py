@@ -296,14 +296,17 @@ def _tiled(line: tuple[Any, Any, Any], nodes: Any, reach: float, columns: Any) -
     except simd_codegen.UnsupportedExpression:
         return None
     lanes = simd_codegen.LANES
+    nobody = numpy.empty(0, dtype=numpy.intp)
 
-    def first(tiles: Any, size: int) -> tuple[Any, Any, Any, Any, Any]:
-        out = numpy.empty((2, len(tiles) * lanes))
-        loop([tiles, out])
-        alpha, scale = out[0, :size], out[1, :size]
+    def first(tiles: Any, size: int, into: Any = None) -> tuple[Any, Any, Any, Any, Any]:
+        count = len(tiles) * lanes
+        found = numpy.empty(count) if into is None else into
+        scale = numpy.empty(count)
+        loop([tiles, found.reshape(1, count), scale.reshape(1, count)])
+        alpha, scale = found[:size], scale[:size]
+        if not size or scale.max() == 0:  # nobody looks again (most calls; the scale is >= 0, not NaN)
+            return alpha, nobody, None, None, None
         again = numpy.flatnonzero(scale)
-        if not again.size:  # (most calls)
-            return alpha, again, None, None, None
         # theta and omega of the members that look again, from their tiles
         tile, lane = (again // lanes)[:, None], (again % lanes)[:, None]
         block = numpy.arange(columns.n)[None, :]
@@ -321,8 +324,9 @@ class TiledMinimiser:
     rounds of several chunks of a batch into one call (the fused step's blocks).
 
     Attributes:
-        first: ``first(tiles, B) -> (alpha, rows, theta, omega, scale)``: the first round's alpha* (B,),
-            and the members that look again (their rows, theta, omega and next scale).
+        first: ``first(tiles, B, into=None) -> (alpha, rows, theta, omega, scale)``: the first round's
+            alpha* (B,), and the members that look again (their rows, theta, omega and next scale);
+            alpha* is written into ``into`` when given (float64, C-contiguous, one per tiled member).
         later: ``later(theta, omega, rows, scale, alpha)``: the later rounds of those members, into
             ``alpha`` at ``rows`` in place. A member's alpha* does not depend on what it is called with.
 
@@ -338,7 +342,7 @@ class TiledMinimiser:
     (True, [1.0])
     """
 
-    first: Callable[[Any, int], tuple[Any, Any, Any, Any, Any]]
+    first: Callable[..., tuple[Any, Any, Any, Any, Any]]
     later: Callable[[Any, Any, Any, Any, Any], None]
 
     def __call__(self, tiles: Any, size: int) -> Any:
@@ -357,13 +361,13 @@ def _later_rounds(loop: Any, theta: Any, omega: Any, rows: Any, scale: Any, alph
 
     for _ in range(ROUNDS - 1):
         tiles = _as_tiles(theta, omega, scale)
-        out = numpy.empty((2, len(tiles) * LANES))
-        loop([tiles, out])
-        alpha[rows] = out[0, : rows.size]
-        again = numpy.flatnonzero(out[1, : rows.size])
+        found, following = numpy.empty((1, len(tiles) * LANES)), numpy.empty((1, len(tiles) * LANES))
+        loop([tiles, found, following])
+        alpha[rows] = found[0, : rows.size]
+        again = numpy.flatnonzero(following[0, : rows.size])
         if not again.size:
             return
-        theta, omega, rows, scale = theta[again], omega[again], rows[again], out[1, again]
+        theta, omega, rows, scale = theta[again], omega[again], rows[again], following[0, again]
 
 
 class _NumPyMath:
