@@ -237,9 +237,10 @@ def _oracle_rows(rows: list[Any], count: int, size: int) -> Any:
     """The oracle's alphas as a (count, B) array, NaN past the rows computed."""
     import numpy as np
 
-    out = np.full((count, size), np.nan)
+    out = np.empty((count, size))
     if rows:
         out[: len(rows)] = rows
+    out[len(rows) :] = np.nan
     return out
 
 
