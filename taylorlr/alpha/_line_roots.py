@@ -471,14 +471,24 @@ def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> Any:
     gap, near = f.pick(left, left_gap, right_gap), f.pick(left, left_near, right_near)
     # upper bounds of d, as each term alone would need it: the cubic's ((h + d)^3 <= 2 h^3 + |Q|
     # bounds d^3, and 2^(1/3) < 1.26), the linear and the quadratic term's
-    cubed = 1.26 * h + cube_root_above(se, se.Abs(q))
+    cubed = 1.26 * h + _cube_root(se, se.Abs(q))
     distance = h + _rise(se, f, gap, h, k, (cubed, gap / k, near))
-    # the falling cubic's middle root: s^2 + r s + (r^2 + P) holds the other two (r the largest),
-    # the smallest from the formula without cancellation, the middle one from their product
-    smallest = -(distance + se.sqrt(se.Max(-4 * p - 3 * distance * distance, se.Integer(0)))) / 2
-    middle = (distance * distance + p) / smallest
+    # the falling cubic's middle root: s^2 + r s - Q / r holds the other two (r the largest: their
+    # sum is -r, their product -Q / r), the smallest from the formula without cancellation, the
+    # middle one from the product (r^2 + P, the product's other form, cancels when it is small)
+    product = -q / distance
+    smallest = -(distance + se.sqrt(se.Max(distance * distance - 4 * product, se.Integer(0)))) / 2
+    middle = product / smallest
     found = f.pick(left, shift - distance, f.pick(right_ok, shift + distance, se.nan))
     return f.pick(rising, found, f.pick(three * right_ok * left_ok, shift + middle, se.nan))
+
+
+def _cube_root(se: Any, x: Any) -> Any:
+    """x^(1/3) from above for x >= 0, to within a factor 1 + (1 + 1/24 ln x)^3 / 27 or so: one Halley
+    step on y^3 = x from :func:`cube_root_above` (monotone from above: still a bound)."""
+    y = cube_root_above(se, x)
+    cube = y * y * y
+    return se.Piecewise((y * (cube + 2 * x) / (2 * cube + x), se.Gt(y, 0)), (y, True))  # 0 at 0, not 0 / 0
 
 
 #: Halley steps from the start of :func:`_rise`: its error is cubed by each (the start is within a
