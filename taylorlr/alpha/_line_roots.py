@@ -8,10 +8,12 @@ negative one nearest 0, else NaN) among the roots where p rises, and only those:
 root; the quadratic's, from the formula without cancellation; the cubic's smallest and largest
 (b3 > 0) or middle (b3 < 0) root, each found by two Halley steps from an upper bound that the
 critical points of p give (:func:`_cubic_minimiser`; no C library call, no candidate that cannot
-win); a last Newton step on p polishes it. It writes t*, p'(t*) and a bound on |roots of p|
-(Fujiwara's, its cube root rounded up). A coefficient below 1e-13 of the largest counts as zero
-(the degree drops), as in the NumPy path; a double root of p (no strict minimiser of G) is not a
-candidate. Only square roots and arithmetic, which the loop vectorises. One loop, compiled once
+win); a last Newton step on p polishes it. It writes t*, p'(t*) and a bound on |roots of p|, complex
+ones too (from the same quantities: no square root of its own). A coefficient below 1e-13 of the
+largest counts as zero (the degree drops), as in the NumPy path; a double root of p (no strict
+minimiser of G) is not a candidate. Only square roots and arithmetic, which the loop vectorises,
+and of those as few as may be: a square root or a division costs 0.55 or 0.31 ns a member (the
+divider is the loop's bottleneck), a multiplication or an addition 0.05. One loop, compiled once
 per degree (:mod:`taylorlr.compile.simd_codegen`), instead of some sixty NumPy passes over the batch.
 
 >>> import numpy as np
@@ -104,8 +106,7 @@ def roots_of_coefficients(b: list[Any], floor: float = 1.0) -> list[Any]:
 
     count = len(b)
     b = [*b, *[se.Integer(0)] * (MAX_SLOPE_DEGREE + 1 - count)]  # p's missing higher coefficients
-    best, curvature = _choose(se, b, floor)
-    return [best, curvature, root_bound(se, b[:count])]
+    return list(_choose(se, b, floor))
 
 
 def slope_coefficients(value: Any, variables: Any, theta: Any, omega: Any, count: int) -> list[Any] | None:
@@ -395,42 +396,43 @@ def _held(se: Any, x: Any, divisor: Any) -> Any:
     return se.Piecewise((x, se.Ne(divisor, se.oo)), (se.nan, True))
 
 
-def _minimiser(se: Any, b: list[Any], floor: float = 1.0) -> Any:
+def _minimiser(se: Any, b: list[Any], floor: float = 1.0) -> tuple[Any, Any]:
     """The local minimiser of G = integral of p that :func:`taylorlr.alpha.oracle.polynomial_line_minimum`
     picks (the lowest positive one, else the negative one nearest 0, else NaN), by the degree p's
     significant coefficients give: the cubic's (:func:`_cubic_minimiser`), the quadratic's root
-    where p rises, or the linear root where p rises."""
+    where p rises, or the linear root where p rises; and a bound on |roots of p| of that degree,
+    from the same quantities (no square root of its own; 0 for a constant p: no root)."""
     f = _Flags(se)
     significant = _significant(se, b)
     degree = len(significant) - 1
-    rising = significant[1] * f.test(se.Gt(b[1], 0)) if degree >= 1 else se.Integer(0)
-    best = f.pick(rising, -b[0] / b[1], se.nan) if degree >= 1 else se.nan
-    if degree >= 2:
-        best = f.pick(significant[2], _quadratic_minimiser(se, f, b, floor), best)
-    if degree == 3:
-        best = f.pick(significant[3], _cubic_minimiser(se, f, b, floor), best)
-    return best
+    if degree < 1:
+        return se.nan, se.Integer(0)
+    linear = -b[0] / b[1]
+    best = f.pick(significant[1] * f.test(se.Gt(b[1], 0)), linear, se.nan)
+    bound = f.pick(significant[1], se.Abs(linear), se.Integer(0))
+    for k, solve in ((2, _quadratic_minimiser), (3, _cubic_minimiser)):
+        if degree >= k:
+            root, size = solve(se, f, b, floor)
+            best, bound = f.pick(significant[k], root, best), f.pick(significant[k], size, bound)
+    return best, bound
 
 
-def _quadratic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> Any:
+def _quadratic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> tuple[Any, Any]:
     """The root of b0 + b1 t + b2 t^2 where it rises (NaN for none, or a double root), from the
-    quadratic formula without cancellation (:func:`_quadratic`)."""
-    constant, linear = (_held(se, c / b[2], b[2]) for c in b[:2])
-    (q, real), (other, _) = _quadratic(se, f, constant, linear, floor)
-    rising = f.pick(f.test(se.Gt(b[2] * q, b[2] * other)), q, other)  # p' = 2 b2 (t - midpoint)
-    return f.pick(real, rising, se.nan)
-
-
-def _quadratic(se: Any, f: _Flags, c: Any, b: Any, floor: float) -> list[tuple[Any, Any]]:
-    """Roots of t^2 + b t + c without cancellation; flagged only for a positive discriminant."""
-    half = -b / 2
+    quadratic formula without cancellation, and |midpoint| + sqrt(|discriminant|), which bounds
+    |roots| (real ones: the larger is that; complex ones: their modulus, sqrt(midpoint^2 - disc))."""
+    c, linear = (_held(se, x / b[2], b[2]) for x in b[:2])
+    half = -linear / 2
     disc = half * half - c
-    q = half + f.pick(f.test(se.Lt(half, 0)), -se.sqrt(disc), se.sqrt(disc))
+    root = se.sqrt(se.Abs(disc))
+    q = half + f.pick(f.test(se.Lt(half, 0)), -root, root)  # the root of the larger size
+    other = c / q
     real = f.test(se.Gt(disc, (NEARLY_REAL * se.Max(floor, se.Abs(half))) ** 2))  # not a double root
-    return [(q, real), (c / q, real * f.test(se.Ne(q, 0)))]
+    rising = f.pick(f.test(se.Gt(b[2] * q, b[2] * other)), q, other)  # p' = 2 b2 (t - midpoint)
+    return f.pick(real * f.test(se.Ne(q, 0)), rising, se.nan), se.Abs(half) + root
 
 
-def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> Any:
+def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> tuple[Any, Any]:
     """The minimiser of G where p = b0 + b1 t + b2 t^2 + b3 t^3: one root, found by Halley's steps.
 
     In the depressed form t = s - a/3, s^3 + P s + Q (monic), with h = sqrt(max(-P/3, 0)) the
@@ -444,7 +446,9 @@ def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> Any:
     largest. A falling cubic's minimiser is its middle root, from the largest by the quadratic the
     cubic deflates to. Near the critical point h (or -h) the two roots on either side lie about
     sqrt(gap / (3 h)) from it: closer than NEARLY_REAL of max(floor, |t|) there, they are one
-    double root (no strict minimiser).
+    double root (no strict minimiser). The bound on |roots|, complex ones too: |a/3| + max(sqrt(2 |P|),
+    (2 |Q|)^(1/3)) (|s|^3 <= |P| |s| + |Q|), sqrt(2 |P|) being 2.45 h for P < 0, the cube root
+    rounded up as in the start.
     """
     inverse = 1 / b[3]
     a, linear, constant = (_held(se, c * inverse, b[3]) for c in b[2::-1])
@@ -456,23 +460,22 @@ def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> Any:
     k = se.Max(p, se.Integer(0))
     top = 2 * h * h * h
     right_gap, left_gap = top - q, top + q  # the cubic at -h and at h, signs arranged: >= 0 for a root
-    over_h = 1 / se.sqrt(3 * h)
-    right_near, left_near = se.sqrt(right_gap) * over_h, se.sqrt(left_gap) * over_h
     three = f.test(se.Ge(right_gap, 0)) * f.test(se.Ge(left_gap, 0)) * f.test(se.Gt(h, 0))
 
-    def single(near: Any, at: Any) -> Any:  # not one double root with the middle root
-        return f.pick(three, f.test(se.Gt(near, NEARLY_REAL * se.Max(floor, se.Abs(at)))), se.Integer(1))
+    def single(gap: Any, at: Any) -> Any:  # not one double root with the middle one: sqrt(gap / (3 h)) > tol
+        tolerance = NEARLY_REAL * se.Max(floor, se.Abs(at))
+        return f.pick(three, f.test(se.Gt(gap, 3 * h * tolerance * tolerance)), se.Integer(1))
 
-    right_ok = f.test(se.Ge(right_gap, 0)) * single(right_near, shift + h)
-    left_ok = f.test(se.Ge(left_gap, 0)) * single(left_near, shift - h)
+    right_ok = f.test(se.Ge(right_gap, 0)) * single(right_gap, shift + h)
+    left_ok = f.test(se.Ge(left_gap, 0)) * single(left_gap, shift - h)
     rising = f.test(se.Gt(b[3], 0))
     all_positive = three * f.test(se.Lt(constant, 0)) * f.test(se.Gt(shift - h, 0))
     left = rising * left_ok * f.either(1 - right_ok, all_positive * f.test(se.Gt(q, 0)))
-    gap, near = f.pick(left, left_gap, right_gap), f.pick(left, left_near, right_near)
+    gap = f.pick(left, left_gap, right_gap)
     # upper bounds of d, as each term alone would need it: the cubic's ((h + d)^3 <= 2 h^3 + |Q|
     # bounds d^3, and 2^(1/3) < 1.26), the linear and the quadratic term's
-    cubed = 1.26 * h + _cube_root(se, se.Abs(q))
-    distance = h + _rise(se, f, gap, h, k, (cubed, gap / k, near))
+    cube_root = _cube_root(se, se.Abs(q))
+    distance = h + _rise(se, f, gap, h, k, (1.26 * h + cube_root, gap / k, se.sqrt(gap / (3 * h))))
     # the falling cubic's middle root: s^2 + r s - Q / r holds the other two (r the largest: their
     # sum is -r, their product -Q / r), the smallest from the formula without cancellation, the
     # middle one from the product (r^2 + P, the product's other form, cancels when it is small)
@@ -480,7 +483,8 @@ def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> Any:
     smallest = -(distance + se.sqrt(se.Max(distance * distance - 4 * product, se.Integer(0)))) / 2
     middle = product / smallest
     found = f.pick(left, shift - distance, f.pick(right_ok, shift + distance, se.nan))
-    return f.pick(rising, found, f.pick(three * right_ok * left_ok, shift + middle, se.nan))
+    best = f.pick(rising, found, f.pick(three * right_ok * left_ok, shift + middle, se.nan))
+    return best, se.Abs(shift) + 2.45 * h + se.sqrt(2 * k) + 1.26 * cube_root
 
 
 def _cube_root(se: Any, x: Any) -> Any:
@@ -513,8 +517,9 @@ def _rise(se: Any, f: _Flags, gap: Any, h: Any, k: Any, starts: tuple[Any, ...])
     return d
 
 
-def _choose(se: Any, b: list[Any], floor: float) -> tuple[Any, Any]:
-    """(t*, p'(t*)): :func:`_minimiser`, polished by a Newton step on p (NaN where p' <= 0 there)."""
+def _choose(se: Any, b: list[Any], floor: float) -> tuple[Any, Any, Any]:
+    """(t*, p'(t*), bound): :func:`_minimiser`, polished by a Newton step on p (NaN where p' <= 0
+    there), and its bound on |roots of p|."""
     f = _Flags(se)
 
     def p(t: Any) -> Any:
@@ -523,7 +528,7 @@ def _choose(se: Any, b: list[Any], floor: float) -> tuple[Any, Any]:
     def slope(t: Any) -> Any:
         return b[1] + t * (2 * b[2] + t * 3 * b[3])
 
-    best = _minimiser(se, b, floor)
+    best, bound = _minimiser(se, b, floor)
     best = best - p(best) / slope(best)
     curvature = slope(best)
-    return f.pick(f.test(se.Gt(curvature, 0)), best, se.nan), curvature
+    return f.pick(f.test(se.Gt(curvature, 0)), best, se.nan), curvature, bound

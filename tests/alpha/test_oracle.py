@@ -235,7 +235,7 @@ def test_the_compiled_root_loop_is_the_exact_minimiser(p):
     t_star, curvature, bound = roots_kernel(nodes).stacked(np, [values], (1,), None)[0]
     exact = exact_slope_minimiser(p)
     roots = np.roots(p[::-1]) if p[-1] else np.roots(p[-2::-1])
-    assert np.all(np.abs(roots) <= bound * (1 + 1e-12)) if p[-1] else True  # Fujiwara's bound holds
+    assert np.all(np.abs(roots) <= bound * (1 + 1e-12)) if p[-1] else True  # the bound holds
     if exact is None:
         return
     assert t_star == pytest.approx(float(exact), rel=1e-9, abs=1e-12)

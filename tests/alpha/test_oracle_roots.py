@@ -258,3 +258,24 @@ def test_a_line_of_lower_degree_gets_the_lower_degrees_minimiser(coefficients, t
         assert np.isnan(got)
     else:
         assert got == pytest.approx(expected, rel=1e-12 if top == 0 else 1e-9, abs=1e-14)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.lists(st.floats(-10.0, 10.0), min_size=4, max_size=4), st.integers(-100, 100))
+@example([0.0, 1.0, 0.0, 1.0], 0)  # t + t^3: roots 0, +-i (the complex ones set the bound)
+@example([-8.0, 0.0, 0.0, 1.0], 0)  # t^3 - 8
+@example([1.0, 0.0, 1.0, 0.0], 0)  # 1 + t^2: +-i
+def test_the_loops_bound_holds_for_every_root_complex_ones_too(coefficients, exponent):
+    # the next scale of a member that saw no root: at least |r| for every root r of p at the
+    # degree its significant coefficients give (NumPy's companion roots, complex included)
+    coefficients = [c * 10.0**exponent for c in coefficients]
+    largest = max(abs(c) for c in coefficients)
+    kept = list(coefficients)
+    while kept and abs(kept[-1]) <= _line_roots.NEGLIGIBLE * largest:
+        kept.pop()
+    rows = np.zeros((4, simd.LANES))
+    rows[:, 0] = coefficients
+    out = np.empty((3, simd.LANES))
+    coefficient_loop()([rows, out])
+    roots = np.roots(kept[::-1]) if len(kept) > 1 else np.array([])
+    assert np.all(np.abs(roots) <= out[2, 0] * (1 + 1e-9))
