@@ -301,11 +301,11 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
         scaled = [held(c / scale) for c in coefficients]
         t, curvature, bound = roots_of_coefficients(scaled, 1 / BELOW_REACH)
     alpha = t * scale
-    curvature = curvature / scale
     true = slope(f.pick(finite(alpha), alpha, se.Integer(0)))
-    polished = alpha - true / curvature
+    polished = alpha - true * scale / curvature  # g'' = p' / scale (one division, not two)
     good = finite(alpha) * finite(polished) * f.test(se.Gt(curvature, 0))
-    correction = f.pick(good, se.Abs(polished - alpha) / se.Abs(polished), se.Integer(0))
+    # the Newton step moved it by more than ``disowned`` relative (no division either)
+    disowning = good * f.test(se.Gt(se.Abs(polished - alpha), disowned * se.Abs(polished)))
     found = f.pick(good, polished, alpha)
     seen = f.test(se.Ge(se.Abs(alpha), 0))  # false for NaN only
     size = f.pick(seen, se.Abs(found), bound * scale)
@@ -317,7 +317,7 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
         # rounding). None seen: the bound's scale is tried as before.
         above = f.pick(seen, above * degree_dropped(se, scaled), above)
         below = f.pick(seen, f.test(se.Lt(size, scale / BELOW_REACH)), below)
-    far = f.either(above, below, f.test(se.Gt(correction, disowned)))
+    far = f.either(above, below, disowning)
     running = f.test(se.Eq(code, columns.running))
     again = finite(size) * f.test(se.Ne(size, 0)) * far * running
     outputs = (f.pick(running, found, se.nan), f.pick(again, size, se.Integer(0)))
@@ -455,8 +455,10 @@ def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> tuple[An
     shift = -a / 3
     p = linear - a * a / 3
     q = (2 * a * a * a - 9 * a * linear) / 27 + constant
-    # h in a Piecewise that SymEngine cannot see into: h^3 is then two multiplications, not a pow call
-    h = se.Piecewise((se.sqrt(-p / 3), se.Lt(p, 0)), (se.Integer(0), True))
+    # h in a Piecewise that SymEngine cannot see into: h^3 is then two multiplications, not a pow call;
+    # with sqrt(2 max(P, 0)) of the bound, from one square root of |P|
+    root = se.sqrt(se.Abs(p))
+    h = se.Piecewise((root * (1 / 3**0.5), se.Lt(p, 0)), (se.Integer(0), True))
     k = se.Max(p, se.Integer(0))
     top = 2 * h * h * h
     right_gap, left_gap = top - q, top + q  # the cubic at -h and at h, signs arranged: >= 0 for a root
@@ -475,7 +477,9 @@ def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> tuple[An
     # upper bounds of d, as each term alone would need it: the cubic's ((h + d)^3 <= 2 h^3 + |Q|
     # bounds d^3, and 2^(1/3) < 1.26), the linear and the quadratic term's
     cube_root = _cube_root(se, se.Abs(q))
-    distance = h + _rise(se, f, gap, h, k, (1.26 * h + cube_root, gap / k, se.sqrt(gap / (3 * h))))
+    # (the quotient held: SymEngine would take sqrt(gap) / sqrt(3 h), two square roots for one)
+    near = se.sqrt(_held(se, gap / (3 * h), h))
+    distance = h + _rise(se, f, gap, h, k, (1.26 * h + cube_root, gap / k, near))
     # the falling cubic's middle root: s^2 + r s - Q / r holds the other two (r the largest: their
     # sum is -r, their product -Q / r), the smallest from the formula without cancellation, the
     # middle one from the product (r^2 + P, the product's other form, cancels when it is small)
@@ -484,7 +488,9 @@ def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> tuple[An
     middle = product / smallest
     found = f.pick(left, shift - distance, f.pick(right_ok, shift + distance, se.nan))
     best = f.pick(rising, found, f.pick(three * right_ok * left_ok, shift + middle, se.nan))
-    return best, se.Abs(shift) + 2.45 * h + se.sqrt(2 * k) + 1.26 * cube_root
+    return best, se.Abs(shift) + 2.45 * h + f.pick(
+        f.test(se.Gt(p, 0)), 2**0.5 * root, se.Integer(0)
+    ) + 1.26 * cube_root
 
 
 def _cube_root(se: Any, x: Any) -> Any:
