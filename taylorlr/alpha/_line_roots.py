@@ -229,6 +229,9 @@ BELOW_REACH = 1e6
 #: overlap (2-D Rosenbrock 30 -> 20 ns a member, the 10-D extended one 51 -> 37); a lower degree's
 #: short chain is not worth the registers (10-D quadratic: 18 -> 23 ns), and keeps one tile a pass
 INTERLEAVE = 2
+#: a Newton step that polishes a root moves it by at most this fraction of its size (of the floor
+#: near 0); a larger one is a jump off a multiple root (p' ~ 0 there), not taken
+POLISH = 1e-3
 #: the largest finite double: |x| <= FINITE holds for finite x only (inf and NaN fail it)
 FINITE = 1.7976931348623157e308
 
@@ -306,7 +309,8 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
     good = finite(alpha) * finite(polished) * f.test(se.Gt(curvature, 0))
     # the Newton step moved it by more than ``disowned`` relative (no division either)
     disowning = good * f.test(se.Gt(se.Abs(polished - alpha), disowned * se.Abs(polished)))
-    found = f.pick(good, polished, alpha)
+    # not taken where it jumps (p' ~ 0 at a multiple root): that member looks again, and keeps alpha
+    found = f.pick(good * f.test(se.Le(se.Abs(polished - alpha), POLISH * se.Abs(alpha))), polished, alpha)
     seen = f.test(se.Ge(se.Abs(alpha), 0))  # false for NaN only
     size = f.pick(seen, se.Abs(found), bound * scale)
     above, below = f.test(se.Gt(size, reach * scale)), f.test(se.Lt(size, scale / reach))
@@ -464,9 +468,12 @@ def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> tuple[An
     right_gap, left_gap = top - q, top + q  # the cubic at -h and at h, signs arranged: >= 0 for a root
     three = f.test(se.Ge(right_gap, 0)) * f.test(se.Ge(left_gap, 0)) * f.test(se.Gt(h, 0))
 
+    # the gaps' rounding: each is 2 h^3 -+ Q, to a few ulps of the larger
+    noise = GAP_ULPS * 2.0**-52 * (top + se.Abs(q))
+
     def single(gap: Any, at: Any) -> Any:  # not one double root with the middle one: sqrt(gap / (3 h)) > tol
         tolerance = NEARLY_REAL * se.Max(floor, se.Abs(at))
-        return f.pick(three, f.test(se.Gt(gap, 3 * h * tolerance * tolerance)), se.Integer(1))
+        return f.pick(three, f.test(se.Gt(gap, se.Max(3 * h * tolerance * tolerance, noise))), se.Integer(1))
 
     right_ok = f.test(se.Ge(right_gap, 0)) * single(right_gap, shift + h)
     left_ok = f.test(se.Ge(left_gap, 0)) * single(left_gap, shift - h)
@@ -501,6 +508,10 @@ def _cube_root(se: Any, x: Any) -> Any:
     return se.Piecewise((y * (cube + 2 * x) / (2 * cube + x), se.Gt(y, 0)), (y, True))  # 0 at 0, not 0 / 0
 
 
+#: a gap of the cubic at a critical point within this many ulps of its terms is rounding: the two
+#: roots about that point are one double root (no strict minimiser)
+GAP_ULPS = 8
+
 #: Halley steps from the start of :func:`_rise`: its error is cubed by each (the start is within a
 #: factor 3 of the root, the C library-free cube root in it within D^(1/24) or D^(-1/48))
 RISE_STEPS = 3
@@ -524,8 +535,8 @@ def _rise(se: Any, f: _Flags, gap: Any, h: Any, k: Any, starts: tuple[Any, ...])
 
 
 def _choose(se: Any, b: list[Any], floor: float) -> tuple[Any, Any, Any]:
-    """(t*, p'(t*), bound): :func:`_minimiser`, polished by a Newton step on p (NaN where p' <= 0
-    there), and its bound on |roots of p|."""
+    """(t*, p'(t*), bound): :func:`_minimiser`, polished by a Newton step on p (where it moves t* by
+    at most POLISH; NaN where p' <= 0 there), and its bound on |roots of p|."""
     f = _Flags(se)
 
     def p(t: Any) -> Any:
@@ -535,6 +546,8 @@ def _choose(se: Any, b: list[Any], floor: float) -> tuple[Any, Any, Any]:
         return b[1] + t * (2 * b[2] + t * 3 * b[3])
 
     best, bound = _minimiser(se, b, floor)
-    best = best - p(best) / slope(best)
+    # a polish, taken only where it is one: not at a multiple root, where p' ~ 0 makes it NaN or a jump
+    step = p(best) / slope(best)
+    best = f.pick(f.test(se.Le(se.Abs(step), POLISH * (se.Abs(best) + floor))), best - step, best)
     curvature = slope(best)
     return f.pick(f.test(se.Gt(curvature, 0)), best, se.nan), curvature, bound

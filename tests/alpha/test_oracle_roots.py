@@ -220,6 +220,8 @@ def test_a_close_pair_of_roots_is_located_to_its_conditioning(sign, r, digits, o
 @given(st.floats(-3.0, 3.0), st.floats(-1e-9, 1e-9), st.integers(-100, 100))
 @example(1.0, 0.0, 0)  # an exact triple root: no strict minimiser of the rule's (p' = 0 there)
 @example(0.0, 0.0, 0)
+@example(1.7630942692404101, 0.0, 0)  # P rounds to 2e-15, Q to 0: p'(r) = 0, the Newton step infinite
+@example(1.26, 0.0, -7)  # P and Q 0: p(r) / p'(r) rounds to 1, a jump the polish must not take
 def test_near_a_triple_root_the_loop_finds_it_to_eps_to_the_third_or_says_none(r, shift, exponent):
     # p = 10^exponent ((t - r)^3 + shift): one real root within |shift|^(1/3) of r; rounding the
     # coefficients moves it by about eps^(1/3) (1 + |r|)
@@ -239,12 +241,13 @@ def test_near_a_triple_root_the_loop_finds_it_to_eps_to_the_third_or_says_none(r
 @example([1.0, 2.0, 0.0, 0.0], 0.0, 0.0)  # linear, falling: no minimiser
 @example([3.0, 0.0, 0.0, 0.0], 0.0, 0.0)  # constant
 @example([1.0, 1.8e-90, 0.0, 0.0], 0.0, 0.0)  # a linear coefficient that counts as 0: constant
+@example([1e-82, 0.0, 1.0, 1.0], 0.0, 0.0)  # t^2 (t + 1) + 1e-82: a complex pair 1e-41 from 0, not a root
 @example([0.0, 1e-12, 6.0, 0.0], 0.0, 0.0)  # roots 0 and -1.7e-13: one double root by the rule
 @example([-2.0, 1.0, 1.0, 0.0], 1e-15, 0.0)  # a quadratic with a top coefficient that counts as 0
 def test_a_line_of_lower_degree_gets_the_lower_degrees_minimiser(coefficients, top, second):
     # the cubic's (and maybe the quadratic's) coefficient 0 or below 1e-13 of the largest: the
     # degree drops, and the loop finds the exact minimiser of the polynomial that is left, polished
-    # on the whole p (to the root of p next to it: within 1e-9 when the top coefficient is not 0)
+    # on the whole p (to the root of p next to it: within 1e-9 when a dropped coefficient is not 0)
     coefficients = list(coefficients)
     largest = max(abs(c) for c in coefficients)
     coefficients[3] = top * largest
@@ -253,15 +256,28 @@ def test_a_line_of_lower_degree_gets_the_lower_degrees_minimiser(coefficients, t
     expected, roots = exact_minimiser(coefficients)
     if any(b - a <= 1e-6 * max(1.0, abs(a)) for a, b in itertools.pairwise(roots)):
         return  # two roots the oracle's rule counts as one double root (apart by 1e-7 of their size)
+    if abs(expected) > 1e3 and (top or second):
+        return  # beyond the round's reach (1e3 scales), where a dropped term may not be negligible
     got = loop_minimiser(coefficients)
     if np.isnan(expected):
         assert np.isnan(got)
-    else:
-        assert got == pytest.approx(expected, rel=1e-12 if top == 0 else 1e-9, abs=1e-14)
+        return
+    assert got == pytest.approx(expected, rel=1e-12 if top == second == 0 else 1e-6, abs=1e-14)
+    if top or second:  # polished on the whole p: its root next to the lower degree's
+        mpmath = pytest.importorskip("mpmath")
+        whole = list(coefficients)
+        while not whole[-1]:
+            whole.pop()
+        with mpmath.workdps(60):
+            roots = mpmath.polyroots([mpmath.mpf(c) for c in reversed(whole)], maxsteps=400, extraprec=400)
+        nearest = min((complex(r) for r in roots), key=lambda r: abs(r - expected))
+        assert got == pytest.approx(nearest.real, rel=1e-12, abs=1e-14)
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
-@given(st.lists(st.floats(-10.0, 10.0), min_size=4, max_size=4), st.integers(-100, 100))
+@given(
+    st.lists(st.floats(-10.0, 10.0, allow_subnormal=False), min_size=4, max_size=4), st.integers(-100, 100)
+)
 @example([0.0, 1.0, 0.0, 1.0], 0)  # t + t^3: roots 0, +-i (the complex ones set the bound)
 @example([-8.0, 0.0, 0.0, 1.0], 0)  # t^3 - 8
 @example([1.0, 0.0, 1.0, 0.0], 0)  # 1 + t^2: +-i
