@@ -1,6 +1,7 @@
 """The line-search oracle's price: a run with it against the same run without (by hand, not a test).
 
     python bench/bench_oracle.py [--batch 100000] [--steps 20] [--repeats 3] [--symbolic] [--profile]
+                                 [--parts]
 
 For polynomial losses (2-D Rosenbrock, a 10-D quadratic, 10-D extended Rosenbrock) it times
 ``tl.run(loss, starts, steps=...)`` with ``oracle=True`` and ``oracle=False`` in turn (the
@@ -15,7 +16,8 @@ derived before (28-32 s on Watson, 377 s on Brown and Dennis when measured for i
 With ``--profile`` it also prints where the oracle's time goes on the run's own states (each step's
 state as the fused path hands it to the oracle, one chunk for the whole batch): the first round's
 loop and the later rounds, in CPU ns a member and step (the fastest of 5 calls each), and the share
-of the members that look again.
+of the members that look again. With ``--parts`` (the quartic losses) it prints what each part of
+the first round's loop adds: the loop built again with that part left out, on the same states.
 """
 
 from __future__ import annotations
@@ -65,9 +67,9 @@ def run_ratio(text: str, n: int, batch: int, steps: int, repeats: int) -> tuple[
     return best[True], best[False], spent, float(np.median(ratios)), first
 
 
-def profile(text: str, n: int, batch: int, steps: int) -> str:
-    """The oracle's first round and later rounds on the run's states (see the module's docs)."""
-    from taylorlr.alpha import _fused_run, _tiles
+def run_states(text: str, n: int, batch: int, steps: int) -> tuple[tl.Loss, list[np.ndarray]]:
+    """The loss and each step's state as the fused path hands it to the oracle (one chunk)."""
+    from taylorlr.alpha import _fused_run
 
     states = []
     chunk_oracle = _fused_run.ChunkOracle.__call__
@@ -85,6 +87,14 @@ def profile(text: str, n: int, batch: int, steps: int) -> str:
     finally:
         _fused_run.BLOCK_BYTES = block_bytes
         _fused_run.ChunkOracle.__call__ = chunk_oracle  # type: ignore[method-assign]
+    return loss, states
+
+
+def profile(text: str, n: int, batch: int, steps: int) -> str:
+    """The oracle's first round and later rounds on the run's states (see the module's docs)."""
+    from taylorlr.alpha import _tiles
+
+    loss, states = run_states(text, n, batch, steps)
     line = oracle.build_line_oracle(loss, loss.compile())
     tiled = line.in_tiles(_tiles.tile_columns(_tiles.Layout(n, separate_grad=False)))
     first = later = 0.0
@@ -103,6 +113,69 @@ def profile(text: str, n: int, batch: int, steps: int) -> str:
     return (
         f"first round {first / count * 1e9:5.1f} ns, later rounds {later / count * 1e9:5.1f} ns a member "
         f"and step; {again / count:.1%} look again"
+    )
+
+
+def parts(text: str, n: int, batch: int, steps: int) -> str:
+    """The first round's loop on the run's states with a part left out, each built afresh: what
+    each part adds (CPU ns a member and step, the fastest of 5 calls a state). Leaving a part out
+    shortens the loop's chain of dependent operations as much as it saves work, so the parts'
+    figures need not add up to the whole."""
+    import symengine as se
+
+    from taylorlr.alpha import _line_roots as roots
+    from taylorlr.alpha import _tiles
+
+    loss, states = run_states(text, n, batch, steps)
+    disowned = oracle.DISOWNED
+    columns = _tiles.tile_columns(_tiles.Layout(n, separate_grad=False))
+    nodes = np.cos(np.pi * (np.arange(4) + 0.5) / 4)
+    d = loss.derivatives
+
+    def timed(**patches: object) -> float:
+        saved = {name: getattr(roots, name) for name in patches}
+        for name, value in patches.items():
+            setattr(roots, name, value)
+        roots._first_round_loop.cache_clear()
+        try:
+            loop = roots.first_round_loop(d.gradient, d.variables, nodes, columns, 1e3, disowned, d.value)
+        finally:
+            for name, value in saved.items():
+                setattr(roots, name, value)
+            roots._first_round_loop.cache_clear()
+        total = 0.0
+        for state in states:
+            found, scale = np.empty((1, len(state) * 4)), np.empty((1, len(state) * 4))
+            fastest = float("inf")
+            for _ in range(5):
+                start = time.process_time()
+                loop([state, found, scale])
+                fastest = min(fastest, time.process_time() - start)
+            total += fastest
+        return total / (batch * len(states)) * 1e9
+
+    def no_slope(gradient: object, variables: object, theta: object, omega: object) -> object:
+        return lambda alpha: se.Integer(0) * alpha  # g' at alpha* taken as 0: no Newton step on it
+
+    def unpolished(se_: object, b: list, floor: float) -> tuple:
+        best = roots._minimiser(se_, b, floor)
+        return best, b[1] + best * (2 * b[2] + best * 3 * b[3])
+
+    def no_bound(se_: object, b: list) -> object:
+        return se_.Integer(1)  # type: ignore[attr-defined]
+
+    whole = timed()
+    base = timed(_minimiser=lambda se_, b, floor=1.0: -b[0] / b[1], root_bound=no_bound)
+    figures = {
+        "the Halley steps": whole - timed(RISE_STEPS=0),
+        "the root bound": whole - timed(root_bound=no_bound),
+        "the polish on p": whole - timed(_choose=unpolished),
+        "the true g' at alpha* and its Newton step": whole - timed(_slope=no_slope),
+    }
+    shares = ", ".join(f"{name} {ns:4.1f}" for name, ns in figures.items())
+    return (
+        f"first round's loop {whole:5.1f} ns; its coefficients and tail with a linear root {base:5.1f} ns; "
+        f"without a part, the whole less: {shares}"
     )
 
 
@@ -134,6 +207,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--symbolic", action="store_true", help="also time the old symbolic derivation")
     parser.add_argument("--profile", action="store_true", help="where the oracle's time goes")
+    parser.add_argument("--parts", action="store_true", help="what each part of the first round's loop adds")
     options = parser.parse_args()
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{options.batch} starts x {options.steps} steps, rule 'exact', gd; load average {load}")
@@ -145,6 +219,8 @@ def main() -> None:
         )
         if options.profile:
             print(f"{'':>24}{profile(text, n, options.batch, options.steps)}")
+        if options.parts and n <= 10 and "rosenbrock" in name:
+            print(f"{'':>24}{parts(text, n, options.batch, options.steps)}")
     build_times(options.symbolic)
 
 

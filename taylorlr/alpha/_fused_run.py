@@ -237,9 +237,10 @@ def _oracle_rows(rows: list[Any], count: int, size: int) -> Any:
     """The oracle's alphas as a (count, B) array, NaN past the rows computed."""
     import numpy as np
 
-    out = np.full((count, size), np.nan)
+    out = np.empty((count, size))
     if rows:
         out[: len(rows)] = rows
+    out[len(rows) :] = np.nan
     return out
 
 
@@ -302,7 +303,10 @@ class ChunkOracle:
 
     def __init__(self, oracle_tiles: Any, plan: RecordPlan, size: int) -> None:
         self.oracle_tiles, self.plan, self.size, self.seconds = oracle_tiles, plan, size, 0.0
-        self.row_of: dict[int, Any] = {}  # made as the steps are reached: none for steps never taken
+        # made as the steps are reached (none for steps never taken), padded to whole tiles: the
+        # first round writes each chunk's alpha* in place; the chunks it reached, by first member
+        self.row_of: dict[int, Any] = {}
+        self.reached: dict[int, list[tuple[int, int]]] = {}
         self.later: dict[int, list[tuple[Any, ...]]] = {}
 
     def __call__(self, t: int, chunk: Any, members: slice) -> None:
@@ -313,10 +317,12 @@ class ChunkOracle:
         started = time.perf_counter()
         row = self.row_of.get(t)
         if row is None:
-            row = self.row_of[t] = np.full(self.size, np.nan)
-        found, again, *looking = self.oracle_tiles.first(chunk, len(chunk) * LANES)
-        stop = min(members.stop, self.size)
-        row[members.start : stop] = found[: stop - members.start]
+            row = self.row_of[t] = np.empty(-(-self.size // LANES) * LANES)
+        count = len(chunk) * LANES
+        stop = min(members.start + count, self.size)
+        place = row[members.start : members.start + count]
+        _, again, *looking = self.oracle_tiles.first(chunk, stop - members.start, into=place)
+        self.reached.setdefault(t, []).append((members.start, count))
         if again.size:
             self.later.setdefault(t, []).append((again + members.start, *looking))
         self.seconds += time.perf_counter() - started
@@ -330,8 +336,14 @@ class ChunkOracle:
         for t, parts in self.later.items():
             rows, theta, omega, scale = (np.concatenate(part) for part in zip(*parts, strict=True))
             self.oracle_tiles.later(theta, omega, rows, scale, self.row_of[t])
+        for t, row in self.row_of.items():
+            if sum(count for _, count in self.reached[t]) < len(row):  # NaN for the chunks that had stopped
+                unreached = np.ones(len(row), dtype=bool)
+                for first, count in self.reached[t]:
+                    unreached[first : first + count] = False
+                row[unreached] = np.nan
         self.seconds += time.perf_counter() - started
-        return [self.row_of[t] for t in sorted(self.row_of)]
+        return [self.row_of[t][: self.size] for t in sorted(self.row_of)]
 
 
 class History:

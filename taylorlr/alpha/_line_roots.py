@@ -2,15 +2,18 @@
 
 From p(t) = g'(scale t) (its coefficients from f's expression in Taylor mode,
 :func:`slope_coefficients`, or its values at the Chebyshev nodes), each member's loop iteration
-finds p's real roots in closed form (the linear root; the quadratic formula without
-cancellation; Viete's cosine, as a polynomial, or Cardano's cube root), polishes each with a
-Newton step on p, keeps the local minimisers of G(t) = integral of p (p' > 0) and picks the one
-:func:`taylorlr.alpha.oracle.polynomial_line_minimum` picks: the lowest positive one, else the
-negative one nearest 0, else NaN; a last Newton step polishes it. It writes t*, p'(t*) and a
-bound on |roots of p| (Fujiwara's, its cube root rounded up). A coefficient below 1e-13 of the
+finds the one local minimiser of G(t) = integral of p that
+:func:`taylorlr.alpha.oracle.polynomial_line_minimum` picks (the lowest positive one, else the
+negative one nearest 0, else NaN) among the roots where p rises, and only those: the linear
+root; the quadratic's, from the formula without cancellation; the cubic's smallest and largest
+(b3 > 0) or middle (b3 < 0) root, each found by two Halley steps from an upper bound that the
+critical points of p give (:func:`_cubic_minimiser`; no C library call, no candidate that cannot
+win); a last Newton step on p polishes it. It writes t*, p'(t*) and a bound on |roots of p|
+(Fujiwara's, over every coefficient however small, its cube root rounded up). A coefficient below 1e-13 of the
 largest counts as zero (the degree drops), as in the NumPy path; a double root of p (no strict
 minimiser of G) is not a candidate. Only square roots and arithmetic, which the loop vectorises,
-but for Cardano's cube root (exp and log of the C library, lane by lane). One loop, compiled once
+and of those as few as may be: a square root or a division costs 0.55 or 0.31 ns a member (the
+divider is the loop's bottleneck), a multiplication or an addition 0.05. One loop, compiled once
 per degree (:mod:`taylorlr.compile.simd_codegen`), instead of some sixty NumPy passes over the batch.
 
 >>> import numpy as np
@@ -103,7 +106,9 @@ def roots_of_coefficients(b: list[Any], floor: float = 1.0) -> list[Any]:
 
     count = len(b)
     b = [*b, *[se.Integer(0)] * (MAX_SLOPE_DEGREE + 1 - count)]  # p's missing higher coefficients
-    best, curvature = _choose(se, b, _candidates(se, b, floor))
+    best, curvature = _choose(se, b, floor)
+    # Fujiwara's bound over every coefficient, however small: a member that saw no root looks again
+    # at its scale, where the roots of coefficients that counted as zero here may be found
     return [best, curvature, root_bound(se, b[:count])]
 
 
@@ -222,6 +227,14 @@ class TileColumns:
 #: with g' from its coefficients, a root down to 1/BELOW_REACH of the scale is kept (the first
 #: round's own reach below the scale when g' is interpolated from nodes)
 BELOW_REACH = 1e6
+#: tiles a pass of the first round's loop for a cubic p (``compile_loop``'s ``interleave``): its
+#: roots are a long chain of dependent operations (about 500 per member), which two tiles at a time
+#: overlap (2-D Rosenbrock 30 -> 20 ns a member, the 10-D extended one 51 -> 37); a lower degree's
+#: short chain is not worth the registers (10-D quadratic: 18 -> 23 ns), and keeps one tile a pass
+INTERLEAVE = 2
+#: a Newton step that polishes a root moves it by at most this fraction of its size (of the floor
+#: near 0); a larger one is a jump off a multiple root (p' ~ 0 there), not taken
+POLISH = 1e-3
 #: the largest finite double: |x| <= FINITE holds for finite x only (inf and NaN fail it)
 FINITE = 1.7976931348623157e308
 
@@ -251,7 +264,8 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
     the true g' at the root and one Newton step on it,
     and whether the member must look again (as ``oracle._polynomial_minimiser`` decides: the
     root is more than ``reach`` scales away, or none was seen, or the Newton step moved it by
-    more than ``disowned`` relative). Writes rows (alpha*, the next scale or 0 when done);
+    more than ``disowned`` relative). Writes two arrays of one row each, alpha* and the next scale
+    (0 when done), so that alpha* can go where the caller keeps it;
     alpha* is NaN for a member not running. What the three loops of a round compute, with
     no (B, k) array between them and no copy of theta or omega out of the tiles.
     """
@@ -293,12 +307,13 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
         scaled = [held(c / scale) for c in coefficients]
         t, curvature, bound = roots_of_coefficients(scaled, 1 / BELOW_REACH)
     alpha = t * scale
-    curvature = curvature / scale
     true = slope(f.pick(finite(alpha), alpha, se.Integer(0)))
-    polished = alpha - true / curvature
+    polished = alpha - true * scale / curvature  # g'' = p' / scale (one division, not two)
     good = finite(alpha) * finite(polished) * f.test(se.Gt(curvature, 0))
-    correction = f.pick(good, se.Abs(polished - alpha) / se.Abs(polished), se.Integer(0))
-    found = f.pick(good, polished, alpha)
+    # the Newton step moved it by more than ``disowned`` relative (no division either)
+    disowning = good * f.test(se.Gt(se.Abs(polished - alpha), disowned * se.Abs(polished)))
+    # not taken where it jumps (p' ~ 0 at a multiple root): that member looks again, and keeps alpha
+    found = f.pick(good * f.test(se.Le(se.Abs(polished - alpha), POLISH * se.Abs(alpha))), polished, alpha)
     seen = f.test(se.Ge(se.Abs(alpha), 0))  # false for NaN only
     size = f.pick(seen, se.Abs(found), bound * scale)
     above, below = f.test(se.Gt(size, reach * scale)), f.test(se.Lt(size, scale / reach))
@@ -309,11 +324,12 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
         # rounding). None seen: the bound's scale is tried as before.
         above = f.pick(seen, above * degree_dropped(se, scaled), above)
         below = f.pick(seen, f.test(se.Lt(size, scale / BELOW_REACH)), below)
-    far = f.either(above, below, f.test(se.Gt(correction, disowned)))
+    far = f.either(above, below, disowning)
     running = f.test(se.Eq(code, columns.running))
     again = finite(size) * f.test(se.Ne(size, 0)) * far * running
     outputs = (f.pick(running, found, se.nan), f.pick(again, size, se.Integer(0)))
-    return compile_loop([LoopArray("tiles", reads=tuple(state)), LoopArray("rows", writes=outputs)])
+    arrays = [LoopArray("tiles", reads=tuple(state)), *(LoopArray("rows", writes=(o,)) for o in outputs)]
+    return compile_loop(arrays, interleave=INTERLEAVE if len(nodes) == MAX_SLOPE_DEGREE + 1 else 1)
 
 
 def root_bound(xp: Any, b: list[Any]) -> Any:
@@ -374,100 +390,144 @@ def _significant(se: Any, b: list[Any]) -> list[Any]:
 
 
 def degree_dropped(se: Any, b: list[Any]) -> Any:
-    """1 where p's top coefficient counts as zero (:func:`_candidates` solves a lower degree), else 0."""
+    """1 where p's top coefficient counts as zero (:func:`_minimiser` solves a lower degree), else 0."""
     return 1 - _significant(se, b)[-1]
 
 
-def _candidates(se: Any, b: list[Any], floor: float = 1.0) -> list[tuple[Any, Any]]:
-    """Up to three (root, is-a-root flag) pairs of p, by the degree its significant coefficients give:
-    the cubic's first root (Viete or Cardano) and its deflated quadratic's two, or the quadratic's
-    two, or the linear root; one quadratic formula serves both the cubic and the quadratic."""
+def _held(se: Any, x: Any, divisor: Any) -> Any:
+    """x in a Piecewise that SymEngine cannot see into, so that it does not regroup a power of a
+    ratio as a ratio of powers: (b2 / b3)^3 as b2^3 / b3^3, which under- or overflows to 0 / 0 on
+    coefficients of 1e-110 or 1e110. Its condition, ``divisor`` != inf, is true but where x is
+    a ratio to an infinite divisor (NaN then); one comparison that is ready before the ratio is, so
+    the hold costs the ratio's chain one select."""
+    return se.Piecewise((x, se.Ne(divisor, se.oo)), (se.nan, True))
+
+
+def _minimiser(se: Any, b: list[Any], floor: float = 1.0) -> Any:
+    """The local minimiser of G = integral of p that :func:`taylorlr.alpha.oracle.polynomial_line_minimum`
+    picks (the lowest positive one, else the negative one nearest 0, else NaN), by the degree p's
+    significant coefficients give: the cubic's (:func:`_cubic_minimiser`), the quadratic's root
+    where p rises, or the linear root where p rises."""
     f = _Flags(se)
     significant = _significant(se, b)
     degree = len(significant) - 1
-    linear = -b[0] / b[1]
-    if degree == 1:
-        return [(linear, significant[1])]
-    constant, middle = b[0] / b[2], b[1] / b[2]  # of the monic quadratic t^2 + middle t + constant
-    first = se.Integer(0)
-    if degree == 3:
-        first, (deflated_constant, deflated_middle) = _cubic(se, f, b[0] / b[3], b[1] / b[3], b[2] / b[3])
-        constant = f.pick(significant[3], deflated_constant, constant)
-        middle = f.pick(significant[3], deflated_middle, middle)
-    (q0, real0), (q1, real1) = _quadratic(se, f, constant, middle, floor)
-    cubic = significant[3] if degree == 3 else se.Integer(0)
-    quadratic = significant[2]
-    slots = [
-        (f.pick(cubic, first, f.pick(quadratic, q0, linear)),
-         f.pick(cubic, se.Integer(1), f.pick(quadratic, real0, significant[1]))),
-        (f.pick(cubic, q0, q1), f.pick(cubic, real0, quadratic * real1)),
-    ]  # fmt: skip
-    return [*slots, (q1, cubic * real1)] if degree == 3 else slots
+    if degree < 1:
+        return se.nan
+    best = f.pick(significant[1] * f.test(se.Gt(b[1], 0)), -b[0] / b[1], se.nan)
+    for k, solve in ((2, _quadratic_minimiser), (3, _cubic_minimiser)):
+        if degree >= k:
+            best = f.pick(significant[k], solve(se, f, b, floor), best)
+    return best
 
 
-def _quadratic(se: Any, f: _Flags, c: Any, b: Any, floor: float) -> list[tuple[Any, Any]]:
-    """Roots of t^2 + b t + c without cancellation; flagged only for a positive discriminant."""
-    half = -b / 2
+def _quadratic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> Any:
+    """The root of b0 + b1 t + b2 t^2 where it rises (NaN for none, or a double root), from the
+    quadratic formula without cancellation."""
+    c, linear = (_held(se, x / b[2], b[2]) for x in b[:2])
+    half = -linear / 2
     disc = half * half - c
-    q = half + f.pick(f.test(se.Lt(half, 0)), -se.sqrt(disc), se.sqrt(disc))
+    root = se.sqrt(se.Abs(disc))
+    q = half + f.pick(f.test(se.Lt(half, 0)), -root, root)  # the root of the larger size
+    other = c / q
     real = f.test(se.Gt(disc, (NEARLY_REAL * se.Max(floor, se.Abs(half))) ** 2))  # not a double root
-    return [(q, real), (c / q, real * f.test(se.Ne(q, 0)))]
+    rising = f.pick(f.test(se.Gt(b[2] * q, b[2] * other)), q, other)  # p' = 2 b2 (t - midpoint)
+    return f.pick(real * f.test(se.Ne(q, 0)), rising, se.nan)
 
 
-def _cubic(se: Any, f: _Flags, c: Any, b: Any, a: Any) -> tuple[Any, tuple[Any, Any]]:
-    """The first root of t^3 + a t^2 + b t + c, from Viete's cosine (disc < 0) or Cardano's cube root,
-    and the (constant, middle) coefficients of the quadratic it deflates to."""
+def _cubic_minimiser(se: Any, f: _Flags, b: list[Any], floor: float) -> Any:
+    """The minimiser of G where p = b0 + b1 t + b2 t^2 + b3 t^3: one root, found by Halley's steps.
+
+    In the depressed form t = s - a/3, s^3 + P s + Q (monic), with h = sqrt(max(-P/3, 0)) the
+    critical points +-h of a cubic with three real roots (0 else): the largest root is h + d with
+    d >= 0 the root of d^3 + 3 h d^2 + max(P, 0) d = 2 h^3 - Q (where that is >= 0: an increasing
+    convex function, :func:`_rise`), the smallest -(h + d) with 2 h^3 + Q on the right. A rising
+    cubic (b3 > 0) has its minimisers at the smallest and the largest root, and which one wins is
+    known before either is found: the smallest where it alone is a root (or the largest is a double
+    one), or where all three are positive and Q > 0 (G(r3) - G(r1) is the integral of p between
+    them, (r3 - r1)^3 (2 r2 - r1 - r3) / 12, of the middle root's sign in s, which is Q's); else the
+    largest. A falling cubic's minimiser is its middle root, from the largest by the quadratic the
+    cubic deflates to. Near the critical point h (or -h) the two roots on either side lie about
+    sqrt(gap / (3 h)) from it: closer than NEARLY_REAL of max(floor, |t|) there, they are one
+    double root (no strict minimiser).
+    """
+    inverse = 1 / b[3]
+    a, linear, constant = (_held(se, c * inverse, b[3]) for c in b[2::-1])
     shift = -a / 3
-    p = b - a * a / 3
-    q = (2 * a * a * a - 9 * a * b) / 27 + c
-    disc = (q / 2) ** 2 + (p / 3) ** 3
-    # Max(., 0) keeps the radius one number: its cube is two multiplications, not a pow call
-    radius = se.Max(2 * se.sqrt(se.Max(-p / 3, 0)), se.Integer(0))
-    cosine = se.Max(se.Integer(-1), se.Min(se.Integer(1), -4 * q / radius**3))
-    largest = radius * _trisected(se, cosine) + shift  # Viete's first cosine: the largest root
-    root = se.sqrt(se.Max(disc, 0))
-    s = -q / 2 - f.pick(f.test(se.Lt(q, 0)), -root, root)
-    u = se.sign(s) * se.exp(se.log(se.Abs(s)) / 3)  # two C calls a lane, but faster than pow
-    one = u - p / (3 * u) + shift
-    first = f.pick(f.test(se.Lt(disc, 0)), largest, one)
-    # the other two from the deflated quadratic t^2 + (a + r) t + (b + r (a + r)): real only when
-    # there are three (two C calls a member instead of four cosines and a cube root)
-    linear = a + first
-    return first, (b + first * linear, linear)
+    p = linear - a * a / 3
+    q = (2 * a * a * a - 9 * a * linear) / 27 + constant
+    # h in a Piecewise that SymEngine cannot see into: h^3 is then two multiplications, not a pow call
+    h = se.Piecewise((se.sqrt(-p / 3), se.Lt(p, 0)), (se.Integer(0), True))
+    k = se.Max(p, se.Integer(0))
+    top = 2 * h * h * h
+    right_gap, left_gap = top - q, top + q  # the cubic at -h and at h, signs arranged: >= 0 for a root
+    three = f.test(se.Ge(right_gap, 0)) * f.test(se.Ge(left_gap, 0)) * f.test(se.Gt(h, 0))
+
+    # the gaps' rounding: each is 2 h^3 -+ Q, to a few ulps of the larger
+    noise = GAP_ULPS * 2.0**-52 * (top + se.Abs(q))
+
+    def single(gap: Any, at: Any) -> Any:  # not one double root with the middle one: sqrt(gap / (3 h)) > tol
+        tolerance = NEARLY_REAL * se.Max(floor, se.Abs(at))
+        return f.pick(three, f.test(se.Gt(gap, se.Max(3 * h * tolerance * tolerance, noise))), se.Integer(1))
+
+    right_ok = f.test(se.Ge(right_gap, 0)) * single(right_gap, shift + h)
+    left_ok = f.test(se.Ge(left_gap, 0)) * single(left_gap, shift - h)
+    rising = f.test(se.Gt(b[3], 0))
+    all_positive = three * f.test(se.Lt(constant, 0)) * f.test(se.Gt(shift - h, 0))
+    left = rising * left_ok * f.either(1 - right_ok, all_positive * f.test(se.Gt(q, 0)))
+    gap = f.pick(left, left_gap, right_gap)
+    # upper bounds of d, as each term alone would need it: the cubic's ((h + d)^3 <= 2 h^3 + |Q|
+    # bounds d^3, and 2^(1/3) < 1.26), the linear and the quadratic term's
+    cube_root = _cube_root(se, se.Abs(q))
+    # (the quotient held: SymEngine would take sqrt(gap) / sqrt(3 h), two square roots for one)
+    near = se.sqrt(_held(se, gap / (3 * h), h))
+    distance = h + _rise(se, f, gap, h, k, (1.26 * h + cube_root, gap / k, near))
+    # the falling cubic's middle root: s^2 + r s - Q / r holds the other two (r the largest: their
+    # sum is -r, their product -Q / r), the smallest from the formula without cancellation, the
+    # middle one from the product (r^2 + P, the product's other form, cancels when it is small)
+    product = -q / distance
+    smallest = -(distance + se.sqrt(se.Max(distance * distance - 4 * product, se.Integer(0)))) / 2
+    middle = product / smallest
+    found = f.pick(left, shift - distance, f.pick(right_ok, shift + distance, se.nan))
+    return f.pick(rising, found, f.pick(three * right_ok * left_ok, shift + middle, se.nan))
 
 
-#: the degree of the polynomial that stands for cos(acos(c) / 3) (:func:`_trisected`): its error is
-#: below 1e-10, which the two Newton steps on p that follow square twice
-TRISECTION_DEGREE = 10
+def _cube_root(se: Any, x: Any) -> Any:
+    """x^(1/3) from above for x >= 0, to within a factor 1 + (1 + 1/24 ln x)^3 / 27 or so: one Halley
+    step on y^3 = x from :func:`cube_root_above` (monotone from above: still a bound)."""
+    y = cube_root_above(se, x)
+    cube = y * y * y
+    return se.Piecewise((y * (cube + 2 * x) / (2 * cube + x), se.Gt(y, 0)), (y, True))  # 0 at 0, not 0 / 0
 
 
-def _trisected(se: Any, cosine: Any) -> Any:
-    """cos(acos(c) / 3) for c in [-1, 1] without the C library's acos and cos (called lane by lane:
-    most of the loop's time), as a polynomial in u = 2 sqrt((1 + c) / 2) - 1, in which the function
-    is analytic on [-1, 1] (in c it has a square-root branch point at -1)."""
-    u = 2 * se.sqrt((1 + cosine) / 2) - 1
-    result = se.Integer(0)
-    for coefficient in reversed(_trisection_coefficients()):
-        result = result * u + se.RealDouble(coefficient)
-    return result
+#: a gap of the cubic at a critical point within this many ulps of its terms is rounding: the two
+#: roots about that point are one double root (no strict minimiser)
+GAP_ULPS = 8
+
+#: Halley steps from the start of :func:`_rise`: its error is cubed by each (the start is within a
+#: factor 3 of the root, the C library-free cube root in it within D^(1/24) or D^(-1/48))
+RISE_STEPS = 3
 
 
-@functools.lru_cache(maxsize=1)
-def _trisection_coefficients() -> tuple[float, ...]:
-    """Monomial coefficients in u of cos(acos(c) / 3)'s Chebyshev interpolant (c = 2 s^2 - 1, u = 2 s - 1)."""
-    import numpy
-    from numpy.polynomial import chebyshev
+def _rise(se: Any, f: _Flags, gap: Any, h: Any, k: Any, starts: tuple[Any, ...]) -> Any:
+    """d >= 0 with d^3 + 3 h d^2 + k d = gap (h, k >= 0; gap >= 0, else NaN or garbage, unused), by
+    Halley's steps from the least of ``starts``, each an upper bound of d (a NaN one, as 0 / 0, is
+    passed over): the roots each term alone would need, gap^(1/3), gap / k and sqrt(gap / (3 h)),
+    of which the least is at most 3 times d (the largest term is at least gap / 3)."""
+    d, *others = starts
+    for start in others:
+        d = f.pick(f.test(se.Lt(start, d)), start, d)
+    for _ in range(RISE_STEPS):
+        value = d * (d * (d + 3 * h) + k) - gap
+        slope = d * (3 * d + 6 * h) + k
+        bend = 6 * (d + h)
+        denominator = 2 * slope * slope - value * bend
+        d = f.pick(f.test(se.Gt(denominator, 0)), d - 2 * value * slope / denominator, d)
+    return d
 
-    def h(u: Any) -> Any:  # with s = (u + 1) / 2 = cos(phi): c = cos(2 phi), acos(c) / 3 = 2 phi / 3
-        return numpy.cos(2 * numpy.arccos(numpy.clip((u + 1) / 2, -1.0, 1.0)) / 3)
 
-    return tuple(float(c) for c in chebyshev.cheb2poly(chebyshev.chebinterpolate(h, TRISECTION_DEGREE)))
-
-
-def _choose(se: Any, b: list[Any], candidates: list[tuple[Any, Any]]) -> tuple[Any, Any]:
-    """(t*, p'(t*)): the lowest positive local minimiser of G (the first of equals), else the negative
-    one nearest 0, else NaN; each candidate polished by a Newton step on p before the choice, the
-    chosen one by another after it."""
+def _choose(se: Any, b: list[Any], floor: float) -> tuple[Any, Any]:
+    """(t*, p'(t*)): :func:`_minimiser`, polished by a Newton step on p (where it moves t* by at
+    most POLISH; NaN where p' <= 0 there)."""
     f = _Flags(se)
 
     def p(t: Any) -> Any:
@@ -476,22 +536,9 @@ def _choose(se: Any, b: list[Any], candidates: list[tuple[Any, Any]]) -> tuple[A
     def slope(t: Any) -> Any:
         return b[1] + t * (2 * b[2] + t * 3 * b[3])
 
-    def integral(t: Any) -> Any:
-        return t * (b[0] + t * (b[1] / 2 + t * (b[2] / 3 + t * b[3] / 4)))
-
-    lowest, value, nearest = se.nan, se.oo, -se.oo  # the positive minimiser, its G; the negative one
-    positives, negatives = [], []
-    for root, valid in candidates:
-        t = f.pick(valid, root, se.Integer(0))
-        t = t - p(t) / slope(t)
-        is_min = valid * f.test(se.Gt(slope(t), 0))
-        positive = is_min * f.test(se.Gt(t, 0))
-        negative = is_min - positive
-        lower = positive * f.test(se.Lt(integral(t), value))
-        lowest, value = f.pick(lower, t, lowest), f.pick(lower, integral(t), value)
-        nearest = f.pick(negative * f.test(se.Gt(t, nearest)), t, nearest)
-        positives.append(positive)
-        negatives.append(negative)
-    best = f.pick(f.either(*positives), lowest, f.pick(f.either(*negatives), nearest, se.nan))
-    best = best - p(best) / slope(best)
-    return best, slope(best)
+    best = _minimiser(se, b, floor)
+    # a polish, taken only where it is one: not at a multiple root, where p' ~ 0 makes it NaN or a jump
+    step = p(best) / slope(best)
+    best = f.pick(f.test(se.Le(se.Abs(step), POLISH * (se.Abs(best) + floor))), best - step, best)
+    curvature = slope(best)
+    return f.pick(f.test(se.Gt(curvature, 0)), best, se.nan), curvature

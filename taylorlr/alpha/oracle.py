@@ -297,12 +297,14 @@ def _tiled(line: tuple[Any, Any, Any], nodes: Any, reach: float, columns: Any) -
         return None
     lanes = simd_codegen.LANES
 
-    def first(tiles: Any, size: int) -> tuple[Any, Any, Any, Any, Any]:
-        out = numpy.empty((2, len(tiles) * lanes))
-        loop([tiles, out])
-        alpha, scale = out[0, :size], out[1, :size]
-        again = numpy.flatnonzero(scale)
-        if not again.size:  # (most calls)
+    def first(tiles: Any, size: int, into: Any = None) -> tuple[Any, Any, Any, Any, Any]:
+        count = len(tiles) * lanes
+        found = numpy.empty(count) if into is None else into
+        scale = numpy.empty(count)
+        loop([tiles, found.reshape(1, count), scale.reshape(1, count)])
+        alpha, scale = found[:size], scale[:size]
+        again = _positive(scale)
+        if not again.size:
             return alpha, again, None, None, None
         # theta and omega of the members that look again, from their tiles
         tile, lane = (again // lanes)[:, None], (again % lanes)[:, None]
@@ -314,6 +316,28 @@ def _tiled(line: tuple[Any, Any, Any], nodes: Any, reach: float, columns: Any) -
     return TiledMinimiser(first, functools.partial(_later_rounds, again_loop))
 
 
+#: members a block of :func:`_positive`'s first pass
+POSITIVE_BLOCK = 256
+
+
+def _positive(x: Any) -> Any:
+    """Where x (>= 0, no NaN) is positive: a maximum per block, then the few blocks that hold one
+    (a handful of members in 10^4 look again: 12 us for 16,384 members against nonzero's 40).
+
+    >>> import numpy as np
+    >>> _positive(np.array([0.0] * 600 + [2.0, 0.0, 3.0])).tolist()
+    [600, 602]
+    """
+    import numpy
+
+    whole = x.size - x.size % POSITIVE_BLOCK
+    view = x[:whole].reshape(-1, POSITIVE_BLOCK)
+    blocks = numpy.flatnonzero(view.max(axis=1, initial=0.0))
+    rows, columns = numpy.nonzero(view[blocks])
+    found = blocks[rows] * POSITIVE_BLOCK + columns
+    return numpy.concatenate([found, numpy.flatnonzero(x[whole:]) + whole]) if whole < x.size else found
+
+
 @dataclass(frozen=True)
 class TiledMinimiser:
     """The polynomial oracle on a state in tiles (:attr:`LineOracle.in_tiles`): ``f(tiles, B)`` is
@@ -321,8 +345,9 @@ class TiledMinimiser:
     rounds of several chunks of a batch into one call (the fused step's blocks).
 
     Attributes:
-        first: ``first(tiles, B) -> (alpha, rows, theta, omega, scale)``: the first round's alpha* (B,),
-            and the members that look again (their rows, theta, omega and next scale).
+        first: ``first(tiles, B, into=None) -> (alpha, rows, theta, omega, scale)``: the first round's
+            alpha* (B,), and the members that look again (their rows, theta, omega and next scale);
+            alpha* is written into ``into`` when given (float64, C-contiguous, one per tiled member).
         later: ``later(theta, omega, rows, scale, alpha)``: the later rounds of those members, into
             ``alpha`` at ``rows`` in place. A member's alpha* does not depend on what it is called with.
 
@@ -338,7 +363,7 @@ class TiledMinimiser:
     (True, [1.0])
     """
 
-    first: Callable[[Any, int], tuple[Any, Any, Any, Any, Any]]
+    first: Callable[..., tuple[Any, Any, Any, Any, Any]]
     later: Callable[[Any, Any, Any, Any, Any], None]
 
     def __call__(self, tiles: Any, size: int) -> Any:
@@ -357,13 +382,13 @@ def _later_rounds(loop: Any, theta: Any, omega: Any, rows: Any, scale: Any, alph
 
     for _ in range(ROUNDS - 1):
         tiles = _as_tiles(theta, omega, scale)
-        out = numpy.empty((2, len(tiles) * LANES))
-        loop([tiles, out])
-        alpha[rows] = out[0, : rows.size]
-        again = numpy.flatnonzero(out[1, : rows.size])
+        found, following = numpy.empty((1, len(tiles) * LANES)), numpy.empty((1, len(tiles) * LANES))
+        loop([tiles, found, following])
+        alpha[rows] = found[0, : rows.size]
+        again = numpy.flatnonzero(following[0, : rows.size])
         if not again.size:
             return
-        theta, omega, rows, scale = theta[again], omega[again], rows[again], out[1, again]
+        theta, omega, rows, scale = theta[again], omega[again], rows[again], following[0, again]
 
 
 class _NumPyMath:

@@ -236,6 +236,7 @@ def compile_loop(
     optimise: bool | None = True,
     tiered: bool = False,
     max_instructions: int | None = None,
+    interleave: int = 1,
 ) -> ColumnLoop:
     """Compile the loop that computes every array's ``writes`` from every array's ``reads``.
 
@@ -249,6 +250,12 @@ def compile_loop(
     (it builds in milliseconds either way), a larger one gets neither the IR passes nor level 3
     (a large fused step: 7 s instead of 27 s to build, up to 1.6x slower per point).
     A loop of more than ``max_instructions`` IR instructions raises before LLVM starts.
+    ``interleave`` (a power of two) tiles go through each pass of the loop, as one vector of
+    ``interleave * LANES`` points (LLVM splits it into machine vectors whose instructions
+    alternate): a long chain of dependent operations, which one tile would run at the latency of
+    each, overlaps with the next tile's. For "tiles" and "rows" layouts only; past the last tile a
+    pass takes the last one again (the same bits, stored twice), so any number of tiles will do.
+    The same bits as one tile a pass: each lane's operations are the same.
 
     Raises:
         UnsupportedExpression: a node the loop cannot express (see the module docs).
@@ -269,7 +276,11 @@ def compile_loop(
     function = ir.Function(module, signature, "loop")
     for argument in function.args[:-1]:
         argument.add_attribute("noalias")  # distinct arrays: nothing stored is read through another
-    body = _LoopBody(ir, function, arrays)
+    if interleave < 1 or interleave & (interleave - 1):
+        raise ValueError(f"interleave must be a power of two, not {interleave}")
+    if interleave > 1 and any(a.layout == "points" for a in arrays):
+        raise ValueError('an interleaved loop reads and writes "tiles" and "rows" layouts only')
+    body = _LoopBody(ir, function, arrays, interleave)
     body.translate.max_instructions = max_instructions
     for k in range(len(arrays)):
         body.defer_loads(k)
@@ -366,8 +377,8 @@ class _Definitions:
 class _LoopBody:
     """The loop ``for t in range(tiles)`` with vector loads and stores of column j of array k."""
 
-    def __init__(self, ir: Any, function: Any, arrays: tuple[LoopArray, ...]) -> None:
-        self.ir, self.arrays = ir, arrays
+    def __init__(self, ir: Any, function: Any, arrays: tuple[LoopArray, ...], interleave: int = 1) -> None:
+        self.ir, self.arrays, self.interleave = ir, arrays, interleave
         *self.pointers, self.tiles = function.args
         i64 = self.i64 = ir.IntType(64)
         self.entry, self.body, self.done = (function.append_basic_block(n) for n in ("entry", "body", "done"))
@@ -376,20 +387,32 @@ class _LoopBody:
         self.builder = ir.IRBuilder(self.body)
         self.tile = self.builder.phi(i64)
         self.tile.add_incoming(ir.Constant(i64, 0), self.entry)
-        self.vector = ir.VectorType(ir.DoubleType(), LANES)
-        self.integer_vector = ir.VectorType(i64, LANES)
+        # the tiles of this pass: t, t + 1, ..., each at most the last tile (an odd end is run twice)
+        self.passed = [self.tile]
+        if interleave > 1:
+            last = self.builder.sub(self.tiles, ir.Constant(i64, 1))
+            self.passed += [self._at_most(self.builder.add(self.tile, ir.Constant(i64, k)), last)
+                            for k in range(1, interleave)]  # fmt: skip
+        self.vector = ir.VectorType(ir.DoubleType(), LANES * interleave)
+        self.integer_vector = ir.VectorType(i64, LANES * interleave)
+        self.tile_vector = ir.VectorType(ir.DoubleType(), LANES)
+        self.tile_integers = ir.VectorType(i64, LANES)
         self.translate = _Translator(ir, self.builder, self.vector)
         self.point_bases: dict[tuple[int, int], Any] = {}
 
-    def address(self, k: int, j: int) -> Any:
+    def _at_most(self, value: Any, bound: Any) -> Any:
+        return self.builder.select(self.builder.icmp_signed("<", value, bound), value, bound)
+
+    def address(self, k: int, j: int, tile: Any) -> Any:
+        """Column j of array k's ``tile``, as a pointer to one tile's vector."""
         b, ir, array = self.builder, self.ir, self.arrays[k]
         if array.layout == "tiles":  # ((t * width) + j) * LANES
-            column = b.add(b.mul(self.tile, ir.Constant(self.i64, array.width)), ir.Constant(self.i64, j))
+            column = b.add(b.mul(tile, ir.Constant(self.i64, array.width)), ir.Constant(self.i64, j))
             first = b.mul(column, ir.Constant(self.i64, LANES))
         else:  # j * (tiles * LANES) + t * LANES
             row = b.mul(ir.Constant(self.i64, j * LANES), self.tiles)
-            first = b.add(row, b.mul(self.tile, ir.Constant(self.i64, LANES)))
-        element = self.integer_vector if array.integers else self.vector
+            first = b.add(row, b.mul(tile, ir.Constant(self.i64, LANES)))
+        element = self.tile_integers if array.integers else self.tile_vector
         return b.bitcast(b.gep(self.pointers[k], [first]), element.as_pointer())
 
     def point_address(self, k: int, lane: int, j: int, element: Any) -> Any:
@@ -472,16 +495,35 @@ class _LoopBody:
                 shuffle(t1, t3, [0, 1, 4, 5]), shuffle(t1, t3, [2, 3, 6, 7])]  # fmt: skip
 
     def load(self, k: int, j: int) -> Any:
-        return self.builder.load(self.address(k, j), align=8)
+        parts = [self.builder.load(self.address(k, j, tile), align=8) for tile in self.passed]
+        while len(parts) > 1:  # joined in pairs (a power of two of them)
+            parts = [self._joined(parts[i], parts[i + 1]) for i in range(0, len(parts), 2)]
+        return parts[0]
 
     def store(self, k: int, j: int, value: Any) -> None:
         if self.arrays[k].integers:
             value = self.builder.fptosi(value, self.integer_vector)
-        self.builder.store(value, self.address(k, j), align=8)
+        for part, tile in enumerate(self.passed):
+            piece = value if self.interleave == 1 else self._lanes(value, part * LANES, LANES)
+            self.builder.store(piece, self.address(k, j, tile), align=8)
+
+    def _joined(self, a: Any, c: Any) -> Any:
+        """The lanes of ``a`` followed by those of ``c``."""
+        count = a.type.count + c.type.count
+        return self.builder.shuffle_vector(
+            a, c, self.ir.Constant(self.ir.VectorType(self.ir.IntType(32), count), list(range(count)))
+        )
+
+    def _lanes(self, value: Any, first: int, count: int) -> Any:
+        """Lanes ``first`` ... ``first + count - 1`` of ``value``."""
+        mask = self.ir.Constant(
+            self.ir.VectorType(self.ir.IntType(32), count), list(range(first, first + count))
+        )
+        return self.builder.shuffle_vector(value, value, mask)
 
     def close(self) -> None:
         b, ir = self.builder, self.ir
-        following = b.add(self.tile, ir.Constant(self.i64, 1))
+        following = b.add(self.tile, ir.Constant(self.i64, self.interleave))
         self.tile.add_incoming(following, b.block)
         b.cbranch(b.icmp_signed("<", following, self.tiles), self.body, self.done)
         ir.IRBuilder(self.done).ret_void()
@@ -492,7 +534,8 @@ class _Translator:
 
     def __init__(self, ir: Any, builder: Any, vector: Any) -> None:
         self.ir, self.builder, self.vector = ir, builder, vector
-        self.boolean = ir.VectorType(ir.IntType(1), LANES)
+        self.lanes = vector.count  # LANES, or a multiple of it for an interleaved loop
+        self.boolean = ir.VectorType(ir.IntType(1), self.lanes)
         self.values: dict[Any, Any] = {}
         #: symbols whose value is made at first use (the columns the loop reads)
         self.deferred: dict[Any, Callable[[], None]] = {}
@@ -555,18 +598,18 @@ class _Translator:
         return value
 
     def constant(self, value: float) -> Any:
-        return self.ir.Constant(self.vector, [float(value)] * LANES)
+        return self.ir.Constant(self.vector, [float(value)] * self.lanes)
 
     def intrinsic(self, stem: str, *arguments: Any) -> Any:
         """``llvm.<op>.v<LANES>f64`` (plus the suffixes of any non-vector arguments)."""
         suffixes = "".join(f".i{a.type.width}" for a in arguments if a.type != self.vector)
-        return self._call(f"{stem}.v{LANES}f64{suffixes}", arguments, self.vector)
+        return self._call(f"{stem}.v{self.lanes}f64{suffixes}", arguments, self.vector)
 
     def libm(self, name: str, *arguments: Any) -> Any:
         """A scalar C function applied lane by lane."""
         b, ir = self.builder, self.ir
         result = ir.Constant(self.vector, ir.Undefined)
-        for lane in range(LANES):
+        for lane in range(self.lanes):
             index = ir.Constant(ir.IntType(32), lane)
             scalars = [b.extract_element(a, index) for a in arguments]
             result = b.insert_element(result, self._call(name, scalars, ir.DoubleType()), index)
@@ -609,7 +652,7 @@ class _Translator:
             except (RuntimeError, TypeError, ValueError) as error:  # I, zoo: not real numbers
                 raise UnsupportedExpression(f"no real value for {node}") from error
         if kind in ("BooleanTrue", "BooleanFalse"):
-            return self.ir.Constant(self.boolean, [int(kind == "BooleanTrue")] * LANES)
+            return self.ir.Constant(self.boolean, [int(kind == "BooleanTrue")] * self.lanes)
         arguments = node.args
         if kind in ("Add", "Mul"):
             return self._fold(self.builder.fadd if kind == "Add" else self.builder.fmul, arguments)

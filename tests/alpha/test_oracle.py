@@ -235,7 +235,7 @@ def test_the_compiled_root_loop_is_the_exact_minimiser(p):
     t_star, curvature, bound = roots_kernel(nodes).stacked(np, [values], (1,), None)[0]
     exact = exact_slope_minimiser(p)
     roots = np.roots(p[::-1]) if p[-1] else np.roots(p[-2::-1])
-    assert np.all(np.abs(roots) <= bound * (1 + 1e-12)) if p[-1] else True  # Fujiwara's bound holds
+    assert np.all(np.abs(roots) <= bound * (1 + 1e-12)) if p[-1] else True  # the bound holds
     if exact is None:
         return
     assert t_star == pytest.approx(float(exact), rel=1e-9, abs=1e-12)
@@ -420,3 +420,12 @@ def test_the_first_run_of_a_scaled_rosenbrock_builds_its_oracle_without_a_hang()
     minimisers = [r for r in slope.real_roots() if r > 0 and sympy.diff(line, t, 2).subs(t, r) > 0]
     exact = float(min(minimisers, key=lambda r: line.subs(t, r)))  # the positive minimiser lowest in f
     assert alpha == pytest.approx(exact, rel=1e-10)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.integers(0, 3000), st.lists(st.integers(0, 2999), max_size=12), st.floats(1e-300, 1e300))
+def test_the_members_that_look_again_are_numpys_nonzero_ones(size, positive, value):
+    # the first round's scales: 0 where a member is done, positive where it looks again
+    scale = np.zeros(size)
+    scale[[k for k in positive if k < size]] = value
+    np.testing.assert_array_equal(oracle._positive(scale), np.flatnonzero(scale))

@@ -259,6 +259,36 @@ def test_reading_rows_and_writing_tiles():
     np.testing.assert_array_equal(from_tiles(out), [a + b, a * (1 / b)])
 
 
+@pytest.mark.parametrize("interleave", [2, 4])
+@pytest.mark.parametrize("tiles", [1, 2, 3, 5, 8])
+def test_an_interleaved_loop_gives_one_tile_a_passs_bits_for_any_number_of_tiles(interleave, tiles):
+    # an odd end is run twice: the same bits stored twice, in place too, and nothing past the end
+    rows = np.random.default_rng(tiles).uniform(-2, 2, size=(3, tiles * LANES))
+    rows[0, 0], rows[1, -1] = np.nan, 0.0  # NaN and a division by zero through the same lanes
+    writes = (x + y * z, se.Piecewise((se.sqrt(x), x > y), (z / y, True)), se.sin(x) * se.exp(y))
+
+    def run(layout, k):
+        data = to_tiles(rows) if layout == "tiles" else rows.copy()
+        padded = np.concatenate([data, np.full((1, *data.shape[1:]), 7.0)])  # a guard past the end
+        compile_loop([LoopArray(layout, reads=(x, y, z), writes=writes)], interleave=k)([padded[:-1]])
+        assert np.all(padded[-1] == 7.0)
+        return from_tiles(padded[:-1]) if layout == "tiles" else padded[:-1]
+
+    for layout in ("tiles", "rows"):
+        np.testing.assert_array_equal(run(layout, interleave), run(layout, 1))
+    a, b, c = rows
+    with np.errstate(all="ignore"):
+        expected = [a + b * c, np.where(a > b, np.sqrt(a), c / b), np.sin(a) * np.exp(b)]
+    np.testing.assert_allclose(run("tiles", interleave), expected, rtol=1e-14)
+
+
+def test_an_interleaved_loop_refuses_points_and_a_count_not_a_power_of_two():
+    with pytest.raises(ValueError, match="power of two"):
+        compile_loop([LoopArray("rows", reads=(x,), writes=(x,))], interleave=3)
+    with pytest.raises(ValueError, match="layouts only"):
+        compile_loop([LoopArray("points", reads=(x,), writes=(x,))], interleave=2)
+
+
 def test_an_integer_output_truncates_toward_zero():
     xs = np.array([2.9, -2.9, 3.0, -3.0, 0.5, -0.5, 0.0, 7.999999, -7.999999, 2.0**53, -(2.0**52), 1e15])
     out = np.full((2, xs.size), -1, dtype=np.int64)
