@@ -337,7 +337,8 @@ class TaylorLR:
         """The groups' layout is the one read when the wrapper was made (its buffers and alphas follow it)."""
         groups = self._groups
         if len(groups) == len(self._param_lists) and all(
-            len(group["params"]) == len(ps) for group, ps in zip(groups, self._param_lists, strict=True)
+            len(group["params"]) == len(ps) and all(p is q for p, q in zip(group["params"], ps, strict=True))
+            for group, ps in zip(groups, self._param_lists, strict=True)
         ):
             return
         raise ParameterError(

@@ -530,6 +530,16 @@ def test_a_group_added_after_wrapping_is_refused_before_anything_moves(rule):
     assert torch.equal(a.detach(), torch.ones(2)) and torch.equal(b.detach(), torch.ones(3))
 
 
+def test_a_parameter_swapped_in_a_group_after_wrapping_is_refused():
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    inner = torch.optim.SGD([a], lr=0.1)
+    opt = TaylorLR(inner, "lagged")
+    inner.param_groups[0]["params"] = [b]  # the same count, another tensor
+    with pytest.raises(ParameterError, match=r"param groups changed after it was wrapped"):
+        opt.step(lambda: (b**2).sum())
+    assert torch.equal(b.detach(), torch.ones(2))
+
+
 @pytest.mark.parametrize(("make", "match"), [
     (lambda w: torch.optim.LBFGS([w]), "LBFGS: it runs its own line search"),
     (lambda w: torch.optim.Rprop([w]), "Rprop"),
