@@ -31,10 +31,10 @@ from typing import Any
 
 __all__ = [
     "MAX_SLOPE_DEGREE",
-    "TileColumns",
     "LoopMath",
-    "root_above",
+    "TileColumns",
     "first_round_loop",
+    "root_above",
     "roots_kernel",
     "slope_coefficients",
 ]
@@ -339,8 +339,8 @@ def root_bound(xp: Any, b: list[Any]) -> Any:
     2 max_k |b[k] / b[m]|^(1 / (m - k)) (b[0] halved), from the coefficients' binary exponents:
     |b[k] / b[m]| < 2^(e_k + 1 - e_m), each root of that power rounded up (:func:`root_above`), no
     division and no square root (a term below 2^-1022 counts as 0). Infinite where the top
-    coefficient is 0 or subnormal or a coefficient is not finite. ``xp``: the loop's nodes (:class:`LoopMath`) or NumPy's
-    (``oracle._NumPyMath``), the same bits.
+    coefficient is 0 or subnormal or a coefficient is not finite. ``xp``: the loop's nodes
+    (:class:`LoopMath`) or NumPy's (``oracle._NumPyMath``), the same bits.
 
     >>> import numpy as np
     >>> from taylorlr.alpha.oracle import _NumPyMath
@@ -514,7 +514,8 @@ def _shared_quadratic(se: Any, f: _Flags, monic: list[Any], is_cubic: Any, cubic
 def _quadratic_minimiser(se: Any, f: _Flags, quadratic: _Quadratic, b2: Any, floor: float) -> Any:
     """The root of b0 + b1 t + b2 t^2 where it rises (NaN for none, or a double root)."""
     half, q, other = quadratic.half, quadratic.q, quadratic.other
-    real = f.test(se.Gt(quadratic.disc, (NEARLY_REAL * se.Max(floor, se.Abs(half))) ** 2))  # not a double root
+    # not a double root
+    real = f.test(se.Gt(quadratic.disc, (NEARLY_REAL * se.Max(floor, se.Abs(half))) ** 2))
     rising = f.pick(f.test(se.Gt(b2 * q, b2 * other)), q, other)  # p' = 2 b2 (t - midpoint)
     return f.pick(real * f.test(se.Ne(q, 0)), rising, se.nan)
 

@@ -31,8 +31,9 @@ powers as multiplications, square roots as ``sqrt``, others as ``pow``); every f
 of the catalogue :data:`taylorlr.symbolic.functions.FUNCTIONS` (kinks included, with
 NumPy's NaN semantics); ``floor`` and ``ceiling``; ``Piecewise`` with comparisons and
 ``And``, ``Or``, ``Not``; and two bit-level nodes, :func:`binary_exponent` and
-:func:`power_of_two` (a double's exponent, and 2^k, from the bits). Anything else raises :class:`UnsupportedExpression`, and the
-caller takes another path. SymPy expressions are converted to SymEngine first.
+:func:`power_of_two` (a double's exponent, and 2^k, from the bits). Anything else raises
+:class:`UnsupportedExpression`, and the caller takes another path. SymPy expressions are
+converted to SymEngine first.
 
 Every lane runs the same instructions on its own point (no reduction across lanes, no
 fast-math), so a point's result does not depend on the batch it sits in nor on its place
