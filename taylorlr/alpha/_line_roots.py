@@ -230,10 +230,16 @@ class TileColumns:
 #: round's own reach below the scale when g' is interpolated from nodes)
 BELOW_REACH = 1e6
 #: tiles a pass of the first round's loop for a cubic p (``compile_loop``'s ``interleave``): its
-#: roots are a long chain of dependent operations (about 500 per member), which two tiles at a time
-#: overlap (2-D Rosenbrock 30 -> 20 ns a member, the 10-D extended one 51 -> 37); a lower degree's
-#: short chain is not worth the registers (10-D quadratic: 18 -> 23 ns), and keeps one tile a pass
+#: roots are a long chain of dependent operations (about 400 a member, each waiting on the one
+#: before), which several tiles at a time overlap; as many as the registers hold. Measured, ns a
+#: member and step on the run's states (bench/bench_oracle.py's loop, 2026-11-30): 2-D Rosenbrock
+#: 20.5 (two tiles) -> 16.0 (four); extended Rosenbrock n = 4 22.9 -> 22.8, n = 6 27.0 -> 30.1,
+#: n = 10 37.3 -> 40.9 (spilled registers): four tiles for a gradient of at most
+#: SMALL_GRADIENT_OPS operations, else two. A lower degree's short chain is not worth the registers
+#: (10-D quadratic: 18 -> 23 ns with two), and keeps one tile a pass
 INTERLEAVE = 2
+SMALL_GRADIENT_INTERLEAVE = 4
+SMALL_GRADIENT_OPS = 16
 #: a Newton step that polishes a root moves it by at most this fraction of its size (of the floor
 #: near 0); a larger one is a jump off a multiple root (p' ~ 0 there), not taken
 POLISH = 1e-3
@@ -331,7 +337,11 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
     again = finite(size) * f.test(se.Ne(size, 0)) * far * running
     outputs = (f.pick(running, found, se.nan), f.pick(again, size, se.Integer(0)))
     arrays = [LoopArray("tiles", reads=tuple(state)), *(LoopArray("rows", writes=(o,)) for o in outputs)]
-    return compile_loop(arrays, interleave=INTERLEAVE if len(nodes) == MAX_SLOPE_DEGREE + 1 else 1)
+    interleave = 1
+    if len(nodes) == MAX_SLOPE_DEGREE + 1:
+        small = sum(len(str(g)) // 4 for g in gradient) <= SMALL_GRADIENT_OPS  # as oracle._operations
+        interleave = SMALL_GRADIENT_INTERLEAVE if small else INTERLEAVE
+    return compile_loop(arrays, interleave=interleave)
 
 
 def root_bound(xp: Any, b: list[Any]) -> Any:
@@ -464,15 +474,18 @@ def _minimiser(se: Any, b: list[Any], floor: float = 1.0) -> Any:
     degree = len(significant) - 1
     if degree < 1:
         return se.nan
-    top = b[1]
-    for k in range(2, degree + 1):
-        top = f.pick(significant[k], b[k], top)
+    # the cubic's reciprocal from b3 at once (it heads the loop's longest chain), the lower degrees'
+    # from their top significant coefficient
+    top = f.pick(significant[2], b[2], b[1]) if degree >= 2 else b[1]
     inverse = 1 / top
-    monic = [_held(se, c * inverse, top) for c in b[:degree]]
+    monic = [_held(se, c * inverse, top) for c in b[:2]]
     best = f.pick(significant[1] * f.test(se.Gt(b[1], 0)), -monic[0], se.nan)
     if degree == 1:
         return best
-    cubic = _cubic_minimiser(se, f, monic, b[3], floor) if degree == 3 else None
+    cubic = None
+    if degree == 3:
+        inverse = 1 / b[3]
+        cubic = _cubic_minimiser(se, f, [_held(se, c * inverse, b[3]) for c in b[:3]], b[3], floor)
     is_cubic = significant[3] if degree == 3 else se.Integer(0)
     quadratic = _shared_quadratic(se, f, monic, is_cubic, cubic)
     best = f.pick(significant[2], _quadratic_minimiser(se, f, quadratic, b[2], floor), best)

@@ -330,6 +330,8 @@ def _positive(x: Any) -> Any:
     """
     import numpy
 
+    if not x.max(initial=0.0):  # nobody looks again (most steps): one pass, 2 us for 10^4 members
+        return numpy.empty(0, dtype=numpy.intp)
     whole = x.size - x.size % POSITIVE_BLOCK
     view = x[:whole].reshape(-1, POSITIVE_BLOCK)
     blocks = numpy.flatnonzero(view.max(axis=1, initial=0.0))
