@@ -161,8 +161,8 @@ def parts(text: str, n: int, batch: int, steps: int) -> str:
         best = roots._minimiser(se_, b, floor)
         return best, b[1] + best * (2 * b[2] + best * 3 * b[3])
 
-    def no_bound(se_: object, b: list) -> object:
-        return se_.Integer(1)  # type: ignore[attr-defined]
+    def no_bound(xp: object, b: list) -> object:
+        return se.Integer(1)
 
     whole = timed()
     base = timed(_minimiser=lambda se_, b, floor=1.0: -b[0] / b[1], root_bound=no_bound)

@@ -34,7 +34,7 @@ __all__ = [
     "LoopMath",
     "TileColumns",
     "first_round_loop",
-    "root_above",
+    "power_above",
     "roots_kernel",
     "slope_coefficients",
 ]
@@ -346,45 +346,45 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
 
 def root_bound(xp: Any, b: list[Any]) -> Any:
     """Fujiwara's bound on |roots| of sum_k b[k] t^k (from the top coefficient, however small),
-    2 max_k |b[k] / b[m]|^(1 / (m - k)) (b[0] halved), from the coefficients' binary exponents:
-    |b[k] / b[m]| < 2^(e_k + 1 - e_m), each root of that power rounded up (:func:`root_above`), no
-    division and no square root (a term below 2^-1022 counts as 0). Infinite where the top
-    coefficient is 0 or subnormal or a coefficient is not finite. ``xp``: the loop's nodes
+    2 max_k |b[k] / b[m]|^(1 / (m - k)) (b[0] halved), rounded up to a power of two from the
+    coefficients' binary exponents: |b[k] / b[m]| < 2^(e_k + 1 - e_m), so each term is below
+    2^ceil((e_k + 1 - e_m) / (m - k)), within a factor 2 of it; no division, no square root (a
+    bound below 2^-1022 is 0). Infinite where the top coefficient is 0 or subnormal, or a
+    coefficient is not finite (or their sum overflows). ``xp``: the loop's nodes
     (:class:`LoopMath`) or NumPy's (``oracle._NumPyMath``), the same bits.
 
     >>> import numpy as np
     >>> from taylorlr.alpha.oracle import _NumPyMath
-    >>> float(root_bound(_NumPyMath, [np.float64(-8.0), 0.0, 0.0, 1.0]))  # t^3 - 8: 2 (2^(1/3) ... 2^(2/3))
+    >>> float(root_bound(_NumPyMath, [np.float64(-8.0), 0.0, 0.0, 1.0]))  # t^3 - 8: 2 (2 ... 4)
     4.0
     """
     m = len(b) - 1
-    exponents = [xp.binary_exponent(c) for c in b]
-    top = exponents[m]
-    # a top coefficient 0 or subnormal (|b[m]| >= 2^e_m fails) or any coefficient not finite
-    # (exponent 1024): every power is taken beyond 2^1023 (inf)
-    beyond = 4096 * (xp.Max(-1022 - top, 0) + sum(xp.Max(e - 1023, 0) for e in exponents))
-    terms = [root_above(xp, exponents[k] + (0 if k == 0 else 1) - top + beyond, m - k) for k in range(m)]
-    return 2 * (xp.Max(*terms) if len(terms) > 1 else terms[0])
+    top = xp.binary_exponent(b[m])
+    powers = [xp.ceiling((xp.binary_exponent(b[k]) + (1 if k else 0) - top) / (m - k)) for k in range(m)]
+    # a top coefficient 0 or subnormal (|b[m]| >= 2^e_m fails), or a coefficient not finite (the
+    # sum's exponent 1024): taken beyond 2^1023 (inf)
+    size = xp.binary_exponent(sum(xp.Abs(c) for c in b))
+    beyond = 4096 * (xp.Max(-1022 - top, 0) + xp.Max(size - 1023, 0))
+    return xp.power_of_two((xp.Max(*powers) if m > 1 else powers[0]) + 1 + beyond)
 
 
-def root_above(xp: Any, v: Any, n: int) -> Any:
-    """2^(v / n) from above for an integer v (a double), from its bits and one multiply-add:
-    2^j (1 + r / n) with v = n j + r, 0 <= r < n (2^x lies below its chord on [0, 1]); within
-    a factor 1.061. Infinite above 2^1023, 0 below 2^-1022.
+def power_above(xp: Any, w: Any) -> Any:
+    """2^w from above, from the bits of 2^floor(w) and one multiply-add: 2^j (1 + (w - j)),
+    j = floor(w) (2^x lies below its chord on [0, 1]; to the sum's rounding), within a factor 1.0615;
+    0 below 2^-1022,
+    inf above 2^1023.
 
     >>> import numpy as np
     >>> from taylorlr.alpha.oracle import _NumPyMath
-    >>> [float(root_above(_NumPyMath, np.float64(v), 3)) for v in (-3, 0, 1, 2, 3, 6)]
-    [0.5, 1.0, 1.3333333333333333, 1.6666666666666665, 2.0, 4.0]
+    >>> [float(power_above(_NumPyMath, np.float64(w))) for w in (-1, 0, 0.5, 1 / 3, 10)]
+    [0.5, 1.0, 1.5, 1.3333333333333333, 1024.0]
     """
-    j = xp.floor(v / n) if n > 1 else v
-    if n == 1:
-        return xp.power_of_two(j)
-    return xp.power_of_two(j) * (1 + (v - n * j) / n)
+    j = xp.floor(w)
+    return xp.power_of_two(j) * (1 + (w - j))
 
 
 class LoopMath:
-    """The loop's nodes for :func:`root_bound` and :func:`root_above` (SymEngine expressions)."""
+    """The loop's nodes for :func:`root_bound` and :func:`power_above` (SymEngine expressions)."""
 
     @staticmethod
     def Abs(a: Any) -> Any:
@@ -403,6 +403,12 @@ class LoopMath:
         import symengine as se
 
         return se.floor(a)
+
+    @staticmethod
+    def ceiling(a: Any) -> Any:
+        import symengine as se
+
+        return se.ceiling(a)
 
     @staticmethod
     def binary_exponent(a: Any) -> Any:
@@ -602,21 +608,18 @@ def _cubic_minimiser(se: Any, f: _Flags, monic: list[Any], b3: Any, floor: float
 def _rise_start(se: Any, f: _Flags, gap: Any, h: Any, k: Any) -> Any:
     """An upper bound of d, the root of d^3 + 3 h d^2 + k d = gap, from the binary exponents alone
     (no division, no square root): the least of the roots each term alone would need, gap^(1/3),
-    gap / k and sqrt(gap / (3 h)), each rounded up to a power of two's root (:func:`root_above`,
-    from |x| < 2^(e + 1) and k, 3 h >= 2^e); within a factor 4 of the least of them, itself
-    within a factor 3 of d (the largest term is at least gap / 3). 0 for a gap of 0."""
+    gap / k and sqrt(gap / (3 h)), each as a power of two from |x| < 2^(e + 1) and k, 3 h >= 2^e,
+    the least of the three powers taken, then rounded up (:func:`power_above`); within a factor
+    4.3 of the least of them, itself within a factor 3 of d (the largest term is at least gap / 3).
+    0 for a gap of 0."""
 
     def exponent(x: Any) -> Any:  # of a divisor: 0 and subnormals (below their exponent) push beyond 2^1023
         e = LoopMath.binary_exponent(x)
         return e - 4096 * se.Max(-1022 - e, se.Integer(0))
 
-    above = LoopMath.binary_exponent(gap) + 1
-    starts = (
-        root_above(LoopMath, above, 3),
-        root_above(LoopMath, above - exponent(k), 1),
-        root_above(LoopMath, above - exponent(3 * h), 2),
-    )
-    return f.pick(f.test(se.Gt(gap, 0)), se.Min(*starts), gap)
+    above = LoopMath.binary_exponent(gap) + 1  # gap < 2^above
+    least = se.Min(above / 3, above - exponent(k), (above - exponent(3 * h)) / 2)  # in powers of two
+    return f.pick(f.test(se.Gt(gap, 0)), power_above(LoopMath, least), gap)
 
 
 #: a gap of the cubic at a critical point within this many ulps of its terms is rounding: the two

@@ -404,6 +404,12 @@ class _NumPyMath:
         return numpy.floor(a)
 
     @staticmethod
+    def ceiling(a: Any) -> Any:
+        import numpy
+
+        return numpy.ceil(a)
+
+    @staticmethod
     def binary_exponent(a: Any) -> Any:
         import numpy
 

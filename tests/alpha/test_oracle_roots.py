@@ -66,36 +66,38 @@ def test_the_root_loop_picks_the_minimiser_of_a_polynomial_of_known_roots(leadin
 
 
 @functools.lru_cache(maxsize=1)
-def root_above_loop():
-    """rows (v) -> rows (root_above(v, 1), root_above(v, 2), root_above(v, 3)), the loop's nodes."""
+def power_above_loop():
+    """rows (w) -> rows (power_above(w)), the loop's nodes."""
     symengine = pytest.importorskip("symengine")
-    v = symengine.Symbol("v")
-    outputs = tuple(_line_roots.root_above(_line_roots.LoopMath, v, n) for n in (1, 2, 3))
-    return simd.compile_loop([simd.LoopArray("rows", reads=(v,)), simd.LoopArray("rows", writes=outputs)])
+    w = symengine.Symbol("w")
+    outputs = (_line_roots.power_above(_line_roots.LoopMath, w),)
+    return simd.compile_loop([simd.LoopArray("rows", reads=(w,)), simd.LoopArray("rows", writes=outputs)])
 
 
 @settings(max_examples=100, deadline=None, derandomize=True)
-@given(st.lists(st.integers(-3000, 3000), min_size=simd.LANES, max_size=simd.LANES))
-@example([0, 1, 2, 3])
-@example([-3066, -2045, -1022, 3069])  # at the ends of the doubles: 2^-1022 kept, 2^1023 and beyond inf
-def test_the_root_of_a_power_of_two_is_bounded_from_above_within_the_chords_factor(vs):
-    # 2^(v / n) against mpmath's to 30 digits: at or above it, within 1.0607 (the chord of 2^x on
-    # [0, 1] against the curve; 1 + 1/ln 2 - ... at x = 1/ln 2 - 1); 0 where it is below 2^-1022,
-    # inf above 2^1023; the loop's nodes and NumPy's the same bits
+@given(st.lists(st.floats(-1100.0, 1100.0) | st.integers(-1100, 1100), min_size=4, max_size=4))
+@example([0, 1 / 3, 2 / 3, 1])
+@example([-1022, -1022.5, 1023, 1023.5])  # at the ends of the doubles: 2^-1022 kept, past 2^1023 inf
+def test_a_power_of_two_is_bounded_from_above_within_the_chords_factor(ws):
+    # 2^w against mpmath's to 30 digits: at or above it (to the sum's rounding), within 1.0615 (the
+    # chord of 2^x on [0, 1] against the curve, at x = 1/ln 2 - 1); 0 below 2^-1022, inf past
+    # 2^1023; the loop's nodes and NumPy's the same bits
     mpmath = pytest.importorskip("mpmath")
-    out = np.empty((3, simd.LANES))
-    root_above_loop()([np.array([vs], dtype=float), out])
-    for n, row in zip((1, 2, 3), out, strict=True):
-        assert row.tolist() == _line_roots.root_above(_NumPyMath, np.array(vs, dtype=float), n).tolist()
-        for v, got in zip(vs, row, strict=True):
-            with mpmath.workdps(30):
-                exact = mpmath.mpf(2) ** (mpmath.mpf(v) / n)
-                if exact > 2**1023 * (2 - 2.0**-52):
-                    assert got == np.inf
-                elif exact < 2.0**-1022:
-                    assert got in (0.0, 2.0**-1022) or got >= exact
-                else:
-                    assert exact <= got <= exact * mpmath.mpf("1.0607")
+    ws = [float(w) for w in ws]
+    out = np.empty((1, simd.LANES))
+    power_above_loop()([np.array([ws]), out])
+    assert out[0].tolist() == _line_roots.power_above(_NumPyMath, np.array(ws)).tolist()
+    for w, got in zip(ws, out[0], strict=True):
+        with mpmath.workdps(30):
+            exact = mpmath.mpf(2) ** mpmath.mpf(w)
+            if w >= 1024:
+                assert got == np.inf
+            elif w < -1022:
+                assert got == 0.0
+            elif exact > 2**1023 * (2 - 2.0**-52):
+                assert got == np.inf
+            else:
+                assert exact * (1 - 2.0**-53) <= got <= exact * mpmath.mpf("1.0615")  # 1 + (w - j) rounded
 
 
 @settings(max_examples=30, deadline=None, derandomize=True)
