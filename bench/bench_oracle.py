@@ -1,7 +1,7 @@
 """The line-search oracle's price: a run with it against the same run without (by hand, not a test).
 
     python bench/bench_oracle.py [--batch 100000] [--steps 20] [--repeats 3] [--symbolic] [--profile]
-                                 [--parts]
+                                 [--parts] [--floor]
 
 For polynomial losses (2-D Rosenbrock, a 10-D quadratic, 10-D extended Rosenbrock) it times
 ``tl.run(loss, starts, steps=...)`` with ``oracle=True`` and ``oracle=False`` in turn (the
@@ -179,6 +179,58 @@ def parts(text: str, n: int, batch: int, steps: int) -> str:
     )
 
 
+def floor_figures() -> str:
+    """The floor of a cubic's minimiser against the whole choice (see the module's docs)."""
+    import symengine as se
+
+    from taylorlr.alpha import _line_roots as roots
+    from taylorlr.compile import simd_codegen as simd
+
+    b = list(se.symbols("b0:4"))
+    flags = roots._Flags(se)
+
+    def bare(b: list) -> list:
+        inverse = 1 / b[3]
+        constant, linear, a = (roots._held(se, c * inverse, b[3]) for c in b[:3])
+        p = linear - a * a / 3
+        q = (2 * a * a * a - 9 * a * linear) / 27 + constant
+        h = se.Piecewise((se.sqrt(-p / 3), se.Lt(p, 0)), (se.Integer(0), True))
+        k = se.Max(p, se.Integer(0))
+        gap = 2 * h * h * h - q
+        d = roots._rise(se, flags, gap, h, k, roots._rise_start(se, flags, gap, h, k))
+        return [-a / 3 + h + d]
+
+    def polished(b: list) -> list:
+        (t,) = bare(b)
+        t = t - (b[0] + t * (b[1] + t * (b[2] + t * b[3]))) / (b[1] + t * (2 * b[2] + t * 3 * b[3]))
+        return [t, b[1] + t * (2 * b[2] + t * 3 * b[3])]
+
+    rows = np.random.default_rng(0).normal(size=(4, 8192)) * 10 ** np.random.default_rng(1).uniform(
+        -2, 2, (4, 8192)
+    )
+    figures = []
+    for name, outputs in (
+        ("bare largest root", bare(b)),
+        ("with the polish and p'", polished(b)),
+        ("the whole choice", roots.roots_of_coefficients(b, 1 / roots.BELOW_REACH)),
+    ):
+        times = []
+        for interleave in (2, 4):
+            loop = simd.compile_loop(
+                [simd.LoopArray("rows", reads=tuple(b)), simd.LoopArray("rows", writes=tuple(outputs))],
+                interleave=interleave,
+            )
+            out = np.empty((len(outputs), rows.shape[1]))
+            fastest = float("inf")
+            for _ in range(300):
+                start = time.perf_counter()
+                loop([rows, out])
+                fastest = min(fastest, time.perf_counter() - start)
+            times.append(f"{fastest / rows.shape[1] * 1e9:5.2f}")
+        figures.append(f"{name} {' / '.join(times)}")
+    return "a cubic's minimiser, ns a member (two / four tiles a pass): " + "; ".join(figures)
+
+
 def build_times(symbolic: bool) -> None:
     for name in ("watson", "brown_dennis"):
         problem = get(name, n=6) if name == "watson" else get(name)
@@ -208,6 +260,7 @@ def main() -> None:
     parser.add_argument("--symbolic", action="store_true", help="also time the old symbolic derivation")
     parser.add_argument("--profile", action="store_true", help="where the oracle's time goes")
     parser.add_argument("--parts", action="store_true", help="what each part of the first round's loop adds")
+    parser.add_argument("--floor", action="store_true", help="what a cubic's minimiser costs at the least")
     options = parser.parse_args()
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{options.batch} starts x {options.steps} steps, rule 'exact', gd; load average {load}")
@@ -221,6 +274,8 @@ def main() -> None:
             print(f"{'':>24}{profile(text, n, options.batch, options.steps)}")
         if options.parts and n <= 10 and "rosenbrock" in name:
             print(f"{'':>24}{parts(text, n, options.batch, options.steps)}")
+    if options.floor:
+        print(floor_figures())
     build_times(options.symbolic)
 
 
