@@ -431,10 +431,10 @@ class _NumPyMath:
         return numpy.abs(a)
 
     @staticmethod
-    def Max(*arrays: Any) -> Any:
+    def Max(*arrays: Any) -> Any:  # NaN where any is NaN, as the loop's; arrays or numbers
         import numpy
 
-        return numpy.max(numpy.stack(arrays), axis=0)
+        return functools.reduce(numpy.maximum, arrays)
 
 
 def _roots_solver(nodes: Any, compiled: Any) -> Callable[[Any], tuple[Any, Any, Any]]:

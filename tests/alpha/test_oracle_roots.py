@@ -317,3 +317,24 @@ def test_the_loops_bound_holds_for_every_root_complex_ones_too(coefficients, exp
     coefficient_loop()([rows, out])
     roots = np.roots(coefficients[::-1])
     assert np.all(np.abs(roots) <= out[2, 0] * (1 + 1e-9))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    st.lists(st.floats(-10.0, 10.0, allow_subnormal=False), min_size=3, max_size=7), st.integers(-100, 100)
+)
+@example([1.0, 0.0, 0.0, 0.0, 0.0, 1e-30], 0)  # 1 + 1e-30 t^5: roots near 1e6
+def test_the_numpy_bound_holds_for_every_root_at_any_degree(coefficients, exponent):
+    # the generic oracle's bound (NumPy, the companion matrices' degrees too): at least |r| for every
+    # root of p, complex ones too (NumPy's roots); the loop's bits at degree 3
+    coefficients = [c * 10.0**exponent for c in coefficients]
+    if not coefficients[-1]:
+        return
+    bound = float(_line_roots.root_bound(_NumPyMath, [np.array([c]) for c in coefficients])[0])
+    assert np.all(np.abs(np.roots(coefficients[::-1])) <= bound * (1 + 1e-9))
+    if len(coefficients) == 4:
+        rows = np.zeros((4, simd.LANES))
+        rows[:, 0] = coefficients
+        out = np.empty((3, simd.LANES))
+        coefficient_loop()([rows, out])
+        assert out[2, 0] == bound
