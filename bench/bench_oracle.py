@@ -17,13 +17,14 @@ With ``--profile`` it also prints where the oracle's time goes on the run's own 
 state as the fused path hands it to the oracle, one chunk for the whole batch): the first round's
 loop and the later rounds, in CPU ns a member and step (the fastest of 5 calls each), and the share
 of the members that look again. With ``--parts`` (the quartic losses) it prints what each part of
-the first round's loop adds: the loop built again with that part left out, on the same states.
-With ``--floor`` it prints what a cubic's minimiser costs at the least, in the same loop compiler
-(wall ns a member, the fastest of 300 calls on 8,192 members' coefficients held in cache, two
-and four tiles of 4 members a pass): its bare largest root (the reciprocal of b3, the depressed
-form, one square root, the start from the binary exponents, the Halley steps: no guard, no other
-path), with the polish on p and p' at the root, and the whole choice that the loop makes (every
-degree's path, the guards, Fujiwara's bound).
+the first round's loop adds: the loop built again with that part left out, on the same states,
+and the whole loop with two and with four tiles a pass (the interleave that the gradient's size
+picks: ``_line_roots.SMALL_GRADIENT_OPS``). With ``--floor`` it prints what a cubic's minimiser
+costs at the least, in the same loop compiler (wall ns a member, the fastest of 300 calls on
+8,192 members' coefficients held in cache, two and four tiles of 4 members a pass): its bare
+largest root (the reciprocal of b3, the depressed form, one square root, the start from the
+binary exponents, the Halley steps: no guard, no other path), with the polish on p and p' at the
+root, and the whole choice that the loop makes (every degree's path, the guards, Fujiwara's bound).
 """
 
 from __future__ import annotations
@@ -179,9 +180,10 @@ def parts(text: str, n: int, batch: int, steps: int) -> str:
         "the true g' at alpha* and its Newton step": whole - timed(_slope=no_slope),
     }
     shares = ", ".join(f"{name} {ns:4.1f}" for name, ns in figures.items())
+    two, four = timed(SMALL_GRADIENT_OPS=-1), timed(SMALL_GRADIENT_OPS=10**9)  # every gradient small or not
     return (
         f"first round's loop {whole:5.1f} ns; its coefficients and tail with a linear root {base:5.1f} ns; "
-        f"without a part, the whole less: {shares}"
+        f"without a part, the whole less: {shares}; two tiles a pass {two:5.1f} ns, four {four:5.1f} ns"
     )
 
 

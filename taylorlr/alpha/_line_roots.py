@@ -13,7 +13,7 @@ win); a last Newton step on p polishes it. It writes t*, p'(t*) and a bound on |
 A coefficient below 1e-13 of the largest counts as zero (the degree drops), as in the NumPy path;
 a double root of p (no strict minimiser of G) is not a candidate. Only arithmetic, comparisons,
 the bits of doubles (:func:`taylorlr.compile.simd_codegen.binary_exponent`, ``power_of_two``),
-two square roots and six divisions a member, shared by the exclusive paths (:func:`_minimiser`).
+two square roots and seven divisions a member, shared by the exclusive paths (:func:`_minimiser`).
 One loop, compiled once per degree (:mod:`taylorlr.compile.simd_codegen`), instead of some sixty
 NumPy passes over the batch.
 
@@ -232,9 +232,9 @@ BELOW_REACH = 1e6
 #: tiles a pass of the first round's loop for a cubic p (``compile_loop``'s ``interleave``): its
 #: roots are a long chain of dependent operations (about 400 a member, each waiting on the one
 #: before), which several tiles at a time overlap; as many as the registers hold. Measured, ns a
-#: member and step on the run's states (bench/bench_oracle.py's loop, 2026-11-30): 2-D Rosenbrock
-#: 20.5 (two tiles) -> 16.0 (four); extended Rosenbrock n = 4 22.9 -> 22.8, n = 6 27.0 -> 30.1,
-#: n = 10 37.3 -> 40.9 (spilled registers): four tiles for a gradient of at most
+#: member and step on the run's states (``bench/bench_oracle.py --parts``, 2026-11-30): 2-D
+#: Rosenbrock 19.3 (two tiles) -> 15.2 (four); 10-D extended Rosenbrock 35.6 -> 40.5 (spilled
+#: registers; n = 4 22.9 -> 22.8, n = 6 27.0 -> 30.1): four tiles for a gradient of at most
 #: SMALL_GRADIENT_OPS operations, else two. A lower degree's short chain is not worth the registers
 #: (10-D quadratic: 18 -> 23 ns with two), and keeps one tile a pass
 INTERLEAVE = 2
