@@ -1,7 +1,7 @@
 """The line-search oracle's price: a run with it against the same run without (by hand, not a test).
 
     python bench/bench_oracle.py [--batch 100000] [--steps 20] [--repeats 3] [--symbolic] [--profile]
-                                 [--parts]
+                                 [--parts] [--floor]
 
 For polynomial losses (2-D Rosenbrock, a 10-D quadratic, 10-D extended Rosenbrock) it times
 ``tl.run(loss, starts, steps=...)`` with ``oracle=True`` and ``oracle=False`` in turn (the
@@ -17,7 +17,14 @@ With ``--profile`` it also prints where the oracle's time goes on the run's own 
 state as the fused path hands it to the oracle, one chunk for the whole batch): the first round's
 loop and the later rounds, in CPU ns a member and step (the fastest of 5 calls each), and the share
 of the members that look again. With ``--parts`` (the quartic losses) it prints what each part of
-the first round's loop adds: the loop built again with that part left out, on the same states.
+the first round's loop adds: the loop built again with that part left out, on the same states,
+and the whole loop with two and with four tiles a pass (the interleave that the gradient's size
+picks: ``_line_roots.SMALL_GRADIENT_OPS``). With ``--floor`` it prints what a cubic's minimiser
+costs at the least, in the same loop compiler (wall ns a member, the fastest of 300 calls on
+8,192 members' coefficients held in cache, two and four tiles of 4 members a pass): its bare
+largest root (the reciprocal of b3, the depressed form, one square root, the start from the
+binary exponents, the Halley steps: no guard, no other path), with the polish on p and p' at the
+root, and the whole choice that the loop makes (every degree's path, the guards, Fujiwara's bound).
 """
 
 from __future__ import annotations
@@ -161,8 +168,8 @@ def parts(text: str, n: int, batch: int, steps: int) -> str:
         best = roots._minimiser(se_, b, floor)
         return best, b[1] + best * (2 * b[2] + best * 3 * b[3])
 
-    def no_bound(se_: object, b: list) -> object:
-        return se_.Integer(1)  # type: ignore[attr-defined]
+    def no_bound(xp: object, b: list) -> object:
+        return se.Integer(1)
 
     whole = timed()
     base = timed(_minimiser=lambda se_, b, floor=1.0: -b[0] / b[1], root_bound=no_bound)
@@ -173,10 +180,63 @@ def parts(text: str, n: int, batch: int, steps: int) -> str:
         "the true g' at alpha* and its Newton step": whole - timed(_slope=no_slope),
     }
     shares = ", ".join(f"{name} {ns:4.1f}" for name, ns in figures.items())
+    two, four = timed(SMALL_GRADIENT_OPS=-1), timed(SMALL_GRADIENT_OPS=10**9)  # every gradient small or not
     return (
         f"first round's loop {whole:5.1f} ns; its coefficients and tail with a linear root {base:5.1f} ns; "
-        f"without a part, the whole less: {shares}"
+        f"without a part, the whole less: {shares}; two tiles a pass {two:5.1f} ns, four {four:5.1f} ns"
     )
+
+
+def floor_figures() -> str:
+    """The floor of a cubic's minimiser against the whole choice (see the module's docs)."""
+    import symengine as se
+
+    from taylorlr.alpha import _line_roots as roots
+    from taylorlr.compile import simd_codegen as simd
+
+    b = list(se.symbols("b0:4"))
+    flags = roots._Flags(se)
+
+    def bare(b: list) -> list:
+        inverse = 1 / b[3]
+        constant, linear, a = (roots._held(se, c * inverse, b[3]) for c in b[:3])
+        p = linear - a * a / 3
+        q = (2 * a * a * a - 9 * a * linear) / 27 + constant
+        h = se.Piecewise((se.sqrt(-p / 3), se.Lt(p, 0)), (se.Integer(0), True))
+        k = se.Max(p, se.Integer(0))
+        gap = 2 * h * h * h - q
+        d = roots._rise(se, flags, gap, h, k, roots._rise_start(se, flags, gap, h, k))
+        return [-a / 3 + h + d]
+
+    def polished(b: list) -> list:
+        (t,) = bare(b)
+        t = t - (b[0] + t * (b[1] + t * (b[2] + t * b[3]))) / (b[1] + t * (2 * b[2] + t * 3 * b[3]))
+        return [t, b[1] + t * (2 * b[2] + t * 3 * b[3])]
+
+    rows = np.random.default_rng(0).normal(size=(4, 8192)) * 10 ** np.random.default_rng(1).uniform(
+        -2, 2, (4, 8192)
+    )
+    figures = []
+    for name, outputs in (
+        ("bare largest root", bare(b)),
+        ("with the polish and p'", polished(b)),
+        ("the whole choice", roots.roots_of_coefficients(b, 1 / roots.BELOW_REACH)),
+    ):
+        times = []
+        for interleave in (2, 4):
+            loop = simd.compile_loop(
+                [simd.LoopArray("rows", reads=tuple(b)), simd.LoopArray("rows", writes=tuple(outputs))],
+                interleave=interleave,
+            )
+            out = np.empty((len(outputs), rows.shape[1]))
+            fastest = float("inf")
+            for _ in range(300):
+                start = time.perf_counter()
+                loop([rows, out])
+                fastest = min(fastest, time.perf_counter() - start)
+            times.append(f"{fastest / rows.shape[1] * 1e9:5.2f}")
+        figures.append(f"{name} {' / '.join(times)}")
+    return "a cubic's minimiser, ns a member (two / four tiles a pass): " + "; ".join(figures)
 
 
 def build_times(symbolic: bool) -> None:
@@ -208,6 +268,7 @@ def main() -> None:
     parser.add_argument("--symbolic", action="store_true", help="also time the old symbolic derivation")
     parser.add_argument("--profile", action="store_true", help="where the oracle's time goes")
     parser.add_argument("--parts", action="store_true", help="what each part of the first round's loop adds")
+    parser.add_argument("--floor", action="store_true", help="what a cubic's minimiser costs at the least")
     options = parser.parse_args()
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{options.batch} starts x {options.steps} steps, rule 'exact', gd; load average {load}")
@@ -221,6 +282,8 @@ def main() -> None:
             print(f"{'':>24}{profile(text, n, options.batch, options.steps)}")
         if options.parts and n <= 10 and "rosenbrock" in name:
             print(f"{'':>24}{parts(text, n, options.batch, options.steps)}")
+    if options.floor:
+        print(floor_figures())
     build_times(options.symbolic)
 
 

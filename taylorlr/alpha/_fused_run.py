@@ -233,12 +233,14 @@ def read_back_state(
     return counters.result()
 
 
-def _oracle_rows(rows: list[Any], count: int, size: int) -> Any:
+def _oracle_rows(rows: Any, count: int, size: int) -> Any:
     """The oracle's alphas as a (count, B) array, NaN past the rows computed."""
     import numpy as np
 
+    if isinstance(rows, np.ndarray) and rows.shape == (count, size):  # the chunks' oracle's own rows
+        return rows
     out = np.empty((count, size))
-    if rows:
+    if len(rows):
         out[: len(rows)] = rows
     out[len(rows) :] = np.nan
     return out
@@ -257,7 +259,7 @@ class End:
     fired: list[Any]
     fires: Any
     last: int
-    oracle_rows: list[Any] | None = None
+    oracle_rows: Any = None  # a list of rows, or a (steps, B) array
     oracle_seconds: float = 0.0
 
 
@@ -303,11 +305,17 @@ class ChunkOracle:
 
     def __init__(self, oracle_tiles: Any, plan: RecordPlan, size: int) -> None:
         self.oracle_tiles, self.plan, self.size, self.seconds = oracle_tiles, plan, size, 0.0
-        # made as the steps are reached (none for steps never taken), padded to whole tiles: the
-        # first round writes each chunk's alpha* in place; the chunks it reached, by first member
-        self.row_of: dict[int, Any] = {}
+        # one row a kept step, made at the first call (its memory taken as rows are written): the
+        # first round writes each chunk's alpha* in place, a last chunk past the batch through a
+        # padded scratch; the chunks each row's step reached, by first member
+        self.rows: Any = None
+        self.scratch: Any = None
         self.reached: dict[int, list[tuple[int, int]]] = {}
         self.later: dict[int, list[tuple[Any, ...]]] = {}
+
+    def _row(self, t: int) -> int:
+        """The row of kept step t: 0, then one every ``plan.every`` steps."""
+        return 0 if t == 0 else t // (self.plan.every or 1)
 
     def __call__(self, t: int, chunk: Any, members: slice) -> None:
         import numpy as np
@@ -315,35 +323,42 @@ class ChunkOracle:
         if not self.plan.keeps(t):
             return
         started = time.perf_counter()
-        row = self.row_of.get(t)
-        if row is None:
-            row = self.row_of[t] = np.empty(-(-self.size // LANES) * LANES)
+        if self.rows is None:
+            kept = 1 if self.plan.every is None else self.plan.steps // self.plan.every + 1
+            self.rows = np.empty((kept, self.size))
+        index = self._row(t)
         count = len(chunk) * LANES
         stop = min(members.start + count, self.size)
-        place = row[members.start : members.start + count]
+        past = stop - members.start < count  # the last chunk's padding
+        if past and (self.scratch is None or len(self.scratch) < count):
+            self.scratch = np.empty(count)
+        place = self.scratch[:count] if past else self.rows[index, members.start : stop]
         _, again, *looking = self.oracle_tiles.first(chunk, stop - members.start, into=place)
-        self.reached.setdefault(t, []).append((members.start, count))
+        if past:
+            self.rows[index, members.start : stop] = place[: stop - members.start]
+        self.reached.setdefault(index, []).append((members.start, count))
         if again.size:
-            self.later.setdefault(t, []).append((again + members.start, *looking))
+            self.later.setdefault(index, []).append((again + members.start, *looking))
         self.seconds += time.perf_counter() - started
 
-    def finish(self) -> list[Any]:
+    def finish(self) -> Any:
         """The later rounds of every kept step, each over the members of all chunks that look
-        again; the rows of the kept steps, in order."""
+        again; the rows of the kept steps, in order (kept steps, B): each step up to the last one
+        reached was reached by some chunk."""
         import numpy as np
 
         started = time.perf_counter()
-        for t, parts in self.later.items():
+        for index, parts in self.later.items():
             rows, theta, omega, scale = (np.concatenate(part) for part in zip(*parts, strict=True))
-            self.oracle_tiles.later(theta, omega, rows, scale, self.row_of[t])
-        for t, row in self.row_of.items():
-            if sum(count for _, count in self.reached[t]) < len(row):  # NaN for the chunks that had stopped
-                unreached = np.ones(len(row), dtype=bool)
-                for first, count in self.reached[t]:
+            self.oracle_tiles.later(theta, omega, rows, scale, self.rows[index])
+        for index, chunks in self.reached.items():
+            if sum(min(count, self.size - first) for first, count in chunks) < self.size:
+                unreached = np.ones(self.size, dtype=bool)  # NaN for the chunks that had stopped
+                for first, count in chunks:
                     unreached[first : first + count] = False
-                row[unreached] = np.nan
+                self.rows[index, unreached] = np.nan
         self.seconds += time.perf_counter() - started
-        return [self.row_of[t][: self.size] for t in sorted(self.row_of)]
+        return self.rows[: len(self.reached)] if self.rows is not None else np.empty((0, self.size))
 
 
 class History:

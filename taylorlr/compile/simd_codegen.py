@@ -30,8 +30,10 @@ What it compiles: numbers and the constants pi and E; ``+``, ``*``, powers (inte
 powers as multiplications, square roots as ``sqrt``, others as ``pow``); every function
 of the catalogue :data:`taylorlr.symbolic.functions.FUNCTIONS` (kinks included, with
 NumPy's NaN semantics); ``floor`` and ``ceiling``; ``Piecewise`` with comparisons and
-``And``, ``Or``, ``Not``. Anything else raises :class:`UnsupportedExpression`, and the
-caller takes another path. SymPy expressions are converted to SymEngine first.
+``And``, ``Or``, ``Not``; and two bit-level nodes, :func:`binary_exponent` and
+:func:`power_of_two` (a double's exponent, and 2^k, from the bits). Anything else raises
+:class:`UnsupportedExpression`, and the caller takes another path. SymPy expressions are
+converted to SymEngine first.
 
 Every lane runs the same instructions on its own point (no reduction across lanes, no
 fast-math), so a point's result does not depend on the batch it sits in nor on its place
@@ -102,6 +104,8 @@ _LOWERING: dict[str, tuple[str, str]] = {
 require_lowering("simd", _LOWERING)
 #: nodes beyond the catalogue that the loop also compiles (the fused step's guards use floor)
 _ROUNDING = {"floor": "llvm.floor", "ceiling": "llvm.ceil"}
+#: bit-level nodes (SymEngine functions of these names: :func:`binary_exponent`, :func:`power_of_two`)
+_BIT_NODES = {"binary_exponent": "_binary_exponent", "power_of_two": "_power_of_two"}
 _COMPARISONS = {"StrictLessThan": "<", "LessThan": "<=", "Equality": "==", "Unequality": "!="}
 #: SymEngine's non-finite numbers
 _SPECIAL_NUMBERS = {"Infinity": float("inf"), "NegativeInfinity": float("-inf"), "NaN": float("nan")}
@@ -321,6 +325,36 @@ def compile_loop(
     source = str(module)
     engine, address = _jit(llvm, source, optimise, level)
     return ColumnLoop(arrays, _prototype(len(arrays))(address), engine, level, source if keep_ir else "")
+
+
+def binary_exponent(x: Any) -> Any:
+    """The loop's node for e with 2^e <= |x| < 2^(e + 1), from x's bits (no division, no C call):
+    exact for normal doubles; -1023 for 0 and subnormals (|x| < 2^-1022), 1024 for inf and NaN.
+
+    >>> import numpy as np, symengine as se
+    >>> x = se.Symbol("x")
+    >>> loop = compile_loop([LoopArray("rows", reads=(x,)), LoopArray("rows", writes=(binary_exponent(x),))])
+    >>> out = np.empty((1, LANES)); loop([np.array([[0.75, -8.0, 0.0, np.inf]]), out]); out.tolist()
+    [[-1.0, 3.0, -1023.0, 1024.0]]
+    """
+    import symengine as se
+
+    return se.Function("binary_exponent")(x)
+
+
+def power_of_two(k: Any) -> Any:
+    """The loop's node for 2^k, built from its bits, for an integer k (a double; truncated toward 0):
+    exact within [-1022, 1023], 0 below, inf above, NaN for NaN.
+
+    >>> import numpy as np, symengine as se
+    >>> k = se.Symbol("k")
+    >>> loop = compile_loop([LoopArray("rows", reads=(k,)), LoopArray("rows", writes=(power_of_two(k),))])
+    >>> out = np.empty((1, LANES)); loop([np.array([[-2.0, 10.0, -2000.0, 2000.0]]), out]); out.tolist()
+    [[0.25, 1024.0, 0.0, inf]]
+    """
+    import symengine as se
+
+    return se.Function("power_of_two")(k)
 
 
 def jit_seconds(instructions: int) -> float:
@@ -644,6 +678,8 @@ class _Translator:
         kind = type(node).__name__
         if kind in ("PyFunction", "FunctionSymbol"):  # SymPy's Heaviside, DiracDelta (see _kinks.py)
             kind = node.get_name() if node.get_name() in ("Heaviside", "DiracDelta") else kind
+            if node.get_name() in _BIT_NODES:
+                return getattr(self, _BIT_NODES[node.get_name()])(self.number(node.args[0]))
         if kind in _SPECIAL_NUMBERS:
             return self.constant(_SPECIAL_NUMBERS[kind])
         if node.is_Number or kind in ("Pi", "Exp1"):
@@ -743,6 +779,25 @@ class _Translator:
             if k:
                 square = self.builder.fmul(square, square)
         return result if result is not None else self.constant(1)
+
+    def _binary_exponent(self, a: Any) -> Any:
+        """The exponent field of each double less its bias, as a double (:func:`binary_exponent`)."""
+        b, integers = self.builder, self.ir.VectorType(self.ir.IntType(64), self.lanes)
+        bits = b.lshr(b.bitcast(a, integers), self.ir.Constant(integers, [52] * self.lanes))
+        field = b.and_(bits, self.ir.Constant(integers, [0x7FF] * self.lanes))
+        return b.fsub(b.sitofp(field, self.vector), self.constant(1023))
+
+    def _power_of_two(self, k: Any) -> Any:
+        """2^k from its bits (:func:`power_of_two`): the exponent field k + 1023, k held within
+        [-1023, 1024] (0 and inf), NaN for NaN."""
+        b, integers = self.builder, self.ir.VectorType(self.ir.IntType(64), self.lanes)
+        held = self._select(b.fcmp_ordered(">", k, self.constant(1024)), self.constant(1024), k)
+        held = self._select(b.fcmp_ordered("<", held, self.constant(-1023)), self.constant(-1023), held)
+        nan = self._is_nan(k)
+        held = self._select(nan, self.constant(0), held)  # fptosi of NaN would be undefined
+        field = b.add(b.fptosi(held, integers), self.ir.Constant(integers, [1023] * self.lanes))
+        value = b.bitcast(b.shl(field, self.ir.Constant(integers, [52] * self.lanes)), self.vector)
+        return self._select(nan, k, value)
 
     def _piecewise(self, arguments: Sequence[Any]) -> Any:
         pairs = [(arguments[k], arguments[k + 1]) for k in range(0, len(arguments), 2)]

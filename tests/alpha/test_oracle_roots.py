@@ -65,16 +65,39 @@ def test_the_root_loop_picks_the_minimiser_of_a_polynomial_of_known_roots(leadin
         assert t_star == pytest.approx(expected, rel=1e-9, abs=1e-11)
 
 
-@settings(max_examples=200, deadline=None, derandomize=True)
-@given(st.floats(1e-300, 1e300))
-@example(1.0)
-@example(1e-300)
-@example(1e300)
-def test_the_cube_root_from_square_roots_bounds_it_from_above_within_its_factor(x):
-    bound = float(_line_roots.cube_root_above(_NumPyMath, np.float64(x)))
-    root = float(np.cbrt(x))
-    assert bound >= root * (1 - 1e-15)
-    assert bound <= root * max(x ** (1 / 24), x ** (-1 / 48)) * (1 + 1e-12)
+@functools.lru_cache(maxsize=1)
+def power_above_loop():
+    """rows (w) -> rows (power_above(w)), the loop's nodes."""
+    symengine = pytest.importorskip("symengine")
+    w = symengine.Symbol("w")
+    outputs = (_line_roots.power_above(_line_roots.LoopMath, w),)
+    return simd.compile_loop([simd.LoopArray("rows", reads=(w,)), simd.LoopArray("rows", writes=outputs)])
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(st.lists(st.floats(-1100.0, 1100.0) | st.integers(-1100, 1100), min_size=4, max_size=4))
+@example([0, 1 / 3, 2 / 3, 1])
+@example([-1022, -1022.5, 1023, 1023.5])  # at the ends of the doubles: 2^-1022 kept, past 2^1023 inf
+def test_a_power_of_two_is_bounded_from_above_within_the_chords_factor(ws):
+    # 2^w against mpmath's to 30 digits: at or above it (to the sum's rounding), within 1.0615 (the
+    # chord of 2^x on [0, 1] against the curve, at x = 1/ln 2 - 1); 0 below 2^-1022, inf past
+    # 2^1023; the loop's nodes and NumPy's the same bits
+    mpmath = pytest.importorskip("mpmath")
+    ws = [float(w) for w in ws]
+    out = np.empty((1, simd.LANES))
+    power_above_loop()([np.array([ws]), out])
+    assert out[0].tolist() == _line_roots.power_above(_NumPyMath, np.array(ws)).tolist()
+    for w, got in zip(ws, out[0], strict=True):
+        with mpmath.workdps(30):
+            exact = mpmath.mpf(2) ** mpmath.mpf(w)
+            if w >= 1024:
+                assert got == np.inf
+            elif w < -1022:
+                assert got == 0.0
+            elif exact > 2**1023 * (2 - 2.0**-52):
+                assert got == np.inf
+            else:
+                assert exact * (1 - 2.0**-53) <= got <= exact * mpmath.mpf("1.0615")  # 1 + (w - j) rounded
 
 
 @settings(max_examples=30, deadline=None, derandomize=True)
@@ -294,3 +317,24 @@ def test_the_loops_bound_holds_for_every_root_complex_ones_too(coefficients, exp
     coefficient_loop()([rows, out])
     roots = np.roots(coefficients[::-1])
     assert np.all(np.abs(roots) <= out[2, 0] * (1 + 1e-9))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    st.lists(st.floats(-10.0, 10.0, allow_subnormal=False), min_size=3, max_size=7), st.integers(-100, 100)
+)
+@example([1.0, 0.0, 0.0, 0.0, 0.0, 1e-30], 0)  # 1 + 1e-30 t^5: roots near 1e6
+def test_the_numpy_bound_holds_for_every_root_at_any_degree(coefficients, exponent):
+    # the generic oracle's bound (NumPy, the companion matrices' degrees too): at least |r| for every
+    # root of p, complex ones too (NumPy's roots); the loop's bits at degree 3
+    coefficients = [c * 10.0**exponent for c in coefficients]
+    if not coefficients[-1]:
+        return
+    bound = float(_line_roots.root_bound(_NumPyMath, [np.array([c]) for c in coefficients])[0])
+    assert np.all(np.abs(np.roots(coefficients[::-1])) <= bound * (1 + 1e-9))
+    if len(coefficients) == 4:
+        rows = np.zeros((4, simd.LANES))
+        rows[:, 0] = coefficients
+        out = np.empty((3, simd.LANES))
+        coefficient_loop()([rows, out])
+        assert out[2, 0] == bound

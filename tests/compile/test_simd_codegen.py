@@ -485,3 +485,36 @@ def test_kernels_of_equal_expressions_in_other_names_share_one_loop():
     first, second = build_kernel([x * y + se.sin(x)], [(x, y)]), build_kernel([a * b + se.sin(a)], [(a, b)])
     assert first is second
     assert build_kernel([x * y + se.cos(x)], [(x, y)]) is not first
+
+
+def bit_nodes_loop():
+    x, k = se.symbols("x k")
+    return compile_loop(
+        [
+            LoopArray("rows", reads=(x, k)),
+            LoopArray("rows", writes=(llvm_loop.binary_exponent(x), llvm_loop.power_of_two(k))),
+        ]
+    )
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=LANES, max_size=LANES),
+    st.lists(st.integers(-1100, 1100) | st.sampled_from([math.nan]), min_size=LANES, max_size=LANES),
+)
+def test_the_bit_nodes_are_the_exponent_and_the_power_of_two_that_math_gives(xs, ks):
+    # against Python's math: frexp's exponent (x = m 2^e, 1/2 <= |m| < 1) less 1, -1023 for 0 and the
+    # subnormals, 1024 for inf and NaN; ldexp(1, k) within [-1022, 1023], 0 below, inf above, NaN for NaN
+    out = np.empty((2, LANES))
+    bit_nodes_loop()([np.array([xs, ks], dtype=float), out])
+    for x, k, exponent, power in zip(xs, ks, *out, strict=True):
+        if not math.isfinite(x):
+            assert exponent == 1024
+        elif abs(x) < 2.0**-1022:
+            assert exponent == -1023
+        else:
+            assert exponent == math.frexp(x)[1] - 1
+        if math.isnan(k):
+            assert math.isnan(power)
+        else:
+            assert power == (0.0 if k < -1022 else math.inf if k > 1023 else math.ldexp(1.0, int(k)))
