@@ -62,37 +62,44 @@ LANES = 4
 SMALLEST, LARGEST = 3, 16
 
 
-def ldl_bounds(H: Any, dtype: str, frobenius2: Any) -> tuple[Any, Any, Any, Any] | None:
-    """lower <= min |lambda|, max |lambda| <= upper, all eigenvalues > 0, all < 0 (the signs hold
-    where lower > 0), per member of H (B, n, n), a NumPy array of ``dtype`` (``frobenius2``:
-    ||H||_F^2, (B,)); None where the compiled loop is not available (no LLVM, another dtype or n).
-    """
+def available(H: Any, dtype: str) -> bool:
+    """Whether :func:`ldl_bounds` serves H (a NumPy array (..., n, n) of ``dtype``): n within
+    [SMALLEST, LARGEST], float64 or float32, no negative strides, and LLVM here to build the loop."""
     n = H.shape[-1]
-    if not SMALLEST <= n <= LARGEST or str(H.dtype) != dtype or dtype not in EPS:
-        return None
+    if not SMALLEST <= n <= LARGEST or str(H.dtype) != dtype or dtype not in EPS or min(H.strides) < 0:
+        return False
+    return _loop(n, dtype) is not None
+
+
+def ldl_bounds(H: Any, dtype: str, members: Any) -> tuple[Any, Any]:
+    """(lower, sign) for the listed members of H (B, n, n), a NumPy array of ``dtype``: lower <=
+    min |lambda|, and where lower > 0 the eigenvalues' signs, sign 1 (all positive), -1 (all
+    negative) or 0 (both). ``members``: int64 indices into H's first axis. H must be
+    :func:`available`."""
+    n = H.shape[-1]
     loop = _loop(n, dtype)
-    if loop is None:
-        return None
-    size = H.shape[0]
-    lower, sign = numpy.empty(size, dtype=H.dtype), numpy.empty(size, dtype=H.dtype)
-    whole = size - size % LANES
-    if whole:
-        _call(loop, H, lower, sign, whole // LANES)
-    if whole < size:  # the last members, padded to a vector with identity matrices
-        padded = numpy.broadcast_to(numpy.eye(n, dtype=H.dtype), (LANES, n, n)).copy()
-        padded[: size - whole] = H[whole:]
-        tail_lower, tail_sign = numpy.empty(LANES, dtype=H.dtype), numpy.empty(LANES, dtype=H.dtype)
-        _call(loop, padded, tail_lower, tail_sign, 1)
-        lower[whole:], sign[whole:] = tail_lower[: size - whole], tail_sign[: size - whole]
+    count = len(members)
+    padded = numpy.empty(-(-count // LANES) * LANES, dtype=numpy.int64)  # the last index repeated
+    padded[:count] = members
+    padded[count:] = members[-1] if count else 0
+    lower, sign = numpy.empty(padded.size, dtype=H.dtype), numpy.empty(padded.size, dtype=H.dtype)
+    if count:
+        strides = [stride // H.itemsize for stride in H.strides]
+        loop(
+            H.ctypes.data,
+            *strides,
+            padded.ctypes.data,
+            lower.ctypes.data,
+            sign.ctypes.data,
+            padded.size // LANES,
+        )
+    return lower[:count], sign[:count]
+
+
+def upper_bound(frobenius2: Any, n: int, dtype: str) -> Any:
+    """An upper bound on max |lambda| from ||H||_F^2 computed in floating point (module docs, 4)."""
     with numpy.errstate(all="ignore"):
-        upper = numpy.sqrt(frobenius2) * (1 + 2 * n * n * EPS[dtype])
-    return lower, upper, sign > 0, sign < 0
-
-
-def _call(loop: Any, H: Any, lower: Any, sign: Any, vectors: int) -> None:
-    """Run the loop over the first ``vectors`` * LANES members of H, in place of its strides."""
-    strides = [s // H.itemsize for s in H.strides]
-    loop(H.ctypes.data, *strides, lower.ctypes.data, sign.ctypes.data, vectors)
+        return numpy.sqrt(frobenius2) * (1 + 2 * n * n * EPS[dtype])
 
 
 @functools.lru_cache(maxsize=None)
@@ -109,12 +116,16 @@ def _loop(n: int, dtype: str) -> Any:
         )
         module = llvm.parse_assembly(source)
         module.verify()
+        tuning = llvm.create_pipeline_tuning_options(speed_level=3)  # the selects of the pivoting fold
+        passes = llvm.create_pass_builder(machine, tuning)
+        passes.getModulePassManager().run(module, passes)
         engine = llvm.create_mcjit_compiler(module, machine)
         engine.finalize_object()
     except Exception:  # noqa: BLE001 - no LLVM here: the caller takes the other path
         return None
+    address = ctypes.c_void_p
     prototype = ctypes.CFUNCTYPE(
-        None, ctypes.c_void_p, *[ctypes.c_int64] * 3, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64
+        None, address, *[ctypes.c_int64] * 3, address, address, address, ctypes.c_int64
     )
     function = prototype(engine.get_function_address("ldl"))
     function.engine = engine  # the machine code lives as long as the engine
@@ -130,11 +141,21 @@ def _ir(n: int, dtype: str) -> str:
     vector, index = ir.VectorType(real, LANES), ir.IntType(64)
     module = ir.Module(name="taylorlr_ldl")
     signature = ir.FunctionType(
-        ir.VoidType(), [real.as_pointer(), index, index, index, real.as_pointer(), real.as_pointer(), index]
+        ir.VoidType(),
+        [
+            real.as_pointer(),
+            index,
+            index,
+            index,
+            index.as_pointer(),
+            real.as_pointer(),
+            real.as_pointer(),
+            index,
+        ],
     )
     function = ir.Function(module, signature, "ldl")
-    H, member_stride, row_stride, column_stride, lower_out, sign_out, count = function.args
-    for pointer in (H, lower_out, sign_out):
+    H, member_stride, row_stride, column_stride, members, lower_out, sign_out, count = function.args
+    for pointer in (H, members, lower_out, sign_out):
         pointer.add_attribute("noalias")
     entry, body, done = (function.append_basic_block(name) for name in ("entry", "body", "done"))
     builder = ir.IRBuilder(entry)
@@ -143,7 +164,10 @@ def _ir(n: int, dtype: str) -> str:
     group = builder.phi(index)
     group.add_incoming(index(0), entry)
     first = builder.mul(group, index(LANES))
-    bases = [builder.mul(builder.add(first, index(t)), member_stride) for t in range(LANES)]
+    bases = [
+        builder.mul(builder.load(builder.gep(members, [builder.add(first, index(t))])), member_stride)
+        for t in range(LANES)
+    ]
     rows = [builder.mul(index(i), row_stride) for i in range(n)]
     columns = [builder.mul(index(j), column_stride) for j in range(n)]
 
@@ -168,6 +192,11 @@ def _ir(n: int, dtype: str) -> str:
     return str(module)
 
 
+def entry_old(old: dict[tuple[int, int], Any], i: int, j: int) -> Any:
+    """Entry (i, j) of a symmetric matrix kept as its lower triangle."""
+    return old[max(i, j), min(i, j)]
+
+
 class _Arithmetic:
     """The certificate's arithmetic on vectors: the factorisation, the bounds, the signs."""
 
@@ -187,6 +216,7 @@ class _Arithmetic:
         b, n = self.b, self.n
         ell: dict[tuple[int, int], Any] = {}
         for k in range(n - 1):  # a_ij -= l_ik c_jk, c_jk = a_jk before the division
+            self.pivot(a, ell, k)
             for i in range(k + 1, n):
                 ell[i, k] = b.fdiv(a[i, k], a[k, k])
             for j in range(k + 1, n):
@@ -227,6 +257,53 @@ class _Arithmetic:
         positive, negative = self.compare(">", d), self.compare("<", d)
         sign = b.select(positive, one, b.select(negative, self.constant(-1.0), self.constant(0.0)))
         return b.fsub(bound, error), sign
+
+    def pivot(self, a: dict[tuple[int, int], Any], ell: dict[tuple[int, int], Any], k: int) -> None:
+        """Swap index k with the first p >= k whose |a_pp| is largest, lane by lane (selects):
+        rows and columns k and p of the active part, and rows k and p of L's first k columns."""
+        b, n = self.b, self.n
+        if k == n - 1:
+            return
+        best = b.call(self.fabs, [a[k, k]])
+        taken = {}
+        for p in range(k + 1, n):
+            size = b.call(self.fabs, [a[p, p]])
+            taken[p] = b.fcmp_ordered(">", size, best)
+            best = b.select(taken[p], size, best)
+        chosen, later = {}, None
+        for p in range(n - 1, k, -1):  # the last p that beat every earlier one
+            chosen[p] = taken[p] if later is None else b.and_(taken[p], b.not_(later))
+            later = taken[p] if later is None else b.or_(later, taken[p])
+
+        old = dict(a)
+        old_ell = dict(ell)
+        for p in range(k + 1, n):
+            mask = chosen[p]
+            a[p, p] = b.select(mask, old[k, k], old[p, p])
+            for i in range(k + 1, n):
+                if i != p:  # (i, p) <- (i, k), (i, k) <- (i, p)
+                    key = max(i, p), min(i, p)
+                    a[key] = b.select(mask, old[i, k], a[key])
+            for j in range(k):
+                ell[p, j] = b.select(mask, old_ell[k, j], old_ell[p, j])
+        kk, column, row = old[k, k], {}, {}
+        for i in range(k + 1, n):
+            column[i] = old[i, k]
+        for j in range(k):
+            row[j] = old_ell[k, j]
+        for p in range(k + 1, n):
+            mask = chosen[p]
+            kk = b.select(mask, old[p, p], kk)
+            for i in range(k + 1, n):
+                if i != p:
+                    column[i] = b.select(mask, entry_old(old, i, p), column[i])
+            for j in range(k):
+                row[j] = b.select(mask, old_ell[p, j], row[j])
+        a[k, k] = kk
+        for i in range(k + 1, n):
+            a[i, k] = column[i]
+        for j in range(k):
+            ell[k, j] = row[j]
 
     def least(self, p: Any, q: Any) -> Any:
         return self.b.select(self.b.fcmp_ordered("<", p, q), p, q)
