@@ -1,9 +1,13 @@
-"""Bounds on a symmetric H's eigenvalues, and their signs, from an unpivoted LDL^T (NumPy only).
+"""Bounds on a symmetric H's smallest |eigenvalue|, and the eigenvalues' signs, from an LDL^T.
 
-For each member (the lower triangle of H is read, as ``eigvalsh`` reads it) the factorisation
-runs in floating point with members along the last, contiguous axis of (n, n, block) arrays,
-each elimination step one update per column over the block's lanes:
-d_k = a_kk, l_ik = fl(a_ik / d_k), a_ij -= fl(l_ik * a_jk) for i >= j > k. The claim, per member:
+A compiled loop (LLVM through llvmlite, built once per process, n and dtype) factors each listed
+member of a NumPy stack H (B, n, n), read through its strides where it lies (the kernel's packed
+output needs no copy), :data:`LANES` members per vector: straight-line code, the same
+instructions on every lane. It reads H's lower triangle, as ``eigvalsh`` does. At step k it
+swaps index k with the remaining index p whose |a_pp| is largest (the first such; lane by lane,
+by selects): a symmetric permutation, exact, so P H P^T has H's eigenvalues and the steps below
+are the unpivoted ones on P H P^T. Then d_k = a_kk, l_ik = fl(a_ik / d_k) and
+a_ij -= fl(l_ik * a_jk) for i >= j > k (no fused multiply-add, no fast-math). The claim, per member:
 
 1. *The computed factors are exact for a nearby matrix.* With c_jk = a_jk before its division
    (so c_jk = d_k l_jk / (1 + delta), |delta| <= u), each entry i >= j of M = L D L^T
@@ -19,34 +23,39 @@ d_k = a_kk, l_ik = fl(a_ik / d_k), a_ij -= fl(l_ik * a_jk) for i >= j > k. The c
    each, n per entry).
 2. *M's inertia is the signs of d* (Sylvester's law of inertia: L is unit lower triangular).
 3. *M's smallest |eigenvalue| is at least min |d_k| / ||L^-1||_2^2*, as
-   M^-1 = L^-T D^-1 L^-T and ||L^-1||_2^2 <= ||L^-1||_1 ||L^-1||_inf. For a triangular L,
+   M^-1 = L^-T D^-1 L^-1 and ||L^-1||_2^2 <= ||L^-1||_1 ||L^-1||_inf. For a triangular L,
    |L^-1| <= C^-1 entrywise, C the comparison matrix (unit diagonal, -|l_ij| below it; Higham
    Theorem 8.12), and C^-1 >= 0, so ||L^-1||_inf <= max_i x_i with C x = 1
    (x_i = 1 + sum_{j<i} |l_ij| x_j) and ||L^-1||_1 <= max_j y_j with C^T y = 1
    (y_j = 1 + sum_{i>j} |l_ij| y_i): sums of non-negative terms, whose computed values are within
    a factor 1 + 2 n^2 eps of the exact ones. So min |lambda(M)| >= fl(min |d| / (X Y)) (1 - 8 n^2 eps).
-4. *Weyl*: each sorted eigenvalue of H is within ||E||_2 <= e of M's. Hence
-   lower = fl(min |d| / (X Y)) (1 - 8 n^2 eps) - e <= min |lambda(H)|, and where lower > 0 H's
-   eigenvalues have d's signs: all positive, all negative, or both.
-   max |lambda(H)| <= ||H||_F, and upper = sqrt(||H||_F^2) (1 + 2 n^2 eps) covers its rounding.
+4. *Weyl*: each sorted eigenvalue of P H P^T (so of H) is within ||E||_2 <= e of M's. Hence
+   lower = fl(min |d| / (X Y)) (1 - 8 n^2 eps) - e <= min |lambda(H)| (up to the rounding of
+   that last subtraction, a relative eps / 2, far inside the caller's margin), and where
+   lower > 0 H's eigenvalues have d's signs: all positive, all negative, or both.
+   max |lambda(H)| <= ||H||_F, and :func:`upper_bound` = sqrt(fl(||H||_F^2)) (1 + 2 n^2 eps) covers
+   the rounding of the sum of squares and the square root.
 
-A zero or tiny pivot, growth in L, or a NaN or inf anywhere makes lower small, -inf or NaN, never
-a certificate; the caller then asks ``eigvalsh``. Each lane's operations are the same whatever
-its block and its neighbours (elementwise IEEE operations, folds in a fixed order), so a member's
-bounds are the same bits alone and in any batch. The bounds hold for n (n + 4) eps < 1/100
-(n <= :data:`LARGEST`, far inside it).
+Pivoting on the largest remaining diagonal entry keeps L's entries moderate on most indefinite
+members (unpivoted, L grew on a fifth of the dense 10-D bench loss's members, whose bounds then
+settled nothing). A zero or tiny pivot (a matrix whose remaining diagonal is all small, as
+[[0, 1], [1, 0]]), growth in L, or a NaN or inf anywhere makes lower small, -inf or NaN, never
+a certificate; the caller then asks ``eigvalsh``. Every lane runs the same instructions, so a
+member's bounds are the same bits alone and in any batch, at any place in it. The argument
+needs n (n + 4) eps < 1/100 (n <= :data:`LARGEST`: far inside it in float32 too).
 
 >>> import numpy as np
 >>> H = np.array([[[4.0, 1.0, 0.0], [1.0, -3.0, 1.0], [0.0, 1.0, 2.0]]])
->>> lower, upper, positive, negative = ldl_bounds(H, "float64", (H * H).sum(axis=(1, 2)))
->>> bool(0 < lower[0] <= np.abs(np.linalg.eigvalsh(H[0])).min()), positive.tolist(), negative.tolist()
-(True, [False], [False])
+>>> lower, sign = ldl_bounds(H, "float64", np.array([0]))
+>>> bool(0 < lower[0] <= np.abs(np.linalg.eigvalsh(H[0])).min()), sign.tolist()
+(True, [0.0])
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 import numpy
@@ -76,8 +85,9 @@ def ldl_bounds(H: Any, dtype: str, members: Any) -> tuple[Any, Any]:
     min |lambda|, and where lower > 0 the eigenvalues' signs, sign 1 (all positive), -1 (all
     negative) or 0 (both). ``members``: int64 indices into H's first axis. H must be
     :func:`available`."""
-    n = H.shape[-1]
-    loop = _loop(n, dtype)
+    loop = _loop(H.shape[-1], dtype)
+    if loop is None:
+        raise ValueError("ldl_bounds: H is not available() for the compiled loop")
     count = len(members)
     padded = numpy.empty(-(-count // LANES) * LANES, dtype=numpy.int64)  # the last index repeated
     padded[:count] = members
@@ -85,7 +95,7 @@ def ldl_bounds(H: Any, dtype: str, members: Any) -> tuple[Any, Any]:
     lower, sign = numpy.empty(padded.size, dtype=H.dtype), numpy.empty(padded.size, dtype=H.dtype)
     if count:
         strides = [stride // H.itemsize for stride in H.strides]
-        loop(
+        loop.function(
             H.ctypes.data,
             *strides,
             padded.ctypes.data,
@@ -102,8 +112,8 @@ def upper_bound(frobenius2: Any, n: int, dtype: str) -> Any:
         return numpy.sqrt(frobenius2) * (1 + 2 * n * n * EPS[dtype])
 
 
-@functools.lru_cache(maxsize=None)
-def _loop(n: int, dtype: str) -> Any:
+@functools.cache
+def _loop(n: int, dtype: str) -> _Compiled | None:
     """The compiled loop for n x n members of ``dtype`` (built once per process), or None."""
     try:
         import llvmlite.binding as llvm
@@ -121,20 +131,27 @@ def _loop(n: int, dtype: str) -> Any:
         passes.getModulePassManager().run(module, passes)
         engine = llvm.create_mcjit_compiler(module, machine)
         engine.finalize_object()
-    except Exception:  # noqa: BLE001 - no LLVM here: the caller takes the other path
+    except Exception:  # no LLVM here (or it failed): the caller takes the other path
         return None
     address = ctypes.c_void_p
     prototype = ctypes.CFUNCTYPE(
         None, address, *[ctypes.c_int64] * 3, address, address, address, ctypes.c_int64
     )
-    function = prototype(engine.get_function_address("ldl"))
-    function.engine = engine  # the machine code lives as long as the engine
-    return function
+    return _Compiled(function=prototype(engine.get_function_address("ldl")), engine=engine)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """The loop's entry point, and the engine that owns its machine code (kept alive with it)."""
+
+    function: Any
+    engine: Any
 
 
 def _ir(n: int, dtype: str) -> str:
-    """LLVM IR of ``ldl(H, member stride, row stride, column stride, lower, sign, vectors)``:
-    straight-line code on vectors of LANES members (see the module docs for what it computes)."""
+    """LLVM IR of ``ldl(H, member stride, row stride, column stride, members, lower, sign, vectors)``
+    (strides in entries): a loop over vectors of LANES listed members, each pass straight-line
+    code (see the module docs for what it computes); ``lower`` and ``sign`` follow ``members``."""
     import llvmlite.ir as ir
 
     real = ir.DoubleType() if dtype == "float64" else ir.FloatType()
