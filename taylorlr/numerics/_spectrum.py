@@ -236,9 +236,9 @@ def _factored(
         return clear, positive, negative
     flat = numpy.reshape(H, (-1, n, n))
     lower, sign = ldl_bounds(flat, dtype, members)
-    if frobenius2 is None:
-        frobenius2 = squares(numpy, numpy.reshape(flat, (-1, n * n)))
-    with quiet():
+    with quiet():  # an overflow gives inf or NaN, never clear; no warning about it
+        if frobenius2 is None:
+            frobenius2 = squares(numpy, numpy.reshape(flat, (-1, n * n)))
         frobenius = upper_bound(numpy.reshape(frobenius2, (-1,))[members], n, dtype)
         top = numpy.minimum(numpy.reshape(upper, (-1,))[members], frobenius)
         settled = (lower > bound * top) & (top >= TINY[dtype])
