@@ -8,14 +8,19 @@ A cheap *certificate* settles most members without eigenvalues: bounds lower <= 
 max |lambda| <= upper with the signs of the eigenvalues, exact for n = 1, the closed form of a
 symmetric 2 x 2 (mean +- radius, accurate to a few eps * ||H||) for n = 2, and Weyl's bound
 around the diagonal (true bounds, conclusive when the off-diagonal part is small beside the
-smallest diagonal entry) for n >= 3. A member is *clear* when
-lower > (max(sqrt(eps), tol) * (1 + 1e-3) + 64 n eps) * upper and upper >= 2^-450 (2^-40 in
-float32: no bits lost to underflow): then it is neither singular nor
+smallest diagonal entry) for n >= 3. On a NumPy batch of at least :data:`FACTORED_FROM`
+members with 3 <= n <= 16, the members Weyl's bound leaves get a second certificate, from an
+LDL^T factorisation with symmetric diagonal pivoting (:mod:`taylorlr.numerics._inertia`: the
+computed factors are exact for H + E with a bounded ||E||, Sylvester's law gives their inertia,
+and a bound on ||L^-1|| gives min |lambda|; conclusive on most dense members, saddles included);
+where Weyl's bound settles under half of a sample of the batch, its pass is skipped. A member is
+*clear* when lower > (max(sqrt(eps), tol) * (1 + 1e-3) + 64 n eps) * upper and upper >= 2^-450
+(2^-40 in float32: no bits lost to underflow): then it is neither singular nor
 ill-conditioned by ``eigvalsh`` either, whose own error (a small multiple of n eps ||H||) is far
 inside that margin, and the signs agree. Every other member (near-singular, ill-conditioned,
-not finite, or far from diagonal) gets ``eigvalsh`` and the eigenvalue rule itself, so
-the two routes give the same verdicts by construction, and each member's verdict depends on
-that member alone.
+not finite, or where neither certificate is conclusive) gets ``eigvalsh`` and the eigenvalue
+rule itself, so every route gives the same verdicts by construction, and each member's verdict
+depends on that member alone.
 
 >>> import numpy as np
 >>> s = classify(np, np.array([[[2.0, 0.0], [0.0, 3.0]], [[1.0, 1.0], [1.0, 1.0]]]), 1e-15, "float64")
