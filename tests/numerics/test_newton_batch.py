@@ -241,19 +241,20 @@ def test_the_backward_errors_shortcut_gives_each_member_the_bits_of_the_masked_f
 DENSE = "x**2 + y**2 + z**2 + u**2 + v**2 + w**2 + (x*y + 2*y*z + 3*z*u + u*v + 2*v*w + 3*w*x)**2/10"
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("route", ROUTES)
-def test_a_dense_loss_gets_eigvalshs_labels_and_the_same_bits_by_every_route(route):
+def test_a_dense_loss_gets_eigvalshs_labels_and_the_same_bits_by_every_route(route, dtype):
     loss = tl.Loss(DENSE)
-    W = np.random.default_rng(5).uniform(-2, 2, (300, 6))
-    told = tl.newton_step(loss, W, eigenvalues=True)  # every member's labels from eigvalsh
+    W = np.random.default_rng(5).uniform(-2, 2, (300, 6)).astype(dtype)
+    told = tl.newton_step(loss, W, eigenvalues=True, dtype=dtype)  # every member's labels from eigvalsh
     with routed(route):
-        step = tl.newton_step(loss, W)
-        alone = {k: tl.newton_step(loss, W[k : k + 1]) for k in (0, 151, 299)}
+        step = tl.newton_step(loss, W, dtype=dtype)
+        alone = {k: tl.newton_step(loss, W[k : k + 1], dtype=dtype) for k in (0, 151, 299)}
     assert_same_bits(told, step)
     assert {"minimum", "saddle"} <= set(labels(step)[0])
     for k, one in alone.items():
         for name in FIELDS:
             assert np.array_equal(np.asarray(getattr(one, name))[0], np.asarray(getattr(step, name))[k]), name
         assert labels(one) == tuple([group[k]] for group in labels(step))
-    if route == "ldl":  # the certificate settled most members: eigvalsh was asked for few
-        assert step.spectrum.checked.size < len(W) // 10
+    if route == "ldl":  # the certificate settled most members (float32's thresholds are nearer)
+        assert step.spectrum.checked.size < len(W) // (10 if dtype == "float64" else 2)
