@@ -9,7 +9,7 @@ max |lambda| <= upper with the signs of the eigenvalues, exact for n = 1, the cl
 symmetric 2 x 2 (mean +- radius, accurate to a few eps * ||H||) for n = 2, and Weyl's bound
 around the diagonal (true bounds, conclusive when the off-diagonal part is small beside the
 smallest diagonal entry) for n >= 3. On a NumPy batch of at least :data:`FACTORED_FROM`
-members with 3 <= n <= 16, the members Weyl's bound leaves get a second certificate, from an
+members with 3 <= n <= 12, the members Weyl's bound leaves get a second certificate, from an
 LDL^T factorisation with symmetric diagonal pivoting (:mod:`taylorlr.numerics._inertia`: the
 computed factors are exact for H + E with a bounded ||E||, Sylvester's law gives their inertia,
 and a bound on ||L^-1|| gives min |lambda|; conclusive on most dense members, saddles included);
@@ -44,9 +44,9 @@ MARGIN, SLACK = 1e-3, 64
 #: below this max |lambda| bound the certificate's squares and halves could lose bits to
 #: underflow: such members go to ``eigvalsh``, which scales them
 TINY = {"float64": 2.0**-450, "float32": 2.0**-40}
-#: from this many members on (NumPy, 3 <= n <= 16), the certificate is the LDL^T one of
-#: :mod:`taylorlr.numerics._inertia` (a compiled loop, built once per process and n in about
-#: 0.1 s); smaller batches keep Weyl's bound, which needs no build
+#: from this many members on (NumPy, 3 <= n <= 12), the members Weyl's bound leaves get the LDL^T
+#: certificate of :mod:`taylorlr.numerics._inertia` (a compiled loop, built once per process, n
+#: and dtype in 0.1-0.65 s); smaller batches keep Weyl's bound alone, which needs no build
 FACTORED_FROM = 4096
 #: members whose Weyl bounds decide whether its pass over a large batch is worth making
 SAMPLE = 1024

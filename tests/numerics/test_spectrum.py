@@ -249,7 +249,7 @@ def every_inertia(n, scale, seed, dtype="float64", negatives=None):
 
 @pytest.mark.parametrize(("n", "scale", "dtype"), [
     (3, 1.0, "float64"), (4, 1e-150, "float64"), (6, 1e150, "float64"), (10, 1.0, "float64"),
-    (16, 3.0, "float64"), (5, 1.0, "float32"), (10, 1e-10, "float32"),
+    (12, 3.0, "float64"), (5, 1.0, "float32"), (10, 1e-10, "float32"),
 ])  # fmt: skip
 def test_the_ldl_bounds_hold_against_60_digit_eigenvalues_at_every_inertia(n, scale, dtype):
     from taylorlr.numerics._inertia import available, ldl_bounds, upper_bound
