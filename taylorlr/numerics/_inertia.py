@@ -95,9 +95,14 @@ def ldl_bounds(H: Any, dtype: str, members: Any) -> tuple[Any, Any]:
     negative) or 0 (both). ``members``: int64 indices into H's first axis. H must be
     :func:`available`."""
     loop = _loop(H.shape[-1], dtype)
-    if loop is None:
-        raise ValueError("ldl_bounds: H is not available() for the compiled loop")
+    members = numpy.asarray(members, dtype=numpy.int64)
     count = len(members)
+    if loop is None or H.ndim != 3 or not available(H, dtype):
+        raise ValueError(
+            f"ldl_bounds takes a stack (B, n, n) that available() serves, not {H.shape} {H.dtype}"
+        )
+    if count and not 0 <= int(members.min()) <= int(members.max()) < H.shape[0]:
+        raise IndexError(f"ldl_bounds: member indices outside [0, {H.shape[0]})")
     padded = numpy.empty(-(-count // LANES) * LANES, dtype=numpy.int64)  # the last index repeated
     padded[:count] = members
     padded[count:] = members[-1] if count else 0
@@ -135,7 +140,7 @@ def _loop(n: int, dtype: str) -> _Compiled | None:
         )
         module = llvm.parse_assembly(source)
         module.verify()
-        tuning = llvm.create_pipeline_tuning_options(speed_level=3)  # the selects of the pivoting fold
+        tuning = llvm.create_pipeline_tuning_options(speed_level=3)  # O3: the pivoting's selects run faster
         passes = llvm.create_pass_builder(machine, tuning)
         passes.getModulePassManager().run(module, passes)
         engine = llvm.create_mcjit_compiler(module, machine)

@@ -316,3 +316,14 @@ def test_dense_members_of_every_inertia_get_the_eigenvalue_rules_labels_by_every
             checked = classify(np, H[: len(H) // 3], default_rtol(n, "float64"), "float64").checked
         if route != "weyl":  # at scale 1, LDL^T settles every member but those of condition 1e9
             assert set((checked % len(CONDITIONS)).tolist()) <= {2}, (n, checked)
+
+
+def test_the_compiled_loop_refuses_what_it_would_read_out_of_bounds():
+    from taylorlr.numerics._inertia import available, ldl_bounds
+
+    H = np.stack([np.eye(4)] * 3)
+    with pytest.raises(IndexError):
+        ldl_bounds(H, "float64", np.array([0, 3]))
+    with pytest.raises(ValueError):
+        ldl_bounds(H.astype(np.float32), "float64", np.array([0]))  # 4-byte entries read as 8
+    assert not available(np.stack([np.eye(2)] * 3), "float64") and not available(H[:, ::-1], "float64")
