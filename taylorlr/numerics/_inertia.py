@@ -38,8 +38,9 @@ a_ij -= fl(l_ik * a_jk) for i >= j > k (no fused multiply-add, no fast-math). Th
    computed value, and the quotient's few roundings cost at most a factor 1 - 8 eps. The larger
    of the two bounds is kept (the first still holds where r >= 1).
 4. *Weyl*: each sorted eigenvalue of P H P^T (so of H) is within ||E||_2 <= e of M's. Hence
-   lower = fl(min |d| / (X Y)) (1 - 8 n^2 eps) - e <= min |lambda(H)| (up to the rounding of
-   that last subtraction, a relative eps / 2, far inside the caller's margin), and where
+   lower = (the larger of the two bounds of 3) - e <= min |lambda(H)| (up to the rounding of
+   that last subtraction, a relative eps / 2, far inside the caller's margin; a NaN or inf in
+   d or L makes e NaN or inf, so lower is never a number that passes), and where
    lower > 0 H's eigenvalues have d's signs: all positive, all negative, or both.
    max |lambda(H)| <= ||H||_F, and :func:`upper_bound` = sqrt(fl(||H||_F^2)) (1 + 2 n^2 eps) covers
    the rounding of the sum of squares and the square root.
