@@ -12,6 +12,7 @@ import taylorlr as tl
 from taylorlr.numerics._folds import across
 from taylorlr.numerics._spectrum import EPS, _extremes, _weyl, classify, eigenvalue_rule
 from taylorlr.numerics.newton import default_rtol
+from tests.numerics.routes import ROUTES, routed
 
 CI = settings(deadline=None, derandomize=True, max_examples=40)
 
@@ -234,3 +235,26 @@ def test_the_backward_errors_shortcut_gives_each_member_the_bits_of_the_masked_f
     keep = np.ones(64, dtype=bool)
     keep[[5, 9]] = False
     np.testing.assert_array_equal(masked[keep], plain[keep])
+
+
+#: H = 2 I + (grad q)(grad q)^T / 5 + q H_q / 5: dense, and of every sign pattern across [-2, 2]^6
+DENSE = "x**2 + y**2 + z**2 + u**2 + v**2 + w**2 + (x*y + 2*y*z + 3*z*u + u*v + 2*v*w + 3*w*x)**2/10"
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("route", ROUTES)
+def test_a_dense_loss_gets_eigvalshs_labels_and_the_same_bits_by_every_route(route, dtype):
+    loss = tl.Loss(DENSE)
+    W = np.random.default_rng(5).uniform(-2, 2, (300, 6)).astype(dtype)
+    told = tl.newton_step(loss, W, eigenvalues=True, dtype=dtype)  # every member's labels from eigvalsh
+    with routed(route):
+        step = tl.newton_step(loss, W, dtype=dtype)
+        alone = {k: tl.newton_step(loss, W[k : k + 1], dtype=dtype) for k in (0, 151, 299)}
+    assert_same_bits(told, step)
+    assert {"minimum", "saddle"} <= set(labels(step)[0])
+    for k, one in alone.items():
+        for name in FIELDS:
+            assert np.array_equal(np.asarray(getattr(one, name))[0], np.asarray(getattr(step, name))[k]), name
+        assert labels(one) == tuple([group[k]] for group in labels(step))
+    if route == "ldl":  # the certificate settled most members: eigvalsh was asked for few
+        assert step.spectrum.checked.size < len(W) // 10
