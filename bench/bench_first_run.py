@@ -1,25 +1,31 @@
 """The first default run of a catalogue problem, in a fresh process: the fused step built as
 ``tl.run`` builds it now (a large loop unoptimised for a small run, ``fused.OPTIMISE_WORK``)
-against the step always optimised (the behaviour before), alternated.
+against the step always optimised (the behaviour before), alternated; or, with ``--baseline
+PATH``, this checkout against the taylorlr package found at PATH (another checkout), alternated.
 
-    python bench/bench_first_run.py [--runs 2] [--problems osborne2 watson ...] [--starts 1]
+    python bench/bench_first_run.py [--runs 2] [--problems osborne2 gulf ...] [--starts 1]
+    python bench/bench_first_run.py --baseline /work/main [--runs 3] [--problems gulf osborne2]
 
 Each figure is the wall time of ``tl.run(problem.loss, problem.x0)`` (200 steps, the oracle on:
-everything a user waits for, the kernels' builds included; imports and the loss excluded) in a
-fresh process, the median over ``--runs``; the ratio is now / always optimised. The results
-of both are the same bits (checked).
+everything a user waits for, the derivatives and the kernels' builds included; imports and the
+loss's parsing excluded) in a fresh process, the median over ``--runs``; the ratio is now / the
+other. Against always optimised the results are the same bits (checked). Against a baseline the
+table gives the largest difference of the final points and of the oracle's alphas, relative to
+their size (the derivatives or the oracle may be computed another way: the same numbers to
+rounding, or to the oracle's precision).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
 
-PROBLEMS = ("osborne2", "watson", "biggs_exp6", "extended_rosenbrock", "rosenbrock")
+PROBLEMS = ("osborne2", "gulf", "watson", "biggs_exp6", "extended_rosenbrock", "rosenbrock")
 
 
 def child(name: str, mode: str, starts: int) -> None:
@@ -39,13 +45,50 @@ def child(name: str, mode: str, starts: int) -> None:
     kernels = fused._KERNELS.get(id(loss.compile()), {}).values()
     levels = sorted({k.step.level for k in kernels if isinstance(k, fused.StepKernel)})
     digest = float(np.nansum(run.points)), float(np.nansum(run.alphas))
-    print(json.dumps({"seconds": seconds, "path": run.settings["path"], "levels": levels, "digest": digest}))
+    final = np.asarray(run.x, dtype=float).reshape(-1).tolist()
+    oracle = np.asarray(run.oracle_alphas, dtype=float).reshape(-1).tolist()
+    record = {"seconds": seconds, "path": run.settings["path"], "levels": levels, "digest": digest}
+    print(json.dumps(record | {"final": final, "oracle": oracle, "status": str(run.status)}))
 
 
-def measure(name: str, mode: str, starts: int) -> dict[str, object]:
+def measure(name: str, mode: str, starts: int, path: str | None = None) -> dict[str, object]:
     command = [sys.executable, __file__, "--child", name, mode, str(starts)]
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    environment = None if path is None else os.environ | {"PYTHONPATH": path}
+    out = subprocess.run(command, check=True, capture_output=True, text=True, env=environment).stdout
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def relative_difference(a: list[float], b: list[float]) -> float:
+    """max |a - b| / max(|a|, |b|, tiny) over the entries, NaN in both counted equal; inf if the
+    shapes or the NaNs differ."""
+    import numpy as np
+
+    x, y = np.asarray(a), np.asarray(b)
+    if x.shape != y.shape or not np.array_equal(np.isnan(x), np.isnan(y)):
+        return float("inf")
+    both = ~np.isnan(x)
+    if not both.any():
+        return 0.0
+    x, y = x[both], y[both]
+    return float(np.max(np.abs(x - y) / np.maximum(np.maximum(np.abs(x), np.abs(y)), 1e-300)))
+
+
+def against_baseline(args: argparse.Namespace) -> None:
+    print(f"First default run (200 steps, oracle on), {args.starts} start(s), fresh process, ", end="")
+    print(f"median of {args.runs}: this checkout against {args.baseline}")
+    print("| problem | path | now (s) | baseline (s) | ratio | final point rel. diff | oracle alphas rel. diff |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name in args.problems:
+        now, before = [], []
+        for _ in range(args.runs):
+            now.append(measure(name, "by-size", args.starts, os.getcwd()))
+            before.append(measure(name, "by-size", args.starts, args.baseline))
+        a = statistics.median(float(r["seconds"]) for r in now)  # type: ignore[arg-type]
+        b = statistics.median(float(r["seconds"]) for r in before)  # type: ignore[arg-type]
+        points = relative_difference(now[0]["final"], before[0]["final"])  # type: ignore[arg-type]
+        oracle = relative_difference(now[0]["oracle"], before[0]["oracle"])  # type: ignore[arg-type]
+        cells = (name, now[0]["path"], f"{a:.2f}", f"{b:.2f}", f"{a / b:.2f}", f"{points:.1e}", f"{oracle:.1e}")
+        print("| " + " | ".join(str(c) for c in cells) + " |", flush=True)
 
 
 def main() -> None:
@@ -53,10 +96,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS))
     parser.add_argument("--starts", type=int, default=1)
+    parser.add_argument("--baseline", help="a checkout whose taylorlr is the baseline (PYTHONPATH)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], args.child[1], int(args.child[2]))
+        return
+    if args.baseline:
+        against_baseline(args)
         return
     print(f"First default run (200 steps, oracle on), {args.starts} start(s), fresh process, ", end="")
     print(f"median of {args.runs}")
