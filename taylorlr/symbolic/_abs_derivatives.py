@@ -2,6 +2,7 @@
 
 SymEngine differentiates everything around a kink but leaves the kink itself pending:
 ``Derivative(abs(u), x)`` for ``abs`` and ``Subs(Derivative(sign(xi), xi), xi, u)`` for ``sign``.
+(``Derivative(sign(x), x)`` when ``u`` is a variable).
 For a real ``u`` (every loss's variables are real, and SymPy's own route proves or assumes the
 arguments of kinks real, :class:`~taylorlr.symbolic.derivatives.RealPart`) SymPy's derivatives
 are ``d abs(u)/dx = sign(u) du/dx`` and ``d sign(u)/dx = 2 DiracDelta(u) du/dx``. The compiled
@@ -68,8 +69,9 @@ def _completed(se: Any, derivative: Any) -> Any:
             raise PendingDerivative(str(node))
         replacements[node] = se.Integer(0)  # 2 DiracDelta(u) du/dx: a point mass, dropped
     for node in derivative.atoms(se.Derivative):
-        if isinstance(node.expr, se.sign) and len(node.variables) == 1 and node.variables[0] == node.expr.args[0]:
-            continue  # inside the Subs above
+        if isinstance(node.expr, se.sign):  # sign(x)'s own (or inside the Subs above): a point mass
+            replacements[node] = se.Integer(0)
+            continue
         if not (isinstance(node.expr, se.Abs) and len(node.variables) == 1):
             raise PendingDerivative(str(node))
         (u,) = node.expr.args
