@@ -76,7 +76,7 @@ def relative_difference(a: list[float], b: list[float]) -> float:
 def against_baseline(args: argparse.Namespace) -> None:
     print(f"First default run (200 steps, oracle on), {args.starts} start(s), fresh process, ", end="")
     print(f"median of {args.runs}: this checkout against {args.baseline}")
-    print("| problem | path | now (s) | baseline (s) | ratio | final point rel. diff | oracle alphas rel. diff |")
+    print("| problem | path | now (s) | baseline (s) | ratio | final point rel. diff | oracle rel. diff |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name in args.problems:
         now, before = [], []
@@ -87,7 +87,8 @@ def against_baseline(args: argparse.Namespace) -> None:
         b = statistics.median(float(r["seconds"]) for r in before)  # type: ignore[arg-type]
         points = relative_difference(now[0]["final"], before[0]["final"])  # type: ignore[arg-type]
         oracle = relative_difference(now[0]["oracle"], before[0]["oracle"])  # type: ignore[arg-type]
-        cells = (name, now[0]["path"], f"{a:.2f}", f"{b:.2f}", f"{a / b:.2f}", f"{points:.1e}", f"{oracle:.1e}")
+        times = (f"{a:.2f}", f"{b:.2f}", f"{a / b:.2f}")
+        cells = (name, now[0]["path"], *times, f"{points:.1e}", f"{oracle:.1e}")
         print("| " + " | ".join(str(c) for c in cells) + " |", flush=True)
 
 

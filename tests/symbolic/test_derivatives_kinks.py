@@ -24,7 +24,7 @@ X, Y, Z = sympy.symbols("x y z", real=True)
 # every kink of these switches inside the sampled box (x, y in [-2, 2], z in [2.25, 4])
 LOSSES = [
     sympy.Abs(X - Y**2) + X * Y,
-    sympy.exp(-sympy.Abs(Y - X) ** Z / (1 + X**2)),  # the Gulf research problem's residual
+    sympy.exp(-(sympy.Abs(Y - X) ** Z) / (1 + X**2)),  # the Gulf research problem's residual
     sympy.Abs(sympy.Abs(X) - Y) * X,  # nested
     sympy.sign(X - Y) * X**2 + sympy.Abs(X * Y - 1) ** 3,
     sympy.log(1 + sympy.Abs(sympy.sin(X) - Y)) + Z * Y,
