@@ -636,6 +636,9 @@ _MONIC_ROOTS: dict[int, Callable[[Any], Any]] = {1: _linear_roots, 2: _quadratic
 GOLDEN_TOLERANCE = 2.0**-52
 #: a geometric grid alpha * 2^k, |k| <= this, brackets the best alpha before golden section
 GRID_HALF_WIDTH = 40
+#: the grid is evaluated in calls of at most this many points (all of it in one call below 50
+#: members; one grid point a call from 4096 members: the memory of a call stays that of a batch)
+GRID_POINTS_PER_CALL = 4096
 
 
 def golden_iterations(tolerance: float = GOLDEN_TOLERANCE) -> int:
@@ -644,14 +647,14 @@ def golden_iterations(tolerance: float = GOLDEN_TOLERANCE) -> int:
     The grid's bracket around its best point 2^k is [2^(k-1), 2^(k+1)]: 1.2 times its midpoint
     wide whatever k, and every step keeps 0.618... of it, so the count is the same for all members.
 
-    >>> golden_iterations(), golden_iterations(2.0**-52)
-    (58, 76)
+    >>> golden_iterations(), golden_iterations(2.0**-40)
+    (76, 58)
     """
     return math.ceil(math.log(1.2 / tolerance) / math.log(2.0 / (math.sqrt(5.0) - 1.0)))
 
 
 def _golden_minimiser(compiled: Any, grid_half_width: int = GRID_HALF_WIDTH) -> Callable[..., Any]:
-    """The golden-section oracle: one batched call on the grid, then one call a step (a reused point)."""
+    """The golden-section oracle: the grid in batched calls, then one value call a step (a reused point)."""
     ratio = (math.sqrt(5.0) - 1.0) / 2.0
     steps = golden_iterations()
 
@@ -661,6 +664,8 @@ def _golden_minimiser(compiled: Any, grid_half_width: int = GRID_HALF_WIDTH) -> 
         sign = 2.0 * xp.astype(descent, theta.dtype) - 1.0
         ray = xp.expand_dims(sign, -1) * omega
         scale = xp.where(xp.isfinite(alpha_guess) & (alpha_guess > 0), alpha_guess, 1.0)
+        batch = _batch_shape(theta.shape[:-1], ray.shape[:-1], scale.shape)
+        scale = xp.broadcast_to(scale, batch)
 
         def along(a: Any) -> Any:  # g at alpha = a (any leading axes over the batch's)
             return compiled.value(theta - xp.expand_dims(a, -1) * ray, **data)
@@ -669,7 +674,9 @@ def _golden_minimiser(compiled: Any, grid_half_width: int = GRID_HALF_WIDTH) -> 
             [0.0] + [2.0**k for k in range(-grid_half_width, grid_half_width + 1)], dtype=theta.dtype
         )
         grid = xp.reshape(powers, (-1,) + (1,) * scale.ndim) * scale
-        values = along(grid)
+        rows = max(1, GRID_POINTS_PER_CALL // max(1, math.prod(batch)))
+        size = grid.shape[0]
+        values = xp.concat([along(grid[i : min(i + rows, size), ...]) for i in range(0, size, rows)], axis=0)
         values = xp.where(xp.isnan(values), xp.inf, values)
         k = xp.argmin(values, axis=0)
         last = grid.shape[0] - 1
@@ -693,6 +700,12 @@ def _golden_minimiser(compiled: Any, grid_half_width: int = GRID_HALF_WIDTH) -> 
         return xp.where((k == 0) | (k == last), xp.nan, sign * best)
 
     return minimise
+
+
+def _batch_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    import numpy
+
+    return tuple(numpy.broadcast_shapes(*(tuple(shape) for shape in shapes)))
 
 
 def _take(xp: Any, grid: Any, index: Any) -> Any:
