@@ -27,6 +27,8 @@ from typing import Any
 
 import sympy
 
+from taylorlr import _budget
+
 
 class PendingDerivative(Exception):
     """SymEngine left a derivative pending that is not one of ``abs`` or ``sign``."""
@@ -64,6 +66,7 @@ def _completed(se: Any, derivative: Any) -> Any:
     pending = derivative.atoms(se.Derivative, se.Subs)
     if not pending:
         return derivative
+    _budget.check()  # one level of a nest of kinks at a time (SymEngine's own steps are milliseconds)
     replacements = {}
     for node in derivative.atoms(se.Subs):
         inner = node.args[0]
