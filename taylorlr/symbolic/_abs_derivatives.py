@@ -63,25 +63,23 @@ def diff_through_kinks(expr: Any, symbol: Any) -> Any:
 
 
 def _completed(se: Any, derivative: Any) -> Any:
-    pending = derivative.atoms(se.Derivative, se.Subs)
+    pending = derivative.atoms(se.Derivative, se.Subs)  # one walk of the expression
     if not pending:
         return derivative
     _budget.check()  # one level of a nest of kinks at a time (SymEngine's own steps are milliseconds)
-    replacements = {}
-    for node in derivative.atoms(se.Subs):
+    replacements = {node: _written_in(se, node) for node in pending}
+    return derivative.xreplace(replacements)  # a Subs is replaced whole, with what it holds
+
+
+def _written_in(se: Any, node: Any) -> Any:
+    """A pending derivative of ``abs`` or ``sign`` written in (see the module's docstring)."""
+    if isinstance(node, se.Subs):
         inner = node.args[0]
-        if not (isinstance(inner, se.Derivative) and isinstance(inner.expr, se.sign)):
-            raise PendingDerivative(str(node))
-        replacements[node] = se.Integer(0)  # 2 DiracDelta(u) du/dx: a point mass, dropped
-    for node in derivative.atoms(se.Derivative):
-        if isinstance(node.expr, se.sign):  # sign(x)'s own (or inside the Subs above): a point mass
-            replacements[node] = se.Integer(0)
-            continue
-        if not (isinstance(node.expr, se.Abs) and len(node.variables) == 1):
-            raise PendingDerivative(str(node))
+        if isinstance(inner, se.Derivative) and isinstance(inner.expr, se.sign):
+            return se.Integer(0)  # 2 DiracDelta(u) du/dx: a point mass, dropped
+    elif isinstance(node.expr, se.sign):  # sign(x)'s own (or inside the Subs above): a point mass
+        return se.Integer(0)
+    elif isinstance(node.expr, se.Abs) and len(node.variables) == 1:
         (u,) = node.expr.args
-        replacements[node] = se.sign(u) * _completed(se, se.diff(u, node.variables[0]))
-    completed = derivative.xreplace(replacements)
-    if completed.atoms(se.Derivative, se.Subs):
-        raise PendingDerivative(str(completed))
-    return completed
+        return se.sign(u) * _completed(se, se.diff(u, node.variables[0]))
+    raise PendingDerivative(str(node))
