@@ -132,6 +132,16 @@ def test_max_min_and_heaviside_stay_with_sympy():
         _abs_derivatives.diff_through_kinks(symengine.Max(x, x * y), x)
 
 
+def test_a_derivative_left_pending_sends_the_loss_to_sympy(monkeypatch: pytest.MonkeyPatch):
+    def pending(expr: Any, symbol: Any) -> Any:
+        raise _abs_derivatives.PendingDerivative("Derivative(f(x), x)")
+
+    monkeypatch.setattr(_abs_derivatives, "diff_through_kinks", pending)
+    derivatives = sparse_derivatives(sympy.Abs(X - 1) + Y**2, (X, Y), engine="symengine")
+    assert derivatives.engine.name == "sympy"
+    assert derivatives.to_sympy_gradient((X, Y))[1] == 2 * Y
+
+
 def test_the_gulf_problem_compiles_derivatives_that_sympy_confirms():
     loss = tl.problems.get("gulf", m=3).loss
     assert loss.compiled_derivatives.engine.through_kinks
