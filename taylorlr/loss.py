@@ -215,7 +215,8 @@ class Loss:
     @cached_property
     def compiled_derivatives(self) -> SparseDerivatives:
         """The derivatives that :meth:`compile` compiles: SymEngine's for a smooth loss of any size
-        (SymPy's printed form is never built for them), else :attr:`derivatives`."""
+        (SymPy's printed form is never built for them) and for one whose only kinks are ``abs`` and
+        ``sign`` (point masses dropped, as compiled), else :attr:`derivatives`."""
         taken = self.__dict__.get("derivatives")
         if (taken is not None and taken.engine.name == "symengine") or not compiled_on_symengine(self.expr):
             return self.derivatives

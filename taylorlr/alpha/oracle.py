@@ -34,6 +34,7 @@ from taylorlr.kinds import Verdict
 
 __all__ = [
     "BUILD_BUDGET_S",
+    "GOLDEN_TOLERANCE",
     "MAX_DEGREE",
     "LineOracle",
     "OracleMethod",
@@ -660,8 +661,32 @@ def _cubic_roots(monic: Any) -> Any:
 _MONIC_ROOTS: dict[int, Callable[[Any], Any]] = {1: _linear_roots, 2: _quadratic_roots, 3: _cubic_roots}
 
 
-def _golden_minimiser(compiled: Any, grid_half_width: int = 40, iterations: int = 80) -> Callable[..., Any]:
+#: the golden-section search stops when its bracket is this narrow relative to alpha (below the
+#: precision of a minimiser found from values, about sqrt(eps) relative, on all but exact cases)
+GOLDEN_TOLERANCE = 2.0**-52
+#: a geometric grid alpha * 2^k, |k| <= this, brackets the best alpha before golden section
+GRID_HALF_WIDTH = 40
+#: the grid is evaluated in calls of at most this many points (all of it in one call below 50
+#: members; one grid point a call from 4096 members: the memory of a call stays that of a batch)
+GRID_POINTS_PER_CALL = 4096
+
+
+def golden_iterations(tolerance: float = GOLDEN_TOLERANCE) -> int:
+    """Golden-section steps that shrink the grid's bracket around alpha within ``tolerance`` of it.
+
+    The grid's bracket around its best point 2^k is [2^(k-1), 2^(k+1)]: 1.2 times its midpoint
+    wide whatever k, and every step keeps 0.618... of it, so the count is the same for all members.
+
+    >>> golden_iterations(), golden_iterations(2.0**-40)
+    (76, 58)
+    """
+    return math.ceil(math.log(1.2 / tolerance) / math.log(2.0 / (math.sqrt(5.0) - 1.0)))
+
+
+def _golden_minimiser(compiled: Any, grid_half_width: int = GRID_HALF_WIDTH) -> Callable[..., Any]:
+    """The golden-section oracle: the grid in batched calls, then one value call a step (a reused point)."""
     ratio = (math.sqrt(5.0) - 1.0) / 2.0
+    steps = golden_iterations()
 
     def minimise(theta: Any, omega: Any, alpha_guess: Any, data: Mapping[str, Any]) -> Any:
         xp = namespace_of(theta, omega)
@@ -669,28 +694,48 @@ def _golden_minimiser(compiled: Any, grid_half_width: int = 40, iterations: int 
         sign = 2.0 * xp.astype(descent, theta.dtype) - 1.0
         ray = xp.expand_dims(sign, -1) * omega
         scale = xp.where(xp.isfinite(alpha_guess) & (alpha_guess > 0), alpha_guess, 1.0)
+        batch = _batch_shape(theta.shape[:-1], ray.shape[:-1], scale.shape)
+        scale = xp.broadcast_to(scale, batch)
 
-        def along(a: Any) -> Any:
+        def along(a: Any) -> Any:  # g at alpha = a (any leading axes over the batch's)
             return compiled.value(theta - xp.expand_dims(a, -1) * ray, **data)
 
         powers = xp.asarray(
             [0.0] + [2.0**k for k in range(-grid_half_width, grid_half_width + 1)], dtype=theta.dtype
         )
         grid = xp.reshape(powers, (-1,) + (1,) * scale.ndim) * scale
-        values = xp.stack([along(grid[i, ...]) for i in range(grid.shape[0])])
+        rows = max(1, GRID_POINTS_PER_CALL // max(1, math.prod(batch)))
+        size = grid.shape[0]
+        values = xp.concat([along(grid[i : min(i + rows, size), ...]) for i in range(0, size, rows)], axis=0)
         values = xp.where(xp.isnan(values), xp.inf, values)
         k = xp.argmin(values, axis=0)
         last = grid.shape[0] - 1
         low = _take(xp, grid, xp.where(k > 0, k - 1, k))
         high = _take(xp, grid, xp.where(k < last, k + 1, k))
-        for _ in range(iterations):
-            left, right = high - ratio * (high - low), low + ratio * (high - low)
-            go_left = along(left) < along(right)
+        left, right = high - ratio * (high - low), low + ratio * (high - low)
+        both = along(xp.stack([left, right]))
+        at_left, at_right = both[0, ...], both[1, ...]
+        for _ in range(steps - 1):
+            # the minimum is in [low, right] (keep left as the new right) or in [left, high]
+            go_left = at_left < at_right
             low, high = xp.where(go_left, low, left), xp.where(go_left, right, high)
+            kept, at_kept = xp.where(go_left, left, right), xp.where(go_left, at_left, at_right)
+            new = xp.where(go_left, high - ratio * (high - low), low + ratio * (high - low))
+            at_new = along(new)
+            left, right = xp.where(go_left, new, kept), xp.where(go_left, kept, new)
+            at_left, at_right = xp.where(go_left, at_new, at_kept), xp.where(go_left, at_kept, at_new)
+        go_left = at_left < at_right
+        low, high = xp.where(go_left, low, left), xp.where(go_left, right, high)
         best = (low + high) / 2
         return xp.where((k == 0) | (k == last), xp.nan, sign * best)
 
     return minimise
+
+
+def _batch_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    import numpy
+
+    return tuple(numpy.broadcast_shapes(*(tuple(shape) for shape in shapes)))
 
 
 def _take(xp: Any, grid: Any, index: Any) -> Any:

@@ -13,7 +13,9 @@ analysis) is differentiated by :func:`sparse_derivatives` with ``engine="auto"``
 small expressions, whose printed form users and tests know. What the code generators compile
 is differentiated on SymEngine for every smooth expression (:func:`compiled_on_symengine`), about
 100x faster than SymPy on a cold cache (10-variable Rosenbrock: 1 ms against 65-145 ms), and
-SymPy's printed form is never built unless it is read.
+SymPy's printed form is never built unless it is read; so is an expression whose only kinks are
+``abs`` and ``sign``, their pending derivatives written in (:mod:`._abs_derivatives`; the Gulf
+research problem: 0.3 s against SymPy's 18-24 s).
 
 >>> import sympy
 >>> x, y = sympy.symbols("x y")
@@ -37,6 +39,7 @@ import sympy
 
 from taylorlr import _budget
 from taylorlr.errors import LossDefinitionError
+from taylorlr.symbolic import _abs_derivatives
 from taylorlr.symbolic.depth import depth, distinct_nodes, to_sympy_iteratively
 
 
@@ -71,9 +74,14 @@ _NON_SMOOTH = (sympy.Abs, sympy.sign, sympy.Max, sympy.Min, sympy.Heaviside)
 
 @dataclass(frozen=True)
 class Engine:
-    """The symbolic library that differentiates: ``"symengine"`` or ``"sympy"``."""
+    """The symbolic library that differentiates: ``"symengine"`` or ``"sympy"``.
+
+    ``through_kinks``: SymEngine with its pending derivatives of ``abs`` and ``sign`` written in,
+    point masses dropped (:mod:`taylorlr.symbolic._abs_derivatives`): for what is compiled only.
+    """
 
     name: str
+    through_kinks: bool = False
 
     @property
     def module(self) -> Any:
@@ -83,6 +91,8 @@ class Engine:
         return self.module.sympify(expr) if self.name == "symengine" else expr
 
     def diff(self, expr: Any, symbol: Any) -> Any:
+        if self.through_kinks:
+            return _abs_derivatives.diff_through_kinks(expr, symbol)
         return self.module.diff(expr, symbol)
 
     def add(self, parts: list[Any]) -> Any:
@@ -268,30 +278,66 @@ class SparseDerivatives:
 
 
 def compiled_on_symengine(expr: sympy.Expr) -> bool:
-    """Whether the derivatives to compile are SymEngine's: for every smooth ``expr``, whatever its size.
+    """Whether the derivatives to compile are SymEngine's: for every ``expr`` that is smooth or
+    whose only kinks are ``abs`` and ``sign``, whatever its size.
 
     What users read (``Loss.gradient``, the exact analysis) keeps :func:`choose_engine`'s
-    choice (SymPy below 400 nodes); what the generators compile is SymEngine's whenever it
-    can differentiate ``expr``: on a cold cache it is ~100x faster than SymPy.
+    choice (SymPy below 400 nodes, and for every kink); what the generators compile is
+    SymEngine's whenever it can differentiate ``expr``: on a cold cache it is ~100x faster than
+    SymPy, and through ``abs`` thousands of times (:mod:`taylorlr.symbolic._abs_derivatives`:
+    the same derivatives once the point masses the compiled functions drop are dropped).
 
     >>> import sympy
     >>> x, y = sympy.symbols("x y")
     >>> compiled_on_symengine(x**2 + 3*x*y**2), compiled_on_symengine(sympy.Abs(x) + y)
-    (True, False)
+    (True, True)
+    >>> compiled_on_symengine(sympy.Max(x, y))
+    False
     """
-    return symengine_module() is not None and is_smooth(expr)
+    return symengine_module() is not None and _abs_derivatives.completes(expr, _NON_SMOOTH)
+
+
+def _compiled_engine(expr: sympy.Expr) -> Engine | None:
+    """SymEngine through ``abs`` and ``sign`` for a kinked ``expr`` it completes, else None."""
+    if is_smooth(expr) or not compiled_on_symengine(expr):
+        return None
+    return Engine("symengine", through_kinks=True)
 
 
 def sparse_derivatives(
     expr: sympy.Expr, variables: Sequence[sympy.Symbol], engine: str = "auto"
 ) -> SparseDerivatives:
-    """Differentiate ``expr`` term by term: gradient and Hessian non-zero triangle."""
+    """Differentiate ``expr`` term by term: gradient and Hessian non-zero triangle.
+
+    ``engine="symengine"`` on an ``expr`` whose kinks are ``abs`` and ``sign`` only differentiates
+    them on SymEngine (:func:`compiled_on_symengine`), point masses dropped; other kinks on SymPy.
+    """
+    kinked = _compiled_engine(expr) if engine == "symengine" else None
+    if kinked is not None:
+        try:
+            return _sparse(kinked, expr, variables)
+        except _abs_derivatives.PendingDerivative:
+            pass  # a derivative SymEngine leaves pending that is not abs's or sign's: SymPy's
     eng = choose_engine(expr, engine)
     if eng.name == "sympy":
         _check_sympy_depth(expr)
     original = expr
     if eng.name == "sympy" and not is_smooth(expr):
         expr = wrap_kink_arguments(expr)
+    derivatives = _sparse(eng, expr, variables)
+    if expr is original:
+        return derivatives
+    return SparseDerivatives(
+        eng,
+        original,
+        derivatives.variables,
+        tuple(unwrap_real(g) for g in derivatives.gradient),
+        {key: unwrap_real(h) for key, h in derivatives.hessian_upper.items()},
+        derivatives.smooth,
+    )
+
+
+def _sparse(eng: Engine, expr: sympy.Expr, variables: Sequence[sympy.Symbol]) -> SparseDerivatives:
     value = _converted(eng, expr)
     engine_vars = tuple(eng.convert(v) for v in variables)
     index = {v: i for i, v in enumerate(engine_vars)}
@@ -311,11 +357,7 @@ def sparse_derivatives(
                 second = eng.diff(entry, symbol)
                 if second != 0:
                     hessian[(i, j)] = second
-    if expr is not original:
-        value = original
-        gradient = tuple(unwrap_real(g) for g in gradient)
-        hessian = {key: unwrap_real(h) for key, h in hessian.items()}
-    return SparseDerivatives(eng, value, engine_vars, gradient, hessian, is_smooth(original))
+    return SparseDerivatives(eng, value, engine_vars, gradient, hessian, is_smooth(expr))
 
 
 def _converted(eng: Engine, expr: sympy.Expr) -> Any:

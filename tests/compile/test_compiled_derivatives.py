@@ -45,11 +45,19 @@ def test_compiled_values_equal_sympys_derivatives(text: str, generator: str) -> 
 
 
 def test_a_loss_with_a_kink_compiles_sympys_checked_derivatives() -> None:
-    loss = tl.Loss("abs(x - 1) + y**2")
+    # max, min and heaviside: SymPy's derivatives (abs and sign: SymEngine's, completed, below)
+    loss = tl.Loss("max(x - 1, 0) + y**2")
     f = loss.compile()
     assert f.derivatives is loss.derivatives
     assert f.derivatives.engine.name == "sympy"
     np.testing.assert_allclose(f.grad(np.array([3.0, 2.0])), [1.0, 4.0])
+
+
+def test_a_loss_whose_kinks_are_abs_compiles_symengines_derivatives_through_them() -> None:
+    loss = tl.Loss("abs(x - 1) + y**2")
+    f = loss.compile()
+    assert f.derivatives.engine.name == "symengine" and f.derivatives.engine.through_kinks
+    np.testing.assert_allclose(f.grad(np.array([[3.0, 2.0], [0.0, 1.0]])), [[1.0, 4.0], [-1.0, 2.0]])
 
 
 def test_derivatives_taken_on_symengine_are_reused() -> None:
