@@ -47,11 +47,10 @@ def sums_of_squares(H: Any, g: Any, s: Any) -> tuple[Any, Any, Any]:
     if math.prod(batch) < FROM or not _served(H, g, s):
         return elementwise(H, g, s)
     H, g, s = (numpy.reshape(a, (-1, *a.shape[len(batch) :])) for a in (H, g, s))
-    loop = _loop(n, str(H.dtype))
-    count = H.shape[0]
+    loop, count, item = _loop(n, str(H.dtype)), H.shape[0], H.itemsize
+    assert loop is not None  # _served built it
     out = numpy.empty((3, count), dtype=H.dtype)
     if count:
-        item = H.itemsize
         loop.function(
             H.ctypes.data, *(stride // item for stride in H.strides),
             g.ctypes.data, *(stride // item for stride in g.strides),
