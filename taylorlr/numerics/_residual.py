@@ -7,7 +7,7 @@ once per process, n and dtype: straight-line scalar code over n, one member per 
 reads H and g through their strides where they lie (the kernel's packed output needs no copy)
 and s, and writes the three sums.
 
-The arithmetic is fixed, the same on every lane and in :func:`elementwise`, the NumPy route that
+The arithmetic is fixed, the same for every member and in :func:`elementwise`, the NumPy route that
 serves where the loop is not built: r_i = (...((h_i0 s_0 + h_i1 s_1) + h_i2 s_2) ... + h_i,n-1 s_n-1) - g_i,
 ||r||^2 = (...(r_0 r_0 + r_1 r_1) + ...) + r_n-1 r_n-1, and ||s||^2, ||g||^2 in the same order (no
 fused multiply-add, no fast-math: IEEE operations, each rounded once). So a member's three
@@ -100,8 +100,7 @@ def _served(H: Any, g: Any, s: Any) -> bool:
 @functools.cache
 def _loop(n: int, dtype: str) -> Loop | None:
     """The compiled loop for n x n members of ``dtype`` (built once per process: 0.03-0.07 s at
-    n = 10, against 0.17-0.35 s with LLVM's O2/O3 pass pipeline, which ran it in 3.9 against 4.2 ms
-    at 10^5 x 10), or None."""
+    n = 10; LLVM's O2/O3 pass pipeline took 0.17-0.35 s and ran it no faster at 10^5 x 10), or None."""
     address, integer = ctypes.c_void_p, ctypes.c_int64
     prototype = ctypes.CFUNCTYPE(
         None, address, *[integer] * 3, address, *[integer] * 2, address, *[integer] * 2, address, integer
