@@ -102,10 +102,10 @@ def parts(loss: tl.Loss, W: np.ndarray, repeats: int, clock: Any) -> dict[str, f
 
     size = W.shape[0]
     stubs = {
-        "residual H s - g": [(_solve, "_residual2", lambda xp, H, g, s: np.zeros(H.shape[0]))],
-        "||H||_F, ||g||, ||s||": [
-            (m, "squares", lambda xp, a: np.ones(a.shape[0])) for m in (newton, _solve)
+        "||H s - g||, ||g||, ||s||": [
+            (_solve, "sums", lambda xp, H, g, s: (np.zeros(len(H)), np.ones(len(H)), np.ones(len(H))))
         ],
+        "||H||_F": [(newton, "squares", lambda xp, a: np.ones(a.shape[0]))],
         "eigenvalue rule": [
             (_spectrum, "eigenvalue_rule", lambda xp, v, tol, dtype: (np.zeros(v.shape[0], bool),) * 4)
         ],

@@ -58,10 +58,23 @@ def backward_error(xp: Any, H: Any, g: Any, s: Any, singular: Any, frobenius2: A
     """||H s - g|| / (||H||_F ||s|| + ||g||) (Rigal and Gaches), 0 where no solve was made.
     ``frobenius2``: ||H||_F^2 per member, when the caller has it already."""
     n = H.shape[-1]
-    residual2 = _residual2(xp, H, g, s)
+    residual2, step2, gradient2 = sums(xp, H, g, s)
     if frobenius2 is None:
         frobenius2 = squares(xp, xp.reshape(H, (*H.shape[:-2], n * n)))
-    return relative_error(xp, residual2, frobenius2, squares(xp, s), squares(xp, g), singular)
+    return relative_error(xp, residual2, frobenius2, step2, gradient2, singular)
+
+
+def sums(xp: Any, H: Any, g: Any, s: Any) -> tuple[Any, Any, Any]:
+    """(||H s - g||^2, ||s||^2, ||g||^2) per member. For NumPy at n >= 3, from one pass over H in a
+    compiled loop (:mod:`taylorlr.numerics._residual`; its NumPy twin, the same bits, for small
+    batches); elsewhere the residual in blocks and a dot product per norm."""
+    import numpy
+
+    if xp is numpy and H.shape[-1] >= 3:
+        from taylorlr.numerics._residual import sums_of_squares
+
+        return sums_of_squares(H, g, s)
+    return _residual2(xp, H, g, s), squares(xp, s), squares(xp, g)
 
 
 def relative_error(

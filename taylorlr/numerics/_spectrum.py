@@ -119,7 +119,7 @@ def classify(
         else:
             stacked = xp.reshape(H, (-1, n, n))
             values = flat_values = xp.linalg.eigvalsh(_members(xp, stacked, rest))
-        ruled = [numpy.asarray(to_numpy(v), dtype=bool) for v in eigenvalue_rule(xp, flat_values, tol, dtype)]
+        ruled = [numpy.asarray(to_numpy(v), dtype=bool) for v in _rule(xp, flat_values, tol, dtype)]
         if rest.size == flat.size:  # every member: the rule's arrays as they are
             singular, minimum, maximum, ill = (numpy.reshape(v, flat.shape) for v in ruled)
         else:
@@ -157,6 +157,15 @@ def eigenvalue_rule(xp: Any, eigenvalues: Any, tol: float, dtype: str) -> tuple[
     condition = largest / xp.where(singular, xp.ones_like(smallest), smallest)
     ill = xp.logical_and(xp.logical_not(singular), condition > EPS[dtype] ** -0.5)
     return singular, eigenvalues[..., 0] > 0, eigenvalues[..., -1] < 0, ill
+
+
+def _rule(xp: Any, eigenvalues: Any, tol: float, dtype: str) -> tuple[Any, Any, Any, Any]:
+    """:func:`eigenvalue_rule` on (B, n) ascending eigenvalues: on a large float64 NumPy batch in one
+    compiled pass (:mod:`taylorlr.numerics._rule`, the same verdicts), else as written."""
+    from taylorlr.numerics._rule import rule
+
+    verdicts = rule(eigenvalues, tol) if dtype == "float64" else None  # None: not a NumPy batch it serves
+    return eigenvalue_rule(xp, eigenvalues, tol, dtype) if verdicts is None else verdicts
 
 
 def _extremes(xp: Any, eigenvalues: Any) -> tuple[Any, Any]:
