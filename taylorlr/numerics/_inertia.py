@@ -64,10 +64,11 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from dataclasses import dataclass
 from typing import Any
 
 import numpy
+
+from taylorlr.numerics._jit import Loop, build
 
 #: machine epsilon per dtype (twice the unit roundoff)
 EPS = {"float64": 2.0**-52, "float32": 2.0**-23}
@@ -128,39 +129,14 @@ def upper_bound(frobenius2: Any, n: int, dtype: str) -> Any:
 
 
 @functools.cache
-def _loop(n: int, dtype: str) -> _Compiled | None:
-    """The compiled loop for n x n members of ``dtype`` (built once per process), or None."""
-    try:
-        import llvmlite.binding as llvm
-
-        source = _ir(n, dtype)
-        llvm.initialize_native_target()
-        llvm.initialize_native_asmprinter()
-        machine = llvm.Target.from_default_triple().create_target_machine(
-            cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(), opt=3
-        )
-        module = llvm.parse_assembly(source)
-        module.verify()
-        tuning = llvm.create_pipeline_tuning_options(speed_level=3)  # O3: the pivoting's selects run faster
-        passes = llvm.create_pass_builder(machine, tuning)
-        passes.getModulePassManager().run(module, passes)
-        engine = llvm.create_mcjit_compiler(module, machine)
-        engine.finalize_object()
-    except Exception:  # no LLVM here (or it failed): the caller takes the other path
-        return None
+def _loop(n: int, dtype: str) -> Loop | None:
+    """The compiled loop for n x n members of ``dtype`` (built once per process), or None. LLVM's
+    O3 pipeline: the pivoting's selects run faster."""
     address = ctypes.c_void_p
     prototype = ctypes.CFUNCTYPE(
         None, address, *[ctypes.c_int64] * 3, address, address, address, ctypes.c_int64
     )
-    return _Compiled(function=prototype(engine.get_function_address("ldl")), engine=engine)
-
-
-@dataclass(frozen=True)
-class _Compiled:
-    """The loop's entry point, and the engine that owns its machine code (kept alive with it)."""
-
-    function: Any
-    engine: Any
+    return build(_ir(n, dtype), "ldl", prototype, optimise=True)
 
 
 def _ir(n: int, dtype: str) -> str:

@@ -21,22 +21,28 @@ class Loop:
     engine: Any
 
 
-def build(source: str, name: str, prototype: Any) -> Loop | None:
-    """Compile ``source`` for this CPU (code generation at opt level 1, no IR pass pipeline:
-    straight-line arithmetic gains little from one, and builds several times faster) and return
-    its function ``name`` called through the ctypes ``prototype``; None where LLVM is not here or
-    fails (the caller then takes its NumPy route). IEEE arithmetic: no fast-math, and no fused
-    multiply-add unless the IR asks for one."""
+def build(source: str, name: str, prototype: Any, *, optimise: bool = False) -> Loop | None:
+    """Compile ``source`` for this CPU and return its function ``name`` called through the ctypes
+    ``prototype``; None where LLVM is not here or fails (the caller then takes its NumPy route).
+    By default code generation at opt level 1 and no IR pass pipeline (straight-line arithmetic
+    gains little from one, and builds several times faster); ``optimise``: LLVM's O3 pipeline and
+    code generation at level 3 (for selects and branches that it simplifies). IEEE arithmetic: no
+    fast-math, and no fused multiply-add unless the IR asks for one."""
     try:
         import llvmlite.binding as llvm
 
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
         machine = llvm.Target.from_default_triple().create_target_machine(
-            cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(), opt=1
+            cpu=llvm.get_host_cpu_name(),
+            features=llvm.get_host_cpu_features().flatten(),
+            opt=3 if optimise else 1,
         )
         module = llvm.parse_assembly(source)
         module.verify()
+        if optimise:
+            passes = llvm.create_pass_builder(machine, llvm.create_pipeline_tuning_options(speed_level=3))
+            passes.getModulePassManager().run(module, passes)
         engine = llvm.create_mcjit_compiler(module, machine)
         engine.finalize_object()
     except Exception:
