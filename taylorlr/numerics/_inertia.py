@@ -68,7 +68,7 @@ from typing import Any
 
 import numpy
 
-from taylorlr.numerics._jit import Loop, build
+from taylorlr.numerics._jit import CountedLoop, Loop, build
 
 #: machine epsilon per dtype (twice the unit roundoff)
 EPS = {"float64": 2.0**-52, "float32": 2.0**-23}
@@ -165,12 +165,9 @@ def _ir(n: int, dtype: str) -> str:
     H, member_stride, row_stride, column_stride, members, lower_out, sign_out, count = function.args
     for pointer in (H, members, lower_out, sign_out):
         pointer.add_attribute("noalias")
-    entry, body, done = (function.append_basic_block(name) for name in ("entry", "body", "done"))
-    builder = ir.IRBuilder(entry)
-    builder.cbranch(builder.icmp_signed(">", count, index(0)), body, done)
-    builder.position_at_end(body)
-    group = builder.phi(index)
-    group.add_incoming(index(0), entry)
+    loop = CountedLoop(function, count)
+    builder = loop.builder
+    group = loop.start()
     first = builder.mul(group, index(LANES))
     bases = [
         builder.mul(builder.load(builder.gep(members, [builder.add(first, index(t))])), member_stride)
@@ -192,11 +189,7 @@ def _ir(n: int, dtype: str) -> str:
     for pointer, value in ((lower_out, lower), (sign_out, sign)):
         address = builder.bitcast(builder.gep(pointer, [first]), vector.as_pointer())
         builder.store(value, address, align=4)
-    following = builder.add(group, index(1))
-    group.add_incoming(following, builder.block)
-    builder.cbranch(builder.icmp_signed("<", following, count), body, done)
-    builder.position_at_end(done)
-    builder.ret_void()
+    loop.close()
     return str(module)
 
 

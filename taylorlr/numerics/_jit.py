@@ -48,3 +48,51 @@ def build(source: str, name: str, prototype: Any, *, optimise: bool = False) -> 
     except Exception:
         return None
     return Loop(function=prototype(engine.get_function_address(name)), engine=engine)
+
+
+class CountedLoop:
+    """The frame of ``for member in range(count)`` in a ``void`` function's IR: an entry block
+    (code placed with :attr:`builder` before :meth:`start` runs once), the body, and the return.
+
+    >>> import llvmlite.ir as ir
+    >>> index = ir.IntType(64)
+    >>> module = ir.Module()
+    >>> function = ir.Function(module, ir.FunctionType(ir.VoidType(), [index.as_pointer(), index]), "count")
+    >>> out, count = function.args
+    >>> loop = CountedLoop(function, count)
+    >>> member = loop.start()
+    >>> loop.builder.store(member, loop.builder.gep(out, [member]))  # doctest: +ELLIPSIS
+    <...>
+    >>> loop.close()
+    >>> import ctypes, numpy
+    >>> compiled = build(str(module), "count", ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64))
+    >>> seen = numpy.zeros(3, dtype=numpy.int64); compiled.function(seen.ctypes.data, 3); seen.tolist()
+    [0, 1, 2]
+    """
+
+    def __init__(self, function: Any, count: Any) -> None:
+        import llvmlite.ir as ir
+
+        self._ir, self._count = ir, count
+        blocks = (function.append_basic_block(name) for name in ("entry", "body", "done"))
+        self._entry, self._body, self._done = blocks
+        self.builder = ir.IRBuilder(self._entry)
+        self._member: Any = None
+
+    def start(self) -> Any:
+        """Close the entry block and open the body: the member's index (an i64 value) from here on."""
+        b, zero = self.builder, self._ir.Constant(self._count.type, 0)
+        b.cbranch(b.icmp_signed(">", self._count, zero), self._body, self._done)
+        b.position_at_end(self._body)
+        self._member = b.phi(self._count.type)
+        self._member.add_incoming(zero, self._entry)
+        return self._member
+
+    def close(self) -> None:
+        """The next member, back to the body while any is left, then return."""
+        b = self.builder
+        following = b.add(self._member, self._ir.Constant(self._count.type, 1))
+        self._member.add_incoming(following, b.block)
+        b.cbranch(b.icmp_signed("<", following, self._count), self._body, self._done)
+        b.position_at_end(self._done)
+        b.ret_void()

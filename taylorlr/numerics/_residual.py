@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy
 
-from taylorlr.numerics._jit import Loop, build
+from taylorlr.numerics._jit import CountedLoop, Loop, build
 
 #: the sizes n the loop serves (its straight-line code grows as n^2: larger n keeps NumPy)
 SMALLEST, LARGEST = 3, 16
@@ -122,16 +122,13 @@ def _ir(n: int, dtype: str) -> str:
     H, h_member, h_row, h_column, g, g_member, g_entry, s, s_member, s_entry, out, count = function.args
     for argument in (H, g, s, out):
         argument.add_attribute("noalias")
-    entry, body, done = (function.append_basic_block(name) for name in ("entry", "body", "done"))
-    builder = ir.IRBuilder(entry)  # the offsets within a member, computed once
+    loop = CountedLoop(function, count)
+    builder = loop.builder  # the offsets within a member, computed once
     h_at = [[builder.add(builder.mul(index(i), h_row), builder.mul(index(j), h_column)) for j in range(n)]
             for i in range(n)]  # fmt: skip
     g_at = [builder.mul(index(i), g_entry) for i in range(n)]
     s_at = [builder.mul(index(j), s_entry) for j in range(n)]
-    builder.cbranch(builder.icmp_signed(">", count, index(0)), body, done)
-    builder.position_at_end(body)
-    member = builder.phi(index)
-    member.add_incoming(index(0), entry)
+    member = loop.start()
     bases = [
         builder.gep(array, [builder.mul(member, stride)])
         for array, stride in ((H, h_member), (g, g_member), (s, s_member))
@@ -153,9 +150,5 @@ def _ir(n: int, dtype: str) -> str:
         sums = list(terms) if i == 0 else [builder.fadd(a, b) for a, b in zip(sums, terms, strict=True)]
     for k, value in enumerate(sums):
         builder.store(value, builder.gep(out, [builder.add(builder.mul(index(k), count), member)]))
-    following = builder.add(member, index(1))
-    member.add_incoming(following, builder.block)
-    builder.cbranch(builder.icmp_signed("<", following, count), body, done)
-    builder.position_at_end(done)
-    builder.ret_void()
+    loop.close()
     return str(module)

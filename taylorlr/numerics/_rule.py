@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy
 
-from taylorlr.numerics._jit import Loop, build
+from taylorlr.numerics._jit import CountedLoop, Loop, build
 
 #: the ill-conditioning threshold on max |lambda| / min |lambda| (1/sqrt(eps), float64)
 LIMIT = (2.0**-52) ** -0.5
@@ -72,12 +72,9 @@ def _ir(n: int) -> str:
     function = ir.Function(module, signature, "rule")
     values, tol, limit, out, count = function.args
     fabs = ir.Function(module, ir.FunctionType(real, [real]), "llvm.fabs.f64")
-    entry, body, done = (function.append_basic_block(name) for name in ("entry", "body", "done"))
-    builder = ir.IRBuilder(entry)
-    builder.cbranch(builder.icmp_signed(">", count, index(0)), body, done)
-    builder.position_at_end(body)
-    member = builder.phi(index)
-    member.add_incoming(index(0), entry)
+    loop = CountedLoop(function, count)
+    builder = loop.builder
+    member = loop.start()
     row = builder.gep(values, [builder.mul(member, index(n))])
     entries = [builder.load(builder.gep(row, [index(i)])) for i in range(n)]
     sizes = [builder.call(fabs, [v]) for v in entries]
@@ -98,9 +95,5 @@ def _ir(n: int) -> str:
         assert verdict.type == flag
         address = builder.gep(out, [builder.add(builder.mul(index(k), count), member)])
         builder.store(builder.zext(verdict, byte), address)
-    following = builder.add(member, index(1))
-    member.add_incoming(following, builder.block)
-    builder.cbranch(builder.icmp_signed("<", following, count), body, done)
-    builder.position_at_end(done)
-    builder.ret_void()
+    loop.close()
     return str(module)
