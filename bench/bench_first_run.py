@@ -111,16 +111,22 @@ def stages(args: argparse.Namespace) -> None:
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
 
 
+def alternated(name: str, mode: str, args: argparse.Namespace) -> tuple[list[dict[str, object]], ...]:
+    """``args.runs`` fresh runs of this checkout and of the baseline, in turn: (this, baseline)."""
+    now, before = [], []
+    for _ in range(args.runs):
+        now.append(measure(name, mode, args.starts, os.getcwd()))
+        before.append(measure(name, mode, args.starts, args.baseline))
+    return now, before
+
+
 def split(args: argparse.Namespace) -> None:
     print(f"First run with oracle=False, then oracle on (kernels built), {args.starts} start(s), ", end="")
     print(f"fresh process, median of {args.runs}: this checkout against {args.baseline}")
     print("| problem | oracle off, first run (s): now / baseline | then oracle on (s): now / baseline |")
     print("| --- | --- | --- |")
     for name in args.problems:
-        now, before = [], []
-        for _ in range(args.runs):
-            now.append(measure(name, "split", args.starts, os.getcwd()))
-            before.append(measure(name, "split", args.starts, args.baseline))
+        now, before = alternated(name, "split", args)
         off = [statistics.median(float(r["off"]) for r in rows) for rows in (now, before)]  # type: ignore[arg-type]
         on = [statistics.median(float(r["on"]) for r in rows) for rows in (now, before)]  # type: ignore[arg-type]
         print(f"| {name} | {off[0]:.2f} / {off[1]:.2f} | {on[0]:.2f} / {on[1]:.2f} |", flush=True)
@@ -132,10 +138,7 @@ def against_baseline(args: argparse.Namespace) -> None:
     print("| problem | path | now (s) | baseline (s) | ratio | final point rel. diff | oracle rel. diff |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name in args.problems:
-        now, before = [], []
-        for _ in range(args.runs):
-            now.append(measure(name, "by-size", args.starts, os.getcwd()))
-            before.append(measure(name, "by-size", args.starts, args.baseline))
+        now, before = alternated(name, "by-size", args)
         a = statistics.median(float(r["seconds"]) for r in now)  # type: ignore[arg-type]
         b = statistics.median(float(r["seconds"]) for r in before)  # type: ignore[arg-type]
         points = relative_difference(now[0]["final"], before[0]["final"])  # type: ignore[arg-type]
