@@ -68,7 +68,7 @@ from typing import Any
 
 import numpy
 
-from taylorlr.numerics._jit import CountedLoop, Loop, build
+from taylorlr.numerics._jit import CountedLoop, Loop, addressable, build
 
 #: machine epsilon per dtype (twice the unit roundoff)
 EPS = {"float64": 2.0**-52, "float32": 2.0**-23}
@@ -84,9 +84,10 @@ SMALLEST, LARGEST = 3, 12
 
 def available(H: Any, dtype: str) -> bool:
     """Whether :func:`ldl_bounds` serves H (a NumPy array (..., n, n) of ``dtype``): n within
-    [SMALLEST, LARGEST], float64 or float32, no negative strides, and LLVM here to build the loop."""
+    [SMALLEST, LARGEST], float64 or float32, aligned, its strides non-negative multiples of the item
+    size (:func:`~taylorlr.numerics._jit.addressable`), and LLVM here to build the loop."""
     n = H.shape[-1]
-    if not SMALLEST <= n <= LARGEST or str(H.dtype) != dtype or dtype not in EPS or min(H.strides) < 0:
+    if not SMALLEST <= n <= LARGEST or str(H.dtype) != dtype or dtype not in EPS or not addressable(H):
         return False
     return _loop(n, dtype) is not None
 

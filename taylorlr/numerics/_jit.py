@@ -96,3 +96,23 @@ class CountedLoop:
         b.cbranch(b.icmp_signed("<", following, self._count), self._body, self._done)
         b.position_at_end(self._done)
         b.ret_void()
+
+
+def addressable(*arrays: Any) -> bool:
+    """Whether a compiled loop may read these arrays through a base address and strides counted in
+    items: NumPy arrays, aligned, every stride a non-negative multiple of the item size (a field
+    of a packed record array, or a reversed view, is not).
+
+    >>> import numpy
+    >>> packed = numpy.zeros(4, dtype=[("h", "f8"), ("flag", "i1")])
+    >>> addressable(numpy.zeros((2, 3))), addressable(packed["h"]), addressable(numpy.zeros(3)[::-1])
+    (True, False, False)
+    """
+    import numpy
+
+    return all(
+        isinstance(a, numpy.ndarray)
+        and a.flags.aligned
+        and all(stride >= 0 and stride % a.itemsize == 0 for stride in a.strides)
+        for a in arrays
+    )

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy
 
-from taylorlr.numerics._jit import CountedLoop, Loop, build
+from taylorlr.numerics._jit import CountedLoop, Loop, addressable, build
 
 #: the sizes n the loop serves (its straight-line code grows as n^2: larger n keeps NumPy)
 SMALLEST, LARGEST = 3, 16
@@ -82,17 +82,16 @@ def elementwise(H: Any, g: Any, s: Any) -> tuple[Any, Any, Any]:
 
 def _served(H: Any, g: Any, s: Any) -> bool:
     """Whether the compiled loop serves these arrays: NumPy, one dtype of :data:`DTYPES`, n within
-    [SMALLEST, LARGEST], matching shapes, strides non-negative multiples of the item size, and LLVM
-    here to build the loop (batch axes that do not flatten to one are copied by the reshape)."""
+    [SMALLEST, LARGEST], matching shapes, aligned with strides non-negative multiples of the item
+    size (:func:`~taylorlr.numerics._jit.addressable`), and LLVM here to build the loop (batch axes
+    that do not flatten to one are copied by the reshape)."""
     arrays = (H, g, s)
-    if not all(isinstance(a, numpy.ndarray) for a in arrays) or H.ndim < 3:
+    if not addressable(*arrays) or H.ndim < 3:
         return False
     n, dtype = H.shape[-1], str(H.dtype)
     if dtype not in DTYPES or any(str(a.dtype) != dtype for a in arrays) or not SMALLEST <= n <= LARGEST:
         return False
     if H.shape[-2] != n or g.shape != H.shape[:-1] or s.shape != g.shape:
-        return False
-    if any(stride < 0 or stride % a.itemsize for a in arrays for stride in a.strides):
         return False
     return _loop(n, dtype) is not None
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy
 
-from taylorlr.numerics._jit import CountedLoop, Loop, build
+from taylorlr.numerics._jit import CountedLoop, Loop, addressable, build
 
 #: the ill-conditioning threshold on max |lambda| / min |lambda| (1/sqrt(eps), float64)
 LIMIT = (2.0**-52) ** -0.5
@@ -40,7 +40,7 @@ def rule(values: Any, tol: float) -> tuple[Any, Any, Any, Any] | None:
     if not isinstance(values, numpy.ndarray) or values.ndim != 2 or values.dtype != numpy.float64:
         return None
     count, n = values.shape
-    if count < FROM or n < 2 or not values.flags.c_contiguous:
+    if count < FROM or n < 2 or not values.flags.c_contiguous or not addressable(values):
         return None
     loop = _loop(n)
     if loop is None:

@@ -154,3 +154,19 @@ def test_a_newton_step_at_10_d_has_each_members_backward_error_and_labels_alone_
     scale = np.linalg.norm(batch.hessian, axis=(-2, -1)) * np.linalg.norm(batch.step, axis=-1)
     expected = np.linalg.norm(residual, axis=-1) / (scale + np.linalg.norm(batch.gradient, axis=-1))
     np.testing.assert_allclose(batch.backward_error, expected, rtol=1e-6, atol=64 * 10 * 2.0**-52)
+
+
+def test_a_packed_record_field_of_odd_stride_gets_the_bits_of_its_contiguous_copy():
+    # member strides of 8 (n^2 + 2n) + 1 bytes, unaligned entries: not addressable by the loop
+    n, batch = 5, FROM + 7
+    rng = np.random.default_rng(5)
+    H, g, s = (
+        rng.standard_normal((batch, n, n)),
+        rng.standard_normal((batch, n)),
+        rng.standard_normal((batch, n)),
+    )
+    records = np.zeros(batch, dtype=[("H", "f8", (n, n)), ("g", "f8", n), ("s", "f8", n), ("flag", "i1")])
+    records["H"], records["g"], records["s"] = H, g, s
+    views = records["H"], records["g"], records["s"]
+    assert not _residual._served(*views) and _residual._served(H, g, s)
+    same_bits(sums_of_squares(*views), sums_of_squares(H, g, s))

@@ -327,3 +327,25 @@ def test_the_compiled_loop_refuses_what_it_would_read_out_of_bounds():
     with pytest.raises(ValueError):
         ldl_bounds(H.astype(np.float32), "float64", np.array([0]))  # 4-byte entries read as 8
     assert not available(np.stack([np.eye(2)] * 3), "float64") and not available(H[:, ::-1], "float64")
+
+
+def test_a_packed_record_field_of_odd_stride_gets_the_labels_of_its_contiguous_copy():
+    # a field of a packed record array: the member stride (8 n^2 + 1 bytes) is no multiple of 8 and
+    # the entries are unaligned, so the compiled loop cannot address it; the labels must not change
+    from taylorlr.numerics._inertia import available
+
+    n, size = 6, 4200  # above FACTORED_FROM, so the LDL^T route would take a contiguous batch
+    H = np.concatenate([every_inertia(n, 1.0, seed=k) for k in range(size // len(CONDITIONS) + 1)])[:size]
+    records = np.zeros(size, dtype=[("H", "f8", (n, n)), ("flag", "i1")])
+    records["H"] = H
+    view = records["H"]
+    assert view.strides[0] % 8 and not available(view, "float64") and available(H, "float64")
+    tol = default_rtol(n, "float64")
+    for labels, expected in zip(
+        (classify(np, view, tol, "float64"), classify(np, H, tol, "float64")),
+        [eigenvalue_rule(np, np.linalg.eigvalsh(H), tol, "float64")] * 2,
+        strict=True,
+    ):
+        got = (to_numpy(labels.singular), labels.minimum, labels.maximum, labels.ill)
+        for a, b in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(np.asarray(a, dtype=bool), np.asarray(b, dtype=bool))
