@@ -308,11 +308,14 @@ def _check_not_blank(text: str) -> None:
         raise ParseError("empty expression", text=text, column=0)
 
 
+#: the characters :func:`_character_reason` refuses: any but tab, newline and printable ASCII, and
+#: the printable ones it names (one search in C, not a Python call per character)
+_FORBIDDEN_CHARACTER = re.compile(r"[^\t\n\x20-\x7e]|[" + re.escape("".join(_CHARACTER_REASONS)) + "]")
+
+
 def _first_forbidden_character(text: str) -> int | None:
-    return next(
-        (column for column, character in enumerate(text) if _character_reason(character) is not None),
-        None,
-    )
+    found = _FORBIDDEN_CHARACTER.search(text)
+    return None if found is None else found.start()
 
 
 def _character_reason(character: str) -> str | None:
@@ -418,8 +421,8 @@ class _TokenScanner:
 
     def _visit(self, token: tokenize.TokenInfo) -> None:
         # Offsets here are in the wrapped text, one past those of the text.
-        start, end = self._offset(token.start), self._offset(token.end)
-        if self._forbidden is not None and end >= self._forbidden + 1:
+        start = self._offset(token.start)
+        if self._forbidden is not None and self._offset(token.end) >= self._forbidden + 1:
             # The token reaches the cut: the forbidden character may have
             # been part of it, so it is not judged on its own.
             raise self._character_error(self._forbidden)
@@ -456,7 +459,7 @@ def _check_token(token: tokenize.TokenInfo, text: str, column: int) -> None:
     if token.type == tokenize.NAME:
         _check_name(token.string, text, column)
     elif token.type == tokenize.NUMBER:
-        _exact_number(token.string, text, column)
+        _number_digits(token.string, text, column)
     elif token.type == tokenize.OP:
         _check_operator(token.string, text, column)
     elif token.type in (tokenize.STRING, tokenize.COMMENT):
@@ -542,6 +545,16 @@ _DECIMAL_LITERAL = re.compile(
 
 def _exact_number(literal: str, text: str, column: int) -> sympy.Rational:
     """The exact value of a decimal literal; Python's float is never consulted."""
+    mantissa, exponent = _number_digits(literal, text, column)
+    if exponent >= 0:
+        return sympy.Integer(mantissa * 10**exponent)
+    return sympy.Rational(mantissa, 10**-exponent)
+
+
+def _number_digits(literal: str, text: str, column: int) -> tuple[int, int]:
+    """A decimal literal as ``(mantissa, exponent)``, its value ``mantissa * 10**exponent``, every
+    limit on its digits and exponent checked (the scanner checks each number with this, before
+    Python's parser reads the text; the builder makes its SymPy number)."""
     reason = _literal_form_reason(literal)
     match = _DECIMAL_LITERAL.match(literal)
     if reason is None and match is None:
@@ -567,9 +580,7 @@ def _exact_number(literal: str, text: str, column: int) -> sympy.Rational:
         mantissa = int(whole + fraction or "0")
     except ValueError as error:  # sys.set_int_max_str_digits() set below the literal's length
         raise ParseError(f"cannot read the number: {error}", text=text, column=column) from None
-    if exponent >= 0:
-        return sympy.Integer(mantissa * 10**exponent)
-    return sympy.Rational(mantissa, 10**-exponent)
+    return mantissa, exponent
 
 
 def _literal_form_reason(literal: str) -> str | None:
@@ -676,16 +687,17 @@ def _child_depth(parent: ast.AST, child: ast.AST, depth: int) -> int:
 
 def _check_depth(tree: ast.Expression, source: _Source) -> None:
     """Refuse deep trees without recursing, so that the builder's recursion is bounded."""
-    stack: list[tuple[ast.AST, int, int]] = [(tree.body, 1, 0)]
+    # (node, its depth, the nearest node at or above it that has a position: the error's column)
+    stack: list[tuple[ast.AST, int, ast.AST | None]] = [(tree.body, 1, None)]
     while stack:
-        node, depth, column = stack.pop()
-        lineno, col_offset = getattr(node, "lineno", None), getattr(node, "col_offset", None)
-        if lineno is not None and col_offset is not None:
-            column = source.column(lineno, col_offset)
+        node, depth, placed = stack.pop()
+        if getattr(node, "lineno", None) is not None and getattr(node, "col_offset", None) is not None:
+            placed = node
         if depth > MAX_DEPTH:
+            column = 0 if placed is None else source.column(placed.lineno, placed.col_offset)  # type: ignore[attr-defined]
             raise source.error(f"expression nested too deeply (limit {MAX_DEPTH})", column)
         for child in ast.iter_child_nodes(node):
-            stack.append((child, _child_depth(node, child, depth), column))
+            stack.append((child, _child_depth(node, child, depth), placed))
 
 
 _NODE_REASONS: Mapping[type[ast.AST], str] = MappingProxyType(

@@ -436,3 +436,18 @@ _SOUP = st.lists(st.sampled_from(_PIECES), max_size=30).map("".join)
 @given(_SOUP)
 def test_operator_soup_is_parsed_or_refused_cleanly(text: str):
     _parse_or_refuse(text)
+
+
+@given(st.text(min_size=1, max_size=40), st.characters())
+def test_the_first_forbidden_character_is_the_first_one_refused_one_by_one(text: str, extra: str) -> None:
+    # the character gate is one regular-expression search; each character's own reason is the rule
+    text = text + extra
+    expected = next((i for i, c in enumerate(text) if parse_module._character_reason(c) is not None), None)
+    assert parse_module._first_forbidden_character(text) == expected
+
+
+def test_every_basic_plane_character_is_judged_as_its_reason_says() -> None:
+    for code in range(0x10000):
+        character = chr(code)
+        refused = parse_module._first_forbidden_character(f"x{character}") == 1
+        assert refused == (parse_module._character_reason(character) is not None), hex(code)
