@@ -31,7 +31,8 @@ it at one point); medians and ranges over the processes.
 Figures are medians over the fresh processes of the CPU seconds the process spent in that
 span (``time.process_time``: every thread; the build is single-threaded, so on an idle machine
 this is the wall time, and on the shared, loaded machines of this project it is the figure that
-load does not inflate); the tools alternate; ratios are taylorlr over CasADi.
+load does not inflate); the tools alternate; ratios are taylorlr over CasADi (the last column: the
+range of the ratio of each run's "auto" to the CasADi run beside it).
 """
 
 from __future__ import annotations
@@ -257,8 +258,8 @@ def main() -> None:
     tools["CasADi"] = ("casadi", here)
     print("Cold build in a fresh process, median CPU seconds; ratio = over CasADi\n")
     header = " | ".join(f"{name} | ratio" if name != "CasADi" else name for name in tools)
-    print(f"| case | {header} | auto: loss / grad / hess | auto: later |")
-    print("|---" * (2 * len(tools)) + "|---|---|")
+    print(f"| case | {header} | auto: loss / grad / hess | auto: later | auto / CasADi, run by run |")
+    print("|---" * (2 * len(tools)) + "|---|---|---|")
     for case in args.cases:
         times: dict[str, list[dict[str, float]]] = {name: [] for name in tools}
         for _ in range(args.runs):
@@ -276,7 +277,9 @@ def main() -> None:
             f"{median[name]:.4f}" + ("" if name == "CasADi" else f" | {median[name] / median['CasADi']:.1f}x")
             for name in tools
         ]
-        print(f"| {case} | {' | '.join(cells)} | {' / '.join(parts[:3])} | {parts[3]} |")
+        paired = sorted(a["total"] / c["total"] for a, c in zip(auto, times["CasADi"], strict=True))
+        spread = f"{paired[0]:.1f}-{paired[-1]:.1f}x"
+        print(f"| {case} | {' | '.join(cells)} | {' / '.join(parts[:3])} | {parts[3]} | {spread} |")
         sys.stdout.flush()
 
 
