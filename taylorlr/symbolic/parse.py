@@ -252,7 +252,9 @@ def parse(text: str) -> sympy.Expr:
         raise TypeError(f"parse expects a str, got {type(text).__name__}")
     _check_length(text)
     _check_not_blank(text)
-    carets = _TokenScanner(text).scan()
+    carets = _plain_carets(text)
+    if carets is None:
+        carets = _TokenScanner(text).scan()
     source = _rewrite(text, carets)
     tree = _syntax_tree(source)
     _check_depth(tree, source)
@@ -509,6 +511,69 @@ def _track_parenthesis(operator: str, column: int, stack: list[int], text: str) 
 def _check_all_closed(stack: list[int], text: str) -> None:
     if stack:
         raise ParseError("'(' was never closed", text=text, column=stack[-1])
+
+
+#: the tokens of a plain text, in shapes that Python's tokenizer reads alike: blanks, names, decimal
+#: numbers without ``_`` (an integer without leading zeros, as Python's), and ``** + - * / ^ ( ) ,``
+_PLAIN_TOKEN = re.compile(
+    r"(?P<blank>[ \t\n]+)"
+    r"|(?P<name>[A-Za-z][A-Za-z0-9_]*)"
+    r"|(?P<number>(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+|0|[1-9][0-9]*)"
+    r"|(?P<operator>\*\*|[-+*/^(),])"
+)
+#: what may not follow a number in a plain text (Python would read more of it, or something else)
+_AFTER_NUMBER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.")
+
+
+def _plain_carets(text: str) -> frozenset[int] | None:
+    """The scanner's answer for a plain text that every check passes, in one pass of a regular
+    expression (a tenth of the tokenizer's time); None for any other text, which
+    :class:`_TokenScanner` then reads (and names its fault), so no text is judged here.
+
+    >>> sorted(_plain_carets("x^2 + 3*y^2")), _plain_carets("x // y"), _plain_carets("2x")
+    ([1, 9], None, None)
+    """
+    if "//" in text:  # one operator to Python, two here
+        return None
+    carets: list[int] = []
+    open_parentheses, operand_before, position = 0, False, 0
+    while position < len(text):
+        token = _PLAIN_TOKEN.match(text, position)
+        if token is None:
+            return None
+        kind, value, position = token.lastgroup, token.group(), token.end()
+        if kind == "blank":
+            continue
+        if kind in ("name", "number"):
+            if operand_before:
+                return None
+            if kind == "name" and _name_reason(value) is not None:
+                return None
+            if kind == "number" and not _plain_number(value, text, position):
+                return None
+        elif value == "(":
+            open_parentheses += 1
+            if open_parentheses > MAX_DEPTH:
+                return None
+        elif value == ")":
+            open_parentheses -= 1
+            if open_parentheses < 0:
+                return None
+        elif value == "^":
+            carets.append(token.start())
+        operand_before = kind in ("name", "number") or value == ")"
+    return frozenset(carets) if open_parentheses == 0 else None
+
+
+def _plain_number(literal: str, text: str, end: int) -> bool:
+    """Whether a plain text's number passes the scanner's checks and ends where Python's would."""
+    if end < len(text) and text[end] in _AFTER_NUMBER:
+        return False
+    try:
+        _number_digits(literal, text, end - len(literal))
+    except ParseError:
+        return False
+    return True
 
 
 _NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")

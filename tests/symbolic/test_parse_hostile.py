@@ -451,3 +451,27 @@ def test_every_basic_plane_character_is_judged_as_its_reason_says() -> None:
         character = chr(code)
         refused = parse_module._first_forbidden_character(f"x{character}") == 1
         assert refused == (parse_module._character_reason(character) is not None), hex(code)
+
+
+@given(st.text(alphabet="xyzlambdaif0159eE_. \t\n+-*/^(),=", max_size=40))
+@settings(max_examples=400)
+def test_the_plain_scan_answers_only_as_the_tokenizer_does(text: str) -> None:
+    # the one-regex scan of a plain text either declines or gives the tokenizer's answer
+    fast = parse_module._plain_carets(text)
+    if fast is not None:
+        assert parse_module._TokenScanner(text).scan() == fast
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["x^2 + 3*y^2", "100*(x2 - x1**2)**2 + (1 - x1)**2", "sin(x)/(1 + exp(-y)) - 2.5e-3*x", ".5*x + 1.*y"],
+)
+def test_plain_texts_take_the_one_regex_scan(text: str) -> None:
+    assert parse_module._plain_carets(text) == parse_module._TokenScanner(text).scan()
+
+
+@pytest.mark.parametrize(
+    "text", ["x // y", "2x", "x__y", "lambda", "007", "1_000", "1.5.3", "1e5e", "(x", "x)", "x.real", "x y"]
+)
+def test_texts_that_are_not_plain_are_left_to_the_tokenizer(text: str) -> None:
+    assert parse_module._plain_carets(text) is None
