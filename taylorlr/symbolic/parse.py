@@ -176,7 +176,7 @@ MAX_MIN_MAX_ARGUMENTS = _MAX_MIN_MAX_ARGUMENTS
 _FILENAME = "<taylorlr expression>"
 
 # Factors above this are "infinite" for size estimates (and below float's overflow).
-_FLOAT_SAFE_FACTOR = sympy.Integer(2) ** 64
+_FLOAT_SAFE_FACTOR = 2**64
 
 CONSTANTS: Mapping[str, sympy.Expr] = MappingProxyType({"pi": sympy.pi, "E": sympy.E})
 """Names that mean a constant rather than a variable."""
@@ -1115,15 +1115,15 @@ class _SizeEstimator:
                 max(base_size.root_bits, exponent_size.root_bits),
                 base_size.magnitude * _power_of_two(exponent_size.magnitude),
             )
-        magnitude = abs(exponent)
+        factor = _factor(exponent)
         root_bits = base_size.root_bits
         if isinstance(base, sympy.Rational) and not exponent.is_integer:
             root_bits += _rational_bits(base)
         return _Size(
-            _scaled(base_size.bits, magnitude),
-            _scaled(base_size.degree, magnitude),
+            _scaled(base_size.bits, factor),
+            _scaled(base_size.degree, factor),
             root_bits,
-            _scaled(base_size.magnitude, magnitude),
+            _scaled(base_size.magnitude, factor),
         )
 
     def of_call(self, growth: str, arguments: Sequence[sympy.Basic]) -> _Size:
@@ -1203,13 +1203,20 @@ def _rational_bits(number: sympy.Rational) -> float:
     return math.log2(max(abs(int(number.p)), int(number.q)))
 
 
-def _scaled(size: float, factor: sympy.Rational) -> float:
-    """``size * factor`` without overflowing on a huge factor."""
-    if size == 0:
-        return 0.0
-    if factor > _FLOAT_SAFE_FACTOR:
-        return math.inf
-    return size * float(factor)
+def _factor(exponent: sympy.Rational) -> float:
+    """``|exponent|`` as a float, infinite beyond ``_FLOAT_SAFE_FACTOR`` (compared once, as integers:
+    SymPy's own comparison of numbers costs more than the rest of the estimate).
+
+    >>> _factor(sympy.Rational(-3, 2)), _factor(sympy.Integer(2) ** 70)
+    (1.5, inf)
+    """
+    p, q = abs(int(exponent.p)), int(exponent.q)
+    return math.inf if p > _FLOAT_SAFE_FACTOR * q else p / q
+
+
+def _scaled(size: float, factor: float) -> float:
+    """``size * factor`` (a size is never negative; 0 stays 0, even times an infinite factor)."""
+    return 0.0 if size == 0 else size * factor
 
 
 def _is_root_of_negative(base: sympy.Expr, exponent: sympy.Expr) -> bool:
