@@ -141,8 +141,9 @@ class Loss:
             self.variables: tuple[sympy.Symbol, ...] = _resolve_variables(
                 self.expr, found.symbols, variables, self.data
             )
-        #: the types of the expression's nodes (the derivatives' engine is chosen from them)
-        self._node_types = found.types
+        #: the expression surveyed, and the types of its nodes (the derivatives' engine is chosen from
+        #: them without another walk; for this expression only)
+        self._surveyed: tuple[sympy.Expr, frozenset[type]] = (self.expr, found.types)
         if reduction not in _REDUCTIONS:
             raise OptionError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
@@ -205,7 +206,7 @@ class Loss:
                 asked (or ``DERIVATIVES_BUDGET_S`` on its own).
         """
         with ensure_budget("derivatives", DERIVATIVES_BUDGET_S, hint="simplify the loss"):
-            derivatives = sparse_derivatives(self.expr, self.variables, types=self._node_types)
+            derivatives = sparse_derivatives(self.expr, self.variables, types=self._node_types())
         if derivatives.engine.name == "sympy":
             _check_derivatives(derivatives, self.names)
         return derivatives
@@ -216,10 +217,15 @@ class Loss:
         (SymPy's printed form is never built for them) and for one whose only kinks are ``abs`` and
         ``sign`` (point masses dropped, as compiled), else :attr:`derivatives`."""
         taken = self.__dict__.get("derivatives")
-        on_symengine = compiled_on_symengine(self.expr, self._node_types)
+        on_symengine = compiled_on_symengine(self.expr, self._node_types())
         if (taken is not None and taken.engine.name == "symengine") or not on_symengine:
             return self.derivatives
-        return sparse_derivatives(self.expr, self.variables, engine="symengine", types=self._node_types)
+        return sparse_derivatives(self.expr, self.variables, engine="symengine", types=self._node_types())
+
+    def _node_types(self) -> frozenset[type] | None:
+        """The types of the nodes of :attr:`expr`, as its checks found them (None if it was replaced)."""
+        expr, types = self._surveyed
+        return types if expr is self.expr else None
 
     @cached_property
     def gradient(self) -> sympy.Matrix:
