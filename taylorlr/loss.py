@@ -680,7 +680,7 @@ _NOT_FINITE = (
 _NOT_COMPUTABLE = (sympy.re, sympy.im, sympy.Derivative, sympy.Subs, sympy.I, *_NOT_FINITE)
 
 
-#: node types every loss may hold (the catalogue's functions are added below)
+#: the node types every loss may hold: +, *, powers, symbols, pi, E and the catalogue's functions
 _SUPPORTED_TYPES = frozenset(
     {sympy.Add, sympy.Mul, sympy.Pow, sympy.Symbol, sympy.Dummy, type(sympy.pi), type(sympy.E)}
     | {function.sympy_class for function in FUNCTIONS.values()}
