@@ -5,6 +5,7 @@ Run by hand (not part of the test suite):
     python bench/bench_build.py                    # every case, 3 fresh processes per tool
     python bench/bench_build.py --runs 5 --cases rosenbrock-10 quartic-20
     python bench/bench_build.py --baseline /work/main   # also another checkout of taylorlr, alternated
+    python bench/bench_build.py --stages --runs 5       # where taylorlr's time goes, stage by stage
 
 Each measurement is one fresh Python process. It imports its libraries (not timed), warms up
 their lazy imports on a different small function, clears SymPy's cache, and then times, with
@@ -21,10 +22,17 @@ one clock, everything a user waits for before the first numbers:
 * with ``--naive``, the naive SymPy route up to n = 100: the same SymPy expression,
   ``sympy.diff`` per variable, ``sympy.hessian``, ``lambdify`` of both and their first calls.
 
+With ``--stages``, each fresh process times taylorlr's stages one by one instead (wall clock,
+``time.perf_counter``), in milliseconds: the expression (SymPy symbols and arithmetic, or the parser
+on the ``text`` case), ``tl.Loss`` on it (its checks), the derivatives that ``compile()`` compiles,
+``compile()`` itself, and the first ``grad`` and ``hess`` calls (each builds its kernel and evaluates
+it at one point); medians and ranges over the processes.
+
 Figures are medians over the fresh processes of the CPU seconds the process spent in that
 span (``time.process_time``: every thread; the build is single-threaded, so on an idle machine
 this is the wall time, and on the shared, loaded machines of this project it is the figure that
-load does not inflate); the tools alternate; ratios are taylorlr over CasADi.
+load does not inflate); the tools alternate; ratios are taylorlr over CasADi (the last column: the
+range of the ratio of each run's "auto" to the CasADi run beside it).
 """
 
 from __future__ import annotations
@@ -108,6 +116,68 @@ def child_taylorlr(kind: str, n: int, text: bool, generator: str) -> dict[str, f
     }
 
 
+STAGES = ("expression", "Loss", "derivatives", "compile", "grad", "hess")
+
+
+def child_stages(kind: str, n: int, text: bool) -> dict[str, float]:
+    """Wall seconds of each of taylorlr's stages, timed one by one (see the module's docs)."""
+    import numpy as np
+    import sympy
+
+    import taylorlr as tl
+    from taylorlr.compile import simd_codegen
+    from taylorlr.symbolic.parse import parse
+
+    simd_codegen.available()
+    warm = tl.Loss("a*b + sin(b)**2 + exp(a)").compile()
+    warm.grad(np.ones(2)), warm.hess(np.ones(2))
+    sympy.core.cache.clear_cache()
+    build = rosenbrock if kind == "rosenbrock" else quartic
+    point = np.full(n, 0.5)
+    times: dict[str, float] = {}
+    clock = time.perf_counter
+    start = clock()
+    if text:
+        expr, x = parse(rosenbrock_text(n)), None
+    else:
+        x = sympy.symbols(f"x1:{n + 1}", real=True)
+        expr = build(x, n, sympy_sum)
+    times["expression"] = clock() - start
+    stages = (
+        ("Loss", lambda: tl.Loss(expr, variables=x)),
+        ("derivatives", lambda: loss.compiled_derivatives),
+        ("compile", lambda: loss.compile()),
+        ("grad", lambda: f.grad(point)),
+        ("hess", lambda: f.hess(point)),
+    )
+    for name, stage in stages:
+        start = clock()
+        result = stage()
+        times[name] = clock() - start
+        if name == "Loss":
+            loss = result
+        elif name == "compile":
+            f = result
+    return times
+
+
+def print_stages(cases: list[str], runs: int, pythonpath: str | None, title: str) -> None:
+    print(f"{title}: taylorlr's stages in a fresh process, wall milliseconds: median [min-max]\n")
+    print(f"| case | {' | '.join(STAGES)} | total |")
+    print("|---" * (len(STAGES) + 2) + "|")
+    for case in cases:
+        measured = [run_child("stages", case, pythonpath) for _ in range(runs)]
+        for times in measured:
+            times["total"] = sum(times[name] for name in STAGES)
+        cells = []
+        for name in (*STAGES, "total"):
+            values = sorted(1000 * t[name] for t in measured)
+            cells.append(f"{statistics.median(values):.2f} [{values[0]:.2f}-{values[-1]:.2f}]")
+        print(f"| {case} | {' | '.join(cells)} |")
+        sys.stdout.flush()
+    print()
+
+
 def child_naive(kind: str, n: int) -> dict[str, float]:
     import numpy as np
     import sympy
@@ -158,12 +228,15 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", choices=tuple(CASES), default=list(DEFAULT_CASES))
     parser.add_argument("--baseline", help="another taylorlr checkout (its root), timed alternately")
     parser.add_argument("--naive", action="store_true", help="also the naive SymPy route (n <= 100)")
+    parser.add_argument("--stages", action="store_true", help="time taylorlr's stages one by one")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         tool, case = args.child
         kind, n, text = CASES[case]
-        if tool == "casadi":
+        if tool == "stages":
+            print(json.dumps(child_stages(kind, n, text)))
+        elif tool == "casadi":
             print(json.dumps(child_casadi(kind, n)))
         elif tool == "naive":
             print(json.dumps(child_naive(kind, n)))
@@ -171,6 +244,11 @@ def main() -> None:
             print(json.dumps(child_taylorlr(kind, n, text, tool.split(":")[1])))
         return
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if args.stages:
+        print_stages(args.cases, args.runs, here, "this checkout")
+        if args.baseline:
+            print_stages(args.cases, args.runs, args.baseline, f"baseline {args.baseline}")
+        return
     tools = {"taylorlr (auto)": ("taylorlr:auto", here), "taylorlr (xp)": ("taylorlr:xp", here)}
     if args.baseline:
         tools["baseline (auto)"] = ("taylorlr:auto", args.baseline)
@@ -180,8 +258,8 @@ def main() -> None:
     tools["CasADi"] = ("casadi", here)
     print("Cold build in a fresh process, median CPU seconds; ratio = over CasADi\n")
     header = " | ".join(f"{name} | ratio" if name != "CasADi" else name for name in tools)
-    print(f"| case | {header} | auto: loss / grad / hess | auto: later |")
-    print("|---" * (2 * len(tools)) + "|---|---|")
+    print(f"| case | {header} | auto: loss / grad / hess | auto: later | auto / CasADi, run by run |")
+    print("|---" * (2 * len(tools)) + "|---|---|---|")
     for case in args.cases:
         times: dict[str, list[dict[str, float]]] = {name: [] for name in tools}
         for _ in range(args.runs):
@@ -199,7 +277,9 @@ def main() -> None:
             f"{median[name]:.4f}" + ("" if name == "CasADi" else f" | {median[name] / median['CasADi']:.1f}x")
             for name in tools
         ]
-        print(f"| {case} | {' | '.join(cells)} | {' / '.join(parts[:3])} | {parts[3]} |")
+        paired = sorted(a["total"] / c["total"] for a, c in zip(auto, times["CasADi"], strict=True))
+        spread = f"{paired[0]:.1f}-{paired[-1]:.1f}x"
+        print(f"| {case} | {' | '.join(cells)} | {' / '.join(parts[:3])} | {parts[3]} | {spread} |")
         sys.stdout.flush()
 
 

@@ -35,7 +35,6 @@ from taylorlr._budget import ensure as ensure_budget
 from taylorlr._display import Card
 from taylorlr.errors import BudgetExceededError, LossDefinitionError, OptionError, PointError, TaylorLRError
 from taylorlr.symbolic.degree import degree_bound
-from taylorlr.symbolic.depth import depth
 from taylorlr.symbolic.derivatives import (
     SparseDerivatives,
     compiled_on_symengine,
@@ -48,7 +47,7 @@ from taylorlr.symbolic.derivatives import (
 from taylorlr.symbolic.functions import FUNCTIONS
 from taylorlr.symbolic.points import exact_point
 from taylorlr.symbolic.series import Unsupported, taylor_series
-from taylorlr.symbolic.walk import CHECK_EVERY, constant_parts, distinct, rebuilt
+from taylorlr.symbolic.walk import CHECK_EVERY, Survey, distinct, rebuilt, survey
 
 if TYPE_CHECKING:
     from taylorlr.compile.compiled import Compiled
@@ -137,14 +136,14 @@ class Loss:
     ) -> None:
         seconds = validated_seconds(budget_s, "budget_s")
         with ensure_budget("loss definition", seconds, hint="build a smaller loss"):
-            self.expr: sympy.Expr = _as_expression(expr)
-            _check_supported(self.expr)
-            _check_constants(self.expr)
-            symbols = [node for node in distinct(self.expr) if isinstance(node, sympy.Symbol)]
-            self.data: tuple[sympy.Symbol, ...] = _resolve_symbols(symbols, data, "data")
+            self.expr, found = _checked_expression(expr)
+            self.data: tuple[sympy.Symbol, ...] = _resolve_symbols(found.symbols, data, "data")
             self.variables: tuple[sympy.Symbol, ...] = _resolve_variables(
-                self.expr, symbols, variables, self.data
+                self.expr, found.symbols, variables, self.data
             )
+        #: the expression surveyed, and the types of its nodes (the derivatives' engine is chosen from
+        #: them without another walk; for this expression only)
+        self._surveyed: tuple[sympy.Expr, frozenset[type]] = (self.expr, found.types)
         if reduction not in _REDUCTIONS:
             raise OptionError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
@@ -207,7 +206,7 @@ class Loss:
                 asked (or ``DERIVATIVES_BUDGET_S`` on its own).
         """
         with ensure_budget("derivatives", DERIVATIVES_BUDGET_S, hint="simplify the loss"):
-            derivatives = sparse_derivatives(self.expr, self.variables)
+            derivatives = sparse_derivatives(self.expr, self.variables, types=self._node_types())
         if derivatives.engine.name == "sympy":
             _check_derivatives(derivatives, self.names)
         return derivatives
@@ -218,9 +217,15 @@ class Loss:
         (SymPy's printed form is never built for them) and for one whose only kinks are ``abs`` and
         ``sign`` (point masses dropped, as compiled), else :attr:`derivatives`."""
         taken = self.__dict__.get("derivatives")
-        if (taken is not None and taken.engine.name == "symengine") or not compiled_on_symengine(self.expr):
+        on_symengine = compiled_on_symengine(self.expr, self._node_types())
+        if (taken is not None and taken.engine.name == "symengine") or not on_symengine:
             return self.derivatives
-        return sparse_derivatives(self.expr, self.variables, engine="symengine")
+        return sparse_derivatives(self.expr, self.variables, engine="symengine", types=self._node_types())
+
+    def _node_types(self) -> frozenset[type] | None:
+        """The types of the nodes of :attr:`expr`, as its checks found them (None if it was replaced)."""
+        expr, types = self._surveyed
+        return types if expr is self.expr else None
 
     @cached_property
     def gradient(self) -> sympy.Matrix:
@@ -598,22 +603,42 @@ def _check_order(order: int) -> None:
         raise OptionError(f"order {order} is too large (at most 50): the expansion would not finish")
 
 
-def _as_expression(expr: Any) -> sympy.Expr:
+def _checked_expression(expr: Any) -> tuple[sympy.Expr, Survey]:
+    """The loss's expression (its symbols made real) and its :class:`Survey`, every check passed.
+
+    One pass over the expression (:func:`~taylorlr.symbolic.walk.survey`) settles the common case;
+    when it finds something to refuse, the checks that name it run as they always have (each its
+    own walk, in the same order), so each input gets the same error as before.
+    """
     if isinstance(expr, str):
         from taylorlr.symbolic.parse import parse
 
-        return parse(expr)
-    if isinstance(expr, (int, float)) and not isinstance(expr, bool):
-        raise LossDefinitionError(f"the loss {expr!r} is a constant: it has no variable")
-    if not isinstance(expr, sympy.Expr):
-        raise LossDefinitionError(f"a loss must be text or a SymPy expression, got {type(expr).__name__}")
-    _check_depth(expr)
-    return _real_symbols(expr)
+        expr = parse(expr)
+        found = survey(expr)
+    else:
+        if isinstance(expr, (int, float)) and not isinstance(expr, bool):
+            raise LossDefinitionError(f"the loss {expr!r} is a constant: it has no variable")
+        if not isinstance(expr, sympy.Expr):
+            raise LossDefinitionError(f"a loss must be text or a SymPy expression, got {type(expr).__name__}")
+        found = survey(expr)
+        _check_depth(found.levels)
+        real = _real_symbols(expr, found.symbols)
+        if real is not expr:
+            expr, found = real, survey(real)
+    if not found.types <= _SUPPORTED_TYPES and not all(map(_supported_type, found.types)):
+        _check_supported(expr)  # names the first unsupported node (or passes: none is)
+    try:
+        for power in found.powers:
+            _check_power(power)
+    except LossDefinitionError:
+        _check_supported(expr)  # the first power refused, in the order the checks always took
+        raise
+    _check_constants(found.constants)
+    return expr, found
 
 
-def _check_depth(expr: sympy.Expr) -> None:
+def _check_depth(levels: int) -> None:
     """Refuse a SymPy expression deeper than MAX_LOSS_DEPTH levels (measured without recursion)."""
-    levels = depth(expr, MAX_LOSS_DEPTH)
     if levels > MAX_LOSS_DEPTH:
         raise LossDefinitionError(
             f"the expression is nested more than {MAX_LOSS_DEPTH} levels deep (SymPy's own walks"
@@ -622,14 +647,16 @@ def _check_depth(expr: sympy.Expr) -> None:
         )
 
 
-def _real_symbols(expr: sympy.Expr) -> sympy.Expr:
-    """Replace each symbol not known to be real by a real symbol of the same name.
+def _real_symbols(expr: sympy.Expr, symbols: Sequence[sympy.Symbol] | None = None) -> sympy.Expr:
+    """Replace each symbol not known to be real by a real symbol of the same name (``symbols``:
+    those of ``expr``, each once, when the caller has them).
 
     >>> x = sympy.Symbol("x")
     >>> _real_symbols(sympy.Abs(x)).free_symbols.pop().is_real
     True
     """
-    symbols = [node for node in distinct(expr) if isinstance(node, sympy.Symbol)]
+    if symbols is None:
+        symbols = [node for node in distinct(expr) if isinstance(node, sympy.Symbol)]
     plain = [s for s in symbols if not isinstance(s, sympy.Dummy) and s.is_real is not True]
     if not plain:
         return expr
@@ -651,6 +678,23 @@ _NOT_FINITE = (
     sympy.core.numbers.NaN,
 )
 _NOT_COMPUTABLE = (sympy.re, sympy.im, sympy.Derivative, sympy.Subs, sympy.I, *_NOT_FINITE)
+
+
+#: the node types every loss may hold: +, *, powers, symbols, pi, E and the catalogue's functions
+_SUPPORTED_TYPES = frozenset(
+    {sympy.Add, sympy.Mul, sympy.Pow, sympy.Symbol, sympy.Dummy, type(sympy.pi), type(sympy.E)}
+    | {function.sympy_class for function in FUNCTIONS.values()}
+)
+
+
+def _supported_type(kind: type) -> bool:
+    """Whether every node of this type passes :func:`_check_node` but for its powers' own checks
+    (a type not listed here only makes the checks run node by node)."""
+    if kind in _SUPPORTED_TYPES:
+        return True
+    if issubclass(kind, _NOT_FINITE):
+        return False
+    return issubclass(kind, (sympy.Number, sympy.Symbol, sympy.Add, sympy.Mul, sympy.Pow))
 
 
 def _check_supported(expr: sympy.Expr) -> None:
@@ -698,11 +742,12 @@ def _check_power(node: sympy.Pow) -> None:
         )
 
 
-def _check_constants(expr: sympy.Expr) -> None:
-    """Refuse a constant that float64 cannot hold, naming it: the compiled loss would see inf or 0."""
+def _check_constants(constants: Sequence[sympy.Expr]) -> None:
+    """Refuse a constant that float64 cannot hold, naming it: the compiled loss would see inf or 0
+    (``constants``: the expression's :func:`~taylorlr.symbolic.walk.constant_parts`)."""
     from taylorlr.symbolic.parse import MAX_MAGNITUDE_BITS, magnitude_bits
 
-    for node in constant_parts(expr):
+    for node in constants:
         budget_check()
         if _clearly_normal(node):
             continue

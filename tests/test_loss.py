@@ -176,3 +176,29 @@ def test_sympy_engine_fallback_gives_the_same_derivatives():
     assert fast.engine.name == "symengine" and slow.engine.name == "sympy"
     difference = fast.to_sympy_hessian((X, Y)) - slow.to_sympy_hessian((X, Y))
     assert difference.applyfunc(sympy.expand) == sympy.zeros(2, 2)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["x**2 + 3*x*y**2", "abs(x - 1) + y**2", "sign(x)*y + x**2", "max(x, y) + x**2", "relu(x - y) + y**4"],
+)
+def test_the_derivatives_engines_chosen_from_the_checks_are_those_a_walk_of_the_loss_chooses(text):
+    # Loss hands the node types its checks found to the derivatives, instead of their own walks
+    from taylorlr.symbolic.derivatives import sparse_derivatives
+
+    loss = tl.Loss(text)
+    walked = sparse_derivatives(loss.expr, loss.variables)
+    assert loss.derivatives.engine == walked.engine and loss.derivatives.gradient == walked.gradient
+    compiled = sparse_derivatives(loss.expr, loss.variables, engine="symengine")
+    assert loss.compiled_derivatives.engine == compiled.engine
+    assert (
+        loss.compiled_derivatives.smooth
+        == compiled.smooth
+        == ("abs" not in text and "max" not in text and "sign" not in text and "relu" not in text)
+    )
+
+
+def test_a_replaced_expression_is_walked_again_for_its_kinks():
+    loss = tl.Loss("x**2 + y**2")
+    loss.expr = sympy.Abs(X - 1) + Y**2  # the node types found by the checks were the old expression's
+    assert not loss.derivatives.smooth and loss.derivatives.engine.name == "sympy"

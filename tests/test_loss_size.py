@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 import taylorlr as tl
 from taylorlr.errors import BudgetExceededError, LossDefinitionError, OptionError
 from taylorlr.loss import MAX_LOSS_DEPTH, _real_symbols
-from taylorlr.symbolic.walk import constant_parts
-from tests.strategies import SYMBOLS, smooth_expressions
+from taylorlr.symbolic.walk import constant_parts, distinct, survey
+from tests.strategies import SYMBOLS, X, Y, Z, smooth_expressions
 
 
 def _sum_of_squares(n: int, real: bool | None = None) -> tuple[sympy.Expr, list[sympy.Symbol]]:
@@ -130,3 +130,58 @@ def test_two_symbols_of_one_name_are_refused_by_that_name() -> None:
     plain, positive = sympy.Symbol("x"), sympy.Symbol("x", positive=True)
     with pytest.raises(LossDefinitionError, match="two different symbols share the name 'x'"):
         tl.Loss(plain**2 + positive + sympy.Symbol("y"))
+
+
+def _levels(expr: sympy.Basic) -> int:
+    return 1 + max((_levels(arg) for arg in expr.args), default=0)
+
+
+_EXTRA = st.sampled_from(
+    [sympy.Integer(1), X**Y, sympy.Integer(2) ** X, sympy.pi * X, sympy.sqrt(3) * Y, sympy.Abs(Z - 1)]
+)
+
+
+@given(smooth_expressions(), _EXTRA)
+def test_one_survey_finds_what_sympys_own_walks_find(expr: sympy.Expr, extra: sympy.Expr) -> None:
+    expr = expr + extra
+    nodes = list(sympy.preorder_traversal(expr))
+    found = survey(expr)
+    assert found.levels == _levels(expr)
+    assert set(found.symbols) == expr.free_symbols and len(found.symbols) == len(expr.free_symbols)
+    assert list(found.symbols) == [n for n in distinct(expr) if isinstance(n, sympy.Symbol)]
+    assert found.types == {type(n) for n in nodes}
+    parents = {arg: node for node in nodes for arg in node.args}
+    constants = {n for n in nodes if isinstance(n, sympy.Number)}
+    constants |= {n for n in nodes if n.is_number and (n == expr or not parents[n].is_number)}
+    assert set(found.constants) == constants and len(found.constants) == len(constants)
+    unsettled = {
+        n
+        for n in nodes
+        if isinstance(n, sympy.Pow) and (n.exp.free_symbols or (n.base.is_number and not n.exp.is_Integer))
+    }
+    assert set(found.powers) == unsettled
+
+
+_BIG = sympy.Add(*[(i + 1) * (SYMBOLS[i % 3] - i) ** 2 for i in range(60)])
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (sympy.I * X, "non-real constant"),
+        (sympy.zoo * X, "infinities and nan"),
+        (sympy.Function("f")(X), "unsupported 'f'"),
+        (sympy.Integral(X, X), "unsupported 'Integral'"),
+        (sympy.EulerGamma * X, "constant EulerGamma is not supported"),
+        (sympy.Pow(0, X, evaluate=False), r"0\*\*x is 0 only where"),
+        (sympy.Pow(-3, X), r"negative number to a non-integer power"),
+        (sympy.exp(sympy.Integer(10) ** 6) * X, "far beyond float64's range"),
+        (sympy.Float("1e400") * X, "does not fit in float64"),
+        (sympy.Float("1e-400") * X, "below float64's smallest normal"),
+    ],
+)
+def test_a_refused_node_inside_a_large_loss_is_named_as_alone(bad: sympy.Expr, match: str) -> None:
+    # the checks run as one pass first; what it flags is named by the checks as they always ran
+    for expr in (bad + Y, _BIG + sympy.sin(Y) * (Z + bad)):
+        with pytest.raises(LossDefinitionError, match=match):
+            tl.Loss(expr)

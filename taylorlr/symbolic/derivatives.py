@@ -102,8 +102,9 @@ class Engine:
         return tuple(expr.args) if isinstance(expr, self.module.Add) else (expr,)
 
 
-def choose_engine(expr: sympy.Expr, preferred: str = "auto") -> Engine:
-    """SymEngine when installed and able to differentiate ``expr``, else SymPy.
+def choose_engine(expr: sympy.Expr, preferred: str = "auto", types: NodeTypes = None) -> Engine:
+    """SymEngine when installed and able to differentiate ``expr``, else SymPy (``types``: see
+    :func:`is_smooth`).
 
     >>> import sympy
     >>> choose_engine(sympy.Abs(sympy.Symbol("x"))).name
@@ -111,16 +112,35 @@ def choose_engine(expr: sympy.Expr, preferred: str = "auto") -> Engine:
     """
     if preferred not in ("auto", "symengine", "sympy"):
         raise ValueError(f"engine must be 'auto', 'symengine' or 'sympy', got {preferred!r}")
-    if preferred == "sympy" or not is_smooth(expr):
+    if preferred == "sympy" or not is_smooth(expr, types):
         return Engine("sympy")
     if preferred == "auto" and _is_small(expr):
         return Engine("sympy")
     return Engine("symengine") if symengine_module() is not None else Engine("sympy")
 
 
-def is_smooth(expr: sympy.Expr) -> bool:
-    """False when ``expr`` has a kink SymEngine cannot differentiate (abs, max, sign, ...)."""
-    return not expr.has(*_NON_SMOOTH)
+def is_smooth(expr: sympy.Expr, types: NodeTypes = None) -> bool:
+    """False when ``expr`` has a kink SymEngine cannot differentiate (abs, max, sign, ...).
+
+    ``types``: the types of ``expr``'s nodes when the caller has them (``Loss`` does: its checks
+    list them), so that no walk of ``expr`` is needed.
+
+    >>> x = sympy.Symbol("x")
+    >>> is_smooth(x**2), is_smooth(sympy.Abs(x) + 1), is_smooth(x**2, frozenset({sympy.Abs}))
+    (True, False, False)
+    """
+    return not _holds(expr, _NON_SMOOTH, types)
+
+
+#: the types of an expression's nodes, when known (else None: the expression is walked)
+NodeTypes = frozenset[type] | None
+
+
+def _holds(expr: sympy.Expr, kinds: tuple[type, ...], types: NodeTypes) -> bool:
+    """Whether a node of ``expr`` is an instance of one of ``kinds`` (``types``: see is_smooth)."""
+    if types is None:
+        return bool(expr.has(*kinds))
+    return any(issubclass(kind, kinds) for kind in types)
 
 
 def _check_sympy_depth(expr: sympy.Expr) -> None:
@@ -277,7 +297,7 @@ class SparseDerivatives:
         return sympy.Matrix(n, n, lambda i, j: entries.get((min(i, j), max(i, j)), sympy.Integer(0)))
 
 
-def compiled_on_symengine(expr: sympy.Expr) -> bool:
+def compiled_on_symengine(expr: sympy.Expr, types: NodeTypes = None) -> bool:
     """Whether the derivatives to compile are SymEngine's: for every ``expr`` that is smooth or
     whose only kinks are ``abs`` and ``sign``, whatever its size.
 
@@ -294,37 +314,43 @@ def compiled_on_symengine(expr: sympy.Expr) -> bool:
     >>> compiled_on_symengine(sympy.Max(x, y))
     False
     """
-    return symengine_module() is not None and _abs_derivatives.completes(expr, _NON_SMOOTH)
+    if symengine_module() is None:
+        return False
+    if types is None:
+        return _abs_derivatives.completes(expr, _NON_SMOOTH)
+    other = tuple(kind for kind in _NON_SMOOTH if kind not in _abs_derivatives.COMPLETED_KINKS)
+    return not _holds(expr, other, types)
 
 
-def _compiled_engine(expr: sympy.Expr) -> Engine | None:
+def _compiled_engine(expr: sympy.Expr, types: NodeTypes) -> Engine | None:
     """SymEngine through ``abs`` and ``sign`` for a kinked ``expr`` it completes, else None."""
-    if is_smooth(expr) or not compiled_on_symengine(expr):
+    if is_smooth(expr, types) or not compiled_on_symengine(expr, types):
         return None
     return Engine("symengine", through_kinks=True)
 
 
 def sparse_derivatives(
-    expr: sympy.Expr, variables: Sequence[sympy.Symbol], engine: str = "auto"
+    expr: sympy.Expr, variables: Sequence[sympy.Symbol], engine: str = "auto", *, types: NodeTypes = None
 ) -> SparseDerivatives:
     """Differentiate ``expr`` term by term: gradient and Hessian non-zero triangle.
 
     ``engine="symengine"`` on an ``expr`` whose kinks are ``abs`` and ``sign`` only differentiates
     them on SymEngine (:func:`compiled_on_symengine`), point masses dropped; other kinks on SymPy.
+    ``types``: the types of ``expr``'s nodes when the caller has them (no walk of ``expr`` then).
     """
-    kinked = _compiled_engine(expr) if engine == "symengine" else None
+    kinked = _compiled_engine(expr, types) if engine == "symengine" else None
     if kinked is not None:
         try:
-            return _sparse(kinked, expr, variables)
+            return _sparse(kinked, expr, variables, types)
         except _abs_derivatives.PendingDerivative:
             pass  # a derivative SymEngine leaves pending that is not abs's or sign's: SymPy's
-    eng = choose_engine(expr, engine)
+    eng = choose_engine(expr, engine, types)
     if eng.name == "sympy":
         _check_sympy_depth(expr)
     original = expr
-    if eng.name == "sympy" and not is_smooth(expr):
+    if eng.name == "sympy" and not is_smooth(expr, types):
         expr = wrap_kink_arguments(expr)
-    derivatives = _sparse(eng, expr, variables)
+    derivatives = _sparse(eng, expr, variables, types if expr is original else None)
     if expr is original:
         return derivatives
     return SparseDerivatives(
@@ -337,7 +363,9 @@ def sparse_derivatives(
     )
 
 
-def _sparse(eng: Engine, expr: sympy.Expr, variables: Sequence[sympy.Symbol]) -> SparseDerivatives:
+def _sparse(
+    eng: Engine, expr: sympy.Expr, variables: Sequence[sympy.Symbol], types: NodeTypes = None
+) -> SparseDerivatives:
     value = _converted(eng, expr)
     engine_vars = tuple(eng.convert(v) for v in variables)
     index = {v: i for i, v in enumerate(engine_vars)}
@@ -357,7 +385,7 @@ def _sparse(eng: Engine, expr: sympy.Expr, variables: Sequence[sympy.Symbol]) ->
                 second = eng.diff(entry, symbol)
                 if second != 0:
                     hessian[(i, j)] = second
-    return SparseDerivatives(eng, value, engine_vars, gradient, hessian, is_smooth(expr))
+    return SparseDerivatives(eng, value, engine_vars, gradient, hessian, is_smooth(expr, types))
 
 
 def _converted(eng: Engine, expr: sympy.Expr) -> Any:

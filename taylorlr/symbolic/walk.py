@@ -20,12 +20,13 @@ distinct subexpression is visited once, over an explicit stack, and the active b
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 import sympy
 
 from taylorlr import _budget
 
-__all__ = ["CHECK_EVERY", "constant_parts", "distinct", "rebuilt"]
+__all__ = ["CHECK_EVERY", "Survey", "constant_parts", "distinct", "rebuilt", "survey"]
 
 #: the budget is checked once per this many nodes
 CHECK_EVERY = 1024
@@ -79,6 +80,82 @@ def constant_parts(expr: sympy.Basic) -> list[sympy.Expr]:
             constant[node] = isinstance(node, sympy.Expr) and all(constant[arg] for arg in node.args)
         else:
             constant[node] = isinstance(node, (sympy.Number, sympy.NumberSymbol))
+    return _constant_parts(expr, constant)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Survey:
+    """What one pass over an expression's distinct nodes finds (:func:`survey`).
+
+    Attributes:
+        levels: the number of levels (a leaf is 1), as :func:`taylorlr.symbolic.depth.depth`.
+        symbols: every distinct ``Symbol`` (Dummies included), in the order :func:`distinct` meets them.
+        types: the type of every node.
+        constants: :func:`constant_parts`, each once.
+        powers: every power that its structure does not settle: its exponent has a symbol, or its
+            base has none and its exponent is not an integer (``x**2`` and ``(x - y)**3`` are not listed).
+    """
+
+    levels: int
+    symbols: tuple[sympy.Symbol, ...]
+    types: frozenset[type]
+    constants: tuple[sympy.Expr, ...]
+    powers: tuple[sympy.Pow, ...]
+
+
+def survey(expr: sympy.Basic) -> Survey:
+    """One pass over the distinct nodes of ``expr``, each after its arguments: what
+    :class:`~taylorlr.loss.Loss` checks (the five walks it made before cost 0.13 s of a
+    1,000-variable Rosenbrock function's build, about 4x this one).
+
+    >>> x, y = sympy.symbols("x y")
+    >>> s = survey(x**2 + sympy.sin(2)**y)
+    >>> s.levels, sorted(map(str, s.symbols)), sorted(map(str, s.constants)), [str(p) for p in s.powers]
+    (4, ['x', 'y'], ['2', 'sin(2)'], ['sin(2)**y'])
+    """
+    # per node: (levels, constant); a constant node is a number or a named constant, or all its
+    # arguments are constant (computed bottom-up: SymPy's is_number walks the subtree at every node)
+    known: dict[sympy.Basic, tuple[int, bool]] = {}
+    symbols: list[sympy.Symbol] = []
+    types: set[type] = set()
+    powers: list[sympy.Pow] = []
+    stack: list[tuple[sympy.Basic, bool]] = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if node in known:
+            continue
+        args = node.args
+        if args and not ready:
+            stack.append((node, True))
+            stack.extend((arg, False) for arg in args if arg not in known)
+            continue
+        if len(known) % CHECK_EVERY == CHECK_EVERY - 1:
+            _budget.check()
+        kind = type(node)
+        types.add(kind)
+        if not args:
+            known[node] = (1, isinstance(node, (sympy.Number, sympy.NumberSymbol)))
+            if isinstance(node, sympy.Symbol):
+                symbols.append(node)
+            continue
+        below = [known[arg] for arg in args]
+        constant = isinstance(node, sympy.Expr) and all(b[1] for b in below)
+        known[node] = (1 + max(b[0] for b in below), constant)
+        if isinstance(node, sympy.Pow):
+            (_, base_constant), (_, exponent_constant) = below
+            if not exponent_constant or (base_constant and not isinstance(args[1], sympy.Integer)):
+                powers.append(node)  # type: ignore[arg-type]
+    return Survey(
+        levels=known[expr][0],
+        symbols=tuple(symbols),
+        types=frozenset(types),
+        constants=tuple(_constant_parts(expr, {node: c for node, (_, c) in known.items()})),
+        powers=tuple(powers),
+    )
+
+
+def _constant_parts(expr: sympy.Basic, constant: Mapping[sympy.Basic, bool]) -> list[sympy.Expr]:
+    """The largest subexpressions without symbols, and every number, from each node's constancy."""
     found = {expr} if constant[expr] else set()
     for node, is_constant in constant.items():
         if isinstance(node, sympy.Number):

@@ -186,3 +186,26 @@ def test_each_rule_of_the_loop_gives_its_bits_on_numpy(expr: sympy.Expr) -> None
     on_numpy = lazy.tape.evaluate(np, W)
     on_loop = simd_codegen.build_kernel(exprs, [SYMBOLS]).stacked(np, [W], (len(W),), None)
     assert_same_bits(on_numpy, on_loop)
+
+
+@given(st.lists(arithmetic(), min_size=1, max_size=6))
+@settings(max_examples=25)
+def test_renaming_together_gives_the_expressions_renamed_one_by_one(exprs: list[sympy.Expr]) -> None:
+    import symengine as se
+
+    from taylorlr.compile.xp_codegen import rename_arguments
+
+    converted = [se.sympify(e) for e in [*exprs, *exprs[:2]]]  # repeated entries, as a mirrored Hessian's
+    groups = [tuple(se.sympify(s) for s in SYMBOLS[:2]), (se.sympify(SYMBOLS[2]),)]
+    together = lazy_simd.renamed_together(converted, groups)
+    one_by_one, _ = rename_arguments(converted, groups)
+    assert [str(e) for e in together] == [str(e) for e in one_by_one]
+    assert together == one_by_one
+
+
+def test_a_symbol_no_group_holds_is_refused_when_renaming_together() -> None:
+    import symengine as se
+
+    x, y = se.symbols("x y")
+    with pytest.raises(ValueError, match=r"free symbols \['y'\] that are no argument"):
+        lazy_simd.renamed_together([x + y, x], [(x,)])

@@ -32,6 +32,7 @@ from taylorlr.symbolic.parse import (
     MAX_ROOT_BITS,
     parse,
 )
+from tests.strategies import polynomials, smooth_expressions
 
 X, Y, Z = sympy.symbols("x y z", real=True)
 R = sympy.Rational
@@ -540,3 +541,12 @@ def test_created_names_are_always_safe_identifiers(expr):
     result = parse(str(expr))
     assert all(NAME.match(symbol.name) and "__" not in symbol.name for symbol in result.free_symbols)
     assert not result.atoms(sympy.Float)
+
+
+@given(st.one_of(smooth_expressions(), polynomials()))
+def test_a_minus_sign_builds_what_sympys_product_by_minus_one_builds(expr: sympy.Expr) -> None:
+    # the parser negates with SymPy's own negation (no second flattening): the same expression
+    expected = sympy.Mul(sympy.S.NegativeOne, expr)
+    assert parse(f"-({expr})") == expected
+    assert str(parse(f"-({expr})")) == str(expected)
+    assert parse(f"1 - ({expr})") == sympy.Add(1, expected)

@@ -436,3 +436,42 @@ _SOUP = st.lists(st.sampled_from(_PIECES), max_size=30).map("".join)
 @given(_SOUP)
 def test_operator_soup_is_parsed_or_refused_cleanly(text: str):
     _parse_or_refuse(text)
+
+
+@given(st.text(min_size=1, max_size=40), st.characters())
+def test_the_first_forbidden_character_is_the_first_one_refused_one_by_one(text: str, extra: str) -> None:
+    # the character gate is one regular-expression search; each character's own reason is the rule
+    text = text + extra
+    expected = next((i for i, c in enumerate(text) if parse_module._character_reason(c) is not None), None)
+    assert parse_module._first_forbidden_character(text) == expected
+
+
+def test_every_basic_plane_character_is_judged_as_its_reason_says() -> None:
+    for code in range(0x10000):
+        character = chr(code)
+        refused = parse_module._first_forbidden_character(f"x{character}") == 1
+        assert refused == (parse_module._character_reason(character) is not None), hex(code)
+
+
+@given(st.text(alphabet="xyzlambdaif0159eE_. \t\n+-*/^(),=", max_size=40))
+@settings(max_examples=400)
+def test_the_plain_scan_answers_only_as_the_tokenizer_does(text: str) -> None:
+    # the one-regex scan of a plain text either declines or gives the tokenizer's answer
+    fast = parse_module._plain_carets(text)
+    if fast is not None:
+        assert parse_module._TokenScanner(text).scan() == fast
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["x^2 + 3*y^2", "100*(x2 - x1**2)**2 + (1 - x1)**2", "sin(x)/(1 + exp(-y)) - 2.5e-3*x", ".5*x + 1.*y"],
+)
+def test_plain_texts_take_the_one_regex_scan(text: str) -> None:
+    assert parse_module._plain_carets(text) == parse_module._TokenScanner(text).scan()
+
+
+@pytest.mark.parametrize(
+    "text", ["x // y", "2x", "x__y", "lambda", "007", "1_000", "1.5.3", "1e5e", "(x", "x)", "x.real", "x y"]
+)
+def test_texts_that_are_not_plain_are_left_to_the_tokenizer(text: str) -> None:
+    assert parse_module._plain_carets(text) is None
