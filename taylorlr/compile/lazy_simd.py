@@ -295,6 +295,8 @@ def build_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> A
     """
     import symengine as se
 
+    from taylorlr.compile.xp_codegen import rename_arguments
+
     try:
         converted = [se.sympify(e) for e in exprs]
     except (TypeError, ValueError, RuntimeError):  # SymPy nodes SymEngine cannot hold
@@ -302,7 +304,7 @@ def build_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> A
     if BUILD_UNITS <= 0 or not converted or not _arithmetic(converted):
         return simd_codegen.build_kernel(exprs, arg_groups)
     try:
-        renamed = renamed_together(converted, arg_groups)
+        renamed, _ = rename_arguments(converted, arg_groups)
     except ValueError as error:  # a free symbol no group holds: as the SIMD loop's build_kernel
         raise simd_codegen.UnsupportedExpression(f"cannot compile these expressions: {error}") from error
     widths = tuple(len(g) for g in arg_groups)
@@ -310,37 +312,6 @@ def build_kernel(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> A
     if tape is None:
         return simd_codegen.build_kernel(exprs, arg_groups)
     return LazySimdKernel(widths, tuple(renamed), tape, build_at=BUILD_UNITS)
-
-
-def renamed_together(exprs: Sequence[Any], arg_groups: Sequence[Sequence[Any]]) -> list[Any]:
-    """SymEngine ``exprs`` with argument k of group g renamed ``a<g>_<k>``, as
-    :func:`~taylorlr.compile.xp_codegen.rename_arguments` renames them, in one ``xreplace`` of
-    all of them at once (held as the arguments of one function): SymEngine rebuilds each
-    subexpression they share once, where renaming them one by one rebuilt it in each (the dense
-    quartic's Hessian, n = 20: 4 ms against 0.3 ms). Each distinct expression is renamed once.
-
-    Raises:
-        ValueError: an expression has a free symbol that no group holds.
-
-    >>> import symengine as se
-    >>> x, y, v = se.symbols("x y v")
-    >>> renamed_together([x * y + v, x**2, x * y + v], [(x, y), (v,)])
-    [a1_0 + a0_0*a0_1, a0_0**2, a1_0 + a0_0*a0_1]
-    """
-    import symengine as se
-
-    table = {
-        se.sympify(symbol): se.Symbol(f"a{g}_{i}")
-        for g, group in enumerate(arg_groups)
-        for i, symbol in enumerate(group)
-    }
-    distinct = list(dict.fromkeys(exprs))
-    held = se.Function("_taylorlr_outputs")(*distinct)
-    stray = held.free_symbols - set(table)
-    if stray:
-        raise ValueError(f"the expressions have free symbols {sorted(map(str, stray))} that are no argument")
-    renamed = dict(zip(distinct, held.xreplace(table).args, strict=True))
-    return [renamed[e] for e in exprs]
 
 
 #: the nodes a tape may hold, besides numbers and symbols (:class:`_TapeWriter` has the last word)
