@@ -425,7 +425,10 @@ def test_the_first_run_of_a_scaled_rosenbrock_builds_its_oracle_without_a_hang()
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(st.integers(0, 3000), st.lists(st.integers(0, 2999), max_size=12), st.floats(1e-300, 1e300))
 def test_the_members_that_look_again_are_numpys_nonzero_ones(size, positive, value):
-    # the first round's scales: 0 where a member is done, positive where it looks again
+    # the first round's scales: 0 where a member is done, positive where it looks again, negative
+    # where it is deferred to the whole loop
     scale = np.zeros(size)
     scale[[k for k in positive if k < size]] = value
-    np.testing.assert_array_equal(oracle._positive(scale), np.flatnonzero(scale))
+    scale[[k for k in positive[::3] if k < size]] = -value
+    found = oracle._nonzero(scale)
+    assert found.tolist() == [k for k in range(size) if k in positive]
