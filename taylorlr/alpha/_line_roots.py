@@ -356,7 +356,8 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
     return _compiled(columns, state, outputs, gradient, nodes)
 
 
-def _compiled(columns: TileColumns, state: list[Any], outputs: tuple[Any, Any], gradient: Any, nodes: Any) -> Any:
+def _compiled(columns: TileColumns, state: list[Any], outputs: tuple[Any, Any], gradient: Any,
+              nodes: Any) -> Any:  # fmt: skip
     """The first round's loop: the tiles read, (alpha*, next scale) written as two rows."""
     from taylorlr.compile.simd_codegen import LoopArray, compile_loop
 
@@ -584,7 +585,9 @@ class _Cubic:
         return f.pick(self.rising, self.found, f.pick(self.middle_ok, middle, se.nan))
 
 
-def _cubic_minimiser(se: Any, f: _Flags, monic: list[Any], b3: Any, floor: float, lean: bool = False) -> _Cubic:
+def _cubic_minimiser(
+    se: Any, f: _Flags, monic: list[Any], b3: Any, floor: float, lean: bool = False
+) -> _Cubic:
     """The minimiser of G where p = b3 (t^3 + a t^2 + L t + c): one root, found by Halley's steps.
 
     In the depressed form t = s - a/3, s^3 + P s + Q, with h = sqrt(max(-P/3, 0)) the
@@ -719,7 +722,8 @@ def rising_cubic_choice(b: list[Any], floor: float) -> tuple[Any, Any, Any]:
     >>> import symengine as se
     >>> from taylorlr.compile.simd_codegen import LoopArray, compile_loop
     >>> b = se.symbols("b0:4")
-    >>> loop = compile_loop([LoopArray("rows", reads=b), LoopArray("rows", writes=tuple(rising_cubic_choice(list(b), 1.0)))])
+    >>> outputs = tuple(rising_cubic_choice(list(b), 1.0))
+    >>> loop = compile_loop([LoopArray("rows", reads=b), LoopArray("rows", writes=outputs)])
     >>> import numpy as np
     >>> rows = np.array([[-6.0, 11.0, -6.0, 1.0]] * 4).T.copy()  # (t - 1)(t - 2)(t - 3): G lowest at 3
     >>> out = np.empty((3, 4)); loop([rows, out]); out[:, 0].tolist()

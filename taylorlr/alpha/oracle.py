@@ -292,7 +292,9 @@ def _tiled(line: tuple[Any, Any, Any], nodes: Any, reach: float, columns: Any) -
     try:
         gradient, variables, value = line
         # the first round by the common path, the members it does not settle deferred to the whole loop
-        loop = _line_roots.first_round_loop(gradient, variables, nodes, columns, reach, DISOWNED, value, lean=True)
+        loop = _line_roots.first_round_loop(
+            gradient, variables, nodes, columns, reach, DISOWNED, value, lean=True
+        )
         own = _own_columns(columns.n)
         again_loop = _line_roots.first_round_loop(gradient, variables, nodes, own, reach, DISOWNED, value)
     except simd_codegen.UnsupportedExpression:
@@ -377,7 +379,8 @@ def _later_rounds(loop: Any, theta: Any, omega: Any, rows: Any, scale: Any, alph
     deferred = numpy.flatnonzero(scale < 0)
     if deferred.size:
         scale = scale.copy()
-        scale[deferred] = _round(loop, theta[deferred], omega[deferred], -scale[deferred], alpha, rows[deferred])
+        at = (theta[deferred], omega[deferred], -scale[deferred])
+        scale[deferred] = _round(loop, *at, alpha, rows[deferred])
         again = numpy.flatnonzero(scale)
         theta, omega, rows, scale = theta[again], omega[again], rows[again], scale[again]
     for _ in range(ROUNDS - 1):
