@@ -338,7 +338,9 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
         size = se.Abs(found)
         far = f.either(f.test(se.Lt(size, scale / BELOW_REACH)), disowning)
         again = finite(size) * f.test(se.Ne(size, 0)) * far * running
-        deferred = running * (1 - clear * seen)
+        # deferred: a member the common path does not settle, or that found no finite root (none seen,
+        # or a Halley step's denominator underflowed: p = t^3 + 4e-243 gave inf)
+        deferred = running * (1 - clear * finite(alpha))
         following = f.pick(deferred, -scale, f.pick(again, size, se.Integer(0)))
         return _compiled(columns, state, (f.pick(running, found, se.nan), following), gradient, nodes)
     size = f.pick(seen, se.Abs(found), bound * scale)
