@@ -15,7 +15,8 @@ a double root of p (no strict minimiser of G) is not a candidate. Only arithmeti
 the bits of doubles (:func:`taylorlr.compile.simd_codegen.binary_exponent`, ``power_of_two``),
 two square roots and seven divisions a member, shared by the exclusive paths (:func:`_minimiser`).
 One loop, compiled once per degree (:mod:`taylorlr.compile.simd_codegen`), instead of some sixty
-NumPy passes over the batch.
+NumPy passes over the batch. The oracle's first round on a quartic's line takes the common path
+alone (:func:`rising_cubic_choice`), and defers the few members it does not settle to this one.
 
 >>> import numpy as np
 >>> kernel = roots_kernel(np.array([-1.0, 1.0]))  # nodes of a linear p
@@ -279,11 +280,11 @@ def _first_round_loop(gradient: Any, variables: Any, nodes: Any, columns: TileCo
 
     ``lean`` (a cubic p from its coefficients; else ignored): the roots by the common path alone
     (:func:`rising_cubic_choice`: a rising cubic, no double-root guard on the chain, no root
-    bound); a member that path does not settle, or that saw no root, is *deferred*: its next
-    scale is written as minus its scale, and its first round is taken again by the whole loop
+    bound); a member that path does not settle, or whose root is not finite, is *deferred*: its
+    next scale is written as minus its scale, and its first round is taken again by the whole loop
     (``lean=False``) at that scale, where it gets what this loop would have given it without
     ``lean`` (:func:`taylorlr.alpha.oracle._later_rounds`). Every other member's outputs are the
-    whole loop's.
+    whole loop's arithmetic (to rounding: the loop compiler may group a sum otherwise).
     """
     import symengine as se
 
@@ -717,9 +718,9 @@ def rising_cubic_choice(b: list[Any], floor: float) -> tuple[Any, Any, Any]:
     the common path of :func:`roots_of_coefficients` alone, a rising cubic (``rising``: 1 where b3
     is significant and positive), without the root bound, the falling cubic's and the lower
     degrees' paths, and with t* NaN where a double-root guard could apply (tested beside the
-    root's chain, not before it). Where ``rising`` is 1 and t* is not NaN, (t*, p'(t*)) are the
-    whole choice's (the same operations); elsewhere the member takes the whole choice (the first
-    round's loop defers it: :func:`first_round_loop`).
+    root's chain, not before it). Where ``rising`` is 1 and t* is finite, (t*, p'(t*)) are the
+    whole choice's (the same operations, to the grouping of sums); elsewhere the member takes the
+    whole choice (the first round's loop defers it: :func:`first_round_loop`).
 
     >>> import symengine as se
     >>> from taylorlr.compile.simd_codegen import LoopArray, compile_loop
