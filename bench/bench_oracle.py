@@ -16,15 +16,17 @@ derived before (28-32 s on Watson, 377 s on Brown and Dennis when measured for i
 With ``--profile`` it also prints where the oracle's time goes on the run's own states (each step's
 state as the fused path hands it to the oracle, one chunk for the whole batch): the first round's
 loop and the later rounds, in CPU ns a member and step (the fastest of 5 calls each), and the share
-of the members that look again. With ``--parts`` (the quartic losses) it prints what each part of
-the first round's loop adds: the loop built again with that part left out, on the same states,
-and the whole loop with two and with four tiles a pass (the interleave that the gradient's size
-picks: ``_line_roots.SMALL_GRADIENT_OPS``). With ``--floor`` it prints what a cubic's minimiser
-costs at the least, in the same loop compiler (wall ns a member, the fastest of 300 calls on
-8,192 members' coefficients held in cache, two and four tiles of 4 members a pass): its bare
-largest root (the reciprocal of b3, the depressed form, one square root, the start from the
-binary exponents, the Halley steps: no guard, no other path), with the polish on p and p' at the
-root, and the whole choice that the loop makes (every degree's path, the guards, Fujiwara's bound).
+of the members that look again (and of those the first round's common path defers to the whole
+loop). With ``--parts`` (the quartic losses) it prints what each part of the first round's loop
+adds: the loop (its common path, ``first_round_loop(lean=True)``) built again with that part left
+out, on the same states, the loop with the whole choice instead, and the loop with two and with
+four tiles a pass (the interleave that the gradient's size picks: ``SMALL_GRADIENT_OPS``). With
+``--floor`` it prints what a cubic's minimiser costs at the least, in the same loop compiler (wall
+ns a member, the fastest of 300 calls on 8,192 members' coefficients held in cache, two and four
+tiles of 4 members a pass): its bare largest root (the reciprocal of b3, the depressed form, one
+square root, the start from the binary exponents, the Halley steps: no guard, no other path), with
+the polish on p and p' at the root, and the whole choice that the loop makes (every degree's path,
+the guards, Fujiwara's bound).
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ def profile(text: str, n: int, batch: int, steps: int) -> str:
     line = oracle.build_line_oracle(loss, loss.compile())
     tiled = line.in_tiles(_tiles.tile_columns(_tiles.Layout(n, separate_grad=False)))
     first = later = 0.0
-    again = 0
+    again = deferred = 0
     for state in states:
         fastest = [float("inf"), float("inf")]
         for _ in range(5):
@@ -116,10 +118,12 @@ def profile(text: str, n: int, batch: int, steps: int) -> str:
                 tiled.later(theta, omega, rows, scale, alpha)
             fastest = [min(fastest[0], middle - start), min(fastest[1], time.process_time() - middle)]
         first, later, again = first + fastest[0], later + fastest[1], again + rows.size
+        deferred += 0 if scale is None else int((scale < 0).sum())
     count = batch * len(states)
     return (
         f"first round {first / count * 1e9:5.1f} ns, later rounds {later / count * 1e9:5.1f} ns a member "
-        f"and step; {again / count:.1%} look again"
+        f"and step; {(again - deferred) / count:.2%} look again, {deferred / count:.2%} deferred by the "
+        "common path"
     )
 
 
@@ -139,13 +143,15 @@ def parts(text: str, n: int, batch: int, steps: int) -> str:
     nodes = np.cos(np.pi * (np.arange(4) + 0.5) / 4)
     d = loss.derivatives
 
-    def timed(**patches: object) -> float:
+    def timed(lean: bool = True, **patches: object) -> float:
         saved = {name: getattr(roots, name) for name in patches}
         for name, value in patches.items():
             setattr(roots, name, value)
         roots._first_round_loop.cache_clear()
         try:
-            loop = roots.first_round_loop(d.gradient, d.variables, nodes, columns, 1e3, disowned, d.value)
+            loop = roots.first_round_loop(
+                d.gradient, d.variables, nodes, columns, 1e3, disowned, d.value, lean=lean
+            )
         finally:
             for name, value in saved.items():
                 setattr(roots, name, value)
@@ -164,26 +170,25 @@ def parts(text: str, n: int, batch: int, steps: int) -> str:
     def no_slope(gradient: object, variables: object, theta: object, omega: object) -> object:
         return lambda alpha: se.Integer(0) * alpha  # g' at alpha* taken as 0: no Newton step on it
 
-    def unpolished(se_: object, b: list, floor: float) -> tuple:
-        best = roots._minimiser(se_, b, floor)
+    def unpolished(se_: object, b: list, best: object, floor: float) -> tuple:
         return best, b[1] + best * (2 * b[2] + best * 3 * b[3])
 
-    def no_bound(xp: object, b: list) -> object:
-        return se.Integer(1)
+    def linear(b: list, floor: float) -> tuple:
+        return -b[0] / b[1], b[1], se.Integer(1)
 
-    whole = timed()
-    base = timed(_minimiser=lambda se_, b, floor=1.0: -b[0] / b[1], root_bound=no_bound)
+    common = timed()
+    base = timed(rising_cubic_choice=linear)
     figures = {
-        "the Halley steps": whole - timed(RISE_STEPS=0),
-        "the root bound": whole - timed(root_bound=no_bound),
-        "the polish on p": whole - timed(_choose=unpolished),
-        "the true g' at alpha* and its Newton step": whole - timed(_slope=no_slope),
+        "the Halley steps": common - timed(RISE_STEPS=0),
+        "the polish on p": common - timed(_polished=unpolished),
+        "the true g' at alpha* and its Newton step": common - timed(_slope=no_slope),
     }
     shares = ", ".join(f"{name} {ns:4.1f}" for name, ns in figures.items())
     two, four = timed(SMALL_GRADIENT_OPS=-1), timed(SMALL_GRADIENT_OPS=10**9)  # every gradient small or not
     return (
-        f"first round's loop {whole:5.1f} ns; its coefficients and tail with a linear root {base:5.1f} ns; "
-        f"without a part, the whole less: {shares}; two tiles a pass {two:5.1f} ns, four {four:5.1f} ns"
+        f"first round's loop {common:5.1f} ns (with the whole choice {timed(lean=False):5.1f}); its "
+        f"coefficients and tail with a linear root {base:5.1f} ns; without a part, the common path less: "
+        f"{shares}; two tiles a pass {two:5.1f} ns, four {four:5.1f} ns"
     )
 
 

@@ -425,7 +425,42 @@ def test_the_first_run_of_a_scaled_rosenbrock_builds_its_oracle_without_a_hang()
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(st.integers(0, 3000), st.lists(st.integers(0, 2999), max_size=12), st.floats(1e-300, 1e300))
 def test_the_members_that_look_again_are_numpys_nonzero_ones(size, positive, value):
-    # the first round's scales: 0 where a member is done, positive where it looks again
+    # the first round's scales: 0 where a member is done, positive where it looks again, negative
+    # where it is deferred to the whole loop
     scale = np.zeros(size)
     scale[[k for k in positive if k < size]] = value
-    np.testing.assert_array_equal(oracle._positive(scale), np.flatnonzero(scale))
+    scale[[k for k in positive[::3] if k < size]] = -value
+    found = oracle._nonzero(scale)
+    assert found.tolist() == [k for k in range(size) if k in positive]
+
+
+@pytest.mark.parametrize(
+    ("text", "members"),
+    [
+        # along (1, 0) and (1, 1) g' is a rising cubic (the first round's common path); along (0, 1)
+        # it is linear (the cubic's coefficient 0: the degree drops, and the member is deferred)
+        (
+            "x**4 - x**2 + y**2 + x*y",
+            [((1, 1), (1, 0), False), ((1, 1), (0, 1), True), ((0.5, -2), (1, 1), False)],
+        ),
+        # a falling cubic (the loss falls along x far out): its middle root, deferred
+        ("x**2 - x**4/8 + y**2", [((0.5, 0), (1, 0), True), ((0.5, 1), (1, 1), True)]),
+    ],
+)
+def test_the_members_the_first_round_defers_get_the_exact_line_minimum(text, members):
+    x, y = sympy.symbols("x y", real=True)
+    loss = tl.Loss(text, variables=["x", "y"])
+    line = oracle.build_line_oracle(loss, loss.compile())
+    theta = np.array([m[0] for m in members], float)
+    omega = np.array([m[1] for m in members], float)
+    guess = np.full(len(members), 0.1)
+    tiled = line.in_tiles(oracle._own_columns(2))
+    _, rows, *_, scale = tiled.first(oracle._as_tiles(theta, omega, guess), len(members))
+    deferred = [] if scale is None else rows[scale < 0].tolist()
+    assert deferred == [k for k, m in enumerate(members) if m[2]]
+    got = line.minimise(theta, omega, guess, {})
+    f = sympy.sympify(text, locals={"x": x, "y": y})
+    for k, (point, direction, _) in enumerate(members):
+        exact = exact_line_minimum(f, (x, y), [sympy.nsimplify(t) for t in point], list(direction))
+        assert got[k] == pytest.approx(float(exact), rel=1e-12)
+        assert line.minimise(theta[k : k + 1], omega[k : k + 1], guess[k : k + 1], {})[0] == got[k]  # alone
