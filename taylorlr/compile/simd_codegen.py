@@ -23,8 +23,11 @@ An array can be read, written or both (in place: each tile is read before it is
 written). B must be a multiple of :data:`LANES`; the caller pads.
 
 Why llvmlite: it is the LLVM binding Numba is built on, ships wheels for every
-platform NumPy does, and lets the IR be built as objects (no source text, no
-``exec``); the expressions come from taylorlr's own validated trees.
+platform NumPy does, and parses and compiles IR text in-process (no ``exec`` of
+generated Python); the expressions come from taylorlr's own validated trees. The
+IR is written as text directly (:mod:`taylorlr.compile._ir_text`: the instructions
+``llvmlite.ir`` wrote, in its order, without a Python object per instruction: a
+large fused step's IR in a third of the time, the same machine code).
 
 What it compiles: numbers and the constants pi and E; ``+``, ``*``, powers (integer
 powers as multiplications, square roots as ``sqrt``, others as ``pow``); every function
@@ -123,8 +126,9 @@ LARGE_LOOP_INSTRUCTIONS = 1500
 #: (:class:`taylorlr.compile._estimate.Stopwatch`)
 JIT_SECONDS_PER_INSTRUCTION = 1e-4
 JIT_GROWTH_INSTRUCTIONS = 10_000
-#: printing the IR as text for LLVM, one uninterruptible call too: about 1e-5 s per instruction
-#: (measured: 24,000 instructions, 0.43 s on a loaded machine), estimated at twice that
+#: the IR's text joined and parsed by LLVM, uninterruptible too: about 2e-6 s per instruction since
+#: the text is written as the IR is built (:mod:`taylorlr.compile._ir_text`; measured: 122,000
+#: instructions, 0.25 s); kept at the 2e-5 measured when llvmlite printed it, an upper estimate
 IR_TEXT_SECONDS_PER_INSTRUCTION = 2e-5
 #: the IR's construction checks the budget and the loop's size every this many nodes (or terms of a sum)
 CHECK_EVERY = 256
@@ -353,8 +357,8 @@ def power_of_two(k: Any) -> Any:
 
 def jit_seconds(instructions: int) -> float:
     """An upper estimate (CPU seconds, idle machine) of what follows the IR's construction for a loop
-    of this many instructions: printing it as text (:data:`IR_TEXT_SECONDS_PER_INSTRUCTION`) and
-    LLVM's machine-code generation.
+    of this many instructions: LLVM's parsing of its text (:data:`IR_TEXT_SECONDS_PER_INSTRUCTION`) and
+    its machine-code generation.
 
     >>> round(jit_seconds(1_000), 2), round(jit_seconds(40_000), 1)
     (0.13, 20.8)
