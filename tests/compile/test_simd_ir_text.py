@@ -60,6 +60,13 @@ class Reference:
         return sum(len(block.instructions) for block in self.function.blocks)
 
 
+def reference_constant(type_: Any, value: Any) -> Any:
+    """llvmlite's constant of the text builder's arguments (``None`` is undef)."""
+    if value is None:
+        return ir.Constant(type_, ir.Undefined)
+    return ir.Constant(type_, list(value) if isinstance(value, range) else value)
+
+
 TEXT_KIT = SimpleNamespace(
     double=tx.DOUBLE, i1=tx.I1, i32=tx.I32, i64=tx.I64, vector=tx.vector,
     pointer=lambda t: t.pointer(), constant=tx.constant,
@@ -67,7 +74,7 @@ TEXT_KIT = SimpleNamespace(
 REFERENCE_KIT = SimpleNamespace(
     double=ir.DoubleType(), i1=ir.IntType(1), i32=ir.IntType(32), i64=ir.IntType(64), vector=ir.VectorType,
     pointer=lambda t: t.as_pointer(),
-    constant=lambda t, v: ir.Constant(t, ir.Undefined if v is None else list(v) if isinstance(v, range) else v),
+    constant=reference_constant,
 )  # fmt: skip
 
 
@@ -92,7 +99,8 @@ def program(k: Any, make: Any) -> Any:
     z = b.fdiv(b.fsub(b.fmul(x, special), k.constant(v4, SPECIAL[4:])), b.fadd(x, y))
     conditions = [b.fcmp_ordered(op, x, y) for op in ("<", "<=", "==", "!=", ">", ">=")]
     conditions += [b.fcmp_unordered(op, x, z) for op in ("<", "!=", ">", "uno")]
-    both = b.or_(b.and_(conditions[0], b.not_(conditions[-1])), b.icmp_unsigned("==", conditions[1], conditions[2]))
+    either = b.and_(conditions[0], b.not_(conditions[-1]))
+    both = b.or_(either, b.icmp_unsigned("==", conditions[1], conditions[2]))
     z = b.select(both, b.uitofp(conditions[3], v4), z)
     bits = b.and_(b.lshr(b.bitcast(z, i4), k.constant(i4, [52] * 4)), k.constant(i4, [2047] * 4))
     z = b.bitcast(b.shl(b.add(b.fptosi(z, i4), bits), k.constant(i4, [1] * 4)), v4)
