@@ -23,8 +23,11 @@ An array can be read, written or both (in place: each tile is read before it is
 written). B must be a multiple of :data:`LANES`; the caller pads.
 
 Why llvmlite: it is the LLVM binding Numba is built on, ships wheels for every
-platform NumPy does, and lets the IR be built as objects (no source text, no
-``exec``); the expressions come from taylorlr's own validated trees.
+platform NumPy does, and parses and compiles IR text in-process (no ``exec`` of
+generated Python); the expressions come from taylorlr's own validated trees. The
+IR is written as text directly (:mod:`taylorlr.compile._ir_text`: the instructions
+``llvmlite.ir`` wrote, in its order, without a Python object per instruction: a
+large fused step's IR in a third of the time, the same machine code).
 
 What it compiles: numbers and the constants pi and E; ``+``, ``*``, powers (integer
 powers as multiplications, square roots as ``sqrt``, others as ``pow``); every function
@@ -61,6 +64,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taylorlr import _budget
+from taylorlr.compile import _ir_text as tx
 from taylorlr.compile._cse import bounded_cse
 from taylorlr.compile._estimate import Stopwatch
 from taylorlr.symbolic.functions import require_lowering
@@ -122,8 +126,9 @@ LARGE_LOOP_INSTRUCTIONS = 1500
 #: (:class:`taylorlr.compile._estimate.Stopwatch`)
 JIT_SECONDS_PER_INSTRUCTION = 1e-4
 JIT_GROWTH_INSTRUCTIONS = 10_000
-#: printing the IR as text for LLVM, one uninterruptible call too: about 1e-5 s per instruction
-#: (measured: 24,000 instructions, 0.43 s on a loaded machine), estimated at twice that
+#: the IR's text joined and parsed by LLVM, uninterruptible too: about 2e-6 s per instruction since
+#: the text is written as the IR is built (:mod:`taylorlr.compile._ir_text`; measured: 122,000
+#: instructions, 0.25 s); kept at the 2e-5 measured when llvmlite printed it, an upper estimate
 IR_TEXT_SECONDS_PER_INSTRUCTION = 2e-5
 #: the IR's construction checks the budget and the loop's size every this many nodes (or terms of a sum)
 CHECK_EVERY = 256
@@ -265,26 +270,19 @@ def compile_loop(
         UnsupportedExpression: a node the loop cannot express (see the module docs).
     """
     import llvmlite.binding as llvm
-    import llvmlite.ir as ir
     import symengine as se
 
     watch = Stopwatch()
     arrays = tuple(arrays)
     written = [(k, j, e) for k, a in enumerate(arrays) for j, e in enumerate(a.writes) if e is not None]
     replacements, reduced = bounded_cse([se.sympify(e) for _, _, e in written], watch)
-    module = ir.Module(name="taylorlr_loop")
-    module.triple = llvm.get_process_triple()
-    signature = ir.FunctionType(
-        ir.VoidType(), [ir.DoubleType().as_pointer()] * len(arrays) + [ir.IntType(64)]
-    )
-    function = ir.Function(module, signature, "loop")
-    for argument in function.args[:-1]:
-        argument.add_attribute("noalias")  # distinct arrays: nothing stored is read through another
+    # distinct arrays (noalias): nothing stored is read through another
+    function = tx.Function("loop", [tx.DOUBLE.pointer()] * len(arrays) + [tx.I64], [True] * len(arrays))
     if interleave < 1 or interleave & (interleave - 1):
         raise ValueError(f"interleave must be a power of two, not {interleave}")
     if interleave > 1 and any(a.layout == "points" for a in arrays):
         raise ValueError('an interleaved loop reads and writes "tiles" and "rows" layouts only')
-    body = _LoopBody(ir, function, arrays, interleave)
+    body = _LoopBody(function, arrays, interleave)
     body.translate.max_instructions = max_instructions
     for k in range(len(arrays)):
         body.defer_loads(k)
@@ -311,9 +309,9 @@ def compile_loop(
     for k, values in late.items():  # read and written in place: stored after every load
         body.store_columns(k, values)
     body.close()
-    _require_symbols(llvm, [f.name for f in module.functions if f.is_declaration])
+    _require_symbols(llvm, list(function.declarations))
     # an optimised loop (the engine's fused step, built once and run for every step) keeps level 3
-    instructions = sum(len(block.instructions) for block in function.blocks)
+    instructions = function.count
     if optimise is None:
         optimise = instructions < LARGE_LOOP_INSTRUCTIONS
     level = 3 if optimise else codegen_level(instructions)
@@ -322,7 +320,7 @@ def compile_loop(
     if max_instructions is not None and instructions > max_instructions:
         raise UnsupportedExpression(f"a loop of {instructions:,} instructions (at most {max_instructions:,})")
     watch.reserve(jit_seconds(instructions), "LLVM's machine code")
-    source = str(module)
+    source = function.module(llvm.get_process_triple())
     engine, address = _jit(llvm, source, optimise, level)
     return ColumnLoop(arrays, _prototype(len(arrays))(address), engine, level, source if keep_ir else "")
 
@@ -359,8 +357,8 @@ def power_of_two(k: Any) -> Any:
 
 def jit_seconds(instructions: int) -> float:
     """An upper estimate (CPU seconds, idle machine) of what follows the IR's construction for a loop
-    of this many instructions: printing it as text (:data:`IR_TEXT_SECONDS_PER_INSTRUCTION`) and
-    LLVM's machine-code generation.
+    of this many instructions: LLVM's parsing of its text (:data:`IR_TEXT_SECONDS_PER_INSTRUCTION`) and
+    its machine-code generation.
 
     >>> round(jit_seconds(1_000), 2), round(jit_seconds(40_000), 1)
     (0.13, 20.8)
@@ -411,53 +409,57 @@ class _Definitions:
 class _LoopBody:
     """The loop ``for t in range(tiles)`` with vector loads and stores of column j of array k."""
 
-    def __init__(self, ir: Any, function: Any, arrays: tuple[LoopArray, ...], interleave: int = 1) -> None:
-        self.ir, self.arrays, self.interleave = ir, arrays, interleave
+    def __init__(self, function: tx.Function, arrays: tuple[LoopArray, ...], interleave: int = 1) -> None:
+        self.arrays, self.interleave = arrays, interleave
         *self.pointers, self.tiles = function.args
-        i64 = self.i64 = ir.IntType(64)
-        self.entry, self.body, self.done = (function.append_basic_block(n) for n in ("entry", "body", "done"))
-        start = ir.IRBuilder(self.entry)
-        start.cbranch(start.icmp_signed("<=", self.tiles, ir.Constant(i64, 0)), self.done, self.body)
-        self.builder = ir.IRBuilder(self.body)
-        self.tile = self.builder.phi(i64)
-        self.tile.add_incoming(ir.Constant(i64, 0), self.entry)
+        b = self.builder = function
+        b.label("entry")
+        b.cbranch(b.icmp_signed("<=", self.tiles, self.i64(0)), "done", "body")
+        b.label("body")
+        self.tile = b.phi(tx.I64)
+        b.add_incoming(self.tile, self.i64(0), "entry")
         # the tiles of this pass: t, t + 1, ..., each at most the last tile (an odd end is run twice)
         self.passed = [self.tile]
         if interleave > 1:
-            last = self.builder.sub(self.tiles, ir.Constant(i64, 1))
-            self.passed += [self._at_most(self.builder.add(self.tile, ir.Constant(i64, k)), last)
-                            for k in range(1, interleave)]  # fmt: skip
-        self.vector = ir.VectorType(ir.DoubleType(), LANES * interleave)
-        self.integer_vector = ir.VectorType(i64, LANES * interleave)
-        self.tile_vector = ir.VectorType(ir.DoubleType(), LANES)
-        self.tile_integers = ir.VectorType(i64, LANES)
-        self.translate = _Translator(ir, self.builder, self.vector)
+            last = b.sub(self.tiles, self.i64(1))
+            self.passed += [self._at_most(b.add(self.tile, self.i64(k)), last) for k in range(1, interleave)]
+        self.vector = tx.vector(tx.DOUBLE, LANES * interleave)
+        self.integer_vector = tx.vector(tx.I64, LANES * interleave)
+        self.tile_vector = tx.vector(tx.DOUBLE, LANES)
+        self.tile_integers = tx.vector(tx.I64, LANES)
+        self.translate = _Translator(b, self.vector)
         self.point_bases: dict[tuple[int, int], Any] = {}
+
+    @staticmethod
+    def i64(value: int) -> tx.Value:
+        return tx.constant(tx.I64, value)
+
+    @staticmethod
+    def i32(value: int) -> tx.Value:
+        return tx.constant(tx.I32, value)
 
     def _at_most(self, value: Any, bound: Any) -> Any:
         return self.builder.select(self.builder.icmp_signed("<", value, bound), value, bound)
 
     def address(self, k: int, j: int, tile: Any) -> Any:
         """Column j of array k's ``tile``, as a pointer to one tile's vector."""
-        b, ir, array = self.builder, self.ir, self.arrays[k]
+        b, i64, array = self.builder, self.i64, self.arrays[k]
         if array.layout == "tiles":  # ((t * width) + j) * LANES
-            column = b.add(b.mul(tile, ir.Constant(self.i64, array.width)), ir.Constant(self.i64, j))
-            first = b.mul(column, ir.Constant(self.i64, LANES))
+            first = b.mul(b.add(b.mul(tile, i64(array.width)), i64(j)), i64(LANES))
         else:  # j * (tiles * LANES) + t * LANES
-            row = b.mul(ir.Constant(self.i64, j * LANES), self.tiles)
-            first = b.add(row, b.mul(tile, ir.Constant(self.i64, LANES)))
+            first = b.add(b.mul(i64(j * LANES), self.tiles), b.mul(tile, i64(LANES)))
         element = self.tile_integers if array.integers else self.tile_vector
-        return b.bitcast(b.gep(self.pointers[k], [first]), element.as_pointer())
+        return b.bitcast(b.gep(self.pointers[k], [first]), element.pointer())
 
     def point_address(self, k: int, lane: int, j: int, element: Any) -> Any:
         """Column j of point t * LANES + lane of a "points" array, as a pointer to ``element``."""
-        b, ir = self.builder, self.ir
+        b, i64 = self.builder, self.i64
         base = self.point_bases.get((k, lane))
         if base is None:  # (t * LANES + lane) * width, once per tile
-            first = b.mul(self.tile, ir.Constant(self.i64, LANES * self.arrays[k].width))
-            base = b.gep(self.pointers[k], [b.add(first, ir.Constant(self.i64, lane * self.arrays[k].width))])
+            first = b.mul(self.tile, i64(LANES * self.arrays[k].width))
+            base = b.gep(self.pointers[k], [b.add(first, i64(lane * self.arrays[k].width))])
             self.point_bases[(k, lane)] = base
-        return b.bitcast(b.gep(base, [ir.Constant(self.i64, j)]), element.as_pointer())
+        return b.bitcast(b.gep(base, [i64(j)]), element.pointer())
 
     def defer_loads(self, k: int) -> None:
         """Load array k's columns at their first use (short live ranges: a cheaper register allocation)."""
@@ -504,23 +506,23 @@ class _LoopBody:
                         self._scatter(k, c, value)
 
     def _gather(self, k: int, j: int) -> Any:
-        vector = self.ir.Constant(self.vector, self.ir.Undefined)
+        vector = tx.constant(self.vector, None)
         for lane in range(LANES):
-            scalar = self.builder.load(self.point_address(k, lane, j, self.ir.DoubleType()), align=8)
-            vector = self.builder.insert_element(vector, scalar, self.ir.Constant(self.ir.IntType(32), lane))
+            scalar = self.builder.load(self.point_address(k, lane, j, tx.DOUBLE), align=8)
+            vector = self.builder.insert_element(vector, scalar, self.i32(lane))
         return vector
 
     def _scatter(self, k: int, j: int, value: Any) -> None:
         for lane in range(LANES):
-            scalar = self.builder.extract_element(value, self.ir.Constant(self.ir.IntType(32), lane))
-            self.builder.store(scalar, self.point_address(k, lane, j, self.ir.DoubleType()), align=8)
+            scalar = self.builder.extract_element(value, self.i32(lane))
+            self.builder.store(scalar, self.point_address(k, lane, j, tx.DOUBLE), align=8)
 
     def _transpose(self, rows: Sequence[Any]) -> list[Any]:
         """The 4 x 4 transpose of four vectors (LANES = 4), in eight shuffles."""
-        b, ir = self.builder, self.ir
+        b = self.builder
 
         def shuffle(a: Any, c: Any, mask: list[int]) -> Any:
-            return b.shuffle_vector(a, c, ir.Constant(ir.VectorType(ir.IntType(32), LANES), mask))
+            return b.shuffle_vector(a, c, tx.constant(tx.vector(tx.I32, LANES), mask))
 
         r0, r1, r2, r3 = rows
         t0, t1 = shuffle(r0, r1, [0, 4, 1, 5]), shuffle(r0, r1, [2, 6, 3, 7])
@@ -544,32 +546,31 @@ class _LoopBody:
     def _joined(self, a: Any, c: Any) -> Any:
         """The lanes of ``a`` followed by those of ``c``."""
         count = a.type.count + c.type.count
-        return self.builder.shuffle_vector(
-            a, c, self.ir.Constant(self.ir.VectorType(self.ir.IntType(32), count), list(range(count)))
-        )
+        return self.builder.shuffle_vector(a, c, tx.constant(tx.vector(tx.I32, count), range(count)))
 
     def _lanes(self, value: Any, first: int, count: int) -> Any:
         """Lanes ``first`` ... ``first + count - 1`` of ``value``."""
-        mask = self.ir.Constant(
-            self.ir.VectorType(self.ir.IntType(32), count), list(range(first, first + count))
-        )
+        mask = tx.constant(tx.vector(tx.I32, count), range(first, first + count))
         return self.builder.shuffle_vector(value, value, mask)
 
     def close(self) -> None:
-        b, ir = self.builder, self.ir
-        following = b.add(self.tile, ir.Constant(self.i64, self.interleave))
-        self.tile.add_incoming(following, b.block)
-        b.cbranch(b.icmp_signed("<", following, self.tiles), self.body, self.done)
-        ir.IRBuilder(self.done).ret_void()
+        b = self.builder
+        following = b.add(self.tile, self.i64(self.interleave))
+        b.add_incoming(self.tile, following, "body")
+        b.cbranch(b.icmp_signed("<", following, self.tiles), "body", "done")
+        b.label("done")
+        b.ret_void()
 
 
 class _Translator:
     """SymEngine node -> LLVM vector value (of doubles, or of i1 for conditions), each node once."""
 
-    def __init__(self, ir: Any, builder: Any, vector: Any) -> None:
-        self.ir, self.builder, self.vector = ir, builder, vector
+    def __init__(self, builder: tx.Function, vector: tx.Type) -> None:
+        self.builder, self.vector = builder, vector
         self.lanes = vector.count  # LANES, or a multiple of it for an interleaved loop
-        self.boolean = ir.VectorType(ir.IntType(1), self.lanes)
+        self.boolean = tx.vector(tx.I1, self.lanes)
+        self.integers = tx.vector(tx.I64, self.lanes)
+        self.constants: dict[str, tx.Value] = {}
         self.values: dict[Any, Any] = {}
         #: symbols whose value is made at first use (the columns the loop reads)
         self.deferred: dict[Any, Callable[[], None]] = {}
@@ -582,7 +583,7 @@ class _Translator:
         so no stretch of the IR's construction runs unchecked (a loop over the limit is refused here,
         before the rest of it is built)."""
         _budget.check()
-        count = len(self.builder.block.instructions)
+        count = self.builder.count
         if self.max_instructions is not None and count > self.max_instructions:
             raise UnsupportedExpression(
                 f"a loop of over {count:,} instructions (at most {self.max_instructions:,})"
@@ -632,31 +633,27 @@ class _Translator:
         return value
 
     def constant(self, value: float) -> Any:
-        return self.ir.Constant(self.vector, [float(value)] * self.lanes)
+        value = float(value)
+        key = tx.double_text(value)  # by bits: 0.0 and -0.0 (and NaNs) kept apart
+        found = self.constants.get(key)
+        if found is None:
+            found = self.constants[key] = tx.constant(self.vector, [value] * self.lanes)
+        return found
 
     def intrinsic(self, stem: str, *arguments: Any) -> Any:
         """``llvm.<op>.v<LANES>f64`` (plus the suffixes of any non-vector arguments)."""
         suffixes = "".join(f".i{a.type.width}" for a in arguments if a.type != self.vector)
-        return self._call(f"{stem}.v{self.lanes}f64{suffixes}", arguments, self.vector)
+        return self.builder.call(f"{stem}.v{self.lanes}f64{suffixes}", self.vector, arguments)
 
     def libm(self, name: str, *arguments: Any) -> Any:
         """A scalar C function applied lane by lane."""
-        b, ir = self.builder, self.ir
-        result = ir.Constant(self.vector, ir.Undefined)
+        b = self.builder
+        result = tx.constant(self.vector, None)
         for lane in range(self.lanes):
-            index = ir.Constant(ir.IntType(32), lane)
+            index = tx.constant(tx.I32, lane)
             scalars = [b.extract_element(a, index) for a in arguments]
-            result = b.insert_element(result, self._call(name, scalars, ir.DoubleType()), index)
+            result = b.insert_element(result, b.call(name, tx.DOUBLE, scalars), index)
         return result
-
-    def _call(self, name: str, arguments: Sequence[Any], returns: Any) -> Any:
-        module = self.builder.module
-        callee = module.globals.get(name)
-        if callee is None:
-            callee = self.ir.Function(
-                module, self.ir.FunctionType(returns, [a.type for a in arguments]), name
-            )
-        return self.builder.call(callee, list(arguments))
 
     def function(self, name: str, argument: Any) -> Any:
         """A one-argument function of the catalogue (or floor, ceiling) at a vector."""
@@ -688,7 +685,7 @@ class _Translator:
             except (RuntimeError, TypeError, ValueError) as error:  # I, zoo: not real numbers
                 raise UnsupportedExpression(f"no real value for {node}") from error
         if kind in ("BooleanTrue", "BooleanFalse"):
-            return self.ir.Constant(self.boolean, [int(kind == "BooleanTrue")] * self.lanes)
+            return tx.constant(self.boolean, [int(kind == "BooleanTrue")] * self.lanes)
         arguments = node.args
         if kind in ("Add", "Mul"):
             return self._fold(self.builder.fadd if kind == "Add" else self.builder.fmul, arguments)
@@ -782,21 +779,21 @@ class _Translator:
 
     def _binary_exponent(self, a: Any) -> Any:
         """The exponent field of each double less its bias, as a double (:func:`binary_exponent`)."""
-        b, integers = self.builder, self.ir.VectorType(self.ir.IntType(64), self.lanes)
-        bits = b.lshr(b.bitcast(a, integers), self.ir.Constant(integers, [52] * self.lanes))
-        field = b.and_(bits, self.ir.Constant(integers, [0x7FF] * self.lanes))
+        b, integers = self.builder, self.integers
+        bits = b.lshr(b.bitcast(a, integers), tx.constant(integers, [52] * self.lanes))
+        field = b.and_(bits, tx.constant(integers, [0x7FF] * self.lanes))
         return b.fsub(b.sitofp(field, self.vector), self.constant(1023))
 
     def _power_of_two(self, k: Any) -> Any:
         """2^k from its bits (:func:`power_of_two`): the exponent field k + 1023, k held within
         [-1023, 1024] (0 and inf), NaN for NaN."""
-        b, integers = self.builder, self.ir.VectorType(self.ir.IntType(64), self.lanes)
+        b, integers = self.builder, self.integers
         held = self._select(b.fcmp_ordered(">", k, self.constant(1024)), self.constant(1024), k)
         held = self._select(b.fcmp_ordered("<", held, self.constant(-1023)), self.constant(-1023), held)
         nan = self._is_nan(k)
         held = self._select(nan, self.constant(0), held)  # fptosi of NaN would be undefined
-        field = b.add(b.fptosi(held, integers), self.ir.Constant(integers, [1023] * self.lanes))
-        value = b.bitcast(b.shl(field, self.ir.Constant(integers, [52] * self.lanes)), self.vector)
+        field = b.add(b.fptosi(held, integers), tx.constant(integers, [1023] * self.lanes))
+        value = b.bitcast(b.shl(field, tx.constant(integers, [52] * self.lanes)), self.vector)
         return self._select(nan, k, value)
 
     def _piecewise(self, arguments: Sequence[Any]) -> Any:
