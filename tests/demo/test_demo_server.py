@@ -385,12 +385,21 @@ def test_a_taken_port_is_an_option_error_naming_the_fix(server):
 # ---------------------------------------------------------------- the command
 
 
+def _as_in_the_foreground() -> None:
+    """Ctrl-C's default in the child, as a terminal's foreground command has it: a test runner
+    started in the background by a shell without job control (``nohup ... &`` in a script, some
+    CI runners) ignores SIGINT, its children inherit that, and Python keeps an inherited SIG_IGN
+    (as a background command should), so the demo would never see the test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_taylorlr_demo_prints_its_url_serves_and_ends_quietly_with_130_on_ctrl_c():
     process = subprocess.Popen(
         [sys.executable, "-m", "taylorlr", "demo", "--no-browser"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_as_in_the_foreground,
     )
     try:
         line = process.stdout.readline()
