@@ -42,7 +42,7 @@ def critical(loss: tl.Loss) -> None:
         eigenvalues = ", ".join(f"{e:.4g}" for e in p.eigenvalues)
         print(f"  ({coordinates})  {p.kind:8}  f = {float(p.value):8.4f}  eigenvalues {eigenvalues}")
     assert points.bounded_below is not None
-    print("bounded below:", points.bounded_below.verdict)
+    print("bounded below:", points.bounded_below.summary)
 
 
 def newton(loss: tl.Loss) -> None:

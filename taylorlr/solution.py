@@ -310,8 +310,8 @@ class Solution:
 
     >>> import taylorlr as tl
     >>> solution = tl.solve("x**4 - 2*x**2", at=[2])
-    >>> solution.at, solution.newton.exact.point, str(solution.bounded_below.verdict)[:11]
-    ((2,), (16/11,), 'no evidence')
+    >>> solution.at, solution.newton.exact.point, solution.bounded_below.summary
+    ((2,), (16/11,), 'min f = -1 (proved)')
     """
 
     loss: Loss
@@ -375,7 +375,7 @@ class Solution:
         fields = [("f", _shorter(str(self.loss.expr), 400)), ("variables", ", ".join(self.loss.names)),
                   ("critical points", self._points_text())]  # fmt: skip
         if self.bounded_below is not None:
-            fields.append(("bounded below", str(self.bounded_below.verdict)))
+            fields.append(("bounded below", self.bounded_below.summary))
         if self.newton is not None:
             step = self.newton.step.to_dict()
             fields += [

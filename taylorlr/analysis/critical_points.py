@@ -325,7 +325,7 @@ def _record(
     probes: int,
     started: float,
 ) -> CriticalPoints:
-    bounded = bounded_below(loss, points, probes)
+    bounded = bounded_below(loss, points, probes, complete=status == SearchStatus.COMPLETE)
     return CriticalPoints(
         points=tuple(_sorted(points)), status=status, bounded_below=bounded,
         elapsed_s=time.perf_counter() - started, note=note, rejected=rejected, refinement=refinement,

@@ -87,13 +87,20 @@ class Refinement(Verdict):
 
 
 class Boundedness(Verdict):
-    """Whether f is bounded below, as far as the probes can tell.
+    """Whether f is bounded below: proved either way where a proof is found, else the probes' evidence.
 
     >>> import taylorlr as tl
     >>> str(tl.Loss("x**3 + y**2").critical_points().bounded_below.verdict)
     'unbounded'
+    >>> str(tl.Loss("(x - 1)**2 + y**2").critical_points().bounded_below.verdict)
+    'bounded below (proved)'
     """
 
+    BOUNDED = (
+        "bounded below (proved)",
+        "f >= bound everywhere: proved from the form of f (a constant plus terms proved non-negative), "
+        "or from every critical point of a coercive polynomial (the lowest is min f)",
+    )
     UNBOUNDED = ("unbounded", "f -> -inf along a line: proved (f is an exact polynomial along it)")
     NO_EVIDENCE = (
         "no evidence of unboundedness (probed lines only)",
@@ -187,21 +194,33 @@ class CriticalPoint:
 
 @dataclass(frozen=True, kw_only=True)
 class BoundedBelow:
-    """Whether f looked bounded below along probed lines, with the evidence.
+    """Whether f is bounded below, with the proof or the evidence.
 
     Attributes:
-        verdict: a :class:`Boundedness`: "unbounded" (proved: f -> -inf along ``direction``) or
-            "no evidence of unboundedness (probed lines only)" (every probed line was bounded
-            below: evidence, not proof).
-        proof: True when the verdict is proved (an exact polynomial along a line).
-        point: the lowest probed point, with ``value`` = f there.
+        verdict: a :class:`Boundedness`: "bounded below (proved)" (f >= ``bound`` everywhere),
+            "unbounded" (proved: f -> -inf along ``direction``) or "no evidence of unboundedness
+            (probed lines only)" (every probed line was bounded below: evidence, not proof).
+        proof: True when the verdict is proved.
+        point: with "bounded below (proved)", a global minimiser when ``attained``, else the lowest
+            critical point known (or the lowest probed point when none is); otherwise the lowest
+            probed point. ``value`` is f there.
         direction: the line's direction (for "unbounded").
-        probes: how many lines were probed.
+        probes: how many lines were probed (0 when a proof of boundedness made probing needless).
+        bound: with "bounded below (proved)", the proved lower bound: f >= bound everywhere
+            (a float: rounded to nearest; ``bound_exact`` is the exact number).
+        bound_exact: the exact bound, as SymPy writes it (e.g. "-1/3"), or None.
+        point_exact: ``point``'s exact coordinates (SymPy's text) when it is an exact critical point.
+        attained: whether ``point`` attains ``bound`` exactly: then ``bound`` is min f and ``point``
+            a global minimiser (proved).
+        reason: the proof of "bounded below (proved)", in a sentence.
 
     >>> import taylorlr as tl
     >>> evidence = tl.Loss("x**3 + y**2").critical_points().bounded_below
     >>> evidence.proof, evidence.direction
     (True, (-1.0, 0.0))
+    >>> bounded = tl.Loss("100*(y - x**2)**2 + (1 - x)**2").critical_points().bounded_below
+    >>> bounded.bound, bounded.attained, bounded.point
+    (0.0, True, (1.0, 1.0))
     """
 
     verdict: Boundedness
@@ -210,6 +229,25 @@ class BoundedBelow:
     value: float
     direction: tuple[float, ...] | None
     probes: int
+    bound: float | None = None
+    bound_exact: str | None = None
+    point_exact: tuple[str, ...] | None = None
+    attained: bool = False
+    reason: str = ""
+
+    @property
+    def summary(self) -> str:
+        """The verdict in a phrase, with the bound where one is proved.
+
+        >>> import taylorlr as tl
+        >>> tl.Loss("(x - 1)**2 + y**2 - 1/2").critical_points().bounded_below.summary
+        'min f = -1/2 (proved)'
+        >>> tl.Loss("(x*y - 1)**2").critical_points().bounded_below.summary
+        'f >= 0 (proved)'
+        """
+        if self.verdict != Boundedness.BOUNDED:
+            return str(self.verdict)
+        return f"{'min f =' if self.attained else 'f >='} {self.bound_exact} (proved)"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -219,6 +257,11 @@ class BoundedBelow:
             "value": self.value,
             "direction": None if self.direction is None else list(self.direction),
             "probes": self.probes,
+            "bound": self.bound,
+            "bound_exact": self.bound_exact,
+            "point_exact": None if self.point_exact is None else list(self.point_exact),
+            "attained": self.attained,
+            "reason": self.reason,
         }
 
 

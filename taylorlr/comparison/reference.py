@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from taylorlr.analysis._bounded import coercive, exactly_equal, lower_bound
 from taylorlr.kinds import Verdict as Labelled
 
 #: |f - f*| <= F_ROUNDING * (1 + |f*|) counts as equal (the rounding of f in float64, with room)
@@ -174,7 +175,7 @@ def reference_optimum(
     ('global minimum (proved)', 'f is a coercive polynomial and its critical points are all known')
     """
     points = None if mode == "solve" else _critical_points(loss, budget_s)
-    bound = _lower_bound(loss)
+    bound = lower_bound(loss)
     if points is not None and points.status == "complete":
         return _from_complete(loss, points, bound)
     return _from_numeric(loss, points, finals if mode != "critical-points" else [], bound)
@@ -197,54 +198,6 @@ def _unbounded(points: Any) -> str | None:
     return (
         f"f -> -inf on the line through the lowest critical point (or 0) along {_vector(bounded.direction)}"
     )
-
-
-def _lower_bound(loss: Any) -> tuple[Any, str] | None:
-    """(c, why) with f >= c proved from the form of f: a constant plus terms proved non-negative."""
-    try:
-        constant, rest = loss.expr.as_coeff_Add()
-        proved = rest.is_nonnegative
-    except (TypeError, ValueError, RecursionError):
-        return None
-    if proved is not True:
-        return None
-    return constant, f"f >= {constant} (its terms beyond the constant are proved non-negative)"
-
-
-def _coercive(loss: Any) -> bool:
-    """A polynomial that tends to +inf in every direction, by a sufficient test on its monomials.
-
-    Each variable x_i needs a pure power x_i^D_i of even degree D_i with a positive coefficient
-    a_i, the highest pure power of x_i. Every other monomial c x^alpha that can be negative has
-    weight w = sum alpha_i / D_i: w < 1 is dominated at infinity; w = 1 is bounded by weighted
-    AM-GM, |x^alpha| <= sum (alpha_i / D_i) |x_i|^D_i, and takes |c| alpha_i / D_i of a_i; w > 1
-    fails. Coercive when every a_i keeps a positive remainder.
-    """
-    import sympy
-
-    poly = sympy.Poly(loss.expr, *loss.variables)
-    terms = poly.terms()
-    degree, lead = [0] * loss.n, [sympy.Integer(0)] * loss.n
-    for monomial, coefficient in terms:
-        used = [i for i, e in enumerate(monomial) if e]
-        if len(used) == 1 and monomial[used[0]] > degree[used[0]]:
-            degree[used[0]], lead[used[0]] = monomial[used[0]], coefficient
-    if any(d == 0 or d % 2 or a <= 0 for d, a in zip(degree, lead, strict=True)):
-        return False
-    budget = list(lead)
-    for monomial, coefficient in terms:
-        used = [i for i, e in enumerate(monomial) if e]
-        if len(used) == 1 and monomial[used[0]] == degree[used[0]]:
-            continue
-        if coefficient > 0 and all(e % 2 == 0 for e in monomial):
-            continue  # never negative
-        weight = sum(sympy.Rational(e, d) for e, d in zip(monomial, degree, strict=True))
-        if weight > 1:
-            return False
-        if weight == 1:
-            for i in used:
-                budget[i] -= abs(coefficient) * sympy.Rational(monomial[i], degree[i])
-    return all(b > 0 for b in budget)
 
 
 def _no_critical_point(loss: Any) -> tuple[Verdict, str] | None:
@@ -287,7 +240,7 @@ def _from_complete(loss: Any, points: Any, bound: tuple[Any, str] | None) -> Ref
         return Reference(**_floats(minima), verdict=Verdict.UNBOUNDED, reason=unbounded, **common)
     proof = _global_proof(loss, points, bound)
     if proof is not None:
-        lowest_points = [p for p in points if _exactly_equal(p.value, min(values, key=float))]
+        lowest_points = [p for p in points if exactly_equal(p.value, min(values, key=float))]
         return Reference(**_floats(lowest_points), verdict=Verdict.GLOBAL, reason=proof, **common)
     if not minima and all(p.kind not in ("minimum", "inconclusive") for p in points):
         reason = "no critical point is a minimum, and they are all known (exact)"
@@ -300,9 +253,9 @@ def _global_proof(loss: Any, points: Any, bound: tuple[Any, str] | None) -> str 
     if not len(points):
         return None
     lowest = min((p.value for p in points), key=float)
-    if _coercive(loss):
+    if coercive(loss):
         return "f is a coercive polynomial and its critical points are all known: the lowest is min f"
-    if bound is not None and _exactly_equal(lowest, bound[0]):
+    if bound is not None and exactly_equal(lowest, bound[0]):
         return f"{bound[1]}, attained exactly"
     return None
 
@@ -479,13 +432,6 @@ def _values(compiled: Any, points: Sequence[Sequence[float]]) -> tuple[float, ..
 
 def _floats(points: Sequence[Any]) -> dict[str, Any]:
     return {"minimisers": tuple(p.floats for p in points), "f_star": tuple(float(p.value) for p in points)}
-
-
-def _exactly_equal(a: Any, b: Any) -> bool:
-    import sympy
-
-    difference = sympy.sympify(a) - sympy.sympify(b)
-    return bool(difference == 0 or difference.equals(0) is True)
 
 
 def _vector(values: Sequence[float] | None) -> str:

@@ -232,6 +232,8 @@ def bounded_below_lines(payload: dict[str, Any]) -> list[str]:
     if evidence is None:
         return ["bounded below  not examined"]
     where = f"f({', '.join(map(fmt, evidence['point']))}) = {fmt(evidence['value'])}"
+    if evidence["verdict"] == "bounded below (proved)":
+        return bounded_lines(evidence, point_label(payload["variables"]), where)
     if evidence["verdict"] == "unbounded":
         return [
             "bounded below  NO: f is unbounded below (proved)",
@@ -241,6 +243,20 @@ def bounded_below_lines(payload: dict[str, Any]) -> list[str]:
     return [
         f"bounded below  {evidence['verdict']}",
         f"  {evidence['probes']} lines probed; lowest value seen {where} (evidence, not proof)",
+    ]
+
+
+def bounded_lines(evidence: dict[str, Any], names: str, where: str) -> list[str]:
+    """The proof that f is bounded below, with min f where a critical point attains the bound exactly."""
+    bound = number_text(evidence["bound"], evidence["bound_exact"])
+    if evidence["attained"]:
+        at = f"{names} = {exact_or_float(evidence['point'], evidence['point_exact'])}"
+        head = f"min f = {bound}, attained exactly at {at}: a global minimiser"
+        return [f"bounded below  YES (proved): {head}", f"  {evidence['reason']}"]
+    return [
+        f"bounded below  YES (proved): f >= {bound}",
+        f"  {evidence['reason']}",
+        f"  lowest value seen, in float64: {where} (not proved to attain the bound)",
     ]
 
 

@@ -159,7 +159,7 @@ def test_options_and_records():
     data = json.loads(json.dumps(result.to_dict()))
     assert data["critical_points"][0]["point_exact"] == ["1", "0"]
     assert data["critical_points"][0]["kind"] == "minimum"
-    assert data["bounded_below"]["proof"] is False
+    assert data["bounded_below"]["proof"] is True and data["bounded_below"]["bound_exact"] == "-1"
     assert isinstance(result[0], CriticalPoint) and len(result) == 1
 
 

@@ -146,7 +146,13 @@ def test_solve_without_critical_points_and_bounded_below():
     payload = json_of("solve", "x**2 + y**2 + 1 + 2*x")
     (point,) = payload["critical_points"]
     assert point["kind"] == "minimum" and point["point_exact"] == ["-1", "0"] and point["value_exact"] == "0"
-    assert payload["bounded_below"]["verdict"].startswith("no evidence of unboundedness")
+    # a coercive polynomial whose critical points are all known: its lowest critical value is min f
+    bounded = payload["bounded_below"]
+    assert bounded["verdict"] == "bounded below (proved)" and bounded["proof"] is True
+    assert bounded["bound_exact"] == "0" and bounded["attained"] and bounded["point_exact"] == ["-1", "0"]
+    # exp(x) - 2x is not a polynomial and has no constant-plus-squares form: evidence only
+    evidence = json_of("solve", "exp(x) - 2*x")["bounded_below"]
+    assert evidence["verdict"].startswith("no evidence of unboundedness") and evidence["proof"] is False
 
 
 def test_solve_float32_and_exact_at_values():
