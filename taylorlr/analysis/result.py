@@ -19,6 +19,8 @@ KINDS = tuple(k.value for k in Kind)
 #: the columns of a critical point's row (text and notebook)
 POINT_COLUMNS = ("#", "point", "kind", "eigenvalues", "f", "found")
 DIGITS = 30
+#: the longest exact number a one-line summary shows as it is (longer ones by their decimals)
+SHORT_EXACT = 24
 
 
 class SearchStatus(Verdict):
@@ -244,10 +246,15 @@ class BoundedBelow:
         'min f = -1/2 (proved)'
         >>> tl.Loss("(x*y - 1)**2").critical_points().bounded_below.summary
         'f >= 0 (proved)'
+        >>> tl.Loss("x**4 - 3*x**2 + x").critical_points().bounded_below.summary
+        'min f = -3.51391 (algebraic) (proved)'
         """
         if self.verdict != Boundedness.BOUNDED:
             return str(self.verdict)
-        return f"{'min f =' if self.attained else 'f >='} {self.bound_exact} (proved)"
+        exact = self.bound_exact or ""
+        # a long algebraic number is shown by its decimals (``bound_exact`` keeps it whole)
+        bound = exact if len(exact) <= SHORT_EXACT else f"{self.bound:.6g} (algebraic)"
+        return f"{'min f =' if self.attained else 'f >='} {bound} (proved)"
 
     def to_dict(self) -> dict[str, Any]:
         return {
