@@ -1,14 +1,25 @@
-"""Run the exact solve where it can be stopped: a forked worker process, killed at its deadline.
+"""Run the exact solve where it can be stopped: a child process, killed at its deadline.
 
 SymPy's Groebner bases, FGLM and real-root isolation have no cancellation hook, and a single
 call into them (or into a big-integer product) cannot be interrupted from inside. So the exact
-solve runs in a child process forked from this one (it inherits the loss and its derivatives:
-nothing is pickled on the way in), with an address-space limit; the parent waits for its answer
+solve runs in a child process, with an address-space limit; the parent waits for its answer
 until the deadline, then kills it. The child's answer comes back pickled through a pipe. While it
-works, the parent runs the numeric search on the other core. Where ``fork`` is missing, the
-solve runs in this process under a SIGALRM timer (main thread only), as before.
+works, the parent runs the numeric search on the other core.
 
->>> worker = ExactWorker(lambda: 6 * 7)
+How the child starts is decided at each start (``ExactWorker.start_method``):
+
+- "fork": this process runs no other thread (:func:`~taylorlr.analysis._threads.multithreaded`).
+  The child is forked from this one and inherits the task (nothing is pickled on the way in).
+- "forkserver": other threads run (JAX, PyTorch, a user's thread, a Dask event loop). A fork would
+  copy only this thread, and a lock another thread holds would stay held in the child forever, so
+  the child is forked instead from multiprocessing's fork server: a fresh single-threaded
+  interpreter, started once (it imports :data:`PRELOAD` then), from which every later child forks
+  warm. The task is pickled: a top-level function and picklable arguments.
+- "in-process": neither exists; the solve runs in this process under a SIGALRM timer (main thread
+  only), as before.
+
+>>> import functools, operator
+>>> worker = ExactWorker(functools.partial(operator.mul, 6, 7))
 >>> worker.outcome(deadline=time.monotonic() + 30)
 Outcome(kind='done', value=42, message='')
 """
@@ -24,6 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from taylorlr.analysis._threads import multithreaded
 from taylorlr.errors import BudgetExceededError
 
 #: the memory the exact solve may add to this process's address space (bytes)
@@ -40,26 +52,50 @@ class Outcome:
     message: str = ""
 
 
-def fork_available() -> bool:
+#: the modules the fork server imports when it starts, so that its children start warm: the task
+#: (a loss and the exact solve, or a Taylor expansion) unpickles without importing anything
+PRELOAD = ("sympy", "taylorlr.loss", "taylorlr.analysis.critical_points")
+
+
+def start_method() -> str:
+    """How a worker started now would start: "fork", "forkserver" or "in-process" (see the module)."""
     import multiprocessing
 
-    return "fork" in multiprocessing.get_all_start_methods()
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" not in methods:
+        return "in-process"
+    if not multithreaded():
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "in-process"
 
 
 class ExactWorker:
-    """``solve()`` running in a forked child (or, without fork, deferred to :meth:`outcome`)."""
+    """``solve()`` running in a child process (or, without one, deferred to :meth:`outcome`).
+
+    ``solve`` must pickle (a top-level function, or a :func:`functools.partial` of one, with
+    picklable arguments) whenever threads run in this process: the child then starts from the fork
+    server. ``start_method`` says how it started.
+    """
 
     def __init__(self, solve: Callable[[], Any], memory: int = EXACT_MEMORY, lifetime: float = 1e6) -> None:
         self.solve = solve
         self.process: Any = None
-        if fork_available():
-            import multiprocessing
+        self.start_method = start_method()
+        if self.start_method != "in-process":
+            self._start(memory, lifetime)
 
-            context = multiprocessing.get_context("fork")
-            self.receive, send = context.Pipe(duplex=False)
-            arguments = (solve, send, memory, lifetime)
-            self.process = context.Process(target=_child, args=arguments, daemon=True)
+    def _start(self, memory: int, lifetime: float) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context(self.start_method)
+        if self.start_method == "forkserver":
+            context.set_forkserver_preload(list(PRELOAD))
+        self.receive, send = context.Pipe(duplex=False)
+        arguments = (self.solve, send, memory, lifetime)
+        self.process = context.Process(target=_child, args=arguments, daemon=True)
+        try:
             self.process.start()
+        finally:
             send.close()
 
     cancelled = False

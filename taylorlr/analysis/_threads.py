@@ -1,0 +1,84 @@
+"""Whether this process runs threads that ``fork`` would leave behind holding their locks.
+
+``os.fork()`` copies only the calling thread. A lock that another thread holds at that instant
+(JAX/XLA's pools, PyTorch's intra-op pool, a user's thread, a Dask worker's event loop) stays held
+forever in the child, which then hangs on it. Native threads are invisible to :mod:`threading`, so
+on Linux the test is the number of entries of ``/proc/self/task``; elsewhere it is
+``threading.active_count()``.
+
+One kind of thread is left out of the count: the pool of an OpenBLAS built on pthreads (NumPy's and
+SciPy's wheels), which OpenBLAS itself stops before every fork (its ``pthread_atfork`` handler joins
+the pool, which restarts at the next BLAS call). Its size is read from the library's own counters
+(``blas_server_avail``, ``blas_num_threads``); a library that does not say it runs on pthreads is
+not left out (an OpenMP pool is not stopped at fork). Without that, importing NumPy alone would make
+every process count as multithreaded.
+
+>>> import threading
+>>> release = threading.Event()
+>>> thread = threading.Thread(target=release.wait, daemon=True)
+>>> thread.start()
+>>> multithreaded()
+True
+>>> release.set(); thread.join()
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+#: the names under which OpenBLAS builds export ``openblas_get_parallel`` (1: a pthreads pool)
+_PARALLEL_NAMES = (
+    "openblas_get_parallel",
+    "openblas_get_parallel64_",
+    "scipy_openblas_get_parallel",
+    "scipy_openblas_get_parallel64_",
+)
+_PTHREADS = 1
+
+
+def multithreaded() -> bool:
+    """Whether a thread besides the caller runs in this process (OpenBLAS's own pool left out)."""
+    try:
+        before = forked_away()
+        threads = len(os.listdir("/proc/self/task"))
+    except OSError:  # no /proc: only the threads that Python started are known
+        return threading.active_count() > 1
+    if forked_away() != before:  # a pool started or stopped meanwhile: count it as a thread that runs
+        return True
+    return threads - before > 1
+
+
+def forked_away() -> int:
+    """The threads of the OpenBLAS pools loaded in this process, which OpenBLAS stops before a fork."""
+    return sum(_pool_size(path) for path in _openblas_paths())
+
+
+def _openblas_paths() -> list[str]:
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "/" in line}
+    return sorted(path for path in paths if "openblas" in os.path.basename(path).lower())
+
+
+def _pool_size(path: str) -> int:
+    """The worker threads running in OpenBLAS's pthreads pool in the library at ``path`` (0 if unknown)."""
+    import ctypes
+
+    try:
+        library = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)  # the copy already loaded
+        if _parallel(library) != _PTHREADS or not ctypes.c_int.in_dll(library, "blas_server_avail").value:
+            return 0
+        return max(0, ctypes.c_int.in_dll(library, "blas_num_threads").value - 1)
+    except (OSError, ValueError):  # not loadable, or a symbol missing: nothing is left out
+        return 0
+
+
+def _parallel(library: object) -> int | None:
+    import ctypes
+
+    for name in _PARALLEL_NAMES:
+        function = getattr(library, name, None)
+        if function is not None:
+            function.restype = ctypes.c_int
+            return int(function())
+    return None
