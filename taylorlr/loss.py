@@ -76,9 +76,8 @@ def _short(text: str) -> str:
 
 #: what a pickled :class:`Loss` keeps: its definition, its vector symbols (the same Dummy symbols
 #: after unpickling) and the exact SymPy results, where taken
-_PICKLED = frozenset(
-    ("expr", "variables", "data", "reduction", "_surveyed", "_vectors", "gradient", "hessian", "is_polynomial")
-)
+_DEFINITION = ("expr", "variables", "data", "reduction", "_surveyed", "_vectors")
+_PICKLED = frozenset((*_DEFINITION, "gradient", "hessian", "is_polynomial"))
 #: the default time budget of the checks of :class:`Loss` (seconds)
 LOSS_BUDGET_S = 60.0
 #: the deepest SymPy expression a Loss accepts: SymPy's own walks recurse once per level or more,

@@ -87,7 +87,7 @@ class ExactWorker:
     def _start(self, memory: int, lifetime: float) -> None:
         import multiprocessing
 
-        context = multiprocessing.get_context(self.start_method)
+        context: Any = multiprocessing.get_context(self.start_method)
         if self.start_method == "forkserver":
             context.set_forkserver_preload(list(PRELOAD))
         self.receive, send = context.Pipe(duplex=False)

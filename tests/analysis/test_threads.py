@@ -1,0 +1,71 @@
+"""multithreaded(): the threads a fork would leave behind are counted, OpenBLAS's own pool is not.
+
+The pool is left out because OpenBLAS stops it before every fork; the subprocess test checks that
+claim where it holds: right after a fork, the parent's pool threads are gone.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from taylorlr.analysis._threads import multithreaded
+
+_PROC = os.path.isdir("/proc/self/task")
+
+
+def test_a_python_thread_makes_the_process_multithreaded():
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait, daemon=True)
+    thread.start()
+    try:
+        assert multithreaded()
+    finally:
+        release.set()
+        thread.join()
+
+
+def test_without_proc_the_python_threads_are_counted(monkeypatch):
+    def no_proc(path: str) -> list[str]:
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(os, "listdir", no_proc)
+    assert multithreaded() == (threading.active_count() > 1)
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait, daemon=True)
+    thread.start()
+    try:
+        assert multithreaded()
+    finally:
+        release.set()
+        thread.join()
+
+
+_POOL = """
+import os
+import numpy
+from taylorlr.analysis._threads import forked_away, multithreaded
+numpy.ones((64, 64)) @ numpy.ones((64, 64))  # the pool is up
+pool, threads = forked_away(), len(os.listdir("/proc/self/task"))
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+print(pool, threads, multithreaded(), len(os.listdir("/proc/self/task")))
+"""
+
+
+@pytest.mark.skipif(not _PROC, reason="the thread count comes from /proc")
+def test_openblas_pool_is_the_threads_that_a_fork_ends():
+    done = subprocess.run([sys.executable, "-c", _POOL], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    pool, threads, threaded, after_fork = done.stdout.split()
+    if pool == "0":
+        pytest.skip("no OpenBLAS pthreads pool in this NumPy (one core, or another BLAS)")
+    assert int(threads) == 1 + int(pool)  # the main thread and the pool, nothing else
+    assert threaded == "False"
+    assert after_fork == "1"  # OpenBLAS joined its pool before the fork
