@@ -40,37 +40,61 @@ _PTHREADS = 1
 def multithreaded() -> bool:
     """Whether a thread besides the caller runs in this process (OpenBLAS's own pool left out)."""
     try:
-        before = forked_away()
-        threads = len(os.listdir("/proc/self/task"))
+        if _threads() == 1:
+            return False
+        paths = _openblas_paths()
+        before = forked_away(paths)
+        threads = _threads()
     except OSError:  # no /proc: only the threads that Python started are known
         return threading.active_count() > 1
-    if forked_away() != before:  # a pool started or stopped meanwhile: count it as a thread that runs
+    if forked_away(paths) != before:  # a pool started or stopped meanwhile: count it as a thread that runs
         return True
     return threads - before > 1
 
 
-def forked_away() -> int:
-    """The threads of the OpenBLAS pools loaded in this process, which OpenBLAS stops before a fork."""
-    return sum(_pool_size(path) for path in _openblas_paths())
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def forked_away(paths: list[str] | None = None) -> int:
+    """The threads of the OpenBLAS pools loaded in this process (or at ``paths``), which OpenBLAS
+    stops before a fork."""
+    return sum(_pool_size(path) for path in (_openblas_paths() if paths is None else paths))
 
 
 def _openblas_paths() -> list[str]:
     with open("/proc/self/maps") as maps:
-        paths = {line.split()[-1] for line in maps if "/" in line}
+        lines = [line for line in maps.read().splitlines() if "openblas" in line.lower()]
+    paths = {line.split(maxsplit=5)[-1] for line in lines if "/" in line}
     return sorted(path for path in paths if "openblas" in os.path.basename(path).lower())
+
+
+#: each OpenBLAS library's handle, where it runs a pthreads pool (None: it does not, or cannot say)
+_LIBRARIES: dict[str, object | None] = {}
 
 
 def _pool_size(path: str) -> int:
     """The worker threads running in OpenBLAS's pthreads pool in the library at ``path`` (0 if unknown)."""
     import ctypes
 
+    if path not in _LIBRARIES:
+        _LIBRARIES[path] = _pthreads_library(path)
+    library = _LIBRARIES[path]
+    if library is None or not ctypes.c_int.in_dll(library, "blas_server_avail").value:
+        return 0
+    return max(0, ctypes.c_int.in_dll(library, "blas_num_threads").value - 1)
+
+
+def _pthreads_library(path: str) -> object | None:
+    """The loaded library at ``path`` if it is an OpenBLAS running a pthreads pool, else None."""
+    import ctypes
+
     try:
         library = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)  # the copy already loaded
-        if _parallel(library) != _PTHREADS or not ctypes.c_int.in_dll(library, "blas_server_avail").value:
-            return 0
-        return max(0, ctypes.c_int.in_dll(library, "blas_num_threads").value - 1)
-    except (OSError, ValueError):  # not loadable, or a symbol missing: nothing is left out
-        return 0
+        ctypes.c_int.in_dll(library, "blas_server_avail"), ctypes.c_int.in_dll(library, "blas_num_threads")
+    except (OSError, ValueError):  # not loadable, or a counter missing: nothing is left out
+        return None
+    return library if _parallel(library) == _PTHREADS else None
 
 
 def _parallel(library: object) -> int | None:

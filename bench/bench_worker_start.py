@@ -1,0 +1,92 @@
+"""The exact worker's start: fork in a plain process, the fork server where threads run.
+
+Each scenario runs in fresh ``python`` children (so the first call pays what a first call pays),
+``--repeat`` times; the table gives the median wall time of ``tl.solve('x**2+3*x*y**2')``, first
+and second call, and its ratio to the plain process's in the same run:
+
+- plain: ``import taylorlr`` only (its worker forks);
+- thread: a Python thread blocked on an Event (the worker starts from the fork server, which the
+  first call starts);
+- jax: JAX initialised (``jnp.ones(3) + 1``: its thread pools run), as the thread case.
+
+It also times the decision itself (``start_method()``: /proc and OpenBLAS's counters) in this
+process. Run from the repository root::
+
+    python bench/bench_worker_start.py --repeat 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+SCENARIOS = {
+    "plain": "",
+    "thread": "import threading; threading.Thread(target=threading.Event().wait, daemon=True).start()",
+    "jax": "import jax.numpy as jnp; jnp.ones(3) + 1",
+}
+
+CHILD = """
+import json, time
+{prelude}
+import taylorlr as tl
+from taylorlr.analysis._worker import start_method
+method = start_method()
+times = []
+for _ in range(2):
+    started = time.perf_counter()
+    tl.solve("x**2+3*x*y**2")
+    times.append(time.perf_counter() - started)
+print(json.dumps({{"method": method, "first": times[0], "second": times[1]}}))
+"""
+
+
+def run(prelude: str) -> dict[str, float | str]:
+    command = [sys.executable, "-c", CHILD.format(prelude=prelude)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def decision_us(calls: int = 2000) -> float:
+    import numpy  # noqa: F401 - NumPy's BLAS pool loaded, as in a real process
+
+    from taylorlr.analysis._worker import start_method
+
+    started = time.perf_counter()
+    for _ in range(calls):
+        start_method()
+    return (time.perf_counter() - started) / calls * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    repeat = parser.parse_args().repeat
+    rows = {}
+    for name, prelude in SCENARIOS.items():
+        if name == "jax":
+            try:
+                import jax  # noqa: F401
+            except ImportError:
+                continue
+        runs = [run(prelude) for _ in range(repeat)]
+        first = statistics.median(float(r["first"]) for r in runs)
+        second = statistics.median(float(r["second"]) for r in runs)
+        rows[name] = (str(runs[0]["method"]), first, second)
+    _, plain_first, plain_second = rows["plain"]
+    print(f"tl.solve('x**2+3*x*y**2'), median of {repeat} fresh processes each")
+    print(f"{'process':<8} {'method':<11} {'first (s)':>10} {'ratio':>7} {'second (s)':>11} {'ratio':>7}")
+    for name, (method, first, second) in rows.items():
+        print(
+            f"{name:<8} {method:<11} {first:>10.4f} {first / plain_first:>6.2f}x"
+            f" {second:>11.4f} {second / plain_second:>6.2f}x"
+        )
+    print(f"start_method() decision: {decision_us():.1f} us per call")
+
+
+if __name__ == "__main__":
+    main()
