@@ -24,6 +24,7 @@ True
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 
@@ -70,13 +71,11 @@ def _openblas_paths() -> list[str]:
 
 
 #: each OpenBLAS library's handle, where it runs a pthreads pool (None: it does not, or cannot say)
-_LIBRARIES: dict[str, object | None] = {}
+_LIBRARIES: dict[str, ctypes.CDLL | None] = {}
 
 
 def _pool_size(path: str) -> int:
     """The worker threads running in OpenBLAS's pthreads pool in the library at ``path`` (0 if unknown)."""
-    import ctypes
-
     if path not in _LIBRARIES:
         _LIBRARIES[path] = _pthreads_library(path)
     library = _LIBRARIES[path]
@@ -85,10 +84,8 @@ def _pool_size(path: str) -> int:
     return max(0, ctypes.c_int.in_dll(library, "blas_num_threads").value - 1)
 
 
-def _pthreads_library(path: str) -> object | None:
+def _pthreads_library(path: str) -> ctypes.CDLL | None:
     """The loaded library at ``path`` if it is an OpenBLAS running a pthreads pool, else None."""
-    import ctypes
-
     try:
         library = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)  # the copy already loaded
         ctypes.c_int.in_dll(library, "blas_server_avail"), ctypes.c_int.in_dll(library, "blas_num_threads")
@@ -97,9 +94,7 @@ def _pthreads_library(path: str) -> object | None:
     return library if _parallel(library) == _PTHREADS else None
 
 
-def _parallel(library: object) -> int | None:
-    import ctypes
-
+def _parallel(library: ctypes.CDLL) -> int | None:
     for name in _PARALLEL_NAMES:
         function = getattr(library, name, None)
         if function is not None:
