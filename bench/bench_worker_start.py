@@ -9,8 +9,9 @@ and second call, and its ratio to the plain process's in the same run:
   first call starts);
 - jax: JAX initialised (``jnp.ones(3) + 1``: its thread pools run), as the thread case.
 
-It also times the decision itself (``start_method()``: /proc and OpenBLAS's counters) in this
-process. Run from the repository root::
+It also times the fork server's start alone (a worker computing 6 * 7, first and second, in a
+process with a thread and SymPy already imported) and the decision itself (``start_method()``:
+/proc and OpenBLAS's counters) in this process. Run from the repository root::
 
     python bench/bench_worker_start.py --repeat 5
 """
@@ -44,9 +45,22 @@ for _ in range(2):
 print(json.dumps({{"method": method, "first": times[0], "second": times[1]}}))
 """
 
+SERVER = """
+import functools, json, operator, threading, time
+import sympy, taylorlr.loss
+from taylorlr.analysis._worker import ExactWorker
+threading.Thread(target=threading.Event().wait, daemon=True).start()
+times = []
+for _ in range(2):
+    started = time.perf_counter()
+    ExactWorker(functools.partial(operator.mul, 6, 7)).outcome(time.monotonic() + 60)
+    times.append(time.perf_counter() - started)
+print(json.dumps({"method": "forkserver", "first": times[0], "second": times[1]}))
+"""
 
-def run(prelude: str) -> dict[str, float | str]:
-    command = [sys.executable, "-c", CHILD.format(prelude=prelude)]
+
+def run(prelude: str, child: str = CHILD) -> dict[str, float | str]:
+    command = [sys.executable, "-c", child.format(prelude=prelude) if child is CHILD else child]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -85,6 +99,10 @@ def main() -> None:
             f"{name:<8} {method:<11} {first:>10.4f} {first / plain_first:>6.2f}x"
             f" {second:>11.4f} {second / plain_second:>6.2f}x"
         )
+    server = [run("", SERVER) for _ in range(repeat)]
+    first = statistics.median(float(r["first"]) for r in server)
+    second = statistics.median(float(r["second"]) for r in server)
+    print(f"fork server alone (6 * 7): first {first:.4f} s (its start), second {second:.4f} s")
     print(f"start_method() decision: {decision_us():.1f} us per call")
 
 
