@@ -93,6 +93,17 @@ def test_taylor_and_critical_points_through_the_fork_server(thread_running):
     assert [(p.point, str(p.kind), p.degenerate) for p in points] == [((0, 0), "saddle", True)]
 
 
+def test_a_pending_solve_from_the_fork_server_refines_and_cancels(thread_running):
+    pending = tl.Loss("x**2 + 3*x*y**2").critical_points(wait=False)
+    assert str(pending.refinement) == "pending"
+    refined = pending.refined()
+    assert str(refined.refinement) == "done"
+    assert [(p.point, p.exact) for p in refined] == [((0, 0), True)]
+    cancelled = tl.Loss("x**4 + y**4 - x*y").critical_points(wait=False)
+    cancelled.cancel()
+    assert str(cancelled.refined().refinement) == "cancelled"
+
+
 def test_without_the_fork_server_a_threaded_process_solves_in_process(thread_running, monkeypatch):
     import multiprocessing
 
