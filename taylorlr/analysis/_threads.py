@@ -4,14 +4,16 @@
 (JAX/XLA's pools, PyTorch's intra-op pool, a user's thread, a Dask worker's event loop) stays held
 forever in the child, which then hangs on it. Native threads are invisible to :mod:`threading`, so
 on Linux the test is the number of entries of ``/proc/self/task``; elsewhere it is
-``threading.active_count()``.
+``threading.active_count()``. A runtime known to run native threads (:data:`NATIVE_THREADED`:
+JAX) counts as soon as it is imported.
 
 One kind of thread is left out of the count: the pool of an OpenBLAS built on pthreads (NumPy's and
 SciPy's wheels), which OpenBLAS itself stops before every fork (its ``pthread_atfork`` handler joins
 the pool, which restarts at the next BLAS call). Its size is read from the library's own counters
 (``blas_server_avail``, ``blas_num_threads``); a library that does not say it runs on pthreads is
 not left out (an OpenMP pool is not stopped at fork). Without that, importing NumPy alone would make
-every process count as multithreaded.
+every process count as multithreaded. It is also what Python 3.12+ does: its DeprecationWarning on a
+fork of a multithreaded process counts the threads once the fork has happened, OpenBLAS's pool gone.
 
 >>> import threading
 >>> release = threading.Event()
@@ -26,8 +28,17 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import threading
 
+#: runtimes whose native threads a fork would leave behind, named by the module whose import
+#: loads them, with why: counted as running threads once imported, also where ``/proc`` is
+#: missing and native threads are invisible
+NATIVE_THREADED = {
+    "jaxlib": "JAX/XLA runs its own thread pools; JAX warns on every fork: 'os.fork() was called."
+    " os.fork() is incompatible with multithreaded code, and JAX is multithreaded, so this will"
+    " likely lead to a deadlock.'",
+}
 #: the names under which OpenBLAS builds export ``openblas_get_parallel`` (1: a pthreads pool)
 _PARALLEL_NAMES = (
     "openblas_get_parallel",
@@ -39,7 +50,10 @@ _PTHREADS = 1
 
 
 def multithreaded() -> bool:
-    """Whether a thread besides the caller runs in this process (OpenBLAS's own pool left out)."""
+    """Whether a thread besides the caller runs in this process (OpenBLAS's own pool left out), or a
+    runtime of :data:`NATIVE_THREADED` is loaded."""
+    if any(name in sys.modules for name in NATIVE_THREADED):
+        return True
     try:
         if _threads() == 1:
             return False

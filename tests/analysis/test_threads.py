@@ -10,9 +10,11 @@ import os
 import subprocess
 import sys
 import threading
+import types
 
 import pytest
 
+from taylorlr.analysis import _threads
 from taylorlr.analysis._threads import multithreaded
 
 _PROC = os.path.isdir("/proc/self/task")
@@ -34,6 +36,7 @@ def test_without_proc_the_python_threads_are_counted(monkeypatch):
         raise FileNotFoundError(path)
 
     monkeypatch.setattr(os, "listdir", no_proc)
+    monkeypatch.delitem(sys.modules, "jaxlib", raising=False)
     assert multithreaded() == (threading.active_count() > 1)
     release = threading.Event()
     thread = threading.Thread(target=release.wait, daemon=True)
@@ -43,6 +46,14 @@ def test_without_proc_the_python_threads_are_counted(monkeypatch):
     finally:
         release.set()
         thread.join()
+
+
+def test_an_imported_native_threaded_runtime_counts(monkeypatch):
+    monkeypatch.setattr(_threads, "_threads", lambda: 1)  # the OS shows this thread only
+    monkeypatch.delitem(sys.modules, "jaxlib", raising=False)
+    assert not multithreaded()
+    monkeypatch.setitem(sys.modules, "jaxlib", types.ModuleType("jaxlib"))
+    assert multithreaded()
 
 
 _POOL = """
