@@ -74,12 +74,18 @@ class ExactWorker:
 
     ``solve`` must pickle (a top-level function, or a :func:`functools.partial` of one, with
     picklable arguments) whenever threads run in this process: the child then starts from the fork
-    server. ``start_method`` says how it started.
+    server, from a thread of its own, so that the server's first start (a few tenths of a second)
+    runs beside the caller's numeric search instead of before it. ``start_method`` says how it
+    started.
     """
 
     def __init__(self, solve: Callable[[], Any], memory: int = EXACT_MEMORY, lifetime: float = 1e6) -> None:
         self.solve = solve
         self.process: Any = None
+        self.launcher: threading.Thread | None = None
+        self.failure: Exception | None = None
+        self.lock = threading.Lock()
+        self.launched = self.stopped = False
         self.start_method = start_method()
         if self.start_method != "in-process":
             self._start(memory, lifetime)
@@ -88,15 +94,39 @@ class ExactWorker:
         import multiprocessing
 
         context: Any = multiprocessing.get_context(self.start_method)
-        if self.start_method == "forkserver":
-            context.set_forkserver_preload(list(PRELOAD))
         self.receive, send = context.Pipe(duplex=False)
         arguments = (self.solve, send, memory, lifetime)
-        self.process = context.Process(target=_child, args=arguments, daemon=True)
+        if self.start_method == "fork":
+            self.process = context.Process(target=_child, args=arguments, daemon=True)
+            self._launch(send)
+            return
+        from taylorlr.analysis._server import ServerProcess
+
+        context.set_forkserver_preload(list(PRELOAD))
+        self.process = ServerProcess(target=_child, args=arguments, daemon=True)
+        self.launcher = threading.Thread(target=self._launch, args=(send,), name="taylorlr-exact-start")
+        self.launcher.daemon = True
+        self.launcher.start()
+
+    def _launch(self, send: Any) -> None:
         try:
             self.process.start()
+        except Exception as error:  # the task does not pickle, or the fork server did not start
+            self.failure = error
         finally:
             send.close()
+        with self.lock:
+            self.launched = True
+            stopped = self.stopped
+        if stopped:  # stopped while it started: the kill was left to this thread
+            self._kill()
+
+    def _started(self, timeout: float) -> bool:
+        """Whether the start is over (done or failed), waiting ``timeout`` s at most for it."""
+        if self.launcher is not None:
+            self.launcher.join(max(0.0, timeout))
+            return not self.launcher.is_alive()
+        return True
 
     cancelled = False
 
@@ -104,8 +134,11 @@ class ExactWorker:
         """Whether the outcome can be had at once, waiting ``timeout`` s at most (without fork: True)."""
         if self.process is None or self.cancelled:
             return True
+        deadline = time.monotonic() + timeout
+        if not self._started(timeout):
+            return False
         try:
-            return bool(self.receive.poll(max(0.0, timeout)))
+            return self.failure is not None or bool(self.receive.poll(max(0.0, deadline - time.monotonic())))
         except (EOFError, OSError):
             return True
 
@@ -116,6 +149,10 @@ class ExactWorker:
         if self.process is None:
             return _in_process(self.solve, deadline)
         try:
+            if not self._started(deadline - time.monotonic()):
+                return Outcome("budget-exceeded")
+            if self.failure is not None:
+                return Outcome("crashed", message=f"the exact worker could not start: {self.failure}")
             if not self.receive.poll(max(0.0, deadline - time.monotonic())):
                 return Outcome("budget-exceeded")
             kind, value, message = self.receive.recv()
@@ -131,14 +168,20 @@ class ExactWorker:
         self.stop()
 
     def stop(self) -> None:
-        """Kill the child if it still runs (idempotent)."""
+        """Kill the child if it still runs (idempotent; a child still starting is killed once started)."""
+        with self.lock:
+            self.stopped = True
+            launched = self.launched
+        if launched:
+            self._kill()
+
+    def _kill(self) -> None:
         process = self.process
-        if process is None or process.pid is None:
-            return
-        if process.is_alive():
-            process.kill()
-        process.join(1.0)
-        with contextlib.suppress(OSError):
+        if process is not None and process.pid is not None:
+            if process.is_alive():
+                process.kill()
+            process.join(1.0)
+        with contextlib.suppress(OSError, AttributeError):
             self.receive.close()
 
 

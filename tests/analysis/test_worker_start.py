@@ -93,6 +93,19 @@ def test_taylor_and_critical_points_through_the_fork_server(thread_running):
     assert [(p.point, str(p.kind), p.degenerate) for p in points] == [((0, 0), "saddle", True)]
 
 
+def test_a_worker_stopped_while_it_starts_is_killed_once_started(thread_running):
+    worker = ExactWorker(functools.partial(time.sleep, 600))
+    worker.cancel()
+    worker.launcher.join(60)
+    assert worker.process.pid is not None and not worker.process.is_alive()
+    assert worker.outcome(deadline=time.monotonic() + 60) == Outcome("cancelled")
+
+
+def test_a_task_that_does_not_pickle_is_reported_not_raised(thread_running):
+    outcome = ExactWorker(lambda: 6 * 7).outcome(deadline=time.monotonic() + 60)
+    assert outcome.kind == "crashed" and "could not start" in outcome.message
+
+
 def test_a_pending_solve_from_the_fork_server_refines_and_cancels(thread_running):
     pending = tl.Loss("x**2 + 3*x*y**2").critical_points(wait=False)
     assert str(pending.refinement) == "pending"
@@ -145,6 +158,16 @@ def test_a_process_running_jax_solves_exactly_without_jax_s_fork_warning():
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[0] == f"forkserver {_SADDLE} True"
     assert "fork" not in done.stderr
+
+
+def test_the_callers_script_is_not_run_again_in_the_worker(tmp_path):
+    """multiprocessing would run an unguarded main script again in each child of the fork server."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(_THREAD + "print('the script ran')\n" + _SOLVE)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["the script ran", f"forkserver {_SADDLE} True"]
+    assert done.stdout.count("the script ran") == 1 and done.stderr == ""
 
 
 def test_a_single_threaded_process_still_forks_with_numpy_s_blas_pool_up():
