@@ -9,7 +9,9 @@ and second call, and its ratio to the plain process's in the same run:
   first call starts);
 - jax: JAX initialised (``jnp.ones(3) + 1``: its thread pools run), as the thread case.
 
-It also times the fork server's start alone (a worker computing 6 * 7, first and second, in a
+It also times the first answer of ``critical_points(wait=False)`` (the numeric points; the worker
+starts after them, from a thread of its own on the fork server's path) and the exact answer, the
+fork server's start alone (a worker computing 6 * 7, first and second, in a
 process with a thread and SymPy already imported) and the decision itself (``start_method()``:
 /proc and OpenBLAS's counters) in this process. Run from the repository root::
 
@@ -58,9 +60,22 @@ for _ in range(2):
 print(json.dumps({"method": "forkserver", "first": times[0], "second": times[1]}))
 """
 
+PENDING = """
+import json, time
+{prelude}
+import numpy, taylorlr as tl
+loss = tl.Loss("x**4 + y**4 - x*y + x**3*y")
+loss.gradient, loss.hessian
+started = time.perf_counter()
+result = loss.critical_points(wait=False)
+first = time.perf_counter() - started
+result.refined()
+print(json.dumps({{"method": "", "first": first, "second": time.perf_counter() - started}}))
+"""
+
 
 def run(prelude: str, child: str = CHILD) -> dict[str, float | str]:
-    command = [sys.executable, "-c", child.format(prelude=prelude) if child is CHILD else child]
+    command = [sys.executable, "-c", child.format(prelude=prelude) if "{prelude}" in child else child]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -99,6 +114,12 @@ def main() -> None:
             f"{name:<8} {method:<11} {first:>10.4f} {first / plain_first:>6.2f}x"
             f" {second:>11.4f} {second / plain_second:>6.2f}x"
         )
+    print("loss.critical_points(wait=False) on x**4 + y**4 - x*y + x**3*y, first call of the process")
+    print(f"{'process':<8} {'first answer (s)':>17} {'exact (s)':>10}")
+    for name in rows:
+        runs = [run(SCENARIOS[name], PENDING) for _ in range(repeat)]
+        first = statistics.median(float(r["first"]) for r in runs)
+        print(f"{name:<8} {first:>17.4f} {statistics.median(float(r['second']) for r in runs):>10.4f}")
     server = [run("", SERVER) for _ in range(repeat)]
     first = statistics.median(float(r["first"]) for r in server)
     second = statistics.median(float(r["second"]) for r in server)

@@ -75,8 +75,9 @@ class ExactWorker:
     ``solve`` must pickle (a top-level function, or a :func:`functools.partial` of one, with
     picklable arguments) whenever threads run in this process: the child then starts from the fork
     server, from a thread of its own, so that the server's first start (a few tenths of a second)
-    runs beside the caller's numeric search instead of before it. ``start_method`` says how it
-    started.
+    does not hold up the caller (``critical_points(wait=False)`` returns its numeric points at
+    once). :meth:`ready` counts its wait from the child's start, so a small system is still solved
+    exactly with no numeric search. ``start_method`` says how it started.
     """
 
     def __init__(self, solve: Callable[[], Any], memory: int = EXACT_MEMORY, lifetime: float = 1e6) -> None:
@@ -86,6 +87,7 @@ class ExactWorker:
         self.failure: Exception | None = None
         self.lock = threading.Lock()
         self.launched = self.stopped = False
+        self.start_by = time.monotonic() + lifetime
         self.start_method = start_method()
         if self.start_method != "in-process":
             self._start(memory, lifetime)
@@ -131,14 +133,15 @@ class ExactWorker:
     cancelled = False
 
     def ready(self, timeout: float) -> bool:
-        """Whether the outcome can be had at once, waiting ``timeout`` s at most (without fork: True)."""
+        """Whether the outcome can be had at once, waiting ``timeout`` s at most once the child runs
+        (a start from the fork server is waited for first, within the child's lifetime; without a
+        child: True)."""
         if self.process is None or self.cancelled:
             return True
-        deadline = time.monotonic() + timeout
-        if not self._started(timeout):
+        if not self._started(self.start_by - time.monotonic()):
             return False
         try:
-            return self.failure is not None or bool(self.receive.poll(max(0.0, deadline - time.monotonic())))
+            return self.failure is not None or bool(self.receive.poll(max(0.0, timeout)))
         except (EOFError, OSError):
             return True
 

@@ -9,6 +9,7 @@ answer, its kill at the deadline and its memory cap are the same.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import operator
 import signal
 import subprocess
@@ -153,7 +154,8 @@ def test_a_threaded_process_solves_exactly_without_a_fork_warning():
 
 
 def test_a_process_running_jax_solves_exactly_without_jax_s_fork_warning():
-    pytest.importorskip("jax")
+    if importlib.util.find_spec("jax") is None:  # not imported here: JAX in this process counts as threads
+        pytest.skip("jax is not installed")
     done = _run("import jax.numpy as jnp\njnp.ones(3) + 1\n")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[0] == f"forkserver {_SADDLE} True"
