@@ -13,7 +13,7 @@ It also times the first answer of ``critical_points(wait=False)`` (the numeric p
 starts after them, from a thread of its own on the fork server's path) and the exact answer, the
 fork server's start alone (a worker computing 6 * 7, first and second, in a
 process with a thread and SymPy already imported) and the decision itself (``start_method()``:
-/proc and OpenBLAS's counters) in this process. Run from the repository root::
+/proc and OpenBLAS's counters) in a process with NumPy's BLAS pool up. Run from the repository root::
 
     python bench/bench_worker_start.py --repeat 5
 """
@@ -25,7 +25,6 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 
 SCENARIOS = {
     "plain": "",
@@ -80,15 +79,16 @@ def run(prelude: str, child: str = CHILD) -> dict[str, float | str]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def decision_us(calls: int = 2000) -> float:
-    import numpy  # noqa: F401 - NumPy's BLAS pool loaded, as in a real process
-
-    from taylorlr.analysis._worker import start_method
-
-    started = time.perf_counter()
-    for _ in range(calls):
-        start_method()
-    return (time.perf_counter() - started) / calls * 1e6
+DECISION = """
+import json, time
+import numpy
+numpy.ones((64, 64)) @ numpy.ones((64, 64))  # NumPy's BLAS pool up, as in a real process
+from taylorlr.analysis._worker import start_method
+started = time.perf_counter()
+for _ in range(2000):
+    method = start_method()
+print(json.dumps({"method": method, "first": (time.perf_counter() - started) / 2000, "second": 0.0}))
+"""
 
 
 def main() -> None:
@@ -124,7 +124,10 @@ def main() -> None:
     first = statistics.median(float(r["first"]) for r in server)
     second = statistics.median(float(r["second"]) for r in server)
     print(f"fork server alone (6 * 7): first {first:.4f} s (its start), second {second:.4f} s")
-    print(f"start_method() decision: {decision_us():.1f} us per call")
+    decisions = [run("", DECISION) for _ in range(repeat)]
+    method = decisions[0]["method"]
+    per_call = statistics.median(float(r["first"]) for r in decisions) * 1e6
+    print(f"start_method() with NumPy's BLAS pool up: {method!r}, {per_call:.0f} us per call")
 
 
 if __name__ == "__main__":
