@@ -4,7 +4,7 @@
 (JAX/XLA's pools, PyTorch's intra-op pool, a user's thread, a Dask worker's event loop) stays held
 forever in the child, which then hangs on it. Native threads are invisible to :mod:`threading`, so
 on Linux the test is the number of entries of ``/proc/self/task``; elsewhere it is
-``threading.active_count()``. A runtime known to run native threads (:data:`NATIVE_THREADED`:
+``threading.active_count()``, and a runtime known to run native threads (:data:`NATIVE_THREADED`:
 JAX) counts as soon as it is imported.
 
 One kind of thread is left out of the count: the pool of an OpenBLAS built on pthreads (NumPy's and
@@ -32,8 +32,9 @@ import sys
 import threading
 
 #: runtimes whose native threads a fork would leave behind, named by the module whose import
-#: loads them, with why: counted as running threads once imported, also where ``/proc`` is
-#: missing and native threads are invisible
+#: loads them, with why: where ``/proc`` is missing (native threads are invisible there), counted
+#: as running threads once imported. With ``/proc`` their threads are counted, not their import (a
+#: process that imported JAX without using it, or a child forked from one that used it, runs none)
 NATIVE_THREADED = {
     "jaxlib": "JAX/XLA runs its own thread pools; JAX warns on every fork: 'os.fork() was called."
     " os.fork() is incompatible with multithreaded code, and JAX is multithreaded, so this will"
@@ -50,18 +51,17 @@ _PTHREADS = 1
 
 
 def multithreaded() -> bool:
-    """Whether a thread besides the caller runs in this process (OpenBLAS's own pool left out), or a
-    runtime of :data:`NATIVE_THREADED` is loaded."""
-    if any(name in sys.modules for name in NATIVE_THREADED):
-        return True
+    """Whether a thread besides the caller runs in this process (OpenBLAS's own pool left out); where
+    ``/proc`` is missing, whether Python runs another thread or a runtime of :data:`NATIVE_THREADED`
+    is loaded."""
     try:
         if _threads() == 1:
             return False
         paths = _openblas_paths()
         before = forked_away(paths)
         threads = _threads()
-    except OSError:  # no /proc: only the threads that Python started are known
-        return threading.active_count() > 1
+    except OSError:  # no /proc: the threads Python started, and the runtimes known to start their own
+        return threading.active_count() > 1 or any(name in sys.modules for name in NATIVE_THREADED)
     if forked_away(paths) != before:  # a pool started or stopped meanwhile: count it as a thread that runs
         return True
     return threads - before > 1

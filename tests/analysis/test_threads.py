@@ -31,12 +31,18 @@ def test_a_python_thread_makes_the_process_multithreaded():
         thread.join()
 
 
-def test_without_proc_the_python_threads_are_counted(monkeypatch):
+@pytest.fixture
+def without_proc(monkeypatch):
+    """No /proc (as on macOS), and JAX not imported."""
+
     def no_proc(path: str) -> list[str]:
         raise FileNotFoundError(path)
 
     monkeypatch.setattr(os, "listdir", no_proc)
     monkeypatch.delitem(sys.modules, "jaxlib", raising=False)
+
+
+def test_without_proc_the_python_threads_are_counted(without_proc):
     assert multithreaded() == (threading.active_count() > 1)
     release = threading.Event()
     thread = threading.Thread(target=release.wait, daemon=True)
@@ -48,12 +54,16 @@ def test_without_proc_the_python_threads_are_counted(monkeypatch):
         thread.join()
 
 
-def test_an_imported_native_threaded_runtime_counts(monkeypatch):
-    monkeypatch.setattr(_threads, "_threads", lambda: 1)  # the OS shows this thread only
-    monkeypatch.delitem(sys.modules, "jaxlib", raising=False)
-    assert not multithreaded()
+def test_without_proc_an_imported_native_threaded_runtime_counts(without_proc, monkeypatch):
     monkeypatch.setitem(sys.modules, "jaxlib", types.ModuleType("jaxlib"))
     assert multithreaded()
+
+
+def test_with_proc_an_import_alone_does_not_count(monkeypatch):
+    """A child forked from a JAX process has JAX imported and one thread: it may fork."""
+    monkeypatch.setattr(_threads, "_threads", lambda: 1)  # the OS shows this thread only
+    monkeypatch.setitem(sys.modules, "jaxlib", types.ModuleType("jaxlib"))
+    assert not multithreaded()
 
 
 _POOL = """
