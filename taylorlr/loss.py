@@ -74,9 +74,10 @@ def _short(text: str) -> str:
     return text if len(text) <= _TEXT_LIMIT else f"{text[:_TEXT_LIMIT]} ... ({len(text)} characters)"
 
 
-#: what a pickled :class:`Loss` keeps: its definition, its vector symbols (the same Dummy symbols
-#: after unpickling) and the exact SymPy results, where taken
+#: a Loss's definition: its expression, variables, data symbols, reduction, the types its checks
+#: found and its vector symbols (the same Dummy symbols after unpickling)
 _DEFINITION = ("expr", "variables", "data", "reduction", "_surveyed", "_vectors")
+#: what a pickled :class:`Loss` keeps: its definition and the exact SymPy results, where taken
 _PICKLED = frozenset((*_DEFINITION, "gradient", "hessian", "is_polynomial"))
 #: the default time budget of the checks of :class:`Loss` (seconds)
 LOSS_BUDGET_S = 60.0
@@ -402,8 +403,9 @@ class Loss:
             at: the point (names to numbers, or numbers in variable order; exact numbers allowed).
             order: the degree, 0 to 50.
             budget_s: seconds allowed; checked between the orders and inside each. The
-                expansion runs in a worker process (where ``fork`` exists) that is killed at the
-                deadline, since one SymPy step cannot be interrupted from inside.
+                expansion runs in a worker process (where ``fork`` exists: forked, or started
+                from the fork server where other threads run) that is killed at the deadline,
+                since one SymPy step cannot be interrupted from inside.
             max_terms: the most terms the polynomial (or a part of it) may have.
 
         Raises:
