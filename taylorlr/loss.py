@@ -16,6 +16,7 @@ Matrix([
 
 from __future__ import annotations
 
+import functools
 import itertools
 import pickle
 import re
@@ -73,6 +74,11 @@ def _short(text: str) -> str:
     return text if len(text) <= _TEXT_LIMIT else f"{text[:_TEXT_LIMIT]} ... ({len(text)} characters)"
 
 
+#: a Loss's definition: its expression, variables, data symbols, reduction, the types its checks
+#: found and its vector symbols (the same Dummy symbols after unpickling)
+_DEFINITION = ("expr", "variables", "data", "reduction", "_surveyed", "_vectors")
+#: what a pickled :class:`Loss` keeps: its definition and the exact SymPy results, where taken
+_PICKLED = frozenset((*_DEFINITION, "gradient", "hessian", "is_polynomial"))
 #: the default time budget of the checks of :class:`Loss` (seconds)
 LOSS_BUDGET_S = 60.0
 #: the deepest SymPy expression a Loss accepts: SymPy's own walks recurse once per level or more,
@@ -149,6 +155,25 @@ class Loss:
         self.reduction = reduction
         self._compiled: dict[tuple[Any, ...], Compiled] = {}
         self._vectors: dict[str, tuple[sympy.Symbol, ...]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The loss's definition, its vector symbols and its exact SymPy derivatives where taken
+        (costly to recompute, cheap to send); compiled kernels and the derivatives' engine objects
+        are dropped and rebuild lazily.
+
+        >>> import pickle, taylorlr as tl
+        >>> loss = tl.Loss("x**2 + 3*x*y**2")
+        >>> loss.compile().value([1.0, 2.0])
+        array(13.)
+        >>> copy = pickle.loads(pickle.dumps(loss))
+        >>> copy.expr == loss.expr, copy.variables == loss.variables, copy.compile().value([1.0, 2.0])
+        (True, True, array(13.))
+        """
+        return {key: value for key, value in self.__dict__.items() if key in _PICKLED}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._compiled = {}
 
     def __repr__(self) -> str:
         data = f", data={self.names_of(self.data)}" if self.data else ""
@@ -378,8 +403,9 @@ class Loss:
             at: the point (names to numbers, or numbers in variable order; exact numbers allowed).
             order: the degree, 0 to 50.
             budget_s: seconds allowed; checked between the orders and inside each. The
-                expansion runs in a forked worker (where ``fork`` exists) that is killed at the
-                deadline, since one SymPy step cannot be interrupted from inside.
+                expansion runs in a worker process (where ``fork`` exists: forked, or started
+                from the fork server where other threads run) that is killed at the deadline,
+                since one SymPy step cannot be interrupted from inside.
             max_terms: the most terms the polynomial (or a part of it) may have.
 
         Raises:
@@ -395,17 +421,7 @@ class Loss:
         a = exact_point(at, self.variables)
         point = dict(zip(self.names, a, strict=True))
         budget = Budget(stage="taylor", seconds=budget_s, max_terms=max_terms, hint="lower the order")
-
-        def expand() -> sympy.Expr:
-            try:
-                with budget.active():
-                    return _taylor(self.expr, self.variables, a, order, point)
-            except TaylorLRError:
-                raise
-            except (ValueError, TypeError) as error:  # SymPy cannot compare min/max arguments not real
-                raise PointError(f"{self.expr} is not defined (real) at {point}: {error}") from error
-
-        return _in_worker(expand, budget)
+        return _in_worker(functools.partial(_expand, self.expr, self.variables, a, order, point), budget)
 
     def compile(
         self,
@@ -484,28 +500,26 @@ _WORKER_GRACE_S = 0.5
 _READ_PER_WRITE = 8.0
 
 
-def _in_worker(work: Callable[[], sympy.Expr], budget: Budget) -> sympy.Expr:
-    """``work()`` in a forked worker, killed at the budget's deadline (plus a grace): one SymPy
+def _in_worker(work: Callable[[Budget], sympy.Expr], budget: Budget) -> sympy.Expr:
+    """``work(budget)`` in a worker process, killed at the budget's deadline (plus a grace): one SymPy
     call (an ``expand``, a ``diff`` of a deep tree) cannot be interrupted from inside, a process can.
 
-    The expression comes back pickled and is read unevaluated (it is canonical already: the same
-    expression, about five times faster than SymPy's constructors); the worker reserves the time
-    reading it back will take, so that a large answer at the deadline is refused, not late.
+    ``work`` is a top-level function (or a partial of one) with picklable arguments: where threads
+    run, the worker starts from the fork server and the task is pickled. The budget goes with it
+    (its start is a ``time.monotonic`` instant, the same clock in every process of the machine), so
+    the child's deadline is the parent's. The expression comes back pickled and is read unevaluated
+    (it is canonical already: the same expression, about five times faster than SymPy's
+    constructors); the worker reserves the time reading it back will take, so that a large answer
+    at the deadline is refused, not late.
     """
     from taylorlr.analysis._worker import ExactWorker
 
-    def pickled() -> bytes:
-        result = work()
-        started = time.monotonic()
-        data = pickle.dumps(result)
-        budget.reserve(_READ_PER_WRITE * (time.monotonic() - started), "reading the result back")
-        return data
-
-    worker = ExactWorker(pickled, lifetime=budget.remaining + 2 * _WORKER_GRACE_S)
+    task = functools.partial(_pickled, work, budget)
+    worker = ExactWorker(task, lifetime=budget.remaining + 2 * _WORKER_GRACE_S)
     outcome = worker.outcome(deadline=time.monotonic() + budget.remaining + _WORKER_GRACE_S)
     if outcome.kind == "done":
         with sympy_evaluate(False):
-            return pickle.loads(outcome.value)  # bytes from our own forked worker
+            return pickle.loads(outcome.value)  # bytes from our own worker
     if outcome.kind == "error":
         raise outcome.value
     if outcome.kind == "budget-exceeded":
@@ -517,6 +531,33 @@ def _in_worker(work: Callable[[], sympy.Expr], budget: Budget) -> sympy.Expr:
         option="max_terms",
         elapsed_s=budget.elapsed,
     )
+
+
+def _pickled(work: Callable[[Budget], sympy.Expr], budget: Budget) -> bytes:
+    """In the worker: ``work(budget)``, pickled, with the time to read it back reserved in the budget."""
+    result = work(budget)
+    started = time.monotonic()
+    data = pickle.dumps(result)
+    budget.reserve(_READ_PER_WRITE * (time.monotonic() - started), "reading the result back")
+    return data
+
+
+def _expand(
+    expr: sympy.Expr,
+    variables: Sequence[sympy.Symbol],
+    a: Sequence[sympy.Expr],
+    order: int,
+    point: dict,
+    budget: Budget,
+) -> sympy.Expr:
+    """In the worker: the Taylor polynomial under ``budget``, a point off the domain a PointError."""
+    try:
+        with budget.active():
+            return _taylor(expr, variables, a, order, point)
+    except TaylorLRError:
+        raise
+    except (ValueError, TypeError) as error:  # SymPy cannot compare min/max arguments not real
+        raise PointError(f"{expr} is not defined (real) at {point}: {error}") from error
 
 
 def _taylor(

@@ -1,14 +1,25 @@
-"""Run the exact solve where it can be stopped: a forked worker process, killed at its deadline.
+"""Run the exact solve where it can be stopped: a child process, killed at its deadline.
 
 SymPy's Groebner bases, FGLM and real-root isolation have no cancellation hook, and a single
 call into them (or into a big-integer product) cannot be interrupted from inside. So the exact
-solve runs in a child process forked from this one (it inherits the loss and its derivatives:
-nothing is pickled on the way in), with an address-space limit; the parent waits for its answer
+solve runs in a child process, with an address-space limit; the parent waits for its answer
 until the deadline, then kills it. The child's answer comes back pickled through a pipe. While it
-works, the parent runs the numeric search on the other core. Where ``fork`` is missing, the
-solve runs in this process under a SIGALRM timer (main thread only), as before.
+works, the parent runs the numeric search on the other core.
 
->>> worker = ExactWorker(lambda: 6 * 7)
+How the child starts is decided at each start (``ExactWorker.start_method``):
+
+- "fork": this process runs no other thread (:func:`~taylorlr.analysis._threads.multithreaded`).
+  The child is forked from this one and inherits the task (nothing is pickled on the way in).
+- "forkserver": other threads run (JAX, PyTorch, a user's thread, a Dask event loop). A fork would
+  copy only this thread, and a lock another thread holds would stay held in the child forever, so
+  the child is forked instead from multiprocessing's fork server: a fresh single-threaded
+  interpreter, started once (it imports :data:`PRELOAD` then), from which every later child forks
+  warm. The task is pickled: a top-level function and picklable arguments.
+- "in-process": neither exists; the solve runs in this process under a SIGALRM timer (main thread
+  only), as before.
+
+>>> import functools, operator
+>>> worker = ExactWorker(functools.partial(operator.mul, 6, 7))
 >>> worker.outcome(deadline=time.monotonic() + 30)
 Outcome(kind='done', value=42, message='')
 """
@@ -24,6 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from taylorlr.analysis._threads import multithreaded
 from taylorlr.errors import BudgetExceededError
 
 #: the memory the exact solve may add to this process's address space (bytes)
@@ -40,36 +52,96 @@ class Outcome:
     message: str = ""
 
 
-def fork_available() -> bool:
+#: the modules the fork server imports when it starts, so that its children start warm: the task
+#: (a loss and the exact solve, or a Taylor expansion) unpickles without importing anything
+PRELOAD = ("sympy", "taylorlr.loss", "taylorlr.analysis.critical_points")
+
+
+def start_method() -> str:
+    """How a worker started now would start: "fork", "forkserver" or "in-process" (see the module)."""
     import multiprocessing
 
-    return "fork" in multiprocessing.get_all_start_methods()
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" not in methods:
+        return "in-process"
+    if not multithreaded():
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "in-process"
 
 
 class ExactWorker:
-    """``solve()`` running in a forked child (or, without fork, deferred to :meth:`outcome`)."""
+    """``solve()`` running in a child process (or, without one, deferred to :meth:`outcome`).
+
+    ``solve`` must pickle (a top-level function, or a :func:`functools.partial` of one, with
+    picklable arguments) whenever threads run in this process: the child then starts from the fork
+    server, from a thread of its own, so that the server's first start (a few tenths of a second)
+    does not hold up the caller (``critical_points(wait=False)`` returns its numeric points at
+    once). :meth:`ready` counts its wait from the child's start, so a small system is still solved
+    exactly with no numeric search. ``start_method`` says how it started.
+    """
 
     def __init__(self, solve: Callable[[], Any], memory: int = EXACT_MEMORY, lifetime: float = 1e6) -> None:
         self.solve = solve
         self.process: Any = None
-        if fork_available():
-            import multiprocessing
+        self.launcher: threading.Thread | None = None
+        self.failure: Exception | None = None
+        self.lock = threading.Lock()
+        self.launched = self.stopped = False
+        self.start_by = time.monotonic() + lifetime
+        self.start_method = start_method()
+        if self.start_method != "in-process":
+            self._start(memory, lifetime)
 
-            context = multiprocessing.get_context("fork")
-            self.receive, send = context.Pipe(duplex=False)
-            arguments = (solve, send, memory, lifetime)
+    def _start(self, memory: int, lifetime: float) -> None:
+        import multiprocessing
+
+        context: Any = multiprocessing.get_context(self.start_method)
+        self.receive, send = context.Pipe(duplex=False)
+        arguments = (self.solve, send, memory, lifetime)
+        if self.start_method == "fork":
             self.process = context.Process(target=_child, args=arguments, daemon=True)
+            self._launch(send)
+            return
+        from taylorlr.analysis._server import ServerProcess
+
+        context.set_forkserver_preload(list(PRELOAD))
+        self.process = ServerProcess(target=_child, args=arguments, daemon=True)
+        self.launcher = threading.Thread(target=self._launch, args=(send,), name="taylorlr-exact-start")
+        self.launcher.daemon = True
+        self.launcher.start()
+
+    def _launch(self, send: Any) -> None:
+        try:
             self.process.start()
+        except Exception as error:  # the task does not pickle, or the fork server did not start
+            self.failure = error
+        finally:
             send.close()
+        with self.lock:
+            self.launched = True
+            stopped = self.stopped
+        if stopped:  # stopped while it started: the kill was left to this thread
+            self._kill()
+
+    def _started(self, timeout: float) -> bool:
+        """Whether the start is over (done or failed), waiting ``timeout`` s at most for it."""
+        if self.launcher is not None:
+            self.launcher.join(max(0.0, timeout))
+            return not self.launcher.is_alive()
+        return True
 
     cancelled = False
 
     def ready(self, timeout: float) -> bool:
-        """Whether the outcome can be had at once, waiting ``timeout`` s at most (without fork: True)."""
+        """Whether the outcome can be had at once, waiting ``timeout`` s at most once the child runs
+        (a start from the fork server is waited for first, within the child's lifetime; without a
+        child: True)."""
         if self.process is None or self.cancelled:
             return True
+        if not self._started(self.start_by - time.monotonic()):
+            return False
         try:
-            return bool(self.receive.poll(max(0.0, timeout)))
+            return self.failure is not None or bool(self.receive.poll(max(0.0, timeout)))
         except (EOFError, OSError):
             return True
 
@@ -80,6 +152,10 @@ class ExactWorker:
         if self.process is None:
             return _in_process(self.solve, deadline)
         try:
+            if not self._started(deadline - time.monotonic()):
+                return Outcome("budget-exceeded")
+            if self.failure is not None:
+                return Outcome("crashed", message=f"the exact worker could not start: {self.failure}")
             if not self.receive.poll(max(0.0, deadline - time.monotonic())):
                 return Outcome("budget-exceeded")
             kind, value, message = self.receive.recv()
@@ -95,14 +171,20 @@ class ExactWorker:
         self.stop()
 
     def stop(self) -> None:
-        """Kill the child if it still runs (idempotent)."""
+        """Kill the child if it still runs (idempotent; a child still starting is killed once started)."""
+        with self.lock:
+            self.stopped = True
+            launched = self.launched
+        if launched:
+            self._kill()
+
+    def _kill(self) -> None:
         process = self.process
-        if process is None or process.pid is None:
-            return
-        if process.is_alive():
-            process.kill()
-        process.join(1.0)
-        with contextlib.suppress(OSError):
+        if process is not None and process.pid is not None:
+            if process.is_alive():
+                process.kill()
+            process.join(1.0)
+        with contextlib.suppress(OSError, AttributeError):
             self.receive.close()
 
 

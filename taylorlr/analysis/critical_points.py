@@ -6,7 +6,7 @@ critical equations grad f = 0 are solved exactly
 isolation), and every point is classified by exact signs (:mod:`~taylorlr.analysis._classify`:
 the Hessian's inertia, then the splitting lemma at a degenerate point). Otherwise a numeric
 search (:mod:`~taylorlr.analysis._numeric`) returns the points where the gradient is zero
-within rounding; for a polynomial it runs while the exact solve works in a forked worker
+within rounding; for a polynomial it runs while the exact solve works in a child process
 (:mod:`~taylorlr.analysis._worker`; with ``wait=False`` the worker starts once the numeric
 answer is in), which is stopped at the deadline: the exact refinement
 either finishes within ``budget_s`` or the numeric points come back with the reason
@@ -20,6 +20,7 @@ The records are in :mod:`~taylorlr.analysis.result`.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -181,9 +182,9 @@ def _start_exact(
 
 
 def _fork_exact(loss: Loss, deadline: float) -> ExactWorker:
-    loss.gradient, loss.hessian  # noqa: B018 - computed once here, inherited by the worker
+    loss.gradient, loss.hessian  # noqa: B018 - computed once here, inherited (or pickled) by the worker
     lifetime = max(0.0, deadline - time.monotonic()) + 1.0
-    return ExactWorker(lambda: _exact_points(loss), lifetime=lifetime)
+    return ExactWorker(functools.partial(_exact_points, loss), lifetime=lifetime)
 
 
 def _exact_plan(loss: Loss, method: str, max_solutions: int) -> Refinement:
