@@ -130,10 +130,13 @@ def test_non_polynomial_losses_fall_back_to_labelled_numeric_points():
 
 
 def _slow_exact_solve(monkeypatch):
-    """An exact solve that would take a minute (the forked worker inherits the patch)."""
+    """An exact solve that would take a minute (the forked worker inherits the patch: a forked one
+    whatever threads run, since a lambda does not pickle for the fork server)."""
+    import taylorlr.analysis._worker as worker
     import taylorlr.analysis.critical_points as module
 
     monkeypatch.setattr(module, "_exact_points", lambda loss: time.sleep(60))
+    monkeypatch.setattr(worker, "multithreaded", lambda: False)
 
 
 def test_budget_runs_out_with_a_clear_status_and_numeric_points(monkeypatch):

@@ -45,6 +45,8 @@ def test_a_solve_beyond_max_solutions_is_not_attempted_and_says_which_option_to_
 
 def test_an_exact_solve_that_runs_out_of_memory_is_stopped_and_the_numeric_points_stay(monkeypatch):
     monkeypatch.setattr(module, "_exact_points", lambda loss: bytearray(8 * 1024**3))
+    # the patch reaches a forked child only (a lambda does not pickle for the fork server)
+    monkeypatch.setattr("taylorlr.analysis._worker.multithreaded", lambda: False)
     result = critical_points(tl.Loss("x**4 - 2*x**2"))
     assert result.refinement == "out of memory" and "out of memory" in result.note
     assert [p.floats[0] for p in result] == pytest.approx([-1.0, 0.0, 1.0], abs=1e-12)

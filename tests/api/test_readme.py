@@ -21,4 +21,6 @@ def test_readme_python_example_runs_as_written():
     np.testing.assert_allclose(run.alphas[1:4], run.oracle_alphas[0:3], rtol=1e-12)
     assert run.status.item().value == "converged"
     assert names["solution"].bounded_below.verdict == "unbounded"
+    bounded = names["bounded"]
+    assert bounded.summary == "min f = 0 (proved)" and bounded.attained and bounded.point == (1.0, 0.0)
     assert len(names["solution"].critical_points) == 1
