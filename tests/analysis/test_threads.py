@@ -6,11 +6,13 @@ claim where it holds: right after a fork, the parent's pool threads are gone.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import threading
 import types
+from collections.abc import Iterator
 
 import pytest
 
@@ -20,15 +22,22 @@ from taylorlr.analysis._threads import multithreaded
 _PROC = os.path.isdir("/proc/self/task")
 
 
-def test_a_python_thread_makes_the_process_multithreaded():
+@contextlib.contextmanager
+def _a_thread_running() -> Iterator[None]:
+    """A Python thread blocked on an event for the duration of the block."""
     release = threading.Event()
     thread = threading.Thread(target=release.wait, daemon=True)
     thread.start()
     try:
-        assert multithreaded()
+        yield
     finally:
         release.set()
         thread.join()
+
+
+def test_a_python_thread_makes_the_process_multithreaded():
+    with _a_thread_running():
+        assert multithreaded()
 
 
 @pytest.fixture
@@ -44,14 +53,8 @@ def without_proc(monkeypatch):
 
 def test_without_proc_the_python_threads_are_counted(without_proc):
     assert multithreaded() == (threading.active_count() > 1)
-    release = threading.Event()
-    thread = threading.Thread(target=release.wait, daemon=True)
-    thread.start()
-    try:
+    with _a_thread_running():
         assert multithreaded()
-    finally:
-        release.set()
-        thread.join()
 
 
 def test_without_proc_an_imported_native_threaded_runtime_counts(without_proc, monkeypatch):
