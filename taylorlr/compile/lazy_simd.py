@@ -213,7 +213,7 @@ def arithmetic_tape(renamed: Sequence[Any], widths: Sequence[int]) -> Arithmetic
     columns = [se.Symbol(f"a{g}_{i}") for g, width in enumerate(widths) for i in range(width)]
     writer = _TapeWriter(np, columns)
     try:
-        replacements, reduced = bounded_cse(list(renamed))
+        replacements, reduced = bounded_cse(list(renamed), nodes_once=True)
         for symbol, definition in replacements:  # each after those it uses: the CSE's order
             writer.slots[symbol] = writer(definition)
         outputs = [writer(e) for e in reduced]

@@ -275,7 +275,7 @@ def compile_loop(
     watch = Stopwatch()
     arrays = tuple(arrays)
     written = [(k, j, e) for k, a in enumerate(arrays) for j, e in enumerate(a.writes) if e is not None]
-    replacements, reduced = bounded_cse([se.sympify(e) for _, _, e in written], watch)
+    replacements, reduced = bounded_cse([se.sympify(e) for _, _, e in written], watch, nodes_once=True)
     # distinct arrays (noalias): nothing stored is read through another
     function = tx.Function("loop", [tx.DOUBLE.pointer()] * len(arrays) + [tx.I64], [True] * len(arrays))
     if interleave < 1 or interleave & (interleave - 1):

@@ -4,6 +4,8 @@ it was evaluated (the reproducibility rule), and a small loss's first values nee
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 import sympy
@@ -214,3 +216,23 @@ def test_a_symbol_no_group_holds_is_refused_when_renaming_together() -> None:
     x, y = se.symbols("x y")
     with pytest.raises(ValueError, match=r"free symbols \['y'\] that are no argument"):
         rename_arguments([x + y, x], [(x,)])
+
+
+@settings(max_examples=60)
+@given(st.lists(arithmetic(), min_size=1, max_size=6))
+def test_where_no_arguments_are_shared_the_cse_that_is_skipped_would_save_no_operation(
+    exprs: list[sympy.Expr],
+) -> None:
+    # the claim of _cse.shares_arguments: where it says False, SymEngine's cse saves no operation
+    import symengine as se
+
+    from taylorlr.compile import _cse
+
+    columns = {se.sympify(s): se.Symbol(f"a0_{k}") for k, s in enumerate(SYMBOLS)}
+    renamed = [se.sympify(e).xreplace(columns) for e in exprs]
+    skipped = lazy_simd.arithmetic_tape(renamed, (len(SYMBOLS),))
+    with mock.patch.object(_cse, "shares_arguments", return_value=True):  # SymEngine's cse, always
+        with_cse = lazy_simd.arithmetic_tape(renamed, (len(SYMBOLS),))
+    assert (skipped is None) == (with_cse is None)
+    if skipped is not None and not _cse.shares_arguments(renamed):
+        assert skipped.operations <= with_cse.operations

@@ -10,6 +10,7 @@ in norm), up to the engine's convergence (past ||grad f|| = 1e-6 both are roundi
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -80,17 +81,24 @@ def test_the_wrapper_takes_the_engines_steps(optimizer, rule):
 def test_chaotic_runs_agree_as_closely_as_the_engine_with_itself():
     """gd + exact, gamma 1 on Rosenbrock from (-1.2, 1) amplifies every ulp (11 rejected steps).
 
-    There the engine's own two paths (generic and fused: the same formulas summed in
-    another order) differ too; the wrapper differs from the engine by no more than that
-    (within a factor 10), and takes the same safeguard decisions.
+    There the engine disagrees with itself too: a start moved by one ulp moves alpha_t by up to
+    1e-2 relative by step 45 and by a factor 11 at the end. At every step the wrapper (torch's
+    autograd: other rounding) is no further from the engine than that (the running maxima of the
+    relative differences of alpha_t), and it takes the same safeguard decisions.
     """
     run = engine(ROSEN2, "gd", "exact")
-    fused = tl.run(loss_of(ROSEN2), [-1.2, 1.0], "gd", "exact", alpha0=1e-3, gamma=1.0, steps=50, tol=1e-6,
-                   oracle=False, path="fused")  # fmt: skip
-    opt, alphas, points = train(ROSEN2, "gd", "exact")
-    self_da = np.max(np.abs(fused.alphas - run.alphas) / run.alphas)
-    da, _ = discrepancy(run, alphas, points)
-    assert self_da > 1e-10 and da <= 10 * self_da
+    opt, alphas, _ = train(ROSEN2, "gd", "exact")
+    k = int(run.stopped_at)
+    start = np.asarray(ROSEN2.start, dtype=float)
+    moved = [engine(dataclasses.replace(ROSEN2, start=tuple(start * (1 + s * 2.0**-52))), "gd", "exact")
+             for s in (1, -1)]  # fmt: skip
+
+    def drift(other: np.ndarray) -> np.ndarray:
+        return np.maximum.accumulate(np.abs(other[:k] - run.alphas[:k]) / np.abs(run.alphas[:k]))
+
+    one_ulp = np.maximum(*(drift(m.alphas) for m in moved))
+    assert one_ulp[-1] > 1.0  # chaotic: a one-ulp start ends with alphas off by more than 100%
+    assert np.all(drift(alphas) <= one_ulp)
     assert opt.history.firings[0] == run.safeguard_counts.totals()
 
 
