@@ -26,10 +26,13 @@ True
 
 from __future__ import annotations
 
-import ctypes
 import os
 import sys
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ctypes
 
 #: runtimes whose native threads a fork would leave behind, named by the module whose import
 #: loads them, with why: where ``/proc`` is missing (native threads are invisible there), counted
@@ -90,6 +93,8 @@ _LIBRARIES: dict[str, ctypes.CDLL | None] = {}
 
 def _pool_size(path: str) -> int:
     """The worker threads running in OpenBLAS's pthreads pool in the library at ``path`` (0 if unknown)."""
+    import ctypes  # only where an OpenBLAS is loaded: the CLI's start-up does not pay for it
+
     if path not in _LIBRARIES:
         _LIBRARIES[path] = _pthreads_library(path)
     library = _LIBRARIES[path]
@@ -100,6 +105,8 @@ def _pool_size(path: str) -> int:
 
 def _pthreads_library(path: str) -> ctypes.CDLL | None:
     """The loaded library at ``path`` if it is an OpenBLAS running a pthreads pool, else None."""
+    import ctypes
+
     try:
         library = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)  # the copy already loaded
         ctypes.c_int.in_dll(library, "blas_server_avail"), ctypes.c_int.in_dll(library, "blas_num_threads")
@@ -109,6 +116,8 @@ def _pthreads_library(path: str) -> ctypes.CDLL | None:
 
 
 def _parallel(library: ctypes.CDLL) -> int | None:
+    import ctypes
+
     for name in _PARALLEL_NAMES:
         function = getattr(library, name, None)
         if function is not None:

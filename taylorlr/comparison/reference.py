@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from taylorlr.analysis._bounded import coercive, exactly_equal, lower_bound
 from taylorlr.kinds import Verdict as Labelled
 
 #: |f - f*| <= F_ROUNDING * (1 + |f*|) counts as equal (the rounding of f in float64, with room)
@@ -175,6 +174,8 @@ def reference_optimum(
     ('global minimum (proved)', 'f is a coercive polynomial and its critical points are all known')
     """
     points = None if mode == "solve" else _critical_points(loss, budget_s)
+    from taylorlr.analysis._bounded import lower_bound  # SymPy's side: loaded when a reference is made
+
     bound = lower_bound(loss)
     if points is not None and points.status == "complete":
         return _from_complete(loss, points, bound)
@@ -240,6 +241,8 @@ def _from_complete(loss: Any, points: Any, bound: tuple[Any, str] | None) -> Ref
         return Reference(**_floats(minima), verdict=Verdict.UNBOUNDED, reason=unbounded, **common)
     proof = _global_proof(loss, points, bound)
     if proof is not None:
+        from taylorlr.analysis._bounded import exactly_equal
+
         lowest_points = [p for p in points if exactly_equal(p.value, min(values, key=float))]
         return Reference(**_floats(lowest_points), verdict=Verdict.GLOBAL, reason=proof, **common)
     if not minima and all(p.kind not in ("minimum", "inconclusive") for p in points):
@@ -250,6 +253,8 @@ def _from_complete(loss: Any, points: Any, bound: tuple[Any, str] | None) -> Ref
 
 
 def _global_proof(loss: Any, points: Any, bound: tuple[Any, str] | None) -> str | None:
+    from taylorlr.analysis._bounded import coercive, exactly_equal
+
     if not len(points):
         return None
     lowest = min((p.value for p in points), key=float)

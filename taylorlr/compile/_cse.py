@@ -109,6 +109,8 @@ def shares_arguments(exprs: Sequence[Any]) -> bool:
         if node in seen:
             continue
         seen.add(node)
+        if len(seen) % 4096 == 0:  # a walk of every node: the active budget is checked as it goes
+            _budget.check()
         args = node.args
         stack.extend(args)
         kind = type(node).__name__
